@@ -1,0 +1,39 @@
+/* Upstream proxy types: shared by the controller (which builds the pool)
+ * and the node (which dials through it). */
+#ifndef PF_UPSTREAM_T_H
+#define PF_UPSTREAM_T_H
+
+#include <stdint.h>
+
+#define UPSTREAM_HOST_MAX  256   /* RFC 1035 name (253) or IPv6 literal, plus NUL */
+#define UPSTREAM_CRED_MAX  256   /* percent-decoded user or password, plus NUL */
+#define UPSTREAM_NAME_MAX  64    /* provider name, plus NUL */
+#define UPSTREAM_ID_MAX    (16 + UPSTREAM_CRED_MAX + UPSTREAM_HOST_MAX + 8)
+
+enum upstream_scheme {
+    UPSTREAM_HTTP = 0,     /* HTTP proxy: CONNECT or absolute-form */
+    UPSTREAM_HTTPS,        /* HTTP proxy spoken over TLS */
+    UPSTREAM_SOCKS5,       /* SOCKS5, destination resolved locally */
+    UPSTREAM_SOCKS5H,      /* SOCKS5, destination name resolved by the proxy */
+};
+
+enum upstream_host_kind {
+    UPSTREAM_HOST_IPV4 = 0,
+    UPSTREAM_HOST_IPV6,
+    UPSTREAM_HOST_NAME,
+};
+
+struct upstream {
+    enum upstream_scheme    scheme;
+    enum upstream_host_kind host_kind;
+    char     host[UPSTREAM_HOST_MAX];   /* IPv6 without brackets */
+    uint16_t port;                      /* 1..65535 */
+    char     user[UPSTREAM_CRED_MAX];   /* decoded; "" when none */
+    char     pass[UPSTREAM_CRED_MAX];   /* decoded; "" when none; never logged */
+    char     provider[UPSTREAM_NAME_MAX];
+    int64_t  expires_at_ms;             /* wall clock; 0 = no expiry */
+    uint32_t weight;                    /* selection weight, >= 1 */
+    uint32_t latency_ms;                /* health-check EWMA; 0 = unknown */
+};
+
+#endif
