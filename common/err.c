@@ -52,5 +52,8 @@ void pf_err_prefix(struct pf_err *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s%s", prefix, old);
+    /* Truncation is fine here; using the result keeps gcc's
+     * -Wformat-truncation quiet at -O2. */
+    if (snprintf(err->msg, sizeof(err->msg), "%s%s", prefix, old) < 0)
+        err->msg[0] = '\0';
 }

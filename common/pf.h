@@ -22,8 +22,9 @@
 #define PF_UNUSED __attribute__((unused))
 
 #define PF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define PF_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define PF_MAX(a, b) ((a) > (b) ? (a) : (b))
+/* Not PF_MIN/PF_MAX: <sys/socket.h> owns PF_MAX (highest protocol family). */
+#define PF_MIN_OF(a, b) ((a) < (b) ? (a) : (b))
+#define PF_MAX_OF(a, b) ((a) > (b) ? (a) : (b))
 
 /* Returns a short constant name for status <code>, e.g. "EINVAL". */
 const char *pf_strstatus(int code);

@@ -1,0 +1,204 @@
+#include "str.h"
+
+#include <string.h>
+
+int str_is_blank(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+void str_trim(const char **s, size_t *len)
+{
+    const char *p = *s;
+    size_t n = *len;
+    while (n > 0 && str_is_blank((unsigned char)p[0])) {
+        p++;
+        n--;
+    }
+    while (n > 0 && str_is_blank((unsigned char)p[n - 1]))
+        n--;
+    *s = p;
+    *len = n;
+}
+
+int str_copy(char *dst, size_t dst_len, const char *src, size_t src_len)
+{
+    if (dst_len == 0)
+        return PF_ERANGE;
+    if (src_len >= dst_len) {
+        dst[0] = '\0';
+        return PF_ERANGE;
+    }
+    if (src_len > 0)
+        memcpy(dst, src, src_len);
+    dst[src_len] = '\0';
+    return PF_OK;
+}
+
+int str_has_nul(const char *s, size_t len)
+{
+    return len > 0 && memchr(s, '\0', len) != NULL;
+}
+
+static int str_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int str_pct_decode(const char *s, size_t len, char *dst, size_t dst_len, size_t *out_len)
+{
+    size_t o = 0;
+    if (dst_len == 0)
+        return PF_ERANGE;
+    dst[0] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '\0')
+            return PF_EINVAL;
+        if (c == '%') {
+            if (len - i < 3)
+                return PF_EINVAL;
+            int hi = str_hexval((unsigned char)s[i + 1]);
+            int lo = str_hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return PF_EINVAL;
+            c = hi * 16 + lo;
+            if (c == 0)
+                return PF_EINVAL;
+            i += 2;
+        }
+        if (o + 1 >= dst_len) {
+            dst[0] = '\0';
+            return PF_ERANGE;
+        }
+        dst[o++] = (char)c;
+    }
+    dst[o] = '\0';
+    if (out_len != NULL)
+        *out_len = o;
+    return PF_OK;
+}
+
+static const char str_b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int str_base64_encode(const void *src, size_t len, char *dst, size_t dst_len)
+{
+    const unsigned char *in = src;
+    size_t need;
+    if (len > (((size_t)-1) / 4) * 3 - 3)
+        need = (size_t)-1;
+    else
+        need = STR_BASE64_ENC_LEN(len);
+    if (dst_len < need) {
+        if (dst_len > 0)
+            dst[0] = '\0';
+        return PF_ERANGE;
+    }
+    size_t o = 0;
+    size_t i = 0;
+    for (; i + 2 < len; i += 3) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        dst[o++] = str_b64_alphabet[(v >> 18) & 63];
+        dst[o++] = str_b64_alphabet[(v >> 12) & 63];
+        dst[o++] = str_b64_alphabet[(v >> 6) & 63];
+        dst[o++] = str_b64_alphabet[v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        dst[o++] = str_b64_alphabet[(v >> 18) & 63];
+        dst[o++] = str_b64_alphabet[(v >> 12) & 63];
+        dst[o++] = '=';
+        dst[o++] = '=';
+    } else if (len - i == 2) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+        dst[o++] = str_b64_alphabet[(v >> 18) & 63];
+        dst[o++] = str_b64_alphabet[(v >> 12) & 63];
+        dst[o++] = str_b64_alphabet[(v >> 6) & 63];
+        dst[o++] = '=';
+    }
+    dst[o] = '\0';
+    return PF_OK;
+}
+
+static int str_b64_val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int str_base64_decode(const char *src, size_t len, void *dst, size_t dst_len, size_t *out_len)
+{
+    unsigned char *out = dst;
+    size_t o = 0;
+    if (dst_len == 0)
+        return PF_ERANGE;
+    out[0] = '\0';
+    if (len % 4 != 0)
+        return PF_EINVAL;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4];
+        int npad = 0;
+        int is_last = (i + 4 == len);
+        for (int j = 0; j < 4; j++) {
+            int c = (unsigned char)src[i + j];
+            if (c == '=' && is_last && j >= 2) {
+                v[j] = 0;
+                npad++;
+                continue;
+            }
+            if (npad > 0)
+                return PF_EINVAL;           /* data after padding */
+            v[j] = str_b64_val(c);
+            if (v[j] < 0)
+                return PF_EINVAL;
+        }
+        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) |
+                     ((uint32_t)v[2] << 6) | (uint32_t)v[3];
+        int nbytes = 3 - npad;
+        /* Non-canonical encodings (stray low bits before padding) are rejected. */
+        if ((npad == 1 && (w & 0xff) != 0) || (npad == 2 && (w & 0xffff) != 0))
+            return PF_EINVAL;
+        if (o + (size_t)nbytes + 1 > dst_len) {
+            out[0] = '\0';
+            return PF_ERANGE;
+        }
+        out[o++] = (unsigned char)(w >> 16);
+        if (nbytes > 1)
+            out[o++] = (unsigned char)(w >> 8);
+        if (nbytes > 2)
+            out[o++] = (unsigned char)w;
+    }
+    out[o] = '\0';
+    if (out_len != NULL)
+        *out_len = o;
+    return PF_OK;
+}
+
+int str_consttime_eq(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    const volatile unsigned char *pa = a;
+    const volatile unsigned char *pb = b;
+    unsigned diff = (unsigned)(a_len != b_len);
+    /* Always walk all of <b>; read <a> cyclically so lengths don't leak. */
+    for (size_t i = 0; i < b_len; i++) {
+        unsigned char ca = a_len > 0 ? pa[i % a_len] : 0;
+        diff |= (unsigned)(ca ^ pb[i]);
+    }
+    return diff == 0;
+}

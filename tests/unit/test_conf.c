@@ -1,0 +1,489 @@
+/* Unit tests for common/conf.c: defaults, the full documented config, each
+ * class of error with its JSON path, env overrides, file loading. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+/* The example from docs/configuration.md. */
+static const char full_config[] =
+    "{\n"
+    "  \"redis\": {\n"
+    "    \"url\": \"redis://:s3cret@10.0.0.5:6380/2\",\n"
+    "    \"prefix\": \"pf\",\n"
+    "    \"connect_timeout_ms\": 2500,\n"
+    "    \"command_timeout_ms\": 1500\n"
+    "  },\n"
+    "  \"log\": { \"level\": \"debug\" },\n"
+    "  \"controller\": {\n"
+    "    \"id\": \"ctl-a\",\n"
+    "    \"admin_listen\": \"127.0.0.1:9090\",\n"
+    "    \"poll_interval_ms\": 10000,\n"
+    "    \"default_ttl_s\": 300,\n"
+    "    \"heartbeat_interval_ms\": 2000,\n"
+    "    \"providers\": [\n"
+    "      { \"name\": \"demo\", \"type\": \"static\", \"allow_private\": true,\n"
+    "        \"upstreams\": [\"http://127.0.0.1:3301\", \"http://user:pass@127.0.0.1:3302\"] },\n"
+    "      { \"name\": \"plain\", \"type\": \"api\", \"format\": \"lines\",\n"
+    "        \"url\": \"http://127.0.0.1:8000/list?key=SECRET\",\n"
+    "        \"interval_ms\": 5000, \"timeout_ms\": 5000, \"connect_timeout_ms\": 2000,\n"
+    "        \"max_body_bytes\": 1048576, \"default_scheme\": \"socks5\", \"ttl_s\": 120,\n"
+    "        \"priority\": 10, \"allow_private\": false }\n"
+    "    ]\n"
+    "  },\n"
+    "  \"node\": {\n"
+    "    \"id\": \"node-a\",\n"
+    "    \"listen\": \"127.0.0.1:3128\",\n"
+    "    \"admin_listen\": \"127.0.0.1:9100\",\n"
+    "    \"mode\": \"direct\",\n"
+    "    \"strategy\": \"round_robin\",\n"
+    "    \"max_clients\": 100,\n"
+    "    \"connect_timeout_ms\": 5000,\n"
+    "    \"header_timeout_ms\": 10000,\n"
+    "    \"idle_timeout_ms\": 300000,\n"
+    "    \"max_header_bytes\": 32768,\n"
+    "    \"retries\": 3,\n"
+    "    \"report_interval_ms\": 2000,\n"
+    "    \"allow_private_destinations\": true,\n"
+    "    \"destination_allow\": [\"127.0.0.1/32\", \"fd00::/8\"],\n"
+    "    \"users\": [ { \"user\": \"alice\", \"pass\": \"secret\" } ]\n"
+    "  }\n"
+    "}\n";
+
+static int parse(struct conf *c, const char *text, struct pf_err *err)
+{
+    conf_init_defaults(c);
+    return conf_parse(c, text, strlen(text), err);
+}
+
+Test(conf, full_config)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, full_config, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.host, "10.0.0.5");
+    cr_expect_eq(c.redis.port, 6380);
+    cr_expect_eq(c.redis.db, 2);
+    cr_expect_str_eq(c.redis.password, "s3cret");
+    cr_expect_eq(c.redis.connect_timeout_ms, 2500);
+    cr_expect_eq(c.redis.command_timeout_ms, 1500);
+    cr_expect_str_eq(c.log_level, "debug");
+    cr_expect_str_eq(c.controller.id, "ctl-a");
+    cr_expect_str_eq(c.controller.admin_listen, "127.0.0.1:9090");
+    cr_assert_eq(c.controller.nproviders, 2);
+    const struct conf_provider *p0 = &c.controller.providers[0];
+    const struct conf_provider *p1 = &c.controller.providers[1];
+    cr_expect_str_eq(p0->name, "demo");
+    cr_expect_eq(p0->type, CONF_PROVIDER_STATIC);
+    cr_expect_eq(p0->is_private_allowed, 1);
+    cr_assert_eq(p0->nstatic, 2);
+    cr_expect_str_eq(p0->static_upstreams[1], "http://user:pass@127.0.0.1:3302");
+    cr_expect_eq(p0->interval_ms, 10000);          /* inherited */
+    cr_expect_eq(p0->ttl_s, 300);                  /* inherited */
+    cr_expect_str_eq(p1->name, "plain");
+    cr_expect_eq(p1->type, CONF_PROVIDER_API);
+    cr_expect_str_eq(p1->url, "http://127.0.0.1:8000/list?key=SECRET");
+    cr_expect_eq(p1->interval_ms, 5000);
+    cr_expect_eq(p1->timeout_ms, 5000);
+    cr_expect_eq(p1->connect_timeout_ms, 2000);
+    cr_expect_eq(p1->max_body_bytes, 1048576);
+    cr_expect_eq(p1->default_scheme, UPSTREAM_SOCKS5);
+    cr_expect_eq(p1->ttl_s, 120);
+    cr_expect_eq(p1->priority, 10);
+    cr_expect_eq(p1->is_private_allowed, 0);
+    cr_expect_str_eq(c.node.id, "node-a");
+    cr_expect_eq(c.node.mode, CONF_NODE_DIRECT);
+    cr_expect_eq(c.node.max_clients, 100);
+    cr_expect_eq(c.node.retries, 3);
+    cr_expect_eq(c.node.is_private_dest_allowed, 1);
+    cr_assert_eq(c.node.ndest_allow, 2);
+    cr_expect_eq(c.node.dest_allow[0].family, AF_INET);
+    cr_expect_eq(c.node.dest_allow[0].prefix_len, 32);
+    cr_expect_eq(c.node.dest_allow[1].family, AF_INET6);
+    cr_assert_eq(c.node.nusers, 1);
+    cr_expect_str_eq(c.node.users[0].user, "alice");
+    cr_expect_str_eq(c.node.users[0].pass, "secret");
+    conf_deinit(&c);
+}
+
+Test(conf, defaults)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.url, "redis://127.0.0.1:6379/0");
+    cr_expect_str_eq(c.redis.host, "127.0.0.1");
+    cr_expect_eq(c.redis.port, 6379);
+    cr_expect_eq(c.redis.db, 0);
+    cr_expect_str_eq(c.redis.password, "");
+    cr_expect_str_eq(c.redis.prefix, "pf");
+    cr_expect_eq(c.redis.connect_timeout_ms, 2000);
+    cr_expect_eq(c.redis.command_timeout_ms, 2000);
+    cr_expect_str_eq(c.log_level, "info");
+    cr_expect_eq(c.controller.poll_interval_ms, 10000);
+    cr_expect_eq(c.controller.default_ttl_s, 300);
+    cr_expect_eq(c.controller.heartbeat_interval_ms, 2000);
+    cr_expect_str_eq(c.controller.admin_listen, "");
+    cr_expect_eq(c.controller.nproviders, 0);
+    cr_expect_null(c.controller.providers);
+    cr_expect_str_eq(c.node.listen, "127.0.0.1:3128");
+    cr_expect_str_eq(c.node.admin_listen, "127.0.0.1:9100");
+    cr_expect_eq(c.node.mode, CONF_NODE_POOL);
+    cr_expect_eq(c.node.strategy, CONF_STRATEGY_ROUND_ROBIN);
+    cr_expect_eq(c.node.max_clients, 4096);
+    cr_expect_eq(c.node.connect_timeout_ms, 5000);
+    cr_expect_eq(c.node.header_timeout_ms, 10000);
+    cr_expect_eq(c.node.idle_timeout_ms, 300000);
+    cr_expect_eq(c.node.max_header_bytes, 32768);
+    cr_expect_eq(c.node.retries, 2);
+    cr_expect_eq(c.node.report_interval_ms, 2000);
+    cr_expect_eq(c.node.is_private_dest_allowed, 0);
+    cr_expect_eq(c.node.ndest_allow, 0);
+    cr_expect_eq(c.node.nusers, 0);
+    conf_deinit(&c);
+}
+
+Test(conf, default_ids)
+{
+    struct conf c;
+    conf_init_defaults(&c);
+    char suffix[32];
+    snprintf(suffix, sizeof(suffix), "-%ld", (long)getpid());
+    size_t n = strlen(c.node.id);
+    cr_expect(n > strlen(suffix) && n <= 63, "id '%s'", c.node.id);
+    cr_expect_str_eq(c.node.id + n - strlen(suffix), suffix);
+    cr_expect_str_eq(c.controller.id, c.node.id);
+    for (size_t i = 0; i < n; i++) {
+        char ch = c.node.id[i];
+        cr_expect(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", ch) != NULL);
+    }
+    conf_deinit(&c);
+}
+
+Test(conf, provider_defaults)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    const char *j = "{\"controller\":{\"default_ttl_s\":60,\"providers\":["
+                    "{\"name\":\"a\",\"type\":\"api\",\"url\":\"https://x.example/l\"}],"
+                    "\"poll_interval_ms\":7000}}";
+    cr_assert_eq(parse(&c, j, &err), PF_OK, "%s", err.msg);
+    const struct conf_provider *p = &c.controller.providers[0];
+    cr_expect_eq(p->interval_ms, 7000);      /* even when set after providers */
+    cr_expect_eq(p->ttl_s, 60);
+    cr_expect_eq(p->timeout_ms, 10000);
+    cr_expect_eq(p->connect_timeout_ms, 3000);
+    cr_expect_eq(p->max_body_bytes, 1048576);
+    cr_expect_eq(p->default_scheme, UPSTREAM_HTTP);
+    cr_expect_eq(p->format, CONF_FORMAT_LINES);
+    cr_expect_eq(p->priority, 0);
+    cr_expect_eq(p->is_private_allowed, 0);
+    conf_deinit(&c);
+}
+
+struct err_case {
+    const char *json;
+    const char *msg;       /* the exact error message */
+};
+
+static const struct err_case err_cases[] = {
+    /* unknown keys */
+    { "{\"nodes\":{}}", "nodes: unknown key" },
+    { "{\"node\":{\"max_header\":1}}", "node.max_header: unknown key" },
+    { "{\"redis\":{\"url\":\"redis://h:1\",\"pasword\":\"x\"}}", "redis.pasword: unknown key" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\",\"intervall_ms\":1}]}}",
+      "controller.providers[0].intervall_ms: unknown key" },
+    { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":\"b\",\"role\":\"x\"}]}}",
+      "node.users[0].role: unknown key" },
+    { "{\"node\":{\"retries\":1,\"retries\":2}}", "node.retries: duplicate key" },
+    /* wrong types */
+    { "[]", "config: must be an object" },
+    { "{\"node\":[]}", "node: must be an object" },
+    { "{\"node\":{\"max_clients\":\"10\"}}", "node.max_clients: must be an integer" },
+    { "{\"node\":{\"max_clients\":1.5}}", "node.max_clients: must be an integer" },
+    { "{\"node\":{\"max_clients\":true}}", "node.max_clients: must be an integer" },
+    { "{\"node\":{\"allow_private_destinations\":1}}",
+      "node.allow_private_destinations: must be true or false" },
+    { "{\"node\":{\"listen\":3128}}", "node.listen: must be a string" },
+    { "{\"log\":{\"level\":null}}", "log.level: must be a string" },
+    { "{\"controller\":{\"providers\":{}}}", "controller.providers: must be an array" },
+    { "{\"controller\":{\"providers\":[1]}}", "controller.providers[0]: must be an object" },
+    { "{\"node\":{\"destination_allow\":[\"10.0.0.0/8\",5]}}",
+      "node.destination_allow[1]: must be a string" },
+    /* out of range */
+    { "{\"node\":{\"max_header_bytes\":1023}}", "node.max_header_bytes: must be 1024..1048576" },
+    { "{\"node\":{\"max_header_bytes\":1048577}}", "node.max_header_bytes: must be 1024..1048576" },
+    { "{\"node\":{\"retries\":11}}", "node.retries: must be 0..10" },
+    { "{\"node\":{\"max_clients\":1e300}}", "node.max_clients: must be 1..1000000" },
+    { "{\"redis\":{\"connect_timeout_ms\":0}}", "redis.connect_timeout_ms: must be 1..600000" },
+    /* bad values */
+    { "{\"log\":{\"level\":\"verbose\"}}", "log.level: must be error, warn, info or debug" },
+    { "{\"node\":{\"mode\":\"mesh\"}}", "node.mode: must be pool or direct" },
+    { "{\"node\":{\"strategy\":\"random\"}}", "node.strategy: must be round_robin" },
+    { "{\"node\":{\"id\":\"bad id\"}}", "node.id: must be 1..63 chars of [A-Za-z0-9_.-]" },
+    { "{\"node\":{\"listen\":\"127.0.0.1\"}}", "node.listen: missing port" },
+    { "{\"node\":{\"listen\":\"\"}}", "node.listen: must not be empty" },
+    { "{\"node\":{\"destination_allow\":[\"10.0.0.0/33\"]}}",
+      "node.destination_allow[0]: CIDR prefix length 33 out of range" },
+    { "{\"node\":{\"users\":[{\"user\":\"a:b\",\"pass\":\"x\"}]}}",
+      "node.users[0].user: must not contain ':'" },
+    { "{\"node\":{\"users\":[{\"user\":\"a\"}]}}", "node.users[0].pass: missing" },
+    { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":\"1\"},{\"user\":\"a\",\"pass\":\"2\"}]}}",
+      "node.users[1]: duplicate user" },
+    { "{\"redis\":{\"prefix\":\"p f\"}}", "redis.prefix: must be 1..32 chars of [A-Za-z0-9_.-]" },
+    /* bad URLs */
+    { "{\"redis\":{\"url\":\"http://127.0.0.1:6379\"}}", "redis.url: must start with redis://" },
+    { "{\"redis\":{\"url\":\"redis://127.0.0.1:0\"}}", "redis.url: port 0 out of range" },
+    { "{\"redis\":{\"url\":\"redis://127.0.0.1:6379/x\"}}", "redis.url: database must be 0..65535" },
+    { "{\"redis\":{\"url\":\"redis://:pw@\"}}", "redis.url: missing host" },
+    { "{\"redis\":{\"url\":\"redis://::1:6379\"}}", "redis.url: IPv6 address must be in brackets" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"ftp://x/y\"}]}}",
+      "controller.providers[0].url: must start with http:// or https://" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http:///y\"}]}}",
+      "controller.providers[0].url: missing host" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x/a b\"}]}}",
+      "controller.providers[0].url: invalid character in URL" },
+    /* providers: missing, duplicate, mismatched, bad static */
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\"},"
+      "{\"name\":\"b\",\"type\":\"api\"}]}}", "controller.providers[1].url: missing" },
+    { "{\"controller\":{\"providers\":[{\"type\":\"api\",\"url\":\"http://x\"}]}}",
+      "controller.providers[0].name: missing" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\"}]}}", "controller.providers[0].type: missing" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"rss\"}]}}",
+      "controller.providers[0].type: must be static or api" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"x\",\"type\":\"api\",\"url\":\"http://a\"},"
+      "{\"name\":\"x\",\"type\":\"api\",\"url\":\"http://b\"}]}}",
+      "controller.providers: duplicate name 'x'" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\"}]}}",
+      "controller.providers[0].upstreams: missing" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\",\"upstreams\":[],\"url\":\"http://x\"}]}}",
+      "controller.providers[0].url: only valid for type api" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\",\"upstreams\":[]}]}}",
+      "controller.providers[0].upstreams: only valid for type static" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\",\"allow_private\":true,"
+      "\"upstreams\":[\"1.2.3.4:80\",\"1.2.3.4:70000\"]}]}}",
+      "controller.providers[0].upstreams[1]: port 70000 out of range" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\","
+      "\"upstreams\":[\"http://u:SECRET@127.0.0.1:3301\"]}]}}",
+      "controller.providers[0].upstreams[0]: loopback address 127.0.0.1 not allowed" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\",\"upstreams\":[\"\"]}]}}",
+      "controller.providers[0].upstreams[0]: must not be empty" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
+      "\"default_scheme\":\"ftp\"}]}}",
+      "controller.providers[0].default_scheme: must be http, https, socks5 or socks5h" },
+    /* syntax */
+    { "{\"node\":", "config: invalid JSON near line 1" },
+    { "{}\n{}", "config: trailing bytes after JSON value" },
+    { "", "config: empty" },
+};
+
+Test(conf, error_table)
+{
+    for (size_t i = 0; i < PF_ARRAY_LEN(err_cases); i++) {
+        struct conf c;
+        struct pf_err err = { 0 };
+        int rc = parse(&c, err_cases[i].json, &err);
+        cr_expect_eq(rc, PF_EINVAL, "case %zu: rc %d", i, rc);
+        cr_expect_str_eq(err.msg, err_cases[i].msg, "case %zu", i);
+        cr_expect(strstr(err.msg, "SECRET") == NULL, "case %zu leaks", i);
+        conf_deinit(&c);
+        conf_deinit(&c);    /* safe twice */
+    }
+}
+
+struct url_case {
+    const char *url;
+    const char *host;
+    unsigned port;
+    int db;
+    const char *password;
+};
+
+static const struct url_case url_cases[] = {
+    { "redis://127.0.0.1:6379/0", "127.0.0.1", 6379, 0, "" },
+    { "redis://:pw@10.0.0.1:7000/3", "10.0.0.1", 7000, 3, "pw" },
+    { "redis://user:p%40ss@redis.example:6380", "redis.example", 6380, 0, "p@ss" },
+    { "redis://[::1]:6379/1", "::1", 6379, 1, "" },
+    { "redis://[::1]", "::1", 6379, 0, "" },
+    { "redis://cache", "cache", 6379, 0, "" },
+    { "REDIS://cache:1/", "cache", 1, 0, "" },
+};
+
+Test(conf, redis_url_table)
+{
+    for (size_t i = 0; i < PF_ARRAY_LEN(url_cases); i++) {
+        char json[256];
+        struct conf c;
+        struct pf_err err = { 0 };
+        snprintf(json, sizeof(json), "{\"redis\":{\"url\":\"%s\"}}", url_cases[i].url);
+        cr_expect_eq(parse(&c, json, &err), PF_OK, "case %zu: %s", i, err.msg);
+        cr_expect_str_eq(c.redis.url, url_cases[i].url, "case %zu", i);
+        cr_expect_str_eq(c.redis.host, url_cases[i].host, "case %zu", i);
+        cr_expect_eq(c.redis.port, url_cases[i].port, "case %zu", i);
+        cr_expect_eq(c.redis.db, url_cases[i].db, "case %zu", i);
+        cr_expect_str_eq(c.redis.password, url_cases[i].password, "case %zu", i);
+        conf_deinit(&c);
+    }
+}
+
+/* Fake environment for conf_apply_env. */
+static const char *const *fake_env;
+
+static char *fake_getenv(const char *name)
+{
+    for (size_t i = 0; fake_env != NULL && fake_env[i] != NULL; i += 2) {
+        if (strcmp(fake_env[i], name) == 0)
+            return (char *)fake_env[i + 1];
+    }
+    return NULL;
+}
+
+Test(conf, env_overrides)
+{
+    static const char *const env[] = {
+        "PF_REDIS_URL", "redis://:envpw@10.9.8.7:6390/4",
+        "PF_LOG_LEVEL", "WARN",
+        "PF_NODE_ID", "node-env",
+        "PF_CONTROLLER_ID", "ctl-env",
+        NULL,
+    };
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, full_config, &err), PF_OK);
+    fake_env = env;
+    cr_assert_eq(conf_apply_env(&c, fake_getenv, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.url, "redis://:envpw@10.9.8.7:6390/4");
+    cr_expect_str_eq(c.redis.host, "10.9.8.7");
+    cr_expect_eq(c.redis.port, 6390);
+    cr_expect_eq(c.redis.db, 4);
+    cr_expect_str_eq(c.redis.password, "envpw");
+    cr_expect_str_eq(c.log_level, "warn");
+    cr_expect_str_eq(c.node.id, "node-env");
+    cr_expect_str_eq(c.controller.id, "ctl-env");
+    conf_deinit(&c);
+}
+
+Test(conf, env_absent_or_empty_keeps_file_values)
+{
+    static const char *const env[] = { "PF_NODE_ID", "", NULL };
+    struct conf c;
+    cr_assert_eq(parse(&c, full_config, NULL), PF_OK);
+    fake_env = env;
+    cr_expect_eq(conf_apply_env(&c, fake_getenv, NULL), PF_OK);
+    cr_expect_str_eq(c.node.id, "node-a");
+    cr_expect_str_eq(c.log_level, "debug");
+    cr_expect_str_eq(c.redis.host, "10.0.0.5");
+    conf_deinit(&c);
+}
+
+Test(conf, env_errors)
+{
+    static const struct {
+        const char *name;
+        const char *value;
+        const char *msg;
+    } cases[] = {
+        { "PF_REDIS_URL", "http://x:1", "PF_REDIS_URL: must start with redis://" },
+        { "PF_LOG_LEVEL", "loud", "PF_LOG_LEVEL: must be error, warn, info or debug" },
+        { "PF_NODE_ID", "bad id", "PF_NODE_ID: must be 1..63 chars of [A-Za-z0-9_.-]" },
+        { "PF_CONTROLLER_ID", "a:b", "PF_CONTROLLER_ID: must be 1..63 chars of [A-Za-z0-9_.-]" },
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
+        const char *env[] = { cases[i].name, cases[i].value, NULL };
+        struct conf c;
+        struct pf_err err = { 0 };
+        conf_init_defaults(&c);
+        fake_env = env;
+        cr_expect_eq(conf_apply_env(&c, fake_getenv, &err), PF_EINVAL, "case %zu", i);
+        cr_expect_str_eq(err.msg, cases[i].msg, "case %zu", i);
+        conf_deinit(&c);
+    }
+}
+
+static char *write_temp(const char *content, size_t len)
+{
+    char *path = strdup("/tmp/pf_test_conf_XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, content, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+Test(conf, load_file_ok)
+{
+    char *path = write_temp(full_config, strlen(full_config));
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(c.controller.nproviders, 2);
+    conf_deinit(&c);
+    unlink(path);
+    free(path);
+}
+
+Test(conf, load_file_missing)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_expect_eq(conf_load_file(&c, "/nonexistent/pf.json", &err), PF_EIO);
+    cr_expect_str_eq(err.msg, "cannot read /nonexistent/pf.json: No such file or directory");
+    conf_deinit(&c);
+}
+
+Test(conf, load_file_too_large)
+{
+    size_t n = 1024 * 1024 + 1;
+    char *big = malloc(n);
+    cr_assert_not_null(big);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    char *path = write_temp(big, n);
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_ERANGE);
+    cr_expect(strstr(err.msg, "larger than 1048576 bytes") != NULL, "%s", err.msg);
+    conf_deinit(&c);
+    unlink(path);
+    free(path);
+    free(big);
+}
+
+Test(conf, load_file_parse_error_has_path)
+{
+    const char *j = "{\"node\":{\"max_header_bytes\":5}}";
+    char *path = write_temp(j, strlen(j));
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    cr_expect_str_eq(err.msg, "node.max_header_bytes: must be 1024..1048576");
+    conf_deinit(&c);
+    unlink(path);
+    free(path);
+}
+
+Test(conf, deinit_null_and_twice)
+{
+    struct conf c;
+    conf_deinit(NULL);
+    cr_assert_eq(parse(&c, full_config, NULL), PF_OK);
+    conf_deinit(&c);
+    conf_deinit(&c);
+    cr_expect_null(c.controller.providers);
+    cr_expect_null(c.node.users);
+}
+
+Test(conf, parse_twice_replaces_lists)
+{
+    struct conf c;
+    cr_assert_eq(parse(&c, full_config, NULL), PF_OK);
+    cr_assert_eq(conf_parse(&c, full_config, strlen(full_config), NULL), PF_OK);
+    cr_expect_eq(c.controller.nproviders, 2);
+    cr_expect_eq(c.node.nusers, 1);
+    conf_deinit(&c);
+}

@@ -1,0 +1,148 @@
+/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot} through
+ * the parsers the fuzzers drive: each must return a valid status and, under
+ * the sanitizers, touch no memory it should not. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "snapshot.h"
+
+typedef void (*replay_fn)(const char *name, const char *data, size_t len);
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "open %s", path);
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            cr_assert_not_null(buf);
+        }
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Runs <fn> on each regular file of PF_CORPUS_DIR/<sub>; returns the count. */
+static int replay_dir(const char *sub, replay_fn fn)
+{
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/%s", PF_CORPUS_DIR, sub);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "opendir %s", dir);
+    struct dirent *e;
+    int count = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        size_t len;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        char *data = read_all(path, &len);
+        fn(e->d_name, data, len);
+        free(data);
+        count++;
+    }
+    closedir(d);
+    return count;
+}
+
+static void replay_addr(const char *name, const char *data, size_t len)
+{
+    struct upstream u;
+    struct pf_err err = { 0 };
+    int rc = addr_parse_upstream(data, len, UPSTREAM_HTTP, &u, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+    if (rc == PF_OK) {
+        char buf[UPSTREAM_ID_MAX];
+        rc = addr_validate_upstream(&u, 0, &err);
+        cr_expect(rc == PF_OK || rc == PF_EDENIED, "%s: validate rc %d", name, rc);
+        addr_upstream_id(&u, buf, sizeof(buf));
+        char *json = snapshot_record_encode(&u);
+        cr_assert_not_null(json);
+        struct upstream v;
+        cr_expect_eq(snapshot_record_decode(json, strlen(json), &v, &err), PF_OK, "%s", name);
+        cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0, "%s: round trip", name);
+        free(json);
+    } else {
+        cr_expect_neq(err.msg[0], '\0', "%s: error without a reason", name);
+    }
+    char *s = strndup(data, len);
+    cr_assert_not_null(s);
+    char host[UPSTREAM_HOST_MAX];
+    uint16_t port;
+    struct conf_cidr c;
+    rc = addr_parse_hostport(s, host, sizeof(host), &port, NULL);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: hostport rc %d", name, rc);
+    rc = addr_cidr_parse(s, &c, NULL);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: cidr rc %d", name, rc);
+    free(s);
+}
+
+static void replay_conf(const char *name, const char *data, size_t len)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    conf_init_defaults(&c);
+    int rc = conf_parse(&c, data, len, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+    if (rc != PF_OK)
+        cr_expect_neq(err.msg[0], '\0', "%s: error without a reason", name);
+    conf_deinit(&c);
+}
+
+static void replay_snapshot(const char *name, const char *data, size_t len)
+{
+    struct upstream u;
+    struct pf_err err = { 0 };
+    int rc = snapshot_record_decode(data, len, &u, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+    if (rc == PF_OK) {
+        char *json = snapshot_record_encode(&u);
+        cr_assert_not_null(json);
+        struct upstream v;
+        cr_expect_eq(snapshot_record_decode(json, strlen(json), &v, &err), PF_OK, "%s", name);
+        cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0, "%s: round trip", name);
+        free(json);
+    }
+}
+
+Test(corpus, addr)
+{
+    cr_expect_gt(replay_dir("addr", replay_addr), 0);
+}
+
+Test(corpus, conf)
+{
+    cr_expect_gt(replay_dir("conf", replay_conf), 0);
+}
+
+Test(corpus, snapshot)
+{
+    cr_expect_gt(replay_dir("snapshot", replay_snapshot), 0);
+}
+
+Test(corpus, conf_full_example_is_valid)
+{
+    char path[512];
+    size_t len;
+    snprintf(path, sizeof(path), "%s/conf/full.json", PF_CORPUS_DIR);
+    char *data = read_all(path, &len);
+    struct conf c;
+    struct pf_err err = { 0 };
+    conf_init_defaults(&c);
+    cr_expect_eq(conf_parse(&c, data, len, &err), PF_OK, "%s", err.msg);
+    conf_deinit(&c);
+    free(data);
+}
