@@ -1,0 +1,161 @@
+/* One client connection and, at most, one upstream connection: an explicit
+ * state machine (STYLE rule 18) with a single close path (rule 19).
+ *
+ *   READ_HEAD -> DIALING -> FORWARD -> READ_HEAD (keep-alive) ...
+ *                       \-> TUNNEL (CONNECT)
+ *   any -> FLUSH (final answer or last bytes) -> LINGER -> closed
+ *
+ * Objects are never freed from their own callbacks: conn_close() unlinks
+ * the conn and hands it to the reaper event, which frees it at the loop tail. */
+#ifndef PF_NODE_CONN_H
+#define PF_NODE_CONN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "dial.h"
+#include "http_head.h"
+#include "node.h"
+
+struct bufferevent;
+
+enum conn_state {
+    CONN_ST_READ_HEAD = 0,    /* waiting for / reading a request head */
+    CONN_ST_DIALING,          /* resolving, connecting, upstream handshake */
+    CONN_ST_FORWARD,          /* request body and response relayed */
+    CONN_ST_TUNNEL,           /* CONNECT: bytes spliced both ways */
+    CONN_ST_FLUSH,            /* writing the last bytes, then closing */
+    CONN_ST_LINGER,           /* write side shut; reading until EOF or a short deadline */
+    CONN_ST__COUNT
+};
+
+enum conn_err {
+    CONN_ERR_NONE = 0,            /* client closed between requests */
+    CONN_ERR_DONE,                /* exchange finished without keep-alive */
+    CONN_ERR_CLIENT_EOF,          /* client closed mid-exchange */
+    CONN_ERR_CLIENT_IO,           /* client socket error */
+    CONN_ERR_HEADER_TIMEOUT,      /* 408 */
+    CONN_ERR_IDLE_TIMEOUT,
+    CONN_ERR_BAD_REQUEST,         /* 400 */
+    CONN_ERR_HEAD_TOO_LARGE,      /* 431 */
+    CONN_ERR_AUTH,                /* 407 */
+    CONN_ERR_POLICY,              /* 403 */
+    CONN_ERR_DNS,                 /* 502 */
+    CONN_ERR_UPSTREAM_REFUSED,    /* 502 */
+    CONN_ERR_UPSTREAM_RESET,      /* 502 */
+    CONN_ERR_UPSTREAM_TIMEOUT,    /* 504 */
+    CONN_ERR_UPSTREAM_BAD_REPLY,  /* 502 */
+    CONN_ERR_UPSTREAM_AUTH,       /* 502: an upstream refused our credentials */
+    CONN_ERR_UPSTREAM_EOF,        /* upstream closed mid-response */
+    CONN_ERR_NO_UPSTREAM,         /* 503 */
+    CONN_ERR_OVER_LIMIT,          /* 503 at max_clients */
+    CONN_ERR_TUNNEL_DONE,         /* a tunnel side closed */
+    CONN_ERR_SHUTDOWN,
+    CONN_ERR_INTERNAL,            /* 500 */
+    CONN_ERR__COUNT
+};
+
+#define CONN_TRIED_MAX 16
+
+struct conn {
+    struct node_ctx    *ctx;            /* borrowed */
+    struct conn        *next;           /* in ctx->conns or ctx->closing */
+    struct conn        *prev;
+    uint64_t            id;
+    char                peer[64];       /* "ip:port" of the client */
+    enum conn_state     state;
+    enum conn_err       reason;         /* why we are flushing/closing */
+    int                 is_closing;     /* conn_close() ran; waiting for the reaper */
+    int                 is_reject;      /* over max_clients: only answers 503 */
+    struct bufferevent *cbev;           /* owned: client */
+    struct bufferevent *ubev;           /* owned: upstream or destination; may be NULL */
+    struct event       *timer;          /* owned: the deadline of the current state */
+    struct dial         dial;           /* embedded */
+    uint64_t            bytes_in;       /* from the client */
+    uint64_t            bytes_out;      /* to the client */
+    uint64_t            nreq;           /* requests on this connection */
+    int                 is_head_started;/* bytes of the current head arrived */
+    int                 is_client_eof;  /* client sent FIN */
+    int                 is_upstream_eof;/* upstream sent FIN (tunnel) */
+    int                 is_client_shut; /* we sent FIN to the client */
+    int                 is_upstream_shut;/* we sent FIN to the upstream */
+    /* current request */
+    struct http_head    req;
+    struct http_target  tgt;
+    int                 is_connect;
+    int                 is_head_req;
+    int                 is_req_keep_alive;
+    struct http_body    req_body;
+    uint64_t            req_body_sent;
+    char                dest[300];      /* "host:port" for logs; never userinfo */
+    /* current response */
+    struct http_head    resp;
+    struct http_body    resp_body;
+    int                 is_resp_head_done;
+    int                 is_resp_started;/* bytes went to the client */
+    int                 is_client_keep_alive; /* promised on this response */
+    int                 is_upstream_keep_alive;
+    /* upstream choice and reuse */
+    struct upstream     up;             /* copy of the chosen upstream (pool mode) */
+    int                 has_up;
+    char                ukey[UPSTREAM_ID_MAX + 300]; /* what ubev is connected to */
+    int                 is_ubev_reused; /* this request went on a kept-alive ubev */
+    int64_t             ubev_pool_version; /* pool version when ubev was dialed */
+    long                tried[CONN_TRIED_MAX];
+    size_t              ntried;
+    int                 nattempts;
+    enum conn_err       last_reason;    /* last failed attempt, for the final answer */
+};
+
+/* Accepts client socket <fd> from <sa>: creates the conn and links it into
+ * <ctx>. With <is_reject> the conn only answers 503 (max_clients reached).
+ * Takes ownership of <fd> (closed on failure). */
+void conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is_reject);
+
+/* The one close path: logs once, bumps the reason's counter, and hands the
+ * conn to the reaper. Idempotent. */
+void conn_close(struct conn *c, enum conn_err reason);
+
+/* Changes state and keeps per-state counters. */
+void conn_set_state(struct conn *c, enum conn_state st);
+
+/* Closes every live conn (shutdown), then frees all closed ones. */
+void conn_close_all(struct node_ctx *ctx);
+
+/* Creates the reaper event in <ctx>. Returns PF_OK or PF_ENOMEM. */
+int conn_module_init(struct node_ctx *ctx) PF_MUSTCHECK;
+void conn_module_deinit(struct node_ctx *ctx);
+
+/* Names for logs and metrics. */
+const char *conn_state_name(enum conn_state st);
+const char *conn_err_name(enum conn_err err);
+
+/* Sends a complete small error answer with <status> (Connection: close),
+ * counts it, and flushes then closes with <reason>. */
+void conn_reply_error(struct conn *c, int status, enum conn_err reason);
+
+/* (Re)arms the conn's timer for <ms>. */
+void conn_arm_timer(struct conn *c, int ms);
+
+/* Takes ownership of connected <bev> as the conn's upstream side (replacing
+ * any previous one; ukey is kept): sets its callbacks and watermarks and
+ * enables it. */
+void conn_attach_upstream(struct conn *c, struct bufferevent *bev);
+
+/* Frees the upstream side, if any (not a close of the conn). */
+void conn_drop_upstream(struct conn *c);
+
+/* Switches to TUNNEL and relays whatever both sides already sent. */
+void conn_tunnel_start(struct conn *c);
+
+/* Flushes the client's output, then closes with <reason>. */
+void conn_flush_and_close(struct conn *c, enum conn_err reason);
+
+/* Back to READ_HEAD for the next request on a kept-alive client, and parses
+ * any pipelined bytes already received. */
+void conn_next_request(struct conn *c);
+
+/* Adds <len> bytes at <data> to the client's output and counts them. */
+int conn_client_write(struct conn *c, const void *data, size_t len) PF_MUSTCHECK;
+
+#endif

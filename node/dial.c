@@ -1,0 +1,345 @@
+/* Outgoing connections with resolution, policy and handshakes; see dial.h. */
+#include "dial.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "addr.h"
+#include "log.h"
+#include "str.h"
+
+/* One entry per upstream scheme: how to finish a connection once TCP is up.
+ * socks5/socks5h/https plug in here (a later issue); NULL means the scheme
+ * is not usable yet and selection skips it. */
+struct dial_scheme {
+    /* Starts the handshake on the connected bev. Returns 1 when the
+     * connection is already usable, 0 when replies must be read, <0 on error. */
+    int (*start)(struct dial *d);
+    /* Consumes handshake bytes. Returns 1 done, 0 need more, or a DIAL_ERR as negative. */
+    int (*on_read)(struct dial *d);
+};
+
+static int http_start(struct dial *d);
+static int http_on_read(struct dial *d);
+
+static const struct dial_scheme schemes[] = {
+    [UPSTREAM_HTTP]    = { http_start, http_on_read },
+    [UPSTREAM_HTTPS]   = { NULL, NULL },
+    [UPSTREAM_SOCKS5]  = { NULL, NULL },
+    [UPSTREAM_SOCKS5H] = { NULL, NULL },
+};
+
+int dial_scheme_is_supported(enum upstream_scheme scheme)
+{
+    return (size_t)scheme < PF_ARRAY_LEN(schemes) && schemes[scheme].start != NULL;
+}
+
+const char *dial_err_name(enum dial_err err)
+{
+    static const char *const names[] = {
+        "ok", "dns", "policy", "refused", "reset", "timeout", "bad_reply",
+        "upstream_auth", "upstream_status", "unsupported", "internal",
+    };
+    return (size_t)err < PF_ARRAY_LEN(names) ? names[err] : "?";
+}
+
+int dial_dest_allowed(const struct conf_node *conf, const struct sockaddr *sa)
+{
+    if (addr_classify(sa) == ADDR_PUBLIC || conf->is_private_dest_allowed)
+        return 1;
+    for (int i = 0; i < conf->ndest_allow; i++)
+        if (addr_cidr_match(&conf->dest_allow[i], sa))
+            return 1;
+    return 0;
+}
+
+int dial_append_upstream_auth(struct evbuffer *out, const struct upstream *up)
+{
+    if (up == NULL || up->user[0] == '\0')
+        return PF_OK;
+    char plain[2 * UPSTREAM_CRED_MAX + 2];
+    char enc[STR_BASE64_ENC_LEN(sizeof(plain))];
+    int n = snprintf(plain, sizeof(plain), "%s:%s", up->user, up->pass);
+    int rc = PF_OK;
+    if (n < 0 || (size_t)n >= sizeof(plain) ||
+        str_base64_encode(plain, (size_t)n, enc, sizeof(enc)) != PF_OK)
+        rc = PF_EINVAL;
+    else if (evbuffer_add_printf(out, "Proxy-Authorization: Basic %s\r\n", enc) < 0)
+        rc = PF_ENOMEM;
+    memset(plain, 0, sizeof(plain));
+    memset(enc, 0, sizeof(enc));
+    return rc;
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct dial *d = arg;
+    struct bufferevent *bev = d->bev;
+    enum dial_err err = d->err;
+    d->bev = NULL;
+    d->is_active = 0;
+    d->is_finishing = 0;
+    if (err != DIAL_OK && bev != NULL) {
+        bufferevent_free(bev);
+        bev = NULL;
+    }
+    if (bev != NULL) {
+        bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+        bufferevent_disable(bev, EV_READ);
+    }
+    d->cb(d->arg, err, bev);
+}
+
+/* Records the outcome and schedules the callback on the loop. */
+static void finish(struct dial *d, enum dial_err err)
+{
+    if (!d->is_active || d->is_finishing)
+        return;
+    d->is_finishing = 1;
+    d->err = err;
+    if (d->bev != NULL)
+        bufferevent_setcb(d->bev, NULL, NULL, NULL, NULL);
+    event_active(d->done_ev, EV_TIMEOUT, 1);
+}
+
+int dial_init(struct dial *d, struct node_ctx *ctx, dial_done_fn cb, void *arg)
+{
+    memset(d, 0, sizeof(*d));
+    d->ctx = ctx;
+    d->cb = cb;
+    d->arg = arg;
+    d->done_ev = evtimer_new(ctx->base, done_cb, d);
+    return d->done_ev != NULL ? PF_OK : PF_ENOMEM;
+}
+
+void dial_cancel(struct dial *d)
+{
+    if (d->done_ev != NULL)
+        event_del(d->done_ev);
+    if (d->dns_req != NULL) {
+        struct evdns_getaddrinfo_request *req = d->dns_req;
+        d->dns_req = NULL;
+        d->is_active = 0;          /* the cancel callback must do nothing */
+        evdns_getaddrinfo_cancel(req);
+    }
+    if (d->bev != NULL) {
+        bufferevent_free(d->bev);
+        d->bev = NULL;
+    }
+    http_head_deinit(&d->reply);
+    d->is_active = 0;
+    d->is_finishing = 0;
+}
+
+void dial_deinit(struct dial *d)
+{
+    if (d == NULL)
+        return;
+    dial_cancel(d);
+    if (d->done_ev != NULL)
+        event_free(d->done_ev);
+    d->done_ev = NULL;
+}
+
+void dial_fail_timeout(struct dial *d)
+{
+    if (d->dns_req != NULL) {
+        struct evdns_getaddrinfo_request *req = d->dns_req;
+        d->dns_req = NULL;
+        int was_active = d->is_active;
+        d->is_active = 0;
+        evdns_getaddrinfo_cancel(req);
+        d->is_active = was_active;
+    }
+    finish(d, DIAL_ERR_TIMEOUT);
+}
+
+static void dial_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct dial *d = arg;
+    int r = schemes[d->up.scheme].on_read(d);
+    if (r == 1)
+        finish(d, DIAL_OK);
+    else if (r < 0)
+        finish(d, (enum dial_err)-r);
+}
+
+static void dial_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct dial *d = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        d->is_connected = 1;
+        int one = 1;
+        evutil_socket_t fd = bufferevent_getfd(bev);
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+            log_debug("set nodelay on fd %d failed, ignored: %s", (int)fd, strerror(errno));
+        if (!d->is_via_upstream) {
+            finish(d, DIAL_OK);
+            return;
+        }
+        int r = schemes[d->up.scheme].start(d);
+        if (r == 1)
+            finish(d, DIAL_OK);
+        else if (r < 0)
+            finish(d, (enum dial_err)-r);
+        else
+            bufferevent_enable(bev, EV_READ);
+        return;
+    }
+    int e = EVUTIL_SOCKET_ERROR();
+    if (!d->is_connected)
+        finish(d, e == ETIMEDOUT ? DIAL_ERR_TIMEOUT : DIAL_ERR_REFUSED);
+    else
+        finish(d, (what & BEV_EVENT_EOF) ? DIAL_ERR_BAD_REPLY : DIAL_ERR_RESET);
+}
+
+static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
+{
+    if (d->is_policy_checked && !dial_dest_allowed(&d->ctx->conf.node, sa)) {
+        finish(d, DIAL_ERR_POLICY);
+        return;
+    }
+    d->ctx->stats.upstream_dials++;
+    d->bev = bufferevent_socket_new(d->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (d->bev == NULL) {
+        finish(d, DIAL_ERR_INTERNAL);
+        return;
+    }
+    bufferevent_setcb(d->bev, dial_read_cb, NULL, dial_event_cb, d);
+    if (bufferevent_socket_connect(d->bev, sa, (int)salen) != 0)
+        finish(d, DIAL_ERR_REFUSED);
+}
+
+static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct dial *d = arg;
+    d->dns_req = NULL;
+    if (result == EVUTIL_EAI_CANCEL || !d->is_active) {
+        if (res != NULL)
+            evutil_freeaddrinfo(res);
+        return;
+    }
+    if (result != 0 || res == NULL) {
+        if (res != NULL)
+            evutil_freeaddrinfo(res);
+        log_debug("resolve %s failed: %s", d->host, evutil_gai_strerror(result));
+        finish(d, DIAL_ERR_DNS);
+        return;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = (socklen_t)PF_MIN_OF(res->ai_addrlen, sizeof(ss));
+    memcpy(&ss, res->ai_addr, len);
+    evutil_freeaddrinfo(res);
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons(d->port);
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(d->port);
+    connect_to(d, (struct sockaddr *)&ss, len);
+}
+
+void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
+                int is_tunnel)
+{
+    dial_cancel(d);
+    d->is_active = 1;
+    d->is_connected = 0;
+    d->err = DIAL_OK;
+    d->reply_status = 0;
+    d->is_via_upstream = up != NULL;
+    d->is_tunnel = is_tunnel;
+    d->is_policy_checked = up == NULL;
+    snprintf(d->dest_host, sizeof(d->dest_host), "%s", host);
+    d->dest_port = port;
+    if (up != NULL) {
+        d->up = *up;
+        if (!dial_scheme_is_supported(up->scheme)) {
+            finish(d, DIAL_ERR_UNSUPPORTED);
+            return;
+        }
+        snprintf(d->host, sizeof(d->host), "%s", up->host);
+        d->port = up->port;
+    } else {
+        memset(&d->up, 0, sizeof(d->up));
+        snprintf(d->host, sizeof(d->host), "%s", host);
+        d->port = port;
+    }
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    memset(&sin, 0, sizeof(sin));
+    memset(&sin6, 0, sizeof(sin6));
+    if (inet_pton(AF_INET, d->host, &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(d->port);
+        connect_to(d, (struct sockaddr *)&sin, sizeof(sin));
+        return;
+    }
+    if (inet_pton(AF_INET6, d->host, &sin6.sin6_addr) == 1) {
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(d->port);
+        connect_to(d, (struct sockaddr *)&sin6, sizeof(sin6));
+        return;
+    }
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    /* May call resolved_cb before returning (hosts file); then it returns NULL. */
+    struct evdns_getaddrinfo_request *req =
+        evdns_getaddrinfo(d->ctx->dns, d->host, NULL, &hints, resolved_cb, d);
+    d->dns_req = req;
+}
+
+/* --- http upstream: plain CONNECT handshake --- */
+
+static int http_start(struct dial *d)
+{
+    if (!d->is_tunnel)
+        return 1;           /* absolute-form requests go straight to the proxy */
+    struct evbuffer *out = bufferevent_get_output(d->bev);
+    const char *lb = strchr(d->dest_host, ':') != NULL ? "[" : "";
+    const char *rb = *lb != '\0' ? "]" : "";
+    if (evbuffer_add_printf(out, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n",
+                            lb, d->dest_host, rb, d->dest_port,
+                            lb, d->dest_host, rb, d->dest_port) < 0 ||
+        dial_append_upstream_auth(out, &d->up) != PF_OK ||
+        evbuffer_add(out, "\r\n", 2) != 0)
+        return -DIAL_ERR_INTERNAL;
+    http_head_deinit(&d->reply);
+    http_head_init(&d->reply, HTTP_HEAD_RESPONSE, (size_t)d->ctx->conf.node.max_header_bytes);
+    return 0;
+}
+
+static int http_on_read(struct dial *d)
+{
+    struct evbuffer *in = bufferevent_get_input(d->bev);
+    size_t len = PF_MIN_OF(evbuffer_get_length(in), d->reply.max_bytes);
+    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+    int rc = http_head_parse(&d->reply, p, len);
+    if (rc == PF_EAGAIN)
+        return 0;
+    if (rc != PF_OK)
+        return -DIAL_ERR_BAD_REPLY;
+    evbuffer_drain(in, d->reply.head_len);
+    d->reply_status = d->reply.status;
+    int status = d->reply.status;
+    http_head_deinit(&d->reply);
+    if (status == 407)
+        return -DIAL_ERR_UPSTREAM_AUTH;
+    if (status < 200 || status > 299)
+        return -DIAL_ERR_UPSTREAM_STATUS;
+    return 1;
+}

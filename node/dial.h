@@ -1,0 +1,94 @@
+/* Outgoing connections: to a destination (direct mode) or to an upstream
+ * proxy (pool mode), with name resolution on the node's evdns_base, the
+ * destination policy, and a per-scheme handshake. Completion is always
+ * reported later from the event loop, never from inside dial_start(). */
+#ifndef PF_NODE_DIAL_H
+#define PF_NODE_DIAL_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "http_head.h"
+#include "node.h"
+#include "upstream-t.h"
+
+struct bufferevent;
+struct evdns_getaddrinfo_request;
+
+enum dial_err {
+    DIAL_OK = 0,
+    DIAL_ERR_DNS,             /* name did not resolve */
+    DIAL_ERR_POLICY,          /* resolved destination is not allowed */
+    DIAL_ERR_REFUSED,         /* connect refused or failed */
+    DIAL_ERR_RESET,           /* connection lost during the handshake */
+    DIAL_ERR_TIMEOUT,         /* set by the caller's deadline via dial_fail_timeout() */
+    DIAL_ERR_BAD_REPLY,       /* upstream spoke its protocol wrongly */
+    DIAL_ERR_UPSTREAM_AUTH,   /* upstream answered 407 */
+    DIAL_ERR_UPSTREAM_STATUS, /* upstream refused the tunnel (non-2xx) */
+    DIAL_ERR_UNSUPPORTED,     /* upstream scheme not implemented yet */
+    DIAL_ERR_INTERNAL,        /* allocation or socket failure */
+};
+
+/* Called once per dial_start() unless cancelled. On DIAL_OK, takes nothing
+ * and gives <bev> (connected, handshake done, callbacks unset, input may
+ * already hold bytes that follow the handshake): the callee owns it. */
+typedef void (*dial_done_fn)(void *arg, enum dial_err err, struct bufferevent *bev);
+
+struct dial {
+    struct node_ctx *ctx;                     /* borrowed */
+    dial_done_fn     cb;
+    void            *arg;
+    struct event    *done_ev;                 /* owned: deferred completion */
+    struct evdns_getaddrinfo_request *dns_req;/* owned by evdns while pending */
+    struct bufferevent *bev;                  /* owned until handed to cb */
+    struct http_head reply;                   /* handshake reply head */
+    struct upstream  up;                      /* copy; valid when is_via_upstream */
+    int      is_via_upstream;
+    int      is_tunnel;                       /* ask the upstream for a CONNECT tunnel */
+    int      is_policy_checked;               /* direct mode: check resolved address */
+    int      is_active;
+    int      is_finishing;                    /* completion scheduled */
+    int      is_connected;
+    char     host[UPSTREAM_HOST_MAX];         /* where to connect */
+    uint16_t port;
+    char     dest_host[UPSTREAM_HOST_MAX];    /* tunnel destination */
+    uint16_t dest_port;
+    enum dial_err err;
+    int      reply_status;                    /* upstream's status on UPSTREAM_* */
+};
+
+/* Prepares <d>; <cb>(<arg>, ...) gets each completion. Returns PF_OK or PF_ENOMEM. */
+int dial_init(struct dial *d, struct node_ctx *ctx, dial_done_fn cb, void *arg) PF_MUSTCHECK;
+
+/* Cancels anything pending (no callback) and frees what <d> owns. */
+void dial_deinit(struct dial *d);
+
+/* Starts connecting to <host>:<port>. When <up> is non-NULL the connection
+ * goes to that upstream proxy (copied) and, with <is_tunnel>, asks it for a
+ * tunnel to <host>:<port>; otherwise it goes to the destination itself and
+ * the resolved address is checked against the destination policy. */
+void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
+                int is_tunnel);
+
+/* Stops a pending dial without calling back. Safe when idle. */
+void dial_cancel(struct dial *d);
+
+/* Fails a pending dial with DIAL_ERR_TIMEOUT (deferred callback). */
+void dial_fail_timeout(struct dial *d);
+
+/* Returns 1 when dial.c can speak <scheme> (http now; socks5/https later). */
+int dial_scheme_is_supported(enum upstream_scheme scheme);
+
+/* Returns 1 when destination address <sa> is allowed by the policy in <conf>:
+ * public, or allow_private_destinations, or inside a destination_allow CIDR. */
+int dial_dest_allowed(const struct conf_node *conf, const struct sockaddr *sa);
+
+/* Appends "Proxy-Authorization: Basic base64(user:pass)\r\n" to <out> when
+ * <up> has a user; nothing otherwise. Returns PF_OK or PF_ENOMEM. */
+struct evbuffer;
+int dial_append_upstream_auth(struct evbuffer *out, const struct upstream *up) PF_MUSTCHECK;
+
+/* Short name of <err> for logs. */
+const char *dial_err_name(enum dial_err err);
+
+#endif

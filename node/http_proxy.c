@@ -1,0 +1,579 @@
+/* HTTP proxying on a conn; see http_proxy.h. */
+#include "http_proxy.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "addr.h"
+#include "clock.h"
+#include "log.h"
+#include "str.h"
+
+#define clog_info(c, fmt, ...) \
+    log_info("c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
+#define clog_debug(c, fmt, ...) \
+    log_debug("c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
+
+int http_proxy_init(struct node_ctx *ctx)
+{
+    const struct conf_node *cn = &ctx->conf.node;
+    if (cn->nusers == 0)
+        return PF_OK;
+    ctx->auth_tokens = calloc((size_t)cn->nusers, sizeof(char *));
+    if (ctx->auth_tokens == NULL)
+        return PF_ENOMEM;
+    for (int i = 0; i < cn->nusers; i++) {
+        char plain[2 * UPSTREAM_CRED_MAX + 2];
+        int n = snprintf(plain, sizeof(plain), "%s:%s", cn->users[i].user, cn->users[i].pass);
+        size_t enc_len = STR_BASE64_ENC_LEN((size_t)n);
+        char *enc = malloc(enc_len);
+        if (enc == NULL || str_base64_encode(plain, (size_t)n, enc, enc_len) != PF_OK) {
+            free(enc);
+            memset(plain, 0, sizeof(plain));
+            return PF_ENOMEM;
+        }
+        memset(plain, 0, sizeof(plain));
+        ctx->auth_tokens[ctx->nauth_tokens++] = enc;
+    }
+    return PF_OK;
+}
+
+void http_proxy_deinit(struct node_ctx *ctx)
+{
+    for (int i = 0; i < ctx->nauth_tokens; i++) {
+        memset(ctx->auth_tokens[i], 0, strlen(ctx->auth_tokens[i]));
+        free(ctx->auth_tokens[i]);
+    }
+    free(ctx->auth_tokens);
+    ctx->auth_tokens = NULL;
+    ctx->nauth_tokens = 0;
+}
+
+/* Returns 1 when the request carries valid client credentials (or none are needed). */
+static int is_authorized(const struct conn *c)
+{
+    const struct node_ctx *ctx = c->ctx;
+    if (ctx->nauth_tokens == 0)
+        return 1;
+    const char *v = http_head_get(&c->req, "proxy-authorization");
+    if (v == NULL || strncasecmp(v, "basic ", 6) != 0)
+        return 0;
+    v += 6;
+    while (*v == ' ')
+        v++;
+    size_t len = strlen(v);
+    int ok = 0;
+    for (int i = 0; i < ctx->nauth_tokens; i++)   /* no early exit: same time for every user */
+        ok |= str_consttime_eq(v, len, ctx->auth_tokens[i], strlen(ctx->auth_tokens[i]));
+    return ok;
+}
+
+static int is_localhost_name(const char *host)
+{
+    size_t n = strlen(host);
+    if (n > 0 && host[n - 1] == '.')
+        n--;   /* "localhost." */
+    return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+           (n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0);
+}
+
+/* Destination policy on what is known before any resolution: IP literals
+ * and localhost names. Other names are checked after resolution (direct
+ * mode) or resolved by the upstream (pool mode). Returns 1 when denied. */
+static int is_denied_early(const struct conn *c)
+{
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    memset(&sin, 0, sizeof(sin));
+    memset(&sin6, 0, sizeof(sin6));
+    sin.sin_family = AF_INET;
+    sin6.sin6_family = AF_INET6;
+    const char *host = c->tgt.host;
+    if (is_localhost_name(host))
+        inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    else if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+        if (inet_pton(AF_INET6, host, &sin6.sin6_addr) != 1)
+            return 0;
+        return !dial_dest_allowed(&c->ctx->conf.node, (struct sockaddr *)&sin6);
+    }
+    return !dial_dest_allowed(&c->ctx->conf.node, (struct sockaddr *)&sin);
+}
+
+void http_proxy_reset_exchange(struct conn *c)
+{
+    size_t max = (size_t)c->ctx->conf.node.max_header_bytes;
+    http_head_deinit(&c->req);
+    http_head_init(&c->req, HTTP_HEAD_REQUEST, max);
+    http_head_deinit(&c->resp);
+    http_head_init(&c->resp, HTTP_HEAD_RESPONSE, max);
+    http_target_deinit(&c->tgt);
+    memset(&c->tgt, 0, sizeof(c->tgt));
+    c->is_connect = 0;
+    c->is_head_req = 0;
+    c->is_req_keep_alive = 0;
+    http_body_init(&c->req_body, HTTP_FRAMING_NONE, 0);
+    http_body_init(&c->resp_body, HTTP_FRAMING_NONE, 0);
+    c->req_body_sent = 0;
+    c->dest[0] = '\0';
+    c->is_resp_head_done = 0;
+    c->is_resp_started = 0;
+    c->is_client_keep_alive = 0;
+    c->is_upstream_keep_alive = 0;
+    c->ntried = 0;
+    c->nattempts = 0;
+}
+
+/* "host[:port]" with IPv6 brackets; the port is left out when it is 80 and <omit_80>. */
+static void format_authority(const struct http_target *t, int omit_80, char *buf, size_t len)
+{
+    const char *lb = t->is_ipv6 ? "[" : "", *rb = t->is_ipv6 ? "]" : "";
+    if (omit_80 && t->port == 80)
+        snprintf(buf, len, "%s%s%s", lb, t->host, rb);
+    else
+        snprintf(buf, len, "%s%s%s:%u", lb, t->host, rb, t->port);
+}
+
+static void start_attempt(struct conn *c);
+
+/* Writes the request head for the upstream into <c>->ubev and starts relaying. */
+static void send_request(struct conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->ubev);
+    char host[300];
+    format_authority(&c->tgt, 1, host, sizeof(host));
+    int ok;
+    if (c->has_up)
+        ok = evbuffer_add_printf(out, "%s http://%s%s HTTP/1.%d\r\nHost: %s\r\n", c->req.method,
+                                 host, c->tgt.path, c->req.version_minor, host) >= 0;
+    else
+        ok = evbuffer_add_printf(out, "%s %s HTTP/1.%d\r\nHost: %s\r\n", c->req.method,
+                                 c->tgt.path, c->req.version_minor, host) >= 0;
+    for (size_t i = 0; ok && i < c->req.nheaders; i++) {
+        const struct http_header *h = &c->req.headers[i];
+        if (http_head_is_hop_by_hop(&c->req, i) || strcasecmp(h->name, "host") == 0)
+            continue;
+        ok = evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value) >= 0;
+    }
+    if (ok && c->has_up)
+        ok = dial_append_upstream_auth(out, &c->up) == PF_OK;
+    if (ok && c->req.version_minor == 0 && c->is_req_keep_alive)
+        ok = evbuffer_add_printf(out, "Connection: keep-alive\r\n") >= 0;
+    if (ok)
+        ok = evbuffer_add(out, "\r\n", 2) == 0;
+    if (!ok) {
+        conn_reply_error(c, 500, CONN_ERR_INTERNAL);
+        return;
+    }
+    conn_set_state(c, CONN_ST_FORWARD);
+    http_head_deinit(&c->resp);
+    http_head_init(&c->resp, HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
+    c->is_resp_head_done = 0;
+    c->is_upstream_eof = 0;
+    conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+    http_proxy_on_client_data(c);
+}
+
+static void fail_with(struct conn *c, enum conn_err reason)
+{
+    int status = 502;
+    switch (reason) {
+    case CONN_ERR_POLICY:           status = 403; break;
+    case CONN_ERR_UPSTREAM_TIMEOUT: status = 504; break;
+    case CONN_ERR_NO_UPSTREAM:      status = 503; break;
+    case CONN_ERR_INTERNAL:         status = 500; break;
+    default:                        status = 502; break;
+    }
+    conn_reply_error(c, status, reason);
+}
+
+/* A failure before the client got any byte: retried on another upstream
+ * when allowed, else answered. */
+static void attempt_failed(struct conn *c, enum conn_err reason, int is_retryable)
+{
+    conn_drop_upstream(c);
+    int is_reused = c->is_ubev_reused;
+    c->is_ubev_reused = 0;
+    if (is_retryable && !c->is_resp_started && c->req_body_sent == 0 &&
+        (is_reused || (c->has_up && c->nattempts <= c->ctx->conf.node.retries))) {
+        c->ctx->stats.retries++;
+        clog_debug(c, "retrying %s after %s", c->dest, conn_err_name(reason));
+        c->last_reason = reason;
+        start_attempt(c);
+        return;
+    }
+    fail_with(c, reason);
+}
+
+static void start_attempt(struct conn *c)
+{
+    struct node_ctx *ctx = c->ctx;
+    char key[sizeof(c->ukey)];
+    /* Keep-alive first: the previous exchange's connection to the same
+     * destination, unless the pool changed since it was made. */
+    const char *bar = strrchr(c->ukey, '|');
+    if (c->nattempts == 0 && !c->is_connect && c->ubev != NULL && bar != NULL &&
+        strcmp(bar + 1, c->dest) == 0 &&
+        (ctx->conf.node.mode != CONF_NODE_POOL || c->ubev_pool_version == ctx->pool.version)) {
+        c->nattempts++;
+        c->is_ubev_reused = 1;
+        ctx->stats.upstream_reused++;
+        send_request(c);
+        return;
+    }
+    if (ctx->conf.node.mode == CONF_NODE_POOL) {
+        long idx = -1;
+        for (size_t k = 0; k < ctx->pool.count; k++) {
+            idx = pool_cache_pick(&ctx->pool, clock_wall_ms(), c->tried, c->ntried);
+            if (idx < 0 || dial_scheme_is_supported(ctx->pool.items[idx].scheme))
+                break;
+            ctx->stats.upstream_unsupported++;
+            idx = -1;
+        }
+        if (idx < 0) {
+            fail_with(c, c->nattempts == 0 ? CONN_ERR_NO_UPSTREAM : c->last_reason);
+            return;
+        }
+        c->up = ctx->pool.items[idx];
+        c->has_up = 1;
+        if (c->ntried < CONN_TRIED_MAX)
+            c->tried[c->ntried++] = idx;
+        char id[UPSTREAM_ID_MAX];
+        addr_upstream_id(&c->up, id, sizeof(id));
+        snprintf(key, sizeof(key), "%s|%s", id, c->dest);
+    } else {
+        c->has_up = 0;
+        snprintf(key, sizeof(key), "direct|%s", c->dest);
+    }
+    c->nattempts++;
+    conn_drop_upstream(c);
+    c->is_ubev_reused = 0;
+    snprintf(c->ukey, sizeof(c->ukey), "%s", key);
+    c->ubev_pool_version = ctx->pool.version;
+    conn_set_state(c, CONN_ST_DIALING);
+    conn_arm_timer(c, ctx->conf.node.connect_timeout_ms);
+    dial_start(&c->dial, c->tgt.host, c->tgt.port, c->has_up ? &c->up : NULL, c->is_connect);
+}
+
+void http_proxy_on_request(struct conn *c)
+{
+    struct node_ctx *ctx = c->ctx;
+    struct http_head *req = &c->req;
+    ctx->stats.requests_total++;
+    c->is_connect = strcmp(req->method, "CONNECT") == 0;
+    c->is_head_req = strcmp(req->method, "HEAD") == 0;
+    if (req->version_minor == 1)
+        c->is_req_keep_alive = !req->is_conn_close;
+    else
+        c->is_req_keep_alive = !req->is_conn_close &&
+            (req->is_conn_keep_alive ||
+             http_list_has_token(http_head_get(req, "proxy-connection"), "keep-alive"));
+    if (!is_authorized(c)) {
+        clog_info(c, "%s: proxy authentication failed or missing", c->is_connect ? "CONNECT" : req->method);
+        conn_reply_error(c, 407, CONN_ERR_AUTH);
+        return;
+    }
+    struct pf_err err;
+    pf_err_clear(&err);
+    if (http_target_parse(req->target, c->is_connect, &c->tgt, &err) != PF_OK) {
+        clog_debug(c, "bad request target: %s", err.msg);
+        conn_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
+        return;
+    }
+    if (c->is_connect && (req->is_chunked || req->content_length > 0)) {
+        conn_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
+        return;
+    }
+    format_authority(&c->tgt, 0, c->dest, sizeof(c->dest));
+    clog_debug(c, "%s %s", req->method, c->dest);
+    if (is_denied_early(c)) {
+        clog_info(c, "%s %s: destination denied by policy", req->method, c->dest);
+        conn_reply_error(c, 403, CONN_ERR_POLICY);
+        return;
+    }
+    http_body_init(&c->req_body, c->is_connect ? HTTP_FRAMING_NONE : http_head_request_framing(req),
+                   req->content_length);
+    start_attempt(c);
+}
+
+void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev)
+{
+    struct conn *c = arg;
+    if (c->is_closing) {
+        if (bev != NULL)
+            bufferevent_free(bev);
+        return;
+    }
+    if (err == DIAL_OK) {
+        conn_attach_upstream(c, bev);
+        if (!c->is_connect) {
+            send_request(c);
+            return;
+        }
+        static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+        if (conn_client_write(c, ok, sizeof(ok) - 1) != PF_OK) {
+            conn_close(c, CONN_ERR_INTERNAL);
+            return;
+        }
+        c->is_resp_started = 1;
+        c->ukey[0] = '\0';       /* a tunnel is never reused */
+        c->ctx->stats.tunnels_total++;
+        c->ctx->stats.responses_2xx++;
+        conn_tunnel_start(c);
+        return;
+    }
+    char via[UPSTREAM_HOST_MAX + 32] = "direct";
+    if (c->has_up)
+        addr_format_safe(&c->up, via, sizeof(via));
+    clog_info(c, "%s %s via %s failed: %s (status %d)", c->is_connect ? "CONNECT" : c->req.method,
+              c->dest, via, dial_err_name(err), c->dial.reply_status);
+    enum conn_err reason;
+    int is_retryable = 1;
+    switch (err) {
+    case DIAL_ERR_DNS:             reason = CONN_ERR_DNS; break;
+    case DIAL_ERR_POLICY:          reason = CONN_ERR_POLICY; is_retryable = 0; break;
+    case DIAL_ERR_REFUSED:         reason = CONN_ERR_UPSTREAM_REFUSED; break;
+    case DIAL_ERR_RESET:           reason = CONN_ERR_UPSTREAM_RESET; break;
+    case DIAL_ERR_TIMEOUT:         reason = CONN_ERR_UPSTREAM_TIMEOUT; break;
+    case DIAL_ERR_UPSTREAM_AUTH:   reason = CONN_ERR_UPSTREAM_AUTH; break;
+    case DIAL_ERR_BAD_REPLY:
+    case DIAL_ERR_UPSTREAM_STATUS:
+    case DIAL_ERR_UNSUPPORTED:     reason = CONN_ERR_UPSTREAM_BAD_REPLY; break;
+    default:                       reason = CONN_ERR_INTERNAL; is_retryable = 0; break;
+    }
+    attempt_failed(c, reason, is_retryable);
+}
+
+/* Moves body bytes from <in> to <out> as framed by <b>. Returns PF_OK when the
+ * body is complete, PF_EAGAIN when more is expected or <out> is full, PF_EPROTO. */
+static int relay_body(struct http_body *b, struct evbuffer *in, struct evbuffer *out,
+                      uint64_t *moved)
+{
+    *moved = 0;
+    while (!b->is_done && evbuffer_get_length(in) > 0 &&
+           evbuffer_get_length(out) < HTTP_PROXY_HIGH_WATER) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        size_t consumed = 0;
+        int rc = http_body_feed(b, v.iov_base, v.iov_len, &consumed);
+        if (consumed > 0) {
+            evbuffer_remove_buffer(in, out, consumed);
+            *moved += consumed;
+        }
+        if (rc == PF_EPROTO)
+            return rc;
+    }
+    return b->is_done ? PF_OK : PF_EAGAIN;
+}
+
+void http_proxy_on_client_data(struct conn *c)
+{
+    if (c->state != CONN_ST_FORWARD || c->ubev == NULL || c->req_body.is_done)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->ubev);
+    uint64_t moved = 0;
+    int rc = relay_body(&c->req_body, bufferevent_get_input(c->cbev), out, &moved);
+    c->req_body_sent += moved;
+    c->bytes_in += moved;
+    c->ctx->stats.bytes_in += moved;
+    if (moved > 0)
+        conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+    if (rc == PF_EPROTO) {
+        clog_debug(c, "%s", "malformed chunked request body");
+        if (c->is_resp_started)
+            conn_close(c, CONN_ERR_BAD_REQUEST);
+        else
+            conn_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
+        return;
+    }
+    if (evbuffer_get_length(out) >= HTTP_PROXY_HIGH_WATER)
+        bufferevent_disable(c->cbev, EV_READ);
+}
+
+static void finish_exchange(struct conn *c)
+{
+    int is_reusable = c->is_upstream_keep_alive && c->req_body.is_done && c->ubev != NULL &&
+                      evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0;
+    if (!is_reusable)
+        conn_drop_upstream(c);
+    if (!c->is_client_keep_alive || !c->req_body.is_done || c->is_client_eof) {
+        conn_flush_and_close(c, CONN_ERR_DONE);
+        return;
+    }
+    conn_next_request(c);
+}
+
+/* Writes <resp>'s status line and end-to-end headers to the client. */
+static int write_response_head(struct conn *c, const struct http_head *resp, const char *conn_hdr)
+{
+    struct evbuffer *tmp = evbuffer_new();
+    if (tmp == NULL)
+        return PF_ENOMEM;
+    int ok = evbuffer_add_printf(tmp, "HTTP/1.1 %03d %s\r\n", resp->status, resp->reason) >= 0;
+    for (size_t i = 0; ok && i < resp->nheaders; i++) {
+        if (http_head_is_hop_by_hop(resp, i))
+            continue;
+        ok = evbuffer_add_printf(tmp, "%s: %s\r\n", resp->headers[i].name, resp->headers[i].value) >= 0;
+    }
+    if (ok && conn_hdr != NULL)
+        ok = evbuffer_add_printf(tmp, "Connection: %s\r\n", conn_hdr) >= 0;
+    if (ok)
+        ok = evbuffer_add(tmp, "\r\n", 2) == 0;
+    size_t n = evbuffer_get_length(tmp);
+    if (ok)
+        ok = evbuffer_add_buffer(bufferevent_get_output(c->cbev), tmp) == 0;
+    evbuffer_free(tmp);
+    if (!ok)
+        return PF_ENOMEM;
+    c->bytes_out += n;
+    c->ctx->stats.bytes_out += n;
+    return PF_OK;
+}
+
+static void count_response(struct node_stats *st, int status)
+{
+    if (status < 200) st->responses_1xx++;
+    else if (status < 300) st->responses_2xx++;
+    else if (status < 400) st->responses_3xx++;
+    else if (status < 500) st->responses_4xx++;
+    else st->responses_5xx++;
+}
+
+/* Parses the response head. Returns 1 when the body may be relayed, 0 when
+ * more bytes are needed or the conn moved on (error, retry). */
+static int read_response_head(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->ubev);
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            return 0;
+        size_t n = PF_MIN_OF(len, c->resp.max_bytes);
+        const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+        int rc = http_head_parse(&c->resp, p, n);
+        if (rc == PF_EAGAIN)
+            return 0;
+        if (rc != PF_OK) {
+            clog_info(c, "%s %s: bad upstream response: %s", c->req.method, c->dest, c->resp.err.msg);
+            attempt_failed(c, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
+            return 0;
+        }
+        evbuffer_drain(in, c->resp.head_len);
+        int status = c->resp.status;
+        if (status == 407 && c->has_up) {
+            clog_info(c, "%s %s: upstream refused our credentials (407)", c->req.method, c->dest);
+            attempt_failed(c, CONN_ERR_UPSTREAM_AUTH, 1);
+            return 0;
+        }
+        if (status == 101) {    /* we never forward Upgrade, so this is a protocol error */
+            attempt_failed(c, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
+            return 0;
+        }
+        if (status < 200) {     /* interim: relay and wait for the final one */
+            if (write_response_head(c, &c->resp, NULL) != PF_OK) {
+                conn_close(c, CONN_ERR_INTERNAL);
+                return 0;
+            }
+            c->is_resp_started = 1;
+            count_response(&c->ctx->stats, status);
+            http_head_deinit(&c->resp);
+            http_head_init(&c->resp, HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
+            continue;
+        }
+        enum http_framing fr = http_head_response_framing(&c->resp, c->is_head_req);
+        c->is_client_keep_alive = c->is_req_keep_alive && fr != HTTP_FRAMING_UNTIL_CLOSE &&
+                                  !c->is_client_eof;
+        c->is_upstream_keep_alive = fr != HTTP_FRAMING_UNTIL_CLOSE && !c->resp.is_conn_close &&
+                                    (c->resp.version_minor == 1 || c->resp.is_conn_keep_alive);
+        if (write_response_head(c, &c->resp, c->is_client_keep_alive ? "keep-alive" : "close") != PF_OK) {
+            conn_close(c, CONN_ERR_INTERNAL);
+            return 0;
+        }
+        c->is_resp_started = 1;
+        c->is_resp_head_done = 1;
+        count_response(&c->ctx->stats, status);
+        http_body_init(&c->resp_body, fr, c->resp.content_length);
+        return 1;
+    }
+}
+
+static void on_upstream_eof(struct conn *c)
+{
+    if (c->is_resp_head_done) {
+        if (c->resp_body.framing == HTTP_FRAMING_UNTIL_CLOSE) {
+            c->resp_body.is_done = 1;
+            conn_drop_upstream(c);
+            conn_flush_and_close(c, CONN_ERR_DONE);
+        } else {
+            conn_flush_and_close(c, CONN_ERR_UPSTREAM_EOF);   /* truncated: the client sees it */
+        }
+        return;
+    }
+    if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0 || c->resp.scan > 0) {
+        attempt_failed(c, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
+        return;
+    }
+    attempt_failed(c, c->is_upstream_eof == 2 ? CONN_ERR_UPSTREAM_RESET : CONN_ERR_UPSTREAM_EOF, 1);
+}
+
+void http_proxy_on_upstream_data(struct conn *c)
+{
+    if (c->state != CONN_ST_FORWARD || c->ubev == NULL)
+        return;
+    if (!c->is_resp_head_done && !read_response_head(c)) {
+        if (!c->is_closing && c->state == CONN_ST_FORWARD && c->ubev != NULL && c->is_upstream_eof)
+            on_upstream_eof(c);
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->cbev);
+    uint64_t moved = 0;
+    int rc = relay_body(&c->resp_body, bufferevent_get_input(c->ubev), out, &moved);
+    c->bytes_out += moved;
+    c->ctx->stats.bytes_out += moved;
+    if (moved > 0)
+        conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+    if (rc == PF_EPROTO) {
+        clog_info(c, "%s %s: malformed chunked response", c->req.method, c->dest);
+        conn_flush_and_close(c, CONN_ERR_UPSTREAM_BAD_REPLY);
+        return;
+    }
+    if (rc == PF_OK) {
+        finish_exchange(c);
+        return;
+    }
+    if (evbuffer_get_length(out) >= HTTP_PROXY_HIGH_WATER) {
+        bufferevent_disable(c->ubev, EV_READ);
+        return;
+    }
+    if (c->is_upstream_eof && evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0)
+        on_upstream_eof(c);
+}
+
+void http_proxy_on_upstream_close(struct conn *c, int is_error)
+{
+    c->is_upstream_eof = is_error ? 2 : 1;
+    http_proxy_on_upstream_data(c);
+}
+
+void http_proxy_on_timeout(struct conn *c)
+{
+    if (c->state == CONN_ST_DIALING) {
+        dial_fail_timeout(&c->dial);
+        return;
+    }
+    if (!c->is_resp_started) {
+        clog_info(c, "%s %s: no response within %d ms", c->req.method, c->dest,
+                  c->ctx->conf.node.idle_timeout_ms);
+        conn_reply_error(c, 504, CONN_ERR_UPSTREAM_TIMEOUT);
+        return;
+    }
+    conn_close(c, CONN_ERR_IDLE_TIMEOUT);
+}

@@ -1,0 +1,43 @@
+/* HTTP proxying on a conn: request admission (auth, target, destination
+ * policy), upstream choice with retries, request/response head rewriting
+ * (hop-by-hop removal, credentials), body relaying with framing, keep-alive,
+ * and CONNECT tunnels setup. conn.c owns the sockets and the state machine
+ * and calls in here from its dispatchers. */
+#ifndef PF_NODE_HTTP_PROXY_H
+#define PF_NODE_HTTP_PROXY_H
+
+#include "conn.h"
+#include "dial.h"
+#include "node.h"
+
+/* Upper bound of bytes queued towards one side before reading the other
+ * side stops (backpressure); reading resumes below half of it. */
+#define HTTP_PROXY_HIGH_WATER (256 * 1024)
+
+/* Precomputes client credentials from <ctx>->conf. Returns PF_OK or PF_ENOMEM. */
+int http_proxy_init(struct node_ctx *ctx) PF_MUSTCHECK;
+void http_proxy_deinit(struct node_ctx *ctx);
+
+/* A complete request head is in <c>->req (state READ_HEAD): admit it and
+ * start forwarding, or answer an error. */
+void http_proxy_on_request(struct conn *c);
+
+/* dial_done_fn for <c>->dial (arg is the conn). */
+void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev);
+
+/* FORWARD: client bytes (request body) are readable. */
+void http_proxy_on_client_data(struct conn *c);
+
+/* FORWARD: upstream bytes (response) are readable. */
+void http_proxy_on_upstream_data(struct conn *c);
+
+/* FORWARD: the upstream closed (<is_error> for a socket error). */
+void http_proxy_on_upstream_close(struct conn *c, int is_error);
+
+/* DIALING or FORWARD deadline passed. */
+void http_proxy_on_timeout(struct conn *c);
+
+/* Frees the per-request parts of <c> (heads, target). */
+void http_proxy_reset_exchange(struct conn *c);
+
+#endif

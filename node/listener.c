@@ -1,0 +1,140 @@
+/* Proxy listener; see listener.h. */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "log.h"
+
+#define LISTENER_BACKLOG   1024
+#define LISTENER_PAUSE_MS  100     /* after an accept error such as EMFILE */
+#define REJECTING_MAX      256     /* over-limit conns still answering 503 */
+
+struct listener {
+    struct node_ctx       *ctx;     /* borrowed */
+    struct evconnlistener *evl;     /* owned */
+    struct event          *resume;  /* owned: re-enables accepting after an error */
+    char                   addr[CONF_ADDR_MAX + 8];
+};
+
+static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    (void)evl; (void)salen;
+    struct listener *l = arg;
+    struct node_ctx *ctx = l->ctx;
+    if (ctx->is_stopping) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+        log_debug("set nodelay on fd %d failed, ignored: %s", (int)fd, strerror(errno));
+    if (ctx->stats.conns_active >= (uint64_t)ctx->conf.node.max_clients) {
+        if (ctx->nrejecting >= REJECTING_MAX) {
+            ctx->stats.rejected_over_limit++;
+            close(fd);          /* flood: even the 503 costs too much */
+            return;
+        }
+        conn_create(ctx, fd, sa, 1);
+        return;
+    }
+    conn_create(ctx, fd, sa, 0);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct listener *l = arg;
+    evconnlistener_enable(l->evl);
+}
+
+static void error_cb(struct evconnlistener *evl, void *arg)
+{
+    struct listener *l = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    log_warn("accept on %s failed, pausing %d ms: %s", l->addr, LISTENER_PAUSE_MS,
+             evutil_socket_error_to_string(e));
+    evconnlistener_disable(evl);
+    struct timeval tv = { 0, LISTENER_PAUSE_MS * 1000 };
+    evtimer_add(l->resume, &tv);
+}
+
+struct listener *listener_create(struct node_ctx *ctx, struct pf_err *err)
+{
+    char host[UPSTREAM_HOST_MAX];
+    uint16_t port;
+    if (addr_parse_hostport(ctx->conf.node.listen, host, sizeof(host), &port, err) != PF_OK) {
+        pf_err_prefix(err, "node.listen: ");
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sslen;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        sslen = sizeof(*s4);
+    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        sslen = sizeof(*s6);
+    } else {
+        pf_err_set(err, PF_EINVAL, "node.listen: host must be an IP address");
+        return NULL;
+    }
+    struct listener *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        pf_err_set(err, PF_ENOMEM, "listener: out of memory");
+        return NULL;
+    }
+    l->ctx = ctx;
+    snprintf(l->addr, sizeof(l->addr), "%s", ctx->conf.node.listen);
+    l->resume = evtimer_new(ctx->base, resume_cb, l);
+    if (l->resume == NULL) {
+        pf_err_set(err, PF_ENOMEM, "listener: out of memory");
+        goto fail;
+    }
+    l->evl = evconnlistener_new_bind(ctx->base, accept_cb, l,
+                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                     LISTENER_BACKLOG, (struct sockaddr *)&ss, (int)sslen);
+    if (l->evl == NULL) {
+        pf_err_set(err, PF_EIO, "listen on %s failed: %s", l->addr, strerror(errno));
+        goto fail;
+    }
+    evconnlistener_set_error_cb(l->evl, error_cb);
+    return l;
+fail:
+    listener_destroy(l);
+    return NULL;
+}
+
+void listener_destroy(struct listener *l)
+{
+    if (l == NULL)
+        return;
+    if (l->evl != NULL)
+        evconnlistener_free(l->evl);
+    if (l->resume != NULL)
+        event_free(l->resume);
+    free(l);
+}
+
+void listener_format(const struct listener *l, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", l->addr);
+}

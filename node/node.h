@@ -1,0 +1,43 @@
+/* The node's one context, passed to every module (STYLE rule 17). */
+#ifndef PF_NODE_NODE_H
+#define PF_NODE_NODE_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "keys.h"
+#include "pool_cache.h"
+#include "stats.h"
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct redis_link;
+struct listener;
+struct admin_http;
+struct report;
+struct conn;
+
+struct node_ctx {
+    struct event_base *base;            /* owned */
+    struct evdns_base *dns;             /* owned; /etc/hosts + resolv.conf */
+    struct conf        conf;            /* owned (conf_deinit) */
+    struct keys        keys;            /* pool mode */
+    struct pool_cache  pool;            /* pool mode; filled by redis_link */
+    struct redis_link *redis;           /* owned; NULL in direct mode */
+    struct listener   *listener;        /* owned */
+    struct admin_http *admin;           /* owned; NULL when admin_listen is "" */
+    struct report     *report;          /* owned; NULL in direct mode */
+    struct node_stats  stats;
+    char             **auth_tokens;     /* owned: base64("user:pass") per conf user */
+    int                nauth_tokens;
+    struct conn       *conns;           /* list of live client conns (owned by conn.c) */
+    struct conn       *closing;         /* closed conns waiting for the reaper */
+    struct event      *reaper;          /* owned: frees closing conns at the loop tail */
+    uint64_t           next_conn_id;
+    int64_t            started_at_ms;   /* wall clock */
+    uint64_t           nrejecting;      /* over-limit conns still sending their 503 */
+    int                is_stopping;
+};
+
+#endif

@@ -1,0 +1,104 @@
+/* Node heartbeat; see report.h. */
+#include "report.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "log.h"
+#include "redis_link.h"
+
+struct report {
+    struct node_ctx *ctx;           /* borrowed */
+    struct event    *timer;         /* owned, persistent */
+    int              was_connected; /* the link was up at the previous report */
+};
+
+void report_build(const struct node_ctx *ctx, int64_t now_wall_ms, int is_connected,
+                  const char **names, char (*values)[REPORT_VALUE_MAX])
+{
+    static const char *const fields[REPORT_NFIELDS] = {
+        "id", "listen", "started_at_ms", "updated_at_ms", "pool_version", "pool_epoch",
+        "pool_size", "redis_connected", "conns_active", "requests_total", "responses_2xx",
+        "responses_4xx", "responses_5xx", "errors_502", "errors_503", "errors_504",
+        "bytes_in", "bytes_out", "tunnels_total",
+    };
+    const struct node_stats *s = &ctx->stats;
+    int i = 0;
+    for (int k = 0; k < REPORT_NFIELDS; k++)
+        names[k] = fields[k];
+    snprintf(values[i++], REPORT_VALUE_MAX, "%s", ctx->conf.node.id);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%s", ctx->conf.node.listen);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRId64, ctx->started_at_ms);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRId64, now_wall_ms);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRId64, ctx->pool.version);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%s", ctx->pool.epoch);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%zu", ctx->pool.count);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%d", is_connected);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->conns_active);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->requests_total);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->responses_2xx);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->responses_4xx);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->responses_5xx);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->errors_502);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->errors_503);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->errors_504);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->bytes_in);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->bytes_out);
+    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->tunnels_total);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct report *r = arg;
+    struct node_ctx *ctx = r->ctx;
+    int is_up = redis_link_is_connected(ctx->redis);
+    if (!is_up) {
+        r->was_connected = 0;
+        return;              /* a report is not worth queueing */
+    }
+    const char *names[REPORT_NFIELDS];
+    char values[REPORT_NFIELDS][REPORT_VALUE_MAX];
+    const char *vals[REPORT_NFIELDS];
+    int64_t now = clock_wall_ms();
+    /* 0 on the first report after a (re)connect: readers see the gap */
+    report_build(ctx, now, r->was_connected, names, values);
+    for (int i = 0; i < REPORT_NFIELDS; i++)
+        vals[i] = values[i];
+    int rc = redis_link_report(ctx->redis, ctx->conf.node.id, names, vals, REPORT_NFIELDS,
+                               3 * ctx->conf.node.report_interval_ms, now);
+    if (rc != PF_OK)
+        log_debug("node report dropped: %s", pf_strstatus(rc));
+    r->was_connected = 1;
+}
+
+struct report *report_create(struct node_ctx *ctx)
+{
+    struct report *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->ctx = ctx;
+    r->timer = event_new(ctx->base, -1, EV_PERSIST, tick_cb, r);
+    if (r->timer == NULL) {
+        free(r);
+        return NULL;
+    }
+    int ms = ctx->conf.node.report_interval_ms;
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    event_add(r->timer, &tv);
+    return r;
+}
+
+void report_destroy(struct report *r)
+{
+    if (r == NULL)
+        return;
+    if (r->timer != NULL)
+        event_free(r->timer);
+    free(r);
+}
