@@ -1,0 +1,35 @@
+/* The controller's one context: built by main.c, passed to every module. */
+#ifndef PF_CONTROLLER_H
+#define PF_CONTROLLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "keys.h"
+
+struct admin_http;
+struct event;
+struct event_base;
+struct fetch;
+struct provider;
+struct publish;
+
+struct ctl_ctx {
+    struct conf         conf;           /* owned: loaded config */
+    struct keys         keys;           /* Redis names for conf.redis.prefix */
+    struct event_base  *base;           /* owned */
+    struct fetch       *fetch;          /* owned: provider HTTP requests */
+    struct publish     *pub;            /* owned: Redis writer */
+    struct provider   **providers;      /* owned array of owned providers */
+    size_t              nproviders;
+    struct admin_http  *admin;          /* owned; NULL without admin_listen */
+    struct event       *sync_ev;        /* owned: coalesced Redis sync, one per loop turn */
+    struct event       *heartbeat_ev;   /* owned: persistent heartbeat timer */
+    struct event       *sigint_ev;      /* owned */
+    struct event       *sigterm_ev;     /* owned */
+    int                 is_sync_wanted; /* a poll finished since the last good pool sync */
+    size_t              pool_size;      /* upstreams in the last merge */
+};
+
+#endif

@@ -1,0 +1,353 @@
+/* libcurl multi on libevent: the pattern of curl's docs/examples/hiperfifo.c,
+ * with one event per socket curl asks us to watch and one timer for curl's
+ * timeouts. */
+#include "fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "log.h"
+
+/* One socket curl wants watched. Listed so that fetch_destroy() frees what
+ * curl_multi_cleanup() does not report back. */
+struct fetch_sock {
+    curl_socket_t      fd;
+    struct event      *ev;           /* owned */
+    struct fetch      *f;            /* borrowed: the owner */
+    struct fetch_sock *prev, *next;
+};
+
+struct fetch_req {
+    struct fetch     *f;             /* borrowed: the owner */
+    CURL             *easy;          /* owned */
+    fetch_done_cb     cb;
+    void             *arg;
+    char             *body;          /* owned, NUL-terminated */
+    size_t            body_len;
+    size_t            body_cap;
+    int64_t           max_body_bytes;
+    int               is_over_cap;
+    char              errbuf[CURL_ERROR_SIZE];
+    struct fetch_req *prev, *next;
+};
+
+struct fetch {
+    struct event_base *base;         /* borrowed from ctl_ctx */
+    CURLM             *multi;        /* owned */
+    struct event      *timer;        /* owned: curl's timeout */
+    struct fetch_sock *socks;        /* owned list */
+    struct fetch_req  *reqs;         /* owned list of requests in flight */
+};
+
+static void fetch_check_done(struct fetch *f);
+
+void fetch_url_safe(const char *url, char *buf, size_t len)
+{
+    CURLU *h = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+
+    if (len == 0)
+        return;
+    snprintf(buf, len, "<bad url>");
+    if (h == NULL)
+        return;
+    if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK)
+        snprintf(buf, len, "%s://%s:%s%s", scheme, host, port, path);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(h);
+}
+
+static void fetch_sock_free(struct fetch *f, struct fetch_sock *s)
+{
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        f->socks = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    if (s->ev != NULL)
+        event_free(s->ev);
+    free(s);
+}
+
+static void fetch_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fetch_sock *s = arg;
+    struct fetch *f = s->f;
+    int running = 0;
+    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
+                 ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+
+    /* <s> may be freed by the socket callback inside this call. */
+    curl_multi_socket_action(f->multi, fd, action, &running);
+    fetch_check_done(f);
+}
+
+static void fetch_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fetch *f = arg;
+    int running = 0;
+
+    (void)fd;
+    (void)what;
+    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    fetch_check_done(f);
+}
+
+static int fetch_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct fetch *f = userp;
+    struct fetch_sock *s = socketp;
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (s != NULL) {
+            curl_multi_assign(f->multi, fd, NULL);
+            fetch_sock_free(f, s);
+        }
+        return 0;
+    }
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return -1;
+        s->fd = fd;
+        s->f = f;
+        s->next = f->socks;
+        if (f->socks != NULL)
+            f->socks->prev = s;
+        f->socks = s;
+        curl_multi_assign(f->multi, fd, s);
+    } else if (s->ev != NULL) {
+        event_free(s->ev);
+        s->ev = NULL;
+    }
+    short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+                 ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    s->ev = event_new(f->base, fd, kind, fetch_event_cb, s);
+    if (s->ev == NULL || event_add(s->ev, NULL) != 0) {
+        log_error("fetch: cannot watch fd %d", (int)fd);
+        return -1;
+    }
+    return 0;
+}
+
+static int fetch_timer_set_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct fetch *f = userp;
+
+    (void)multi;
+    if (timeout_ms < 0) {
+        evtimer_del(f->timer);
+        return 0;
+    }
+    /* Never call curl_multi_socket_action() from here: a 0 timeout runs
+     * from the loop on its next turn. */
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    return evtimer_add(f->timer, &tv) == 0 ? 0 : -1;
+}
+
+static size_t fetch_write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct fetch_req *r = userp;
+    size_t n = size * nmemb;
+
+    if ((int64_t)(r->body_len + n) > r->max_body_bytes) {
+        r->is_over_cap = 1;
+        return 0;   /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + n + 1)
+            cap *= 2;
+        char *p = realloc(r->body, cap);
+        if (p == NULL)
+            return 0;
+        r->body = p;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return n;
+}
+
+static void fetch_req_free(struct fetch *f, struct fetch_req *r)
+{
+    if (r == NULL)
+        return;
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        f->reqs = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    if (r->easy != NULL) {
+        curl_multi_remove_handle(f->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+    }
+    free(r->body);
+    free(r);
+}
+
+static void fetch_finish(struct fetch *f, struct fetch_req *r, CURLcode code)
+{
+    struct fetch_result res;
+    char error[FETCH_ERROR_MAX] = "";
+    char retry_after[FETCH_HEADER_MAX] = "";
+    struct curl_header *h = NULL;
+    long status = 0;
+
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+        h != NULL && h->value != NULL) {
+        size_t i = 0;
+        for (const char *v = h->value; *v != '\0' && i + 1 < sizeof(retry_after); v++)
+            retry_after[i++] = (*v >= 0x20 && *v < 0x7f) ? *v : '?';
+        retry_after[i] = '\0';
+    }
+    if (r->is_over_cap || code == CURLE_FILESIZE_EXCEEDED) {
+        r->is_over_cap = 1;
+        snprintf(error, sizeof(error), "body over %lld bytes", (long long)r->max_body_bytes);
+    } else if (code != CURLE_OK) {
+        /* curl's messages name host and port, never the path or query. */
+        const char *msg = r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(code);
+        size_t i = 0;
+        for (; msg[i] != '\0' && i + 1 < sizeof(error); i++)
+            error[i] = (msg[i] >= 0x20 && msg[i] < 0x7f) ? msg[i] : '?';
+        error[i] = '\0';
+        while (i > 0 && error[i - 1] == '?')
+            error[--i] = '\0';
+    }
+    res.curl_code = r->is_over_cap ? (int)CURLE_FILESIZE_EXCEEDED : (int)code;
+    res.http_status = status;
+    res.body = r->body != NULL ? r->body : "";
+    res.body_len = r->body_len;
+    res.retry_after = retry_after;
+    res.error = error;
+    r->cb(r, &res, r->arg);
+    fetch_req_free(f, r);
+}
+
+static void fetch_check_done(struct fetch *f)
+{
+    CURLMsg *msg;
+    int left = 0;
+
+    while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        char *priv = NULL;
+        CURLcode code = msg->data.result;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        if (priv != NULL)
+            fetch_finish(f, (struct fetch_req *)(void *)priv, code);
+    }
+}
+
+struct fetch *fetch_create(struct event_base *base)
+{
+    struct fetch *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        goto fail;
+    f->base = base;
+    f->multi = curl_multi_init();
+    if (f->multi == NULL)
+        goto fail;
+    f->timer = evtimer_new(base, fetch_timer_cb, f);
+    if (f->timer == NULL)
+        goto fail;
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, fetch_socket_cb);
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, fetch_timer_set_cb);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+    return f;
+
+fail:
+    fetch_destroy(f);
+    return NULL;
+}
+
+void fetch_destroy(struct fetch *f)
+{
+    if (f == NULL)
+        return;
+    while (f->reqs != NULL)
+        fetch_req_free(f, f->reqs);
+    if (f->multi != NULL)
+        curl_multi_cleanup(f->multi);
+    while (f->socks != NULL)
+        fetch_sock_free(f, f->socks);
+    if (f->timer != NULL)
+        event_free(f->timer);
+    free(f);
+}
+
+struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fetch_opts *opts,
+                              fetch_done_cb cb, void *arg)
+{
+    struct fetch_req *r = calloc(1, sizeof(*r));
+    CURLcode rc = CURLE_OK;
+
+    if (r == NULL)
+        return NULL;
+    r->f = f;
+    r->cb = cb;
+    r->arg = arg;
+    r->max_body_bytes = opts->max_body_bytes > 0 ? opts->max_body_bytes : 1048576;
+    r->easy = curl_easy_init();
+    if (r->easy == NULL) {
+        free(r);
+        return NULL;
+    }
+#define FETCH_SETOPT(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(r->easy, opt, val); } while (0)
+    FETCH_SETOPT(CURLOPT_URL, url);
+    FETCH_SETOPT(CURLOPT_PRIVATE, (void *)r);
+    FETCH_SETOPT(CURLOPT_WRITEFUNCTION, fetch_write_cb);
+    FETCH_SETOPT(CURLOPT_WRITEDATA, (void *)r);
+    FETCH_SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
+    FETCH_SETOPT(CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
+    FETCH_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
+    FETCH_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    FETCH_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    FETCH_SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    FETCH_SETOPT(CURLOPT_NOSIGNAL, 1L);
+    FETCH_SETOPT(CURLOPT_USERAGENT, FETCH_USER_AGENT);
+    FETCH_SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body_bytes);
+#undef FETCH_SETOPT
+    r->next = f->reqs;
+    if (f->reqs != NULL)
+        f->reqs->prev = r;
+    f->reqs = r;
+    if (rc != CURLE_OK) {
+        log_error("fetch: curl option failed: %s", curl_easy_strerror(rc));
+        fetch_req_free(f, r);
+        return NULL;
+    }
+    if (curl_multi_add_handle(f->multi, r->easy) != CURLM_OK) {
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        fetch_req_free(f, r);
+        return NULL;
+    }
+    return r;
+}
+
+void fetch_cancel(struct fetch *f, struct fetch_req *req)
+{
+    if (f == NULL || req == NULL)
+        return;
+    fetch_req_free(f, req);
+}

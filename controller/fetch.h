@@ -1,0 +1,65 @@
+/* HTTP GET of provider APIs: libcurl's multi interface driven by the
+ * controller's libevent loop (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION +
+ * curl_multi_socket_action). No threads of ours, nothing blocks the loop.
+ * This file is the only libcurl/libevent glue of the controller. */
+#ifndef PF_FETCH_H
+#define PF_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pf.h"
+
+struct event_base;
+struct fetch;
+struct fetch_req;
+
+#define FETCH_USER_AGENT  "proxyfleet-controller/0.1"
+#define FETCH_ERROR_MAX   256
+#define FETCH_HEADER_MAX  64
+
+struct fetch_opts {
+    int      timeout_ms;          /* whole request, CURLOPT_TIMEOUT_MS */
+    int      connect_timeout_ms;  /* CURLOPT_CONNECTTIMEOUT_MS */
+    int64_t  max_body_bytes;      /* the transfer is aborted past this */
+};
+
+/* What a finished request reports. Everything is borrowed for the duration
+ * of the callback only. */
+struct fetch_result {
+    int          curl_code;                    /* CURLcode, 0 = transfer completed */
+    long         http_status;                  /* 0 when no response */
+    const char  *body;                         /* NUL-terminated, may hold NULs */
+    size_t       body_len;
+    const char  *retry_after;                  /* Retry-After header value, "" if none */
+    const char  *error;                        /* "" on success, else a reason without the URL
+                                                  query, e.g. "body over 1048576 bytes" */
+};
+
+/* Called once per request that completes (never for a cancelled one). The
+ * request is freed by fetch right after: do not keep <req>. */
+typedef void (*fetch_done_cb)(struct fetch_req *req, const struct fetch_result *res, void *arg);
+
+/* Creates a fetcher on <base> (borrowed). curl_global_init() must have run.
+ * Returns NULL on failure. */
+struct fetch *fetch_create(struct event_base *base);
+
+/* Cancels every request in flight (no callbacks) and frees <f> (accepts NULL). */
+void fetch_destroy(struct fetch *f);
+
+/* Starts a GET of <url> with <opts>; <cb>(<arg>) runs on completion from the
+ * event loop, never from inside this call. Redirects are not followed, only
+ * http and https are allowed. Returns the request (owned by <f>; valid until
+ * its callback returns or fetch_cancel()) or NULL on failure. */
+struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fetch_opts *opts,
+                              fetch_done_cb cb, void *arg);
+
+/* Aborts <req> without calling its callback and frees it (accepts NULL). */
+void fetch_cancel(struct fetch *f, struct fetch_req *req);
+
+/* Writes "scheme://host:port/path" of <url> into <buf> of <len>: no userinfo,
+ * no query, no fragment, so an API key cannot reach a log line. Writes
+ * "<bad url>" when <url> does not parse. Always NUL-terminates. */
+void fetch_url_safe(const char *url, char *buf, size_t len);
+
+#endif

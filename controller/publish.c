@@ -1,0 +1,449 @@
+/* Redis writer of the controller. Key names come from common/keys.h only. */
+#include "publish.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "log.h"
+#include "provider.h"
+#include "snapshot.h"
+
+/* KEYS: 1 pool:upstreams, 2 pool:expiry, 3 pool:meta, 4 pool:events, 5 lease.
+ * ARGV: 1 fencing token ("" = none), 2 epoch, 3 updated_at_ms,
+ * 4 controller_id, 5 count, then count triples (id, record, expires_at_ms).
+ * HSET/ZADD go in chunks: unpack() of a whole large pool would overflow
+ * Lua's C stack (LUAI_MAXCSTACK 8000). */
+static const char publish_script[] =
+    "local token = ARGV[1]\n"
+    "if token ~= '' then\n"
+    "  if redis.call('GET', KEYS[5]) ~= token then\n"
+    "    return redis.error_reply('FENCED')\n"
+    "  end\n"
+    "end\n"
+    "local n = tonumber(ARGV[5])\n"
+    "redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "local i = 0\n"
+    "while i < n do\n"
+    "  local j = math.min(i + 500, n)\n"
+    "  local h, z = {}, {}\n"
+    "  for k = i, j - 1 do\n"
+    "    local b = 6 + k * 3\n"
+    "    h[#h + 1] = ARGV[b]\n"
+    "    h[#h + 1] = ARGV[b + 1]\n"
+    "    z[#z + 1] = ARGV[b + 2]\n"
+    "    z[#z + 1] = ARGV[b]\n"
+    "  end\n"
+    "  redis.call('HSET', KEYS[1], unpack(h))\n"
+    "  redis.call('ZADD', KEYS[2], unpack(z))\n"
+    "  i = j\n"
+    "end\n"
+    "local v = redis.call('HINCRBY', KEYS[3], 'version', 1)\n"
+    "redis.call('HSET', KEYS[3], 'epoch', ARGV[2], 'count', ARGV[5],\n"
+    "           'updated_at_ms', ARGV[3], 'controller_id', ARGV[4])\n"
+    "redis.call('PUBLISH', KEYS[4], tostring(v) .. ' ' .. ARGV[2])\n"
+    "return v\n";
+
+static uint64_t publish_random(void)
+{
+    uint64_t v = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0) {
+        if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+            v = 0;
+        close(fd);
+    }
+    if (v == 0) {
+        /* /dev/urandom unusable: still distinct per process and instant. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    }
+    return v;
+}
+
+static void publish_new_epoch(struct publish *p)
+{
+    snprintf(p->epoch, sizeof(p->epoch), "%016" PRIx64, publish_random());
+    p->has_published = 0;
+}
+
+struct publish *publish_create(const struct conf_redis *conf, const struct keys *keys,
+                               const char *controller_id)
+{
+    struct publish *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return NULL;
+    p->conf = conf;
+    p->keys = keys;
+    p->controller_id = controller_id;
+    p->backoff.base_ms = 200;
+    p->backoff.cap_ms = 10000;
+    publish_new_epoch(p);
+    return p;
+}
+
+void publish_destroy(struct publish *p)
+{
+    if (p == NULL)
+        return;
+    if (p->rc != NULL)
+        redisFree(p->rc);
+    free(p);
+}
+
+/* Drops the connection after an error <what>; the next connect waits. */
+static int publish_drop(struct publish *p, const char *what, int64_t now_mono_ms)
+{
+    const char *why = (p->rc != NULL && p->rc->err) ? p->rc->errstr : "error";
+
+    if (!p->is_down_logged)
+        log_warn("redis %s:%u: %s failed: %s; retrying with backoff", p->conf->host,
+                 (unsigned)p->conf->port, what, why);
+    else
+        log_debug("redis %s:%u: %s failed: %s", p->conf->host, (unsigned)p->conf->port, what, why);
+    p->is_down_logged = 1;
+    p->nerrors++;
+    if (p->rc != NULL) {
+        redisFree(p->rc);
+        p->rc = NULL;
+    }
+    p->next_connect_at_ms = now_mono_ms +
+        backoff_delay_ms(&p->backoff, p->attempt, publish_random());
+    if (p->attempt < 32)
+        p->attempt++;
+    return PF_EIO;
+}
+
+int64_t publish_retry_in_ms(const struct publish *p, int64_t now_mono_ms)
+{
+    if (p->rc != NULL || p->next_connect_at_ms <= now_mono_ms)
+        return 0;
+    return p->next_connect_at_ms - now_mono_ms;
+}
+
+/* Runs one command; returns its reply (caller frees) or NULL with the
+ * connection dropped. An error reply is returned as such. */
+static redisReply *publish_cmd(struct publish *p, const char *what, int argc,
+                               const char **argv, const size_t *argvlen)
+{
+    redisReply *r = redisCommandArgv(p->rc, argc, argv, argvlen);
+    if (r == NULL)
+        publish_drop(p, what, clock_mono_ms());
+    return r;
+}
+
+static int publish_setup(struct publish *p, int64_t now_mono_ms)
+{
+    redisReply *r;
+
+    if (p->conf->password[0] != '\0') {
+        const char *argv[] = { "AUTH", p->conf->password };
+        r = redisCommandArgv(p->rc, 2, argv, NULL);
+        if (r == NULL)
+            return publish_drop(p, "AUTH", now_mono_ms);
+        int is_ok = r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (!is_ok)
+            return publish_drop(p, "AUTH (rejected)", now_mono_ms);
+    }
+    if (p->conf->db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", p->conf->db);
+        const char *argv[] = { "SELECT", db };
+        r = redisCommandArgv(p->rc, 2, argv, NULL);
+        if (r == NULL)
+            return publish_drop(p, "SELECT", now_mono_ms);
+        int is_ok = r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        if (!is_ok)
+            return publish_drop(p, "SELECT (rejected)", now_mono_ms);
+    }
+    const char *argv[] = { "SCRIPT", "LOAD", publish_script };
+    r = redisCommandArgv(p->rc, 3, argv, NULL);
+    if (r == NULL)
+        return publish_drop(p, "SCRIPT LOAD", now_mono_ms);
+    if (r->type == REDIS_REPLY_STRING && r->len == 40)
+        memcpy(p->sha, r->str, 41);
+    else
+        p->sha[0] = '\0';  /* EVAL still works */
+    freeReplyObject(r);
+    return PF_OK;
+}
+
+int publish_connect(struct publish *p, int64_t now_mono_ms)
+{
+    if (p->rc != NULL)
+        return PF_OK;
+    if (now_mono_ms < p->next_connect_at_ms)
+        return PF_EAGAIN;
+    struct timeval ctv = { p->conf->connect_timeout_ms / 1000,
+                           (p->conf->connect_timeout_ms % 1000) * 1000 };
+    struct timeval ctv_cmd = { p->conf->command_timeout_ms / 1000,
+                               (p->conf->command_timeout_ms % 1000) * 1000 };
+    p->rc = redisConnectWithTimeout(p->conf->host, p->conf->port, ctv);
+    if (p->rc == NULL || p->rc->err)
+        return publish_drop(p, "connect", now_mono_ms);
+    if (redisSetTimeout(p->rc, ctv_cmd) != REDIS_OK)
+        return publish_drop(p, "set timeout", now_mono_ms);
+    if (publish_setup(p, now_mono_ms) != PF_OK)
+        return PF_EIO;
+    log_info("redis %s:%u: connected", p->conf->host, (unsigned)p->conf->port);
+    p->attempt = 0;
+    p->is_down_logged = 0;
+    return PF_OK;
+}
+
+static uint64_t publish_fnv(uint64_t h, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Reads pool:meta's epoch and version. Sets <*state> to 0 when it matches
+ * ours, 1 when missing, 2 when another epoch. Returns PF_OK or PF_EIO. */
+static int publish_read_meta(struct publish *p, int *state)
+{
+    const char *argv[] = { "HMGET", p->keys->pool_meta, "epoch", "version" };
+    redisReply *r = publish_cmd(p, "HMGET pool:meta", 4, argv, NULL);
+
+    if (r == NULL)
+        return PF_EIO;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        log_warn("redis: unexpected HMGET pool:meta reply type %d", r->type);
+        freeReplyObject(r);
+        return publish_drop(p, "HMGET pool:meta", clock_mono_ms());
+    }
+    const redisReply *e = r->element[0];
+    if (e->type != REDIS_REPLY_STRING) {
+        *state = 1;
+    } else if ((size_t)e->len != strlen(p->epoch) || memcmp(e->str, p->epoch, e->len) != 0) {
+        *state = 2;
+    } else {
+        *state = 0;
+        if (r->element[1]->type == REDIS_REPLY_STRING)
+            p->version = strtoll(r->element[1]->str, NULL, 10);
+    }
+    freeReplyObject(r);
+    return PF_OK;
+}
+
+static int publish_run_script(struct publish *p, int argc, const char **argv, size_t *argvlen)
+{
+    redisReply *r = NULL;
+
+    if (p->sha[0] != '\0') {
+        argv[0] = "EVALSHA";
+        argv[1] = p->sha;
+        argvlen[0] = 7;
+        argvlen[1] = strlen(p->sha);
+        r = publish_cmd(p, "EVALSHA", argc, argv, argvlen);
+        if (r == NULL)
+            return PF_EIO;
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            r = NULL;
+        }
+    }
+    if (r == NULL) {
+        argv[0] = "EVAL";
+        argv[1] = publish_script;
+        argvlen[0] = 4;
+        argvlen[1] = sizeof(publish_script) - 1;
+        r = publish_cmd(p, "EVAL", argc, argv, argvlen);
+        if (r == NULL)
+            return PF_EIO;
+    }
+    int rc = PF_OK;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        p->version = r->integer;
+    } else if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "FENCED") != NULL) {
+        log_warn("redis: publish fenced: lease token no longer ours");
+        rc = PF_EDENIED;
+    } else {
+        log_warn("redis: publish script failed: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        p->nerrors++;
+        rc = PF_EIO;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int publish_pool(struct publish *p, const struct provider_entry *const *es, size_t n,
+                 int64_t now_wall_ms, int *is_published)
+{
+    enum { NFIXED = 2 + 1 + 5 + 5 };    /* cmd, script, numkeys, KEYS, ARGV[1..5] */
+    char **records = NULL;
+    char (*expires)[24] = NULL;
+    const char **argv = NULL;
+    size_t *argvlen = NULL;
+    uint64_t digest = 14695981039346656037ULL;
+    int meta = 0;
+    int rc = PF_ENOMEM;
+
+    *is_published = 0;
+    if (p->rc == NULL)
+        return PF_EIO;
+    records = calloc(n + 1, sizeof(*records));
+    expires = calloc(n + 1, sizeof(*expires));
+    argv = calloc(NFIXED + 3 * n, sizeof(*argv));
+    argvlen = calloc(NFIXED + 3 * n, sizeof(*argvlen));
+    if (records == NULL || expires == NULL || argv == NULL || argvlen == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        records[i] = snapshot_record_encode(&es[i]->u);
+        if (records[i] == NULL)
+            goto out;
+        digest = publish_fnv(digest, es[i]->id, strlen(es[i]->id) + 1);
+        digest = publish_fnv(digest, records[i], strlen(records[i]) + 1);
+    }
+
+    rc = publish_read_meta(p, &meta);
+    if (rc != PF_OK)
+        goto out;
+    if (meta == 1 && p->has_published) {
+        publish_new_epoch(p);
+        log_info("redis: pool snapshot missing (Redis restarted empty?), new epoch %s", p->epoch);
+    } else if (meta == 2) {
+        log_info("redis: pool:meta carries another epoch, republishing under %s", p->epoch);
+    }
+    if (meta == 0 && p->has_published && digest == p->digest && n == p->count) {
+        rc = PF_OK;
+        goto out;
+    }
+
+    char now[24], count[24];
+    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
+    snprintf(count, sizeof(count), "%zu", n);
+    size_t a = 2;
+    argv[a++] = "5";
+    argv[a++] = p->keys->pool_upstreams;
+    argv[a++] = p->keys->pool_expiry;
+    argv[a++] = p->keys->pool_meta;
+    argv[a++] = p->keys->pool_channel;
+    argv[a++] = p->keys->controller_lease;
+    argv[a++] = p->token;
+    argv[a++] = p->epoch;
+    argv[a++] = now;
+    argv[a++] = p->controller_id;
+    argv[a++] = count;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(expires[i], sizeof(expires[i]), "%" PRId64, es[i]->u.expires_at_ms);
+        argv[a++] = es[i]->id;
+        argv[a++] = records[i];
+        argv[a++] = expires[i];
+    }
+    for (size_t i = 2; i < a; i++)
+        argvlen[i] = strlen(argv[i]);
+    rc = publish_run_script(p, (int)a, argv, argvlen);
+    if (rc == PF_OK) {
+        p->digest = digest;
+        p->count = n;
+        p->has_published = 1;
+        p->npublishes++;
+        *is_published = 1;
+        log_info("pool published: version %" PRId64 " epoch %s, %zu upstreams",
+                 p->version, p->epoch, n);
+    }
+
+out:
+    if (records != NULL)
+        for (size_t i = 0; i < n; i++)
+            free(records[i]);
+    free(records);
+    free(expires);
+    free(argv);
+    free(argvlen);
+    return rc;
+}
+
+/* Sends <ncmd> pipelined commands and reads every reply. Returns PF_OK when
+ * none failed, PF_EIO otherwise (the connection is dropped on I/O errors). */
+static int publish_pipeline(struct publish *p, const char *what, int ncmd, const int *argc,
+                            const char **const *argv, const size_t *const *argvlen)
+{
+    int rc = PF_OK;
+
+    if (p->rc == NULL)
+        return PF_EIO;
+    for (int i = 0; i < ncmd; i++)
+        if (redisAppendCommandArgv(p->rc, argc[i], argv[i], argvlen[i]) != REDIS_OK)
+            return publish_drop(p, what, clock_mono_ms());
+    for (int i = 0; i < ncmd; i++) {
+        void *reply = NULL;
+        if (redisGetReply(p->rc, &reply) != REDIS_OK || reply == NULL)
+            return publish_drop(p, what, clock_mono_ms());
+        redisReply *r = reply;
+        if (r->type == REDIS_REPLY_ERROR) {
+            log_warn("redis: %s: %s", what, r->str);
+            rc = PF_EIO;
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int publish_provider(struct publish *p, const struct provider *pr, int64_t now_wall_ms)
+{
+    char key[KEYS_NAME_MAX + UPSTREAM_NAME_MAX];
+    char ups[24], polls[24], failures[24], err_at[24], ok_at[24];
+
+    if (keys_provider(p->keys, pr->conf->name, key, sizeof(key)) != PF_OK)
+        return PF_EINVAL;
+    snprintf(ups, sizeof(ups), "%zu", provider_live_count(pr, now_wall_ms));
+    snprintf(polls, sizeof(polls), "%" PRIu64, pr->polls);
+    snprintf(failures, sizeof(failures), "%" PRIu64, pr->failures);
+    snprintf(err_at, sizeof(err_at), "%" PRId64, pr->last_error_at_ms);
+    snprintf(ok_at, sizeof(ok_at), "%" PRId64, pr->last_success_at_ms);
+    const char *hset[] = {
+        "HSET", key,
+        "state", provider_state_name(pr->state),
+        "breaker", pr->breaker,
+        "upstreams", ups,
+        "polls", polls,
+        "failures", failures,
+        "last_error", pr->last_error,
+        "last_error_at_ms", err_at,
+        "last_success_at_ms", ok_at,
+    };
+    const char *sadd[] = { "SADD", p->keys->providers, pr->conf->name };
+    const int argc[] = { (int)PF_ARRAY_LEN(hset), (int)PF_ARRAY_LEN(sadd) };
+    const char **const argv[] = { hset, sadd };
+    const size_t *const argvlen[] = { NULL, NULL };
+    return publish_pipeline(p, "provider hash", 2, argc, argv, argvlen);
+}
+
+int publish_heartbeat(struct publish *p, int64_t now_wall_ms, int interval_ms)
+{
+    char version[24], at[24], ttl[24];
+
+    snprintf(version, sizeof(version), "%" PRId64, p->version);
+    snprintf(at, sizeof(at), "%" PRId64, now_wall_ms);
+    snprintf(ttl, sizeof(ttl), "%" PRId64, (int64_t)interval_ms * 3);
+    const char *hset[] = {
+        "HSET", p->keys->controller,
+        "id", p->controller_id,
+        "epoch", p->epoch,
+        "version", version,
+        "heartbeat_at_ms", at,
+    };
+    const char *pexpire[] = { "PEXPIRE", p->keys->controller, ttl };
+    const int argc[] = { (int)PF_ARRAY_LEN(hset), (int)PF_ARRAY_LEN(pexpire) };
+    const char **const argv[] = { hset, pexpire };
+    const size_t *const argvlen[] = { NULL, NULL };
+    return publish_pipeline(p, "heartbeat", 2, argc, argv, argvlen);
+}
