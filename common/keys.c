@@ -45,6 +45,7 @@ int keys_init(struct keys *k, const char *prefix, struct pf_err *err)
     (void)!keys_join(k->nodes, sizeof(k->nodes), k->base, "nodes");
     (void)!keys_join(k->controller, sizeof(k->controller), k->base, "controller");
     (void)!keys_join(k->controller_lease, sizeof(k->controller_lease), k->base, "controller:lease");
+    (void)!keys_join(k->health, sizeof(k->health), k->base, "health");
     return PF_OK;
 }
 
@@ -65,4 +66,12 @@ int keys_provider(const struct keys *k, const char *name, char *buf, size_t len)
 int keys_node(const struct keys *k, const char *node_id, char *buf, size_t len)
 {
     return keys_named(k, "node", node_id, buf, len);
+}
+
+int keys_node_upstreams(const struct keys *k, const char *node_id, char *buf, size_t len)
+{
+    if (!keys_valid_name(node_id))
+        return PF_EINVAL;
+    int n = snprintf(buf, len, "%s:node:%s:upstreams", k->base, node_id);
+    return (n < 0 || (size_t)n >= len) ? PF_ERANGE : PF_OK;
 }

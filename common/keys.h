@@ -22,6 +22,7 @@ struct keys {
     char nodes[KEYS_NAME_MAX];              /* ZSET: node id -> last report ms */
     char controller[KEYS_NAME_MAX];         /* HASH: leader id, heartbeat, ... */
     char controller_lease[KEYS_NAME_MAX];   /* STRING with PX: leader token */
+    char health[KEYS_NAME_MAX];             /* HASH: upstream id -> JSON health state */
 };
 
 /* Fills <k> for <prefix> (1..32 chars of [A-Za-z0-9_.-]; braces are added
@@ -34,6 +35,11 @@ int keys_provider(const struct keys *k, const char *name, char *buf, size_t len)
 
 /* Per-node metrics HASH "{pf}:v1:node:<node_id>" (expires with the node). */
 int keys_node(const struct keys *k, const char *node_id, char *buf, size_t len) PF_MUSTCHECK;
+
+/* Per-node upstream outcome HASH "{pf}:v1:node:<node_id>:upstreams":
+ * upstream id -> "<attempts> <failures>", cumulative since the node started,
+ * expiring with the node. The controller diffs successive reads. */
+int keys_node_upstreams(const struct keys *k, const char *node_id, char *buf, size_t len) PF_MUSTCHECK;
 
 /* Returns 1 when <name> is a valid provider name or node id: 1..63 chars of
  * [A-Za-z0-9_.-]. Such names are safe inside keys and log lines. */
