@@ -81,6 +81,7 @@ static void conf_join(char *buf, size_t len, const char *path, const char *key)
 static int conf_get_string(const cJSON *item, const char *path, size_t max,
                            int is_empty_ok, const char **out, struct pf_err *err)
 {
+    *out = NULL;   /* a definite output on every path, error ones included */
     if (!cJSON_IsString(item) || item->valuestring == NULL)
         return pf_err_set(err, PF_EINVAL, "%s: must be a string", path);
     size_t n = strlen(item->valuestring);

@@ -44,6 +44,7 @@ static int snapshot_get(const cJSON *o, const char *name, const cJSON **out,
 {
     const cJSON *found = NULL;
     const cJSON *it;
+    *out = NULL;   /* a definite output on every path, error ones included */
     cJSON_ArrayForEach(it, o) {
         if (it->string != NULL && strcmp(it->string, name) == 0) {
             if (found != NULL)
