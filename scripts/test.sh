@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): bash scripts/test.sh
+#
+# On Debian 12 as root it first installs what the build and tests need
+# (skipped when everything is present). Then:
+#   1. sanitizer build (ASan+UBSan) in build-asan/, full ctest (unit + integration)
+#   2. release build in build-release/, ctest -L unit
+#   3. scripts/compose-check.sh when it exists (PF_SKIP_COMPOSE=1 skips it:
+#      for local iterations only, CI never sets it)
+# Prints "N passed, M failed" (ctest tests of both runs + the compose check
+# as one test; a failed configure/build counts as one failed test) and exits
+# non-zero when anything failed.
+#
+# Knobs: PF_CTEST_JOBS (default 2), PF_SKIP_COMPOSE=1, PF_COMPOSE_TIMEOUT_S
+# (default 1800), PF_BUILD_JOBS (default nproc).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  libhiredis-dev libevent-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
+  redis-server redis-tools curl python3 ca-certificates
+  squid tinyproxy microsocks dante-server nginx
+  clang libclang-rt-14-dev valgrind
+  procps iproute2
+)
+
+log() { printf '\n=== %s\n' "$*"; }
+
+# Installs missing packages when root; never starts their services (squid
+# would take 3128, redis 6379): a policy-rc.d denies starts during install.
+install_packages() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    log "packages: all present"
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    log "packages missing (${missing[*]}) and not root: not installing; the build or tests may fail"
+    return 0
+  fi
+  log "packages: installing ${missing[*]}"
+  local policy_created=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    policy_created=1
+  fi
+  local rc=0
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    apt-get install -y --no-install-recommends "${PACKAGES[@]}" || rc=$?
+  fi
+  if [ "$policy_created" -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  return "$rc"
+}
+
+PASSED=0
+FAILED=0
+FAILED_WHAT=()
+
+# Runs ctest with the given args, adds its counts to PASSED/FAILED.
+run_ctest() {
+  local what="$1" dir="$2"; shift 2
+  local out="$dir/ctest-$what.log"
+  (cd "$dir" && ctest --output-on-failure --no-tests=error "$@") 2>&1 | tee "$out"
+  local rc=${PIPESTATUS[0]}
+  local line total nfail
+  line="$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$out" | tail -1)"
+  if [ -n "$line" ]; then
+    nfail="$(sed -E 's/.*tests passed, ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")"
+    total="$(sed -E 's/.*tests passed, ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")"
+    PASSED=$((PASSED + total - nfail))
+    FAILED=$((FAILED + nfail))
+    if [ "$nfail" -ne 0 ]; then FAILED_WHAT+=("$what: $nfail test(s)"); fi
+    if [ "$nfail" -eq 0 ] && [ "$rc" -ne 0 ]; then
+      FAILED=$((FAILED + 1)); FAILED_WHAT+=("$what: ctest exit $rc")
+    fi
+  else
+    FAILED=$((FAILED + 1)); FAILED_WHAT+=("$what: ctest produced no summary (exit $rc)")
+  fi
+}
+
+# configure + build; on failure counts one failed test and returns 1.
+build() {
+  local what="$1" dir="$2"; shift 2
+  log "$what: configure + build in $dir"
+  if cmake -S "$ROOT" -B "$dir" "$@" && \
+     cmake --build "$dir" -j "${PF_BUILD_JOBS:-$(nproc)}"; then
+    return 0
+  fi
+  FAILED=$((FAILED + 1)); FAILED_WHAT+=("$what: build failed")
+  return 1
+}
+
+START=$(date +%s)
+
+if ! install_packages; then
+  FAILED=$((FAILED + 1)); FAILED_WHAT+=("apt-get install failed")
+fi
+
+# 1. everything under ASan + UBSan
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+if build asan "$ROOT/build-asan" -DPF_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  log "asan: ctest (unit + integration)"
+  run_ctest asan "$ROOT/build-asan" -j "${PF_CTEST_JOBS:-2}"
+fi
+
+# 2. release build, unit tests
+if build release "$ROOT/build-release" -DPF_SANITIZE=OFF -DCMAKE_BUILD_TYPE=Release; then
+  log "release: ctest -L unit"
+  run_ctest release "$ROOT/build-release" -L unit -j "${PF_CTEST_JOBS:-2}"
+fi
+
+# 3. compose check
+if [ -f "$ROOT/scripts/compose-check.sh" ]; then
+  if [ "${PF_SKIP_COMPOSE:-0}" = "1" ]; then
+    log "!!!!! COMPOSE CHECK SKIPPED (PF_SKIP_COMPOSE=1): local iterations only, CI never skips it !!!!!"
+  else
+    log "compose: scripts/compose-check.sh"
+    if timeout "${PF_COMPOSE_TIMEOUT_S:-1800}" bash "$ROOT/scripts/compose-check.sh"; then
+      PASSED=$((PASSED + 1))
+    else
+      FAILED=$((FAILED + 1)); FAILED_WHAT+=("compose-check.sh")
+    fi
+  fi
+else
+  log "compose: scripts/compose-check.sh not present, nothing to run"
+fi
+
+log "done in $(( $(date +%s) - START ))s"
+for w in "${FAILED_WHAT[@]+"${FAILED_WHAT[@]}"}"; do echo "FAILED: $w"; done
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
