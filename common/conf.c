@@ -367,8 +367,10 @@ static int conf_prov_type(void *base, const cJSON *item, const char *path, struc
         p->type = CONF_PROVIDER_STATIC;
     else if (strcmp(s, "api") == 0)
         p->type = CONF_PROVIDER_API;
+    else if (strcmp(s, "file") == 0)
+        p->type = CONF_PROVIDER_FILE;
     else
-        return pf_err_set(err, PF_EINVAL, "%s: must be static or api", path);
+        return pf_err_set(err, PF_EINVAL, "%s: must be static, api or file", path);
     return PF_OK;
 }
 
@@ -379,9 +381,12 @@ static int conf_prov_format(void *base, const cJSON *item, const char *path, str
     int rc = conf_get_string(item, path, 64, 0, &s, err);
     if (rc != PF_OK)
         return rc;
-    if (strcmp(s, "lines") != 0)
-        return pf_err_set(err, PF_EINVAL, "%s: must be lines", path);
-    p->format = CONF_FORMAT_LINES;
+    if (strcmp(s, "lines") == 0)
+        p->format = CONF_FORMAT_LINES;
+    else if (strcmp(s, "json") == 0)
+        p->format = CONF_FORMAT_JSON;
+    else
+        return pf_err_set(err, PF_EINVAL, "%s: must be lines or json", path);
     return PF_OK;
 }
 
@@ -480,8 +485,365 @@ static int conf_prov_upstreams(void *base, const cJSON *item, const char *path,
     return PF_OK;
 }
 
+/* ---- provider formats, errors, auth (see docs/providers.md) ----------------- */
+
+#define CONF_STR_FN(fname, type, member, is_empty_ok)                                  \
+    static int fname(void *base, const cJSON *item, const char *path, struct pf_err *err) \
+    {                                                                                  \
+        type *t = base;                                                                \
+        return conf_copy_string(item, path, t->member, sizeof(t->member), is_empty_ok, err); \
+    }
+
+/* Canonical text of a scalar JSON value, the form codes and success values
+ * are compared in: integers without a fraction, strings as they are,
+ * true/false. Returns PF_OK or PF_EINVAL for other types or overlong text. */
+static int conf_scalar_text(const cJSON *v, char *buf, size_t len)
+{
+    if (cJSON_IsString(v) && v->valuestring != NULL) {
+        if (strlen(v->valuestring) >= len)
+            return PF_EINVAL;
+        memcpy(buf, v->valuestring, strlen(v->valuestring) + 1);
+        return PF_OK;
+    }
+    if (cJSON_IsBool(v)) {
+        snprintf(buf, len, "%s", cJSON_IsTrue(v) ? "true" : "false");
+        return PF_OK;
+    }
+    if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
+        double d = v->valuedouble;
+        if (d == floor(d) && fabs(d) < 9e15)
+            snprintf(buf, len, "%lld", (long long)d);
+        else
+            snprintf(buf, len, "%.17g", d);
+        return PF_OK;
+    }
+    return PF_EINVAL;
+}
+
+CONF_STR_FN(conf_json_list, struct conf_provider_json, list, 1)
+CONF_STR_FN(conf_json_host, struct conf_provider_json, host, 0)
+CONF_STR_FN(conf_json_port, struct conf_provider_json, port, 1)
+CONF_STR_FN(conf_json_user, struct conf_provider_json, user, 1)
+CONF_STR_FN(conf_json_pass, struct conf_provider_json, pass, 1)
+CONF_STR_FN(conf_json_scheme, struct conf_provider_json, scheme, 1)
+CONF_STR_FN(conf_json_expire, struct conf_provider_json, expire, 1)
+
+static int conf_json_expire_kind(void *base, const cJSON *item, const char *path,
+                                 struct pf_err *err)
+{
+    static const char *const names[] = { "timestamp", "epoch_s", "epoch_ms", "lifetime_s" };
+    struct conf_provider_json *j = base;
+    const char *s;
+    int rc = conf_get_string(item, path, 64, 0, &s, err);
+    if (rc != PF_OK)
+        return rc;
+    for (size_t i = 0; i < PF_ARRAY_LEN(names); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            j->expire_kind = (enum conf_expire_kind)i;
+            return PF_OK;
+        }
+    }
+    return pf_err_set(err, PF_EINVAL, "%s: must be timestamp, epoch_s, epoch_ms or lifetime_s",
+                      path);
+}
+
+static int conf_json_success_field(void *base, const cJSON *item, const char *path,
+                                   struct pf_err *err)
+{
+    struct conf_provider_json *j = base;
+    return conf_copy_string(item, path, j->success_field, sizeof(j->success_field), 0, err);
+}
+
+static int conf_json_success_equals(void *base, const cJSON *item, const char *path,
+                                    struct pf_err *err)
+{
+    struct conf_provider_json *j = base;
+    const cJSON *it;
+    int i = 0;
+
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) < 1 ||
+        cJSON_GetArraySize(item) > CONF_MATCH_MAX)
+        return pf_err_set(err, PF_EINVAL, "%s: must be an array of 1..%d scalars",
+                          path, CONF_MATCH_MAX);
+    cJSON_ArrayForEach(it, item) {
+        if (conf_scalar_text(it, j->success_equals[i], CONF_FIELD_MAX) != PF_OK)
+            return pf_err_set(err, PF_EINVAL, "%s[%d]: must be a number, string or boolean",
+                              path, i);
+        i++;
+    }
+    j->nsuccess_equals = i;
+    return PF_OK;
+}
+
+static const struct conf_field conf_success_fields[] = {
+    CONF_FN("field", conf_json_success_field),
+    CONF_FN("equals", conf_json_success_equals),
+};
+
+static int conf_json_success(void *base, const cJSON *item, const char *path,
+                             struct pf_err *err)
+{
+    struct conf_provider_json *j = base;
+    int rc = conf_parse_object(item, path, conf_success_fields,
+                               PF_ARRAY_LEN(conf_success_fields), j, err);
+    if (rc != PF_OK)
+        return rc;
+    if (j->success_field[0] == '\0' || j->nsuccess_equals == 0)
+        return pf_err_set(err, PF_EINVAL, "%s: needs field and equals", path);
+    return PF_OK;
+}
+
+static const struct conf_field conf_json_fields[] = {
+    CONF_FN("list", conf_json_list),
+    CONF_FN("host", conf_json_host),
+    CONF_FN("port", conf_json_port),
+    CONF_FN("user", conf_json_user),
+    CONF_FN("pass", conf_json_pass),
+    CONF_FN("scheme", conf_json_scheme),
+    CONF_FN("expire", conf_json_expire),
+    CONF_FN("expire_kind", conf_json_expire_kind),
+    CONF_INT(struct conf_provider_json, "expire_tz_offset_min", expire_tz_offset_min,
+             -24 * 60, 24 * 60),
+    CONF_FN("success", conf_json_success),
+};
+
+static int conf_prov_json(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider *p = base;
+    return conf_parse_object(item, path, conf_json_fields, PF_ARRAY_LEN(conf_json_fields),
+                             &p->json, err);
+}
+
+CONF_STR_FN(conf_err_code_field, struct conf_provider_errors, code_field, 0)
+CONF_STR_FN(conf_err_message_field, struct conf_provider_errors, message_field, 0)
+
+static int conf_err_codes(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider_errors *e = base;
+    const cJSON *it;
+
+    if (!cJSON_IsObject(item) || cJSON_GetArraySize(item) > CONF_CODES_MAX)
+        return pf_err_set(err, PF_EINVAL, "%s: must be an object of at most %d codes",
+                          path, CONF_CODES_MAX);
+    e->ncodes = 0;
+    cJSON_ArrayForEach(it, item) {
+        struct conf_provider_code *c = &e->codes[e->ncodes];
+        if (it->string == NULL || it->string[0] == '\0' ||
+            strlen(it->string) >= sizeof(c->code))
+            return pf_err_set(err, PF_EINVAL, "%s: codes must be 1..%zu chars", path,
+                              sizeof(c->code) - 1);
+        if (!cJSON_IsString(it) || (strcmp(it->valuestring, "fatal") != 0 &&
+                                    strcmp(it->valuestring, "transient") != 0))
+            return pf_err_set(err, PF_EINVAL, "%s: values must be fatal or transient", path);
+        memcpy(c->code, it->string, strlen(it->string) + 1);
+        c->is_fatal = strcmp(it->valuestring, "fatal") == 0;
+        e->ncodes++;
+    }
+    return PF_OK;
+}
+
+static int conf_words(const cJSON *item, const char *path, char (*words)[CONF_FIELD_MAX],
+                      int *n, struct pf_err *err)
+{
+    char ipath[CONF_PATH_MAX];
+    const cJSON *it;
+    int i = 0;
+
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) > CONF_WORDS_MAX)
+        return pf_err_set(err, PF_EINVAL, "%s: must be an array of at most %d strings",
+                          path, CONF_WORDS_MAX);
+    cJSON_ArrayForEach(it, item) {
+        conf_pathf(ipath, sizeof(ipath), "%s[%d]", path, i);
+        int rc = conf_copy_string(it, ipath, words[i], CONF_FIELD_MAX, 0, err);
+        if (rc != PF_OK)
+            return rc;
+        i++;
+    }
+    *n = i;
+    return PF_OK;
+}
+
+static int conf_err_fatal_words(void *base, const cJSON *item, const char *path,
+                                struct pf_err *err)
+{
+    struct conf_provider_errors *e = base;
+    return conf_words(item, path, e->fatal_words, &e->nfatal_words, err);
+}
+
+static int conf_err_transient_words(void *base, const cJSON *item, const char *path,
+                                    struct pf_err *err)
+{
+    struct conf_provider_errors *e = base;
+    return conf_words(item, path, e->transient_words, &e->ntransient_words, err);
+}
+
+static const struct conf_field conf_errors_fields[] = {
+    CONF_FN("code_field", conf_err_code_field),
+    CONF_FN("message_field", conf_err_message_field),
+    CONF_FN("codes", conf_err_codes),
+    CONF_FN("fatal_words", conf_err_fatal_words),
+    CONF_FN("transient_words", conf_err_transient_words),
+};
+
+static int conf_prov_errors(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider *p = base;
+    return conf_parse_object(item, path, conf_errors_fields, PF_ARRAY_LEN(conf_errors_fields),
+                             &p->errors, err);
+}
+
+static int conf_auth_type(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider_auth *a = base;
+    const char *s;
+    int rc = conf_get_string(item, path, 64, 0, &s, err);
+    if (rc != PF_OK)
+        return rc;
+    if (strcmp(s, "header") == 0)
+        a->kind = CONF_AUTH_HEADER;
+    else if (strcmp(s, "basic") == 0)
+        a->kind = CONF_AUTH_BASIC;
+    else
+        return pf_err_set(err, PF_EINVAL, "%s: must be header or basic", path);
+    return PF_OK;
+}
+
+/* Header names are RFC 9110 tokens. */
+static int conf_auth_name(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider_auth *a = base;
+    int rc = conf_copy_string(item, path, a->name, sizeof(a->name), 0, err);
+    if (rc != PF_OK)
+        return rc;
+    for (const char *q = a->name; *q != '\0'; q++) {
+        if (strchr("!#$%&'*+-.^_`|~", *q) == NULL &&
+            !((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')))
+            return pf_err_set(err, PF_EINVAL, "%s: invalid header name", path);
+    }
+    return PF_OK;
+}
+
+/* A secret: printable ASCII; errors describe the value, never quote it. */
+static int conf_auth_secret(const cJSON *item, const char *path, char *dst, size_t len,
+                            struct pf_err *err)
+{
+    int rc = conf_copy_string(item, path, dst, len, 0, err);
+    if (rc != PF_OK)
+        return rc;
+    for (const char *q = dst; *q != '\0'; q++) {
+        if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+            return pf_err_set(err, PF_EINVAL, "%s: invalid character", path);
+    }
+    return PF_OK;
+}
+
+static int conf_auth_value(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider_auth *a = base;
+    return conf_auth_secret(item, path, a->value, sizeof(a->value), err);
+}
+
+static int conf_auth_user(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider_auth *a = base;
+    return conf_auth_secret(item, path, a->user, sizeof(a->user), err);
+}
+
+static int conf_auth_pass(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider_auth *a = base;
+    return conf_auth_secret(item, path, a->pass, sizeof(a->pass), err);
+}
+
+static const struct conf_field conf_auth_fields[] = {
+    CONF_FN("type", conf_auth_type),
+    CONF_FN("name", conf_auth_name),
+    CONF_FN("value", conf_auth_value),
+    CONF_FN("user", conf_auth_user),
+    CONF_FN("pass", conf_auth_pass),
+};
+
+static int conf_prov_auth(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider *p = base;
+    struct conf_provider_auth *a = &p->auth;
+    int rc = conf_parse_object(item, path, conf_auth_fields, PF_ARRAY_LEN(conf_auth_fields),
+                               a, err);
+    if (rc != PF_OK)
+        return rc;
+    if (a->kind == CONF_AUTH_NONE)
+        return pf_err_set(err, PF_EINVAL, "%s.type: missing", path);
+    if (a->kind == CONF_AUTH_HEADER && (a->name[0] == '\0' || a->value[0] == '\0' ||
+                                        a->user[0] != '\0' || a->pass[0] != '\0'))
+        return pf_err_set(err, PF_EINVAL, "%s: type header needs name and value only", path);
+    if (a->kind == CONF_AUTH_BASIC && (a->user[0] == '\0' || a->name[0] != '\0' ||
+                                       a->value[0] != '\0' || strchr(a->user, ':') != NULL))
+        return pf_err_set(err, PF_EINVAL, "%s: type basic needs user (no ':') and pass only",
+                          path);
+    return PF_OK;
+}
+
+static int conf_prov_method(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider *p = base;
+    const char *s;
+    int rc = conf_get_string(item, path, 16, 0, &s, err);
+    if (rc != PF_OK)
+        return rc;
+    if (strcmp(s, "GET") == 0)
+        p->is_post = 0;
+    else if (strcmp(s, "POST") == 0)
+        p->is_post = 1;
+    else
+        return pf_err_set(err, PF_EINVAL, "%s: must be GET or POST", path);
+    return PF_OK;
+}
+
+CONF_STR_FN(conf_prov_body, struct conf_provider, request_body, 1)
+CONF_STR_FN(conf_prov_path, struct conf_provider, path, 0)
+
+static int conf_prov_content_type(void *base, const cJSON *item, const char *path,
+                                  struct pf_err *err)
+{
+    struct conf_provider *p = base;
+    int rc = conf_copy_string(item, path, p->content_type, sizeof(p->content_type), 0, err);
+    if (rc != PF_OK)
+        return rc;
+    for (const char *q = p->content_type; *q != '\0'; q++) {
+        if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+            return pf_err_set(err, PF_EINVAL, "%s: invalid character", path);
+    }
+    return PF_OK;
+}
+
+static int conf_prov_separator(void *base, const cJSON *item, const char *path,
+                               struct pf_err *err)
+{
+    struct conf_provider *p = base;
+    int rc = conf_copy_string(item, path, p->separators, sizeof(p->separators), 0, err);
+    if (rc != PF_OK)
+        return rc;
+    for (const char *q = p->separators; *q != '\0'; q++) {
+        /* Characters of an address cannot separate addresses. */
+        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f ||
+            strchr(":@/[]._-%", *q) != NULL ||
+            (*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z'))
+            return pf_err_set(err, PF_EINVAL, "%s: this character cannot separate addresses",
+                              path);
+    }
+    return PF_OK;
+}
+
 static const struct conf_field conf_provider_fields[] = {
     CONF_FN("name", conf_prov_name),
+    CONF_FN("method", conf_prov_method),
+    CONF_FN("body", conf_prov_body),
+    CONF_FN("content_type", conf_prov_content_type),
+    CONF_FN("auth", conf_prov_auth),
+    CONF_FN("path", conf_prov_path),
+    CONF_FN("separator", conf_prov_separator),
+    CONF_FN("json", conf_prov_json),
+    CONF_FN("errors", conf_prov_errors),
     CONF_FN("type", conf_prov_type),
     CONF_FN("format", conf_prov_format),
     CONF_FN("url", conf_prov_url),
@@ -494,6 +856,13 @@ static const struct conf_field conf_provider_fields[] = {
     CONF_INT(struct conf_provider, "ttl_s", ttl_s, 1, 30 * 86400),
     CONF_INT(struct conf_provider, "priority", priority, -1000000, 1000000),
     CONF_BOOL(struct conf_provider, "allow_private", is_private_allowed),
+    CONF_INT(struct conf_provider, "retry_base_ms", retry_base_ms, 1, 3600000),
+    CONF_INT(struct conf_provider, "retry_cap_ms", retry_cap_ms, 1, 3600000),
+    CONF_INT(struct conf_provider, "retry_attempts", retry_attempts, 1, 10),
+    CONF_INT(struct conf_provider, "breaker_failures", breaker_failures, 1, 1000),
+    CONF_INT(struct conf_provider, "breaker_open_ms", breaker_open_ms, 1, 86400000),
+    CONF_INT(struct conf_provider, "breaker_open_max_ms", breaker_open_max_ms, 1, 86400000),
+    CONF_INT(struct conf_provider, "fatal_recheck_s", fatal_recheck_s, 1, 7 * 86400),
 };
 
 /* Checks what only the whole provider object can tell: required keys, keys
@@ -509,9 +878,36 @@ static int conf_provider_finish(struct conf_provider *p, const cJSON *obj, const
         return pf_err_set(err, PF_EINVAL, "%s.name: missing", path);
     if (!cJSON_HasObjectItem(obj, "type"))
         return pf_err_set(err, PF_EINVAL, "%s.type: missing", path);
-    if (p->type == CONF_PROVIDER_STATIC) {
-        static const char *const api_only[] = { "url", "format", "interval_ms", "timeout_ms",
-                                                "connect_timeout_ms", "max_body_bytes" };
+    if (p->retry_cap_ms < p->retry_base_ms)
+        return pf_err_set(err, PF_EINVAL, "%s.retry_cap_ms: must be >= retry_base_ms (%d)",
+                          path, p->retry_base_ms);
+    if (p->breaker_open_max_ms < p->breaker_open_ms)
+        return pf_err_set(err, PF_EINVAL,
+                          "%s.breaker_open_max_ms: must be >= breaker_open_ms (%d)",
+                          path, p->breaker_open_ms);
+    if (p->type != CONF_PROVIDER_API) {
+        static const char *const api_only[] = { "url", "method", "body", "content_type",
+                                                "auth", "timeout_ms", "connect_timeout_ms" };
+        for (size_t i = 0; i < PF_ARRAY_LEN(api_only); i++) {
+            if (cJSON_HasObjectItem(obj, api_only[i]))
+                return pf_err_set(err, PF_EINVAL, "%s.%s: only valid for type api",
+                                  path, api_only[i]);
+        }
+    }
+    if (p->type != CONF_PROVIDER_FILE && cJSON_HasObjectItem(obj, "path"))
+        return pf_err_set(err, PF_EINVAL, "%s.path: only valid for type file", path);
+    if (p->format != CONF_FORMAT_JSON && cJSON_HasObjectItem(obj, "json"))
+        return pf_err_set(err, PF_EINVAL, "%s.json: only valid for format json", path);
+    if ((p->request_body[0] != '\0' || p->content_type[0] != '\0') && !p->is_post)
+        return pf_err_set(err, PF_EINVAL, "%s.body: only valid for method POST", path);
+    if (p->type == CONF_PROVIDER_FILE) {
+        if (!cJSON_HasObjectItem(obj, "path"))
+            return pf_err_set(err, PF_EINVAL, "%s.path: missing", path);
+        if (cJSON_HasObjectItem(obj, "upstreams"))
+            return pf_err_set(err, PF_EINVAL, "%s.upstreams: only valid for type static", path);
+    } else if (p->type == CONF_PROVIDER_STATIC) {
+        static const char *const api_only[] = { "format", "interval_ms", "max_body_bytes",
+                                                "separator", "errors" };
         for (size_t i = 0; i < PF_ARRAY_LEN(api_only); i++) {
             if (cJSON_HasObjectItem(obj, api_only[i]))
                 return pf_err_set(err, PF_EINVAL, "%s.%s: only valid for type api",
@@ -540,8 +936,10 @@ static int conf_provider_finish(struct conf_provider *p, const cJSON *obj, const
 
 static void conf_free_providers(struct conf_controller *ctl)
 {
-    for (int i = 0; i < ctl->nproviders; i++)
+    for (int i = 0; i < ctl->nproviders; i++) {
         conf_free_static(&ctl->providers[i]);
+        memset(&ctl->providers[i].auth, 0, sizeof(ctl->providers[i].auth));   /* secrets */
+    }
     free(ctl->providers);
     ctl->providers = NULL;
     ctl->nproviders = 0;
@@ -576,6 +974,18 @@ static int conf_ctl_providers(void *base, const cJSON *item, const char *path,
         p->connect_timeout_ms = 3000;
         p->max_body_bytes = 1024 * 1024;
         p->default_scheme = UPSTREAM_HTTP;
+        snprintf(p->json.list, sizeof(p->json.list), "data");
+        snprintf(p->json.host, sizeof(p->json.host), "ip");
+        snprintf(p->json.port, sizeof(p->json.port), "port");
+        snprintf(p->errors.code_field, sizeof(p->errors.code_field), "code");
+        snprintf(p->errors.message_field, sizeof(p->errors.message_field), "msg");
+        p->retry_base_ms = 500;
+        p->retry_cap_ms = 30000;
+        p->retry_attempts = 3;
+        p->breaker_failures = 5;
+        p->breaker_open_ms = 30000;
+        p->breaker_open_max_ms = 600000;
+        p->fatal_recheck_s = 3600;
         ctl->nproviders = ++i;     /* owned from here, freed by conf_deinit */
         rc = conf_parse_object(it, ppath, conf_provider_fields,
                                PF_ARRAY_LEN(conf_provider_fields), p, err);
@@ -604,12 +1014,148 @@ static int conf_ctl_admin(void *base, const cJSON *item, const char *path, struc
     return conf_check_listen(item, path, ctl->admin_listen, sizeof(ctl->admin_listen), 1, err);
 }
 
+/* ---- controller.health ------------------------------------------------------ */
+
+static int conf_health_url(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_health *h = base;
+    const char *s;
+    size_t skip;
+    int rc = conf_get_string(item, path, sizeof(h->url), 1, &s, err);
+    if (rc != PF_OK)
+        return rc;
+    if (s[0] == '\0') {
+        h->url[0] = '\0';   /* passive health only */
+        return PF_OK;
+    }
+    if (strncasecmp(s, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(s, "https://", 8) == 0)
+        skip = 8;
+    else
+        return pf_err_set(err, PF_EINVAL, "%s: must start with http:// or https://", path);
+    for (const char *q = s; *q != '\0'; q++) {
+        unsigned char ch = (unsigned char)*q;
+        if (ch <= 0x20 || ch >= 0x7f)
+            return pf_err_set(err, PF_EINVAL, "%s: invalid character in URL", path);
+    }
+    if (s[skip] == '\0' || s[skip] == '/' || s[skip] == '?' || s[skip] == '#' || s[skip] == ':')
+        return pf_err_set(err, PF_EINVAL, "%s: missing host", path);
+    memcpy(h->url, s, strlen(s) + 1);
+    return PF_OK;
+}
+
+/* "expect_status": one status (302) or a range "200..399". */
+static int conf_health_expect(void *base, const cJSON *item, const char *path,
+                              struct pf_err *err)
+{
+    struct conf_health *h = base;
+    int lo = 0, hi = 0, used = 0;
+
+    if (cJSON_IsNumber(item)) {
+        int64_t v = 0;
+        int rc = conf_get_int(item, path, 100, 599, &v, err);
+        if (rc != PF_OK)
+            return rc;
+        h->expect_status_min = h->expect_status_max = (int)v;
+        return PF_OK;
+    }
+    if (!cJSON_IsString(item) || item->valuestring == NULL ||
+        sscanf(item->valuestring, "%3d..%3d%n", &lo, &hi, &used) != 2 ||
+        item->valuestring[used] != '\0' || lo < 100 || hi > 599 || lo > hi)
+        return pf_err_set(err, PF_EINVAL, "%s: must be a status or \"lo..hi\" within 100..599",
+                          path);
+    h->expect_status_min = lo;
+    h->expect_status_max = hi;
+    return PF_OK;
+}
+
+static int conf_passive_ratio(void *base, const cJSON *item, const char *path,
+                              struct pf_err *err)
+{
+    struct conf_health_passive *p = base;
+    if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || item->valuedouble <= 0 ||
+        item->valuedouble > 1)
+        return pf_err_set(err, PF_EINVAL, "%s: must be a number in (0, 1]", path);
+    p->failure_ratio = item->valuedouble;
+    return PF_OK;
+}
+
+static const struct conf_field conf_passive_fields[] = {
+    CONF_INT(struct conf_health_passive, "interval_ms", interval_ms, 10, 86400000),
+    CONF_INT(struct conf_health_passive, "window_ms", window_ms, 10, 86400000),
+    CONF_FN("failure_ratio", conf_passive_ratio),
+    CONF_INT(struct conf_health_passive, "min_requests", min_requests, 1, 1000000000),
+    CONF_INT(struct conf_health_passive, "ejection_ms", ejection_ms, 1, 86400000),
+    CONF_INT(struct conf_health_passive, "ejection_max_ms", ejection_max_ms, 1, 86400000),
+    CONF_INT(struct conf_health_passive, "node_max_age_ms", node_max_age_ms, 10, 86400000),
+};
+
+static int conf_health_passive(void *base, const cJSON *item, const char *path,
+                               struct pf_err *err)
+{
+    struct conf_health_passive *p = &((struct conf_health *)base)->passive;
+    int rc = conf_parse_object(item, path, conf_passive_fields, PF_ARRAY_LEN(conf_passive_fields),
+                               p, err);
+    if (rc != PF_OK)
+        return rc;
+    if (p->ejection_max_ms < p->ejection_ms)
+        return pf_err_set(err, PF_EINVAL, "%s.ejection_max_ms: must be >= ejection_ms (%d)",
+                          path, p->ejection_ms);
+    p->is_enabled = 1;
+    return PF_OK;
+}
+
+static const struct conf_field conf_health_fields[] = {
+    CONF_FN("url", conf_health_url),
+    CONF_INT(struct conf_health, "interval_ms", interval_ms, 10, 86400000),
+    CONF_INT(struct conf_health, "timeout_ms", timeout_ms, 1, 600000),
+    CONF_INT(struct conf_health, "rise", rise, 1, 100),
+    CONF_INT(struct conf_health, "fall", fall, 1, 100),
+    CONF_INT(struct conf_health, "concurrency", concurrency, 1, 10000),
+    CONF_FN("expect_status", conf_health_expect),
+    CONF_INT(struct conf_health, "max_ejection_percent", max_ejection_percent, 0, 100),
+    CONF_FN("passive", conf_health_passive),
+};
+
+static int conf_ctl_health(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_health *h = &((struct conf_controller *)base)->health;
+
+    /* Defaults apply only when the section is present: without it the
+     * controller publishes every upstream as before. */
+    memset(h, 0, sizeof(*h));
+    h->interval_ms = 10000;
+    h->timeout_ms = 5000;
+    h->rise = 2;
+    h->fall = 3;
+    h->concurrency = 64;
+    h->expect_status_min = 200;
+    h->expect_status_max = 399;
+    h->max_ejection_percent = 50;
+    h->passive.interval_ms = 5000;
+    h->passive.window_ms = 30000;
+    h->passive.failure_ratio = 0.5;
+    h->passive.min_requests = 10;
+    h->passive.ejection_ms = 30000;
+    h->passive.ejection_max_ms = 300000;
+    h->passive.node_max_age_ms = 30000;
+    int rc = conf_parse_object(item, path, conf_health_fields, PF_ARRAY_LEN(conf_health_fields),
+                               h, err);
+    if (rc != PF_OK)
+        return rc;
+    h->is_enabled = 1;
+    return PF_OK;
+}
+
 static const struct conf_field conf_controller_fields[] = {
+    CONF_FN("health", conf_ctl_health),
     CONF_FN("id", conf_ctl_id),
     CONF_FN("admin_listen", conf_ctl_admin),
     CONF_INT(struct conf_controller, "poll_interval_ms", poll_interval_ms, 10, 86400000),
     CONF_INT(struct conf_controller, "default_ttl_s", default_ttl_s, 1, 30 * 86400),
     CONF_INT(struct conf_controller, "heartbeat_interval_ms", heartbeat_interval_ms, 10, 600000),
+    CONF_INT(struct conf_controller, "lease_ms", lease_ms, 300, 600000),
     CONF_FN("providers", conf_ctl_providers),
 };
 
@@ -631,6 +1177,12 @@ static int conf_node_admin(void *base, const cJSON *item, const char *path, stru
 {
     struct conf_node *n = base;
     return conf_check_listen(item, path, n->admin_listen, sizeof(n->admin_listen), 1, err);
+}
+
+static int conf_node_socks5(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_node *n = base;
+    return conf_check_listen(item, path, n->socks5_listen, sizeof(n->socks5_listen), 1, err);
 }
 
 static int conf_node_mode(void *base, const cJSON *item, const char *path, struct pf_err *err)
@@ -657,16 +1209,25 @@ static int conf_node_strategy(void *base, const cJSON *item, const char *path,
     int rc = conf_get_string(item, path, 64, 0, &s, err);
     if (rc != PF_OK)
         return rc;
-    if (strcmp(s, "round_robin") != 0)
-        return pf_err_set(err, PF_EINVAL, "%s: must be round_robin", path);
-    n->strategy = CONF_STRATEGY_ROUND_ROBIN;
-    return PF_OK;
+    static const struct { const char *name; enum conf_strategy st; } names[] = {
+        { "round_robin", CONF_STRATEGY_ROUND_ROBIN }, { "random", CONF_STRATEGY_RANDOM },
+        { "least_conn", CONF_STRATEGY_LEAST_CONN }, { "weighted", CONF_STRATEGY_WEIGHTED },
+        { "rotate", CONF_STRATEGY_ROTATE },
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(names); i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            n->strategy = names[i].st;
+            return PF_OK;
+        }
+    }
+    return pf_err_set(err, PF_EINVAL,
+                      "%s: must be round_robin, random, least_conn, weighted or rotate", path);
 }
 
-static int conf_node_dest_allow(void *base, const cJSON *item, const char *path,
-                                struct pf_err *err)
+/* Parses an array of CIDR strings into <out> (CONF_CIDRS_MAX), count in <*n>. */
+static int conf_cidr_list(const cJSON *item, const char *path, struct conf_cidr *out, int *n,
+                          struct pf_err *err)
 {
-    struct conf_node *n = base;
     char ipath[CONF_PATH_MAX];
     struct pf_err aerr;
     const cJSON *it;
@@ -676,17 +1237,101 @@ static int conf_node_dest_allow(void *base, const cJSON *item, const char *path,
         return pf_err_set(err, PF_EINVAL, "%s: must be an array of strings", path);
     if (cJSON_GetArraySize(item) > CONF_CIDRS_MAX)
         return pf_err_set(err, PF_EINVAL, "%s: more than %d entries", path, CONF_CIDRS_MAX);
-    n->ndest_allow = 0;
+    *n = 0;
     cJSON_ArrayForEach(it, item) {
         const char *s;
         conf_pathf(ipath, sizeof(ipath), "%s[%d]", path, i);
         int rc = conf_get_string(it, ipath, 64, 0, &s, err);
         if (rc != PF_OK)
             return rc;
-        if (addr_cidr_parse(s, &n->dest_allow[i], &aerr) != PF_OK)
+        if (addr_cidr_parse(s, &out[i], &aerr) != PF_OK)
             return pf_err_set(err, PF_EINVAL, "%s: %s", ipath, aerr.msg);
-        n->ndest_allow = ++i;
+        *n = ++i;
     }
+    return PF_OK;
+}
+
+static int conf_node_dest_allow(void *base, const cJSON *item, const char *path,
+                                struct pf_err *err)
+{
+    struct conf_node *n = base;
+    return conf_cidr_list(item, path, n->dest_allow, &n->ndest_allow, err);
+}
+
+static int conf_node_client_allow(void *base, const cJSON *item, const char *path,
+                                  struct pf_err *err)
+{
+    struct conf_node *n = base;
+    return conf_cidr_list(item, path, n->client_allow, &n->nclient_allow, err);
+}
+
+static int conf_node_connect_ports(void *base, const cJSON *item, const char *path,
+                                   struct pf_err *err)
+{
+    struct conf_node *n = base;
+    char ipath[CONF_PATH_MAX];
+    const cJSON *it;
+    int i = 0;
+
+    if (!cJSON_IsArray(item))
+        return pf_err_set(err, PF_EINVAL, "%s: must be an array of ports", path);
+    if (cJSON_GetArraySize(item) > CONF_PORTS_MAX)
+        return pf_err_set(err, PF_EINVAL, "%s: more than %d entries", path, CONF_PORTS_MAX);
+    n->nconnect_ports = 0;
+    cJSON_ArrayForEach(it, item) {
+        int64_t v = 0;
+        conf_pathf(ipath, sizeof(ipath), "%s[%d]", path, i);
+        int rc = conf_get_int(it, ipath, 1, 65535, &v, err);
+        if (rc != PF_OK)
+            return rc;
+        n->connect_ports[i] = (uint16_t)v;
+        n->nconnect_ports = ++i;
+    }
+    return PF_OK;
+}
+
+/* An HTTP field name (RFC 9110 token), or "". */
+static int conf_node_sticky_header(void *base, const cJSON *item, const char *path,
+                                   struct pf_err *err)
+{
+    struct conf_node *n = base;
+    int rc = conf_copy_string(item, path, n->sticky_header, sizeof(n->sticky_header), 1, err);
+    if (rc != PF_OK)
+        return rc;
+    for (const char *p = n->sticky_header; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return pf_err_set(err, PF_EINVAL, "%s: not a header name", path);
+    return PF_OK;
+}
+
+static int conf_node_session_tag(void *base, const cJSON *item, const char *path,
+                                 struct pf_err *err)
+{
+    struct conf_node *n = base;
+    return conf_copy_string(item, path, n->session_tag, sizeof(n->session_tag), 1, err);
+}
+
+static int conf_node_session_time_tag(void *base, const cJSON *item, const char *path,
+                                      struct pf_err *err)
+{
+    struct conf_node *n = base;
+    return conf_copy_string(item, path, n->session_time_tag, sizeof(n->session_time_tag), 0, err);
+}
+
+static int conf_node_source_address(void *base, const cJSON *item, const char *path,
+                                    struct pf_err *err)
+{
+    struct conf_node *n = base;
+    struct conf_cidr c;
+    struct pf_err aerr;
+    int rc = conf_copy_string(item, path, n->source_address, sizeof(n->source_address), 1, err);
+    if (rc != PF_OK)
+        return rc;
+    if (n->source_address[0] != '\0' &&
+        (strchr(n->source_address, '/') != NULL ||
+         addr_cidr_parse(n->source_address, &c, &aerr) != PF_OK))
+        return pf_err_set(err, PF_EINVAL, "%s: must be an IP address", path);
     return PF_OK;
 }
 
@@ -764,6 +1409,7 @@ static const struct conf_field conf_node_fields[] = {
     CONF_FN("id", conf_node_id),
     CONF_FN("listen", conf_node_listen),
     CONF_FN("admin_listen", conf_node_admin),
+    CONF_FN("socks5_listen", conf_node_socks5),
     CONF_FN("mode", conf_node_mode),
     CONF_FN("strategy", conf_node_strategy),
     CONF_INT(struct conf_node, "max_clients", max_clients, 1, 1000000),
@@ -776,6 +1422,18 @@ static const struct conf_field conf_node_fields[] = {
     CONF_BOOL(struct conf_node, "allow_private_destinations", is_private_dest_allowed),
     CONF_FN("destination_allow", conf_node_dest_allow),
     CONF_FN("users", conf_node_users),
+    CONF_BOOL(struct conf_node, "allow_anonymous", is_anonymous_allowed),
+    CONF_INT(struct conf_node, "rotate_interval_s", rotate_interval_s, 0, 86400),
+    CONF_FN("sticky_header", conf_node_sticky_header),
+    CONF_FN("session_tag", conf_node_session_tag),
+    CONF_FN("session_time_tag", conf_node_session_time_tag),
+    CONF_INT(struct conf_node, "eject_consecutive_failures", eject_consecutive_failures, 0, 1000),
+    CONF_INT(struct conf_node, "eject_base_ms", eject_base_ms, 1, 3600000),
+    CONF_INT(struct conf_node, "eject_max_ms", eject_max_ms, 1, 86400000),
+    CONF_FN("client_allow", conf_node_client_allow),
+    CONF_FN("connect_ports", conf_node_connect_ports),
+    CONF_INT(struct conf_node, "drain_grace_ms", drain_grace_ms, 0, 3600000),
+    CONF_FN("source_address", conf_node_source_address),
 };
 
 /* ---- root ----------------------------------------------------------------- */
@@ -804,8 +1462,14 @@ static int conf_sec_controller(void *base, const cJSON *item, const char *path,
 static int conf_sec_node(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
     struct conf *c = base;
-    return conf_parse_object(item, path, conf_node_fields, PF_ARRAY_LEN(conf_node_fields),
-                             &c->node, err);
+    int rc = conf_parse_object(item, path, conf_node_fields, PF_ARRAY_LEN(conf_node_fields),
+                               &c->node, err);
+    if (rc != PF_OK)
+        return rc;
+    if (c->node.eject_max_ms < c->node.eject_base_ms)
+        return pf_err_set(err, PF_EINVAL, "%s.eject_max_ms: must be >= eject_base_ms (%d)",
+                          path, c->node.eject_base_ms);
+    return PF_OK;
 }
 
 static const struct conf_field conf_root_fields[] = {
@@ -855,6 +1519,7 @@ void conf_init_defaults(struct conf *c)
     c->controller.poll_interval_ms = 10000;
     c->controller.default_ttl_s = 300;
     c->controller.heartbeat_interval_ms = 2000;
+    c->controller.lease_ms = 6000;
 
     conf_default_id(c->node.id, sizeof(c->node.id));
     snprintf(c->node.listen, sizeof(c->node.listen), "127.0.0.1:3128");
@@ -868,6 +1533,16 @@ void conf_init_defaults(struct conf *c)
     c->node.max_header_bytes = 32768;
     c->node.retries = 2;
     c->node.report_interval_ms = 2000;
+    c->node.rotate_interval_s = 60;
+    snprintf(c->node.session_tag, sizeof(c->node.session_tag), "-session-");
+    snprintf(c->node.session_time_tag, sizeof(c->node.session_time_tag), "-sesstime-");
+    c->node.eject_consecutive_failures = 5;
+    c->node.eject_base_ms = 10000;
+    c->node.eject_max_ms = 300000;
+    static const uint16_t connect_ports[] = { 443, 80, 8080, 8443 };
+    for (size_t i = 0; i < PF_ARRAY_LEN(connect_ports); i++)
+        c->node.connect_ports[c->node.nconnect_ports++] = connect_ports[i];
+    c->node.drain_grace_ms = 10000;
 }
 
 int conf_parse(struct conf *c, const char *text, size_t len, struct pf_err *err)

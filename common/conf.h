@@ -28,11 +28,77 @@ struct conf_redis {
 
 enum conf_provider_type {
     CONF_PROVIDER_STATIC = 0,   /* fixed list in "upstreams" */
-    CONF_PROVIDER_API,          /* HTTP GET of "url", body in "format" */
+    CONF_PROVIDER_API,          /* HTTP GET/POST of "url", body in "format" */
+    CONF_PROVIDER_FILE,         /* local file "path" in "format", re-read when it changes */
 };
 
 enum conf_body_format {
     CONF_FORMAT_LINES = 0,      /* one address per line */
+    CONF_FORMAT_JSON,           /* JSON document, paths in "json" */
+};
+
+#define CONF_FIELD_MAX    64     /* JSON path, code or word of a provider format */
+#define CONF_MATCH_MAX    8      /* values of json.success.equals */
+#define CONF_CODES_MAX    32     /* entries of errors.codes */
+#define CONF_WORDS_MAX    16     /* entries of errors.fatal_words / transient_words */
+#define CONF_REQ_BODY_MAX 2048   /* POST body */
+#define CONF_FILE_PATH_MAX 1024
+
+/* How an entry's expiry field is read (json.expire_kind). */
+enum conf_expire_kind {
+    CONF_EXPIRE_TIMESTAMP = 0,  /* "YYYY-MM-DD HH:MM:SS" in provider time (expire_tz_offset_min) */
+    CONF_EXPIRE_EPOCH_S,        /* seconds since 1970 (number or numeric string) */
+    CONF_EXPIRE_EPOCH_MS,       /* milliseconds since 1970 */
+    CONF_EXPIRE_LIFETIME_S,     /* seconds from the poll */
+};
+
+/* Field names of a JSON provider ("json" key). A path is dotted ("data.list");
+ * "" means the root (list) or "not provided" (the others). */
+struct conf_provider_json {
+    char     list[CONF_FIELD_MAX];      /* the array of entries, default "data" */
+    char     host[CONF_FIELD_MAX];      /* default "ip" */
+    char     port[CONF_FIELD_MAX];      /* default "port" */
+    char     user[CONF_FIELD_MAX];      /* default "" */
+    char     pass[CONF_FIELD_MAX];      /* default "" */
+    char     scheme[CONF_FIELD_MAX];    /* default "" (default_scheme) */
+    char     expire[CONF_FIELD_MAX];    /* default "" (ttl_s) */
+    enum conf_expire_kind expire_kind;  /* default timestamp */
+    int      expire_tz_offset_min;      /* provider's UTC offset for timestamps, default 0 */
+    char     success_field[CONF_FIELD_MAX];            /* "" = no success predicate */
+    char     success_equals[CONF_MATCH_MAX][CONF_FIELD_MAX]; /* canonical text: 0, "0", true */
+    int      nsuccess_equals;
+};
+
+/* Error classification of a provider ("errors" key), for json and lines. */
+struct conf_provider_code {
+    char     code[CONF_FIELD_MAX];      /* canonical text of the code value */
+    int      is_fatal;                  /* else transient */
+};
+
+struct conf_provider_errors {
+    char     code_field[CONF_FIELD_MAX];    /* default "code" */
+    char     message_field[CONF_FIELD_MAX]; /* default "msg" */
+    struct conf_provider_code codes[CONF_CODES_MAX];
+    int      ncodes;
+    char     fatal_words[CONF_WORDS_MAX][CONF_FIELD_MAX];     /* added to the built-in ones */
+    int      nfatal_words;
+    char     transient_words[CONF_WORDS_MAX][CONF_FIELD_MAX]; /* beat fatal words */
+    int      ntransient_words;
+};
+
+enum conf_auth_kind {
+    CONF_AUTH_NONE = 0,
+    CONF_AUTH_HEADER,           /* "<name>: <value>" request header */
+    CONF_AUTH_BASIC,            /* HTTP basic user/pass */
+};
+
+/* Credentials of an api provider ("auth" key). Never logged. */
+struct conf_provider_auth {
+    enum conf_auth_kind kind;
+    char     name[CONF_FIELD_MAX];      /* header name, e.g. "X-Api-Key" */
+    char     value[UPSTREAM_CRED_MAX];  /* header value; secret */
+    char     user[UPSTREAM_CRED_MAX];
+    char     pass[UPSTREAM_CRED_MAX];   /* secret */
 };
 
 struct conf_provider {
@@ -40,6 +106,14 @@ struct conf_provider {
     enum conf_provider_type type;
     enum conf_body_format   format;     /* api only */
     char     url[CONF_URL_MAX];         /* api only; may hold a key: never logged whole */
+    int      is_post;                   /* api: "method" POST (else GET) */
+    char     request_body[CONF_REQ_BODY_MAX]; /* api: "body" sent with POST */
+    char     content_type[CONF_FIELD_MAX * 2]; /* api: "content_type" of the POST body */
+    struct conf_provider_auth auth;     /* api: "auth" */
+    char     path[CONF_FILE_PATH_MAX];  /* file only */
+    char     separators[16];            /* lines: extra entry separators ("separator") */
+    struct conf_provider_json json;     /* json format: "json" */
+    struct conf_provider_errors errors; /* "errors" */
     int      interval_ms;               /* poll interval, default controller.poll_interval_ms */
     int      timeout_ms;                /* total request timeout, default 10000 */
     int      connect_timeout_ms;        /* default 3000 */
@@ -50,14 +124,50 @@ struct conf_provider {
     int      is_private_allowed;        /* "allow_private": accept loopback/private upstreams (demos, tests) */
     char   **static_upstreams;          /* owned; static only: address strings */
     int      nstatic;
+    int      retry_base_ms;             /* first retry ceiling within a poll, default 500 */
+    int      retry_cap_ms;              /* retry delay ceiling (also caps Retry-After), default 30000 */
+    int      retry_attempts;            /* attempts per poll, first included, default 3 */
+    int      breaker_failures;          /* failed polls in a row that open the breaker, default 5 */
+    int      breaker_open_ms;           /* first open time, doubled per re-open, default 30000 */
+    int      breaker_open_max_ms;       /* open time cap, default 600000 */
+    int      fatal_recheck_s;           /* a fatal failure is re-polled after this, default 3600 */
+};
+
+/* Passive health ("controller.health.passive"): node outcome counters. */
+struct conf_health_passive {
+    int      is_enabled;                /* the "passive" object is present */
+    int      interval_ms;               /* node hashes read every, default 5000 */
+    int      window_ms;                 /* sliding window of summed deltas, default 30000 */
+    double   failure_ratio;             /* eject at failures/attempts >= this, default 0.5 */
+    int      min_requests;              /* attempts in the window needed, default 10 */
+    int      ejection_ms;               /* base ejection time x ejections so far, default 30000 */
+    int      ejection_max_ms;           /* cap of the ejection time, default 300000 */
+    int      node_max_age_ms;           /* nodes reported within it are live, default 30000 */
+};
+
+/* Upstream health ("controller.health"); absent = no health checking. */
+struct conf_health {
+    int      is_enabled;                /* the "health" object is present */
+    char     url[CONF_URL_MAX];         /* active probe target, "" = no active probes */
+    int      interval_ms;               /* default 10000 */
+    int      timeout_ms;                /* whole probe, default 5000 */
+    int      rise;                      /* successes to turn healthy again, default 2 */
+    int      fall;                      /* failures to turn unhealthy, default 3 */
+    int      concurrency;               /* probes in flight at most, default 64 */
+    int      expect_status_min;         /* "expect_status" "200..399" */
+    int      expect_status_max;
+    int      max_ejection_percent;      /* share of the pool health may exclude, default 50 */
+    struct conf_health_passive passive;
 };
 
 struct conf_controller {
+    struct conf_health health;          /* "health" section */
     char     id[64];                    /* default "<hostname>-<pid>" */
     char     admin_listen[CONF_ADDR_MAX];/* "" = no admin port */
     int      poll_interval_ms;          /* default 10000 */
     int      default_ttl_s;             /* default 300 */
     int      heartbeat_interval_ms;     /* default 2000 */
+    int      lease_ms;                  /* leader lease, renewed every lease_ms/3, default 6000 */
     struct conf_provider *providers;    /* owned */
     int      nproviders;
 };
@@ -69,7 +179,14 @@ enum conf_node_mode {
 
 enum conf_strategy {
     CONF_STRATEGY_ROUND_ROBIN = 0,
+    CONF_STRATEGY_RANDOM,       /* uniform among usable upstreams */
+    CONF_STRATEGY_LEAST_CONN,   /* fewest active connections on this node */
+    CONF_STRATEGY_WEIGHTED,     /* random, weight x latency x local health */
+    CONF_STRATEGY_ROTATE,       /* one upstream for rotate_interval_s, then the next */
 };
+
+#define CONF_PORTS_MAX    64
+#define CONF_TAG_MAX      32
 
 struct conf_cidr {
     int     family;            /* AF_INET or AF_INET6 */
@@ -86,6 +203,7 @@ struct conf_node {
     char     id[64];                    /* default "<hostname>-<pid>" */
     char     listen[CONF_ADDR_MAX];     /* default "127.0.0.1:3128" */
     char     admin_listen[CONF_ADDR_MAX];/* default "127.0.0.1:9100"; "" = none */
+    char     socks5_listen[CONF_ADDR_MAX];/* SOCKS5-only listener; default "" = none */
     enum conf_node_mode mode;
     enum conf_strategy  strategy;
     int      max_clients;               /* default 4096 */
@@ -100,6 +218,20 @@ struct conf_node {
     int      ndest_allow;
     struct conf_user *users;            /* owned; "users": empty = no auth */
     int      nusers;
+    int      is_anonymous_allowed;      /* "allow_anonymous": no users on a non-loopback listener */
+    int      rotate_interval_s;         /* rotate strategy: seconds per upstream, 0 = every conn; default 60 */
+    char     sticky_header[64];         /* session key header, stripped; "" = none (default) */
+    char     session_tag[CONF_TAG_MAX]; /* user name session marker, default "-session-"; "" = off */
+    char     session_time_tag[CONF_TAG_MAX]; /* lifetime marker, default "-sesstime-" */
+    int      eject_consecutive_failures;/* local passive ejection threshold, default 5; 0 = off */
+    int      eject_base_ms;             /* ejection time x n-th ejection, default 10000 */
+    int      eject_max_ms;              /* ejection time cap, default 300000 */
+    struct conf_cidr client_allow[CONF_CIDRS_MAX]; /* "client_allow": empty = any client */
+    int      nclient_allow;
+    uint16_t connect_ports[CONF_PORTS_MAX]; /* CONNECT destination ports, default 443 80 8080 8443 */
+    int      nconnect_ports;            /* 0 = any port */
+    int      drain_grace_ms;            /* SIGTERM/SIGINT drain time, default 10000 */
+    char     source_address[64];        /* outgoing bind address (IP literal); "" = kernel's choice */
 };
 
 struct conf {

@@ -1,5 +1,6 @@
-/* Controller admin port (evhttp): GET /healthz and GET /metrics (Prometheus
- * text format). Read-only views of struct ctl_ctx. */
+/* Controller admin port (evhttp): GET /healthz, GET /metrics (Prometheus
+ * text format) and GET /status (JSON: leader, epoch, version, providers with
+ * state, breaker, last_error, upstreams). Read-only views of struct ctl_ctx. */
 #ifndef PF_CTL_ADMIN_HTTP_H
 #define PF_CTL_ADMIN_HTTP_H
 

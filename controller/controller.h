@@ -7,11 +7,13 @@
 
 #include "conf.h"
 #include "keys.h"
+#include "lease.h"
 
 struct admin_http;
 struct event;
 struct event_base;
 struct fetch;
+struct health;
 struct provider;
 struct publish;
 
@@ -20,6 +22,7 @@ struct ctl_ctx {
     struct keys         keys;           /* Redis names for conf.redis.prefix */
     struct event_base  *base;           /* owned */
     struct fetch       *fetch;          /* owned: provider HTTP requests */
+    struct health      *health;         /* owned; NULL without controller.health */
     struct publish     *pub;            /* owned: Redis writer */
     struct provider   **providers;      /* owned array of owned providers */
     size_t              nproviders;
@@ -28,6 +31,12 @@ struct ctl_ctx {
     struct event       *heartbeat_ev;   /* owned: persistent heartbeat timer */
     struct event       *sigint_ev;      /* owned */
     struct event       *sigterm_ev;     /* owned */
+    struct event       *sighup_ev;      /* owned: config reload */
+    struct event       *lease_ev;       /* owned: lease acquire/renew timer */
+    struct lease        lease;          /* leadership: only the leader polls and writes */
+    const char         *config_path;    /* borrowed from argv: re-read on SIGHUP */
+    uint64_t            reloads;        /* good SIGHUP reloads */
+    uint64_t            reload_errors;  /* rejected SIGHUP reloads (old config kept) */
     int                 is_sync_wanted; /* a poll finished since the last good pool sync */
     size_t              pool_size;      /* upstreams in the last merge */
 };

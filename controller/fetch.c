@@ -31,6 +31,7 @@ struct fetch_req {
     size_t            body_cap;
     int64_t           max_body_bytes;
     int               is_over_cap;
+    struct curl_slist *headers;      /* owned: extra request headers, may hold a secret */
     char              errbuf[CURL_ERROR_SIZE];
     struct fetch_req *prev, *next;
 };
@@ -197,6 +198,7 @@ static void fetch_req_free(struct fetch *f, struct fetch_req *r)
         curl_multi_remove_handle(f->multi, r->easy);
         curl_easy_cleanup(r->easy);
     }
+    curl_slist_free_all(r->headers);
     free(r->body);
     free(r);
 }
@@ -295,6 +297,26 @@ void fetch_destroy(struct fetch *f)
     free(f);
 }
 
+/* Appends "<name>: <value>" to r->headers; the temporary copy is wiped as
+ * the value may be an API key. Returns PF_OK or PF_ENOMEM. */
+static int fetch_add_header(struct fetch_req *r, const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = malloc(n);
+    struct curl_slist *l;
+
+    if (line == NULL)
+        return PF_ENOMEM;
+    snprintf(line, n, "%s: %s", name, value);
+    l = curl_slist_append(r->headers, line);
+    memset(line, 0, n);
+    free(line);
+    if (l == NULL)
+        return PF_ENOMEM;
+    r->headers = l;
+    return PF_OK;
+}
+
 struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fetch_opts *opts,
                               fetch_done_cb cb, void *arg)
 {
@@ -326,6 +348,25 @@ struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fet
     FETCH_SETOPT(CURLOPT_NOSIGNAL, 1L);
     FETCH_SETOPT(CURLOPT_USERAGENT, FETCH_USER_AGENT);
     FETCH_SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body_bytes);
+    if (opts->is_post) {
+        FETCH_SETOPT(CURLOPT_POST, 1L);
+        FETCH_SETOPT(CURLOPT_POSTFIELDSIZE, (long)(opts->post_body ? strlen(opts->post_body) : 0));
+        FETCH_SETOPT(CURLOPT_COPYPOSTFIELDS, opts->post_body != NULL ? opts->post_body : "");
+        if (opts->content_type != NULL && opts->content_type[0] != '\0' &&
+            fetch_add_header(r, "Content-Type", opts->content_type) != PF_OK)
+            rc = CURLE_OUT_OF_MEMORY;
+    }
+    if (opts->header_name != NULL && opts->header_name[0] != '\0' &&
+        fetch_add_header(r, opts->header_name,
+                         opts->header_value != NULL ? opts->header_value : "") != PF_OK)
+        rc = CURLE_OUT_OF_MEMORY;
+    if (r->headers != NULL)
+        FETCH_SETOPT(CURLOPT_HTTPHEADER, r->headers);
+    if (opts->basic_user != NULL) {
+        FETCH_SETOPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        FETCH_SETOPT(CURLOPT_USERNAME, opts->basic_user);
+        FETCH_SETOPT(CURLOPT_PASSWORD, opts->basic_pass != NULL ? opts->basic_pass : "");
+    }
 #undef FETCH_SETOPT
     r->next = f->reqs;
     if (f->reqs != NULL)
@@ -350,4 +391,80 @@ void fetch_cancel(struct fetch *f, struct fetch_req *req)
     if (f == NULL || req == NULL)
         return;
     fetch_req_free(f, req);
+}
+
+static size_t fetch_discard_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+    (void)data;
+    (void)userp;
+    return size * nmemb;
+}
+
+struct fetch_req *fetch_start_via(struct fetch *f, const char *url, const struct fetch_opts *opts,
+                                  const struct fetch_proxy *proxy, fetch_done_cb cb, void *arg)
+{
+    struct fetch_req *r = calloc(1, sizeof(*r));
+    CURLcode rc = CURLE_OK;
+
+    if (r == NULL)
+        return NULL;
+    r->f = f;
+    r->cb = cb;
+    r->arg = arg;
+    r->max_body_bytes = INT64_MAX;
+    r->easy = curl_easy_init();
+    if (r->easy == NULL) {
+        free(r);
+        return NULL;
+    }
+#define FETCH_SETOPT(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(r->easy, opt, val); } while (0)
+    FETCH_SETOPT(CURLOPT_URL, url);
+    FETCH_SETOPT(CURLOPT_PRIVATE, (void *)r);
+    FETCH_SETOPT(CURLOPT_WRITEFUNCTION, fetch_discard_cb);
+    FETCH_SETOPT(CURLOPT_WRITEDATA, (void *)r);
+    FETCH_SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
+    FETCH_SETOPT(CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
+    FETCH_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
+    FETCH_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    FETCH_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    FETCH_SETOPT(CURLOPT_NOSIGNAL, 1L);
+    FETCH_SETOPT(CURLOPT_USERAGENT, FETCH_USER_AGENT);
+    FETCH_SETOPT(CURLOPT_PROXY, proxy->url);
+    /* "" = the proxy for every host, whatever no_proxy says. */
+    FETCH_SETOPT(CURLOPT_NOPROXY, "");
+    if (proxy->user != NULL && proxy->user[0] != '\0') {
+        FETCH_SETOPT(CURLOPT_PROXYUSERNAME, proxy->user);
+        FETCH_SETOPT(CURLOPT_PROXYPASSWORD, proxy->pass != NULL ? proxy->pass : "");
+    }
+    /* Fresh connections: a probe must measure this upstream now, not reuse
+     * a tunnel opened by an earlier one. */
+    FETCH_SETOPT(CURLOPT_FORBID_REUSE, 1L);
+    FETCH_SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+#undef FETCH_SETOPT
+    r->next = f->reqs;
+    if (f->reqs != NULL)
+        f->reqs->prev = r;
+    f->reqs = r;
+    if (rc != CURLE_OK) {
+        log_error("fetch: curl option failed: %s", curl_easy_strerror(rc));
+        fetch_req_free(f, r);
+        return NULL;
+    }
+    if (curl_multi_add_handle(f->multi, r->easy) != CURLM_OK) {
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        fetch_req_free(f, r);
+        return NULL;
+    }
+    return r;
+}
+
+int64_t fetch_req_total_us(const struct fetch_req *req)
+{
+    curl_off_t us = 0;
+
+    if (req == NULL || req->easy == NULL ||
+        curl_easy_getinfo(req->easy, CURLINFO_TOTAL_TIME_T, &us) != CURLE_OK)
+        return 0;
+    return (int64_t)us;
 }

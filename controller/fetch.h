@@ -22,6 +22,13 @@ struct fetch_opts {
     int      timeout_ms;          /* whole request, CURLOPT_TIMEOUT_MS */
     int      connect_timeout_ms;  /* CURLOPT_CONNECTTIMEOUT_MS */
     int64_t  max_body_bytes;      /* the transfer is aborted past this */
+    int      is_post;             /* POST <post_body> instead of GET */
+    const char *post_body;        /* POST only, may be NULL; copied */
+    const char *content_type;     /* POST only, NULL or "" = none; copied */
+    const char *header_name;      /* NULL = no extra header, e.g. "X-Api-Key" */
+    const char *header_value;     /* secret: never logged; copied */
+    const char *basic_user;       /* NULL = no basic auth */
+    const char *basic_pass;       /* secret: never logged; copied */
 };
 
 /* What a finished request reports. Everything is borrowed for the duration
@@ -47,8 +54,8 @@ struct fetch *fetch_create(struct event_base *base);
 /* Cancels every request in flight (no callbacks) and frees <f> (accepts NULL). */
 void fetch_destroy(struct fetch *f);
 
-/* Starts a GET of <url> with <opts>; <cb>(<arg>) runs on completion from the
- * event loop, never from inside this call. Redirects are not followed, only
+/* Starts a GET (or POST, opts->is_post) of <url> with <opts>; <cb>(<arg>)
+ * runs on completion from the event loop, never from inside this call. Redirects are not followed, only
  * http and https are allowed. Returns the request (owned by <f>; valid until
  * its callback returns or fetch_cancel()) or NULL on failure. */
 struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fetch_opts *opts,
@@ -61,5 +68,22 @@ void fetch_cancel(struct fetch *f, struct fetch_req *req);
  * no query, no fragment, so an API key cannot reach a log line. Writes
  * "<bad url>" when <url> does not parse. Always NUL-terminates. */
 void fetch_url_safe(const char *url, char *buf, size_t len);
+
+/* The upstream proxy of a request made through it (health probes). */
+struct fetch_proxy {
+    const char *url;              /* "scheme://host:port": http, https, socks5, socks5h */
+    const char *user;             /* "" = none; never logged */
+    const char *pass;             /* "" = none; never logged */
+};
+
+/* Like fetch_start(), through <proxy> (borrowed for the call only), and the
+ * response body is discarded (the result's body is "", body_len 0). Redirects
+ * are not followed. Returns the request or NULL on failure. */
+struct fetch_req *fetch_start_via(struct fetch *f, const char *url, const struct fetch_opts *opts,
+                                  const struct fetch_proxy *proxy, fetch_done_cb cb, void *arg);
+
+/* Whole transfer time of <req> in microseconds (CURLINFO_TOTAL_TIME_T);
+ * meaningful inside its done callback. 0 when unknown. */
+int64_t fetch_req_total_us(const struct fetch_req *req);
 
 #endif

@@ -1,15 +1,23 @@
-/* Per-provider poll state. */
+/* Per-provider poll state machine: attempts, retries, breaker, fatal park. */
 #include "provider.h"
 
+#include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include <event2/event.h>
 
 #include "addr.h"
+#include "backoff.h"
 #include "clock.h"
 #include "fetch.h"
+#include "source_file.h"
 #include "log.h"
 
 static void provider_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -24,11 +32,31 @@ const char *provider_state_name(enum provider_state s)
     return "unknown";
 }
 
+static uint64_t provider_seed(int order)
+{
+    uint64_t v = 0;
+
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v) || v == 0)
+        v = ((uint64_t)clock_mono_ms() << 20) ^ ((uint64_t)getpid() << 8) ^ (uint64_t)order ^
+            0x9e3779b97f4a7c15ULL;
+    return v != 0 ? v : 1;
+}
+
+/* xorshift64*: enough for jitter, not for secrets. */
+static uint64_t provider_rand(struct provider *p)
+{
+    p->rnd ^= p->rnd >> 12;
+    p->rnd ^= p->rnd << 25;
+    p->rnd ^= p->rnd >> 27;
+    return p->rnd * 2685821657736338717ULL;
+}
+
 struct provider *provider_create(struct event_base *base, struct fetch *fetch,
                                  const struct conf_provider *conf, int order,
                                  provider_update_cb on_update, void *arg)
 {
     struct provider *p = calloc(1, sizeof(*p));
+    struct breaker_conf bc;
 
     if (p == NULL)
         return NULL;
@@ -39,7 +67,11 @@ struct provider *provider_create(struct event_base *base, struct fetch *fetch,
     p->on_update = on_update;
     p->arg = arg;
     p->state = PROVIDER_ST_OK;
-    p->breaker = "closed";
+    bc.failures = conf->breaker_failures > 0 ? (unsigned)conf->breaker_failures : 5;
+    bc.open_ms = conf->breaker_open_ms > 0 ? conf->breaker_open_ms : 30000;
+    bc.open_max_ms = conf->breaker_open_max_ms > 0 ? conf->breaker_open_max_ms : 600000;
+    breaker_init(&p->breaker, &bc);
+    p->rnd = provider_seed(order);
     p->is_dirty = 1;
     p->timer = evtimer_new(base, provider_timer_cb, p);
     if (p->timer == NULL) {
@@ -54,21 +86,75 @@ void provider_destroy(struct provider *p)
     if (p == NULL)
         return;
     fetch_cancel(p->fetch, p->req);
+    source_file_destroy(p->file);
     if (p->timer != NULL)
         event_free(p->timer);
     free(p->entries);
     free(p);
 }
 
-static int provider_arm(struct provider *p, int delay_ms)
+static int provider_arm(struct provider *p, int64_t delay_ms)
 {
-    struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+    if (delay_ms < 0)
+        delay_ms = 0;
+    struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000) };
+    p->next_poll_at_ms = clock_mono_ms() + delay_ms;
     return evtimer_add(p->timer, &tv) == 0 ? PF_OK : PF_EIO;
+}
+
+static void provider_arm_or_log(struct provider *p, int64_t delay_ms)
+{
+    if (provider_arm(p, delay_ms) != PF_OK)
+        log_error("provider %s: cannot arm poll timer", p->conf->name);
 }
 
 int provider_start(struct provider *p)
 {
-    return provider_arm(p, 0);
+    int64_t now = clock_mono_ms();
+    int64_t delay = 0;
+
+    p->is_running = 1;
+    p->attempt = 0;
+    p->is_probe = 0;
+    if (p->state == PROVIDER_ST_FAILED && p->fatal_until_ms > now)
+        delay = p->fatal_until_ms - now;
+    return provider_arm(p, delay);
+}
+
+void provider_stop(struct provider *p)
+{
+    if (p == NULL)
+        return;
+    fetch_cancel(p->fetch, p->req);
+    p->req = NULL;
+    if (p->timer != NULL)
+        evtimer_del(p->timer);
+    p->is_running = 0;
+    p->attempt = 0;
+    p->next_poll_at_ms = 0;
+    if (p->is_probe && p->breaker.state == BREAKER_HALF_OPEN)
+        p->breaker.is_probing = 0;  /* the probe never finished: hand it out again */
+    p->is_probe = 0;
+}
+
+void provider_adopt(struct provider *p, struct provider *old)
+{
+    free(p->entries);
+    p->entries = old->entries;
+    p->nentries = old->nentries;
+    old->entries = NULL;
+    old->nentries = 0;
+    p->polls = old->polls;
+    p->failures = old->failures;
+    p->retries = old->retries;
+    memcpy(p->attempt_failures, old->attempt_failures, sizeof(p->attempt_failures));
+    memcpy(p->rejected, old->rejected, sizeof(p->rejected));
+    memcpy(p->last_error, old->last_error, sizeof(p->last_error));
+    p->last_error_class = old->last_error_class;
+    p->last_error_at_ms = old->last_error_at_ms;
+    p->last_success_at_ms = old->last_success_at_ms;
+    p->has_polled = old->has_polled;
+    p->is_dirty = 1;
 }
 
 size_t provider_live_count(const struct provider *p, int64_t now_wall_ms)
@@ -138,18 +224,21 @@ int provider_apply_success(struct provider *p, const struct upstream *ups, size_
     p->entries = set;
     p->nentries = nset;
     p->state = PROVIDER_ST_OK;
+    p->fatal_until_ms = 0;
     p->last_success_at_ms = now_wall_ms;
     p->has_polled = 1;
     p->is_dirty = 1;
     return PF_OK;
 }
 
-void provider_apply_failure(struct provider *p, const char *reason, int64_t now_wall_ms)
+void provider_apply_failure(struct provider *p, const char *reason, enum provider_err_class cls,
+                            int64_t now_wall_ms)
 {
     provider_sanitize(reason, strlen(reason), sizeof(p->last_error) - 1,
                       p->last_error, sizeof(p->last_error));
     p->failures++;
-    p->state = PROVIDER_ST_FAILING;
+    p->state = cls == PROVIDER_ERR_FATAL ? PROVIDER_ST_FAILED : PROVIDER_ST_FAILING;
+    p->last_error_class = cls;
     p->last_error_at_ms = now_wall_ms;
     p->has_polled = 1;
     p->is_dirty = 1;
@@ -161,32 +250,144 @@ static void provider_add_rejects(struct provider *p, const struct provider_parse
         p->rejected[i] += res->rejected[i];
 }
 
-/* The one place a poll outcome lands: logs once, updates the state, and
- * schedules the next poll. Breakers and retry backoff hook in here. */
-static void provider_poll_done(struct provider *p, const struct upstream *ups, size_t n,
-                               const struct provider_parse_result *res, const char *failure)
+int64_t provider_retry_after_ms(const char *value, int64_t now_wall_ms)
 {
-    int64_t now = clock_wall_ms();
-    size_t before = p->nentries;
+    const char *s = value;
+    struct tm tm;
 
-    if (failure == NULL && provider_apply_success(p, ups, n, now) != PF_OK)
-        failure = "out of memory";
-    if (failure != NULL) {
-        provider_apply_failure(p, failure, now);
-        log_warn("provider %s: poll failed: %s (keeping %zu upstreams)", p->conf->name,
-                 p->last_error, provider_live_count(p, now));
-    } else if (before != p->nentries || p->polls == 1) {
-        log_info("provider %s: %zu upstreams, %zu entries rejected%s%s", p->conf->name,
-                 p->nentries, res != NULL ? res->nrejected : 0,
-                 res != NULL && res->first_reject[0] ? ", first " : "",
-                 res != NULL ? res->first_reject : "");
-    } else {
-        log_debug("provider %s: %zu upstreams unchanged in count", p->conf->name, p->nentries);
+    if (s == NULL)
+        return -1;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '\0')
+        return -1;
+    if (isdigit((unsigned char)*s)) {
+        int64_t secs = 0;
+        for (; isdigit((unsigned char)*s); s++) {
+            if (secs > 100000000)
+                return -1;
+            secs = secs * 10 + (*s - '0');
+        }
+        while (*s == ' ' || *s == '\t')
+            s++;
+        return *s == '\0' ? secs * 1000 : -1;
     }
-    if (provider_arm(p, p->conf->interval_ms > 0 ? p->conf->interval_ms : 10000) != PF_OK)
-        log_error("provider %s: cannot arm poll timer", p->conf->name);
+    /* IMF-fixdate, RFC 9110 5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT". */
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL)
+        return -1;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end != '\0')
+        return -1;
+    time_t at = timegm(&tm);
+    if (at == (time_t)-1)
+        return -1;
+    int64_t delay = (int64_t)at * 1000 - now_wall_ms;
+    return delay > 0 ? delay : 0;
+}
+
+static int64_t provider_interval_ms(const struct provider *p)
+{
+    return p->conf->interval_ms > 0 ? p->conf->interval_ms : 10000;
+}
+
+static void provider_notify(struct provider *p)
+{
     if (p->on_update != NULL)
         p->on_update(p, p->arg);
+}
+
+/* Ends the poll in progress as failed with <reason> of class <cls>: the
+ * breaker hears of it and the next poll is scheduled. */
+static void provider_poll_failed(struct provider *p, const char *reason, enum provider_err_class cls)
+{
+    int64_t now = clock_mono_ms();
+    int64_t wall = clock_wall_ms();
+    int64_t next = provider_interval_ms(p);
+    int is_opened;
+
+    provider_apply_failure(p, reason, cls, wall);
+    is_opened = breaker_failure(&p->breaker, now);
+    p->attempt = 0;
+    p->is_probe = 0;
+    if (cls == PROVIDER_ERR_FATAL) {
+        int64_t park = (int64_t)(p->conf->fatal_recheck_s > 0 ? p->conf->fatal_recheck_s : 3600) * 1000;
+        p->fatal_until_ms = now + park;
+        next = park;
+        log_error("provider %s: fatal: %s; not retried, next check in %" PRId64 " s "
+                  "(or on reload), keeping %zu upstreams", p->conf->name, p->last_error,
+                  park / 1000, provider_live_count(p, wall));
+    } else {
+        log_warn("provider %s: poll failed: %s (keeping %zu upstreams)", p->conf->name,
+                 p->last_error, provider_live_count(p, wall));
+    }
+    if (is_opened)
+        log_warn("provider %s: breaker open for %" PRId64 " ms after %u failed polls (open #%" PRIu64 ")",
+                 p->conf->name, breaker_wait_ms(&p->breaker, now),
+                 p->breaker.consecutive_failures, p->breaker.opens);
+    if (breaker_wait_ms(&p->breaker, now) > next)
+        next = breaker_wait_ms(&p->breaker, now);
+    if (p->retry_after_ms > next)
+        next = p->retry_after_ms;
+    provider_arm_or_log(p, next);
+    provider_notify(p);
+}
+
+/* The one place an attempt's outcome lands. <failure> NULL = good answer
+ * with <ups>[0..<n>). A transient failure with attempts left schedules the
+ * retry (after <retry_after_ms> when >= 0, else the jittered backoff). */
+static void provider_attempt_done(struct provider *p, const struct upstream *ups, size_t n,
+                                  const struct provider_parse_result *res, const char *failure,
+                                  enum provider_err_class cls, int64_t retry_after_ms)
+{
+    int64_t wall = clock_wall_ms();
+    size_t before = p->nentries;
+    int64_t cap_ms = p->conf->retry_cap_ms > 0 ? p->conf->retry_cap_ms : 30000;
+    unsigned attempts = p->conf->retry_attempts > 0 ? (unsigned)p->conf->retry_attempts : 3;
+
+    if (failure == NULL && provider_apply_success(p, ups, n, wall) != PF_OK) {
+        failure = "out of memory";
+        cls = PROVIDER_ERR_TRANSIENT;
+    }
+    p->retry_after_ms = retry_after_ms >= 0 ? PF_MIN_OF(retry_after_ms, cap_ms) : 0;
+    if (failure == NULL) {
+        int was_open = p->breaker.state != BREAKER_CLOSED;
+        breaker_success(&p->breaker);
+        if (was_open)
+            log_info("provider %s: breaker closed", p->conf->name);
+        if (before != p->nentries || p->polls == 1 || p->attempt > 0) {
+            log_info("provider %s: %zu upstreams, %zu entries rejected%s%s", p->conf->name,
+                     p->nentries, res != NULL ? res->nrejected : 0,
+                     res != NULL && res->first_reject[0] ? ", first " : "",
+                     res != NULL ? res->first_reject : "");
+        } else {
+            log_debug("provider %s: %zu upstreams unchanged in count", p->conf->name, p->nentries);
+        }
+        p->attempt = 0;
+        p->is_probe = 0;
+        provider_arm_or_log(p, provider_interval_ms(p));
+        provider_notify(p);
+        return;
+    }
+    if (cls == PROVIDER_ERR_NONE)
+        cls = PROVIDER_ERR_TRANSIENT;
+    p->attempt_failures[cls]++;
+    if (cls == PROVIDER_ERR_TRANSIENT && !p->is_probe && p->attempt + 1 < attempts) {
+        struct backoff bo = { p->conf->retry_base_ms > 0 ? p->conf->retry_base_ms : 500, cap_ms };
+        int64_t delay = p->retry_after_ms > 0 || retry_after_ms == 0
+                        ? p->retry_after_ms
+                        : backoff_delay_ms(&bo, p->attempt, provider_rand(p));
+        char safe[PF_ERR_MSG_LEN];
+        provider_sanitize(failure, strlen(failure), sizeof(safe) - 1, safe, sizeof(safe));
+        log_warn("provider %s: attempt %u/%u failed: %s; retry in %" PRId64 " ms",
+                 p->conf->name, p->attempt + 1, attempts, safe, delay);
+        p->attempt++;
+        provider_arm_or_log(p, delay);
+        return;
+    }
+    provider_poll_failed(p, failure, cls);
 }
 
 int provider_check_static(const struct conf_provider *conf, struct pf_err *err)
@@ -228,8 +429,55 @@ static void provider_poll_static(struct provider *p)
     }
     if (failure == NULL && n == 0)
         failure = "no valid static upstream";
-    provider_poll_done(p, ups, n, NULL, failure);
+    provider_attempt_done(p, ups, n, NULL, failure,
+                          failure != NULL ? PROVIDER_ERR_TRANSIENT : PROVIDER_ERR_NONE, -1);
     free(ups);
+}
+
+/* The file provider: its (cached) contents parsed as a 200 answer. */
+static void provider_poll_file(struct provider *p)
+{
+    struct provider_parse_result parsed;
+    struct provider_parse_opts opts = {
+        .default_scheme = p->conf->default_scheme,
+        .is_private_allowed = p->conf->is_private_allowed,
+        .max_upstreams = PROVIDER_MAX_UPSTREAMS,
+        .provider = p->conf->name,
+        .separators = p->conf->separators[0] ? p->conf->separators : NULL,
+        .format = p->conf->format,
+        .json = &p->conf->json,
+        .errors = &p->conf->errors,
+        .now_wall_ms = clock_wall_ms(),
+    };
+    struct provider_response r = { .http_status = 200, .retry_after = "" };
+    struct pf_err err;
+    int is_changed = 0;
+
+    pf_err_clear(&err);
+    if (p->file == NULL)
+        p->file = source_file_create(p->conf->path, p->conf->max_body_bytes);
+    if (p->file == NULL) {
+        provider_attempt_done(p, NULL, 0, NULL, "out of memory", PROVIDER_ERR_TRANSIENT, -1);
+        return;
+    }
+    if (source_file_poll(p->file, &r.body, &r.body_len, &is_changed, &err) != PF_OK) {
+        /* A missing file is being rewritten or not deployed yet: retry. */
+        provider_attempt_done(p, NULL, 0, NULL, err.msg, PROVIDER_ERR_TRANSIENT, -1);
+        return;
+    }
+    if (is_changed)
+        log_debug("provider %s: file changed, %zu bytes", p->conf->name, r.body_len);
+    int rc = provider_parse_response(&r, &opts, &parsed, &err);
+    if (is_changed)
+        provider_add_rejects(p, &parsed);   /* count a file's rejects once */
+    if (rc == PF_OK)
+        provider_attempt_done(p, parsed.upstreams, parsed.nupstreams, &parsed, NULL,
+                              PROVIDER_ERR_NONE, -1);
+    else
+        provider_attempt_done(p, NULL, 0, &parsed, err.msg[0] ? err.msg : "bad file",
+                              rc == PF_ENOMEM || parsed.err_class == PROVIDER_ERR_NONE
+                              ? PROVIDER_ERR_TRANSIENT : parsed.err_class, -1);
+    provider_parse_result_deinit(&parsed);
 }
 
 static void provider_fetch_done(struct fetch_req *req, const struct fetch_result *res, void *arg)
@@ -241,6 +489,17 @@ static void provider_fetch_done(struct fetch_req *req, const struct fetch_result
         .is_private_allowed = p->conf->is_private_allowed,
         .max_upstreams = PROVIDER_MAX_UPSTREAMS,
         .provider = p->conf->name,
+        .separators = p->conf->separators[0] ? p->conf->separators : NULL,
+        .format = p->conf->format,
+        .json = &p->conf->json,
+        .errors = &p->conf->errors,
+        .now_wall_ms = clock_wall_ms(),
+    };
+    struct provider_response r = {
+        .http_status = res->http_status,
+        .body = res->body,
+        .body_len = res->body_len,
+        .retry_after = res->retry_after,
     };
     struct pf_err err;
     char reason[PF_ERR_MSG_LEN];
@@ -250,56 +509,88 @@ static void provider_fetch_done(struct fetch_req *req, const struct fetch_result
     pf_err_clear(&err);
     memset(&parsed, 0, sizeof(parsed));
     if (res->curl_code != 0) {
+        /* Timeouts, resets, refused connects, a body over the cap: transient. */
         snprintf(reason, sizeof(reason), "%s", res->error[0] ? res->error : "transfer failed");
-        provider_poll_done(p, NULL, 0, NULL, reason);
+        provider_attempt_done(p, NULL, 0, NULL, reason, PROVIDER_ERR_TRANSIENT, -1);
         return;
     }
-    if (res->http_status != 200) {
-        char first[PROVIDER_PARSE_FIRST_MAX * 2];
-        size_t len = 0;
-        while (len < res->body_len && res->body[len] != '\n' && res->body[len] != '\r')
-            len++;
-        provider_sanitize(res->body, len, PROVIDER_PARSE_FIRST_MAX, first, sizeof(first));
-        snprintf(reason, sizeof(reason), "HTTP %ld%s%s%s%s%s", res->http_status,
-                 res->retry_after[0] ? " retry-after " : "", res->retry_after,
-                 first[0] ? " (body: '" : "", first, first[0] ? "')" : "");
-        provider_poll_done(p, NULL, 0, NULL, reason);
-        return;
-    }
-    int rc = provider_parse_lines(res->body, res->body_len, &opts, &parsed, &err);
+    int rc = provider_parse_response(&r, &opts, &parsed, &err);
     provider_add_rejects(p, &parsed);
-    if (rc != PF_OK)
-        provider_poll_done(p, NULL, 0, &parsed, err.msg);
-    else
-        provider_poll_done(p, parsed.upstreams, parsed.nupstreams, &parsed, NULL);
+    if (rc == PF_OK) {
+        provider_attempt_done(p, parsed.upstreams, parsed.nupstreams, &parsed, NULL,
+                              PROVIDER_ERR_NONE, -1);
+    } else {
+        int64_t retry_after = -1;
+        if (res->http_status == 429 || res->http_status == 503) {
+            /* The parser reads delta seconds; HTTP dates are read here. */
+            retry_after = parsed.retry_after_s >= 0 ? (int64_t)parsed.retry_after_s * 1000
+                          : provider_retry_after_ms(res->retry_after, opts.now_wall_ms);
+        }
+        provider_attempt_done(p, NULL, 0, &parsed, err.msg[0] ? err.msg : "bad answer",
+                              rc == PF_ENOMEM || parsed.err_class == PROVIDER_ERR_NONE
+                              ? PROVIDER_ERR_TRANSIENT : parsed.err_class, retry_after);
+    }
     provider_parse_result_deinit(&parsed);
 }
 
 static void provider_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct provider *p = arg;
+    int64_t now = clock_mono_ms();
 
     (void)fd;
     (void)what;
-    if (p->req != NULL)
-        return;     /* still in flight: its completion re-arms the timer */
-    p->polls++;
+    p->next_poll_at_ms = 0;
+    if (p->req != NULL || !p->is_running)
+        return;     /* in flight: its completion re-arms the timer */
+    if (p->attempt == 0) {
+        /* A new poll: a fatal park or an open breaker may refuse it. */
+        if (p->state == PROVIDER_ST_FAILED && p->fatal_until_ms > now) {
+            provider_arm_or_log(p, p->fatal_until_ms - now);
+            return;
+        }
+        if (!breaker_allow(&p->breaker, now)) {
+            provider_arm_or_log(p, PF_MAX_OF(breaker_wait_ms(&p->breaker, now), 1));
+            return;
+        }
+        p->is_probe = p->breaker.state == BREAKER_HALF_OPEN;
+        if (p->is_probe) {
+            log_info("provider %s: breaker half-open, one probe poll", p->conf->name);
+            p->is_dirty = 1;
+        }
+        p->polls++;
+    } else {
+        p->retries++;
+    }
     if (p->conf->type == CONF_PROVIDER_STATIC) {
         provider_poll_static(p);
         return;
     }
+    if (p->conf->type == CONF_PROVIDER_FILE) {
+        provider_poll_file(p);
+        return;
+    }
+    const struct conf_provider_auth *auth = &p->conf->auth;
     struct fetch_opts opts = {
         .timeout_ms = p->conf->timeout_ms > 0 ? p->conf->timeout_ms : 10000,
         .connect_timeout_ms = p->conf->connect_timeout_ms > 0 ? p->conf->connect_timeout_ms : 3000,
         .max_body_bytes = p->conf->max_body_bytes > 0 ? p->conf->max_body_bytes : 1048576,
+        .is_post = p->conf->is_post,
+        .post_body = p->conf->request_body,
+        .content_type = p->conf->content_type,
+        .header_name = auth->kind == CONF_AUTH_HEADER ? auth->name : NULL,
+        .header_value = auth->kind == CONF_AUTH_HEADER ? auth->value : NULL,
+        .basic_user = auth->kind == CONF_AUTH_BASIC ? auth->user : NULL,
+        .basic_pass = auth->kind == CONF_AUTH_BASIC ? auth->pass : NULL,
     };
     p->req = fetch_start(p->fetch, p->conf->url, &opts, provider_fetch_done, p);
     if (p->req == NULL)
-        provider_poll_done(p, NULL, 0, NULL, "cannot start request");
+        provider_attempt_done(p, NULL, 0, NULL, "cannot start request", PROVIDER_ERR_TRANSIENT, -1);
     else if (log_get_level() >= PF_LOG_DEBUG) {
         char safe[CONF_URL_MAX];
         fetch_url_safe(p->conf->url, safe, sizeof(safe));
-        log_debug("provider %s: GET %s", p->conf->name, safe);
+        log_debug("provider %s: %s %s (attempt %u)", p->conf->name,
+                  p->conf->is_post ? "POST" : "GET", safe, p->attempt + 1);
     }
 }
 

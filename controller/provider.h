@@ -1,14 +1,23 @@
-/* One configured provider: its poll timer, the last good upstream set with
- * expiry, and the counters written to {pf}:v1:provider:<name>.
+/* One configured provider: its poll state machine, the last good upstream
+ * set with expiry, and the counters written to {pf}:v1:provider:<name>.
  * A failed poll never empties the set: good upstreams stay until they expire.
- * Breakers and retry backoff (next issue) plug into provider_poll_done():
- * the outcome is classified there before the next poll is scheduled. */
+ *
+ * A poll is up to retry_attempts attempts. Each attempt's outcome is
+ * classified by provider_parse_response() (enum provider_err_class): transient failures are retried within
+ * the poll after a full-jitter backoff (a 429's Retry-After replaces the
+ * delay, capped by retry_cap_ms); a fatal one (401/403, whitelist, bad key,
+ * balance) ends the poll at once, sets state "failed" and parks the
+ * provider for fatal_recheck_s. Every finished poll feeds the breaker
+ * (common/breaker.h): while it is open no poll starts; half-open lets one
+ * single-attempt probe poll through. Polls only run between
+ * provider_start() and provider_stop() (while this controller leads). */
 #ifndef PF_PROVIDER_H
 #define PF_PROVIDER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "breaker.h"
 #include "conf.h"
 #include "err.h"
 #include "provider_parse.h"
@@ -25,8 +34,9 @@ struct provider;
 enum provider_state {
     PROVIDER_ST_OK = 0,          /* last poll good */
     PROVIDER_ST_FAILING,         /* last poll failed, will retry */
-    PROVIDER_ST_FAILED,          /* fatal, not retried (used from the breaker issue on) */
+    PROVIDER_ST_FAILED,          /* fatal, not retried until fatal_recheck_s or a reload */
 };
+
 
 /* One upstream of a provider with its Redis id, sorted by id in a set. */
 struct provider_entry {
@@ -44,6 +54,7 @@ struct provider {
     struct fetch       *fetch;             /* borrowed from ctl_ctx */
     struct event       *timer;             /* owned: next poll */
     struct fetch_req   *req;               /* request in flight, owned by fetch; NULL when idle */
+    struct source_file *file;              /* owned: type file only, created at its first poll */
     provider_update_cb  on_update;
     void               *arg;
 
@@ -51,9 +62,19 @@ struct provider {
     size_t              nentries;
 
     enum provider_state state;
-    const char         *breaker;           /* "closed" until breakers land */
+    struct breaker      breaker;           /* per-provider circuit breaker */
+    int                 is_running;        /* between provider_start() and provider_stop() */
+    unsigned            attempt;           /* 0-based attempt of the poll in progress, 0 when idle */
+    int                 is_probe;          /* the poll in progress is the half-open probe */
+    int64_t             retry_after_ms;    /* last 429's Retry-After (capped), 0 = none */
+    int64_t             next_poll_at_ms;   /* monotonic time the timer fires, 0 = not armed */
+    int64_t             fatal_until_ms;    /* monotonic end of a fatal park, 0 = none */
+    uint64_t            rnd;               /* xorshift state for the retry jitter */
     uint64_t            polls;             /* polls attempted */
     uint64_t            failures;          /* failed polls */
+    uint64_t            retries;           /* extra attempts within polls */
+    uint64_t            attempt_failures[3]; /* failed attempts by enum provider_err_class */
+    enum provider_err_class last_error_class; /* of the last failed poll */
     uint64_t            rejected[PROVIDER_REJECT_COUNT]; /* rejected entries, all polls */
     char                last_error[PF_ERR_MSG_LEN];      /* sanitised, "" = none */
     int64_t             last_error_at_ms;  /* wall clock, 0 = never */
@@ -72,8 +93,23 @@ struct provider *provider_create(struct event_base *base, struct fetch *fetch,
 /* Cancels a poll in flight and frees <p> (accepts NULL). */
 void provider_destroy(struct provider *p);
 
-/* Schedules the first poll on the next loop turn. Returns PF_OK or PF_EIO. */
+/* Starts polling: the first poll on the next loop turn (or when a fatal
+ * park ends). Returns PF_OK or PF_EIO. */
 int provider_start(struct provider *p) PF_MUSTCHECK;
+
+/* Stops polling: cancels the timer and a request in flight; the upstream
+ * set and counters are kept. Used when this controller stops leading. */
+void provider_stop(struct provider *p);
+
+/* Takes over what <old> (same name, being replaced by a config reload)
+ * learned: its upstream set (moved: <old> keeps none) and counters. Breaker
+ * and fatal state start afresh, so a reload re-checks failed providers. */
+void provider_adopt(struct provider *p, struct provider *old);
+
+/* Parses a Retry-After <value> (delta seconds or an HTTP-date, RFC 9110
+ * 10.2.3) at <now_wall_ms>. Returns the delay in ms (0 for a past date), or
+ * -1 when absent or malformed. */
+int64_t provider_retry_after_ms(const char *value, int64_t now_wall_ms);
 
 /* Parses the static list of <conf> into a fresh set: the same checks as a
  * poll. Used by --check-config. Returns PF_OK or PF_EINVAL with
@@ -88,8 +124,11 @@ int provider_check_static(const struct conf_provider *conf, struct pf_err *err) 
 int provider_apply_success(struct provider *p, const struct upstream *ups, size_t n,
                            int64_t now_wall_ms) PF_MUSTCHECK;
 
-/* Records a failed poll with <reason> (sanitised here); the set is kept. */
-void provider_apply_failure(struct provider *p, const char *reason, int64_t now_wall_ms);
+/* Records a failed poll of class <cls> with <reason> (sanitised here); the
+ * set is kept. State becomes "failed" for PROVIDER_ERR_FATAL, else
+ * "failing". */
+void provider_apply_failure(struct provider *p, const char *reason, enum provider_err_class cls,
+                            int64_t now_wall_ms);
 
 /* Number of upstreams of <p> not expired at <now_wall_ms>. */
 size_t provider_live_count(const struct provider *p, int64_t now_wall_ms);

@@ -52,6 +52,18 @@ static const char publish_script[] =
     "redis.call('PUBLISH', KEYS[4], tostring(v) .. ' ' .. ARGV[2])\n"
     "return v\n";
 
+/* KEYS: 1 lease, 2 hash, 3 set. ARGV: 1 fencing token ("" = none), 2 member
+ * to SADD to KEYS[3] ("" = none), 3 PEXPIRE ms of the hash (0 = none), then
+ * field/value pairs for HSET. */
+static const char publish_hash_script[] =
+    "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
+    "  return redis.error_reply('FENCED')\n"
+    "end\n"
+    "redis.call('HSET', KEYS[2], unpack(ARGV, 4))\n"
+    "if ARGV[2] ~= '' then redis.call('SADD', KEYS[3], ARGV[2]) end\n"
+    "if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end\n"
+    "return 1\n";
+
 static uint64_t publish_random(void)
 {
     uint64_t v = 0;
@@ -141,6 +153,30 @@ static redisReply *publish_cmd(struct publish *p, const char *what, int argc,
     if (r == NULL)
         publish_drop(p, what, clock_mono_ms());
     return r;
+}
+
+redisReply *publish_command(struct publish *p, const char *what, int argc,
+                            const char **argv, const size_t *argvlen)
+{
+    if (p->rc == NULL)
+        return NULL;
+    return publish_cmd(p, what, argc, argv, argvlen);
+}
+
+void publish_begin_term(struct publish *p, const char *token, int64_t now_wall_ms)
+{
+    snprintf(p->token, sizeof(p->token), "%s", token);
+    p->leader_since_ms = now_wall_ms;
+    publish_new_epoch(p);
+    p->digest = 0;
+    p->count = 0;
+}
+
+void publish_end_term(struct publish *p)
+{
+    p->token[0] = '\0';
+    p->leader_since_ms = 0;
+    p->has_published = 0;
 }
 
 static int publish_setup(struct publish *p, int64_t now_mono_ms)
@@ -272,6 +308,7 @@ static int publish_run_script(struct publish *p, int argc, const char **argv, si
         p->version = r->integer;
     } else if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "FENCED") != NULL) {
         log_warn("redis: publish fenced: lease token no longer ours");
+        p->nfenced++;
         rc = PF_EDENIED;
     } else {
         log_warn("redis: publish script failed: %s",
@@ -371,36 +408,59 @@ out:
     return rc;
 }
 
-/* Sends <ncmd> pipelined commands and reads every reply. Returns PF_OK when
- * none failed, PF_EIO otherwise (the connection is dropped on I/O errors). */
-static int publish_pipeline(struct publish *p, const char *what, int ncmd, const int *argc,
-                            const char **const *argv, const size_t *const *argvlen)
+/* Fenced HSET of <nfv> field/value strings into <key> (+ SADD <member> to
+ * the providers set, + PEXPIRE <pexpire>). PF_OK, PF_EIO or PF_EDENIED. */
+static int publish_hash(struct publish *p, const char *what, const char *key, const char *member,
+                        const char *pexpire, int nfv, const char *const *fv)
 {
-    int rc = PF_OK;
+    const char *argv[64];
+    int a = 0;
 
     if (p->rc == NULL)
         return PF_EIO;
-    for (int i = 0; i < ncmd; i++)
-        if (redisAppendCommandArgv(p->rc, argc[i], argv[i], argvlen[i]) != REDIS_OK)
-            return publish_drop(p, what, clock_mono_ms());
-    for (int i = 0; i < ncmd; i++) {
-        void *reply = NULL;
-        if (redisGetReply(p->rc, &reply) != REDIS_OK || reply == NULL)
-            return publish_drop(p, what, clock_mono_ms());
-        redisReply *r = reply;
-        if (r->type == REDIS_REPLY_ERROR) {
-            log_warn("redis: %s: %s", what, r->str);
-            rc = PF_EIO;
-        }
-        freeReplyObject(r);
+    if (nfv + 9 > (int)PF_ARRAY_LEN(argv))
+        return PF_ERANGE;
+    argv[a++] = "EVAL";
+    argv[a++] = publish_hash_script;
+    argv[a++] = "3";
+    argv[a++] = p->keys->controller_lease;
+    argv[a++] = key;
+    argv[a++] = p->keys->providers;
+    argv[a++] = p->token;
+    argv[a++] = member;
+    argv[a++] = pexpire;
+    for (int i = 0; i < nfv; i++)
+        argv[a++] = fv[i];
+    redisReply *r = publish_cmd(p, what, a, argv, NULL);
+    if (r == NULL)
+        return PF_EIO;
+    int rc = PF_OK;
+    if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "FENCED") != NULL) {
+        log_warn("redis: %s fenced: lease token no longer ours", what);
+        p->nfenced++;
+        rc = PF_EDENIED;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        log_warn("redis: %s: %s", what, r->str);
+        p->nerrors++;
+        rc = PF_EIO;
     }
+    freeReplyObject(r);
     return rc;
+}
+
+/* Wall clock of monotonic <at_mono_ms>, 0 when 0. */
+static int64_t publish_wall_of(int64_t at_mono_ms, int64_t now_wall_ms)
+{
+    if (at_mono_ms <= 0)
+        return 0;
+    return now_wall_ms + (at_mono_ms - clock_mono_ms());
 }
 
 int publish_provider(struct publish *p, const struct provider *pr, int64_t now_wall_ms)
 {
     char key[KEYS_NAME_MAX + UPSTREAM_NAME_MAX];
-    char ups[24], polls[24], failures[24], err_at[24], ok_at[24];
+    char ups[24], polls[24], failures[24], err_at[24], ok_at[24], opens[24], until[24];
+    char consec[24], next[24], retries[24];
 
     if (keys_provider(p->keys, pr->conf->name, key, sizeof(key)) != PF_OK)
         return PF_EINVAL;
@@ -409,41 +469,48 @@ int publish_provider(struct publish *p, const struct provider *pr, int64_t now_w
     snprintf(failures, sizeof(failures), "%" PRIu64, pr->failures);
     snprintf(err_at, sizeof(err_at), "%" PRId64, pr->last_error_at_ms);
     snprintf(ok_at, sizeof(ok_at), "%" PRId64, pr->last_success_at_ms);
-    const char *hset[] = {
-        "HSET", key,
+    snprintf(opens, sizeof(opens), "%" PRIu64, pr->breaker.opens);
+    snprintf(until, sizeof(until), "%" PRId64,
+             pr->breaker.state == BREAKER_OPEN
+             ? publish_wall_of(pr->breaker.open_until_ms, now_wall_ms) : 0);
+    snprintf(consec, sizeof(consec), "%u", pr->breaker.consecutive_failures);
+    snprintf(next, sizeof(next), "%" PRId64, publish_wall_of(pr->next_poll_at_ms, now_wall_ms));
+    snprintf(retries, sizeof(retries), "%" PRIu64, pr->retries);
+    const char *fv[] = {
         "state", provider_state_name(pr->state),
-        "breaker", pr->breaker,
+        "breaker", breaker_state_name(pr->breaker.state),
+        "breaker_opens", opens,
+        "breaker_until_ms", until,
+        "consecutive_failures", consec,
+        "next_poll_at_ms", next,
         "upstreams", ups,
         "polls", polls,
         "failures", failures,
+        "retries", retries,
         "last_error", pr->last_error,
+        "last_error_class", pr->last_error[0] ? provider_err_class_name(pr->last_error_class) : "",
         "last_error_at_ms", err_at,
         "last_success_at_ms", ok_at,
     };
-    const char *sadd[] = { "SADD", p->keys->providers, pr->conf->name };
-    const int argc[] = { (int)PF_ARRAY_LEN(hset), (int)PF_ARRAY_LEN(sadd) };
-    const char **const argv[] = { hset, sadd };
-    const size_t *const argvlen[] = { NULL, NULL };
-    return publish_pipeline(p, "provider hash", 2, argc, argv, argvlen);
+    return publish_hash(p, "provider hash", key, pr->conf->name, "0",
+                        (int)PF_ARRAY_LEN(fv), fv);
 }
 
 int publish_heartbeat(struct publish *p, int64_t now_wall_ms, int interval_ms)
 {
-    char version[24], at[24], ttl[24];
+    char version[24], at[24], ttl[24], since[24];
 
     snprintf(version, sizeof(version), "%" PRId64, p->version);
     snprintf(at, sizeof(at), "%" PRId64, now_wall_ms);
     snprintf(ttl, sizeof(ttl), "%" PRId64, (int64_t)interval_ms * 3);
-    const char *hset[] = {
-        "HSET", p->keys->controller,
+    snprintf(since, sizeof(since), "%" PRId64, p->leader_since_ms);
+    const char *fv[] = {
         "id", p->controller_id,
         "epoch", p->epoch,
         "version", version,
         "heartbeat_at_ms", at,
+        "leader", p->controller_id,
+        "leader_since_ms", since,
     };
-    const char *pexpire[] = { "PEXPIRE", p->keys->controller, ttl };
-    const int argc[] = { (int)PF_ARRAY_LEN(hset), (int)PF_ARRAY_LEN(pexpire) };
-    const char **const argv[] = { hset, pexpire };
-    const size_t *const argvlen[] = { NULL, NULL };
-    return publish_pipeline(p, "heartbeat", 2, argc, argv, argvlen);
+    return publish_hash(p, "heartbeat", p->keys->controller, "", ttl, (int)PF_ARRAY_LEN(fv), fv);
 }

@@ -16,6 +16,8 @@
 struct provider;
 struct provider_entry;
 struct redisContext;
+struct redisReply;
+struct redisReply;
 
 #define PUBLISH_EPOCH_LEN 16
 
@@ -34,7 +36,9 @@ struct publish {
     int                has_published;     /* a snapshot was written under <epoch> */
     uint64_t           digest;            /* of the last published records */
     size_t             count;             /* upstreams in the last publish */
-    char               token[128];        /* lease token for fencing, "" = none (HA issue) */
+    char               token[128];        /* lease token fencing every write, "" = none */
+    int64_t            leader_since_ms;   /* wall clock the current term began, 0 = none */
+    uint64_t           nfenced;           /* writes refused with FENCED */
     uint64_t           npublishes;        /* scripts that succeeded */
     uint64_t           nerrors;           /* dropped connections and failed scripts */
 };
@@ -64,10 +68,28 @@ int64_t publish_retry_in_ms(const struct publish *p, int64_t now_mono_ms);
 int publish_pool(struct publish *p, const struct provider_entry *const *es, size_t n,
                  int64_t now_wall_ms, int *is_published) PF_MUSTCHECK;
 
-/* Writes the hash of <pr> and adds it to the providers set. Returns PF_OK or PF_EIO. */
+/* Writes the hash of <pr> and adds it to the providers set, fenced by the
+ * lease token. Returns PF_OK, PF_EIO or PF_EDENIED (fenced). */
 int publish_provider(struct publish *p, const struct provider *pr, int64_t now_wall_ms) PF_MUSTCHECK;
 
-/* Refreshes the controller hash with a TTL of 3 x <interval_ms>. Returns PF_OK or PF_EIO. */
+/* Refreshes the controller hash with a TTL of 3 x <interval_ms>, fenced by
+ * the lease token. Returns PF_OK, PF_EIO or PF_EDENIED (fenced). */
 int publish_heartbeat(struct publish *p, int64_t now_wall_ms, int interval_ms) PF_MUSTCHECK;
+
+/* Starts a leadership term at <now_wall_ms>: every later write is fenced
+ * with <token> (copied; "" = none), a new epoch is chosen so the next
+ * publish_pool() rewrites the whole snapshot. */
+void publish_begin_term(struct publish *p, const char *token, int64_t now_wall_ms);
+
+/* Ends the term: writes are no longer fenced with the old token (the
+ * caller stops writing). */
+void publish_end_term(struct publish *p);
+
+/* Runs one command (<argc> <argv>, <argvlen> may be NULL) on the publisher's
+ * connection for other controller modules (health). <what> names it in logs.
+ * Returns the reply (caller frees with freeReplyObject; an error reply is
+ * returned as such) or NULL when disconnected or the connection dropped. */
+struct redisReply *publish_command(struct publish *p, const char *what, int argc,
+                                   const char **argv, const size_t *argvlen);
 
 #endif

@@ -223,7 +223,8 @@ static const struct err_case err_cases[] = {
     /* bad values */
     { "{\"log\":{\"level\":\"verbose\"}}", "log.level: must be error, warn, info or debug" },
     { "{\"node\":{\"mode\":\"mesh\"}}", "node.mode: must be pool or direct" },
-    { "{\"node\":{\"strategy\":\"random\"}}", "node.strategy: must be round_robin" },
+    { "{\"node\":{\"strategy\":\"fastest\"}}",
+      "node.strategy: must be round_robin, random, least_conn, weighted or rotate" },
     { "{\"node\":{\"id\":\"bad id\"}}", "node.id: must be 1..63 chars of [A-Za-z0-9_.-]" },
     { "{\"node\":{\"listen\":\"127.0.0.1\"}}", "node.listen: missing port" },
     { "{\"node\":{\"listen\":\"\"}}", "node.listen: must not be empty" },
@@ -254,7 +255,7 @@ static const struct err_case err_cases[] = {
       "controller.providers[0].name: missing" },
     { "{\"controller\":{\"providers\":[{\"name\":\"a\"}]}}", "controller.providers[0].type: missing" },
     { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"rss\"}]}}",
-      "controller.providers[0].type: must be static or api" },
+      "controller.providers[0].type: must be static, api or file" },
     { "{\"controller\":{\"providers\":[{\"name\":\"x\",\"type\":\"api\",\"url\":\"http://a\"},"
       "{\"name\":\"x\",\"type\":\"api\",\"url\":\"http://b\"}]}}",
       "controller.providers: duplicate name 'x'" },

@@ -104,7 +104,7 @@ ParameterizedTest(struct parse_case *c, provider_parse, table)
 Test(provider_parse, fields_and_provider_name)
 {
     const char body[] = "socks5://u:p%40ss@198.51.100.7:1080\n203.0.113.10:8080\n";
-    struct provider_parse_opts opts = { UPSTREAM_HTTPS, 0, 0, "plain" };
+    struct provider_parse_opts opts = { .default_scheme = UPSTREAM_HTTPS, .is_private_allowed = 0, .max_upstreams = 0, .provider = "plain" };
     struct provider_parse_result res;
     struct pf_err err;
 
@@ -123,7 +123,7 @@ Test(provider_parse, fields_and_provider_name)
 Test(provider_parse, junk_counted_with_first_reason)
 {
     const char body[] = "203.0.113.10:8080\n203.0.113.11:99999\nhello\n10.1.1.1:80\n";
-    struct provider_parse_opts opts = { UPSTREAM_HTTP, 0, 0, NULL };
+    struct provider_parse_opts opts = { .default_scheme = UPSTREAM_HTTP, .is_private_allowed = 0, .max_upstreams = 0, .provider = NULL };
     struct provider_parse_result res;
     struct pf_err err;
 
@@ -141,7 +141,7 @@ Test(provider_parse, junk_counted_with_first_reason)
 Test(provider_parse, password_never_in_reason)
 {
     const char body[] = "alice:s3cr3t-pw@203.0.113.10:0\n";
-    struct provider_parse_opts opts = { UPSTREAM_HTTP, 0, 0, NULL };
+    struct provider_parse_opts opts = { .default_scheme = UPSTREAM_HTTP, .is_private_allowed = 0, .max_upstreams = 0, .provider = NULL };
     struct provider_parse_result res;
     struct pf_err err;
 
@@ -156,7 +156,7 @@ Test(provider_parse, password_never_in_reason)
 Test(provider_parse, first_line_cut_to_80)
 {
     char body[300];
-    struct provider_parse_opts opts = { UPSTREAM_HTTP, 0, 0, NULL };
+    struct provider_parse_opts opts = { .default_scheme = UPSTREAM_HTTP, .is_private_allowed = 0, .max_upstreams = 0, .provider = NULL };
     struct provider_parse_result res;
     struct pf_err err;
 
@@ -174,7 +174,7 @@ Test(provider_parse, first_line_cut_to_80)
 Test(provider_parse, max_upstreams_caps)
 {
     const char body[] = "203.0.113.10:1\n203.0.113.10:2\n203.0.113.10:3\n";
-    struct provider_parse_opts opts = { UPSTREAM_HTTP, 0, 2, NULL };
+    struct provider_parse_opts opts = { .default_scheme = UPSTREAM_HTTP, .is_private_allowed = 0, .max_upstreams = 2, .provider = NULL };
     struct provider_parse_result res;
     struct pf_err err;
 
@@ -189,7 +189,7 @@ Test(provider_parse, thousands_with_duplicates)
     size_t cap = 20000 * 24;
     char *body = malloc(cap);
     size_t len = 0;
-    struct provider_parse_opts opts = { UPSTREAM_HTTP, 0, 0, NULL };
+    struct provider_parse_opts opts = { .default_scheme = UPSTREAM_HTTP, .is_private_allowed = 0, .max_upstreams = 0, .provider = NULL };
     struct provider_parse_result res;
     struct pf_err err;
 
@@ -207,7 +207,7 @@ Test(provider_parse, thousands_with_duplicates)
 Test(provider_parse, not_nul_terminated_and_null_body)
 {
     const char body[] = "203.0.113.10:8080\n203.0.113.11:8080";
-    struct provider_parse_opts opts = { UPSTREAM_HTTP, 0, 0, NULL };
+    struct provider_parse_opts opts = { .default_scheme = UPSTREAM_HTTP, .is_private_allowed = 0, .max_upstreams = 0, .provider = NULL };
     struct provider_parse_result res;
     struct pf_err err;
 
@@ -253,7 +253,7 @@ Test(provider_parse, corpus_seeds)
         cr_assert_not_null(buf);
         size_t len = fread(buf, 1, 1 << 20, f);
         fclose(f);
-        struct provider_parse_opts opts = { UPSTREAM_HTTP, 0, 1000, "seed" };
+        struct provider_parse_opts opts = { .default_scheme = UPSTREAM_HTTP, .is_private_allowed = 0, .max_upstreams = 1000, .provider = "seed" };
         struct provider_parse_result res;
         struct pf_err err;
         pf_err_clear(&err);

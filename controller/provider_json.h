@@ -1,0 +1,41 @@
+/* JSON provider bodies: a configurable list of string or object entries,
+ * a success predicate and an error-code table (conf_provider_json,
+ * conf_provider_errors). Pure like provider_parse: no I/O, no logging, the
+ * clock comes in opts->now_wall_ms. See docs/providers.md. */
+#ifndef PF_PROVIDER_JSON_H
+#define PF_PROVIDER_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "err.h"
+#include "provider_parse.h"
+
+/* Parses a `json` body of <len> bytes at <body> (untrusted) with the paths of
+ * opts->json (NULL = defaults: list "data", host "ip", port "port").
+ * Entries are "host:port" strings (read as lines entries) or objects.
+ * The answer is a provider error when it is not valid JSON ("invalid JSON
+ * at byte N", transient), when the success predicate fails, or when the list
+ * is missing or not an array (data became "" or {} on error): then the
+ * reason is "provider error code <c>: <msg>" or "no list at '<path>' (<type>)"
+ * and res->err_class comes from provider_classify_code() / _text().
+ * <res> is initialised here; release with provider_parse_result_deinit().
+ * Returns PF_OK with at least one upstream, PF_EINVAL or PF_ENOMEM. */
+int provider_parse_json(const char *body, size_t len, const struct provider_parse_opts *opts,
+                        struct provider_parse_result *res, struct pf_err *err) PF_MUSTCHECK;
+
+/* Reads a body that should have been text as a JSON error object
+ * ({"code":10001,"msg":"..."}), with the fields of <errors> (NULL: "code",
+ * "msg"). Returns PF_EINVAL with "provider error code <c>: <msg>" in <err>
+ * and the class in <*cls> when <body> is a JSON object; PF_ENOENT (nothing
+ * set) when it is not. */
+int provider_json_error(const char *body, size_t len, const struct conf_provider_errors *errors,
+                        enum provider_err_class *cls, struct pf_err *err) PF_MUSTCHECK;
+
+/* Expiry in wall-clock ms of timestamp text <s> ("YYYY-MM-DD HH:MM:SS", 'T'
+ * accepted for the blank, a fraction ignored, a trailing 'Z' means UTC) in
+ * provider time <tz_offset_min> east of UTC. Returns PF_OK or PF_EINVAL. */
+int provider_json_timestamp_ms(const char *s, int tz_offset_min, int64_t *out) PF_MUSTCHECK;
+
+#endif
