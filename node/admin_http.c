@@ -34,6 +34,10 @@ static void metric(struct metric_out *m, const char *name, const char *type, con
         m->ok = 0;
 }
 
+static void admin_write_outcomes(struct metric_out *m, const struct node_stats *s);
+static void admin_write_hist(struct metric_out *m, const char *name, const char *help,
+                             const struct hist *h);
+
 int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
 {
     const struct node_stats *s = &ctx->stats;
@@ -59,11 +63,12 @@ int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
     metric(&m, "bytes_in_total", "counter", "Bytes received from clients.", (double)s->bytes_in);
     metric(&m, "bytes_out_total", "counter", "Bytes sent to clients.", (double)s->bytes_out);
     metric(&m, "tunnels_total", "counter", "CONNECT tunnels established.", (double)s->tunnels_total);
-    metric(&m, "auth_failures_total", "counter", "407 answers to clients.", (double)s->auth_failures);
-    metric(&m, "policy_denials_total", "counter", "403 answers (destination policy).", (double)s->policy_denials);
+    metric(&m, "auth_failures_total", "counter", "407 answers and SOCKS5 auth refusals to clients.", (double)s->auth_failures);
+    metric(&m, "policy_denials_total", "counter", "403 answers and SOCKS5 0x02 replies (destination policy).", (double)s->policy_denials);
     metric(&m, "upstream_dials_total", "counter", "Outgoing connections attempted.", (double)s->upstream_dials);
     metric(&m, "upstream_reused_total", "counter", "Requests sent on a kept-alive upstream connection.", (double)s->upstream_reused);
     metric(&m, "upstream_unsupported_total", "counter", "Pool upstreams skipped: scheme not supported yet.", (double)s->upstream_unsupported);
+    metric(&m, "socks5_total", "counter", "Client connections that spoke SOCKS5.", (double)s->socks5_total);
     if (m.ok && evbuffer_add_printf(out, "# HELP pf_node_conn_closed_total Client connections closed, by reason.\n"
                                          "# TYPE pf_node_conn_closed_total counter\n") < 0)
         m.ok = 0;
@@ -95,7 +100,114 @@ int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
     }
     metric(&m, "uptime_seconds", "gauge", "Seconds since the node started.",
            (double)(clock_wall_ms() - ctx->started_at_ms) / 1e3);
+    metric(&m, "pool_apply_seconds", "gauge", "Time the last pool snapshot took to apply (sort, index, carry state).",
+           (double)ctx->pool.last_apply_us / 1e6);
+    metric(&m, "draining", "gauge", "1 while draining after SIGTERM/SIGINT.", (double)ctx->is_draining);
+    metric(&m, "clients_denied_total", "counter", "Client connections closed by node.client_allow.", (double)s->clients_denied);
+    metric(&m, "connect_port_denials_total", "counter", "CONNECT refused: port not in node.connect_ports.", (double)s->connect_port_denials);
+    metric(&m, "ejections_total", "counter", "Local passive ejections of upstreams.", (double)s->ejections);
+    admin_write_outcomes(&m, s);
+    admin_write_hist(&m, "ttfb_seconds", "Request head parsed to upstream response head.", &s->ttfb);
+    admin_write_hist(&m, "connect_seconds", "Upstream or destination connect, handshake included.", &s->connect_time);
     return m.ok ? PF_OK : PF_ENOMEM;
+}
+
+static const char *const outcome_names[STATS_OUT__COUNT] = {
+    "ok", "denied", "client_error", "upstream_error", "unavailable",
+};
+
+static void admin_write_outcomes(struct metric_out *m, const struct node_stats *s)
+{
+    static const char *const kinds[2] = { "request", "tunnel" };
+    if (m->ok && evbuffer_add_printf(m->out, "# HELP pf_node_outcomes_total Accepted requests and tunnels by outcome.\n"
+                                             "# TYPE pf_node_outcomes_total counter\n") < 0)
+        m->ok = 0;
+    for (int k = 0; m->ok && k < 2; k++)
+        for (int o = 0; m->ok && o < STATS_OUT__COUNT; o++)
+            if (evbuffer_add_printf(m->out, "pf_node_outcomes_total{kind=\"%s\",outcome=\"%s\"} %llu\n",
+                                    kinds[k], outcome_names[o], (unsigned long long)s->outcomes[k][o]) < 0)
+                m->ok = 0;
+    if (m->ok && evbuffer_add_printf(m->out, "# HELP pf_node_upstream_errors_total Failed upstream attempts by kind.\n"
+                                             "# TYPE pf_node_upstream_errors_total counter\n") < 0)
+        m->ok = 0;
+    for (int r = 0; m->ok && r < CONN_ERR__COUNT; r++)
+        if (s->upstream_errors[r] > 0 &&
+            evbuffer_add_printf(m->out, "pf_node_upstream_errors_total{kind=\"%s\"} %llu\n",
+                                conn_err_name((enum conn_err)r), (unsigned long long)s->upstream_errors[r]) < 0)
+            m->ok = 0;
+}
+
+/* Prometheus histogram: cumulative buckets in seconds, _sum, _count. */
+static void admin_write_hist(struct metric_out *m, const char *name, const char *help, const struct hist *h)
+{
+    if (m->ok && evbuffer_add_printf(m->out, "# HELP pf_node_%s %s\n# TYPE pf_node_%s histogram\n",
+                                     name, help, name) < 0)
+        m->ok = 0;
+    uint64_t cum = 0;
+    for (int i = 0; m->ok && i < HIST_NBUCKETS; i++) {
+        cum += h->counts[i];
+        if (evbuffer_add_printf(m->out, "pf_node_%s_bucket{le=\"%g\"} %llu\n", name,
+                                (double)hist_bucket_le_us(i) / 1e6, (unsigned long long)cum) < 0)
+            m->ok = 0;
+    }
+    if (m->ok && evbuffer_add_printf(m->out, "pf_node_%s_bucket{le=\"+Inf\"} %llu\npf_node_%s_sum %.6f\n"
+                                     "pf_node_%s_count %llu\n", name, (unsigned long long)h->count, name,
+                                     (double)h->sum_us / 1e6, name, (unsigned long long)h->count) < 0)
+        m->ok = 0;
+}
+
+static void json_hist(struct evbuffer *out, const char *name, const struct hist *h)
+{
+    evbuffer_add_printf(out, "\"%s\":{\"count\":%llu,\"sum_ms\":%.3f,\"p50_ms\":%.3f,"
+                        "\"p95_ms\":%.3f,\"p99_ms\":%.3f}", name, (unsigned long long)h->count,
+                        (double)h->sum_us / 1e3, hist_quantile_us(h, 0.50) / 1e3,
+                        hist_quantile_us(h, 0.95) / 1e3, hist_quantile_us(h, 0.99) / 1e3);
+}
+
+int admin_http_write_stats(const struct node_ctx *ctx, struct evbuffer *out)
+{
+    const struct node_stats *s = &ctx->stats;
+    static const char *const kinds[2] = { "requests", "tunnels" };
+    int ok = evbuffer_add_printf(out, "{\"id\":\"%s\",\"draining\":%s,\"conns_active\":%llu,"
+                                 "\"conns_total\":%llu,\"requests_total\":%llu,\"bytes_in\":%llu,"
+                                 "\"bytes_out\":%llu,\"retries\":%llu,\"ejections\":%llu,",
+                                 ctx->conf.node.id, ctx->is_draining ? "true" : "false",
+                                 (unsigned long long)s->conns_active, (unsigned long long)s->conns_total,
+                                 (unsigned long long)s->requests_total, (unsigned long long)s->bytes_in,
+                                 (unsigned long long)s->bytes_out, (unsigned long long)s->retries,
+                                 (unsigned long long)s->ejections) >= 0;
+    for (int k = 0; ok && k < 2; k++) {
+        evbuffer_add_printf(out, "\"%s\":{", kinds[k]);
+        for (int o = 0; o < STATS_OUT__COUNT; o++)
+            evbuffer_add_printf(out, "%s\"%s\":%llu", o ? "," : "", outcome_names[o],
+                                (unsigned long long)s->outcomes[k][o]);
+        evbuffer_add_printf(out, "},");
+    }
+    evbuffer_add_printf(out, "\"upstream_errors\":{");
+    int first = 1;
+    for (int r = 0; r < CONN_ERR__COUNT; r++) {
+        if (s->upstream_errors[r] == 0)
+            continue;
+        evbuffer_add_printf(out, "%s\"%s\":%llu", first ? "" : ",", conn_err_name((enum conn_err)r),
+                            (unsigned long long)s->upstream_errors[r]);
+        first = 0;
+    }
+    evbuffer_add_printf(out, "},\"latency\":{");
+    json_hist(out, "ttfb", &s->ttfb);
+    evbuffer_add_printf(out, ",");
+    json_hist(out, "connect", &s->connect_time);
+    evbuffer_add_printf(out, "},\"pool\":{\"size\":%zu,\"version\":%lld,\"epoch\":\"%s\","
+                        "\"apply_ms\":%.3f}}\n", ctx->pool.count, (long long)ctx->pool.version,
+                        ctx->pool.epoch, (double)ctx->pool.last_apply_us / 1e3);
+    return ok ? PF_OK : PF_ENOMEM;
+}
+
+/* Ready: not draining, and a non-empty pool (direct mode: always). */
+static int admin_is_ready(const struct node_ctx *ctx)
+{
+    if (ctx->is_draining)
+        return 0;
+    return ctx->conf.node.mode == CONF_NODE_DIRECT || ctx->pool.count > 0;
 }
 
 static void request_cb(struct evhttp_request *req, void *arg)
@@ -112,6 +224,19 @@ static void request_cb(struct evhttp_request *req, void *arg)
     struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         evhttp_send_error(req, 405, NULL);
+    } else if (plen == 7 && strncmp(uri, "/readyz", 7) == 0) {
+        int is_ready = admin_is_ready(a->ctx);
+        evhttp_add_header(hdrs, "Content-Type", "text/plain");
+        evbuffer_add_printf(body, "%s\n", is_ready ? "ready" :
+                            a->ctx->is_draining ? "draining" : "no upstreams");
+        evhttp_send_reply(req, is_ready ? 200 : 503, is_ready ? "OK" : "Service Unavailable", body);
+    } else if (plen == 6 && strncmp(uri, "/stats", 6) == 0) {
+        if (admin_http_write_stats(a->ctx, body) != PF_OK) {
+            evhttp_send_error(req, 500, NULL);
+        } else {
+            evhttp_add_header(hdrs, "Content-Type", "application/json");
+            evhttp_send_reply(req, 200, "OK", body);
+        }
     } else if (plen == 8 && strncmp(uri, "/healthz", 8) == 0) {
         evhttp_add_header(hdrs, "Content-Type", "text/plain");
         evbuffer_add(body, "ok\n", 3);

@@ -17,6 +17,8 @@
 
 #include "http_proxy.h"
 #include "log.h"
+#include "socks5.h"
+#include "socks5_server.h"
 
 #define LINGER_MS 2000
 #define REJECT_FLUSH_MS 1000
@@ -39,8 +41,9 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
 const char *conn_state_name(enum conn_state st)
 {
     static const char *const names[] = {
-        "read_head", "dialing", "forward", "tunnel", "flush", "linger",
+        "read_head", "dialing", "forward", "tunnel", "flush", "linger", "socks5",
     };
+    _Static_assert(PF_ARRAY_LEN(names) == CONN_ST__COUNT, "conn_state names");
     return (size_t)st < PF_ARRAY_LEN(names) ? names[st] : "?";
 }
 
@@ -141,13 +144,37 @@ static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 
+static struct conn *conn_new(struct node_ctx *ctx, int fd, const struct sockaddr *sa,
+                             int is_reject);
+
 void conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is_reject)
+{
+    (void)conn_new(ctx, fd, sa, is_reject);
+}
+
+void conn_create_socks5(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is_reject)
+{
+    if (is_reject) {
+        ctx->stats.rejected_over_limit++;
+        close(fd);
+        return;
+    }
+    struct conn *c = conn_new(ctx, fd, sa, 0);
+    if (c == NULL || c->is_closing)
+        return;
+    c->is_socks5_port = 1;
+    socks5_server_start(c);
+}
+
+/* Creates and links a conn; returns it (possibly already closing), or NULL. */
+static struct conn *conn_new(struct node_ctx *ctx, int fd, const struct sockaddr *sa,
+                             int is_reject)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         log_error("accept: out of memory, closing fd %d", fd);
         close(fd);
-        return;
+        return NULL;
     }
     c->ctx = ctx;
     c->id = ++ctx->next_conn_id;
@@ -175,7 +202,7 @@ void conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is
     c->timer = evtimer_new(ctx->base, timer_cb, c);
     if (c->cbev == NULL || c->timer == NULL || dial_init(&c->dial, ctx, http_proxy_on_dial_done, c) != PF_OK) {
         conn_close(c, CONN_ERR_INTERNAL);
-        return;
+        return c;
     }
     size_t high = PF_MAX_OF((size_t)HTTP_PROXY_HIGH_WATER, (size_t)ctx->conf.node.max_header_bytes + 1);
     bufferevent_setwatermark(c->cbev, EV_READ, 0, high);
@@ -184,9 +211,10 @@ void conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is
     clog_debug(c, "accepted%s", is_reject ? " over max_clients" : "");
     if (is_reject) {
         conn_reply_error(c, 503, CONN_ERR_OVER_LIMIT);
-        return;
+        return c;
     }
     conn_arm_timer(c, ctx->conf.node.header_timeout_ms);
+    return c;
 }
 
 void conn_close(struct conn *c, enum conn_err reason)
@@ -233,6 +261,8 @@ void conn_close(struct conn *c, enum conn_err reason)
     c->next = ctx->closing;
     ctx->closing = c;
     event_active(ctx->reaper, EV_TIMEOUT, 1);
+    if (ctx->is_draining && ctx->conns == NULL)
+        event_base_loopbreak(ctx->base);   /* drained before the grace time */
 }
 
 void conn_close_all(struct node_ctx *ctx)
@@ -321,6 +351,20 @@ void conn_reply_error(struct conn *c, int status, enum conn_err reason)
     if (c->is_resp_started) {
         /* part of a response already went out: all we can do is cut it */
         conn_close(c, reason);
+        return;
+    }
+    if (c->req.head_len > 0 || c->is_socks5) {   /* an accepted request or tunnel */
+        enum stats_outcome o = STATS_OUT_UPSTREAM_ERROR;
+        if (status == 403 || status == 407)
+            o = STATS_OUT_DENIED;
+        else if (status == 503)
+            o = STATS_OUT_UNAVAILABLE;
+        else if (status < 500)
+            o = STATS_OUT_CLIENT_ERROR;
+        st->outcomes[c->is_connect || c->is_socks5 ? 1 : 0][o]++;
+    }
+    if (c->is_socks5) {
+        socks5_server_reply_error(c, status, reason);
         return;
     }
     c->is_resp_started = 1;
@@ -415,6 +459,13 @@ static void read_head(struct conn *c)
     size_t len = evbuffer_get_length(in);
     if (len == 0)
         return;
+    if (c->nreq == 0 && !c->is_head_started) {
+        uint8_t first;
+        if (evbuffer_copyout(in, &first, 1) == 1 && first == SOCKS5_VERSION) {
+            socks5_server_start(c);   /* SOCKS5 on the HTTP port: no request line starts with 0x05 */
+            return;
+        }
+    }
     if (!c->is_head_started) {
         c->is_head_started = 1;
         if (c->nreq > 0)   /* idle wait is over: the head deadline starts now */
@@ -473,6 +524,9 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         break;
     case CONN_ST_TUNNEL:
         tunnel_relay(c, c->cbev, c->ubev);
+        break;
+    case CONN_ST_SOCKS5:
+        socks5_server_on_read(c);
         break;
     case CONN_ST_FLUSH:
     case CONN_ST_LINGER: {
@@ -638,6 +692,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         break;
     case CONN_ST_TUNNEL:
         conn_close(c, CONN_ERR_IDLE_TIMEOUT);
+        break;
+    case CONN_ST_SOCKS5:
+        socks5_server_on_timeout(c);
         break;
     case CONN_ST_FLUSH:
     case CONN_ST_LINGER:

@@ -3,6 +3,7 @@
  *
  *   READ_HEAD -> DIALING -> FORWARD -> READ_HEAD (keep-alive) ...
  *                       \-> TUNNEL (CONNECT)
+ *   SOCKS5 (handshake, see socks5_server.h) -> DIALING -> TUNNEL
  *   any -> FLUSH (final answer or last bytes) -> LINGER -> closed
  *
  * Objects are never freed from their own callbacks: conn_close() unlinks
@@ -26,6 +27,7 @@ enum conn_state {
     CONN_ST_TUNNEL,           /* CONNECT: bytes spliced both ways */
     CONN_ST_FLUSH,            /* writing the last bytes, then closing */
     CONN_ST_LINGER,           /* write side shut; reading until EOF or a short deadline */
+    CONN_ST_SOCKS5,           /* SOCKS5 greeting, auth and request (socks5_server.c) */
     CONN_ST__COUNT
 };
 
@@ -67,6 +69,9 @@ struct conn {
     enum conn_err       reason;         /* why we are flushing/closing */
     int                 is_closing;     /* conn_close() ran; waiting for the reaper */
     int                 is_reject;      /* over max_clients: only answers 503 */
+    int                 is_socks5;      /* speaks SOCKS5: errors are SOCKS5 replies */
+    int                 is_socks5_port; /* accepted on node.socks5_listen */
+    int                 socks5_step;    /* handshake progress in CONN_ST_SOCKS5 */
     struct bufferevent *cbev;           /* owned: client */
     struct bufferevent *ubev;           /* owned: upstream or destination; may be NULL */
     struct event       *timer;          /* owned: the deadline of the current state */
@@ -105,12 +110,23 @@ struct conn {
     size_t              ntried;
     int                 nattempts;
     enum conn_err       last_reason;    /* last failed attempt, for the final answer */
+    /* selection and timing (node/select.h, common/hist.h) */
+    int                 has_session;    /* sticky: rendezvous on session_hash */
+    uint64_t            session_hash;
+    int                 is_up_counted;  /* counted in pool_cache active conns of c->up */
+    int64_t             req_start_us;   /* head parsed: time-to-first-byte origin */
+    int64_t             dial_start_us;  /* current attempt's dial start */
 };
 
 /* Accepts client socket <fd> from <sa>: creates the conn and links it into
  * <ctx>. With <is_reject> the conn only answers 503 (max_clients reached).
  * Takes ownership of <fd> (closed on failure). */
 void conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is_reject);
+
+/* conn_create() for the SOCKS5-only listener: the conn starts in
+ * CONN_ST_SOCKS5. Over max_clients (<is_reject>) it is just closed, as
+ * SOCKS5 has no answer before the greeting. Takes ownership of <fd>. */
+void conn_create_socks5(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is_reject);
 
 /* The one close path: logs once, bumps the reason's counter, and hands the
  * conn to the reaper. Idempotent. */
@@ -131,7 +147,8 @@ const char *conn_state_name(enum conn_state st);
 const char *conn_err_name(enum conn_err err);
 
 /* Sends a complete small error answer with <status> (Connection: close),
- * counts it, and flushes then closes with <reason>. */
+ * counts it, and flushes then closes with <reason>. On a SOCKS5 conn the
+ * answer is a SOCKS5 reply chosen from <reason> (socks5_server.c). */
 void conn_reply_error(struct conn *c, int status, enum conn_err reason);
 
 /* (Re)arms the conn's timer for <ms>. */

@@ -17,11 +17,12 @@
 
 #include "addr.h"
 #include "log.h"
+#include "socks5.h"
 #include "str.h"
 
 /* One entry per upstream scheme: how to finish a connection once TCP is up.
- * socks5/socks5h/https plug in here (a later issue); NULL means the scheme
- * is not usable yet and selection skips it. */
+ * https plugs in here (a later issue); NULL means the scheme is not usable
+ * yet and selection skips it. */
 struct dial_scheme {
     /* Starts the handshake on the connected bev. Returns 1 when the
      * connection is already usable, 0 when replies must be read, <0 on error. */
@@ -32,17 +33,24 @@ struct dial_scheme {
 
 static int http_start(struct dial *d);
 static int http_on_read(struct dial *d);
+static int socks5_start(struct dial *d);
+static int socks5_on_read(struct dial *d);
 
 static const struct dial_scheme schemes[] = {
     [UPSTREAM_HTTP]    = { http_start, http_on_read },
     [UPSTREAM_HTTPS]   = { NULL, NULL },
-    [UPSTREAM_SOCKS5]  = { NULL, NULL },
-    [UPSTREAM_SOCKS5H] = { NULL, NULL },
+    [UPSTREAM_SOCKS5]  = { socks5_start, socks5_on_read },
+    [UPSTREAM_SOCKS5H] = { socks5_start, socks5_on_read },
 };
 
 int dial_scheme_is_supported(enum upstream_scheme scheme)
 {
     return (size_t)scheme < PF_ARRAY_LEN(schemes) && schemes[scheme].start != NULL;
+}
+
+int dial_scheme_is_socks(enum upstream_scheme scheme)
+{
+    return scheme == UPSTREAM_SOCKS5 || scheme == UPSTREAM_SOCKS5H;
 }
 
 const char *dial_err_name(enum dial_err err)
@@ -200,10 +208,42 @@ static void dial_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     int e = EVUTIL_SOCKET_ERROR();
-    if (!d->is_connected)
+    if (!d->is_connected) {
+        d->sys_errno = e;
         finish(d, e == ETIMEDOUT ? DIAL_ERR_TIMEOUT : DIAL_ERR_REFUSED);
+    }
     else
         finish(d, (what & BEV_EVENT_EOF) ? DIAL_ERR_BAD_REPLY : DIAL_ERR_RESET);
+}
+
+/* A non-blocking socket of <family> bound to node.source_address <src>.
+ * Returns the fd, -2 when <src> is of another family (left unbound), or -1. */
+static evutil_socket_t dial_bound_socket(const char *src, int family)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    if (family == AF_INET && inet_pton(AF_INET, src, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ss.ss_family = AF_INET;
+        len = sizeof(struct sockaddr_in);
+    } else if (family == AF_INET6 &&
+               inet_pton(AF_INET6, src, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        ss.ss_family = AF_INET6;
+        len = sizeof(struct sockaddr_in6);
+    } else {
+        return -2;
+    }
+    evutil_socket_t fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        log_warn("socket for source address %s failed: %s", src, strerror(errno));
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        log_warn("bind to source address %s failed: %s", src, strerror(errno));
+        evutil_closesocket(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
@@ -213,14 +253,25 @@ static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
         return;
     }
     d->ctx->stats.upstream_dials++;
-    d->bev = bufferevent_socket_new(d->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    evutil_socket_t fd = -1;
+    if (d->ctx->conf.node.source_address[0] != '\0' &&
+        (fd = dial_bound_socket(d->ctx->conf.node.source_address, sa->sa_family)) < 0 &&
+        fd != -2) {
+        finish(d, DIAL_ERR_INTERNAL);
+        return;
+    }
+    d->bev = bufferevent_socket_new(d->ctx->base, fd < 0 ? -1 : fd, BEV_OPT_CLOSE_ON_FREE);
     if (d->bev == NULL) {
+        if (fd >= 0)
+            evutil_closesocket(fd);
         finish(d, DIAL_ERR_INTERNAL);
         return;
     }
     bufferevent_setcb(d->bev, dial_read_cb, NULL, dial_event_cb, d);
-    if (bufferevent_socket_connect(d->bev, sa, (int)salen) != 0)
+    if (bufferevent_socket_connect(d->bev, sa, (int)salen) != 0) {
+        d->sys_errno = errno;
         finish(d, DIAL_ERR_REFUSED);
+    }
 }
 
 static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
@@ -250,6 +301,67 @@ static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
     connect_to(d, (struct sockaddr *)&ss, len);
 }
 
+static int is_ip_literal(const char *host)
+{
+    uint8_t a[16];
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+static void connect_host(struct dial *d);
+
+/* socks5 upstream: the destination name resolved on the node's evdns; the
+ * result replaces dest_host and must pass the destination policy. */
+static void dest_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct dial *d = arg;
+    d->dns_req = NULL;
+    if (result == EVUTIL_EAI_CANCEL || !d->is_active) {
+        if (res != NULL)
+            evutil_freeaddrinfo(res);
+        return;
+    }
+    if (result != 0 || res == NULL) {
+        if (res != NULL)
+            evutil_freeaddrinfo(res);
+        log_debug("resolve %s failed: %s", d->dest_host, evutil_gai_strerror(result));
+        finish(d, DIAL_ERR_DNS);
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN] = "";
+    int is_allowed = dial_dest_allowed(&d->ctx->conf.node, res->ai_addr);
+    if (res->ai_family == AF_INET)
+        evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip));
+    else if (res->ai_family == AF_INET6)
+        evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, ip, sizeof(ip));
+    evutil_freeaddrinfo(res);
+    if (ip[0] == '\0') {
+        finish(d, DIAL_ERR_DNS);
+        return;
+    }
+    if (!is_allowed) {
+        finish(d, DIAL_ERR_POLICY);
+        return;
+    }
+    snprintf(d->dest_host, sizeof(d->dest_host), "%s", ip);
+    d->is_dest_resolved = 1;
+    connect_host(d);
+}
+
+static void resolve_dest(struct dial *d)
+{
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    /* May call dest_resolved_cb (which may start the next lookup) before
+     * returning; then it returns NULL and d->dns_req must be left alone. */
+    struct evdns_getaddrinfo_request *req =
+        evdns_getaddrinfo(d->ctx->dns, d->dest_host, NULL, &hints, dest_resolved_cb, d);
+    if (req != NULL)
+        d->dns_req = req;
+}
+
 void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
                 int is_tunnel)
 {
@@ -263,6 +375,9 @@ void dial_start(struct dial *d, const char *host, uint16_t port, const struct up
     d->is_policy_checked = up == NULL;
     snprintf(d->dest_host, sizeof(d->dest_host), "%s", host);
     d->dest_port = port;
+    d->sys_errno = 0;
+    d->socks5_step = 0;
+    d->is_dest_resolved = 0;
     if (up != NULL) {
         d->up = *up;
         if (!dial_scheme_is_supported(up->scheme)) {
@@ -276,6 +391,16 @@ void dial_start(struct dial *d, const char *host, uint16_t port, const struct up
         snprintf(d->host, sizeof(d->host), "%s", host);
         d->port = port;
     }
+    if (up != NULL && up->scheme == UPSTREAM_SOCKS5 && !is_ip_literal(d->dest_host)) {
+        resolve_dest(d);    /* socks5 (not socks5h): the name is resolved here */
+        return;
+    }
+    connect_host(d);
+}
+
+/* Connects to d->host:d->port: an IP literal at once, a name after resolution. */
+static void connect_host(struct dial *d)
+{
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
     memset(&sin, 0, sizeof(sin));
@@ -300,7 +425,8 @@ void dial_start(struct dial *d, const char *host, uint16_t port, const struct up
     /* May call resolved_cb before returning (hosts file); then it returns NULL. */
     struct evdns_getaddrinfo_request *req =
         evdns_getaddrinfo(d->ctx->dns, d->host, NULL, &hints, resolved_cb, d);
-    d->dns_req = req;
+    if (req != NULL)
+        d->dns_req = req;
 }
 
 /* --- http upstream: plain CONNECT handshake --- */
@@ -342,4 +468,114 @@ static int http_on_read(struct dial *d)
     if (status < 200 || status > 299)
         return -DIAL_ERR_UPSTREAM_STATUS;
     return 1;
+}
+
+/* --- socks5 / socks5h upstream: RFC 1928 CONNECT, RFC 1929 credentials --- */
+
+enum {
+    SOCKS5_STEP_METHOD = 1,     /* greeting sent, waiting for the method choice */
+    SOCKS5_STEP_AUTH,           /* credentials sent, waiting for the status */
+    SOCKS5_STEP_REPLY,          /* request sent, waiting for the reply */
+};
+
+static int socks5_send(struct dial *d, const uint8_t *buf, int n)
+{
+    if (n < 0)
+        return -DIAL_ERR_INTERNAL;
+    if (evbuffer_add(bufferevent_get_output(d->bev), buf, (size_t)n) != 0)
+        return -DIAL_ERR_INTERNAL;
+    return 0;
+}
+
+static int socks5_send_request(struct dial *d)
+{
+    uint8_t buf[SOCKS5_REQUEST_MAX];
+    d->socks5_step = SOCKS5_STEP_REPLY;
+    int n = socks5_encode_request(SOCKS5_CMD_CONNECT, d->dest_host, d->dest_port, buf, sizeof(buf));
+    if (n == PF_EINVAL)
+        return -DIAL_ERR_DNS;       /* a name the wire format cannot carry */
+    return socks5_send(d, buf, n);
+}
+
+static int socks5_start(struct dial *d)
+{
+    uint8_t buf[4];
+    d->socks5_step = SOCKS5_STEP_METHOD;
+    return socks5_send(d, buf, socks5_encode_greeting(d->up.user[0] != '\0', buf, sizeof(buf)));
+}
+
+/* Maps a failure REP of the upstream: TTL expired is a timeout (504), the
+ * rest are a failed tunnel (502). */
+static int socks5_rep_err(uint8_t rep)
+{
+    return rep == SOCKS5_REP_TTL_EXPIRED ? -DIAL_ERR_TIMEOUT : -DIAL_ERR_UPSTREAM_STATUS;
+}
+
+static int socks5_on_read(struct dial *d)
+{
+    struct evbuffer *in = bufferevent_get_input(d->bev);
+    for (;;) {
+        size_t len = PF_MIN_OF(evbuffer_get_length(in), (size_t)SOCKS5_REQUEST_MAX);
+        if (len == 0)
+            return 0;
+        const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)len);
+        size_t used = 0;
+        uint8_t v = 0;
+        int rc, r;
+        switch (d->socks5_step) {
+        case SOCKS5_STEP_METHOD:
+            rc = socks5_parse_method(p, len, &v, &used);
+            if (rc == PF_EAGAIN)
+                return 0;
+            if (rc != PF_OK)
+                return -DIAL_ERR_BAD_REPLY;
+            evbuffer_drain(in, used);
+            if (v == SOCKS5_METHOD_NONE) {
+                r = socks5_send_request(d);
+            } else if (v == SOCKS5_METHOD_USERPASS && d->up.user[0] != '\0') {
+                uint8_t buf[SOCKS5_USERPASS_MAX];
+                int n = socks5_encode_userpass(d->up.user, d->up.pass, buf, sizeof(buf));
+                d->socks5_step = SOCKS5_STEP_AUTH;
+                r = n == PF_EINVAL ? -DIAL_ERR_UPSTREAM_AUTH : socks5_send(d, buf, n);
+                memset(buf, 0, sizeof(buf));
+            } else if (v == SOCKS5_METHOD_NO_ACCEPTABLE) {
+                r = -DIAL_ERR_UPSTREAM_AUTH;   /* it wants credentials we do not have */
+            } else {
+                r = -DIAL_ERR_BAD_REPLY;       /* chose a method we did not offer */
+            }
+            if (r < 0)
+                return r;
+            break;
+        case SOCKS5_STEP_AUTH:
+            rc = socks5_parse_auth_status(p, len, &v, &used);
+            if (rc == PF_EAGAIN)
+                return 0;
+            if (rc != PF_OK)
+                return -DIAL_ERR_BAD_REPLY;
+            evbuffer_drain(in, used);
+            if (v != 0x00)
+                return -DIAL_ERR_UPSTREAM_AUTH;
+            r = socks5_send_request(d);
+            if (r < 0)
+                return r;
+            break;
+        case SOCKS5_STEP_REPLY:
+            rc = socks5_parse_reply(p, len, &v, &used);
+            if (rc == PF_EAGAIN)
+                return 0;
+            if (rc != PF_OK)
+                return -DIAL_ERR_BAD_REPLY;
+            evbuffer_drain(in, used);
+            d->reply_status = v;
+            if (v != SOCKS5_REP_SUCCEEDED) {
+                log_debug("socks5 upstream refused %s:%u: %s", d->dest_host, d->dest_port,
+                          socks5_rep_name(v));
+                return socks5_rep_err(v);
+            }
+            d->socks5_step = 0;
+            return 1;               /* what follows the reply stays in the input */
+        default:
+            return -DIAL_ERR_BAD_REPLY;   /* bytes before we asked anything */
+        }
+    }
 }

@@ -23,7 +23,7 @@ enum dial_err {
     DIAL_ERR_RESET,           /* connection lost during the handshake */
     DIAL_ERR_TIMEOUT,         /* set by the caller's deadline via dial_fail_timeout() */
     DIAL_ERR_BAD_REPLY,       /* upstream spoke its protocol wrongly */
-    DIAL_ERR_UPSTREAM_AUTH,   /* upstream answered 407 */
+    DIAL_ERR_UPSTREAM_AUTH,   /* upstream answered 407 or refused our SOCKS5 credentials */
     DIAL_ERR_UPSTREAM_STATUS, /* upstream refused the tunnel (non-2xx) */
     DIAL_ERR_UNSUPPORTED,     /* upstream scheme not implemented yet */
     DIAL_ERR_INTERNAL,        /* allocation or socket failure */
@@ -54,7 +54,10 @@ struct dial {
     char     dest_host[UPSTREAM_HOST_MAX];    /* tunnel destination */
     uint16_t dest_port;
     enum dial_err err;
-    int      reply_status;                    /* upstream's status on UPSTREAM_* */
+    int      reply_status;                    /* upstream's status on UPSTREAM_*: HTTP status, or SOCKS5 REP */
+    int      sys_errno;                       /* connect() errno on DIAL_ERR_REFUSED, else 0 */
+    int      socks5_step;                     /* socks5 upstream handshake progress */
+    int      is_dest_resolved;                /* socks5: dest_host now holds the resolved address */
 };
 
 /* Prepares <d>; <cb>(<arg>, ...) gets each completion. Returns PF_OK or PF_ENOMEM. */
@@ -65,7 +68,9 @@ void dial_deinit(struct dial *d);
 
 /* Starts connecting to <host>:<port>. When <up> is non-NULL the connection
  * goes to that upstream proxy (copied) and, with <is_tunnel>, asks it for a
- * tunnel to <host>:<port>; otherwise it goes to the destination itself and
+ * tunnel to <host>:<port> (a SOCKS5 upstream always tunnels; for scheme
+ * socks5 a name is first resolved here and its address must pass the
+ * destination policy); otherwise it goes to the destination itself and
  * the resolved address is checked against the destination policy. */
 void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
                 int is_tunnel);
@@ -76,8 +81,12 @@ void dial_cancel(struct dial *d);
 /* Fails a pending dial with DIAL_ERR_TIMEOUT (deferred callback). */
 void dial_fail_timeout(struct dial *d);
 
-/* Returns 1 when dial.c can speak <scheme> (http now; socks5/https later). */
+/* Returns 1 when dial.c can speak <scheme> (http, socks5, socks5h; https later). */
 int dial_scheme_is_supported(enum upstream_scheme scheme);
+
+/* Returns 1 when <scheme> is a SOCKS5 proxy: every connection through it is
+ * a tunnel to the destination, so plain HTTP requests go in origin-form. */
+int dial_scheme_is_socks(enum upstream_scheme scheme);
 
 /* Returns 1 when destination address <sa> is allowed by the policy in <conf>:
  * public, or allow_private_destinations, or inside a destination_allow CIDR. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -15,6 +16,7 @@
 #include "addr.h"
 #include "clock.h"
 #include "log.h"
+#include "socks5_server.h"
 #include "str.h"
 
 #define clog_info(c, fmt, ...) \
@@ -57,23 +59,105 @@ void http_proxy_deinit(struct node_ctx *ctx)
     ctx->nauth_tokens = 0;
 }
 
-/* Returns 1 when the request carries valid client credentials (or none are needed). */
-static int is_authorized(const struct conn *c)
+static int64_t clock_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int http_proxy_client_allowed(const struct conf_node *conf, const struct sockaddr *sa)
+{
+    if (conf->nclient_allow == 0)
+        return 1;
+    for (int i = 0; i < conf->nclient_allow; i++)
+        if (addr_cidr_match(&conf->client_allow[i], sa))
+            return 1;
+    return 0;
+}
+
+int http_proxy_session_from_user(struct conn *c, const char *user, char *base_user,
+                                 size_t base_len)
+{
+    const struct conf_node *cn = &c->ctx->conf.node;
+    struct select_session s;
+    if (select_session_parse(user, cn->session_tag, cn->session_time_tag, &s) != PF_OK)
+        return PF_EINVAL;
+    snprintf(base_user, base_len, "%s", s.base_user);
+    if (s.is_sticky) {
+        c->has_session = 1;
+        c->session_hash = select_session_hash(s.key, strlen(s.key), s.lifetime_min,
+                                              clock_wall_ms());
+    }
+    memset(&s, 0, sizeof(s));
+    return PF_OK;
+}
+
+/* Sticky key from node.sticky_header, when configured and present. */
+static void session_from_header(struct conn *c)
+{
+    const struct conf_node *cn = &c->ctx->conf.node;
+    if (cn->sticky_header[0] == '\0' || c->has_session)
+        return;
+    const char *v = http_head_get(&c->req, cn->sticky_header);
+    if (v == NULL || v[0] == '\0')
+        return;
+    c->has_session = 1;
+    c->session_hash = select_session_hash(v, strlen(v), 0, 0);
+}
+
+/* Returns 1 when the request carries valid client credentials (or none are
+ * needed). The user name may carry a session suffix (alice-session-42): the
+ * base name is authenticated and the session becomes the sticky key. */
+static int is_authorized(struct conn *c)
 {
     const struct node_ctx *ctx = c->ctx;
-    if (ctx->nauth_tokens == 0)
-        return 1;
+    const struct conf_node *cn = &ctx->conf.node;
+    c->has_session = 0;
     const char *v = http_head_get(&c->req, "proxy-authorization");
     if (v == NULL || strncasecmp(v, "basic ", 6) != 0)
-        return 0;
+        return cn->nusers == 0;
     v += 6;
     while (*v == ' ')
         v++;
     size_t len = strlen(v);
+    char plain[2 * UPSTREAM_CRED_MAX + 2];
+    char base[UPSTREAM_CRED_MAX];
+    size_t plen = 0;
     int ok = 0;
-    for (int i = 0; i < ctx->nauth_tokens; i++)   /* no early exit: same time for every user */
-        ok |= str_consttime_eq(v, len, ctx->auth_tokens[i], strlen(ctx->auth_tokens[i]));
-    return ok;
+    if (len < STR_BASE64_ENC_LEN(sizeof(plain) - 1) &&
+        str_base64_decode(v, len, plain, sizeof(plain), &plen) == PF_OK &&
+        !str_has_nul(plain, plen)) {
+        char *colon = memchr(plain, ':', plen);
+        if (colon != NULL) {
+            *colon = '\0';
+            const char *pass = colon + 1;
+            if (http_proxy_session_from_user(c, plain, base, sizeof(base)) == PF_OK) {
+                size_t blen = strlen(base), pwlen = strlen(pass);
+                /* no early exit: same time for every user */
+                for (int i = 0; i < cn->nusers; i++)
+                    ok |= str_consttime_eq(base, blen, cn->users[i].user, strlen(cn->users[i].user)) &
+                          str_consttime_eq(pass, pwlen, cn->users[i].pass, strlen(cn->users[i].pass));
+            }
+        }
+    }
+    memset(plain, 0, sizeof(plain));
+    return cn->nusers == 0 ? 1 : ok;
+}
+
+static int is_localhost_name(const char *host);
+
+/* CONNECT port policy: node.connect_ports (empty = any). Kept apart from
+ * the destination policy: allowing a host never opens every port on it. */
+static int is_connect_port_allowed(const struct conn *c)
+{
+    const struct conf_node *cn = &c->ctx->conf.node;
+    if (cn->nconnect_ports == 0)
+        return 1;
+    for (int i = 0; i < cn->nconnect_ports; i++)
+        if (cn->connect_ports[i] == c->tgt.port)
+            return 1;
+    return 0;
 }
 
 static int is_localhost_name(const char *host)
@@ -107,9 +191,41 @@ static int is_denied_early(const struct conn *c)
     return !dial_dest_allowed(&c->ctx->conf.node, (struct sockaddr *)&sin);
 }
 
+void http_proxy_release_upstream(struct conn *c)
+{
+    if (!c->is_up_counted)
+        return;
+    c->is_up_counted = 0;
+    char id[UPSTREAM_ID_MAX];
+    addr_upstream_id(&c->up, id, sizeof(id));
+    pool_cache_conn_delta(&c->ctx->pool, id, -1);
+}
+
+/* Local passive health: one attempt through <c>->up and its outcome. */
+static void record_attempt(struct conn *c, int is_failure)
+{
+    struct node_ctx *ctx = c->ctx;
+    if (!c->has_up || ctx->conf.node.mode != CONF_NODE_POOL)
+        return;
+    const struct conf_node *cn = &ctx->conf.node;
+    struct pool_eject_conf ec = { cn->eject_consecutive_failures, cn->eject_base_ms, cn->eject_max_ms };
+    char id[UPSTREAM_ID_MAX];
+    addr_upstream_id(&c->up, id, sizeof(id));
+    int64_t now = clock_mono_ms(), until = 0;
+    if (pool_cache_record(&ctx->pool, id, is_failure, now, &ec, &until)) {
+        char safe[UPSTREAM_HOST_MAX + 32];
+        addr_format_safe(&c->up, safe, sizeof(safe));
+        ctx->stats.ejections++;
+        log_warn("upstream %s ejected for %lld ms after %d consecutive failures", safe,
+                 (long long)(until - now), cn->eject_consecutive_failures);
+    }
+}
+
 void http_proxy_reset_exchange(struct conn *c)
 {
     size_t max = (size_t)c->ctx->conf.node.max_header_bytes;
+    http_proxy_release_upstream(c);
+    c->has_session = 0;
     http_head_deinit(&c->req);
     http_head_init(&c->req, HTTP_HEAD_REQUEST, max);
     http_head_deinit(&c->resp);
@@ -149,8 +265,10 @@ static void send_request(struct conn *c)
     struct evbuffer *out = bufferevent_get_output(c->ubev);
     char host[300];
     format_authority(&c->tgt, 1, host, sizeof(host));
+    /* a SOCKS5 upstream gave us a tunnel to the origin: origin-form, no proxy credentials */
+    int is_via_http_proxy = c->has_up && !dial_scheme_is_socks(c->up.scheme);
     int ok;
-    if (c->has_up)
+    if (is_via_http_proxy)
         ok = evbuffer_add_printf(out, "%s http://%s%s HTTP/1.%d\r\nHost: %s\r\n", c->req.method,
                                  host, c->tgt.path, c->req.version_minor, host) >= 0;
     else
@@ -158,11 +276,13 @@ static void send_request(struct conn *c)
                                  c->tgt.path, c->req.version_minor, host) >= 0;
     for (size_t i = 0; ok && i < c->req.nheaders; i++) {
         const struct http_header *h = &c->req.headers[i];
-        if (http_head_is_hop_by_hop(&c->req, i) || strcasecmp(h->name, "host") == 0)
-            continue;
+        if (http_head_is_hop_by_hop(&c->req, i) || strcasecmp(h->name, "host") == 0 ||
+            (c->ctx->conf.node.sticky_header[0] != '\0' &&
+             strcasecmp(h->name, c->ctx->conf.node.sticky_header) == 0))
+            continue;           /* the session header is ours: never forwarded */
         ok = evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value) >= 0;
     }
-    if (ok && c->has_up)
+    if (ok && is_via_http_proxy)
         ok = dial_append_upstream_auth(out, &c->up) == PF_OK;
     if (ok && c->req.version_minor == 0 && c->is_req_keep_alive)
         ok = evbuffer_add_printf(out, "Connection: keep-alive\r\n") >= 0;
@@ -198,6 +318,7 @@ static void fail_with(struct conn *c, enum conn_err reason)
  * when allowed, else answered. */
 static void attempt_failed(struct conn *c, enum conn_err reason, int is_retryable)
 {
+    c->ctx->stats.upstream_errors[reason]++;
     conn_drop_upstream(c);
     int is_reused = c->is_ubev_reused;
     c->is_ubev_reused = 0;
@@ -220,33 +341,53 @@ static void start_attempt(struct conn *c)
      * destination, unless the pool changed since it was made. */
     const char *bar = strrchr(c->ukey, '|');
     if (c->nattempts == 0 && !c->is_connect && c->ubev != NULL && bar != NULL &&
-        strcmp(bar + 1, c->dest) == 0 &&
+        strcmp(bar + 1, c->dest) == 0 && !c->has_session &&
         (ctx->conf.node.mode != CONF_NODE_POOL || c->ubev_pool_version == ctx->pool.version)) {
         c->nattempts++;
         c->is_ubev_reused = 1;
         ctx->stats.upstream_reused++;
+        if (ctx->conf.node.mode == CONF_NODE_POOL && c->has_up && !c->is_up_counted) {
+            char rid[UPSTREAM_ID_MAX];
+            addr_upstream_id(&c->up, rid, sizeof(rid));
+            pool_cache_conn_delta(&ctx->pool, rid, 1);
+            c->is_up_counted = 1;
+        }
         send_request(c);
         return;
     }
     if (ctx->conf.node.mode == CONF_NODE_POOL) {
-        long idx = -1;
-        for (size_t k = 0; k < ctx->pool.count; k++) {
-            idx = pool_cache_pick(&ctx->pool, clock_wall_ms(), c->tried, c->ntried);
-            if (idx < 0 || dial_scheme_is_supported(ctx->pool.items[idx].scheme))
-                break;
-            ctx->stats.upstream_unsupported++;
-            idx = -1;
-        }
+        http_proxy_release_upstream(c);
+        const struct conf_node *cn = &ctx->conf.node;
+        struct pool_select_req rq = {
+            .strategy = cn->strategy,
+            .now_wall_ms = clock_wall_ms(),
+            .now_mono_ms = clock_mono_ms(),
+            .exclude = c->tried,
+            .nexclude = c->ntried,
+            .has_session = c->has_session,
+            .session_hash = c->session_hash,
+            .rnd = select_rand_next(&ctx->rng_state),
+            .rotate_interval_s = cn->rotate_interval_s,
+        };
+        for (unsigned s = 0; s < 8; s++)
+            if (dial_scheme_is_supported((enum upstream_scheme)s))
+                rq.scheme_mask |= 1u << s;
+        struct pool_select_res res;
+        long idx = pool_cache_select(&ctx->pool, &rq, &res);
+        ctx->stats.upstream_unsupported += res.nunsupported;
         if (idx < 0) {
             fail_with(c, c->nattempts == 0 ? CONN_ERR_NO_UPSTREAM : c->last_reason);
             return;
         }
+        if (res.is_ejection_ignored)
+            clog_debug(c, "%s", "every usable upstream is ejected: using them anyway");
         c->up = ctx->pool.items[idx];
         c->has_up = 1;
         if (c->ntried < CONN_TRIED_MAX)
             c->tried[c->ntried++] = idx;
-        char id[UPSTREAM_ID_MAX];
-        addr_upstream_id(&c->up, id, sizeof(id));
+        const char *id = ctx->pool.ids[idx];
+        pool_cache_conn_delta(&ctx->pool, id, 1);
+        c->is_up_counted = 1;
         snprintf(key, sizeof(key), "%s|%s", id, c->dest);
     } else {
         c->has_up = 0;
@@ -259,6 +400,7 @@ static void start_attempt(struct conn *c)
     c->ubev_pool_version = ctx->pool.version;
     conn_set_state(c, CONN_ST_DIALING);
     conn_arm_timer(c, ctx->conf.node.connect_timeout_ms);
+    c->dial_start_us = clock_mono_us();
     dial_start(&c->dial, c->tgt.host, c->tgt.port, c->has_up ? &c->up : NULL, c->is_connect);
 }
 
@@ -293,6 +435,14 @@ void http_proxy_on_request(struct conn *c)
     }
     format_authority(&c->tgt, 0, c->dest, sizeof(c->dest));
     clog_debug(c, "%s %s", req->method, c->dest);
+    if (c->is_connect && !is_connect_port_allowed(c)) {
+        clog_info(c, "CONNECT %s: port not in node.connect_ports", c->dest);
+        ctx->stats.connect_port_denials++;
+        conn_reply_error(c, 403, CONN_ERR_POLICY);
+        return;
+    }
+    session_from_header(c);
+    c->req_start_us = clock_mono_us();
     if (is_denied_early(c)) {
         clog_info(c, "%s %s: destination denied by policy", req->method, c->dest);
         conn_reply_error(c, 403, CONN_ERR_POLICY);
@@ -300,6 +450,26 @@ void http_proxy_on_request(struct conn *c)
     }
     http_body_init(&c->req_body, c->is_connect ? HTTP_FRAMING_NONE : http_head_request_framing(req),
                    req->content_length);
+    start_attempt(c);
+}
+
+void http_proxy_start_tunnel(struct conn *c)
+{
+    c->is_connect = 1;
+    format_authority(&c->tgt, 0, c->dest, sizeof(c->dest));
+    clog_debug(c, "SOCKS5 CONNECT %s", c->dest);
+    if (!is_connect_port_allowed(c)) {
+        clog_info(c, "SOCKS5 CONNECT %s: port not in node.connect_ports", c->dest);
+        c->ctx->stats.connect_port_denials++;
+        conn_reply_error(c, 403, CONN_ERR_POLICY);
+        return;
+    }
+    if (is_denied_early(c)) {
+        clog_info(c, "SOCKS5 CONNECT %s: destination denied by policy", c->dest);
+        conn_reply_error(c, 403, CONN_ERR_POLICY);
+        return;
+    }
+    http_body_init(&c->req_body, HTTP_FRAMING_NONE, 0);
     start_attempt(c);
 }
 
@@ -312,13 +482,16 @@ void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *b
         return;
     }
     if (err == DIAL_OK) {
+        record_attempt(c, 0);
+        hist_add(&c->ctx->stats.connect_time, clock_mono_us() - c->dial_start_us);
         conn_attach_upstream(c, bev);
         if (!c->is_connect) {
             send_request(c);
             return;
         }
         static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-        if (conn_client_write(c, ok, sizeof(ok) - 1) != PF_OK) {
+        if (c->is_socks5 ? socks5_server_reply_success(c, c->ubev) != PF_OK
+                         : conn_client_write(c, ok, sizeof(ok) - 1) != PF_OK) {
             conn_close(c, CONN_ERR_INTERNAL);
             return;
         }
@@ -326,6 +499,7 @@ void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *b
         c->ukey[0] = '\0';       /* a tunnel is never reused */
         c->ctx->stats.tunnels_total++;
         c->ctx->stats.responses_2xx++;
+        c->ctx->stats.outcomes[1][STATS_OUT_OK]++;
         conn_tunnel_start(c);
         return;
     }
@@ -348,6 +522,10 @@ void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *b
     case DIAL_ERR_UNSUPPORTED:     reason = CONN_ERR_UPSTREAM_BAD_REPLY; break;
     default:                       reason = CONN_ERR_INTERNAL; is_retryable = 0; break;
     }
+    /* the upstream's fault: not answering, or not speaking its protocol; a
+     * refused tunnel (UPSTREAM_STATUS) or a policy denial is about the destination */
+    if (err != DIAL_ERR_POLICY && err != DIAL_ERR_UPSTREAM_STATUS && err != DIAL_ERR_INTERNAL)
+        record_attempt(c, 1);
     attempt_failed(c, reason, is_retryable);
 }
 
@@ -490,7 +668,7 @@ static int read_response_head(struct conn *c)
         }
         enum http_framing fr = http_head_response_framing(&c->resp, c->is_head_req);
         c->is_client_keep_alive = c->is_req_keep_alive && fr != HTTP_FRAMING_UNTIL_CLOSE &&
-                                  !c->is_client_eof;
+                                  !c->is_client_eof && !c->ctx->is_draining;
         c->is_upstream_keep_alive = fr != HTTP_FRAMING_UNTIL_CLOSE && !c->resp.is_conn_close &&
                                     (c->resp.version_minor == 1 || c->resp.is_conn_keep_alive);
         if (write_response_head(c, &c->resp, c->is_client_keep_alive ? "keep-alive" : "close") != PF_OK) {
@@ -500,6 +678,8 @@ static int read_response_head(struct conn *c)
         c->is_resp_started = 1;
         c->is_resp_head_done = 1;
         count_response(&c->ctx->stats, status);
+        hist_add(&c->ctx->stats.ttfb, clock_mono_us() - c->req_start_us);
+        c->ctx->stats.outcomes[0][STATS_OUT_OK]++;
         http_body_init(&c->resp_body, fr, c->resp.content_length);
         return 1;
     }

@@ -18,9 +18,28 @@
 int http_proxy_init(struct node_ctx *ctx) PF_MUSTCHECK;
 void http_proxy_deinit(struct node_ctx *ctx);
 
+/* Returns 1 when client address <sa> may connect (node.client_allow empty
+ * or matching). */
+int http_proxy_client_allowed(const struct conf_node *conf, const struct sockaddr *sa);
+
+/* Parses user name <user> for a session (node.session_tag) into <c>'s
+ * sticky key; fills <base_user> (of <base_len>) with the name to
+ * authenticate. Returns PF_OK or PF_EINVAL for a malformed session suffix.
+ * Also for the SOCKS5 user name. */
+int http_proxy_session_from_user(struct conn *c, const char *user, char *base_user,
+                                 size_t base_len) PF_MUSTCHECK;
+
+/* Releases <c>'s count on its upstream's active connections (least_conn). */
+void http_proxy_release_upstream(struct conn *c);
+
 /* A complete request head is in <c>->req (state READ_HEAD): admit it and
  * start forwarding, or answer an error. */
 void http_proxy_on_request(struct conn *c);
+
+/* A SOCKS5 CONNECT was accepted (socks5_server.c): <c>->tgt holds the
+ * destination. Applies the destination policy and starts the same dial path
+ * as CONNECT; success and failure answers go through the SOCKS5 hooks. */
+void http_proxy_start_tunnel(struct conn *c);
 
 /* dial_done_fn for <c>->dial (arg is the conn). */
 void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev);

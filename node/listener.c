@@ -16,6 +16,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "http_proxy.h"
 #include "log.h"
 
 #define LISTENER_BACKLOG   1024
@@ -26,6 +27,7 @@ struct listener {
     struct node_ctx       *ctx;     /* borrowed */
     struct evconnlistener *evl;     /* owned */
     struct event          *resume;  /* owned: re-enables accepting after an error */
+    int                    is_socks5; /* node.socks5_listen: clients speak SOCKS5 only */
     char                   addr[CONF_ADDR_MAX + 8];
 };
 
@@ -35,13 +37,22 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     (void)evl; (void)salen;
     struct listener *l = arg;
     struct node_ctx *ctx = l->ctx;
-    if (ctx->is_stopping) {
+    if (ctx->is_stopping || ctx->is_draining) {
         close(fd);
+        return;
+    }
+    if (!http_proxy_client_allowed(&ctx->conf.node, sa)) {
+        ctx->stats.clients_denied++;
+        close(fd);              /* node.client_allow: not even a 403 for strangers */
         return;
     }
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         log_debug("set nodelay on fd %d failed, ignored: %s", (int)fd, strerror(errno));
+    if (l->is_socks5) {
+        conn_create_socks5(ctx, fd, sa, ctx->stats.conns_active >= (uint64_t)ctx->conf.node.max_clients);
+        return;
+    }
     if (ctx->stats.conns_active >= (uint64_t)ctx->conf.node.max_clients) {
         if (ctx->nrejecting >= REJECTING_MAX) {
             ctx->stats.rejected_over_limit++;
@@ -72,12 +83,27 @@ static void error_cb(struct evconnlistener *evl, void *arg)
     evtimer_add(l->resume, &tv);
 }
 
+static struct listener *listener_new(struct node_ctx *ctx, const char *addr, const char *key,
+                                     int is_socks5, struct pf_err *err);
+
 struct listener *listener_create(struct node_ctx *ctx, struct pf_err *err)
+{
+    return listener_new(ctx, ctx->conf.node.listen, "node.listen", 0, err);
+}
+
+struct listener *listener_create_socks5(struct node_ctx *ctx, struct pf_err *err)
+{
+    return listener_new(ctx, ctx->conf.node.socks5_listen, "node.socks5_listen", 1, err);
+}
+
+/* Binds <addr> (config key <key>, for errors). */
+static struct listener *listener_new(struct node_ctx *ctx, const char *addr, const char *key,
+                                     int is_socks5, struct pf_err *err)
 {
     char host[UPSTREAM_HOST_MAX];
     uint16_t port;
-    if (addr_parse_hostport(ctx->conf.node.listen, host, sizeof(host), &port, err) != PF_OK) {
-        pf_err_prefix(err, "node.listen: ");
+    if (addr_parse_hostport(addr, host, sizeof(host), &port, err) != PF_OK) {
+        pf_err_prefix(err, "%s: ", key);
         return NULL;
     }
     struct sockaddr_storage ss;
@@ -94,7 +120,7 @@ struct listener *listener_create(struct node_ctx *ctx, struct pf_err *err)
         s6->sin6_port = htons(port);
         sslen = sizeof(*s6);
     } else {
-        pf_err_set(err, PF_EINVAL, "node.listen: host must be an IP address");
+        pf_err_set(err, PF_EINVAL, "%s: host must be an IP address", key);
         return NULL;
     }
     struct listener *l = calloc(1, sizeof(*l));
@@ -103,7 +129,8 @@ struct listener *listener_create(struct node_ctx *ctx, struct pf_err *err)
         return NULL;
     }
     l->ctx = ctx;
-    snprintf(l->addr, sizeof(l->addr), "%s", ctx->conf.node.listen);
+    l->is_socks5 = is_socks5;
+    snprintf(l->addr, sizeof(l->addr), "%s", addr);
     l->resume = evtimer_new(ctx->base, resume_cb, l);
     if (l->resume == NULL) {
         pf_err_set(err, PF_ENOMEM, "listener: out of memory");

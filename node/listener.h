@@ -12,6 +12,10 @@ struct listener;
  * accepting. Returns NULL with a reason in <err>. */
 struct listener *listener_create(struct node_ctx *ctx, struct pf_err *err);
 
+/* Binds node.socks5_listen the same way; its clients speak SOCKS5 only
+ * (conn_create_socks5). Returns NULL with a reason in <err>. */
+struct listener *listener_create_socks5(struct node_ctx *ctx, struct pf_err *err);
+
 /* Stops accepting and frees <l> (accepts NULL). */
 void listener_destroy(struct listener *l);
 

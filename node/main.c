@@ -1,12 +1,17 @@
 /* proxyfleet-node: args, config, one context, wiring, loop, clean shutdown. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "addr.h"
 #include "admin_http.h"
 #include "clock.h"
 #include "conf.h"
@@ -28,13 +33,85 @@ static void usage(FILE *f)
     fprintf(f, "usage: proxyfleet-node --config FILE [--check-config]\n");
 }
 
+static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct node_ctx *ctx = arg;
+    log_info("drain: grace time over, closing %llu connections",
+             (unsigned long long)ctx->stats.conns_active);
+    ctx->is_stopping = 1;
+    event_base_loopbreak(ctx->base);
+}
+
+/* First SIGTERM/SIGINT: drain (stop accepting, /readyz 503, let in-flight
+ * exchanges and tunnels finish for node.drain_grace_ms); a second one, or
+ * the end of the grace time, stops at once. */
 static void stop_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     struct node_ctx *ctx = arg;
-    log_info("signal %d: shutting down", (int)sig);
-    ctx->is_stopping = 1;
-    event_base_loopbreak(ctx->base);
+    if (ctx->is_draining || ctx->conf.node.drain_grace_ms == 0) {
+        log_info("signal %d: shutting down", (int)sig);
+        ctx->is_stopping = 1;
+        event_base_loopbreak(ctx->base);
+        return;
+    }
+    ctx->is_draining = 1;
+    /* closed listeners refuse new connections instead of queueing them */
+    listener_destroy(ctx->listener);
+    ctx->listener = NULL;
+    listener_destroy(ctx->socks5_listener);
+    ctx->socks5_listener = NULL;
+    for (struct conn *c = ctx->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == CONN_ST_READ_HEAD && !c->is_head_started)
+            conn_close(c, CONN_ERR_SHUTDOWN);    /* idle: nothing in flight */
+    }
+    log_info("signal %d: draining %llu connections for up to %d ms", (int)sig,
+             (unsigned long long)ctx->stats.conns_active, ctx->conf.node.drain_grace_ms);
+    if (ctx->conns == NULL) {
+        event_base_loopbreak(ctx->base);
+        return;
+    }
+    int ms = ctx->conf.node.drain_grace_ms;
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    if (ctx->drain_timer == NULL || evtimer_add(ctx->drain_timer, &tv) != 0) {
+        ctx->is_stopping = 1;
+        event_base_loopbreak(ctx->base);
+    }
+}
+
+/* Refuses an open proxy: a listener off loopback needs node.users unless
+ * node.allow_anonymous. Returns PF_OK or PF_EDENIED with the reason in <err>. */
+static int check_open_proxy(const struct conf_node *cn, struct pf_err *err)
+{
+    const char *addrs[2] = { cn->listen, cn->socks5_listen };
+    const char *names[2] = { "node.listen", "node.socks5_listen" };
+    if (cn->nusers > 0 || cn->is_anonymous_allowed)
+        return PF_OK;
+    for (int i = 0; i < 2; i++) {
+        char host[UPSTREAM_HOST_MAX];
+        uint16_t port;
+        struct pf_err perr;
+        if (addrs[i][0] == '\0' || addr_parse_hostport(addrs[i], host, sizeof(host), &port, &perr) != PF_OK)
+            continue;
+        struct sockaddr_in6 s6;
+        struct sockaddr_in s4;
+        memset(&s6, 0, sizeof(s6));
+        memset(&s4, 0, sizeof(s4));
+        const struct sockaddr *sa = NULL;
+        if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
+            s4.sin_family = AF_INET;
+            sa = (const struct sockaddr *)&s4;
+        } else if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
+            s6.sin6_family = AF_INET6;
+            sa = (const struct sockaddr *)&s6;
+        }
+        if (sa == NULL || addr_classify(sa) != ADDR_LOOPBACK)
+            return pf_err_set(err, PF_EDENIED, "%s %s is not on loopback: configure node.users "
+                              "or set node.allow_anonymous: true (an open proxy)", names[i], addrs[i]);
+    }
+    return PF_OK;
 }
 
 static int setup_dns(struct node_ctx *ctx)
@@ -103,6 +180,11 @@ int main(int argc, char **argv)
         status = EXIT_BAD_CONFIG;
         goto out_conf;
     }
+    if (check_open_proxy(&ctx->conf.node, &err) != PF_OK) {
+        fprintf(stderr, "config: %s\n", err.msg);
+        status = EXIT_BAD_CONFIG;
+        goto out_conf;
+    }
     if (is_check_only) {
         status = 0;
         goto out_conf;
@@ -111,6 +193,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     ctx->started_at_ms = clock_wall_ms();
     pool_cache_init(&ctx->pool);
+    ctx->rng_state = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)ctx;
 
     ctx->base = event_base_new();
     if (ctx->base == NULL || setup_dns(ctx) != PF_OK || conn_module_init(ctx) != PF_OK ||
@@ -118,6 +201,7 @@ int main(int argc, char **argv)
         log_error("start-up failed: out of memory");
         goto out;
     }
+    ctx->drain_timer = evtimer_new(ctx->base, drain_timeout_cb, ctx);
     sigint = evsignal_new(ctx->base, SIGINT, stop_cb, ctx);
     sigterm = evsignal_new(ctx->base, SIGTERM, stop_cb, ctx);
     if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) != 0 ||
@@ -142,6 +226,14 @@ int main(int argc, char **argv)
         log_error("%s", err.msg);
         goto out;
     }
+    if (ctx->conf.node.socks5_listen[0] != '\0') {
+        ctx->socks5_listener = listener_create_socks5(ctx, &err);
+        if (ctx->socks5_listener == NULL) {
+            log_error("%s", err.msg);
+            goto out;
+        }
+        log_info("socks5 listening on %s", ctx->conf.node.socks5_listen);
+    }
     if (ctx->conf.node.admin_listen[0] != '\0') {
         ctx->admin = admin_http_create(ctx, &err);
         if (ctx->admin == NULL) {
@@ -159,6 +251,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     listener_destroy(ctx->listener);
+    listener_destroy(ctx->socks5_listener);
     if (ctx->reaper != NULL)
         conn_close_all(ctx);
     admin_http_destroy(ctx->admin);
@@ -167,6 +260,8 @@ out:
     pool_cache_deinit(&ctx->pool);
     http_proxy_deinit(ctx);
     conn_module_deinit(ctx);
+    if (ctx->drain_timer != NULL)
+        event_free(ctx->drain_timer);
     if (sigint != NULL)
         event_free(sigint);
     if (sigterm != NULL)

@@ -26,6 +26,7 @@ struct node_ctx {
     struct pool_cache  pool;            /* pool mode; filled by redis_link */
     struct redis_link *redis;           /* owned; NULL in direct mode */
     struct listener   *listener;        /* owned */
+    struct listener   *socks5_listener; /* owned; NULL when socks5_listen is "" */
     struct admin_http *admin;           /* owned; NULL when admin_listen is "" */
     struct report     *report;          /* owned; NULL in direct mode */
     struct node_stats  stats;
@@ -38,6 +39,9 @@ struct node_ctx {
     int64_t            started_at_ms;   /* wall clock */
     uint64_t           nrejecting;      /* over-limit conns still sending their 503 */
     int                is_stopping;
+    uint64_t           rng_state;       /* select_rand_next(): random/weighted strategies */
+    int                is_draining;     /* SIGTERM/SIGINT: no new conns, finishing in-flight */
+    struct event      *drain_timer;     /* owned: drain_grace_ms deadline */
 };
 
 #endif

@@ -11,15 +11,31 @@
 void pool_cache_init(struct pool_cache *pc)
 {
     memset(pc, 0, sizeof(*pc));
+    pc->rotate_idx = -1;
+}
+
+static void pool_free_arrays(struct upstream *items, char **ids, char *arena,
+                             struct select_item *sel, struct pool_ustate *st)
+{
+    free(items);
+    free(ids);
+    free(arena);
+    free(sel);
+    free(st);
 }
 
 void pool_cache_deinit(struct pool_cache *pc)
 {
     if (pc == NULL)
         return;
-    free(pc->items);
+    pool_free_arrays(pc->items, pc->ids, pc->id_arena, pc->sel, pc->st);
     pc->items = NULL;
+    pc->ids = NULL;
+    pc->id_arena = NULL;
+    pc->sel = NULL;
+    pc->st = NULL;
     pc->count = 0;
+    pc->rotate_idx = -1;
 }
 
 int pool_cache_is_stale(const struct pool_cache *pc, int64_t version, const char *epoch)
@@ -39,8 +55,8 @@ static int64_t now_us(void)
 }
 
 struct keyed {
-    char   id[UPSTREAM_ID_MAX];
-    size_t idx;
+    const char *id;
+    size_t      idx;
 };
 
 static int keyed_cmp(const void *a, const void *b)
@@ -48,30 +64,118 @@ static int keyed_cmp(const void *a, const void *b)
     return strcmp(((const struct keyed *)a)->id, ((const struct keyed *)b)->id);
 }
 
+/* Builds the ids of <items> in one arena; <offs> gets each id's offset.
+ * Returns the arena or NULL. */
+static char *build_ids(const struct upstream *items, size_t count, size_t *offs)
+{
+    size_t cap = count * 32 + 64, len = 0;
+    char *arena = malloc(cap);
+    if (arena == NULL)
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        char id[UPSTREAM_ID_MAX];
+        addr_upstream_id(&items[i], id, sizeof(id));
+        size_t n = strlen(id) + 1;
+        if (len + n > cap) {
+            size_t ncap = (cap + n) * 2;
+            char *p = realloc(arena, ncap);
+            if (p == NULL) {
+                free(arena);
+                return NULL;
+            }
+            arena = p;
+            cap = ncap;
+        }
+        memcpy(arena + len, id, n);
+        offs[i] = len;
+        len += n;
+    }
+    return arena;
+}
+
+/* The new arrays (sorted by id) are built aside and swapped in at the end,
+ * so an allocation failure keeps the previous snapshot whole. */
 void pool_cache_replace(struct pool_cache *pc, struct upstream *items, size_t count,
                         int64_t version, const char *epoch, int64_t now_mono_ms)
 {
     int64_t t0 = now_us();
-    struct keyed *keys = count > 0 ? malloc(count * sizeof(*keys)) : NULL;
-    struct upstream *sorted = count > 0 ? malloc(count * sizeof(*sorted)) : NULL;
-    if (keys != NULL && sorted != NULL) {
+    size_t *offs = NULL;
+    struct keyed *keys = NULL;
+    char **ids = NULL, *arena = NULL;
+    struct upstream *sorted = NULL;
+    struct select_item *sel = NULL;
+    struct pool_ustate *st = NULL;
+    if (count > 0) {
+        offs = malloc(count * sizeof(*offs));
+        keys = malloc(count * sizeof(*keys));
+        ids = malloc(count * sizeof(*ids));
+        sel = calloc(count, sizeof(*sel));
+        st = calloc(count, sizeof(*st));
+        if (offs == NULL || keys == NULL || ids == NULL || sel == NULL || st == NULL ||
+            (arena = build_ids(items, count, offs)) == NULL)
+            goto fail;
+        int is_sorted = 1;
         for (size_t i = 0; i < count; i++) {
-            addr_upstream_id(&items[i], keys[i].id, sizeof(keys[i].id));
+            keys[i].id = arena + offs[i];
             keys[i].idx = i;
+            if (i > 0 && strcmp(keys[i - 1].id, keys[i].id) > 0)
+                is_sorted = 0;
         }
-        qsort(keys, count, sizeof(*keys), keyed_cmp);
-        for (size_t i = 0; i < count; i++)
-            sorted[i] = items[keys[i].idx];
-        free(items);
-        items = sorted;
-        sorted = NULL;
+        if (!is_sorted) {
+            qsort(keys, count, sizeof(*keys), keyed_cmp);
+            sorted = malloc(count * sizeof(*sorted));
+            if (sorted == NULL)
+                goto fail;
+            for (size_t i = 0; i < count; i++)
+                sorted[i] = items[keys[i].idx];
+            free(items);
+            items = sorted;
+            sorted = NULL;
+        }
+        for (size_t i = 0; i < count; i++) {
+            ids[i] = (char *)keys[i].id;
+            sel[i].id_hash = select_hash(ids[i], strlen(ids[i]));
+            sel[i].weight = items[i].weight > 0 ? items[i].weight : 1;
+            sel[i].latency_ms = items[i].latency_ms;
+        }
+        /* carry local state by id: both lists are sorted, one merge pass */
+        size_t a = 0, b = 0;
+        while (a < pc->count && b < count) {
+            int d = strcmp(pc->ids[a], ids[b]);
+            if (d < 0) {
+                a++;
+            } else if (d > 0) {
+                b++;
+            } else {
+                st[b] = pc->st[a];
+                sel[b].active = pc->sel[a].active;
+                sel[b].consecutive_failures = pc->sel[a].consecutive_failures;
+                if (pc->rotate_idx == (long)a)
+                    pc->rotate_idx = -2 - (long)b;   /* remapped below */
+                a++;
+                b++;
+            }
+        }
     }
-    /* On allocation failure the snapshot order is kept: still correct, only unsorted. */
-    free(sorted);
+    free(offs);
     free(keys);
-    free(pc->items);
+    pool_free_arrays(pc->items, pc->ids, pc->id_arena, pc->sel, pc->st);
     pc->items = items;
+    pc->ids = ids;
+    pc->id_arena = arena;
+    pc->sel = sel;
+    pc->st = st;
     pc->count = count;
+    pc->rotate_idx = pc->rotate_idx <= -2 ? -2 - pc->rotate_idx : -1;
+    goto done;
+fail:
+    /* out of memory: keep the previous snapshot (a later reload retries) */
+    free(offs);
+    free(keys);
+    pool_free_arrays(items, ids, arena, sel, st);
+    free(sorted);
+    return;
+done:
     pc->version = version;
     snprintf(pc->epoch, sizeof(pc->epoch), "%s", epoch != NULL ? epoch : "");
     pc->loaded_at_ms = now_mono_ms;
@@ -82,22 +186,143 @@ void pool_cache_replace(struct pool_cache *pc, struct upstream *items, size_t co
     pc->last_apply_us = now_us() - t0;
 }
 
+static int is_excluded(const long *exclude, size_t nexclude, size_t idx)
+{
+    for (size_t k = 0; k < nexclude; k++)
+        if (exclude[k] == (long)idx)
+            return 1;
+    return 0;
+}
+
 long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
                      const long *exclude, size_t nexclude)
 {
-    for (size_t n = 0; n < pc->count; n++) {
-        size_t idx = (size_t)((pc->rr_next + n) % pc->count);
-        const struct upstream *u = &pc->items[idx];
-        if (u->expires_at_ms != 0 && u->expires_at_ms <= now_wall_ms)
-            continue;
-        int is_excluded = 0;
-        for (size_t k = 0; k < nexclude; k++)
-            if (exclude[k] == (long)idx)
-                is_excluded = 1;
-        if (is_excluded)
-            continue;
-        pc->rr_next = (idx + 1) % pc->count;
-        return (long)idx;
+    for (size_t i = 0; i < pc->count; i++) {
+        const struct upstream *u = &pc->items[i];
+        pc->sel[i].is_usable = !(u->expires_at_ms != 0 && u->expires_at_ms <= now_wall_ms) &&
+                               !is_excluded(exclude, nexclude, i);
+    }
+    return select_round_robin(pc->sel, pc->count, &pc->rr_next);
+}
+
+/* Marks usable upstreams for <rq>; returns how many. */
+static size_t mark_usable(struct pool_cache *pc, const struct pool_select_req *rq,
+                          int is_ejection_checked, struct pool_select_res *res)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < pc->count; i++) {
+        const struct upstream *u = &pc->items[i];
+        int ok = !(u->expires_at_ms != 0 && u->expires_at_ms <= rq->now_wall_ms) &&
+                 !is_excluded(rq->exclude, rq->nexclude, i);
+        if (ok && !(rq->scheme_mask & (1u << (unsigned)u->scheme))) {
+            ok = 0;
+            if (is_ejection_checked && res != NULL)
+                res->nunsupported++;
+        }
+        if (ok && is_ejection_checked && pc->st[i].ejected_until_ms > rq->now_mono_ms)
+            ok = 0;
+        pc->sel[i].is_usable = ok;
+        n += (size_t)ok;
+    }
+    return n;
+}
+
+static long pick_rotate(struct pool_cache *pc, const struct pool_select_req *rq)
+{
+    long cur = pc->rotate_idx;
+    if (cur >= 0 && (size_t)cur < pc->count && pc->sel[cur].is_usable &&
+        rq->rotate_interval_s > 0 && rq->now_mono_ms < pc->rotate_until_ms)
+        return cur;
+    /* the next usable one after the current, in id order */
+    uint64_t cursor = cur >= 0 ? (uint64_t)cur + 1 : pc->rr_next;
+    long idx = select_round_robin(pc->sel, pc->count, &cursor);
+    if (idx >= 0) {
+        pc->rotate_idx = idx;
+        pc->rotate_until_ms = rq->now_mono_ms + (int64_t)rq->rotate_interval_s * 1000;
+    }
+    return idx;
+}
+
+long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
+                       struct pool_select_res *res)
+{
+    if (res != NULL)
+        memset(res, 0, sizeof(*res));
+    if (pc->count == 0)
+        return -1;
+    if (mark_usable(pc, rq, 1, res) == 0) {
+        if (mark_usable(pc, rq, 0, NULL) == 0)
+            return -1;
+        if (res != NULL)
+            res->is_ejection_ignored = 1;
+    }
+    if (rq->has_session)
+        return select_hrw(pc->sel, pc->count, rq->session_hash);
+    switch (rq->strategy) {
+    case CONF_STRATEGY_RANDOM:     return select_random(pc->sel, pc->count, rq->rnd);
+    case CONF_STRATEGY_LEAST_CONN: return select_least_conn(pc->sel, pc->count, &pc->rr_next);
+    case CONF_STRATEGY_WEIGHTED:   return select_weighted(pc->sel, pc->count, rq->rnd);
+    case CONF_STRATEGY_ROTATE:     return pick_rotate(pc, rq);
+    case CONF_STRATEGY_ROUND_ROBIN:
+    default:                       return select_round_robin(pc->sel, pc->count, &pc->rr_next);
+    }
+}
+
+long pool_cache_find(const struct pool_cache *pc, const char *id)
+{
+    size_t lo = 0, hi = pc->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp(pc->ids[mid], id);
+        if (d == 0)
+            return (long)mid;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
+}
+
+void pool_cache_conn_delta(struct pool_cache *pc, const char *id, int delta)
+{
+    long i = pool_cache_find(pc, id);
+    if (i < 0)
+        return;       /* left the pool: its state went with it */
+    pc->sel[i].active += delta;
+    if (pc->sel[i].active < 0)
+        pc->sel[i].active = 0;
+}
+
+int pool_cache_record(struct pool_cache *pc, const char *id, int is_failure,
+                      int64_t now_mono_ms, const struct pool_eject_conf *ec, int64_t *until_ms)
+{
+    long i = pool_cache_find(pc, id);
+    if (i < 0)
+        return 0;
+    struct pool_ustate *s = &pc->st[i];
+    struct select_item *v = &pc->sel[i];
+    s->attempts++;
+    if (!is_failure) {
+        v->consecutive_failures = 0;
+        /* a long healthy stretch forgets past ejections */
+        if (s->ejections > 0 && ec != NULL &&
+            now_mono_ms > s->ejected_until_ms + (int64_t)ec->max_ms)
+            s->ejections = 0;
+        return 0;
+    }
+    s->failures++;
+    v->consecutive_failures++;
+    if (ec == NULL || ec->consecutive_failures <= 0 ||
+        v->consecutive_failures < (uint32_t)ec->consecutive_failures)
+        return 0;
+    s->ejections++;
+    int64_t ms = (int64_t)ec->base_ms * s->ejections;
+    if (ms > ec->max_ms)
+        ms = ec->max_ms;
+    s->ejected_until_ms = now_mono_ms + ms;
+    v->consecutive_failures = 0;
+    if (until_ms != NULL)
+        *until_ms = s->ejected_until_ms;
+    return 1;
 }

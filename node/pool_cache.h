@@ -1,25 +1,72 @@
 /* The node's local copy of the upstream pool. Filled from Redis by
  * redis_link.c, read by the selection code on every new connection. The
- * cache survives Redis outages: it is only replaced by a newer snapshot. */
+ * cache survives Redis outages: it is only replaced by a newer snapshot.
+ *
+ * Beside the snapshot it keeps per-upstream state, carried by upstream id
+ * across snapshot swaps: active connections (least_conn), cumulative
+ * attempts/failures (the node report), consecutive failures and local
+ * passive ejection. An upstream that leaves the pool loses its state. */
 #ifndef PF_NODE_POOL_CACHE_H
 #define PF_NODE_POOL_CACHE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "pf.h"
+#include "select.h"
 #include "upstream-t.h"
 
 #define POOL_EPOCH_MAX 40
 
+/* Per-upstream local state (parallel to items). */
+struct pool_ustate {
+    uint64_t attempts;              /* connect/handshake attempts since start */
+    uint64_t failures;              /* of which failed */
+    uint32_t ejections;             /* times ejected; grows the ejection time */
+    int64_t  ejected_until_ms;      /* monotonic; 0 = not ejected */
+};
+
+/* Local passive ejection settings (node.eject_*). */
+struct pool_eject_conf {
+    int consecutive_failures;       /* 0 = never eject */
+    int base_ms;                    /* n-th ejection lasts base_ms x n ... */
+    int max_ms;                     /* ... capped here */
+};
+
+/* One pick (pool_cache_select). */
+struct pool_select_req {
+    enum conf_strategy strategy;
+    int64_t      now_wall_ms;       /* expiry */
+    int64_t      now_mono_ms;       /* ejection, rotation */
+    const long  *exclude;           /* indexes this connection already failed on */
+    size_t       nexclude;
+    unsigned     scheme_mask;       /* bit (1u << scheme) set for schemes dial can speak */
+    int          has_session;       /* sticky: rendezvous on session_hash */
+    uint64_t     session_hash;
+    uint64_t     rnd;               /* random bits for random/weighted */
+    int          rotate_interval_s; /* rotate strategy */
+};
+
+struct pool_select_res {
+    size_t nunsupported;            /* upstreams skipped for their scheme */
+    int    is_ejection_ignored;     /* every candidate was ejected: used anyway */
+};
+
 struct pool_cache {
-    struct upstream *items;          /* owned; sorted by id for stable order */
-    size_t           count;
-    int64_t          version;        /* 0 = never loaded */
-    char             epoch[POOL_EPOCH_MAX];
-    int64_t          loaded_at_ms;   /* monotonic */
-    uint64_t         rr_next;        /* round-robin cursor */
-    int64_t          last_apply_us;  /* how long the last replace took */
+    struct upstream     *items;     /* owned; sorted by id for stable order */
+    char               **ids;       /* owned array; strings in id_arena */
+    char                *id_arena;  /* owned */
+    struct select_item  *sel;       /* owned; parallel to items */
+    struct pool_ustate  *st;        /* owned; parallel to items */
+    size_t               count;
+    int64_t              version;   /* 0 = never loaded */
+    char                 epoch[POOL_EPOCH_MAX];
+    int64_t              loaded_at_ms;   /* monotonic */
+    uint64_t             rr_next;        /* round-robin cursor */
+    int64_t              last_apply_us;  /* how long the last replace took */
+    long                 rotate_idx;     /* rotate: current upstream, -1 = none */
+    int64_t              rotate_until_ms;/* monotonic end of its turn */
 };
 
 void pool_cache_init(struct pool_cache *pc);
@@ -30,16 +77,36 @@ void pool_cache_deinit(struct pool_cache *pc);
 int pool_cache_is_stale(const struct pool_cache *pc, int64_t version, const char *epoch);
 
 /* Replaces the contents with <items> (<count>). Takes ownership of <items>
- * (malloc'd array) and frees the previous array. */
+ * (malloc'd array) and frees the previous array. Sorts by id once (skipped
+ * when already sorted, as redis_link delivers them) and carries the local
+ * state of upstreams present in both snapshots, in O(n log n) at worst. */
 void pool_cache_replace(struct pool_cache *pc, struct upstream *items, size_t count,
                         int64_t version, const char *epoch, int64_t now_mono_ms);
 
 /* Picks the next upstream for a new connection (round robin), skipping
- * those expired at <now_wall_ms> and the <nexclude> indexes in <exclude>
- * (upstreams this connection already failed on). Returns the index, or -1
- * when none is usable. Callers copy the upstream: the array is replaced on
- * the next snapshot. */
+ * those expired at <now_wall_ms> and the <nexclude> indexes in <exclude>.
+ * Returns the index, or -1 when none is usable. Callers copy the upstream:
+ * the array is replaced on the next snapshot. */
 long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
                      const long *exclude, size_t nexclude);
+
+/* Picks an upstream for <rq>: sticky (rendezvous) when rq->has_session,
+ * else by rq->strategy, among upstreams not expired, not excluded, of a
+ * usable scheme and not ejected; when all those are ejected, ejection is
+ * ignored (never eject every upstream). Fills <res> (may be NULL).
+ * Returns the index or -1. */
+long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
+                       struct pool_select_res *res);
+
+/* Index of upstream <id>, or -1. O(log n). */
+long pool_cache_find(const struct pool_cache *pc, const char *id);
+
+/* A connection starts (+1) or stops (-1) using upstream <id> (least_conn). */
+void pool_cache_conn_delta(struct pool_cache *pc, const char *id, int delta);
+
+/* Records an attempt through upstream <id> and its outcome. Returns 1 when
+ * this failure ejects the upstream (until <*until_ms>, may be NULL). */
+int pool_cache_record(struct pool_cache *pc, const char *id, int is_failure,
+                      int64_t now_mono_ms, const struct pool_eject_conf *ec, int64_t *until_ms);
 
 #endif

@@ -1066,6 +1066,43 @@ int redis_link_report(struct redis_link *link, const char *node_id,
     return PF_OK;
 }
 
+int redis_link_report_upstreams(struct redis_link *link, const char *node_id,
+                                const char *const *names, const char *const *values,
+                                size_t nfields, int ttl_ms)
+{
+    char key[KEYS_NAME_MAX + 80];
+    if (link == NULL || node_id == NULL || ttl_ms <= 0 ||
+        keys_node_upstreams(link->keys, node_id, key, sizeof(key)) != PF_OK)
+        return PF_EINVAL;
+    if (link->state != LINK_ST_READY)
+        return PF_EAGAIN;
+    if (nfields == 0)
+        return PF_OK;
+    size_t batch = PF_MIN_OF(nfields, (size_t)REDIS_LINK_REPORT_ARGS_MAX);
+    const char **argv = calloc(2 + 2 * batch, sizeof(*argv));
+    if (argv == NULL)
+        return PF_ENOMEM;
+    int rc = PF_OK;
+    for (size_t off = 0; off < nfields && rc == PF_OK; off += batch) {
+        size_t n = PF_MIN_OF(batch, nfields - off);
+        argv[0] = "HSET";
+        argv[1] = key;
+        for (size_t i = 0; i < n; i++) {
+            argv[2 + 2 * i] = names[off + i] != NULL ? names[off + i] : "";
+            argv[3 + 2 * i] = values[off + i] != NULL ? values[off + i] : "";
+        }
+        if (link_cmd(link, link_on_report, LINK_TAG_REPORT, (int)(2 + 2 * n), argv) != PF_OK)
+            rc = PF_EAGAIN;
+    }
+    free(argv);
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
+    const char *pexpire[] = { "PEXPIRE", key, ttl };
+    if (rc == PF_OK && link_cmd(link, link_on_report, LINK_TAG_REPORT, 3, pexpire) != PF_OK)
+        rc = PF_EAGAIN;
+    return rc;
+}
+
 const struct redis_link_stats *redis_link_get_stats(const struct redis_link *link)
 {
     return &link->stats;

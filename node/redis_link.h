@@ -51,6 +51,14 @@ int redis_link_report(struct redis_link *link, const char *node_id,
                       const char *const *names, const char *const *values, size_t nfields,
                       int ttl_ms, int64_t now_wall_ms);
 
+/* Writes per-upstream outcome counters: HSET {pf}:v1:node:<node_id>:upstreams
+ * with <nfields> id/value pairs (sent in batches) and PEXPIRE it to <ttl_ms>.
+ * Nothing is written when <nfields> is 0. Dropped (PF_EAGAIN) while
+ * disconnected. */
+int redis_link_report_upstreams(struct redis_link *link, const char *node_id,
+                                const char *const *names, const char *const *values,
+                                size_t nfields, int ttl_ms);
+
 /* Returns a pointer to the link's counters (owned by the link). */
 const struct redis_link_stats *redis_link_get_stats(const struct redis_link *link);
 

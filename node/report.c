@@ -52,6 +52,39 @@ void report_build(const struct node_ctx *ctx, int64_t now_wall_ms, int is_connec
     snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->tunnels_total);
 }
 
+/* Writes "<attempts> <failures>" of every upstream tried at least once to
+ * {pf}:v1:node:<id>:upstreams (cumulative; the controller diffs reads). */
+static int report_upstreams(struct node_ctx *ctx, int ttl_ms)
+{
+    const struct pool_cache *pc = &ctx->pool;
+    size_t n = 0;
+    for (size_t i = 0; i < pc->count; i++)
+        n += pc->st[i].attempts > 0;
+    if (n == 0)
+        return PF_OK;
+    const char **names = calloc(n, sizeof(*names));
+    const char **vals = calloc(n, sizeof(*vals));
+    char (*buf)[48] = calloc(n, sizeof(*buf));
+    int rc = PF_ENOMEM;
+    if (names != NULL && vals != NULL && buf != NULL) {
+        size_t k = 0;
+        for (size_t i = 0; i < pc->count && k < n; i++) {
+            if (pc->st[i].attempts == 0)
+                continue;
+            snprintf(buf[k], sizeof(buf[k]), "%" PRIu64 " %" PRIu64, pc->st[i].attempts,
+                     pc->st[i].failures);
+            names[k] = pc->ids[i];
+            vals[k] = buf[k];
+            k++;
+        }
+        rc = redis_link_report_upstreams(ctx->redis, ctx->conf.node.id, names, vals, k, ttl_ms);
+    }
+    free(names);
+    free(vals);
+    free(buf);
+    return rc;
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what;
@@ -74,6 +107,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
                                3 * ctx->conf.node.report_interval_ms, now);
     if (rc != PF_OK)
         log_debug("node report dropped: %s", pf_strstatus(rc));
+    rc = report_upstreams(ctx, 3 * ctx->conf.node.report_interval_ms);
+    if (rc != PF_OK)
+        log_debug("upstream report dropped: %s", pf_strstatus(rc));
     r->was_connected = 1;
 }
 

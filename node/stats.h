@@ -5,7 +5,19 @@
 
 #include <stdint.h>
 
+#include "hist.h"
+
 #define STATS_REASONS_MAX 32    /* >= CONN_ERR__COUNT (checked in conn.c) */
+
+/* How an accepted request or tunnel ended, for /stats and /metrics. */
+enum stats_outcome {
+    STATS_OUT_OK = 0,           /* response head relayed / tunnel established */
+    STATS_OUT_DENIED,           /* 403, 407 */
+    STATS_OUT_CLIENT_ERROR,     /* other 4xx the node generated */
+    STATS_OUT_UPSTREAM_ERROR,   /* 502, 504, 500 */
+    STATS_OUT_UNAVAILABLE,      /* 503 */
+    STATS_OUT__COUNT
+};
 
 struct node_stats {
     uint64_t requests_total;        /* HTTP requests and CONNECT tunnels accepted (head parsed) */
@@ -29,8 +41,16 @@ struct node_stats {
     uint64_t upstream_reused;       /* requests sent on a kept-alive upstream connection */
     uint64_t upstream_dials;        /* upstream/destination connections attempted */
     uint64_t upstream_unsupported;  /* pool upstreams skipped: scheme not implemented yet */
+    uint64_t socks5_total;          /* client conns that spoke SOCKS5 (either port) */
     int64_t  conns_by_state[8];     /* live client conns per enum conn_state */
     uint64_t close_reasons[STATS_REASONS_MAX]; /* closed client conns by enum conn_err */
+    uint64_t outcomes[2][STATS_OUT__COUNT]; /* [0] HTTP requests, [1] CONNECT tunnels */
+    uint64_t upstream_errors[STATS_REASONS_MAX]; /* failed upstream attempts by enum conn_err */
+    uint64_t clients_denied;        /* connections closed by node.client_allow */
+    uint64_t connect_port_denials;  /* CONNECT to a port outside node.connect_ports */
+    uint64_t ejections;             /* local passive ejections of upstreams */
+    struct hist ttfb;               /* request head parsed -> response head from upstream */
+    struct hist connect_time;       /* dial start -> connected (and handshake done) */
 };
 
 #endif

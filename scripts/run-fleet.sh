@@ -173,7 +173,8 @@ node_conf() {  # id listen admin mode
     "admin_listen": "127.0.0.1:$3",
     "mode": "$4",
     "report_interval_ms": 1000,
-    "destination_allow": ["127.0.0.0/8"]
+    "destination_allow": ["127.0.0.0/8"],
+    "connect_ports": [443, 80, $ORIGIN_PORT]
   }
 }
 EOF

@@ -935,6 +935,9 @@ class Fleet:
             "listen": "127.0.0.1:%d" % free_port(),
             "admin_listen": "127.0.0.1:%d" % free_port(),
             "report_interval_ms": 500,
+            # Origins and peers listen on random ports; tests of the port
+            # policy set their own list.
+            "connect_ports": [],
         }
         return deep_merge(base, config or {})
 

@@ -107,3 +107,149 @@ Test(pool_cache, replace_keeps_cursor_in_range)
     cr_expect_eq(pool_cache_pick(&pc, 0, NULL, 0), -1);
     pool_cache_deinit(&pc);
 }
+
+static struct pool_select_req req_at(enum conf_strategy st, int64_t mono)
+{
+    struct pool_select_req rq;
+    memset(&rq, 0, sizeof(rq));
+    rq.strategy = st;
+    rq.now_mono_ms = mono;
+    rq.scheme_mask = 1u << UPSTREAM_HTTP;
+    return rq;
+}
+
+Test(pool_cache, state_carried_across_swaps_by_id)
+{
+    int ports[] = { 10, 20, 30 };
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    pool_cache_replace(&pc, make(ports, 3, NULL), 3, 1, "e", 0);
+    pool_cache_conn_delta(&pc, pc.ids[1], 1);
+    pool_cache_conn_delta(&pc, pc.ids[1], 1);
+    cr_expect_eq(pool_cache_record(&pc, pc.ids[1], 1, 0, NULL, NULL), 0);
+    int ports2[] = { 5, 20 };     /* 10 and 30 leave, 5 arrives */
+    pool_cache_replace(&pc, make(ports2, 2, NULL), 2, 2, "e", 0);
+    long i = pool_cache_find(&pc, "http://192.0.2.20:20");
+    cr_assert_geq(i, 0);
+    cr_expect_eq(pc.sel[i].active, 2);
+    cr_expect_eq(pc.st[i].attempts, 1);
+    cr_expect_eq(pc.st[i].failures, 1);
+    cr_expect_eq(pool_cache_find(&pc, "http://192.0.2.10:10"), -1);
+    pool_cache_deinit(&pc);
+}
+
+Test(pool_cache, least_conn_uses_active_counts)
+{
+    int ports[] = { 10, 20, 30 };
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    pool_cache_replace(&pc, make(ports, 3, NULL), 3, 1, "e", 0);
+    pool_cache_conn_delta(&pc, pc.ids[0], 1);
+    pool_cache_conn_delta(&pc, pc.ids[2], 1);
+    struct pool_select_req rq = req_at(CONF_STRATEGY_LEAST_CONN, 0);
+    cr_expect_eq(pool_cache_select(&pc, &rq, NULL), 1);
+    pool_cache_deinit(&pc);
+}
+
+Test(pool_cache, ejection_grows_and_never_ejects_all)
+{
+    int ports[] = { 10, 20 };
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    pool_cache_replace(&pc, make(ports, 2, NULL), 2, 1, "e", 0);
+    struct pool_eject_conf ec = { 3, 1000, 2500 };
+    int64_t until = 0;
+    cr_expect_eq(pool_cache_record(&pc, pc.ids[0], 1, 100, &ec, &until), 0);
+    cr_expect_eq(pool_cache_record(&pc, pc.ids[0], 1, 100, &ec, &until), 0);
+    cr_expect_eq(pool_cache_record(&pc, pc.ids[0], 1, 100, &ec, &until), 1);
+    cr_expect_eq(until, 1100);
+    struct pool_select_req rq = req_at(CONF_STRATEGY_ROUND_ROBIN, 500);
+    struct pool_select_res res;
+    for (int k = 0; k < 4; k++)
+        cr_expect_eq(pool_cache_select(&pc, &rq, &res), 1);
+    /* second ejection: 2 x base */
+    for (int k = 0; k < 3; k++)
+        (void)pool_cache_record(&pc, pc.ids[0], 1, 2000, &ec, &until);
+    cr_expect_eq(until, 4000);
+    /* third: capped */
+    for (int k = 0; k < 3; k++)
+        (void)pool_cache_record(&pc, pc.ids[0], 1, 5000, &ec, &until);
+    cr_expect_eq(until, 7500);
+    /* eject the other one too: both are used anyway */
+    for (int k = 0; k < 3; k++)
+        (void)pool_cache_record(&pc, pc.ids[1], 1, 5000, &ec, NULL);
+    rq.now_mono_ms = 5001;
+    cr_expect_geq(pool_cache_select(&pc, &rq, &res), 0);
+    cr_expect(res.is_ejection_ignored);
+    /* a success resets the consecutive count */
+    rq.now_mono_ms = 100000;
+    cr_expect_eq(pool_cache_record(&pc, pc.ids[1], 0, 100000, &ec, NULL), 0);
+    cr_expect_eq(pc.sel[1].consecutive_failures, 0);
+    pool_cache_deinit(&pc);
+}
+
+Test(pool_cache, rotate_keeps_one_then_moves)
+{
+    int ports[] = { 10, 20, 30 };
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    pool_cache_replace(&pc, make(ports, 3, NULL), 3, 1, "e", 0);
+    struct pool_select_req rq = req_at(CONF_STRATEGY_ROTATE, 1000);
+    rq.rotate_interval_s = 2;
+    long first = pool_cache_select(&pc, &rq, NULL);
+    rq.now_mono_ms = 2999;
+    cr_expect_eq(pool_cache_select(&pc, &rq, NULL), first);
+    rq.now_mono_ms = 3000;
+    long second = pool_cache_select(&pc, &rq, NULL);
+    cr_expect_eq(second, (first + 1) % 3);
+    /* the current one survives a swap that keeps it */
+    pool_cache_replace(&pc, make(ports, 3, NULL), 3, 2, "e", 0);
+    rq.now_mono_ms = 3001;
+    cr_expect_eq(pool_cache_select(&pc, &rq, NULL), second);
+    /* N = 0: a new upstream every time */
+    rq.rotate_interval_s = 0;
+    long a = pool_cache_select(&pc, &rq, NULL), b = pool_cache_select(&pc, &rq, NULL);
+    cr_expect_neq(a, b);
+    pool_cache_deinit(&pc);
+}
+
+Test(pool_cache, unsupported_scheme_skipped_and_counted)
+{
+    int ports[] = { 10, 20 };
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    struct upstream *u = make(ports, 2, NULL);
+    u[0].scheme = UPSTREAM_SOCKS5;
+    pool_cache_replace(&pc, u, 2, 1, "e", 0);
+    struct pool_select_req rq = req_at(CONF_STRATEGY_ROUND_ROBIN, 0);
+    struct pool_select_res res;
+    long i = pool_cache_select(&pc, &rq, &res);
+    cr_expect_eq(pc.items[i].scheme, UPSTREAM_HTTP);
+    cr_expect_eq(res.nunsupported, 1);
+    pool_cache_deinit(&pc);
+}
+
+Test(pool_cache, apply_10k_is_fast)
+{
+    const size_t n = 10000;
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    for (int round = 0; round < 2; round++) {
+        struct upstream *u = calloc(n, sizeof(*u));
+        cr_assert_not_null(u);
+        for (size_t i = 0; i < n; i++) {
+            size_t j = (i * 7919) % n;     /* shuffled: forces the sort */
+            u[i].scheme = UPSTREAM_HTTP;
+            snprintf(u[i].host, sizeof(u[i].host), "10.%zu.%zu.%zu", j / 65536, (j / 256) % 256, j % 256);
+            u[i].port = 8080;
+            u[i].weight = 1;
+        }
+        pool_cache_replace(&pc, u, n, round + 1, "e", 0);
+    }
+    cr_expect_eq(pc.count, n);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_lt(strcmp(pc.ids[i - 1], pc.ids[i]), 0);
+    fprintf(stderr, "pool_cache_replace of %zu upstreams: %lld us\n", n, (long long)pc.last_apply_us);
+    cr_expect_lt(pc.last_apply_us, 2000000);   /* generous: sanitizer builds */
+    pool_cache_deinit(&pc);
+}

@@ -1,0 +1,187 @@
+/* Selection strategies and rendezvous hashing; see select.h. */
+#include "select.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME  0x100000001b3ULL
+
+uint64_t select_hash(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = FNV_OFFSET;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+/* MurmurHash3 fmix64: a bijection with full avalanche. */
+static uint64_t fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+uint64_t select_rand_next(uint64_t *state)
+{
+    *state += 0x9e3779b97f4a7c15ULL;
+    return fmix64(*state);
+}
+
+uint64_t select_hrw_score(uint64_t key_hash, uint64_t id_hash)
+{
+    return fmix64(key_hash ^ fmix64(id_hash + 0x9e3779b97f4a7c15ULL));
+}
+
+uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int64_t now_wall_ms)
+{
+    uint64_t h = select_hash(key, len);
+    if (lifetime_min > 0 && now_wall_ms > 0) {
+        uint64_t window = (uint64_t)(now_wall_ms / ((int64_t)lifetime_min * 60000));
+        h = fmix64(h ^ fmix64(window));
+    }
+    return h;
+}
+
+static int is_session_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.';
+}
+
+int select_session_parse(const char *user, const char *tag, const char *time_tag,
+                         struct select_session *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *mark = (tag != NULL && tag[0] != '\0') ? strstr(user, tag) : NULL;
+    size_t base_len = mark != NULL ? (size_t)(mark - user) : strlen(user);
+    if (base_len >= sizeof(out->base_user))
+        return PF_EINVAL;
+    memcpy(out->base_user, user, base_len);
+    out->base_user[base_len] = '\0';
+    if (mark == NULL)
+        return PF_OK;
+    if (base_len == 0)
+        return PF_EINVAL;
+    const char *sid = mark + strlen(tag);
+    size_t sid_len = 0;
+    while (is_session_char(sid[sid_len]))
+        sid_len++;
+    if (sid_len == 0 || sid_len > 64)
+        return PF_EINVAL;
+    const char *rest = sid + sid_len;
+    if (*rest != '\0') {
+        size_t tl = time_tag != NULL ? strlen(time_tag) : 0;
+        if (tl == 0 || strncmp(rest, time_tag, tl) != 0)
+            return PF_EINVAL;
+        const char *num = rest + tl;
+        int minutes = 0;
+        size_t nd = 0;
+        while (num[nd] >= '0' && num[nd] <= '9' && nd < 5)
+            minutes = minutes * 10 + (num[nd++] - '0');
+        if (nd == 0 || num[nd] != '\0' || minutes < 1 || minutes > 1440)
+            return PF_EINVAL;
+        out->lifetime_min = minutes;
+    }
+    int n = snprintf(out->key, sizeof(out->key), "%s\n%.*s", out->base_user, (int)sid_len, sid);
+    if (n < 0 || (size_t)n >= sizeof(out->key))
+        return PF_EINVAL;
+    out->is_sticky = 1;
+    return PF_OK;
+}
+
+long select_round_robin(const struct select_item *v, size_t n, uint64_t *cursor)
+{
+    if (n == 0)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        size_t idx = (size_t)((*cursor + k) % n);
+        if (v[idx].is_usable) {
+            *cursor = (idx + 1) % n;
+            return (long)idx;
+        }
+    }
+    return -1;
+}
+
+long select_random(const struct select_item *v, size_t n, uint64_t rnd)
+{
+    size_t nusable = 0;
+    for (size_t i = 0; i < n; i++)
+        nusable += v[i].is_usable != 0;
+    if (nusable == 0)
+        return -1;
+    size_t target = (size_t)(rnd % nusable);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].is_usable && target-- == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+long select_least_conn(const struct select_item *v, size_t n, uint64_t *cursor)
+{
+    long best = -1;
+    if (n == 0)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        size_t idx = (size_t)((*cursor + k) % n);
+        if (v[idx].is_usable && (best < 0 || v[idx].active < v[best].active))
+            best = (long)idx;
+    }
+    if (best >= 0)
+        *cursor = ((size_t)best + 1) % n;
+    return best;
+}
+
+uint64_t select_effective_weight(const struct select_item *it)
+{
+    uint64_t w = it->weight > 0 ? it->weight : 1;
+    uint64_t lat = it->latency_ms > 0 ? it->latency_ms : 250;
+    uint64_t eff = w * 1000 * 250 / (250 + lat);
+    eff /= 1 + (uint64_t)it->consecutive_failures;
+    return eff > 0 ? eff : 1;
+}
+
+long select_weighted(const struct select_item *v, size_t n, uint64_t rnd)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].is_usable)
+            total += select_effective_weight(&v[i]);
+    if (total == 0)
+        return -1;
+    uint64_t target = rnd % total;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].is_usable)
+            continue;
+        uint64_t w = select_effective_weight(&v[i]);
+        if (target < w)
+            return (long)i;
+        target -= w;
+    }
+    return -1;
+}
+
+long select_hrw(const struct select_item *v, size_t n, uint64_t key_hash)
+{
+    long best = -1;
+    uint64_t best_score = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].is_usable)
+            continue;
+        uint64_t s = select_hrw_score(key_hash, v[i].id_hash);
+        if (best < 0 || s > best_score) {
+            best = (long)i;
+            best_score = s;
+        }
+    }
+    return best;
+}

@@ -1,0 +1,88 @@
+/* Upstream selection strategies and rendezvous hashing. Pure: no event
+ * loop, no clock, no globals; randomness and cursors come in as arguments,
+ * so every strategy is unit-tested with fixed inputs (tests/unit/test_select.c).
+ *
+ * Sticky sessions use rendezvous (highest random weight) hashing: for a
+ * session key K every upstream id I gets score(K, I) and the highest usable
+ * score wins. The hash is fixed (FNV-1a 64 of K and of I, combined and mixed
+ * by the MurmurHash3 64-bit finalizer, no seed), so every node picks the
+ * same upstream for the same key and snapshot, and removing an upstream
+ * moves only the keys it was winning. A failed-over retry excludes the
+ * winner and so gets the next highest score. */
+#ifndef PF_NODE_SELECT_H
+#define PF_NODE_SELECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pf.h"
+
+#define SELECT_KEY_MAX 256          /* session key bytes kept */
+
+/* One upstream as the strategies see it (pool_cache keeps these parallel to
+ * its items). */
+struct select_item {
+    uint64_t id_hash;               /* select_hash() of the upstream id */
+    uint32_t weight;                /* controller record, >= 1 */
+    uint32_t latency_ms;            /* controller record, 0 = unknown */
+    uint32_t consecutive_failures;  /* local, reset by a success */
+    int64_t  active;                /* connections using it on this node now */
+    int      is_usable;             /* set by the caller before each pick */
+};
+
+/* A session parsed from a client user name. */
+struct select_session {
+    char     base_user[256];        /* what is authenticated against node.users */
+    char     key[SELECT_KEY_MAX];   /* "<base_user>\n<session id>" when is_sticky */
+    int      is_sticky;
+    int      lifetime_min;          /* -sesstime-<minutes>; 0 = no lifetime */
+};
+
+/* Next value of the splitmix64 generator in <*state> (not cryptographic:
+ * spreading load only). */
+uint64_t select_rand_next(uint64_t *state);
+
+/* FNV-1a 64 of <len> bytes at <data>. */
+uint64_t select_hash(const void *data, size_t len);
+
+/* Rendezvous score of upstream <id_hash> for session <key_hash>. */
+uint64_t select_hrw_score(uint64_t key_hash, uint64_t id_hash);
+
+/* The hash of a session key: select_hash(<key>) and, when <lifetime_min> > 0,
+ * the index of the aligned <lifetime_min>-minute window of <now_wall_ms>
+ * (so all nodes with synchronised clocks move the session at the same time). */
+uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int64_t now_wall_ms);
+
+/* Parses user name <user> with session marker <tag> (e.g. "-session-"; "" turns
+ * sessions off) and lifetime marker <time_tag> ("-sesstime-"):
+ *   alice                          -> base "alice", not sticky
+ *   alice-session-42               -> base "alice", key "alice\n42"
+ *   alice-session-42-sesstime-10   -> same key, lifetime 10 minutes
+ * Session ids are 1..64 of [A-Za-z0-9_.]; a lifetime 1..1440. Returns PF_OK,
+ * or PF_EINVAL when the marker is there but what follows is malformed. */
+int select_session_parse(const char *user, const char *tag, const char *time_tag,
+                         struct select_session *out) PF_MUSTCHECK;
+
+/* Round robin from <*cursor> (advanced past the pick). Returns the index
+ * of a usable item or -1. */
+long select_round_robin(const struct select_item *v, size_t n, uint64_t *cursor);
+
+/* Uniform among usable items, from random <rnd>. Returns an index or -1. */
+long select_random(const struct select_item *v, size_t n, uint64_t rnd);
+
+/* Fewest active connections; ties go round robin from <*cursor>. */
+long select_least_conn(const struct select_item *v, size_t n, uint64_t *cursor);
+
+/* Effective weight used by select_weighted(), scaled by 1000:
+ * weight x 1000 / (1 + latency/250 ms) / (1 + consecutive failures);
+ * unknown latency counts as 250 ms. Never 0. */
+uint64_t select_effective_weight(const struct select_item *it);
+
+/* Random, proportional to select_effective_weight(), from <rnd>. */
+long select_weighted(const struct select_item *v, size_t n, uint64_t rnd);
+
+/* Highest rendezvous score for <key_hash> among usable items (ties: lower
+ * index). Returns an index or -1. */
+long select_hrw(const struct select_item *v, size_t n, uint64_t key_hash);
+
+#endif

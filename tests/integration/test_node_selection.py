@@ -1,0 +1,206 @@
+"""Upstream selection in pool-mode nodes (node/select.c, node/pool_cache.c)
+against a real redis-server, real proxyfleet-node binaries and real
+upstreams: direct-mode nodes, each binding its outgoing connections to its
+own loopback source address (node.source_address 127.0.0.1x), so the
+origin's request log (client address) says which upstream carried a request.
+The snapshot is written by hand as docs/redis-keys.md describes."""
+
+import json
+import time
+import unittest
+
+from pf_harness import Fleet, curl, wait_until
+
+EPOCH = "abababababababab"
+USER, PASS = "alice", "s3cr3t-alice"
+
+
+def record(port):
+    return json.dumps({"scheme": "http", "host": "127.0.0.1", "port": port, "provider": "hand",
+                       "expires_at_ms": 0, "weight": 1, "latency_ms": 0})
+
+
+class NodeSelection(unittest.TestCase):
+    def setUp(self):
+        self.fleet = Fleet(self)
+        f = self.fleet
+        self.redis = f.start_redis()
+        self.origin = f.start_origin()
+        self.version = 0
+
+    def upstreams(self, n):
+        ups = []
+        for i in range(n):
+            src = "127.0.0.%d" % (11 + i)
+            u = self.fleet.direct_upstream_node(name="up%d" % i, source_address=src)
+            u.src = src
+            ups.append(u)
+        return ups
+
+    def seed(self, ups, dead_ports=()):
+        r, k = self.redis, self.fleet.keys
+        self.version += 1
+        r.cmd("DEL", k.pool_upstreams)
+        ports = [u.port for u in ups] + list(dead_ports)
+        for p in ports:
+            r.cmd("HSET", k.pool_upstreams, "http://127.0.0.1:%d" % p, record(p))
+        r.cmd("HSET", k.pool_meta, "version", str(self.version), "epoch", EPOCH,
+              "count", str(len(ports)), "updated_at_ms", str(int(time.time() * 1000)),
+              "controller_id", "by-hand")
+        r.cmd("PUBLISH", k.pool_events, "%d %s" % (self.version, EPOCH))
+
+    def pool_node(self, name, wait_size=None, **node):
+        cfg = {"mode": "pool", "destination_allow": ["127.0.0.0/8"], "connect_timeout_ms": 2000}
+        cfg.update(node)
+        n = self.fleet.start_node({"node": cfg}, name=name)
+        if wait_size is not None:
+            self.wait_pool(n, wait_size)
+        return n
+
+    def wait_pool(self, node, size):
+        wait_until(lambda: node.metric("pf_node_pool_version") == self.version and
+                   node.metric("pf_node_pool_size") == size, 10, "%s pool v%d" % (node.name, self.version))
+
+    def via(self, node, *extra, path="/x"):
+        """One request through <node>; returns the source address the origin saw."""
+        before = len(self.origin.requests())
+        r = curl("-x", node.proxy_url, *extra, self.origin.url(path))
+        self.assertEqual(r.status, 200, "%s %s" % (r.stderr, r.body[:200]))
+        reqs = wait_until(lambda: self.origin.requests()[before:] or None, 5, "origin log")
+        return reqs[-1]["client"].rsplit(":", 1)[0]
+
+    def session(self, node, sid):
+        return self.via(node, "--proxy-user", "%s-session-%s:%s" % (USER, sid, PASS))
+
+    # ------------------------------------------------------------------------
+
+    def test_round_robin_spreads(self):
+        ups = self.upstreams(3)
+        node = self.pool_node("rr", strategy="round_robin")
+        self.seed(ups)
+        self.wait_pool(node, 3)
+        seen = [self.via(node) for _ in range(6)]
+        self.assertEqual(sorted(set(seen)), sorted(u.src for u in ups), seen)
+        for u in ups:
+            self.assertEqual(seen.count(u.src), 2, seen)
+
+    def test_rotate_keeps_then_switches(self):
+        ups = self.upstreams(3)
+        slow = self.pool_node("rot2", strategy="rotate", rotate_interval_s=2)
+        fast = self.pool_node("rot0", strategy="rotate", rotate_interval_s=0)
+        self.seed(ups)
+        self.wait_pool(slow, 3)
+        self.wait_pool(fast, 3)
+        first = [self.via(slow) for _ in range(4)]
+        self.assertEqual(len(set(first)), 1, first)
+        time.sleep(2.3)
+        after = self.via(slow)
+        self.assertNotEqual(after, first[0])
+        self.assertEqual(self.via(slow), after)
+        seq = [self.via(fast) for _ in range(4)]
+        for a, b in zip(seq, seq[1:]):
+            self.assertNotEqual(a, b, seq)
+
+    def test_sticky_sessions_across_nodes_and_removal(self):
+        ups = self.upstreams(4)
+        users = [{"user": USER, "pass": PASS}]
+        a = self.pool_node("sticky-a", users=users, sticky_header="X-PF-Session")
+        b = self.pool_node("sticky-b", users=users, sticky_header="X-PF-Session")
+        self.seed(ups)
+        self.wait_pool(a, 4)
+        self.wait_pool(b, 4)
+        sids = ["s%d" % i for i in range(16)]
+        where = {}
+        for sid in sids:
+            wa = self.session(a, sid)
+            self.assertEqual(self.session(b, sid), wa, "session %s differs between nodes" % sid)
+            self.assertEqual(self.session(a, sid), wa, "session %s not sticky" % sid)
+            where[sid] = wa
+        self.assertGreaterEqual(len(set(where.values())), 3, where)
+        # the sticky header: same on both nodes, and never forwarded
+        h = ["--proxy-user", "%s:%s" % (USER, PASS), "-H", "X-PF-Session: cart-7"]
+        self.assertEqual(self.via(a, *h), self.via(b, *h))
+        last = self.origin.requests()[-1]
+        self.assertIsNone(self.origin.header(last, "X-PF-Session"))
+        self.assertIsNone(self.origin.header(last, "Proxy-Authorization"))
+        # remove the upstream carrying the most sessions: only its sessions move
+        victim_src = max(set(where.values()), key=list(where.values()).count)
+        remaining = [u for u in ups if u.src != victim_src]
+        self.seed(remaining)
+        self.wait_pool(a, 3)
+        self.wait_pool(b, 3)
+        for sid in sids:
+            now = self.session(a, sid)
+            self.assertEqual(self.session(b, sid), now)
+            if where[sid] == victim_src:
+                self.assertNotEqual(now, victim_src)
+            else:
+                self.assertEqual(now, where[sid], "session %s moved though its upstream stayed" % sid)
+        # a bad password with a session suffix is still refused
+        r = curl("-x", a.proxy_url, "--proxy-user", "%s-session-1:wrong" % USER, self.origin.url("/"))
+        self.assertEqual(r.status, 407)
+
+    def test_local_ejection_skips_dead_upstream(self):
+        ups = self.upstreams(1)
+        from pf_harness import free_port
+        dead = free_port()
+        node = self.pool_node("eject", strategy="round_robin", retries=2,
+                              eject_consecutive_failures=3, eject_base_ms=30000)
+        self.seed(ups, dead_ports=[dead])
+        self.wait_pool(node, 2)
+        for _ in range(8):
+            self.assertEqual(self.via(node), ups[0].src)
+        wait_until(lambda: node.metric("pf_node_ejections_total") >= 1, 5, "an ejection")
+        retries = node.metric("pf_node_retries_total")
+        self.assertEqual(retries, 3)     # one retry per failure until ejected
+        for _ in range(6):
+            self.assertEqual(self.via(node), ups[0].src)
+        self.assertEqual(node.metric("pf_node_retries_total"), retries, "dead upstream tried again")
+        key = self.fleet.keys.node("eject") + ":upstreams"
+
+        def counters():
+            h = self.redis.hgetall(key)
+            d = h.get("http://127.0.0.1:%d" % dead)
+            live = h.get("http://127.0.0.1:%d" % ups[0].port)
+            return (d, live) if d and live and int(live.split()[0]) >= 14 else None
+        d, live = wait_until(counters, 5, "upstream counters in %s" % key)
+        self.assertEqual(d, "3 3")
+        att, fail = map(int, live.split())
+        self.assertGreaterEqual(att, 14)
+        self.assertEqual(fail, 0)
+        self.assertGreater(self.redis.cmd("PTTL", key), 0)
+
+    def test_readyz_stats_metrics(self):
+        ups = self.upstreams(2)
+        node = self.pool_node("ready")
+        st, body, _ = node.admin("/readyz")
+        self.assertEqual(st, 503, body)
+        self.seed(ups)
+        self.wait_pool(node, 2)
+        wait_until(lambda: node.admin("/readyz")[0] == 200, 5, "/readyz 200")
+        for _ in range(3):
+            self.via(node)
+        r = curl("-x", node.proxy_url, "-p", "http://127.0.0.1:%d/" % self.origin.port)
+        self.assertEqual(r.status, 200)
+        st, body, hdrs = node.admin("/stats")
+        self.assertEqual(st, 200)
+        s = json.loads(body)
+        for k in ("conns_active", "requests_total", "bytes_in", "bytes_out", "retries",
+                  "requests", "tunnels", "upstream_errors", "latency", "pool"):
+            self.assertIn(k, s)
+        self.assertEqual(s["requests"]["ok"], 3)
+        self.assertEqual(s["tunnels"]["ok"], 1)
+        self.assertEqual(s["pool"]["size"], 2)
+        self.assertEqual(s["pool"]["version"], self.version)
+        for h in ("ttfb", "connect"):
+            self.assertGreaterEqual(s["latency"][h]["count"], 1)
+            self.assertLessEqual(s["latency"][h]["p50_ms"], s["latency"][h]["p99_ms"])
+        st, text, _ = node.admin("/metrics")
+        for line in ('pf_node_ttfb_seconds_bucket{le="+Inf"} 3', "pf_node_ttfb_seconds_count 3",
+                     "# TYPE pf_node_connect_seconds histogram", "pf_node_pool_apply_seconds",
+                     'pf_node_outcomes_total{kind="tunnel",outcome="ok"} 1'):
+            self.assertIn(line, text)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,224 @@
+/* Unit tests of node/select.c: rendezvous hashing (determinism, minimal
+ * movement on removal, distribution), session user names, and strategies
+ * with fixed cursors and random inputs. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "select.h"
+
+#define NUP   10
+#define NKEYS 5000
+
+static void make_items(struct select_item *v, size_t n, size_t skip)
+{
+    for (size_t i = 0; i < n; i++) {
+        char id[64];
+        snprintf(id, sizeof(id), "http://192.0.2.%zu:8080", i + 1);
+        memset(&v[i], 0, sizeof(v[i]));
+        v[i].id_hash = select_hash(id, strlen(id));
+        v[i].weight = 1;
+        v[i].is_usable = i != skip;
+    }
+}
+
+static uint64_t key_hash(int k)
+{
+    char key[32];
+    int n = snprintf(key, sizeof(key), "alice\n%d", k);
+    return select_session_hash(key, (size_t)n, 0, 0);
+}
+
+Test(select, fnv1a_known_values)
+{
+    cr_expect_eq(select_hash("", 0), 0xcbf29ce484222325ULL);
+    cr_expect_eq(select_hash("a", 1), 0xaf63dc4c8601ec8cULL);
+}
+
+Test(select, hrw_is_deterministic)
+{
+    struct select_item a[NUP], b[NUP];
+    make_items(a, NUP, (size_t)-1);
+    make_items(b, NUP, (size_t)-1);   /* another "node" building the same snapshot */
+    for (int k = 0; k < 500; k++)
+        cr_expect_eq(select_hrw(a, NUP, key_hash(k)), select_hrw(b, NUP, key_hash(k)), "key %d", k);
+    cr_expect_eq(select_hrw_score(1, 2), select_hrw_score(1, 2));
+    cr_expect_neq(select_hrw_score(1, 2), select_hrw_score(2, 1));
+}
+
+Test(select, hrw_removal_moves_only_the_removed_upstreams_keys)
+{
+    struct select_item all[NUP], less[NUP];
+    make_items(all, NUP, (size_t)-1);
+    const size_t removed = 3;
+    make_items(less, NUP, removed);
+    int moved = 0, owned = 0;
+    for (int k = 0; k < NKEYS; k++) {
+        long before = select_hrw(all, NUP, key_hash(k));
+        long after = select_hrw(less, NUP, key_hash(k));
+        if (before == (long)removed) {
+            owned++;
+            cr_expect_neq(after, (long)removed);
+        } else {
+            cr_expect_eq(after, before, "key %d moved from %ld to %ld", k, before, after);
+        }
+        moved += before != after;
+    }
+    cr_expect_eq(moved, owned);
+    cr_expect_gt(owned, 0);
+}
+
+Test(select, hrw_failover_takes_the_next_highest)
+{
+    struct select_item v[NUP];
+    make_items(v, NUP, (size_t)-1);
+    for (int k = 0; k < 200; k++) {
+        uint64_t h = key_hash(k);
+        long first = select_hrw(v, NUP, h);
+        /* the second-highest score, computed by hand */
+        long second = -1;
+        for (size_t i = 0; i < NUP; i++)
+            if ((long)i != first && (second < 0 ||
+                select_hrw_score(h, v[i].id_hash) > select_hrw_score(h, v[second].id_hash)))
+                second = (long)i;
+        v[first].is_usable = 0;
+        cr_expect_eq(select_hrw(v, NUP, h), second, "key %d", k);
+        v[first].is_usable = 1;
+    }
+}
+
+Test(select, hrw_distribution_is_even)
+{
+    struct select_item v[NUP];
+    make_items(v, NUP, (size_t)-1);
+    int counts[NUP] = { 0 };
+    for (int k = 0; k < NKEYS; k++)
+        counts[select_hrw(v, NUP, key_hash(k))]++;
+    for (int i = 0; i < NUP; i++)   /* expected 500 each */
+        cr_expect(counts[i] > 380 && counts[i] < 620, "upstream %d got %d", i, counts[i]);
+}
+
+Test(select, hrw_none_usable)
+{
+    struct select_item v[2];
+    make_items(v, 2, (size_t)-1);
+    v[0].is_usable = v[1].is_usable = 0;
+    cr_expect_eq(select_hrw(v, 2, 1), -1);
+    cr_expect_eq(select_hrw(v, 0, 1), -1);
+}
+
+Test(select, session_lifetime_windows)
+{
+    uint64_t a = select_session_hash("k", 1, 10, 600000 * 3 + 5);
+    uint64_t b = select_session_hash("k", 1, 10, 600000 * 3 + 599999);
+    uint64_t c = select_session_hash("k", 1, 10, 600000 * 4);
+    cr_expect_eq(a, b);
+    cr_expect_neq(a, c);
+    cr_expect_eq(select_session_hash("k", 1, 0, 1), select_session_hash("k", 1, 0, 999999999));
+}
+
+struct sess_case {
+    char user[64];
+    int  rc;
+    char base[32];
+    int  is_sticky;
+    char key[48];
+    int  lifetime;
+};
+
+static struct sess_case sess_cases[] = {
+    { "alice", PF_OK, "alice", 0, "", 0 },
+    { "alice-session-42", PF_OK, "alice", 1, "alice\n42", 0 },
+    { "alice-session-a_b.c-sesstime-10", PF_OK, "alice", 1, "alice\na_b.c", 10 },
+    { "bob-x-session-1", PF_OK, "bob-x", 1, "bob-x\n1", 0 },
+    { "alice-session-", PF_EINVAL, "", 0, "", 0 },
+    { "-session-42", PF_EINVAL, "", 0, "", 0 },
+    { "alice-session-42-sesstime-", PF_EINVAL, "", 0, "", 0 },
+    { "alice-session-42-sesstime-0", PF_EINVAL, "", 0, "", 0 },
+    { "alice-session-42-sesstime-1441", PF_EINVAL, "", 0, "", 0 },
+    { "alice-session-42-other", PF_EINVAL, "", 0, "", 0 },
+};
+
+ParameterizedTestParameters(select, session_parse)
+{
+    return cr_make_param_array(struct sess_case, sess_cases, PF_ARRAY_LEN(sess_cases));
+}
+
+ParameterizedTest(struct sess_case *tc, select, session_parse)
+{
+    struct select_session s;
+    int rc = select_session_parse(tc->user, "-session-", "-sesstime-", &s);
+    cr_expect_eq(rc, tc->rc, "%s", tc->user);
+    if (rc != PF_OK)
+        return;
+    cr_expect_str_eq(s.base_user, tc->base);
+    cr_expect_eq(s.is_sticky, tc->is_sticky);
+    cr_expect_str_eq(s.key, tc->key);
+    cr_expect_eq(s.lifetime_min, tc->lifetime);
+}
+
+Test(select, session_tag_off)
+{
+    struct select_session s;
+    cr_assert_eq(select_session_parse("alice-session-42", "", "-sesstime-", &s), PF_OK);
+    cr_expect_str_eq(s.base_user, "alice-session-42");
+    cr_expect_not(s.is_sticky);
+}
+
+Test(select, round_robin_skips_unusable)
+{
+    struct select_item v[4];
+    make_items(v, 4, 1);
+    uint64_t cur = 0;
+    long want[] = { 0, 2, 3, 0, 2 };
+    for (size_t i = 0; i < PF_ARRAY_LEN(want); i++)
+        cr_expect_eq(select_round_robin(v, 4, &cur), want[i], "pick %zu", i);
+}
+
+Test(select, random_covers_usable_only)
+{
+    struct select_item v[4];
+    make_items(v, 4, 2);
+    uint64_t st = 7;
+    int seen[4] = { 0 };
+    for (int i = 0; i < 400; i++)
+        seen[select_random(v, 4, select_rand_next(&st))]++;
+    cr_expect_eq(seen[2], 0);
+    cr_expect_gt(seen[0], 50);
+    cr_expect_gt(seen[1], 50);
+    cr_expect_gt(seen[3], 50);
+}
+
+Test(select, least_conn_prefers_idle)
+{
+    struct select_item v[3];
+    make_items(v, 3, (size_t)-1);
+    v[0].active = 5;
+    v[1].active = 2;
+    v[2].active = 7;
+    uint64_t cur = 0;
+    cr_expect_eq(select_least_conn(v, 3, &cur), 1);
+    v[1].is_usable = 0;
+    cr_expect_eq(select_least_conn(v, 3, &cur), 0);
+}
+
+Test(select, weighted_follows_weight_latency_health)
+{
+    struct select_item v[2];
+    make_items(v, 2, (size_t)-1);
+    v[0].weight = 3;
+    v[1].weight = 1;
+    cr_expect_eq(select_effective_weight(&v[0]), 3 * select_effective_weight(&v[1]));
+    v[1].latency_ms = 1000;   /* slower: lighter */
+    cr_expect_lt(select_effective_weight(&v[1]), 1000);
+    v[1].consecutive_failures = 1;
+    uint64_t before = select_effective_weight(&v[1]);
+    v[1].consecutive_failures = 3;
+    cr_expect_lt(select_effective_weight(&v[1]), before);
+    uint64_t st = 1;
+    int n0 = 0;
+    for (int i = 0; i < 1000; i++)
+        n0 += select_weighted(v, 2, select_rand_next(&st)) == 0;
+    cr_expect_gt(n0, 900);
+}
