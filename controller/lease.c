@@ -6,13 +6,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 
 #include <hiredis/hiredis.h>
 
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
+#include "rng.h"
 #include "publish.h"
 
 /* KEYS[1] lease; ARGV[1] token, ARGV[2] lease_ms. {1, 0} when acquired,
@@ -73,14 +73,7 @@ int lease_step_down(struct lease *l, const char *why)
 
 static void lease_new_token(struct lease *l)
 {
-    uint64_t v = 0;
-
-    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v) || v == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        v = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-    }
-    snprintf(l->token, sizeof(l->token), "%s:%016" PRIx64, l->id, v);
+    snprintf(l->token, sizeof(l->token), "%s:%016" PRIx64, l->id, rng_os_u64());
 }
 
 /* EVAL of <script> on the lease key with <token>. Returns the reply (caller

@@ -9,7 +9,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 
 #include <event2/event.h>
 
@@ -32,25 +31,6 @@ const char *provider_state_name(enum provider_state s)
     return "unknown";
 }
 
-static uint64_t provider_seed(int order)
-{
-    uint64_t v = 0;
-
-    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v) || v == 0)
-        v = ((uint64_t)clock_mono_ms() << 20) ^ ((uint64_t)getpid() << 8) ^ (uint64_t)order ^
-            0x9e3779b97f4a7c15ULL;
-    return v != 0 ? v : 1;
-}
-
-/* xorshift64*: enough for jitter, not for secrets. */
-static uint64_t provider_rand(struct provider *p)
-{
-    p->rnd ^= p->rnd >> 12;
-    p->rnd ^= p->rnd << 25;
-    p->rnd ^= p->rnd >> 27;
-    return p->rnd * 2685821657736338717ULL;
-}
-
 struct provider *provider_create(struct event_base *base, struct fetch *fetch,
                                  const struct conf_provider *conf, int order,
                                  provider_update_cb on_update, void *arg)
@@ -71,7 +51,7 @@ struct provider *provider_create(struct event_base *base, struct fetch *fetch,
     bc.open_ms = conf->breaker_open_ms > 0 ? conf->breaker_open_ms : 30000;
     bc.open_max_ms = conf->breaker_open_max_ms > 0 ? conf->breaker_open_max_ms : 600000;
     breaker_init(&p->breaker, &bc);
-    p->rnd = provider_seed(order);
+    rng_seed_os(&p->rng);
     p->is_dirty = 1;
     p->timer = evtimer_new(base, provider_timer_cb, p);
     if (p->timer == NULL) {
@@ -378,7 +358,7 @@ static void provider_attempt_done(struct provider *p, const struct upstream *ups
         struct backoff bo = { p->conf->retry_base_ms > 0 ? p->conf->retry_base_ms : 500, cap_ms };
         int64_t delay = p->retry_after_ms > 0 || retry_after_ms == 0
                         ? p->retry_after_ms
-                        : backoff_delay_ms(&bo, p->attempt, provider_rand(p));
+                        : backoff_delay_ms(&bo, p->attempt, rng_next(&p->rng));
         char safe[PF_ERR_MSG_LEN];
         provider_sanitize(failure, strlen(failure), sizeof(safe) - 1, safe, sizeof(safe));
         log_warn("provider %s: attempt %u/%u failed: %s; retry in %" PRId64 " ms",

@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "err.h"
 #include "provider_parse.h"
+#include "rng.h"
 #include "upstream-t.h"
 
 struct event;
@@ -69,7 +70,7 @@ struct provider {
     int64_t             retry_after_ms;    /* last 429's Retry-After (capped), 0 = none */
     int64_t             next_poll_at_ms;   /* monotonic time the timer fires, 0 = not armed */
     int64_t             fatal_until_ms;    /* monotonic end of a fatal park, 0 = none */
-    uint64_t            rnd;               /* xorshift state for the retry jitter */
+    struct rng          rng;               /* retry jitter */
     uint64_t            polls;             /* polls attempted */
     uint64_t            failures;          /* failed polls */
     uint64_t            retries;           /* extra attempts within polls */

@@ -2,7 +2,6 @@
 #include "publish.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "rng.h"
 #include "provider.h"
 #include "snapshot.h"
 
@@ -64,28 +64,9 @@ static const char publish_hash_script[] =
     "if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end\n"
     "return 1\n";
 
-static uint64_t publish_random(void)
-{
-    uint64_t v = 0;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-    if (fd >= 0) {
-        if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
-            v = 0;
-        close(fd);
-    }
-    if (v == 0) {
-        /* /dev/urandom unusable: still distinct per process and instant. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        v = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-    }
-    return v;
-}
-
 static void publish_new_epoch(struct publish *p)
 {
-    snprintf(p->epoch, sizeof(p->epoch), "%016" PRIx64, publish_random());
+    snprintf(p->epoch, sizeof(p->epoch), "%016" PRIx64, rng_os_u64());
     p->has_published = 0;
 }
 
@@ -131,7 +112,7 @@ static int publish_drop(struct publish *p, const char *what, int64_t now_mono_ms
         p->rc = NULL;
     }
     p->next_connect_at_ms = now_mono_ms +
-        backoff_delay_ms(&p->backoff, p->attempt, publish_random());
+        backoff_delay_ms(&p->backoff, p->attempt, rng_os_u64());
     if (p->attempt < 32)
         p->attempt++;
     return PF_EIO;

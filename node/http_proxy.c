@@ -366,7 +366,7 @@ static void start_attempt(struct conn *c)
             .nexclude = c->ntried,
             .has_session = c->has_session,
             .session_hash = c->session_hash,
-            .rnd = select_rand_next(&ctx->rng_state),
+            .rnd = rng_next(&ctx->rng),
             .rotate_interval_s = cn->rotate_interval_s,
         };
         for (unsigned s = 0; s < 8; s++)

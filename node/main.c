@@ -193,7 +193,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     ctx->started_at_ms = clock_wall_ms();
     pool_cache_init(&ctx->pool);
-    ctx->rng_state = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)ctx;
+    rng_seed_os(&ctx->rng);
 
     ctx->base = event_base_new();
     if (ctx->base == NULL || setup_dns(ctx) != PF_OK || conn_module_init(ctx) != PF_OK ||

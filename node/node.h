@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "keys.h"
 #include "pool_cache.h"
+#include "rng.h"
 #include "stats.h"
 
 struct event;
@@ -39,7 +40,7 @@ struct node_ctx {
     int64_t            started_at_ms;   /* wall clock */
     uint64_t           nrejecting;      /* over-limit conns still sending their 503 */
     int                is_stopping;
-    uint64_t           rng_state;       /* select_rand_next(): random/weighted strategies */
+    struct rng         rng;             /* random/weighted strategies */
     int                is_draining;     /* SIGTERM/SIGINT: no new conns, finishing in-flight */
     struct event      *drain_timer;     /* owned: drain_grace_ms deadline */
 };

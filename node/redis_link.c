@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
+
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +43,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "log.h"
+#include "rng.h"
 #include "snapshot.h"
 
 #define REDIS_LINK_BACKOFF_BASE_MS  100
@@ -101,7 +102,7 @@ struct redis_link {
     struct event             *check_ev;    /* owned: periodic meta check */
     struct backoff            backoff;
     unsigned                  attempt;     /* failed sessions since the last READY */
-    uint64_t                  rng;         /* xorshift64* state, seeded from getrandom */
+    struct rng                rng;         /* backoff jitter, seeded from the OS */
     unsigned                  outstanding; /* cmd replies still expected */
     uint64_t                  rx_mark;     /* cmd reader state when the deadline was armed */
     int                       is_busy;     /* a meta check or reload is in flight */
@@ -118,28 +119,6 @@ static void link_fail(struct redis_link *link, struct redis_conn *c, const char 
 static void link_start_check(struct redis_link *link);
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static uint64_t link_rand(struct redis_link *link)
-{
-    /* xorshift64*: plenty for jitter; never zero once seeded non-zero. */
-    uint64_t x = link->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    link->rng = x;
-    return x * UINT64_C(2685821657736338717);
-}
-
-static void link_seed(struct redis_link *link)
-{
-    uint64_t seed = 0;
-    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
-    }
-    link->rng = seed != 0 ? seed : UINT64_C(0x9e3779b97f4a7c15);
-}
 
 static int64_t link_now_us(void)
 {
@@ -256,7 +235,7 @@ static void link_set_state(struct redis_link *link, enum link_state st)
 /* Arms the reconnect timer with the next backoff delay. */
 static void link_schedule_reconnect(struct redis_link *link)
 {
-    int64_t delay_ms = backoff_delay_ms(&link->backoff, link->attempt, link_rand(link));
+    int64_t delay_ms = backoff_delay_ms(&link->backoff, link->attempt, rng_next(&link->rng));
     link->attempt = link->attempt < 63 ? link->attempt + 1 : link->attempt;
     log_info("redis: reconnecting to %s:%u in %" PRId64 " ms (attempt %u)",
              link->conf->host, (unsigned)link->conf->port, delay_ms, link->attempt);
@@ -969,7 +948,7 @@ struct redis_link *redis_link_create(struct event_base *base, const struct conf_
     link->sub.name = "sub";
     link->backoff.base_ms = REDIS_LINK_BACKOFF_BASE_MS;
     link->backoff.cap_ms = REDIS_LINK_BACKOFF_CAP_MS;
-    link_seed(link);
+    rng_seed_os(&link->rng);
     link->reconnect_ev = evtimer_new(base, link_on_reconnect, link);
     link->teardown_ev = evtimer_new(base, link_on_teardown, link);
     link->connect_ev = evtimer_new(base, link_on_connect_deadline, link);

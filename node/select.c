@@ -29,12 +29,6 @@ static uint64_t fmix64(uint64_t k)
     return k;
 }
 
-uint64_t select_rand_next(uint64_t *state)
-{
-    *state += 0x9e3779b97f4a7c15ULL;
-    return fmix64(*state);
-}
-
 uint64_t select_hrw_score(uint64_t key_hash, uint64_t id_hash)
 {
     return fmix64(key_hash ^ fmix64(id_hash + 0x9e3779b97f4a7c15ULL));

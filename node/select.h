@@ -38,10 +38,6 @@ struct select_session {
     int      lifetime_min;          /* -sesstime-<minutes>; 0 = no lifetime */
 };
 
-/* Next value of the splitmix64 generator in <*state> (not cryptographic:
- * spreading load only). */
-uint64_t select_rand_next(uint64_t *state);
-
 /* FNV-1a 64 of <len> bytes at <data>. */
 uint64_t select_hash(const void *data, size_t len);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rng.h"
 #include "select.h"
 
 #define NUP   10
@@ -180,10 +181,11 @@ Test(select, random_covers_usable_only)
 {
     struct select_item v[4];
     make_items(v, 4, 2);
-    uint64_t st = 7;
+    struct rng st;
+    rng_seed(&st, 7);
     int seen[4] = { 0 };
     for (int i = 0; i < 400; i++)
-        seen[select_random(v, 4, select_rand_next(&st))]++;
+        seen[select_random(v, 4, rng_next(&st))]++;
     cr_expect_eq(seen[2], 0);
     cr_expect_gt(seen[0], 50);
     cr_expect_gt(seen[1], 50);
@@ -216,9 +218,10 @@ Test(select, weighted_follows_weight_latency_health)
     uint64_t before = select_effective_weight(&v[1]);
     v[1].consecutive_failures = 3;
     cr_expect_lt(select_effective_weight(&v[1]), before);
-    uint64_t st = 1;
+    struct rng st;
+    rng_seed(&st, 1);
     int n0 = 0;
     for (int i = 0; i < 1000; i++)
-        n0 += select_weighted(v, 2, select_rand_next(&st)) == 0;
+        n0 += select_weighted(v, 2, rng_next(&st)) == 0;
     cr_expect_gt(n0, 900);
 }
