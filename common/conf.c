@@ -356,38 +356,67 @@ static int conf_prov_name(void *base, const cJSON *item, const char *path, struc
     return conf_check_name(item, path, p->name, sizeof(p->name), err);
 }
 
-static int conf_prov_type(void *base, const cJSON *item, const char *path, struct pf_err *err)
+/* One accepted spelling of an enum-valued string key. */
+struct conf_choice {
+    const char *name;
+    int         value;
+};
+
+/* Maps string <item> to the value of the matching entry of <choices>
+ * (<n> entries) in <*out>. The error lists every choice: "must be a, b or c". */
+static int conf_get_choice(const cJSON *item, const char *path, const struct conf_choice *choices,
+                           size_t n, int *out, struct pf_err *err)
 {
-    struct conf_provider *p = base;
     const char *s;
     int rc = conf_get_string(item, path, 64, 0, &s, err);
     if (rc != PF_OK)
         return rc;
-    if (strcmp(s, "static") == 0)
-        p->type = CONF_PROVIDER_STATIC;
-    else if (strcmp(s, "api") == 0)
-        p->type = CONF_PROVIDER_API;
-    else if (strcmp(s, "file") == 0)
-        p->type = CONF_PROVIDER_FILE;
-    else
-        return pf_err_set(err, PF_EINVAL, "%s: must be static, api or file", path);
-    return PF_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s, choices[i].name) == 0) {
+            *out = choices[i].value;
+            return PF_OK;
+        }
+    }
+    char list[192];
+    size_t used = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < n && used < sizeof(list); i++) {
+        const char *sep = i == 0 ? "" : (i + 1 == n ? " or " : ", ");
+        int w = snprintf(list + used, sizeof(list) - used, "%s%s", sep, choices[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return pf_err_set(err, PF_EINVAL, "%s: must be %s", path, list);
+}
+
+static int conf_prov_type(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    static const struct conf_choice choices[] = {
+        { "static", CONF_PROVIDER_STATIC },
+        { "api", CONF_PROVIDER_API },
+        { "file", CONF_PROVIDER_FILE },
+    };
+    struct conf_provider *p = base;
+    int v;
+    int rc = conf_get_choice(item, path, choices, PF_ARRAY_LEN(choices), &v, err);
+    if (rc == PF_OK)
+        p->type = (enum conf_provider_type)v;
+    return rc;
 }
 
 static int conf_prov_format(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
+    static const struct conf_choice choices[] = {
+        { "lines", CONF_FORMAT_LINES },
+        { "json", CONF_FORMAT_JSON },
+    };
     struct conf_provider *p = base;
-    const char *s;
-    int rc = conf_get_string(item, path, 64, 0, &s, err);
-    if (rc != PF_OK)
-        return rc;
-    if (strcmp(s, "lines") == 0)
-        p->format = CONF_FORMAT_LINES;
-    else if (strcmp(s, "json") == 0)
-        p->format = CONF_FORMAT_JSON;
-    else
-        return pf_err_set(err, PF_EINVAL, "%s: must be lines or json", path);
-    return PF_OK;
+    int v;
+    int rc = conf_get_choice(item, path, choices, PF_ARRAY_LEN(choices), &v, err);
+    if (rc == PF_OK)
+        p->format = (enum conf_body_format)v;
+    return rc;
 }
 
 static int conf_prov_url(void *base, const cJSON *item, const char *path, struct pf_err *err)
@@ -694,18 +723,16 @@ static int conf_prov_errors(void *base, const cJSON *item, const char *path, str
 
 static int conf_auth_type(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
+    static const struct conf_choice choices[] = {
+        { "header", CONF_AUTH_HEADER },
+        { "basic", CONF_AUTH_BASIC },
+    };
     struct conf_provider_auth *a = base;
-    const char *s;
-    int rc = conf_get_string(item, path, 64, 0, &s, err);
-    if (rc != PF_OK)
-        return rc;
-    if (strcmp(s, "header") == 0)
-        a->kind = CONF_AUTH_HEADER;
-    else if (strcmp(s, "basic") == 0)
-        a->kind = CONF_AUTH_BASIC;
-    else
-        return pf_err_set(err, PF_EINVAL, "%s: must be header or basic", path);
-    return PF_OK;
+    int v;
+    int rc = conf_get_choice(item, path, choices, PF_ARRAY_LEN(choices), &v, err);
+    if (rc == PF_OK)
+        a->kind = (enum conf_auth_kind)v;
+    return rc;
 }
 
 /* Header names are RFC 9110 tokens. */
@@ -785,18 +812,16 @@ static int conf_prov_auth(void *base, const cJSON *item, const char *path, struc
 
 static int conf_prov_method(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
+    static const struct conf_choice choices[] = {
+        { "GET", 0 },
+        { "POST", 1 },
+    };
     struct conf_provider *p = base;
-    const char *s;
-    int rc = conf_get_string(item, path, 16, 0, &s, err);
-    if (rc != PF_OK)
-        return rc;
-    if (strcmp(s, "GET") == 0)
-        p->is_post = 0;
-    else if (strcmp(s, "POST") == 0)
-        p->is_post = 1;
-    else
-        return pf_err_set(err, PF_EINVAL, "%s: must be GET or POST", path);
-    return PF_OK;
+    int v;
+    int rc = conf_get_choice(item, path, choices, PF_ARRAY_LEN(choices), &v, err);
+    if (rc == PF_OK)
+        p->is_post = v;
+    return rc;
 }
 
 CONF_STR_FN(conf_prov_body, struct conf_provider, request_body, 1)
@@ -1187,41 +1212,33 @@ static int conf_node_socks5(void *base, const cJSON *item, const char *path, str
 
 static int conf_node_mode(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
+    static const struct conf_choice choices[] = {
+        { "pool", CONF_NODE_POOL },
+        { "direct", CONF_NODE_DIRECT },
+    };
     struct conf_node *n = base;
-    const char *s;
-    int rc = conf_get_string(item, path, 64, 0, &s, err);
-    if (rc != PF_OK)
-        return rc;
-    if (strcmp(s, "pool") == 0)
-        n->mode = CONF_NODE_POOL;
-    else if (strcmp(s, "direct") == 0)
-        n->mode = CONF_NODE_DIRECT;
-    else
-        return pf_err_set(err, PF_EINVAL, "%s: must be pool or direct", path);
-    return PF_OK;
+    int v;
+    int rc = conf_get_choice(item, path, choices, PF_ARRAY_LEN(choices), &v, err);
+    if (rc == PF_OK)
+        n->mode = (enum conf_node_mode)v;
+    return rc;
 }
 
-static int conf_node_strategy(void *base, const cJSON *item, const char *path,
-                              struct pf_err *err)
+static int conf_node_strategy(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
-    struct conf_node *n = base;
-    const char *s;
-    int rc = conf_get_string(item, path, 64, 0, &s, err);
-    if (rc != PF_OK)
-        return rc;
-    static const struct { const char *name; enum conf_strategy st; } names[] = {
-        { "round_robin", CONF_STRATEGY_ROUND_ROBIN }, { "random", CONF_STRATEGY_RANDOM },
-        { "least_conn", CONF_STRATEGY_LEAST_CONN }, { "weighted", CONF_STRATEGY_WEIGHTED },
+    static const struct conf_choice choices[] = {
+        { "round_robin", CONF_STRATEGY_ROUND_ROBIN },
+        { "random", CONF_STRATEGY_RANDOM },
+        { "least_conn", CONF_STRATEGY_LEAST_CONN },
+        { "weighted", CONF_STRATEGY_WEIGHTED },
         { "rotate", CONF_STRATEGY_ROTATE },
     };
-    for (size_t i = 0; i < PF_ARRAY_LEN(names); i++) {
-        if (strcmp(s, names[i].name) == 0) {
-            n->strategy = names[i].st;
-            return PF_OK;
-        }
-    }
-    return pf_err_set(err, PF_EINVAL,
-                      "%s: must be round_robin, random, least_conn, weighted or rotate", path);
+    struct conf_node *n = base;
+    int v;
+    int rc = conf_get_choice(item, path, choices, PF_ARRAY_LEN(choices), &v, err);
+    if (rc == PF_OK)
+        n->strategy = (enum conf_strategy)v;
+    return rc;
 }
 
 /* Parses an array of CIDR strings into <out> (CONF_CIDRS_MAX), count in <*n>. */
