@@ -368,6 +368,7 @@ static int conf_get_choice(const cJSON *item, const char *path, const struct con
                            size_t n, int *out, struct pf_err *err)
 {
     const char *s;
+    *out = 0;   /* a definite output on every path, error ones included */
     int rc = conf_get_string(item, path, 64, 0, &s, err);
     if (rc != PF_OK)
         return rc;
