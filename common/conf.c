@@ -1141,6 +1141,8 @@ static const struct conf_field conf_health_fields[] = {
     CONF_INT(struct conf_health, "concurrency", concurrency, 1, 10000),
     CONF_FN("expect_status", conf_health_expect),
     CONF_INT(struct conf_health, "max_ejection_percent", max_ejection_percent, 0, 100),
+    CONF_INT(struct conf_health, "latency_publish_interval_ms", latency_publish_interval_ms,
+             0, 86400000),
     CONF_FN("passive", conf_health_passive),
 };
 
@@ -1159,6 +1161,7 @@ static int conf_ctl_health(void *base, const cJSON *item, const char *path, stru
     h->expect_status_min = 200;
     h->expect_status_max = 399;
     h->max_ejection_percent = 50;
+    h->latency_publish_interval_ms = 60000;
     h->passive.interval_ms = 5000;
     h->passive.window_ms = 30000;
     h->passive.failure_ratio = 0.5;

@@ -157,6 +157,8 @@ struct conf_health {
     int      expect_status_min;         /* "expect_status" "200..399" */
     int      expect_status_max;
     int      max_ejection_percent;      /* share of the pool health may exclude, default 50 */
+    int      latency_publish_interval_ms;/* latency-only changes republished at most this
+                                           often, default 60000; 0 = every round */
     struct conf_health_passive passive;
 };
 

@@ -173,6 +173,15 @@ int health_up_latency_refresh(struct health_up *h)
     return old != v;
 }
 
+int health_table_refresh_latencies(struct health_table *t)
+{
+    int is_changed = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (health_up_latency_refresh(t->ups[i]))
+            is_changed = 1;
+    return is_changed;
+}
+
 static int64_t health_slot_ms(const struct health_params *p)
 {
     int64_t w = p->window_ms / HEALTH_WINDOW_BUCKETS;
@@ -459,7 +468,8 @@ struct health {
     size_t                    scan_from; /* table index the queue scan resumes at */
     int                       is_leader; /* only a leader probes, reads and writes */
     int                       is_dirty;  /* {pf}:v1:health needs a write */
-    int                       is_latency_changed; /* a published latency moved this round */
+    int                       is_latency_changed; /* a first latency was measured this round */
+    int64_t                   latency_refreshed_at_ms; /* mono: last refresh of every latency */
     size_t                    last_nover;/* bad upstreams kept by the cap at the last filter */
     uint64_t                  probes_total[HEALTH_RES_COUNT];
     uint64_t                  lat_buckets[HEALTH_LAT_NB];
@@ -606,7 +616,9 @@ static void health_probe_done(struct fetch_req *req, const struct fetch_result *
         u->is_probing = 0;
         int is_changed = health_up_probe_result(u, &h->table.params, kind == HEALTH_RES_OK,
                                                 lat_ms, reason, clock_wall_ms());
-        if (health_up_latency_refresh(u))
+        /* A first measurement is published at once; later moves wait for
+         * the periodic refresh at the end of a round. */
+        if (u->latency_published_ms == 0 && health_up_latency_refresh(u))
             h->is_latency_changed = 1;
         h->is_dirty = 1;
         if (kind != HEALTH_RES_OK)
@@ -671,6 +683,12 @@ static void health_pump(struct health *h)
         }
     }
     if (h->inflight == 0 && h->scan_from >= h->table.n) {
+        int64_t now = clock_mono_ms();
+        if (now - h->latency_refreshed_at_ms >= h->conf->latency_publish_interval_ms) {
+            h->latency_refreshed_at_ms = now;
+            if (health_table_refresh_latencies(&h->table))
+                h->is_latency_changed = 1;
+        }
         if (h->is_latency_changed) {
             h->is_latency_changed = 0;
             health_changed(h);

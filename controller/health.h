@@ -124,6 +124,13 @@ int health_up_probe_result(struct health_up *h, const struct health_params *p, i
  * hysteresis described above. Returns 1 when it changed. */
 int health_up_latency_refresh(struct health_up *h);
 
+/* health_up_latency_refresh() on every upstream of <t>. Returns 1 when any
+ * published latency changed. Called at most once per
+ * latency_publish_interval_ms: with hundreds of upstreams some latency
+ * always crosses the hysteresis, and each change is a new pool version that
+ * every node reloads. */
+int health_table_refresh_latencies(struct health_table *t);
+
 /* Adds passive outcome deltas to <h>'s window at <now_ms>. */
 void health_up_passive_add(struct health_up *h, const struct health_params *p,
                            uint64_t attempts, uint64_t failures, int64_t now_ms);

@@ -115,6 +115,27 @@ Test(health, published_latency_rounds_up_with_hysteresis)
     cr_expect_eq(h.latency_published_ms, 130);
 }
 
+Test(health, table_refresh_reports_any_moved_latency)
+{
+    struct health_up a, b;
+    struct health_up *ups[2] = { &a, &b };
+    struct health_table t;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    memset(&t, 0, sizeof(t));
+    t.ups = ups;
+    t.n = 2;
+    a.latency_published_ms = 100;
+    a.latency_ewma_ms = 110;                          /* within 25% */
+    b.latency_published_ms = 50;
+    b.latency_ewma_ms = 52;                           /* within 25% */
+    cr_expect_eq(health_table_refresh_latencies(&t), 0);
+    b.latency_ewma_ms = 90;                           /* moved */
+    cr_expect_eq(health_table_refresh_latencies(&t), 1);
+    cr_expect_eq(b.latency_published_ms, 90);
+    cr_expect_eq(a.latency_published_ms, 100);
+}
+
 Test(health, window_sums_slide)
 {
     struct health_up h;
