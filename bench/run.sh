@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# proxyfleet-node throughput benchmark: one hop (direct mode), two hops
+# (pool-mode node -> direct-mode node) and the anchors (tinyproxy, squid,
+# privoxy, tinyproxy>squid), all in one run against a private nginx origin.
+# Each target is measured with proxy-bench.sh, which takes its own `direct`
+# reference in the same invocation, so every ratio comes from one run.
+#
+# Usage: bench/run.sh            (env knobs below)
+#   PF_NODE_BIN  node binary to use (default: build Release into $BENCH_RUN_DIR/build)
+#   REPS         repetitions (3); medians are reported
+#   ANCHORS      space-separated subset of: tinyproxy squid privoxy tinyproxy>squid squid>tinyproxy
+#                (default "tinyproxy squid privoxy tinyproxy>squid"; missing binaries are skipped)
+#   DUR BULK_DUR CONNS BULK_CONNS   passed to proxy-bench.sh (8 5 64 4)
+#   BENCH_RUN_DIR  scratch dir (/tmp/pf-bench-run)
+# Output: raw lines in $BENCH_RUN_DIR/results-raw.txt, summary (markdown) on
+# stdout and in $BENCH_RUN_DIR/summary.md.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+REPS="${REPS:-3}"
+ANCHORS="${ANCHORS:-tinyproxy squid privoxy tinyproxy>squid}"
+
+NODE_BIN="$(bench_node_bin)" || exit 1
+cleanup() { bench_cleanup; "$BENCH_DIR/origin.sh" stop >/dev/null 2>&1; }
+trap cleanup EXIT INT TERM
+
+"$BENCH_DIR/origin.sh" start >/dev/null || exit 1
+
+# ---- proxyfleet: direct node, Redis, pool node pointing at the direct node
+P_NODE=$(free_port 13400); P_NODE_ADM=$(free_port $((P_NODE + 1)))
+P_HOP=$(free_port $((P_NODE_ADM + 1))); P_HOP_ADM=$(free_port $((P_HOP + 1)))
+P_REDIS=$(free_port 16390)
+node_start direct direct "$P_NODE" "$P_NODE_ADM" || exit 1; PID_DIRECT=$NODE_PID
+redis_start "$P_REDIS" || exit 1
+node_start hop pool "$P_HOP" "$P_HOP_ADM" "$P_REDIS" || exit 1; PID_HOP=$NODE_PID
+EPOCH="$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+pool_write_one "$P_REDIS" "$P_NODE" 1 "$EPOCH"
+wait_pool "$P_HOP_ADM" 1 || exit 1
+log "node direct :$P_NODE (pid $PID_DIRECT), node pool :$P_HOP (pid $PID_HOP) -> :$P_NODE, redis :$P_REDIS"
+
+# ---- anchors (configs as in the shared anchors.sh)
+A="$RUN/anchors"; mkdir -p "$A"
+tinyproxy_start() {  # port [upstream-port]
+  local port="$1" up="${2:-}" d="$A/tinyproxy-$1"; mkdir -p "$d"; chmod 777 "$d"
+  cat > "$d/tinyproxy.conf" <<CONF
+User nobody
+Group nogroup
+Port $port
+Listen 127.0.0.1
+Timeout 600
+MaxClients 1024
+LogFile "$d/tinyproxy.log"
+LogLevel Error
+PidFile "$d/tinyproxy.pid"
+Allow 127.0.0.1
+ConnectPort $ORIGIN_PORT
+DisableViaHeader Yes
+CONF
+  [ -n "$up" ] && echo "Upstream http 127.0.0.1:$up" >> "$d/tinyproxy.conf"
+  tinyproxy -d -c "$d/tinyproxy.conf" >"$d/stdout.log" 2>&1 & BENCH_PIDS+=($!)
+  wait_port "$port"
+}
+squid_start() {  # port [parent-port]
+  local port="$1" up="${2:-}" d="$A/squid-$1"; mkdir -p "$d"; chown proxy:proxy "$d" 2>/dev/null || chmod 777 "$d"
+  cat > "$d/squid.conf" <<CONF
+http_port 127.0.0.1:$port
+acl localhost_src src 127.0.0.1/32
+acl bench_ports port $ORIGIN_PORT
+acl CONNECT method CONNECT
+http_access deny !bench_ports
+http_access allow localhost_src
+http_access deny all
+cache deny all
+cache_mem 16 MB
+access_log none
+cache_store_log none
+cache_log $d/cache.log
+pid_filename $d/squid.pid
+coredump_dir $d
+shutdown_lifetime 1 seconds
+max_filedescriptors 16384
+forwarded_for delete
+via off
+client_persistent_connections on
+server_persistent_connections on
+CONF
+  if [ -n "$up" ]; then
+    printf 'cache_peer 127.0.0.1 parent %s 0 no-query no-digest default\nnever_direct allow all\n' "$up" >> "$d/squid.conf"
+  fi
+  squid -N -f "$d/squid.conf" >"$d/stdout.log" 2>&1 & BENCH_PIDS+=($!)
+  wait_port "$port"
+}
+privoxy_start() {  # port
+  local port="$1" d="$A/privoxy-$1"; mkdir -p "$d"
+  printf '{+limit-connect{%s}}\n/\n' "$ORIGIN_PORT" > "$d/bench.action"
+  cat > "$d/config" <<CONF
+confdir $d
+logdir $d
+actionsfile bench.action
+listen-address 127.0.0.1:$port
+toggle 0
+enable-remote-toggle 0
+enable-edit-actions 0
+accept-intercepted-requests 0
+keep-alive-timeout 30
+default-server-timeout 30
+connection-sharing 1
+socket-timeout 30
+max-client-connections 1024
+CONF
+  privoxy --no-daemon "$d/config" >"$d/stdout.log" 2>&1 & BENCH_PIDS+=($!)
+  wait_port "$port"
+}
+
+TARGETS=("pf-node:127.0.0.1:$P_NODE" "pf-node>pf-node:127.0.0.1:$P_HOP")
+P_A=$(free_port 18880)
+next_port() { P_A=$(free_port $((P_A + 1))); }
+for a in $ANCHORS; do
+  case "$a" in
+    tinyproxy) command -v tinyproxy >/dev/null || { log "tinyproxy missing, skipped"; continue; }
+      tinyproxy_start "$P_A" && TARGETS+=("tinyproxy:127.0.0.1:$P_A"); next_port ;;
+    squid) command -v squid >/dev/null || { log "squid missing, skipped"; continue; }
+      squid_start "$P_A" && TARGETS+=("squid:127.0.0.1:$P_A"); next_port ;;
+    privoxy) command -v privoxy >/dev/null || { log "privoxy missing, skipped"; continue; }
+      privoxy_start "$P_A" && TARGETS+=("privoxy:127.0.0.1:$P_A"); next_port ;;
+    'tinyproxy>squid') up=$P_A; squid_start "$up" || continue; next_port
+      tinyproxy_start "$P_A" "$up" && TARGETS+=("tinyproxy>squid:127.0.0.1:$P_A"); next_port ;;
+    'squid>tinyproxy') up=$P_A; tinyproxy_start "$up" || continue; next_port
+      squid_start "$P_A" "$up" && TARGETS+=("squid>tinyproxy:127.0.0.1:$P_A"); next_port ;;
+    *) log "unknown anchor $a, skipped" ;;
+  esac
+done
+
+RAW="$RUN/results-raw.txt"; : > "$RAW"
+{
+  echo "date=$(date -u +%FT%TZ) nproc=$(nproc) kernel=$(uname -r)"
+  echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+  echo "node_bin=$NODE_BIN reps=$REPS DUR=${DUR:-8} BULK_DUR=${BULK_DUR:-5} CONNS=${CONNS:-64} BULK_CONNS=${BULK_CONNS:-4}"
+} | tee "$RUN/run-info.txt" >&2
+for rep in $(seq "$REPS"); do
+  for t in "${TARGETS[@]}"; do
+    name="${t%%:*}"; hp="${t#*:}"
+    log "rep $rep/$REPS: $name"
+    LABEL="$name" "$BENCH_DIR/proxy-bench.sh" "$hp" | sed "s/^/rep=$rep /" | tee -a "$RAW" >&2
+  done
+  for p in $PID_DIRECT $PID_HOP; do kill -0 "$p" 2>/dev/null || { log "node pid $p died; see $RUN/*/node.log"; exit 1; }; done
+done
+
+# node-side view: failures the nodes generated during the whole run
+for n in "direct:$P_NODE_ADM" "hop:$P_HOP_ADM"; do
+  curl -fsS "http://127.0.0.1:${n#*:}/metrics" > "$RUN/metrics-${n%%:*}.txt" 2>/dev/null
+  log "node ${n%%:*}: $(grep -E '^pf_node_(errors_50[234]_total|responses_total\{class="5xx"\}|rejected_over_limit_total)' "$RUN/metrics-${n%%:*}.txt" | tr '\n' ' ')"
+done
+
+python3 "$BENCH_DIR/summarize.py" "$RAW" pf-node 'pf-node>pf-node' | tee "$RUN/summary.md"
