@@ -3,6 +3,10 @@
 
     python3 tests/origin.py --port N [--host 127.0.0.1] [--name origin]
                             [--log requests.jsonl]
+                            [--tls-cert cert.pem --tls-key key.pem]
+
+With --tls-cert/--tls-key it serves HTTPS (same routes); the handshake runs
+in the connection's thread, so a client that never speaks TLS blocks nobody.
 
 A threaded HTTP/1.1 server (keep-alive) on 127.0.0.1. It answers GET, HEAD,
 POST, PUT and DELETE; unless a route says otherwise the body is JSON that
@@ -28,6 +32,7 @@ Each request is appended as one JSON line to --log (when given):
 import argparse
 import json
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -200,6 +205,23 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    tls_context = None   # set for --tls-cert: accepted sockets are wrapped
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls_context is not None:
+            # handshake on first I/O, in the handler thread
+            sock = self.tls_context.wrap_socket(sock, server_side=True,
+                                                do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        e = sys.exc_info()[1]
+        if isinstance(e, (ssl.SSLError, ConnectionError)):
+            # e.g. a port probe that connects and closes without TLS
+            sys.stderr.write("origin %s: %s:%d: %s\n" % ((NAME,) + tuple(client_address[:2]) + (e,)))
+            return
+        super().handle_error(request, client_address)
 
 
 def main():
@@ -209,10 +231,18 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--name", default="origin")
     ap.add_argument("--log", default=None, help="JSONL request log")
+    ap.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS")
+    ap.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     args = ap.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
     NAME = args.name
     LOG_PATH = args.log
     srv = Server((args.host, args.port), Handler)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.tls_context = ctx
 
     def stop(signum, frame):
         sys.stderr.flush()
@@ -220,7 +250,8 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    sys.stderr.write("origin %s: listening on %s:%d\n" % (NAME, args.host, args.port))
+    sys.stderr.write("origin %s: listening on %s:%d%s\n"
+                     % (NAME, args.host, args.port, " (TLS)" if args.tls_cert else ""))
     sys.stderr.flush()
     srv.serve_forever(poll_interval=0.2)
 

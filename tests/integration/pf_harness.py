@@ -45,7 +45,8 @@ API summary:
     f.start_fake_provider() -> FakeProvider
         .url(path) .set(path, status, body, headers, delay_ms, scenario,
         params, sequence, **params) .hits(path) .requests(path) .reset()
-    f.start_origin() -> Origin      .port .url(path) .requests() .header(req, name)
+    f.start_origin(name, tls) -> Origin  .port .url(path) .requests() .header(req, name)
+        .cert (tls: self-signed for localhost; url() is https://localhost:PORT)
     f.start_node(config, name, redis, args, env) -> PfBinary
     f.start_controller(config, name, redis, args, env) -> PfBinary
         .pid .id .port .admin_port .proxy_url .config .log_text() .signal(sig)
@@ -652,10 +653,22 @@ class Origin(HelperServer):
 
     kind = "origin"
 
-    def __init__(self, fleet, name, port):
+    def __init__(self, fleet, name, port, tls=False):
         self.request_log = os.path.join(fleet.tmp, name + ".requests.jsonl")
-        super().__init__(fleet, name, "origin.py", port,
-                         ["--name", name, "--log", self.request_log])
+        extra = ["--name", name, "--log", self.request_log]
+        self.tls = tls
+        self.cert = self.key = None
+        if tls:
+            self.cert, self.key = _self_signed_cert(fleet.tmp, name)
+            extra += ["--tls-cert", self.cert, "--tls-key", self.key]
+        super().__init__(fleet, name, "origin.py", port, extra)
+
+    def url(self, path="/"):
+        """http://127.0.0.1:PORT/..., or https://localhost:PORT/... (the
+        certificate's name) for a TLS origin."""
+        if self.tls:
+            return "https://localhost:%d%s" % (self.port, path)
+        return super().url(path)
 
     def requests(self):
         out = []
@@ -675,6 +688,21 @@ class Origin(HelperServer):
             if k.lower() == name.lower():
                 return v
         return None
+
+
+def _self_signed_cert(directory, name):
+    """A fresh self-signed RSA certificate for CN=localhost (one day) and
+    its key, written into <directory>. Returns (cert path, key path)."""
+    cert = os.path.join(directory, name + ".cert.pem")
+    key = os.path.join(directory, name + ".key.pem")
+    p = subprocess.run([_require_tool("openssl"), "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "1",
+                        "-keyout", key, "-out", cert],
+                       capture_output=True, timeout=60, env=_clean_env())
+    if p.returncode != 0:
+        raise HarnessError("openssl req failed: %s" % p.stderr.decode(errors="replace"))
+    return cert, key
 
 
 def _listen_port(addr):
@@ -906,8 +934,11 @@ class Fleet:
         self.procs.append(fp)
         return fp.start()
 
-    def start_origin(self, name=None):
-        o = Origin(self, self._unique(name or self._name("origin")), free_port())
+    def start_origin(self, name=None, tls=False):
+        """Starts tests/origin.py; <tls> serves HTTPS with a self-signed
+        certificate for localhost generated in the temp dir (.cert, .key;
+        .url() then gives https://localhost:PORT/...)."""
+        o = Origin(self, self._unique(name or self._name("origin")), free_port(), tls=tls)
         self.procs.append(o)
         return o.start()
 
