@@ -85,7 +85,7 @@ int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
             m.ok = 0;
     metric(&m, "pool_size", "gauge", "Upstreams in the pool snapshot served.", (double)ctx->pool.count);
     metric(&m, "pool_version", "gauge", "Version of the pool snapshot served (0 = none).", (double)ctx->pool.version);
-    metric(&m, "pool_last_apply_seconds", "gauge", "Time the last pool replace took.", (double)ctx->pool.last_apply_us / 1e6);
+    metric(&m, "pool_last_apply_seconds", "gauge", "Time the last pool snapshot apply blocked the loop (decode, sort, replace).", (double)ctx->pool.last_apply_us / 1e6);
     metric(&m, "pool_age_seconds", "gauge", "Seconds since the pool was last replaced (-1 = never).",
            ctx->pool.version == 0 ? -1.0 : (double)(clock_mono_ms() - ctx->pool.loaded_at_ms) / 1e3);
     metric(&m, "redis_connected", "gauge", "1 when the Redis link is up.", (double)redis_link_is_connected(ctx->redis));
@@ -100,7 +100,7 @@ int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
     }
     metric(&m, "uptime_seconds", "gauge", "Seconds since the node started.",
            (double)(clock_wall_ms() - ctx->started_at_ms) / 1e3);
-    metric(&m, "pool_apply_seconds", "gauge", "Time the last pool snapshot took to apply (sort, index, carry state).",
+    metric(&m, "pool_apply_seconds", "gauge", "Time the last pool snapshot apply blocked the loop, from the EXEC reply to the swap (decode, sort, index, carry state).",
            (double)ctx->pool.last_apply_us / 1e6);
     metric(&m, "draining", "gauge", "1 while draining after SIGTERM/SIGINT.", (double)ctx->is_draining);
     metric(&m, "clients_denied_total", "counter", "Client connections closed by node.client_allow.", (double)s->clients_denied);

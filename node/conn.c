@@ -91,9 +91,7 @@ static void conn_free(struct conn *c)
         bufferevent_free(c->cbev);
     if (c->ubev != NULL)
         bufferevent_free(c->ubev);
-    http_proxy_reset_exchange(c);
-    http_head_deinit(&c->req);
-    http_head_deinit(&c->resp);
+    http_proxy_reset_exchange(c);   /* frees the heads */
     free(c);
 }
 
@@ -182,8 +180,6 @@ static struct conn *conn_new(struct node_ctx *ctx, int fd, const struct sockaddr
     c->state = CONN_ST_READ_HEAD;
     ctx->stats.conns_by_state[CONN_ST_READ_HEAD]++;
     format_peer(sa, c->peer, sizeof(c->peer));
-    http_head_init(&c->req, HTTP_HEAD_REQUEST, (size_t)ctx->conf.node.max_header_bytes);
-    http_head_init(&c->resp, HTTP_HEAD_RESPONSE, (size_t)ctx->conf.node.max_header_bytes);
     /* link first so that the one close path applies from here on */
     c->next = ctx->conns;
     if (ctx->conns != NULL)
@@ -353,7 +349,8 @@ void conn_reply_error(struct conn *c, int status, enum conn_err reason)
         conn_close(c, reason);
         return;
     }
-    if (c->req.head_len > 0 || c->is_socks5) {   /* an accepted request or tunnel */
+    if ((c->req != NULL && c->req->head_len > 0) || c->is_socks5 ||
+        c->state == CONN_ST_TUNNEL) {   /* an accepted request or tunnel */
         enum stats_outcome o = STATS_OUT_UPSTREAM_ERROR;
         if (status == 403 || status == 407)
             o = STATS_OUT_DENIED;
@@ -444,6 +441,7 @@ static void tunnel_relay(struct conn *c, struct bufferevent *src, struct buffere
 void conn_tunnel_start(struct conn *c)
 {
     conn_set_state(c, CONN_ST_TUNNEL);
+    http_proxy_reset_exchange_heads(c);   /* a tunnel never parses again */
     bufferevent_setwatermark(c->cbev, EV_WRITE, HTTP_PROXY_HIGH_WATER / 2, 0);
     bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
     conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
@@ -471,24 +469,31 @@ static void read_head(struct conn *c)
         if (c->nreq > 0)   /* idle wait is over: the head deadline starts now */
             conn_arm_timer(c, c->ctx->conf.node.header_timeout_ms);
     }
-    size_t n = PF_MIN_OF(len, c->req.max_bytes);
+    if (c->req == NULL) {   /* allocated when a head starts arriving */
+        c->req = http_head_create(HTTP_HEAD_REQUEST, (size_t)c->ctx->conf.node.max_header_bytes);
+        if (c->req == NULL) {
+            conn_reply_error(c, 500, CONN_ERR_INTERNAL);
+            return;
+        }
+    }
+    size_t n = PF_MIN_OF(len, c->req->max_bytes);
     const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-    int rc = http_head_parse(&c->req, p, n);
+    int rc = http_head_parse(c->req, p, n);
     if (rc == PF_EAGAIN)
         return;
     if (rc == PF_ERANGE) {
-        clog_debug(c, "request head rejected: %s", c->req.err.msg);
+        clog_debug(c, "request head rejected: %s", c->req->err.msg);
         conn_reply_error(c, 431, CONN_ERR_HEAD_TOO_LARGE);
         return;
     }
     if (rc != PF_OK) {
-        clog_debug(c, "request head rejected: %s", c->req.err.msg);
+        clog_debug(c, "request head rejected: %s", c->req->err.msg);
         conn_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
         return;
     }
-    evbuffer_drain(in, c->req.head_len);
-    c->bytes_in += c->req.head_len;
-    c->ctx->stats.bytes_in += c->req.head_len;
+    evbuffer_drain(in, c->req->head_len);
+    c->bytes_in += c->req->head_len;
+    c->ctx->stats.bytes_in += c->req->head_len;
     c->nreq++;
     c->is_head_started = 0;
     http_proxy_on_request(c);

@@ -85,7 +85,7 @@ struct conn {
     int                 is_client_shut; /* we sent FIN to the client */
     int                 is_upstream_shut;/* we sent FIN to the upstream */
     /* current request */
-    struct http_head    req;
+    struct http_head   *req;            /* owned: from the first head byte to the exchange's end; NULL in a tunnel */
     struct http_target  tgt;
     int                 is_connect;
     int                 is_head_req;
@@ -94,7 +94,7 @@ struct conn {
     uint64_t            req_body_sent;
     char                dest[300];      /* "host:port" for logs; never userinfo */
     /* current response */
-    struct http_head    resp;
+    struct http_head   *resp;           /* owned: from sending the request to the exchange's end */
     struct http_body    resp_body;
     int                 is_resp_head_done;
     int                 is_resp_started;/* bytes went to the client */

@@ -146,7 +146,8 @@ void dial_cancel(struct dial *d)
         bufferevent_free(d->bev);
         d->bev = NULL;
     }
-    http_head_deinit(&d->reply);
+    http_head_destroy(d->reply);
+    d->reply = NULL;
     d->is_active = 0;
     d->is_finishing = 0;
 }
@@ -178,7 +179,9 @@ static void dial_read_cb(struct bufferevent *bev, void *arg)
 {
     (void)bev;
     struct dial *d = arg;
-    int r = schemes[d->up.scheme].on_read(d);
+    if (d->up == NULL)
+        return;
+    int r = schemes[d->up->scheme].on_read(d);
     if (r == 1)
         finish(d, DIAL_OK);
     else if (r < 0)
@@ -198,7 +201,7 @@ static void dial_event_cb(struct bufferevent *bev, short what, void *arg)
             finish(d, DIAL_OK);
             return;
         }
-        int r = schemes[d->up.scheme].start(d);
+        int r = schemes[d->up->scheme].start(d);
         if (r == 1)
             finish(d, DIAL_OK);
         else if (r < 0)
@@ -379,7 +382,7 @@ void dial_start(struct dial *d, const char *host, uint16_t port, const struct up
     d->socks5_step = 0;
     d->is_dest_resolved = 0;
     if (up != NULL) {
-        d->up = *up;
+        d->up = up;
         if (!dial_scheme_is_supported(up->scheme)) {
             finish(d, DIAL_ERR_UNSUPPORTED);
             return;
@@ -387,7 +390,7 @@ void dial_start(struct dial *d, const char *host, uint16_t port, const struct up
         snprintf(d->host, sizeof(d->host), "%s", up->host);
         d->port = up->port;
     } else {
-        memset(&d->up, 0, sizeof(d->up));
+        d->up = NULL;
         snprintf(d->host, sizeof(d->host), "%s", host);
         d->port = port;
     }
@@ -441,28 +444,33 @@ static int http_start(struct dial *d)
     if (evbuffer_add_printf(out, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n",
                             lb, d->dest_host, rb, d->dest_port,
                             lb, d->dest_host, rb, d->dest_port) < 0 ||
-        dial_append_upstream_auth(out, &d->up) != PF_OK ||
+        dial_append_upstream_auth(out, d->up) != PF_OK ||
         evbuffer_add(out, "\r\n", 2) != 0)
         return -DIAL_ERR_INTERNAL;
-    http_head_deinit(&d->reply);
-    http_head_init(&d->reply, HTTP_HEAD_RESPONSE, (size_t)d->ctx->conf.node.max_header_bytes);
+    http_head_destroy(d->reply);
+    d->reply = http_head_create(HTTP_HEAD_RESPONSE, (size_t)d->ctx->conf.node.max_header_bytes);
+    if (d->reply == NULL)
+        return -DIAL_ERR_INTERNAL;
     return 0;
 }
 
 static int http_on_read(struct dial *d)
 {
     struct evbuffer *in = bufferevent_get_input(d->bev);
-    size_t len = PF_MIN_OF(evbuffer_get_length(in), d->reply.max_bytes);
+    if (d->reply == NULL)
+        return -DIAL_ERR_INTERNAL;
+    size_t len = PF_MIN_OF(evbuffer_get_length(in), d->reply->max_bytes);
     const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-    int rc = http_head_parse(&d->reply, p, len);
+    int rc = http_head_parse(d->reply, p, len);
     if (rc == PF_EAGAIN)
         return 0;
     if (rc != PF_OK)
         return -DIAL_ERR_BAD_REPLY;
-    evbuffer_drain(in, d->reply.head_len);
-    d->reply_status = d->reply.status;
-    int status = d->reply.status;
-    http_head_deinit(&d->reply);
+    evbuffer_drain(in, d->reply->head_len);
+    d->reply_status = d->reply->status;
+    int status = d->reply->status;
+    http_head_destroy(d->reply);
+    d->reply = NULL;
     if (status == 407)
         return -DIAL_ERR_UPSTREAM_AUTH;
     if (status < 200 || status > 299)
@@ -501,7 +509,7 @@ static int socks5_start(struct dial *d)
 {
     uint8_t buf[4];
     d->socks5_step = SOCKS5_STEP_METHOD;
-    return socks5_send(d, buf, socks5_encode_greeting(d->up.user[0] != '\0', buf, sizeof(buf)));
+    return socks5_send(d, buf, socks5_encode_greeting(d->up->user[0] != '\0', buf, sizeof(buf)));
 }
 
 /* Maps a failure REP of the upstream: TTL expired is a timeout (504), the
@@ -532,9 +540,9 @@ static int socks5_on_read(struct dial *d)
             evbuffer_drain(in, used);
             if (v == SOCKS5_METHOD_NONE) {
                 r = socks5_send_request(d);
-            } else if (v == SOCKS5_METHOD_USERPASS && d->up.user[0] != '\0') {
+            } else if (v == SOCKS5_METHOD_USERPASS && d->up->user[0] != '\0') {
                 uint8_t buf[SOCKS5_USERPASS_MAX];
-                int n = socks5_encode_userpass(d->up.user, d->up.pass, buf, sizeof(buf));
+                int n = socks5_encode_userpass(d->up->user, d->up->pass, buf, sizeof(buf));
                 d->socks5_step = SOCKS5_STEP_AUTH;
                 r = n == PF_EINVAL ? -DIAL_ERR_UPSTREAM_AUTH : socks5_send(d, buf, n);
                 memset(buf, 0, sizeof(buf));

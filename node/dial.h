@@ -41,8 +41,8 @@ struct dial {
     struct event    *done_ev;                 /* owned: deferred completion */
     struct evdns_getaddrinfo_request *dns_req;/* owned by evdns while pending */
     struct bufferevent *bev;                  /* owned until handed to cb */
-    struct http_head reply;                   /* handshake reply head */
-    struct upstream  up;                      /* copy; valid when is_via_upstream */
+    struct http_head *reply;                  /* owned: HTTP handshake reply head, only while it is read */
+    const struct upstream *up;                /* borrowed from the caller (conn.up) while the dial runs; NULL direct */
     int      is_via_upstream;
     int      is_tunnel;                       /* ask the upstream for a CONNECT tunnel */
     int      is_policy_checked;               /* direct mode: check resolved address */
@@ -67,7 +67,8 @@ int dial_init(struct dial *d, struct node_ctx *ctx, dial_done_fn cb, void *arg) 
 void dial_deinit(struct dial *d);
 
 /* Starts connecting to <host>:<port>. When <up> is non-NULL the connection
- * goes to that upstream proxy (copied) and, with <is_tunnel>, asks it for a
+ * goes to that upstream proxy (borrowed: <up>
+ * must stay valid and unchanged until completion or dial_cancel()) and, with <is_tunnel>, asks it for a
  * tunnel to <host>:<port> (a SOCKS5 upstream always tunnels; for scheme
  * socks5 a name is first resolved here and its address must pass the
  * destination policy); otherwise it goes to the destination itself and

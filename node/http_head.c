@@ -44,6 +44,20 @@ void http_head_deinit(struct http_head *h)
     h->raw = NULL;
 }
 
+struct http_head *http_head_create(enum http_head_kind kind, size_t max_bytes)
+{
+    struct http_head *h = malloc(sizeof(*h));
+    if (h != NULL)
+        http_head_init(h, kind, max_bytes);
+    return h;
+}
+
+void http_head_destroy(struct http_head *h)
+{
+    http_head_deinit(h);
+    free(h);
+}
+
 /* Calls <fn> on each OWS-trimmed element of the comma list <v> (<len> bytes).
  * Stops and returns the first non-zero result. Empty elements are passed too. */
 static int list_each(const char *v, size_t len, int (*fn)(void *, const char *, size_t), void *arg)
@@ -327,18 +341,23 @@ int http_list_has_token(const char *value, const char *token)
 
 int http_head_is_hop_by_hop(const struct http_head *h, size_t idx)
 {
-    static const char *const names[] = {
-        "connection", "keep-alive", "proxy-connection", "proxy-authorization",
-        "proxy-authenticate", "te", "trailer", "upgrade",
+    /* lengths first: strcasecmp only on a same-length candidate (this runs
+     * for every header of every forwarded message) */
+    static const struct { const char *name; size_t len; } names[] = {
+        { "connection", 10 }, { "keep-alive", 10 }, { "proxy-connection", 16 },
+        { "proxy-authorization", 19 }, { "proxy-authenticate", 18 }, { "te", 2 },
+        { "trailer", 7 }, { "upgrade", 7 },
     };
     const char *name = h->headers[idx].name;
+    size_t len = h->headers[idx].name_len;
     for (size_t i = 0; i < PF_ARRAY_LEN(names); i++)
-        if (strcasecmp(name, names[i]) == 0)
+        if (len == names[i].len && strcasecmp(name, names[i].name) == 0)
             return 1;
-    if (strcasecmp(name, "transfer-encoding") == 0 || strcasecmp(name, "content-length") == 0)
+    if ((len == 17 && strcasecmp(name, "transfer-encoding") == 0) ||
+        (len == 14 && strcasecmp(name, "content-length") == 0))
         return 0;   /* framing is relayed unchanged; never let Connection remove it */
     for (size_t i = 0; i < h->nheaders; i++)
-        if (strcasecmp(h->headers[i].name, "connection") == 0 &&
+        if (h->headers[i].name_len == 10 && strcasecmp(h->headers[i].name, "connection") == 0 &&
             http_list_has_token(h->headers[i].value, name))
             return 1;
     return 0;

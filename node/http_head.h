@@ -74,6 +74,13 @@ void http_head_init(struct http_head *h, enum http_head_kind kind, size_t max_by
 /* Frees what <h> owns (accepts NULL); http_head_init() may follow. */
 void http_head_deinit(struct http_head *h);
 
+/* Allocates a head ready to parse one head of <kind> (http_head_init()), so
+ * that idle connections and tunnels hold none. Returns it or NULL. */
+struct http_head *http_head_create(enum http_head_kind kind, size_t max_bytes);
+
+/* http_head_deinit() and frees <h> (accepts NULL). */
+void http_head_destroy(struct http_head *h);
+
 /* Parses the accumulated input <buf> of <len> bytes. Each call must present
  * the same bytes as the previous call plus possibly more (the parser keeps
  * offsets, not pointers, so <buf> may move). Returns:

@@ -97,9 +97,9 @@ int http_proxy_session_from_user(struct conn *c, const char *user, char *base_us
 static void session_from_header(struct conn *c)
 {
     const struct conf_node *cn = &c->ctx->conf.node;
-    if (cn->sticky_header[0] == '\0' || c->has_session)
+    if (cn->sticky_header[0] == '\0' || c->has_session || c->req == NULL)
         return;
-    const char *v = http_head_get(&c->req, cn->sticky_header);
+    const char *v = http_head_get(c->req, cn->sticky_header);
     if (v == NULL || v[0] == '\0')
         return;
     c->has_session = 1;
@@ -114,7 +114,7 @@ static int is_authorized(struct conn *c)
     const struct node_ctx *ctx = c->ctx;
     const struct conf_node *cn = &ctx->conf.node;
     c->has_session = 0;
-    const char *v = http_head_get(&c->req, "proxy-authorization");
+    const char *v = http_head_get(c->req, "proxy-authorization");
     if (v == NULL || strncasecmp(v, "basic ", 6) != 0)
         return cn->nusers == 0;
     v += 6;
@@ -221,15 +221,19 @@ static void record_attempt(struct conn *c, int is_failure)
     }
 }
 
+void http_proxy_reset_exchange_heads(struct conn *c)
+{
+    http_head_destroy(c->req);
+    c->req = NULL;
+    http_head_destroy(c->resp);
+    c->resp = NULL;
+}
+
 void http_proxy_reset_exchange(struct conn *c)
 {
-    size_t max = (size_t)c->ctx->conf.node.max_header_bytes;
     http_proxy_release_upstream(c);
     c->has_session = 0;
-    http_head_deinit(&c->req);
-    http_head_init(&c->req, HTTP_HEAD_REQUEST, max);
-    http_head_deinit(&c->resp);
-    http_head_init(&c->resp, HTTP_HEAD_RESPONSE, max);
+    http_proxy_reset_exchange_heads(c);
     http_target_deinit(&c->tgt);
     memset(&c->tgt, 0, sizeof(c->tgt));
     c->is_connect = 0;
@@ -259,6 +263,28 @@ static void format_authority(const struct http_target *t, int omit_80, char *buf
 
 static void start_attempt(struct conn *c);
 
+/* Appends "name: value\r\n" with one evbuffer_add when the line fits a
+ * stack buffer (no format parsing: evbuffer_add_printf per header line was
+ * ~6 % of the CPU in the forward profile). Returns 0 or -1. */
+static int add_header_line(struct evbuffer *out, const struct http_header *h)
+{
+    char line[512];
+    size_t n = h->name_len + 2 + h->value_len + 2;
+    if (n <= sizeof(line)) {
+        memcpy(line, h->name, h->name_len);
+        line[h->name_len] = ':';
+        line[h->name_len + 1] = ' ';
+        memcpy(line + h->name_len + 2, h->value, h->value_len);
+        line[n - 2] = '\r';
+        line[n - 1] = '\n';
+        return evbuffer_add(out, line, n);
+    }
+    if (evbuffer_add(out, h->name, h->name_len) != 0 || evbuffer_add(out, ": ", 2) != 0 ||
+        evbuffer_add(out, h->value, h->value_len) != 0)
+        return -1;
+    return evbuffer_add(out, "\r\n", 2);
+}
+
 /* Writes the request head for the upstream into <c>->ubev and starts relaying. */
 static void send_request(struct conn *c)
 {
@@ -269,22 +295,22 @@ static void send_request(struct conn *c)
     int is_via_http_proxy = c->has_up && !dial_scheme_is_socks(c->up.scheme);
     int ok;
     if (is_via_http_proxy)
-        ok = evbuffer_add_printf(out, "%s http://%s%s HTTP/1.%d\r\nHost: %s\r\n", c->req.method,
-                                 host, c->tgt.path, c->req.version_minor, host) >= 0;
+        ok = evbuffer_add_printf(out, "%s http://%s%s HTTP/1.%d\r\nHost: %s\r\n", c->req->method,
+                                 host, c->tgt.path, c->req->version_minor, host) >= 0;
     else
-        ok = evbuffer_add_printf(out, "%s %s HTTP/1.%d\r\nHost: %s\r\n", c->req.method,
-                                 c->tgt.path, c->req.version_minor, host) >= 0;
-    for (size_t i = 0; ok && i < c->req.nheaders; i++) {
-        const struct http_header *h = &c->req.headers[i];
-        if (http_head_is_hop_by_hop(&c->req, i) || strcasecmp(h->name, "host") == 0 ||
+        ok = evbuffer_add_printf(out, "%s %s HTTP/1.%d\r\nHost: %s\r\n", c->req->method,
+                                 c->tgt.path, c->req->version_minor, host) >= 0;
+    for (size_t i = 0; ok && i < c->req->nheaders; i++) {
+        const struct http_header *h = &c->req->headers[i];
+        if (http_head_is_hop_by_hop(c->req, i) || (h->name_len == 4 && strcasecmp(h->name, "host") == 0) ||
             (c->ctx->conf.node.sticky_header[0] != '\0' &&
              strcasecmp(h->name, c->ctx->conf.node.sticky_header) == 0))
             continue;           /* the session header is ours: never forwarded */
-        ok = evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value) >= 0;
+        ok = add_header_line(out, h) == 0;
     }
     if (ok && is_via_http_proxy)
         ok = dial_append_upstream_auth(out, &c->up) == PF_OK;
-    if (ok && c->req.version_minor == 0 && c->is_req_keep_alive)
+    if (ok && c->req->version_minor == 0 && c->is_req_keep_alive)
         ok = evbuffer_add_printf(out, "Connection: keep-alive\r\n") >= 0;
     if (ok)
         ok = evbuffer_add(out, "\r\n", 2) == 0;
@@ -292,9 +318,13 @@ static void send_request(struct conn *c)
         conn_reply_error(c, 500, CONN_ERR_INTERNAL);
         return;
     }
+    http_head_destroy(c->resp);
+    c->resp = http_head_create(HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
+    if (c->resp == NULL) {
+        conn_reply_error(c, 500, CONN_ERR_INTERNAL);
+        return;
+    }
     conn_set_state(c, CONN_ST_FORWARD);
-    http_head_deinit(&c->resp);
-    http_head_init(&c->resp, HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
     c->is_resp_head_done = 0;
     c->is_upstream_eof = 0;
     conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
@@ -407,7 +437,7 @@ static void start_attempt(struct conn *c)
 void http_proxy_on_request(struct conn *c)
 {
     struct node_ctx *ctx = c->ctx;
-    struct http_head *req = &c->req;
+    struct http_head *req = c->req;
     ctx->stats.requests_total++;
     c->is_connect = strcmp(req->method, "CONNECT") == 0;
     c->is_head_req = strcmp(req->method, "HEAD") == 0;
@@ -506,7 +536,7 @@ void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *b
     char via[UPSTREAM_HOST_MAX + 32] = "direct";
     if (c->has_up)
         addr_format_safe(&c->up, via, sizeof(via));
-    clog_info(c, "%s %s via %s failed: %s (status %d)", c->is_connect ? "CONNECT" : c->req.method,
+    clog_info(c, "%s %s via %s failed: %s (status %d)", c->is_connect ? "CONNECT" : c->req->method,
               c->dest, via, dial_err_name(err), c->dial.reply_status);
     enum conn_err reason;
     int is_retryable = 1;
@@ -599,7 +629,7 @@ static int write_response_head(struct conn *c, const struct http_head *resp, con
     for (size_t i = 0; ok && i < resp->nheaders; i++) {
         if (http_head_is_hop_by_hop(resp, i))
             continue;
-        ok = evbuffer_add_printf(tmp, "%s: %s\r\n", resp->headers[i].name, resp->headers[i].value) >= 0;
+        ok = add_header_line(tmp, &resp->headers[i]) == 0;
     }
     if (ok && conn_hdr != NULL)
         ok = evbuffer_add_printf(tmp, "Connection: %s\r\n", conn_hdr) >= 0;
@@ -634,20 +664,20 @@ static int read_response_head(struct conn *c)
         size_t len = evbuffer_get_length(in);
         if (len == 0)
             return 0;
-        size_t n = PF_MIN_OF(len, c->resp.max_bytes);
+        size_t n = PF_MIN_OF(len, c->resp->max_bytes);
         const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-        int rc = http_head_parse(&c->resp, p, n);
+        int rc = http_head_parse(c->resp, p, n);
         if (rc == PF_EAGAIN)
             return 0;
         if (rc != PF_OK) {
-            clog_info(c, "%s %s: bad upstream response: %s", c->req.method, c->dest, c->resp.err.msg);
+            clog_info(c, "%s %s: bad upstream response: %s", c->req->method, c->dest, c->resp->err.msg);
             attempt_failed(c, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
             return 0;
         }
-        evbuffer_drain(in, c->resp.head_len);
-        int status = c->resp.status;
+        evbuffer_drain(in, c->resp->head_len);
+        int status = c->resp->status;
         if (status == 407 && c->has_up) {
-            clog_info(c, "%s %s: upstream refused our credentials (407)", c->req.method, c->dest);
+            clog_info(c, "%s %s: upstream refused our credentials (407)", c->req->method, c->dest);
             attempt_failed(c, CONN_ERR_UPSTREAM_AUTH, 1);
             return 0;
         }
@@ -656,22 +686,22 @@ static int read_response_head(struct conn *c)
             return 0;
         }
         if (status < 200) {     /* interim: relay and wait for the final one */
-            if (write_response_head(c, &c->resp, NULL) != PF_OK) {
+            if (write_response_head(c, c->resp, NULL) != PF_OK) {
                 conn_close(c, CONN_ERR_INTERNAL);
                 return 0;
             }
             c->is_resp_started = 1;
             count_response(&c->ctx->stats, status);
-            http_head_deinit(&c->resp);
-            http_head_init(&c->resp, HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
+            http_head_deinit(c->resp);
+            http_head_init(c->resp, HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
             continue;
         }
-        enum http_framing fr = http_head_response_framing(&c->resp, c->is_head_req);
+        enum http_framing fr = http_head_response_framing(c->resp, c->is_head_req);
         c->is_client_keep_alive = c->is_req_keep_alive && fr != HTTP_FRAMING_UNTIL_CLOSE &&
                                   !c->is_client_eof && !c->ctx->is_draining;
-        c->is_upstream_keep_alive = fr != HTTP_FRAMING_UNTIL_CLOSE && !c->resp.is_conn_close &&
-                                    (c->resp.version_minor == 1 || c->resp.is_conn_keep_alive);
-        if (write_response_head(c, &c->resp, c->is_client_keep_alive ? "keep-alive" : "close") != PF_OK) {
+        c->is_upstream_keep_alive = fr != HTTP_FRAMING_UNTIL_CLOSE && !c->resp->is_conn_close &&
+                                    (c->resp->version_minor == 1 || c->resp->is_conn_keep_alive);
+        if (write_response_head(c, c->resp, c->is_client_keep_alive ? "keep-alive" : "close") != PF_OK) {
             conn_close(c, CONN_ERR_INTERNAL);
             return 0;
         }
@@ -680,7 +710,7 @@ static int read_response_head(struct conn *c)
         count_response(&c->ctx->stats, status);
         hist_add(&c->ctx->stats.ttfb, clock_mono_us() - c->req_start_us);
         c->ctx->stats.outcomes[0][STATS_OUT_OK]++;
-        http_body_init(&c->resp_body, fr, c->resp.content_length);
+        http_body_init(&c->resp_body, fr, c->resp->content_length);
         return 1;
     }
 }
@@ -697,7 +727,7 @@ static void on_upstream_eof(struct conn *c)
         }
         return;
     }
-    if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0 || c->resp.scan > 0) {
+    if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0 || (c->resp != NULL && c->resp->scan > 0)) {
         attempt_failed(c, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
         return;
     }
@@ -721,7 +751,7 @@ void http_proxy_on_upstream_data(struct conn *c)
     if (moved > 0)
         conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
     if (rc == PF_EPROTO) {
-        clog_info(c, "%s %s: malformed chunked response", c->req.method, c->dest);
+        clog_info(c, "%s %s: malformed chunked response", c->req->method, c->dest);
         conn_flush_and_close(c, CONN_ERR_UPSTREAM_BAD_REPLY);
         return;
     }
@@ -750,7 +780,7 @@ void http_proxy_on_timeout(struct conn *c)
         return;
     }
     if (!c->is_resp_started) {
-        clog_info(c, "%s %s: no response within %d ms", c->req.method, c->dest,
+        clog_info(c, "%s %s: no response within %d ms", c->req->method, c->dest,
                   c->ctx->conf.node.idle_timeout_ms);
         conn_reply_error(c, 504, CONN_ERR_UPSTREAM_TIMEOUT);
         return;

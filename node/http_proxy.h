@@ -59,4 +59,8 @@ void http_proxy_on_timeout(struct conn *c);
 /* Frees the per-request parts of <c> (heads, target). */
 void http_proxy_reset_exchange(struct conn *c);
 
+/* Frees only the request and response heads of <c> (a tunnel starts: it
+ * never parses again). */
+void http_proxy_reset_exchange_heads(struct conn *c);
+
 #endif

@@ -64,7 +64,7 @@ struct pool_cache {
     char                 epoch[POOL_EPOCH_MAX];
     int64_t              loaded_at_ms;   /* monotonic */
     uint64_t             rr_next;        /* round-robin cursor */
-    int64_t              last_apply_us;  /* how long the last replace took */
+    int64_t              last_apply_us;  /* last apply: replace only, widened by redis_link to EXEC reply..swap */
     long                 rotate_idx;     /* rotate: current upstream, -1 = none */
     int64_t              rotate_until_ms;/* monotonic end of its turn */
 };

@@ -469,8 +469,12 @@ static int link_rec_cmp(const void *a, const void *b)
 }
 
 /* Decodes <r> (HGETALL pool:upstreams) and replaces the cache with it.
- * Never trusts the data: wrong types, odd arrays, bad records are skipped. */
-static void link_apply(struct redis_link *link, const struct link_meta *m, const redisReply *r)
+ * Never trusts the data: wrong types, odd arrays, bad records are skipped.
+ * <t0_us> is when the EXEC reply arrived: the cache's last_apply_us then
+ * covers everything that blocks the loop (decode, sort, replace), not just
+ * pool_cache_replace(). */
+static void link_apply(struct redis_link *link, const struct link_meta *m, const redisReply *r,
+                       int64_t t0_us)
 {
     char buf[160];
     if (r->type != REDIS_REPLY_ARRAY) {
@@ -486,7 +490,6 @@ static void link_apply(struct redis_link *link, const struct link_meta *m, const
         return;
     }
     int64_t fetch_ms = clock_mono_ms() - link->reload_started_ms;
-    int64_t t0 = link_now_us();
     struct link_rec *recs = NULL;
     struct upstream *items = NULL;
     size_t nrecs = 0, count = 0, nbad = 0;
@@ -538,7 +541,9 @@ static void link_apply(struct redis_link *link, const struct link_meta *m, const
     }
     int64_t prev_version = link->cache->version;
     pool_cache_replace(link->cache, items, count, m->version, m->epoch, clock_mono_ms());
-    int64_t apply_us = link_now_us() - t0;
+    int64_t apply_us = link_now_us() - t0_us;
+    if (link->cache->version == m->version)   /* applied, not kept on ENOMEM */
+        link->cache->last_apply_us = apply_us;
     link->stats.reloads++;
     link->stats.bad_records += nbad;
     if (nbad > 0)
@@ -555,6 +560,7 @@ static void link_apply(struct redis_link *link, const struct link_meta *m, const
 static void link_on_exec(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)privdata;
+    int64_t t0_us = link_now_us();
     struct redis_link *link = link_cmd_reply(ac, reply);
     if (link == NULL)
         return;
@@ -581,7 +587,7 @@ static void link_on_exec(redisAsyncContext *ac, void *reply, void *privdata)
                  link_sanitize(w, sizeof(w), why, strlen(why)), link->cache->version);
     } else if (pool_cache_is_stale(link->cache, m.version, m.epoch)) {
         link->is_snapshot_absent = 0;
-        link_apply(link, &m, r->element[1]);
+        link_apply(link, &m, r->element[1], t0_us);
     } else {
         link->is_snapshot_absent = 0;
         log_debug("redis: snapshot %" PRId64 " %s already loaded", m.version, m.epoch);
