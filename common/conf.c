@@ -1132,6 +1132,8 @@ static int conf_health_passive(void *base, const cJSON *item, const char *path,
     return PF_OK;
 }
 
+CONF_STR_FN(conf_health_proxy_ca_file, struct conf_health, proxy_ca_file, 1)
+
 static const struct conf_field conf_health_fields[] = {
     CONF_FN("url", conf_health_url),
     CONF_INT(struct conf_health, "interval_ms", interval_ms, 10, 86400000),
@@ -1143,6 +1145,7 @@ static const struct conf_field conf_health_fields[] = {
     CONF_INT(struct conf_health, "max_ejection_percent", max_ejection_percent, 0, 100),
     CONF_INT(struct conf_health, "latency_publish_interval_ms", latency_publish_interval_ms,
              0, 86400000),
+    CONF_FN("proxy_ca_file", conf_health_proxy_ca_file),
     CONF_FN("passive", conf_health_passive),
 };
 
@@ -1426,6 +1429,8 @@ static int conf_node_users(void *base, const cJSON *item, const char *path, stru
     return PF_OK;
 }
 
+CONF_STR_FN(conf_node_snapshot_file, struct conf_node, snapshot_file, 1)
+
 static const struct conf_field conf_node_fields[] = {
     CONF_FN("id", conf_node_id),
     CONF_FN("listen", conf_node_listen),
@@ -1455,6 +1460,7 @@ static const struct conf_field conf_node_fields[] = {
     CONF_FN("connect_ports", conf_node_connect_ports),
     CONF_INT(struct conf_node, "drain_grace_ms", drain_grace_ms, 0, 3600000),
     CONF_FN("source_address", conf_node_source_address),
+    CONF_FN("snapshot_file", conf_node_snapshot_file),
 };
 
 /* ---- root ----------------------------------------------------------------- */

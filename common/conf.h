@@ -159,6 +159,8 @@ struct conf_health {
     int      max_ejection_percent;      /* share of the pool health may exclude, default 50 */
     int      latency_publish_interval_ms;/* latency-only changes republished at most this
                                            often, default 60000; 0 = every round */
+    char     proxy_ca_file[CONF_FILE_PATH_MAX];/* CA bundle trusted for https upstreams'
+                                           certificates, "" = system CAs */
     struct conf_health_passive passive;
 };
 
@@ -234,6 +236,7 @@ struct conf_node {
     int      nconnect_ports;            /* 0 = any port */
     int      drain_grace_ms;            /* SIGTERM/SIGINT drain time, default 10000 */
     char     source_address[64];        /* outgoing bind address (IP literal); "" = kernel's choice */
+    char     snapshot_file[CONF_FILE_PATH_MAX]; /* local pool snapshot (saved, loaded at start); "" = off */
 };
 
 struct conf {

@@ -1,5 +1,6 @@
 /* proxyfleet-node: args, config, one context, wiring, loop, clean shutdown. */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 #include "pool_cache.h"
 #include "redis_link.h"
 #include "report.h"
+#include "snapshot_file.h"
 
 #define EXIT_BAD_CONFIG 2
 #define EXIT_RUNTIME    1
@@ -132,6 +134,31 @@ static int setup_dns(struct node_ctx *ctx)
     return PF_OK;
 }
 
+/* Fills the pool from node.snapshot_file before Redis is tried, so a node
+ * that cannot reach Redis at boot serves the last known pool. Never fatal:
+ * a missing or corrupt file leaves the pool empty until Redis fills it. */
+static void load_snapshot_file(struct node_ctx *ctx)
+{
+    const char *path = ctx->conf.node.snapshot_file;
+    struct snapshot_file_info info;
+    struct pf_err err;
+    pf_err_clear(&err);
+    int rc = snapshot_file_load(path, &ctx->pool, clock_mono_ms(), &info, &err);
+    if (rc == PF_ENOENT) {
+        log_info("snapshot file %s not found; starting with an empty pool", path);
+        return;
+    }
+    if (rc != PF_OK) {
+        log_error("%s; starting with an empty pool", err.msg);
+        return;
+    }
+    if (info.nbad > 0)
+        log_warn("snapshot file %s: skipped %zu bad upstream record%s (first: %s)", path,
+                 info.nbad, info.nbad == 1 ? "" : "s", info.first_bad);
+    log_info("loaded %zu upstreams from snapshot file %s (version %" PRId64 ", epoch %s)",
+             info.count, path, info.version, info.epoch);
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL;
@@ -195,7 +222,17 @@ int main(int argc, char **argv)
     pool_cache_init(&ctx->pool);
     rng_seed_os(&ctx->rng);
 
-    ctx->base = event_base_new();
+    /* The epoll changelist folds the add/del pairs a bufferevent makes within
+     * one loop turn into at most one epoll_ctl per fd (28 -> 18 syscalls per
+     * new tunnel, docs/benchmarks.md). libevent's caveat: it is unsafe when
+     * two fds are dup()s of one file and both have events; the node never
+     * dup()s a socket (every fd comes from accept, socket or evdns/hiredis). */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg != NULL) {
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        ctx->base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
+    }
     if (ctx->base == NULL || setup_dns(ctx) != PF_OK || conn_module_init(ctx) != PF_OK ||
         http_proxy_init(ctx) != PF_OK) {
         log_error("start-up failed: out of memory");
@@ -210,6 +247,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (ctx->conf.node.mode == CONF_NODE_POOL) {
+        if (ctx->conf.node.snapshot_file[0] != '\0')
+            load_snapshot_file(ctx);
         ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, &ctx->keys, &ctx->pool, &err);
         if (ctx->redis == NULL) {
             log_error("redis link: %s", err.msg);

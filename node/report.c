@@ -11,11 +11,16 @@
 #include "clock.h"
 #include "log.h"
 #include "redis_link.h"
+#include "snapshot_file.h"
 
 struct report {
     struct node_ctx *ctx;           /* borrowed */
     struct event    *timer;         /* owned, persistent */
     int              was_connected; /* the link was up at the previous report */
+    int64_t          saved_version; /* pool pair last in node.snapshot_file ... */
+    char             saved_epoch[POOL_EPOCH_MAX];
+    int64_t          failed_version;/* ... and the last pair whose save failed */
+    char             failed_epoch[POOL_EPOCH_MAX];
 };
 
 void report_build(const struct node_ctx *ctx, int64_t now_wall_ms, int is_connected,
@@ -85,11 +90,42 @@ static int report_upstreams(struct node_ctx *ctx, int ttl_ms)
     return rc;
 }
 
+/* Saves the pool to node.snapshot_file when its (version, epoch) differs
+ * from the last saved pair, whether or not Redis is up. A failed save is
+ * tolerated (the node keeps serving) and retried at the next report; it is
+ * logged at warn once per pair. */
+static void report_save_snapshot(struct report *r)
+{
+    struct node_ctx *ctx = r->ctx;
+    const struct pool_cache *pc = &ctx->pool;
+    const char *path = ctx->conf.node.snapshot_file;
+    if (path[0] == '\0' || pc->version <= 0 ||
+        (pc->version == r->saved_version && strcmp(pc->epoch, r->saved_epoch) == 0))
+        return;
+    struct pf_err err;
+    pf_err_clear(&err);
+    if (snapshot_file_save(path, pc, clock_wall_ms(), &err) != PF_OK) {
+        if (pc->version != r->failed_version || strcmp(pc->epoch, r->failed_epoch) != 0)
+            log_warn("saving pool version %" PRId64 " failed, ignored (retried): %s",
+                     pc->version, err.msg);
+        else
+            log_debug("saving pool version %" PRId64 " failed again: %s", pc->version, err.msg);
+        r->failed_version = pc->version;
+        snprintf(r->failed_epoch, sizeof(r->failed_epoch), "%s", pc->epoch);
+        return;
+    }
+    log_info("saved %zu upstreams to snapshot file %s (version %" PRId64 ", epoch %s)",
+             pc->count, path, pc->version, pc->epoch);
+    r->saved_version = pc->version;
+    snprintf(r->saved_epoch, sizeof(r->saved_epoch), "%s", pc->epoch);
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd; (void)what;
     struct report *r = arg;
     struct node_ctx *ctx = r->ctx;
+    report_save_snapshot(r);
     int is_up = redis_link_is_connected(ctx->redis);
     if (!is_up) {
         r->was_connected = 0;
@@ -119,6 +155,9 @@ struct report *report_create(struct node_ctx *ctx)
     if (r == NULL)
         return NULL;
     r->ctx = ctx;
+    /* a pool loaded from node.snapshot_file is already saved */
+    r->saved_version = ctx->pool.version;
+    snprintf(r->saved_epoch, sizeof(r->saved_epoch), "%s", ctx->pool.epoch);
     r->timer = event_new(ctx->base, -1, EV_PERSIST, tick_cb, r);
     if (r->timer == NULL) {
         free(r);

@@ -1,6 +1,8 @@
 /* The node's heartbeat in Redis (pool mode): every node.report_interval_ms,
  * the fields of {pf}:v1:node:<node_id> (docs/redis-keys.md) are written
- * through redis_link_report() with a TTL of 3 intervals. */
+ * through redis_link_report() with a TTL of 3 intervals. The same timer
+ * saves a changed pool to node.snapshot_file (snapshot_file.h), Redis up
+ * or not. */
 #ifndef PF_NODE_REPORT_H
 #define PF_NODE_REPORT_H
 
@@ -13,8 +15,9 @@
 
 struct report;
 
-/* Starts the periodic report on <ctx>->base (needs <ctx>->redis). Returns
- * NULL on allocation failure. */
+/* Starts the periodic report on <ctx>->base (needs <ctx>->redis). The pool
+ * in <ctx> at this point (e.g. loaded from node.snapshot_file) counts as
+ * saved. Returns NULL on allocation failure. */
 struct report *report_create(struct node_ctx *ctx);
 
 /* Stops and frees <r> (accepts NULL). */
