@@ -436,6 +436,10 @@ struct fetch_req *fetch_start_via(struct fetch *f, const char *url, const struct
         FETCH_SETOPT(CURLOPT_PROXYUSERNAME, proxy->user);
         FETCH_SETOPT(CURLOPT_PROXYPASSWORD, proxy->pass != NULL ? proxy->pass : "");
     }
+    /* Only replaces the trust store: the proxy's certificate and name are
+     * still verified (CURLOPT_PROXY_SSL_VERIFYPEER/HOST stay on). */
+    if (proxy->ca_file != NULL && proxy->ca_file[0] != '\0')
+        FETCH_SETOPT(CURLOPT_PROXY_CAINFO, proxy->ca_file);
     /* Fresh connections: a probe must measure this upstream now, not reuse
      * a tunnel opened by an earlier one. */
     FETCH_SETOPT(CURLOPT_FORBID_REUSE, 1L);

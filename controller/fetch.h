@@ -74,6 +74,8 @@ struct fetch_proxy {
     const char *url;              /* "scheme://host:port": http, https, socks5, socks5h */
     const char *user;             /* "" = none; never logged */
     const char *pass;             /* "" = none; never logged */
+    const char *ca_file;          /* https proxies: CA bundle for the proxy's certificate,
+                                     NULL or "" = system CAs; always verified */
 };
 
 /* Like fetch_start(), through <proxy> (borrowed for the call only), and the

@@ -648,7 +648,7 @@ static int health_probe_start(struct health *h, struct health_up *u)
     snprintf(pr->id, sizeof(pr->id), "%s", u->id);
     snprintf(proxy_url, sizeof(proxy_url), "%s://%s%s%s:%u", health_scheme_name(u->u.scheme),
              is_v6 ? "[" : "", u->u.host, is_v6 ? "]" : "", (unsigned)u->u.port);
-    struct fetch_proxy proxy = { proxy_url, u->u.user, u->u.pass };
+    struct fetch_proxy proxy = { proxy_url, u->u.user, u->u.pass, h->conf->proxy_ca_file };
     struct fetch_opts opts = {
         .timeout_ms = h->conf->timeout_ms,
         .connect_timeout_ms = h->conf->timeout_ms,

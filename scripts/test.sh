@@ -22,7 +22,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libhiredis-dev libevent-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
   redis-server redis-tools curl python3 ca-certificates
-  squid tinyproxy microsocks dante-server nginx
+  squid tinyproxy microsocks dante-server nginx stunnel4
   clang libclang-rt-14-dev valgrind
   procps iproute2
 )
