@@ -74,7 +74,7 @@ node_start() {
     "report_interval_ms": 2000,
     "retries": 2,
     "destination_allow": ["127.0.0.0/8"],
-    "connect_ports": [${BENCH_ORIGIN_PORT:-18080}]
+    "connect_ports": []
   }
 }
 JSON

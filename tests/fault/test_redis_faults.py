@@ -120,8 +120,12 @@ class TestRedisFaults(unittest.TestCase):
                         (t_up, t_pub, t_conv))
         self.assertGreaterEqual(node.metric("pf_node_redis_disconnects_total"), 1)
         self.assertGreaterEqual(node.metric("pf_node_redis_connects_total"), 2)
-        # Traffic kept succeeding from the cache the whole time.
-        self.assertGreater(len(results), 10)
+        # Traffic kept succeeding from the cache the whole time, including
+        # while Redis was empty and the node not yet converged. (How many
+        # requests fit depends on how fast it converges, so count only those
+        # inside the outage window, and require some.)
+        during = [x for x in results if t0 <= x[0] <= t0 + t_conv]
+        self.assertGreaterEqual(len(during), 2, (t_conv, len(results)))
         self.assertEqual([x for x in results if x[1] != 200], [])
         self.assertEqual(self.get(node, "/after")[0], 200)
         self.assertTrue(ctl.running())
