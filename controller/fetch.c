@@ -317,6 +317,28 @@ static int fetch_add_header(struct fetch_req *r, const char *name, const char *v
     return PF_OK;
 }
 
+/* Links <r> into <f>'s list and hands it to the multi handle, unless setting
+ * its options failed (<rc>). Returns <r>, or NULL after freeing it. */
+static struct fetch_req *fetch_submit(struct fetch *f, struct fetch_req *r, CURLcode rc)
+{
+    r->next = f->reqs;
+    if (f->reqs != NULL)
+        f->reqs->prev = r;
+    f->reqs = r;
+    if (rc != CURLE_OK) {
+        log_error("fetch: curl option failed: %s", curl_easy_strerror(rc));
+        fetch_req_free(f, r);
+        return NULL;
+    }
+    if (curl_multi_add_handle(f->multi, r->easy) != CURLM_OK) {
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        fetch_req_free(f, r);
+        return NULL;
+    }
+    return r;
+}
+
 struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fetch_opts *opts,
                               fetch_done_cb cb, void *arg)
 {
@@ -368,22 +390,7 @@ struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fet
         FETCH_SETOPT(CURLOPT_PASSWORD, opts->basic_pass != NULL ? opts->basic_pass : "");
     }
 #undef FETCH_SETOPT
-    r->next = f->reqs;
-    if (f->reqs != NULL)
-        f->reqs->prev = r;
-    f->reqs = r;
-    if (rc != CURLE_OK) {
-        log_error("fetch: curl option failed: %s", curl_easy_strerror(rc));
-        fetch_req_free(f, r);
-        return NULL;
-    }
-    if (curl_multi_add_handle(f->multi, r->easy) != CURLM_OK) {
-        curl_easy_cleanup(r->easy);
-        r->easy = NULL;
-        fetch_req_free(f, r);
-        return NULL;
-    }
-    return r;
+    return fetch_submit(f, r, rc);
 }
 
 void fetch_cancel(struct fetch *f, struct fetch_req *req)
@@ -445,22 +452,7 @@ struct fetch_req *fetch_start_via(struct fetch *f, const char *url, const struct
     FETCH_SETOPT(CURLOPT_FORBID_REUSE, 1L);
     FETCH_SETOPT(CURLOPT_FRESH_CONNECT, 1L);
 #undef FETCH_SETOPT
-    r->next = f->reqs;
-    if (f->reqs != NULL)
-        f->reqs->prev = r;
-    f->reqs = r;
-    if (rc != CURLE_OK) {
-        log_error("fetch: curl option failed: %s", curl_easy_strerror(rc));
-        fetch_req_free(f, r);
-        return NULL;
-    }
-    if (curl_multi_add_handle(f->multi, r->easy) != CURLM_OK) {
-        curl_easy_cleanup(r->easy);
-        r->easy = NULL;
-        fetch_req_free(f, r);
-        return NULL;
-    }
-    return r;
+    return fetch_submit(f, r, rc);
 }
 
 int64_t fetch_req_total_us(const struct fetch_req *req)
