@@ -277,22 +277,29 @@ static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
     }
 }
 
+/* Common start of an evdns answer for <d> about <name>: returns 1 when
+ * <res> is usable (the caller frees it), else frees it, finishes <d> with
+ * DIAL_ERR_DNS on a failed lookup (not on a cancel), and returns 0. */
+static int take_resolved(struct dial *d, int result, struct evutil_addrinfo *res,
+                         const char *name)
+{
+    d->dns_req = NULL;
+    if (result == 0 && res != NULL && d->is_active)
+        return 1;
+    if (res != NULL)
+        evutil_freeaddrinfo(res);
+    if (result != EVUTIL_EAI_CANCEL && d->is_active) {
+        log_debug("resolve %s failed: %s", name, evutil_gai_strerror(result));
+        finish(d, DIAL_ERR_DNS);
+    }
+    return 0;
+}
+
 static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
     struct dial *d = arg;
-    d->dns_req = NULL;
-    if (result == EVUTIL_EAI_CANCEL || !d->is_active) {
-        if (res != NULL)
-            evutil_freeaddrinfo(res);
+    if (!take_resolved(d, result, res, d->host))
         return;
-    }
-    if (result != 0 || res == NULL) {
-        if (res != NULL)
-            evutil_freeaddrinfo(res);
-        log_debug("resolve %s failed: %s", d->host, evutil_gai_strerror(result));
-        finish(d, DIAL_ERR_DNS);
-        return;
-    }
     struct sockaddr_storage ss;
     socklen_t len = (socklen_t)PF_MIN_OF(res->ai_addrlen, sizeof(ss));
     memcpy(&ss, res->ai_addr, len);
@@ -317,19 +324,8 @@ static void connect_host(struct dial *d);
 static void dest_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
     struct dial *d = arg;
-    d->dns_req = NULL;
-    if (result == EVUTIL_EAI_CANCEL || !d->is_active) {
-        if (res != NULL)
-            evutil_freeaddrinfo(res);
+    if (!take_resolved(d, result, res, d->dest_host))
         return;
-    }
-    if (result != 0 || res == NULL) {
-        if (res != NULL)
-            evutil_freeaddrinfo(res);
-        log_debug("resolve %s failed: %s", d->dest_host, evutil_gai_strerror(result));
-        finish(d, DIAL_ERR_DNS);
-        return;
-    }
     char ip[INET6_ADDRSTRLEN] = "";
     int is_allowed = dial_dest_allowed(&d->ctx->conf.node, res->ai_addr);
     if (res->ai_family == AF_INET)

@@ -166,17 +166,25 @@ int socks5_encode_greeting(int has_credentials, uint8_t *buf, size_t len)
     return (int)need;
 }
 
-int socks5_parse_method(const uint8_t *buf, size_t len, uint8_t *method, size_t *used)
+/* The server's method choice and its auth status are both two bytes: a
+ * version, then the value. */
+static int socks5_parse_pair(const uint8_t *buf, size_t len, uint8_t version, uint8_t *value,
+                             size_t *used)
 {
     if (len < 1)
         return PF_EAGAIN;
-    if (buf[0] != SOCKS5_VERSION)
+    if (buf[0] != version)
         return PF_EPROTO;
     if (len < 2)
         return PF_EAGAIN;
-    *method = buf[1];
+    *value = buf[1];
     *used = 2;
     return PF_OK;
+}
+
+int socks5_parse_method(const uint8_t *buf, size_t len, uint8_t *method, size_t *used)
+{
+    return socks5_parse_pair(buf, len, SOCKS5_VERSION, method, used);
 }
 
 int socks5_encode_userpass(const char *user, const char *pass, uint8_t *buf, size_t len)
@@ -197,15 +205,7 @@ int socks5_encode_userpass(const char *user, const char *pass, uint8_t *buf, siz
 
 int socks5_parse_auth_status(const uint8_t *buf, size_t len, uint8_t *status, size_t *used)
 {
-    if (len < 1)
-        return PF_EAGAIN;
-    if (buf[0] != SOCKS5_AUTH_VERSION)
-        return PF_EPROTO;
-    if (len < 2)
-        return PF_EAGAIN;
-    *status = buf[1];
-    *used = 2;
-    return PF_OK;
+    return socks5_parse_pair(buf, len, SOCKS5_AUTH_VERSION, status, used);
 }
 
 int socks5_encode_request(uint8_t cmd, const char *host, uint16_t port, uint8_t *buf, size_t len)
