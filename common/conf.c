@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "json_text.h"
 #include "keys.h"
 #include "log.h"
 #include "str.h"
@@ -524,32 +525,6 @@ static int conf_prov_upstreams(void *base, const cJSON *item, const char *path,
         return conf_copy_string(item, path, t->member, sizeof(t->member), is_empty_ok, err); \
     }
 
-/* Canonical text of a scalar JSON value, the form codes and success values
- * are compared in: integers without a fraction, strings as they are,
- * true/false. Returns PF_OK or PF_EINVAL for other types or overlong text. */
-static int conf_scalar_text(const cJSON *v, char *buf, size_t len)
-{
-    if (cJSON_IsString(v) && v->valuestring != NULL) {
-        if (strlen(v->valuestring) >= len)
-            return PF_EINVAL;
-        memcpy(buf, v->valuestring, strlen(v->valuestring) + 1);
-        return PF_OK;
-    }
-    if (cJSON_IsBool(v)) {
-        snprintf(buf, len, "%s", cJSON_IsTrue(v) ? "true" : "false");
-        return PF_OK;
-    }
-    if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
-        double d = v->valuedouble;
-        if (d == floor(d) && fabs(d) < 9e15)
-            snprintf(buf, len, "%lld", (long long)d);
-        else
-            snprintf(buf, len, "%.17g", d);
-        return PF_OK;
-    }
-    return PF_EINVAL;
-}
-
 CONF_STR_FN(conf_json_list, struct conf_provider_json, list, 1)
 CONF_STR_FN(conf_json_host, struct conf_provider_json, host, 0)
 CONF_STR_FN(conf_json_port, struct conf_provider_json, port, 1)
@@ -596,7 +571,9 @@ static int conf_json_success_equals(void *base, const cJSON *item, const char *p
         return pf_err_set(err, PF_EINVAL, "%s: must be an array of 1..%d scalars",
                           path, CONF_MATCH_MAX);
     cJSON_ArrayForEach(it, item) {
-        if (conf_scalar_text(it, j->success_equals[i], CONF_FIELD_MAX) != PF_OK)
+        /* null is no success value a config can mean. */
+        if (cJSON_IsNull(it) ||
+            json_scalar_text(it, j->success_equals[i], CONF_FIELD_MAX) != PF_OK)
             return pf_err_set(err, PF_EINVAL, "%s[%d]: must be a number, string or boolean",
                               path, i);
         i++;

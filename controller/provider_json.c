@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "json_text.h"
 
 #define JSON_DEPTH_MAX   8      /* segments of a dotted path */
 #define JSON_TEXT_MAX    64     /* canonical text of a code */
@@ -53,36 +54,6 @@ static const cJSON *json_get(const cJSON *root, const char *path)
             path++;
     }
     return cur;
-}
-
-/* Canonical text of a scalar (same rules as conf_scalar_text() in conf.c):
- * integers without fraction, strings as they are, true/false, null.
- * Returns PF_OK or PF_EINVAL for arrays, objects and overlong strings. */
-static int json_scalar_text(const cJSON *v, char *buf, size_t len)
-{
-    if (cJSON_IsString(v) && v->valuestring != NULL) {
-        if (strlen(v->valuestring) >= len)
-            return PF_EINVAL;
-        memcpy(buf, v->valuestring, strlen(v->valuestring) + 1);
-        return PF_OK;
-    }
-    if (cJSON_IsBool(v)) {
-        snprintf(buf, len, "%s", cJSON_IsTrue(v) ? "true" : "false");
-        return PF_OK;
-    }
-    if (cJSON_IsNull(v)) {
-        snprintf(buf, len, "null");
-        return PF_OK;
-    }
-    if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
-        double d = v->valuedouble;
-        if (d == floor(d) && fabs(d) < 9e15)
-            snprintf(buf, len, "%lld", (long long)d);
-        else
-            snprintf(buf, len, "%.17g", d);
-        return PF_OK;
-    }
-    return PF_EINVAL;
 }
 
 static const char *json_type_name(const cJSON *v)

@@ -1,0 +1,19 @@
+/* Canonical text of a JSON scalar: the one form in which configured codes
+ * and success values are compared with what a provider answered, so that
+ * 0, "0" and 0.0 match, and true matches true. */
+#ifndef PF_JSON_TEXT_H
+#define PF_JSON_TEXT_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "pf.h"
+
+/* Writes the canonical text of <v> into <buf> (<len> bytes): strings as
+ * they are, integers without a fraction, other numbers as %.17g, "true",
+ * "false", "null". Returns PF_OK, or PF_EINVAL for arrays, objects,
+ * non-finite numbers and strings that do not fit. */
+int json_scalar_text(const cJSON *v, char *buf, size_t len) PF_MUSTCHECK;
+
+#endif

@@ -1,0 +1,53 @@
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "json_text.h"
+
+struct json_text_case {
+    char json[64];
+    int  rc;
+    char text[32];
+};
+
+/* The form configured codes and provider answers are compared in. */
+static const struct json_text_case cases[] = {
+    { "0", PF_OK, "0" },
+    { "\"0\"", PF_OK, "0" },
+    { "0.0", PF_OK, "0" },
+    { "-3", PF_OK, "-3" },
+    { "200", PF_OK, "200" },
+    { "1.5", PF_OK, "1.5" },
+    { "true", PF_OK, "true" },
+    { "false", PF_OK, "false" },
+    { "null", PF_OK, "null" },
+    { "\"ok\"", PF_OK, "ok" },
+    { "[]", PF_EINVAL, "" },
+    { "{}", PF_EINVAL, "" },
+    { "\"0123456789012345678901234567890123456789\"", PF_EINVAL, "" },  /* over 32 */
+};
+
+Test(json_text, table)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *v = cJSON_Parse(cases[i].json);
+        char buf[32] = "";
+        cr_assert_not_null(v, "%s", cases[i].json);
+        int rc = json_scalar_text(v, buf, sizeof(buf));
+        cr_expect_eq(rc, cases[i].rc, "%s: rc %d", cases[i].json, rc);
+        if (rc == PF_OK)
+            cr_expect_str_eq(buf, cases[i].text, "%s", cases[i].json);
+        cJSON_Delete(v);
+    }
+}
+
+Test(json_text, number_and_string_codes_agree)
+{
+    cJSON *n = cJSON_Parse("10001");
+    cJSON *s = cJSON_Parse("\"10001\"");
+    char a[32], b[32];
+    cr_assert_eq(json_scalar_text(n, a, sizeof(a)), PF_OK);
+    cr_assert_eq(json_scalar_text(s, b, sizeof(b)), PF_OK);
+    cr_expect_str_eq(a, b);
+    cJSON_Delete(n);
+    cJSON_Delete(s);
+}
