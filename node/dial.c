@@ -346,19 +346,26 @@ static void dest_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
     connect_host(d);
 }
 
-static void resolve_dest(struct dial *d)
+/* Starts an evdns lookup of <name> for <d>, answered through <cb>. */
+static void resolve(struct dial *d, const char *name, evdns_getaddrinfo_cb cb)
 {
     struct evutil_addrinfo hints;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
-    /* May call dest_resolved_cb (which may start the next lookup) before
-     * returning; then it returns NULL and d->dns_req must be left alone. */
+    /* <cb> may run before evdns_getaddrinfo() returns (hosts file, or a
+     * cached answer) and may itself start the next lookup; then the call
+     * returns NULL and d->dns_req must be left alone. */
     struct evdns_getaddrinfo_request *req =
-        evdns_getaddrinfo(d->ctx->dns, d->dest_host, NULL, &hints, dest_resolved_cb, d);
+        evdns_getaddrinfo(d->ctx->dns, name, NULL, &hints, cb, d);
     if (req != NULL)
         d->dns_req = req;
+}
+
+static void resolve_dest(struct dial *d)
+{
+    resolve(d, d->dest_host, dest_resolved_cb);
 }
 
 void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
@@ -416,16 +423,7 @@ static void connect_host(struct dial *d)
         connect_to(d, (struct sockaddr *)&sin6, sizeof(sin6));
         return;
     }
-    struct evutil_addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    /* May call resolved_cb before returning (hosts file); then it returns NULL. */
-    struct evdns_getaddrinfo_request *req =
-        evdns_getaddrinfo(d->ctx->dns, d->host, NULL, &hints, resolved_cb, d);
-    if (req != NULL)
-        d->dns_req = req;
+    resolve(d, d->host, resolved_cb);
 }
 
 /* --- http upstream: plain CONNECT handshake --- */
