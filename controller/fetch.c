@@ -339,27 +339,33 @@ static struct fetch_req *fetch_submit(struct fetch *f, struct fetch_req *r, CURL
     return r;
 }
 
-struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fetch_opts *opts,
-                              fetch_done_cb cb, void *arg)
+/* Allocates a request for <url> with the options every request shares:
+ * timeouts from <opts>, no redirects, http(s) only, no signals, our User-Agent;
+ * the body goes to <write_cb>. <*rc> carries the first option failure (the
+ * caller adds its own options, then fetch_submit() checks it). Returns NULL
+ * only when allocation fails. */
+static struct fetch_req *fetch_req_new(struct fetch *f, const char *url,
+                                       const struct fetch_opts *opts, curl_write_callback write_cb,
+                                       int64_t max_body_bytes, fetch_done_cb cb, void *arg,
+                                       CURLcode *rc)
 {
     struct fetch_req *r = calloc(1, sizeof(*r));
-    CURLcode rc = CURLE_OK;
 
     if (r == NULL)
         return NULL;
     r->f = f;
     r->cb = cb;
     r->arg = arg;
-    r->max_body_bytes = opts->max_body_bytes > 0 ? opts->max_body_bytes : 1048576;
+    r->max_body_bytes = max_body_bytes;
     r->easy = curl_easy_init();
     if (r->easy == NULL) {
         free(r);
         return NULL;
     }
-#define FETCH_SETOPT(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(r->easy, opt, val); } while (0)
+#define FETCH_SETOPT(opt, val) do { if (*rc == CURLE_OK) *rc = curl_easy_setopt(r->easy, opt, val); } while (0)
     FETCH_SETOPT(CURLOPT_URL, url);
     FETCH_SETOPT(CURLOPT_PRIVATE, (void *)r);
-    FETCH_SETOPT(CURLOPT_WRITEFUNCTION, fetch_write_cb);
+    FETCH_SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
     FETCH_SETOPT(CURLOPT_WRITEDATA, (void *)r);
     FETCH_SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
     FETCH_SETOPT(CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
@@ -369,6 +375,20 @@ struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fet
     FETCH_SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     FETCH_SETOPT(CURLOPT_NOSIGNAL, 1L);
     FETCH_SETOPT(CURLOPT_USERAGENT, FETCH_USER_AGENT);
+#undef FETCH_SETOPT
+    return r;
+}
+
+struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fetch_opts *opts,
+                              fetch_done_cb cb, void *arg)
+{
+    CURLcode rc = CURLE_OK;
+    struct fetch_req *r = fetch_req_new(f, url, opts, fetch_write_cb,
+                                        opts->max_body_bytes > 0 ? opts->max_body_bytes : 1048576,
+                                        cb, arg, &rc);
+    if (r == NULL)
+        return NULL;
+#define FETCH_SETOPT(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(r->easy, opt, val); } while (0)
     FETCH_SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body_bytes);
     if (opts->is_post) {
         FETCH_SETOPT(CURLOPT_POST, 1L);
@@ -410,32 +430,11 @@ static size_t fetch_discard_cb(char *data, size_t size, size_t nmemb, void *user
 struct fetch_req *fetch_start_via(struct fetch *f, const char *url, const struct fetch_opts *opts,
                                   const struct fetch_proxy *proxy, fetch_done_cb cb, void *arg)
 {
-    struct fetch_req *r = calloc(1, sizeof(*r));
     CURLcode rc = CURLE_OK;
-
+    struct fetch_req *r = fetch_req_new(f, url, opts, fetch_discard_cb, INT64_MAX, cb, arg, &rc);
     if (r == NULL)
         return NULL;
-    r->f = f;
-    r->cb = cb;
-    r->arg = arg;
-    r->max_body_bytes = INT64_MAX;
-    r->easy = curl_easy_init();
-    if (r->easy == NULL) {
-        free(r);
-        return NULL;
-    }
 #define FETCH_SETOPT(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(r->easy, opt, val); } while (0)
-    FETCH_SETOPT(CURLOPT_URL, url);
-    FETCH_SETOPT(CURLOPT_PRIVATE, (void *)r);
-    FETCH_SETOPT(CURLOPT_WRITEFUNCTION, fetch_discard_cb);
-    FETCH_SETOPT(CURLOPT_WRITEDATA, (void *)r);
-    FETCH_SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
-    FETCH_SETOPT(CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
-    FETCH_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
-    FETCH_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    FETCH_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    FETCH_SETOPT(CURLOPT_NOSIGNAL, 1L);
-    FETCH_SETOPT(CURLOPT_USERAGENT, FETCH_USER_AGENT);
     FETCH_SETOPT(CURLOPT_PROXY, proxy->url);
     /* "" = the proxy for every host, whatever no_proxy says. */
     FETCH_SETOPT(CURLOPT_NOPROXY, "");
