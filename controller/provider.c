@@ -73,18 +73,22 @@ void provider_destroy(struct provider *p)
     free(p);
 }
 
-static int provider_arm(struct provider *p, int64_t delay_ms)
+/* Arms the poll timer for monotonic time <at_ms>, which becomes
+ * next_poll_at_ms exactly (so a deadline computed from an earlier clock read,
+ * such as the breaker's open_until_ms, is published as is however long the
+ * caller took since). */
+static int provider_arm(struct provider *p, int64_t at_ms)
 {
-    if (delay_ms < 0)
-        delay_ms = 0;
+    int64_t delay_ms = PF_MAX_OF(at_ms - clock_mono_ms(), 0);
     struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000) };
-    p->next_poll_at_ms = clock_mono_ms() + delay_ms;
+    p->next_poll_at_ms = at_ms;
     return evtimer_add(p->timer, &tv) == 0 ? PF_OK : PF_EIO;
 }
 
-static void provider_arm_or_log(struct provider *p, int64_t delay_ms)
+/* Arms the poll timer for <delay_ms> after monotonic time <now_ms>. */
+static void provider_arm_or_log(struct provider *p, int64_t now_ms, int64_t delay_ms)
 {
-    if (provider_arm(p, delay_ms) != PF_OK)
+    if (provider_arm(p, now_ms + PF_MAX_OF(delay_ms, 0)) != PF_OK)
         log_error("provider %s: cannot arm poll timer", p->conf->name);
 }
 
@@ -98,7 +102,7 @@ int provider_start(struct provider *p)
     p->is_probe = 0;
     if (p->state == PROVIDER_ST_FAILED && p->fatal_until_ms > now)
         delay = p->fatal_until_ms - now;
-    return provider_arm(p, delay);
+    return provider_arm(p, now + delay);
 }
 
 void provider_stop(struct provider *p)
@@ -165,6 +169,18 @@ static const struct provider_entry *provider_find(const struct provider *p, cons
     return bsearch(&key, p->entries, p->nentries, sizeof(*p->entries), provider_entry_cmp);
 }
 
+/* The expiry to publish for an upstream seen again: a lifetime that slides
+ * forward with every answer ("now + N", or our own ttl_s) would otherwise
+ * change the pool, and bump its version, on every poll. An extension is
+ * published only once the known expiry has less than half the new lifetime
+ * left; a shorter expiry is taken at once. */
+static int64_t provider_sticky_expiry(int64_t old_exp, int64_t new_exp, int64_t now_wall_ms)
+{
+    if (old_exp == 0 || new_exp <= old_exp)
+        return new_exp;
+    return old_exp - now_wall_ms >= (new_exp - now_wall_ms) / 2 ? old_exp : new_exp;
+}
+
 int provider_apply_success(struct provider *p, const struct upstream *ups, size_t n,
                            int64_t now_wall_ms)
 {
@@ -193,11 +209,11 @@ int provider_apply_success(struct provider *p, const struct upstream *ups, size_
         struct provider_entry *e = &set[nset++];
         if (is_static) {
             e->u.expires_at_ms = 0;
-        } else if (e->u.expires_at_ms == 0) {
+        } else {
             const struct provider_entry *old = provider_find(p, e->id);
-            int64_t exp = old != NULL ? old->u.expires_at_ms : 0;
-            e->u.expires_at_ms = (exp != 0 && exp - now_wall_ms >= ttl_ms / 2)
-                                 ? exp : now_wall_ms + ttl_ms;
+            int64_t old_exp = old != NULL ? old->u.expires_at_ms : 0;
+            int64_t new_exp = e->u.expires_at_ms != 0 ? e->u.expires_at_ms : now_wall_ms + ttl_ms;
+            e->u.expires_at_ms = provider_sticky_expiry(old_exp, new_exp, now_wall_ms);
         }
     }
     free(p->entries);
@@ -311,7 +327,7 @@ static void provider_poll_failed(struct provider *p, const char *reason, enum pr
         next = breaker_wait_ms(&p->breaker, now);
     if (p->retry_after_ms > next)
         next = p->retry_after_ms;
-    provider_arm_or_log(p, next);
+    provider_arm_or_log(p, now, next);
     provider_notify(p);
 }
 
@@ -347,7 +363,7 @@ static void provider_attempt_done(struct provider *p, const struct upstream *ups
         }
         p->attempt = 0;
         p->is_probe = 0;
-        provider_arm_or_log(p, provider_interval_ms(p));
+        provider_arm_or_log(p, clock_mono_ms(), provider_interval_ms(p));
         provider_notify(p);
         return;
     }
@@ -364,7 +380,7 @@ static void provider_attempt_done(struct provider *p, const struct upstream *ups
         log_warn("provider %s: attempt %u/%u failed: %s; retry in %" PRId64 " ms",
                  p->conf->name, p->attempt + 1, attempts, safe, delay);
         p->attempt++;
-        provider_arm_or_log(p, delay);
+        provider_arm_or_log(p, clock_mono_ms(), delay);
         return;
     }
     provider_poll_failed(p, failure, cls);
@@ -526,11 +542,11 @@ static void provider_timer_cb(evutil_socket_t fd, short what, void *arg)
     if (p->attempt == 0) {
         /* A new poll: a fatal park or an open breaker may refuse it. */
         if (p->state == PROVIDER_ST_FAILED && p->fatal_until_ms > now) {
-            provider_arm_or_log(p, p->fatal_until_ms - now);
+            provider_arm_or_log(p, now, p->fatal_until_ms - now);
             return;
         }
         if (!breaker_allow(&p->breaker, now)) {
-            provider_arm_or_log(p, PF_MAX_OF(breaker_wait_ms(&p->breaker, now), 1));
+            provider_arm_or_log(p, now, PF_MAX_OF(breaker_wait_ms(&p->breaker, now), 1));
             return;
         }
         p->is_probe = p->breaker.state == BREAKER_HALF_OPEN;
