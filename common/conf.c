@@ -314,9 +314,18 @@ static int conf_redis_prefix(void *base, const cJSON *item, const char *path, st
     return PF_OK;
 }
 
+static int conf_redis_credential_key_file(void *base, const cJSON *item, const char *path,
+                                          struct pf_err *err)
+{
+    struct conf_redis *r = base;
+    return conf_copy_string(item, path, r->credential_key_file, sizeof(r->credential_key_file), 1,
+                            err);
+}
+
 static const struct conf_field conf_redis_fields[] = {
     CONF_FN("url", conf_redis_url),
     CONF_FN("prefix", conf_redis_prefix),
+    CONF_FN("credential_key_file", conf_redis_credential_key_file),
     CONF_INT(struct conf_redis, "connect_timeout_ms", connect_timeout_ms, 1, 600000),
     CONF_INT(struct conf_redis, "command_timeout_ms", command_timeout_ms, 1, 600000),
 };
@@ -1419,6 +1428,7 @@ static const struct conf_field conf_node_fields[] = {
     CONF_INT(struct conf_node, "connect_timeout_ms", connect_timeout_ms, 1, 600000),
     CONF_INT(struct conf_node, "header_timeout_ms", header_timeout_ms, 1, 600000),
     CONF_INT(struct conf_node, "idle_timeout_ms", idle_timeout_ms, 1, 86400000),
+    CONF_INT(struct conf_node, "response_timeout_ms", response_timeout_ms, 0, 86400000),
     CONF_INT(struct conf_node, "max_header_bytes", max_header_bytes, 1024, 1048576),
     CONF_INT(struct conf_node, "retries", retries, 0, 10),
     CONF_INT(struct conf_node, "report_interval_ms", report_interval_ms, 10, 600000),
@@ -1534,6 +1544,7 @@ void conf_init_defaults(struct conf *c)
     c->node.connect_timeout_ms = 5000;
     c->node.header_timeout_ms = 10000;
     c->node.idle_timeout_ms = 300000;
+    c->node.response_timeout_ms = 30000;
     c->node.max_header_bytes = 32768;
     c->node.retries = 2;
     c->node.report_interval_ms = 2000;

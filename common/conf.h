@@ -14,6 +14,7 @@
 #define CONF_URL_MAX      2048
 #define CONF_CIDRS_MAX    64
 #define CONF_USERS_MAX    256
+#define CONF_FILE_PATH_MAX 1024   /* a file name in the config */
 
 struct conf_redis {
     char     url[CONF_URL_MAX];       /* redis://[:pass@]host:port[/db]; default redis://127.0.0.1:6379/0 */
@@ -24,6 +25,8 @@ struct conf_redis {
     char     prefix[40];              /* key prefix, default "pf" */
     int      connect_timeout_ms;      /* default 2000 */
     int      command_timeout_ms;      /* default 2000 */
+    char     credential_key_file[CONF_FILE_PATH_MAX]; /* seals upstream passwords in records
+                                         (common/seal.h); "" = stored in clear (default) */
 };
 
 enum conf_provider_type {
@@ -42,7 +45,6 @@ enum conf_body_format {
 #define CONF_CODES_MAX    32     /* entries of errors.codes */
 #define CONF_WORDS_MAX    16     /* entries of errors.fatal_words / transient_words */
 #define CONF_REQ_BODY_MAX 2048   /* POST body */
-#define CONF_FILE_PATH_MAX 1024
 
 /* How an entry's expiry field is read (json.expire_kind). */
 enum conf_expire_kind {
@@ -214,6 +216,7 @@ struct conf_node {
     int      connect_timeout_ms;        /* upstream/destination connect, default 5000 */
     int      header_timeout_ms;         /* whole request head, default 10000 */
     int      idle_timeout_ms;           /* default 300000 */
+    int      response_timeout_ms;       /* request sent -> response head, 0 = off; default 30000 */
     int      max_header_bytes;          /* default 32768 */
     int      retries;                   /* extra upstream attempts, default 2 */
     int      report_interval_ms;        /* Redis heartbeat, default 2000 */

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "socks5.h"
 #include "socks5_server.h"
+#include "tunnel.h"
 
 #define LINGER_MS 2000
 #define REJECT_FLUSH_MS 1000
@@ -91,6 +92,7 @@ static void conn_free(struct conn *c)
         bufferevent_free(c->cbev);
     if (c->ubev != NULL)
         bufferevent_free(c->ubev);
+    tunnel_destroy(c->tun);
     http_proxy_reset_exchange(c);   /* frees the heads */
     free(c);
 }
@@ -109,7 +111,8 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
 int conn_module_init(struct node_ctx *ctx)
 {
     ctx->reaper = event_new(ctx->base, -1, 0, reaper_cb, ctx);
-    return ctx->reaper != NULL ? PF_OK : PF_ENOMEM;
+    ctx->tunnels = tunnel_pool_create();
+    return ctx->reaper != NULL && ctx->tunnels != NULL ? PF_OK : PF_ENOMEM;
 }
 
 void conn_module_deinit(struct node_ctx *ctx)
@@ -119,6 +122,8 @@ void conn_module_deinit(struct node_ctx *ctx)
         event_free(ctx->reaper);
         ctx->reaper = NULL;
     }
+    tunnel_pool_destroy(ctx->tunnels);   /* after the reaper: tunnels give their pipes back */
+    ctx->tunnels = NULL;
 }
 
 static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
@@ -247,6 +252,7 @@ void conn_close(struct conn *c, enum conn_err reason)
         bufferevent_setcb(c->ubev, NULL, NULL, NULL, NULL);
         bufferevent_disable(c->ubev, EV_READ | EV_WRITE);
     }
+    tunnel_stop(c->tun);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -311,6 +317,10 @@ void conn_flush_and_close(struct conn *c, enum conn_err reason)
 {
     if (c->is_closing)
         return;
+    if (c->tun != NULL) {        /* a tunnel has no bufferevent left to flush */
+        conn_close(c, reason);
+        return;
+    }
     c->reason = reason;
     dial_cancel(&c->dial);
     conn_drop_upstream(c);
@@ -395,59 +405,14 @@ void conn_reply_error(struct conn *c, int status, enum conn_err reason)
     conn_flush_and_close(c, reason);
 }
 
-/* Tunnel: FIN to the peer once everything queued for it is written. */
-static void tunnel_check_shutdown(struct conn *c)
-{
-    if (c->is_client_eof && !c->is_upstream_shut &&
-        evbuffer_get_length(bufferevent_get_input(c->cbev)) == 0 &&
-        evbuffer_get_length(bufferevent_get_output(c->ubev)) == 0) {
-        c->is_upstream_shut = 1;
-        shutdown(bufferevent_getfd(c->ubev), SHUT_WR);
-    }
-    if (c->is_upstream_eof && !c->is_client_shut &&
-        evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0 &&
-        evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0) {
-        c->is_client_shut = 1;
-        shutdown(bufferevent_getfd(c->cbev), SHUT_WR);
-    }
-    if (c->is_client_shut && c->is_upstream_shut)
-        conn_close(c, CONN_ERR_TUNNEL_DONE);
-}
-
-/* Tunnel: moves what <src> received to <dst>, with backpressure. */
-static void tunnel_relay(struct conn *c, struct bufferevent *src, struct bufferevent *dst)
-{
-    struct evbuffer *in = bufferevent_get_input(src);
-    struct evbuffer *out = bufferevent_get_output(dst);
-    size_t room = evbuffer_get_length(out) < HTTP_PROXY_HIGH_WATER
-                  ? HTTP_PROXY_HIGH_WATER - evbuffer_get_length(out) : 0;
-    size_t n = PF_MIN_OF(evbuffer_get_length(in), room);
-    if (n > 0) {
-        evbuffer_remove_buffer(in, out, n);
-        if (src == c->cbev) {
-            c->bytes_in += n;
-            c->ctx->stats.bytes_in += n;
-        } else {
-            c->bytes_out += n;
-            c->ctx->stats.bytes_out += n;
-        }
-        conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
-    }
-    if (evbuffer_get_length(out) >= HTTP_PROXY_HIGH_WATER)
-        bufferevent_disable(src, EV_READ);
-    tunnel_check_shutdown(c);
-}
-
 void conn_tunnel_start(struct conn *c)
 {
     conn_set_state(c, CONN_ST_TUNNEL);
     http_proxy_reset_exchange_heads(c);   /* a tunnel never parses again */
-    bufferevent_setwatermark(c->cbev, EV_WRITE, HTTP_PROXY_HIGH_WATER / 2, 0);
-    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+    /* armed once: the relay stamps activity and tunnel_on_timer() re-arms */
     conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
-    tunnel_relay(c, c->ubev, c->cbev);
-    if (!c->is_closing)
-        tunnel_relay(c, c->cbev, c->ubev);
+    if (tunnel_start(c) != PF_OK)
+        conn_close(c, CONN_ERR_INTERNAL);
 }
 
 /* READ_HEAD: parse what arrived so far. */
@@ -527,9 +492,6 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
     case CONN_ST_FORWARD:
         http_proxy_on_client_data(c);
         break;
-    case CONN_ST_TUNNEL:
-        tunnel_relay(c, c->cbev, c->ubev);
-        break;
     case CONN_ST_SOCKS5:
         socks5_server_on_read(c);
         break;
@@ -566,11 +528,6 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
             http_proxy_on_upstream_data(c);
         }
         break;
-    case CONN_ST_TUNNEL:
-        if (out < HTTP_PROXY_HIGH_WATER && !c->is_upstream_eof)
-            bufferevent_enable(c->ubev, EV_READ);
-        tunnel_relay(c, c->ubev, c->cbev);
-        break;
     default:
         break;
     }
@@ -600,9 +557,6 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
         if (!c->req_body.is_done)
             conn_close(c, CONN_ERR_CLIENT_EOF);
         break;               /* else: deliver the response, then close */
-    case CONN_ST_TUNNEL:
-        tunnel_relay(c, c->cbev, c->ubev);
-        break;
     case CONN_ST_FLUSH:
         break;               /* the client may still read what we flush */
     case CONN_ST_LINGER:
@@ -623,9 +577,6 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
     case CONN_ST_FORWARD:
         http_proxy_on_upstream_data(c);
         break;
-    case CONN_ST_TUNNEL:
-        tunnel_relay(c, c->ubev, c->cbev);
-        break;
     default:
         /* bytes on an idle kept-alive connection: it cannot be reused */
         (void)bev;
@@ -644,10 +595,6 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg)
         if (!c->is_client_eof)
             bufferevent_enable(c->cbev, EV_READ);
         http_proxy_on_client_data(c);
-    } else if (c->state == CONN_ST_TUNNEL) {
-        if (out < HTTP_PROXY_HIGH_WATER && !c->is_client_eof)
-            bufferevent_enable(c->cbev, EV_READ);
-        tunnel_relay(c, c->cbev, c->ubev);
     }
 }
 
@@ -661,16 +608,6 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
     switch (c->state) {
     case CONN_ST_FORWARD:
         http_proxy_on_upstream_close(c, is_error);
-        break;
-    case CONN_ST_TUNNEL:
-        if (is_error) {
-            tunnel_relay(c, c->ubev, c->cbev);
-            if (!c->is_closing)
-                conn_flush_and_close(c, CONN_ERR_UPSTREAM_RESET);
-            return;
-        }
-        c->is_upstream_eof = 1;
-        tunnel_relay(c, c->ubev, c->cbev);
         break;
     default:
         conn_drop_upstream(c);   /* an idle kept-alive upstream went away */
@@ -696,7 +633,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         http_proxy_on_timeout(c);
         break;
     case CONN_ST_TUNNEL:
-        conn_close(c, CONN_ERR_IDLE_TIMEOUT);
+        tunnel_on_timer(c);
         break;
     case CONN_ST_SOCKS5:
         socks5_server_on_timeout(c);

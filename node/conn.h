@@ -2,7 +2,7 @@
  * state machine (STYLE rule 18) with a single close path (rule 19).
  *
  *   READ_HEAD -> DIALING -> FORWARD -> READ_HEAD (keep-alive) ...
- *                       \-> TUNNEL (CONNECT)
+ *                       \-> TUNNEL (CONNECT; bufferevents freed, raw relay in tunnel.c)
  *   SOCKS5 (handshake, see socks5_server.h) -> DIALING -> TUNNEL
  *   any -> FLUSH (final answer or last bytes) -> LINGER -> closed
  *
@@ -19,6 +19,7 @@
 #include "node.h"
 
 struct bufferevent;
+struct tunnel;
 
 enum conn_state {
     CONN_ST_READ_HEAD = 0,    /* waiting for / reading a request head */
@@ -72,8 +73,9 @@ struct conn {
     int                 is_socks5;      /* speaks SOCKS5: errors are SOCKS5 replies */
     int                 is_socks5_port; /* accepted on node.socks5_listen */
     int                 socks5_step;    /* handshake progress in CONN_ST_SOCKS5 */
-    struct bufferevent *cbev;           /* owned: client */
-    struct bufferevent *ubev;           /* owned: upstream or destination; may be NULL */
+    struct bufferevent *cbev;           /* owned: client; NULL in a tunnel (c->tun owns the socket) */
+    struct bufferevent *ubev;           /* owned: upstream or destination; may be NULL; NULL in a tunnel */
+    struct tunnel      *tun;            /* owned: raw relay and both sockets in CONN_ST_TUNNEL, else NULL */
     struct event       *timer;          /* owned: the deadline of the current state */
     struct dial         dial;           /* embedded */
     uint64_t            bytes_in;       /* from the client */
@@ -81,9 +83,9 @@ struct conn {
     uint64_t            nreq;           /* requests on this connection */
     int                 is_head_started;/* bytes of the current head arrived */
     int                 is_client_eof;  /* client sent FIN */
-    int                 is_upstream_eof;/* upstream sent FIN (tunnel) */
-    int                 is_client_shut; /* we sent FIN to the client */
-    int                 is_upstream_shut;/* we sent FIN to the upstream */
+    int                 is_upstream_eof;/* upstream sent FIN (2: error) in FORWARD */
+    int                 is_client_shut; /* we sent FIN to the client (unused in a tunnel: see tunnel.c) */
+    int                 is_upstream_shut;/* we sent FIN to the upstream (idem) */
     /* current request */
     struct http_head   *req;            /* owned: from the first head byte to the exchange's end; NULL in a tunnel */
     struct http_target  tgt;
@@ -97,6 +99,7 @@ struct conn {
     struct http_head   *resp;           /* owned: from sending the request to the exchange's end */
     struct http_body    resp_body;
     int                 is_resp_head_done;
+    int                 is_resp_waiting;/* request all written upstream: response_timeout_ms runs */
     int                 is_resp_started;/* bytes went to the client */
     int                 is_client_keep_alive; /* promised on this response */
     int                 is_upstream_keep_alive;
@@ -114,6 +117,7 @@ struct conn {
     int                 has_session;    /* sticky: rendezvous on session_hash */
     uint64_t            session_hash;
     int                 is_up_counted;  /* counted in pool_cache active conns of c->up */
+    int                 is_attempt_open;/* plain request dialed c->up: its passive-health outcome waits for the response head */
     int64_t             req_start_us;   /* head parsed: time-to-first-byte origin */
     int64_t             dial_start_us;  /* current attempt's dial start */
 };
@@ -162,7 +166,8 @@ void conn_attach_upstream(struct conn *c, struct bufferevent *bev);
 /* Frees the upstream side, if any (not a close of the conn). */
 void conn_drop_upstream(struct conn *c);
 
-/* Switches to TUNNEL and relays whatever both sides already sent. */
+/* Switches to TUNNEL: hands both sockets and what their bufferevents hold
+ * to the raw relay (tunnel.h) and relays whatever both sides already sent. */
 void conn_tunnel_start(struct conn *c);
 
 /* Flushes the client's output, then closes with <reason>. */

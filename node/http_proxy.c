@@ -221,6 +221,16 @@ static void record_attempt(struct conn *c, int is_failure)
     }
 }
 
+/* Records the outcome of the attempt a plain request left open at dial
+ * time (see http_proxy_on_dial_done); nothing when none is open. */
+static void settle_attempt(struct conn *c, int is_failure)
+{
+    if (!c->is_attempt_open)
+        return;
+    c->is_attempt_open = 0;
+    record_attempt(c, is_failure);
+}
+
 void http_proxy_reset_exchange_heads(struct conn *c)
 {
     http_head_destroy(c->req);
@@ -231,6 +241,7 @@ void http_proxy_reset_exchange_heads(struct conn *c)
 
 void http_proxy_reset_exchange(struct conn *c)
 {
+    settle_attempt(c, 0);   /* ended otherwise (client gone, ...): a success, as the dial was */
     http_proxy_release_upstream(c);
     c->has_session = 0;
     http_proxy_reset_exchange_heads(c);
@@ -244,6 +255,7 @@ void http_proxy_reset_exchange(struct conn *c)
     c->req_body_sent = 0;
     c->dest[0] = '\0';
     c->is_resp_head_done = 0;
+    c->is_resp_waiting = 0;
     c->is_resp_started = 0;
     c->is_client_keep_alive = 0;
     c->is_upstream_keep_alive = 0;
@@ -326,7 +338,10 @@ static void send_request(struct conn *c)
     }
     conn_set_state(c, CONN_ST_FORWARD);
     c->is_resp_head_done = 0;
+    c->is_resp_waiting = 0;
     c->is_upstream_eof = 0;
+    /* a reused upstream may still have the low mark await_response() set */
+    bufferevent_setwatermark(c->ubev, EV_WRITE, HTTP_PROXY_HIGH_WATER / 2, 0);
     conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
     http_proxy_on_client_data(c);
 }
@@ -348,6 +363,7 @@ static void fail_with(struct conn *c, enum conn_err reason)
  * when allowed, else answered. */
 static void attempt_failed(struct conn *c, enum conn_err reason, int is_retryable)
 {
+    settle_attempt(c, 0);   /* the connection worked: counted as before response_timeout_ms */
     c->ctx->stats.upstream_errors[reason]++;
     conn_drop_upstream(c);
     int is_reused = c->is_ubev_reused;
@@ -512,7 +528,13 @@ void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *b
         return;
     }
     if (err == DIAL_OK) {
-        record_attempt(c, 0);
+        /* a tunnel's attempt succeeds here; a plain request's when its
+         * response head arrives, so that an upstream that connects but
+         * never answers (response_timeout_ms) adds up to an ejection */
+        if (c->is_connect)
+            record_attempt(c, 0);
+        else
+            c->is_attempt_open = 1;
         hist_add(&c->ctx->stats.connect_time, clock_mono_us() - c->dial_start_us);
         conn_attach_upstream(c, bev);
         if (!c->is_connect) {
@@ -582,10 +604,39 @@ static int relay_body(struct http_body *b, struct evbuffer *in, struct evbuffer 
     return b->is_done ? PF_OK : PF_EAGAIN;
 }
 
+/* 1 when node.response_timeout_ms bounds the wait for a response head: set,
+ * and not longer than idle_timeout_ms, which bounds it otherwise (as it
+ * did before response_timeout_ms existed). */
+static int is_response_timeout_on(const struct conf_node *cn)
+{
+    return cn->response_timeout_ms > 0 && cn->response_timeout_ms <= cn->idle_timeout_ms;
+}
+
+/* Starts the response deadline (node.response_timeout_ms) once the request
+ * head and body are all written to the upstream socket. While bytes are
+ * still queued, the write low mark drops to 0 so that upstream_write_cb
+ * (conn.c) calls http_proxy_on_client_data() again when they are out. */
+static void await_response(struct conn *c)
+{
+    if (c->is_resp_waiting || c->is_resp_head_done)
+        return;
+    if (evbuffer_get_length(bufferevent_get_output(c->ubev)) > 0) {
+        bufferevent_setwatermark(c->ubev, EV_WRITE, 0, 0);
+        return;
+    }
+    c->is_resp_waiting = 1;
+    if (is_response_timeout_on(&c->ctx->conf.node))
+        conn_arm_timer(c, c->ctx->conf.node.response_timeout_ms);
+}
+
 void http_proxy_on_client_data(struct conn *c)
 {
-    if (c->state != CONN_ST_FORWARD || c->ubev == NULL || c->req_body.is_done)
+    if (c->state != CONN_ST_FORWARD || c->ubev == NULL)
         return;
+    if (c->req_body.is_done) {
+        await_response(c);
+        return;
+    }
     struct evbuffer *out = bufferevent_get_output(c->ubev);
     uint64_t moved = 0;
     int rc = relay_body(&c->req_body, bufferevent_get_input(c->cbev), out, &moved);
@@ -602,7 +653,9 @@ void http_proxy_on_client_data(struct conn *c)
             conn_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
         return;
     }
-    if (evbuffer_get_length(out) >= HTTP_PROXY_HIGH_WATER)
+    if (c->req_body.is_done)
+        await_response(c);
+    else if (evbuffer_get_length(out) >= HTTP_PROXY_HIGH_WATER)
         bufferevent_disable(c->cbev, EV_READ);
 }
 
@@ -675,6 +728,7 @@ static int read_response_head(struct conn *c)
             return 0;
         }
         evbuffer_drain(in, c->resp->head_len);
+        settle_attempt(c, 0);
         int status = c->resp->status;
         if (status == 407 && c->has_up) {
             clog_info(c, "%s %s: upstream refused our credentials (407)", c->req->method, c->dest);
@@ -692,6 +746,8 @@ static int read_response_head(struct conn *c)
             }
             c->is_resp_started = 1;
             count_response(&c->ctx->stats, status);
+            if (c->is_resp_waiting && is_response_timeout_on(&c->ctx->conf.node))
+                conn_arm_timer(c, c->ctx->conf.node.response_timeout_ms);   /* alive: a fresh wait */
             http_head_deinit(c->resp);
             http_head_init(c->resp, HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
             continue;
@@ -707,6 +763,8 @@ static int read_response_head(struct conn *c)
         }
         c->is_resp_started = 1;
         c->is_resp_head_done = 1;
+        c->is_resp_waiting = 0;
+        conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);   /* the body's deadline */
         count_response(&c->ctx->stats, status);
         hist_add(&c->ctx->stats.ttfb, clock_mono_us() - c->req_start_us);
         c->ctx->stats.outcomes[0][STATS_OUT_OK]++;
@@ -777,6 +835,15 @@ void http_proxy_on_timeout(struct conn *c)
 {
     if (c->state == CONN_ST_DIALING) {
         dial_fail_timeout(&c->dial);
+        return;
+    }
+    if (c->is_resp_waiting && is_response_timeout_on(&c->ctx->conf.node)) {
+        clog_info(c, "%s %s: no response head within response_timeout_ms (%d ms)", c->req->method,
+                  c->dest, c->ctx->conf.node.response_timeout_ms);
+        c->is_attempt_open = 0;
+        record_attempt(c, 1);   /* the upstream's fault (also on a reused connection): passive ejection */
+        /* never replayed: the upstream may have acted on the request */
+        attempt_failed(c, CONN_ERR_UPSTREAM_TIMEOUT, 0);
         return;
     }
     if (!c->is_resp_started) {

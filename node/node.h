@@ -11,6 +11,7 @@
 #include "stats.h"
 
 struct event;
+struct seal_key;
 struct event_base;
 struct evdns_base;
 struct redis_link;
@@ -18,6 +19,7 @@ struct listener;
 struct admin_http;
 struct report;
 struct conn;
+struct tunnel_pool;
 
 struct node_ctx {
     struct event_base *base;            /* owned */
@@ -25,6 +27,8 @@ struct node_ctx {
     struct conf        conf;            /* owned (conf_deinit) */
     struct keys        keys;            /* pool mode */
     struct pool_cache  pool;            /* pool mode; filled by redis_link */
+    struct seal_key   *cred_key;        /* owned (seal_key_destroy); redis.credential_key_file,
+                                           NULL = none */
     struct redis_link *redis;           /* owned; NULL in direct mode */
     struct listener   *listener;        /* owned */
     struct listener   *socks5_listener; /* owned; NULL when socks5_listen is "" */
@@ -36,6 +40,7 @@ struct node_ctx {
     struct conn       *conns;           /* list of live client conns (owned by conn.c) */
     struct conn       *closing;         /* closed conns waiting for the reaper */
     struct event      *reaper;          /* owned: frees closing conns at the loop tail */
+    struct tunnel_pool *tunnels;        /* owned by conn.c: tunnel relay scratch buffer and pipes */
     uint64_t           next_conn_id;
     int64_t            started_at_ms;   /* wall clock */
     uint64_t           nrejecting;      /* over-limit conns still sending their 503 */

@@ -45,6 +45,7 @@ static const char full_config[] =
     "    \"connect_timeout_ms\": 5000,\n"
     "    \"header_timeout_ms\": 10000,\n"
     "    \"idle_timeout_ms\": 300000,\n"
+    "    \"response_timeout_ms\": 0,\n"
     "    \"max_header_bytes\": 32768,\n"
     "    \"retries\": 3,\n"
     "    \"report_interval_ms\": 2000,\n"
@@ -99,6 +100,7 @@ Test(conf, full_config)
     cr_expect_eq(c.node.mode, CONF_NODE_DIRECT);
     cr_expect_eq(c.node.max_clients, 100);
     cr_expect_eq(c.node.retries, 3);
+    cr_expect_eq(c.node.response_timeout_ms, 0);       /* 0 = disabled is valid */
     cr_expect_eq(c.node.is_private_dest_allowed, 1);
     cr_assert_eq(c.node.ndest_allow, 2);
     cr_expect_eq(c.node.dest_allow[0].family, AF_INET);
@@ -138,6 +140,7 @@ Test(conf, defaults)
     cr_expect_eq(c.node.connect_timeout_ms, 5000);
     cr_expect_eq(c.node.header_timeout_ms, 10000);
     cr_expect_eq(c.node.idle_timeout_ms, 300000);
+    cr_expect_eq(c.node.response_timeout_ms, 30000);
     cr_expect_eq(c.node.max_header_bytes, 32768);
     cr_expect_eq(c.node.retries, 2);
     cr_expect_eq(c.node.report_interval_ms, 2000);
@@ -218,6 +221,10 @@ static const struct err_case err_cases[] = {
     { "{\"node\":{\"max_header_bytes\":1023}}", "node.max_header_bytes: must be 1024..1048576" },
     { "{\"node\":{\"max_header_bytes\":1048577}}", "node.max_header_bytes: must be 1024..1048576" },
     { "{\"node\":{\"retries\":11}}", "node.retries: must be 0..10" },
+    { "{\"node\":{\"response_timeout_ms\":-1}}", "node.response_timeout_ms: must be 0..86400000" },
+    { "{\"node\":{\"response_timeout_ms\":86400001}}",
+      "node.response_timeout_ms: must be 0..86400000" },
+    { "{\"node\":{\"response_timeout_ms\":\"30s\"}}", "node.response_timeout_ms: must be an integer" },
     { "{\"node\":{\"max_clients\":1e300}}", "node.max_clients: must be 1..1000000" },
     { "{\"redis\":{\"connect_timeout_ms\":0}}", "redis.connect_timeout_ms: must be 1..600000" },
     /* bad values */
@@ -486,5 +493,24 @@ Test(conf, parse_twice_replaces_lists)
     cr_assert_eq(conf_parse(&c, full_config, strlen(full_config), NULL), PF_OK);
     cr_expect_eq(c.controller.nproviders, 2);
     cr_expect_eq(c.node.nusers, 1);
+    conf_deinit(&c);
+}
+
+Test(conf, redis_credential_key_file)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    conf_init_defaults(&c);
+    cr_expect_str_eq(c.redis.credential_key_file, "");
+    cr_assert_eq(parse(&c, "{\"redis\":{\"credential_key_file\":\"/etc/pf/key\"}}", &err), PF_OK,
+                 "%s", err.msg);
+    cr_expect_str_eq(c.redis.credential_key_file, "/etc/pf/key");
+    conf_deinit(&c);
+    conf_init_defaults(&c);
+    cr_expect_eq(parse(&c, "{\"redis\":{\"credential_key_file\":7}}", &err), PF_EINVAL);
+    cr_expect(strstr(err.msg, "redis.credential_key_file") != NULL, "%s", err.msg);
+    conf_deinit(&c);
+    conf_init_defaults(&c);
+    cr_expect_eq(parse(&c, "{\"redis\":{\"credential_key\":\"x\"}}", &err), PF_EINVAL);
     conf_deinit(&c);
 }
