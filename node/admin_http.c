@@ -85,7 +85,12 @@ int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
             m.ok = 0;
     metric(&m, "pool_size", "gauge", "Upstreams in the pool snapshot served.", (double)ctx->pool.count);
     metric(&m, "pool_version", "gauge", "Version of the pool snapshot served (0 = none).", (double)ctx->pool.version);
-    metric(&m, "pool_last_apply_seconds", "gauge", "Time the last pool snapshot apply blocked the loop (decode, sort, replace).", (double)ctx->pool.last_apply_us / 1e6);
+    metric(&m, "pool_last_apply_seconds", "gauge", "Longest time the last pool snapshot apply blocked the loop in one turn (same as pool_apply_max_slice_seconds).", (double)ctx->pool.last_apply_us / 1e6);
+    metric(&m, "pool_apply_max_slice_seconds", "gauge", "Longest single loop turn spent on the last pool snapshot apply (decode, sort, layout, swap or free slice).",
+           (double)ctx->pool.last_apply_max_slice_us / 1e6);
+    metric(&m, "pool_apply_total_seconds", "gauge", "Wall time of the last pool snapshot apply, EXEC reply to swap, spread over loop turns.",
+           (double)ctx->pool.last_apply_total_us / 1e6);
+    metric(&m, "pool_apply_slices", "gauge", "Loop turns the last pool snapshot apply took.", (double)ctx->pool.last_apply_slices);
     metric(&m, "pool_age_seconds", "gauge", "Seconds since the pool was last replaced (-1 = never).",
            ctx->pool.version == 0 ? -1.0 : (double)(clock_mono_ms() - ctx->pool.loaded_at_ms) / 1e3);
     metric(&m, "redis_connected", "gauge", "1 when the Redis link is up.", (double)redis_link_is_connected(ctx->redis));
@@ -97,10 +102,11 @@ int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
         metric(&m, "redis_reloads_total", "counter", "Pool snapshots applied.", (double)r->reloads);
         metric(&m, "redis_bad_records_total", "counter", "Upstream records skipped as undecodable.", (double)r->bad_records);
         metric(&m, "redis_command_timeouts_total", "counter", "Redis commands that timed out.", (double)r->command_timeouts);
+        metric(&m, "redis_apply_superseded_total", "counter", "Snapshot applies abandoned for a newer snapshot.", (double)r->apply_superseded);
     }
     metric(&m, "uptime_seconds", "gauge", "Seconds since the node started.",
            (double)(clock_wall_ms() - ctx->started_at_ms) / 1e3);
-    metric(&m, "pool_apply_seconds", "gauge", "Time the last pool snapshot apply blocked the loop, from the EXEC reply to the swap (decode, sort, index, carry state).",
+    metric(&m, "pool_apply_seconds", "gauge", "Longest time the last pool snapshot apply blocked the loop in one turn (same as pool_apply_max_slice_seconds).",
            (double)ctx->pool.last_apply_us / 1e6);
     metric(&m, "draining", "gauge", "1 while draining after SIGTERM/SIGINT.", (double)ctx->is_draining);
     metric(&m, "clients_denied_total", "counter", "Client connections closed by node.client_allow.", (double)s->clients_denied);
@@ -197,8 +203,11 @@ int admin_http_write_stats(const struct node_ctx *ctx, struct evbuffer *out)
     evbuffer_add_printf(out, ",");
     json_hist(out, "connect", &s->connect_time);
     evbuffer_add_printf(out, "},\"pool\":{\"size\":%zu,\"version\":%lld,\"epoch\":\"%s\","
-                        "\"apply_ms\":%.3f}}\n", ctx->pool.count, (long long)ctx->pool.version,
-                        ctx->pool.epoch, (double)ctx->pool.last_apply_us / 1e3);
+                        "\"apply_ms\":%.3f,\"apply_max_slice_ms\":%.3f,\"apply_total_ms\":%.3f,"
+                        "\"apply_slices\":%u}}\n", ctx->pool.count, (long long)ctx->pool.version,
+                        ctx->pool.epoch, (double)ctx->pool.last_apply_us / 1e3,
+                        (double)ctx->pool.last_apply_max_slice_us / 1e3,
+                        (double)ctx->pool.last_apply_total_us / 1e3, (unsigned)ctx->pool.last_apply_slices);
     return ok ? PF_OK : PF_ENOMEM;
 }
 

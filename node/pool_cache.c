@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "addr.h"
+#include "pool_build.h"
 
 void pool_cache_init(struct pool_cache *pc)
 {
@@ -54,136 +54,40 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-struct keyed {
-    const char *id;
-    size_t      idx;
-};
-
-static int keyed_cmp(const void *a, const void *b)
+/* Moves <items> into a new build, one struct copy each. */
+static struct pool_build *build_from(struct upstream *items, size_t count, int64_t version,
+                                     const char *epoch)
 {
-    return strcmp(((const struct keyed *)a)->id, ((const struct keyed *)b)->id);
-}
-
-/* Builds the ids of <items> in one arena; <offs> gets each id's offset.
- * Returns the arena or NULL. */
-static char *build_ids(const struct upstream *items, size_t count, size_t *offs)
-{
-    size_t cap = count * 32 + 64, len = 0;
-    char *arena = malloc(cap);
-    if (arena == NULL)
+    struct pool_build *b = pool_build_create(count, version, epoch);
+    if (b == NULL)
         return NULL;
     for (size_t i = 0; i < count; i++) {
-        char id[UPSTREAM_ID_MAX];
-        addr_upstream_id(&items[i], id, sizeof(id));
-        size_t n = strlen(id) + 1;
-        if (len + n > cap) {
-            size_t ncap = (cap + n) * 2;
-            char *p = realloc(arena, ncap);
-            if (p == NULL) {
-                free(arena);
-                return NULL;
-            }
-            arena = p;
-            cap = ncap;
+        *pool_build_slot(b) = items[i];
+        if (pool_build_push(b) != PF_OK) {
+            pool_build_destroy(b);
+            return NULL;
         }
-        memcpy(arena + len, id, n);
-        offs[i] = len;
-        len += n;
     }
-    return arena;
+    return b;
 }
 
-/* The new arrays (sorted by id) are built aside and swapped in at the end,
- * so an allocation failure keeps the previous snapshot whole. */
 void pool_cache_replace(struct pool_cache *pc, struct upstream *items, size_t count,
                         int64_t version, const char *epoch, int64_t now_mono_ms)
 {
     int64_t t0 = now_us();
-    size_t *offs = NULL;
-    struct keyed *keys = NULL;
-    char **ids = NULL, *arena = NULL;
-    struct upstream *sorted = NULL;
-    struct select_item *sel = NULL;
-    struct pool_ustate *st = NULL;
-    if (count > 0) {
-        offs = malloc(count * sizeof(*offs));
-        keys = malloc(count * sizeof(*keys));
-        ids = malloc(count * sizeof(*ids));
-        sel = calloc(count, sizeof(*sel));
-        st = calloc(count, sizeof(*st));
-        if (offs == NULL || keys == NULL || ids == NULL || sel == NULL || st == NULL ||
-            (arena = build_ids(items, count, offs)) == NULL)
-            goto fail;
-        int is_sorted = 1;
-        for (size_t i = 0; i < count; i++) {
-            keys[i].id = arena + offs[i];
-            keys[i].idx = i;
-            if (i > 0 && strcmp(keys[i - 1].id, keys[i].id) > 0)
-                is_sorted = 0;
-        }
-        if (!is_sorted) {
-            qsort(keys, count, sizeof(*keys), keyed_cmp);
-            sorted = malloc(count * sizeof(*sorted));
-            if (sorted == NULL)
-                goto fail;
-            for (size_t i = 0; i < count; i++)
-                sorted[i] = items[keys[i].idx];
-            free(items);
-            items = sorted;
-            sorted = NULL;
-        }
-        for (size_t i = 0; i < count; i++) {
-            ids[i] = (char *)keys[i].id;
-            sel[i].id_hash = select_hash(ids[i], strlen(ids[i]));
-            sel[i].weight = items[i].weight > 0 ? items[i].weight : 1;
-            sel[i].latency_ms = items[i].latency_ms;
-        }
-        /* carry local state by id: both lists are sorted, one merge pass */
-        size_t a = 0, b = 0;
-        while (a < pc->count && b < count) {
-            int d = strcmp(pc->ids[a], ids[b]);
-            if (d < 0) {
-                a++;
-            } else if (d > 0) {
-                b++;
-            } else {
-                st[b] = pc->st[a];
-                sel[b].active = pc->sel[a].active;
-                sel[b].consecutive_failures = pc->sel[a].consecutive_failures;
-                if (pc->rotate_idx == (long)a)
-                    pc->rotate_idx = -2 - (long)b;   /* remapped below */
-                a++;
-                b++;
-            }
-        }
-    }
-    free(offs);
-    free(keys);
-    pool_free_arrays(pc->items, pc->ids, pc->id_arena, pc->sel, pc->st);
-    pc->items = items;
-    pc->ids = ids;
-    pc->id_arena = arena;
-    pc->sel = sel;
-    pc->st = st;
-    pc->count = count;
-    pc->rotate_idx = pc->rotate_idx <= -2 ? -2 - pc->rotate_idx : -1;
-    goto done;
-fail:
+    struct pool_build *b = build_from(items, count, version, epoch);
+    free(items);
     /* out of memory: keep the previous snapshot (a later reload retries) */
-    free(offs);
-    free(keys);
-    pool_free_arrays(items, ids, arena, sel, st);
-    free(sorted);
-    return;
-done:
-    pc->version = version;
-    snprintf(pc->epoch, sizeof(pc->epoch), "%s", epoch != NULL ? epoch : "");
-    pc->loaded_at_ms = now_mono_ms;
-    if (count > 0)
-        pc->rr_next %= count;
-    else
-        pc->rr_next = 0;
-    pc->last_apply_us = now_us() - t0;
+    if (b == NULL || pool_build_step(b, pc, SIZE_MAX) != PF_OK ||
+        pool_build_commit(b, pc, now_mono_ms) != PF_OK) {
+        pool_build_destroy(b);
+        return;
+    }
+    pool_build_destroy(b);
+    pc->last_apply_total_us = now_us() - t0;
+    pc->last_apply_max_slice_us = pc->last_apply_total_us;
+    pc->last_apply_us = pc->last_apply_total_us;
+    pc->last_apply_slices = 1;
 }
 
 static int is_excluded(const long *exclude, size_t nexclude, size_t idx)
@@ -258,13 +162,18 @@ long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
     }
     if (rq->has_session)
         return select_hrw(pc->sel, pc->count, rq->session_hash);
+    /* A retry (something already excluded) walks on from the shared cursor
+     * without moving it: each request advances round robin once, so a dead
+     * upstream is tried first by its fair share of requests, not by all. */
+    uint64_t retry_cursor = pc->rr_next;
+    uint64_t *cursor = rq->nexclude > 0 ? &retry_cursor : &pc->rr_next;
     switch (rq->strategy) {
     case CONF_STRATEGY_RANDOM:     return select_random(pc->sel, pc->count, rq->rnd);
-    case CONF_STRATEGY_LEAST_CONN: return select_least_conn(pc->sel, pc->count, &pc->rr_next);
+    case CONF_STRATEGY_LEAST_CONN: return select_least_conn(pc->sel, pc->count, cursor);
     case CONF_STRATEGY_WEIGHTED:   return select_weighted(pc->sel, pc->count, rq->rnd);
     case CONF_STRATEGY_ROTATE:     return pick_rotate(pc, rq);
     case CONF_STRATEGY_ROUND_ROBIN:
-    default:                       return select_round_robin(pc->sel, pc->count, &pc->rr_next);
+    default:                       return select_round_robin(pc->sel, pc->count, cursor);
     }
 }
 

@@ -64,7 +64,11 @@ struct pool_cache {
     char                 epoch[POOL_EPOCH_MAX];
     int64_t              loaded_at_ms;   /* monotonic */
     uint64_t             rr_next;        /* round-robin cursor */
-    int64_t              last_apply_us;  /* last apply: replace only, widened by redis_link to EXEC reply..swap */
+    uint64_t             generation;     /* +1 on every swap (pool_build_commit) */
+    int64_t              last_apply_us;  /* last apply: longest single loop-turn block (= max_slice) */
+    int64_t              last_apply_max_slice_us; /* last apply: longest loop turn it took */
+    int64_t              last_apply_total_us;     /* last apply: reply arrival to swap, wall */
+    uint32_t             last_apply_slices;       /* last apply: loop turns it took */
     long                 rotate_idx;     /* rotate: current upstream, -1 = none */
     int64_t              rotate_until_ms;/* monotonic end of its turn */
 };
@@ -76,10 +80,11 @@ void pool_cache_deinit(struct pool_cache *pc);
  * reload: new epoch, or a greater version. */
 int pool_cache_is_stale(const struct pool_cache *pc, int64_t version, const char *epoch);
 
-/* Replaces the contents with <items> (<count>). Takes ownership of <items>
- * (malloc'd array) and frees the previous array. Sorts by id once (skipped
- * when already sorted, as redis_link delivers them) and carries the local
- * state of upstreams present in both snapshots, in O(n log n) at worst. */
+/* Replaces the contents with <items> (<count>) in one go (a pool_build run
+ * to the end: sort by id, carry the local state of upstreams present in
+ * both snapshots). Takes ownership of <items> (malloc'd array) and frees
+ * it. On allocation failure the previous snapshot stays. For startup and
+ * tests; the Redis link applies snapshots in slices (redis_link.c). */
 void pool_cache_replace(struct pool_cache *pc, struct upstream *items, size_t count,
                         int64_t version, const char *epoch, int64_t now_mono_ms);
 

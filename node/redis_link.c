@@ -43,6 +43,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "log.h"
+#include "pool_apply.h"
 #include "rng.h"
 #include "snapshot.h"
 
@@ -52,6 +53,7 @@
 #define REDIS_LINK_MAX_UPSTREAMS    100000    /* larger snapshots are refused */
 #define REDIS_LINK_NODES_MAX_AGE_MS (3600 * 1000) /* report zset entries kept */
 #define REDIS_LINK_REPORT_ARGS_MAX  1024      /* HSET fields per report */
+#define REDIS_LINK_APPLY_TURN_US    1000      /* snapshot apply work per loop turn */
 
 enum link_state {
     LINK_ST_IDLE = 0,       /* no connection; reconnect timer armed */
@@ -92,6 +94,7 @@ struct redis_link {
     const struct conf_redis  *conf;        /* borrowed */
     const struct keys        *keys;        /* borrowed */
     struct pool_cache        *cache;       /* borrowed; replaced on newer snapshots */
+    const struct seal_key    *cred_key;    /* borrowed; opens sealed passwords, NULL = none */
     enum link_state           state;
     struct redis_conn         cmd;         /* embedded */
     struct redis_conn         sub;         /* embedded */
@@ -100,6 +103,11 @@ struct redis_link {
     struct event             *connect_ev;  /* owned: connect deadline */
     struct event             *command_ev;  /* owned: command deadline */
     struct event             *check_ev;    /* owned: periodic meta check */
+    struct event             *apply_ev;    /* owned: zero-delay timer, one apply slice per loop turn */
+    struct pool_apply        *apply;       /* owned: snapshot being applied; NULL when none */
+    int64_t                   apply_fetch_ms;   /* its read time, for the log */
+    int64_t                   apply_prev_version; /* cache version when it started */
+    int64_t                   apply_meta_count; /* its meta count (-1 absent), for the log */
     struct backoff            backoff;
     unsigned                  attempt;     /* failed sessions since the last READY */
     struct rng                rng;         /* backoff jitter, seeded from the OS */
@@ -452,29 +460,129 @@ static int link_meta_from_hgetall(struct link_meta *m, const redisReply *r, cons
     return link_meta_finish(m, why);
 }
 
-struct link_rec {
-    const redisReply *id;      /* borrowed from the reply */
-    const redisReply *json;    /* borrowed from the reply */
-};
-
-static int link_rec_cmp(const void *a, const void *b)
+/* Returns 1 when snapshot (<version>, <epoch>) is worth reading: newer
+ * than both the cache and the snapshot being applied (pool_apply.h). */
+static int link_is_wanted(const struct redis_link *link, int64_t version, const char *epoch)
 {
-    const redisReply *x = ((const struct link_rec *)a)->id;
-    const redisReply *y = ((const struct link_rec *)b)->id;
-    size_t n = PF_MIN_OF(x->len, y->len);
-    int d = memcmp(x->str, y->str, n);
-    if (d != 0)
-        return d;
-    return (x->len > y->len) - (x->len < y->len);
+    return pool_apply_is_wanted(link->cache, link->apply, version, epoch);
 }
 
-/* Decodes <r> (HGETALL pool:upstreams) and replaces the cache with it.
+/* Folds one apply slice of <slice_us> into the job's and the cache's
+ * figures: the longest slice is what blocked the loop. */
+static void link_apply_account(struct redis_link *link, int64_t slice_us)
+{
+    struct pool_apply *a = link->apply;
+    a->nslices++;
+    if (slice_us > a->max_slice_us)
+        a->max_slice_us = slice_us;
+}
+
+static void link_apply_log(struct redis_link *link, const struct pool_apply *a, int64_t total_us)
+{
+    struct pool_cache *pc = link->cache;
+    size_t count = pool_apply_count(a);
+    link->stats.reloads++;
+    link->stats.bad_records += a->nbad;
+    if (a->nbad > 0)
+        log_warn("redis: pool version %" PRId64 ": skipped %zu bad upstream record%s "
+                 "(first: %s)", pc->version, a->nbad, a->nbad == 1 ? "" : "s", a->first_bad);
+    if (link->apply_meta_count >= 0 && (size_t)link->apply_meta_count != count + a->nbad)
+        log_debug("redis: pool version %" PRId64 ": meta count %" PRId64 " but %zu records",
+                  pc->version, link->apply_meta_count, count + a->nbad);
+    log_info("redis: pool reloaded: version %" PRId64 " (was %" PRId64 ") epoch %s, "
+             "%zu upstreams, %zu skipped, fetched in %" PRId64 " ms, applied in %" PRId64 " us "
+             "(%u slices, longest %" PRId64 " us)",
+             pc->version, link->apply_prev_version, pc->epoch, count, a->nbad,
+             link->apply_fetch_ms, total_us, a->nslices, a->max_slice_us);
+}
+
+/* The job swapped its pool in: publish its figures. Its destruction (the
+ * retired pool's memory) waits for the next slice. */
+static void link_apply_committed(struct redis_link *link)
+{
+    struct pool_apply *a = link->apply;
+    struct pool_cache *pc = link->cache;
+    int64_t total_us = link_now_us() - a->started_us;
+    pc->last_apply_total_us = total_us;
+    pc->last_apply_max_slice_us = a->max_slice_us;
+    pc->last_apply_us = a->max_slice_us;
+    pc->last_apply_slices = a->nslices;
+    link_apply_log(link, a, total_us);
+}
+
+/* Drops the job in progress, if any (superseded, or the link is going). */
+static void link_apply_drop(struct redis_link *link, const char *why)
+{
+    struct pool_apply *a = link->apply;
+    if (a == NULL)
+        return;
+    if (!pool_apply_is_done(a)) {
+        link->stats.apply_superseded++;
+        log_info("redis: applying pool version %" PRId64 " abandoned: %s", a->build->version, why);
+    }
+    link->apply = NULL;
+    evtimer_del(link->apply_ev);
+    pool_apply_destroy(a);
+}
+
+/* Runs apply quanta for about REDIS_LINK_APPLY_TURN_US, then yields: the
+ * zero-delay timer fires again after the loop has polled for I/O, so
+ * requests run between turns. <t0> is when this turn's apply work began. */
+static int link_apply_turn(struct redis_link *link, int64_t t0)
+{
+    int rc;
+    do {
+        rc = pool_apply_slice(link->apply, link->cache, POOL_APPLY_QUANTUM_RECORDS,
+                              POOL_APPLY_QUANTUM_UNITS, clock_mono_ms());
+    } while (rc == PF_EAGAIN && link_now_us() - t0 < REDIS_LINK_APPLY_TURN_US);
+    return rc;
+}
+
+/* The retired pool is freed a turn after the swap, on a turn of its own. */
+static void link_apply_free_retired(struct redis_link *link, int64_t t0)
+{
+    struct pool_cache *pc = link->cache;
+    pool_apply_destroy(link->apply);
+    link->apply = NULL;
+    int64_t us = link_now_us() - t0;
+    if (us > pc->last_apply_max_slice_us)
+        pc->last_apply_max_slice_us = pc->last_apply_us = us;
+    pc->last_apply_slices++;
+}
+
+static void link_on_apply_turn(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct redis_link *link = arg;
+    struct pool_apply *a = link->apply;
+    if (a == NULL)
+        return;
+    int64_t t0 = link_now_us();
+    if (pool_apply_is_done(a)) {
+        link_apply_free_retired(link, t0);
+        return;
+    }
+    int rc = link_apply_turn(link, t0);
+    link_apply_account(link, link_now_us() - t0);
+    if (rc == PF_OK) {
+        link_apply_committed(link);
+    } else if (rc != PF_EAGAIN) {
+        log_error("redis: out of memory applying pool version %" PRId64 "; keeping pool "
+                  "version %" PRId64, a->build->version, link->cache->version);
+        link->apply = NULL;
+        pool_apply_destroy(a);
+        return;
+    }
+    link_timer_ms(link->apply_ev, 0);
+}
+
+/* Starts applying <r> (HGETALL pool:upstreams) as snapshot <m>, in slices.
  * Never trusts the data: wrong types, odd arrays, bad records are skipped.
- * <t0_us> is when the EXEC reply arrived: the cache's last_apply_us then
- * covers everything that blocks the loop (decode, sort, replace), not just
- * pool_cache_replace(). */
-static void link_apply(struct redis_link *link, const struct link_meta *m, const redisReply *r,
-                       int64_t t0_us)
+ * <t0_us> is when the EXEC reply arrived: the job's timing starts there.
+ * A job still running is superseded. */
+static void link_apply_start(struct redis_link *link, const struct link_meta *m, redisReply *r,
+                             int64_t t0_us)
 {
     char buf[160];
     if (r->type != REDIS_REPLY_ARRAY) {
@@ -489,72 +597,21 @@ static void link_apply(struct redis_link *link, const struct link_meta *m, const
                  REDIS_LINK_MAX_UPSTREAMS, link->cache->version);
         return;
     }
-    int64_t fetch_ms = clock_mono_ms() - link->reload_started_ms;
-    struct link_rec *recs = NULL;
-    struct upstream *items = NULL;
-    size_t nrecs = 0, count = 0, nbad = 0;
-    char first_bad[PF_ERR_MSG_LEN + 96] = "";
-    if (npairs > 0) {
-        recs = calloc(npairs, sizeof(*recs));
-        items = calloc(npairs, sizeof(*items));
-        if (recs == NULL || items == NULL) {
-            log_error("redis: out of memory loading %zu upstreams; keeping pool version %"
-                      PRId64, npairs, link->cache->version);
-            free(recs);
-            free(items);
-            return;
-        }
+    char why[64];
+    snprintf(why, sizeof(why), "version %" PRId64 " read", m->version);
+    link_apply_drop(link, why);
+    link->apply = pool_apply_create(r, m->version, m->epoch, link->cred_key);
+    if (link->apply == NULL) {
+        log_error("redis: out of memory loading %zu upstreams; keeping pool version %" PRId64,
+                  npairs, link->cache->version);
+        return;
     }
-    for (size_t i = 0; i < npairs; i++) {
-        const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
-        if (f == NULL || v == NULL || f->type != REDIS_REPLY_STRING ||
-            v->type != REDIS_REPLY_STRING || f->str == NULL || v->str == NULL) {
-            if (nbad++ == 0)
-                snprintf(first_bad, sizeof(first_bad), "entry %zu: not a string pair", i);
-            continue;
-        }
-        recs[nrecs].id = f;
-        recs[nrecs].json = v;
-        nrecs++;
-    }
-    if (nrecs > 1)
-        qsort(recs, nrecs, sizeof(*recs), link_rec_cmp);   /* stable order by id */
-    for (size_t i = 0; i < nrecs; i++) {
-        struct pf_err err;
-        pf_err_clear(&err);
-        if (snapshot_record_decode(recs[i].json->str, recs[i].json->len, &items[count],
-                                   &err) != PF_OK) {
-            if (nbad++ == 0) {
-                char id[72];
-                snprintf(first_bad, sizeof(first_bad), "%s: %s",
-                         link_sanitize(id, sizeof(id), recs[i].id->str, recs[i].id->len),
-                         err.msg);
-            }
-            continue;
-        }
-        count++;
-    }
-    free(recs);
-    if (count == 0) {
-        free(items);
-        items = NULL;
-    }
-    int64_t prev_version = link->cache->version;
-    pool_cache_replace(link->cache, items, count, m->version, m->epoch, clock_mono_ms());
-    int64_t apply_us = link_now_us() - t0_us;
-    if (link->cache->version == m->version)   /* applied, not kept on ENOMEM */
-        link->cache->last_apply_us = apply_us;
-    link->stats.reloads++;
-    link->stats.bad_records += nbad;
-    if (nbad > 0)
-        log_warn("redis: pool version %" PRId64 ": skipped %zu bad upstream record%s "
-                 "(first: %s)", m->version, nbad, nbad == 1 ? "" : "s", first_bad);
-    if (m->count >= 0 && (size_t)m->count != count + nbad)
-        log_debug("redis: pool version %" PRId64 ": meta count %" PRId64 " but %zu records",
-                  m->version, m->count, count + nbad);
-    log_info("redis: pool reloaded: version %" PRId64 " (was %" PRId64 ") epoch %s, "
-             "%zu upstreams, %zu skipped, fetched in %" PRId64 " ms, applied in %" PRId64 " us",
-             m->version, prev_version, m->epoch, count, nbad, fetch_ms, apply_us);
+    link->apply->started_us = t0_us;
+    link->apply_fetch_ms = clock_mono_ms() - link->reload_started_ms;
+    link->apply_prev_version = link->cache->version;
+    link->apply_meta_count = m->count;
+    link_apply_account(link, link_now_us() - t0_us);
+    link_timer_ms(link->apply_ev, 0);
 }
 
 static void link_on_exec(redisAsyncContext *ac, void *reply, void *privdata)
@@ -585,12 +642,13 @@ static void link_on_exec(redisAsyncContext *ac, void *reply, void *privdata)
         char w[96];
         log_warn("redis: pool meta invalid (%s); keeping pool version %" PRId64,
                  link_sanitize(w, sizeof(w), why, strlen(why)), link->cache->version);
-    } else if (pool_cache_is_stale(link->cache, m.version, m.epoch)) {
+    } else if (link_is_wanted(link, m.version, m.epoch)) {
         link->is_snapshot_absent = 0;
-        link_apply(link, &m, r->element[1], t0_us);
+        link_apply_start(link, &m, ((redisReply *)reply)->element[1], t0_us);
     } else {
         link->is_snapshot_absent = 0;
-        log_debug("redis: snapshot %" PRId64 " %s already loaded", m.version, m.epoch);
+        log_debug("redis: snapshot %" PRId64 " %s already loaded or being applied",
+                  m.version, m.epoch);
     }
     link_done(link);
 }
@@ -661,7 +719,7 @@ static void link_on_check(redisAsyncContext *ac, void *reply, void *privdata)
         link_done(link);
         return;
     }
-    if (!pool_cache_is_stale(link->cache, m.version, m.epoch)) {
+    if (!link_is_wanted(link, m.version, m.epoch)) {
         link_done(link);
         return;
     }
@@ -819,7 +877,7 @@ static void link_on_message(redisAsyncContext *ac, void *reply, void *privdata)
         link_want_reload(link, 0);
         return;
     }
-    if (!pool_cache_is_stale(link->cache, version, epoch)) {
+    if (!link_is_wanted(link, version, epoch)) {
         log_debug("redis: notice %" PRId64 " %s ignored (have %" PRId64 " %s)", version,
                   epoch, link->cache->version, link->cache->epoch);
         return;
@@ -938,6 +996,7 @@ static void link_on_reconnect(evutil_socket_t fd, short what, void *arg)
 
 struct redis_link *redis_link_create(struct event_base *base, const struct conf_redis *conf,
                                      const struct keys *keys, struct pool_cache *cache,
+                                     const struct seal_key *cred_key,
                                      struct pf_err *err)
 {
     struct redis_link *link = calloc(1, sizeof(*link));
@@ -947,6 +1006,7 @@ struct redis_link *redis_link_create(struct event_base *base, const struct conf_
     link->conf = conf;
     link->keys = keys;
     link->cache = cache;
+    link->cred_key = cred_key;
     link->state = LINK_ST_IDLE;
     link->cmd.link = link;
     link->cmd.name = "cmd";
@@ -960,8 +1020,9 @@ struct redis_link *redis_link_create(struct event_base *base, const struct conf_
     link->connect_ev = evtimer_new(base, link_on_connect_deadline, link);
     link->command_ev = evtimer_new(base, link_on_command_deadline, link);
     link->check_ev = event_new(base, -1, EV_PERSIST, link_on_check_timer, link);
+    link->apply_ev = evtimer_new(base, link_on_apply_turn, link);
     if (link->reconnect_ev == NULL || link->teardown_ev == NULL || link->connect_ev == NULL ||
-        link->command_ev == NULL || link->check_ev == NULL)
+        link->command_ev == NULL || link->check_ev == NULL || link->apply_ev == NULL)
         goto fail;
     /* Connect from the loop, so create returns at once. */
     link_timer_ms(link->reconnect_ev, 0);
@@ -979,8 +1040,10 @@ void redis_link_destroy(struct redis_link *link)
         return;
     link_set_state(link, LINK_ST_CLOSED);
     link_close_conns(link);
+    if (link->apply_ev != NULL)
+        link_apply_drop(link, "shutting down");
     struct event *evs[] = { link->reconnect_ev, link->teardown_ev, link->connect_ev,
-                            link->command_ev, link->check_ev };
+                            link->command_ev, link->check_ev, link->apply_ev };
     for (size_t i = 0; i < PF_ARRAY_LEN(evs); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);

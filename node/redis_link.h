@@ -17,6 +17,7 @@
 
 struct event_base;
 struct redis_link;
+struct seal_key;
 
 /* Counters the link keeps for /metrics and the report. */
 struct redis_link_stats {
@@ -26,14 +27,17 @@ struct redis_link_stats {
     uint64_t reloads;             /* snapshots applied */
     uint64_t bad_records;         /* upstream records skipped as undecodable */
     uint64_t command_timeouts;    /* commands that hit their deadline */
+    uint64_t apply_superseded;    /* applies abandoned for a newer snapshot */
 };
 
 /* Creates the link and starts connecting (non-blocking; returns at once).
- * <conf>, <keys> and <cache> are borrowed and must outlive the link; the
+ * <conf>, <keys>, <cache> and <cred_key> (NULL = no credential key: sealed
+ * records are skipped as bad) are borrowed and must outlive the link; the
  * link replaces <cache>'s contents when a newer snapshot is seen.
  * Returns NULL with a reason in <err> on allocation failure. */
 struct redis_link *redis_link_create(struct event_base *base, const struct conf_redis *conf,
                                      const struct keys *keys, struct pool_cache *cache,
+                                     const struct seal_key *cred_key,
                                      struct pf_err *err);
 
 /* Disconnects and frees <link> (accepts NULL). Safe to call from outside

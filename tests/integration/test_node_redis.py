@@ -134,6 +134,62 @@ class NodeRedis(unittest.TestCase):
         self.wait_reload(1, EPOCH_B, 1)
         self.assert_serves_via("/epoch-b")
 
+    def seed_big(self, version, epoch, n):
+        """A snapshot of <n> distinct upstreams, all the real upstream with
+        their own user name (it has no users and ignores the credentials)."""
+        r, k, port = self.redis, self.keys, self.upstream.port
+        staging = k.pool_upstreams + ":staging"
+        r.cmd("DEL", staging)
+        for lo in range(0, n, 1000):
+            args = []
+            for i in range(lo, min(n, lo + 1000)):
+                args += ["http://127.0.0.1:%d#v%du%d" % (port, version, i),
+                         record("127.0.0.1", port, user="v%du%d" % (version, i), **{"pass": "p"})]
+            r.cmd("HSET", staging, *args)
+        # One atomic swap, as the controller's Lua publish is.
+        r.cmd("EVAL", "redis.call('RENAME', KEYS[1], KEYS[2]); "
+              "redis.call('HSET', KEYS[3], 'version', ARGV[1], 'epoch', ARGV[2], 'count', ARGV[3]); "
+              "return redis.call('PUBLISH', KEYS[4], ARGV[1] .. ' ' .. ARGV[2])", "4",
+              staging, k.pool_upstreams, k.pool_meta, k.pool_channel, str(version), epoch, str(n))
+
+    def test_large_snapshot_applied_in_slices_newest_wins(self):
+        """A large snapshot is applied over many loop turns while requests
+        keep being served; a newer one read meanwhile supersedes it (or
+        follows it), and the pool never goes back to an older version."""
+        self.start_world()
+        self.seed(1, EPOCH_A, [self.upstream], publish=False)
+        self.start_node()
+        self.wait_reload(1, EPOCH_A, 1)
+        self.seed_big(2, EPOCH_A, 4000)
+        self.seed_big(3, EPOCH_A, 5000)
+        self.assert_serves_via("/during-apply")
+        self.wait_reload(3, EPOCH_A, 5000, timeout=30)
+        self.assert_serves_via("/after-apply")
+        versions = [v for v, _, _, _ in self.reloads()]
+        self.assertEqual(versions, sorted(versions), "pool went back: %r" % versions)
+        self.assertEqual(self.reloads()[-1], (3, EPOCH_A, 5000, 0))
+        m = self.node.metrics()
+        self.assertEqual(m["pf_node_pool_version"], 3)
+        self.assertGreater(m["pf_node_pool_apply_slices"], 1)
+        self.assertGreater(m["pf_node_pool_apply_max_slice_seconds"], 0)
+        self.assertGreaterEqual(m["pf_node_pool_apply_total_seconds"],
+                                m["pf_node_pool_apply_max_slice_seconds"] * 0.5)
+        self.assertEqual(m["pf_node_pool_last_apply_seconds"],
+                         m["pf_node_pool_apply_max_slice_seconds"])
+        self.assertIn("pf_node_redis_apply_superseded_total", m)
+        status, body, _ = self.node.admin("/stats")
+        self.assertEqual(status, 200)
+        pool = json.loads(body)["pool"]
+        self.assertEqual(pool["version"], 3)
+        for f in ("apply_ms", "apply_max_slice_ms", "apply_total_ms", "apply_slices"):
+            self.assertIn(f, pool)
+        # Duplicates of the loaded version are ignored.
+        n = len(self.reloads())
+        self.publish("3 " + EPOCH_A)
+        self.publish("2 " + EPOCH_A)
+        time.sleep(1.0)
+        self.assertEqual(len(self.reloads()), n)
+
     def test_lost_notice_is_caught_by_the_periodic_check(self):
         self.start_world()
         self.seed(1, EPOCH_A, [self.upstream], publish=False)

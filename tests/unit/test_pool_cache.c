@@ -267,3 +267,28 @@ Test(pool_cache, apply_10k_is_correct)
     fprintf(stderr, "pool_cache_replace of %zu upstreams: %lld us\n", n, (long long)pc.last_apply_us);
     pool_cache_deinit(&pc);
 }
+
+/* A retry must not move the shared round-robin cursor: with one dead and one
+ * good upstream, the dead one is tried first by every other request, not by
+ * every request. */
+Test(pool_cache, retry_does_not_advance_round_robin)
+{
+    int ports[] = { 10, 20 };
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    pool_cache_replace(&pc, make(ports, 2, NULL), 2, 1, "e", 0);
+    int dead_first = 0;
+    for (int k = 0; k < 8; k++) {
+        struct pool_select_req rq = req_at(CONF_STRATEGY_ROUND_ROBIN, 0);
+        long idx = pool_cache_select(&pc, &rq, NULL);
+        if (idx == 0) {           /* upstream 0 is dead: retry elsewhere */
+            dead_first++;
+            long ex[] = { 0 };
+            rq.exclude = ex;
+            rq.nexclude = 1;
+            cr_expect_eq(pool_cache_select(&pc, &rq, NULL), 1);
+        }
+    }
+    cr_expect_eq(dead_first, 4);
+    pool_cache_deinit(&pc);
+}
