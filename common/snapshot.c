@@ -2,17 +2,33 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
 #include "keys.h"
+#include "seal.h"
 
 /* Largest integer a JSON number (double) carries exactly. */
 #define SNAPSHOT_INT_MAX 9007199254740992.0
 
-char *snapshot_record_encode(const struct upstream *u)
+/* Adds "pass_sealed" for <u>'s password sealed under <key>, bound to the
+ * upstream id. Returns PF_OK or an error (allocation, OpenSSL). */
+static int snapshot_add_sealed(cJSON *o, const struct upstream *u, const struct seal_key *key)
+{
+    char id[UPSTREAM_ID_MAX];
+    char sealed[SEAL_TEXT_MAX];
+    size_t n = strnlen(u->pass, sizeof(u->pass));
+    addr_upstream_id(u, id, sizeof(id));
+    if (n >= sizeof(u->pass) ||
+        seal_encrypt(key, u->pass, n, id, sealed, sizeof(sealed), NULL) != PF_OK)
+        return PF_EIO;
+    return cJSON_AddStringToObject(o, "pass_sealed", sealed) == NULL ? PF_ENOMEM : PF_OK;
+}
+
+char *snapshot_record_encode(const struct upstream *u, const struct seal_key *key)
 {
     cJSON *o = cJSON_CreateObject();
     char *out = NULL;
@@ -24,7 +40,9 @@ char *snapshot_record_encode(const struct upstream *u)
         goto done;
     if (u->user[0] != '\0' && cJSON_AddStringToObject(o, "user", u->user) == NULL)
         goto done;
-    if (u->pass[0] != '\0' && cJSON_AddStringToObject(o, "pass", u->pass) == NULL)
+    if (u->pass[0] != '\0' && key != NULL && snapshot_add_sealed(o, u, key) != PF_OK)
+        goto done;
+    if (u->pass[0] != '\0' && key == NULL && cJSON_AddStringToObject(o, "pass", u->pass) == NULL)
         goto done;
     if (cJSON_AddStringToObject(o, "provider", u->provider) == NULL ||
         cJSON_AddNumberToObject(o, "expires_at_ms", (double)u->expires_at_ms) == NULL ||
@@ -37,6 +55,14 @@ done:
     return out;
 }
 
+void snapshot_record_free(char *rec)
+{
+    if (rec == NULL)
+        return;
+    OPENSSL_cleanse(rec, strlen(rec));
+    free(rec);
+}
+
 /* The members a record may carry, found in one pass over the object
  * (snapshot_index) instead of one pass per member: a 10,000-upstream
  * snapshot is decoded inside the node's event loop. */
@@ -46,6 +72,7 @@ enum snapshot_field {
     SNAPSHOT_F_PORT,
     SNAPSHOT_F_USER,
     SNAPSHOT_F_PASS,
+    SNAPSHOT_F_PASS_SEALED,
     SNAPSHOT_F_PROVIDER,
     SNAPSHOT_F_EXPIRES,
     SNAPSHOT_F_WEIGHT,
@@ -54,7 +81,7 @@ enum snapshot_field {
 };
 
 static const char *const snapshot_field_names[SNAPSHOT_F__COUNT] = {
-    "scheme", "host", "port", "user", "pass", "provider", "expires_at_ms", "weight", "latency_ms",
+    "scheme", "host", "port", "user", "pass", "pass_sealed", "provider", "expires_at_ms", "weight", "latency_ms",
 };
 
 struct snapshot_fields {
@@ -155,7 +182,38 @@ static int snapshot_host_chars_ok(const char *h)
     return 1;
 }
 
-static int snapshot_decode_fields(const cJSON *o, struct upstream *out, struct pf_err *err)
+/* Opens "pass_sealed" of <f> into out->pass with <key> (may be NULL: then a
+ * sealed password is an error, never an empty one), bound to the id of the
+ * upstream decoded so far in <out> (scheme, host, port, user). */
+static int snapshot_get_sealed(const struct snapshot_fields *f, const struct seal_key *key,
+                               struct upstream *out, struct pf_err *err)
+{
+    char sealed[SEAL_TEXT_MAX];
+    char id[UPSTREAM_ID_MAX];
+    struct pf_err serr;
+    size_t n = 0;
+    int rc = snapshot_get_str(f, SNAPSHOT_F_PASS_SEALED, 0, sealed, sizeof(sealed), err);
+    if (rc != PF_OK || sealed[0] == '\0')
+        return rc == PF_OK ? pf_err_set(err, PF_EINVAL, "pass_sealed: empty") : rc;
+    if (out->pass[0] != '\0')
+        return pf_err_set(err, PF_EINVAL, "pass_sealed: given with pass");
+    if (key == NULL)
+        return pf_err_set(err, PF_EINVAL, "pass_sealed: password is sealed but no "
+                          "redis.credential_key_file is configured");
+    addr_upstream_id(out, id, sizeof(id));
+    pf_err_clear(&serr);
+    if (seal_decrypt(key, sealed, strlen(sealed), id, out->pass, sizeof(out->pass), &n,
+                     &serr) != PF_OK)
+        return pf_err_set(err, PF_EINVAL, "pass_sealed: %s", serr.msg);
+    if (n == 0 || strlen(out->pass) != n) {
+        memset(out->pass, 0, sizeof(out->pass));
+        return pf_err_set(err, PF_EINVAL, "pass_sealed: empty or NUL byte in password");
+    }
+    return PF_OK;
+}
+
+static int snapshot_decode_fields(const cJSON *o, const struct seal_key *key, struct upstream *out,
+                                  struct pf_err *err)
 {
     char scheme[16];
     char host[UPSTREAM_HOST_MAX];
@@ -184,6 +242,9 @@ static int snapshot_decode_fields(const cJSON *o, struct upstream *out, struct p
     if ((rc = snapshot_get_str(&f, SNAPSHOT_F_USER, 0, out->user, sizeof(out->user), err)) != PF_OK ||
         (rc = snapshot_get_str(&f, SNAPSHOT_F_PASS, 0, out->pass, sizeof(out->pass), err)) != PF_OK ||
         (rc = snapshot_get_str(&f, SNAPSHOT_F_PROVIDER, 0, out->provider, sizeof(out->provider), err)) != PF_OK)
+        return rc;
+    if ((f.v[SNAPSHOT_F_PASS_SEALED] != NULL || f.is_dup[SNAPSHOT_F_PASS_SEALED]) &&
+        (rc = snapshot_get_sealed(&f, key, out, err)) != PF_OK)
         return rc;
     if (out->pass[0] != '\0' && out->user[0] == '\0')
         return pf_err_set(err, PF_EINVAL, "pass: set without user");
@@ -215,8 +276,8 @@ static cJSON *snapshot_parse_json(const char *json, size_t len)
     return o;
 }
 
-int snapshot_record_decode(const char *json, size_t len, struct upstream *out,
-                           struct pf_err *err)
+int snapshot_record_decode(const char *json, size_t len, const struct seal_key *key,
+                           struct upstream *out, struct pf_err *err)
 {
     cJSON *o;
     int rc;
@@ -232,7 +293,7 @@ int snapshot_record_decode(const char *json, size_t len, struct upstream *out,
     if (!cJSON_IsObject(o)) {
         rc = pf_err_set(err, PF_EINVAL, "record is not a JSON object");
     } else {
-        rc = snapshot_decode_fields(o, out, err);
+        rc = snapshot_decode_fields(o, key, out, err);
     }
     cJSON_Delete(o);
     if (rc != PF_OK) {

@@ -8,14 +8,27 @@
 #include "err.h"
 #include "upstream-t.h"
 
+struct seal_key;
+
 /* Returns a malloc'd NUL-terminated JSON record for <u>; the caller frees it.
- * NULL on allocation failure. Empty user/pass are omitted. */
-char *snapshot_record_encode(const struct upstream *u);
+ * NULL on allocation or sealing failure. Empty user/pass are omitted. With
+ * <key> (borrowed; NULL = none) the password is written sealed
+ * ("pass_sealed", common/seal.h, bound to the upstream id), else in clear
+ * ("pass"). */
+char *snapshot_record_encode(const struct upstream *u, const struct seal_key *key);
+
+/* Clears (it may hold a password in clear) and frees record <rec> from
+ * snapshot_record_encode() (accepts NULL). */
+void snapshot_record_free(char *rec);
 
 /* Parses a record of <len> bytes (untrusted: it comes from Redis) into <out>,
  * validating every field as addr_parse_upstream() would (scheme, host,
- * port range, string lengths). Returns PF_OK or PF_EINVAL with the field. */
-int snapshot_record_decode(const char *json, size_t len, struct upstream *out,
-                           struct pf_err *err) PF_MUSTCHECK;
+ * port range, string lengths). A clear "pass" is accepted with or without
+ * <key> (records written before sealing); "pass_sealed" is opened with <key>
+ * and is an error when <key> is NULL or wrong, or the value was moved from
+ * another upstream, so such a record is never used with an empty password.
+ * Returns PF_OK or PF_EINVAL with the field. */
+int snapshot_record_decode(const char *json, size_t len, const struct seal_key *key,
+                           struct upstream *out, struct pf_err *err) PF_MUSTCHECK;
 
 #endif

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "provider.h"
 #include "publish.h"
+#include "seal.h"
 
 #define CTL_EXIT_OK     0
 #define CTL_EXIT_FATAL  1
@@ -278,6 +279,7 @@ static void ctl_reload(struct ctl_ctx *ctx)
     }
     if (strcmp(nc.redis.url, ctx->conf.redis.url) != 0 ||
         strcmp(nc.redis.prefix, ctx->conf.redis.prefix) != 0 ||
+        strcmp(nc.redis.credential_key_file, ctx->conf.redis.credential_key_file) != 0 ||
         strcmp(nc.controller.admin_listen, ctx->conf.controller.admin_listen) != 0 ||
         strcmp(nc.controller.id, ctx->conf.controller.id) != 0)
         log_warn("reload: redis, admin_listen and id changes need a restart, ignored");
@@ -367,6 +369,7 @@ static void ctl_destroy(struct ctl_ctx *ctx)
         event_free(ctx->lease_ev);
     if (ctx->base != NULL)
         event_base_free(ctx->base);
+    seal_key_destroy(ctx->cred_key);
     conf_deinit(&ctx->conf);
 }
 
@@ -380,7 +383,7 @@ static int ctl_setup(struct ctl_ctx *ctx)
     if (ctx->base == NULL)
         return PF_ENOMEM;
     ctx->fetch = fetch_create(ctx->base);
-    ctx->pub = publish_create(&ctx->conf.redis, &ctx->keys, cc->id);
+    ctx->pub = publish_create(&ctx->conf.redis, &ctx->keys, cc->id, ctx->cred_key);
     ctx->sync_ev = evtimer_new(ctx->base, ctl_sync_cb, ctx);
     ctx->heartbeat_ev = event_new(ctx->base, -1, EV_PERSIST, ctl_heartbeat_cb, ctx);
     ctx->sigint_ev = evsignal_new(ctx->base, SIGINT, ctl_signal_cb, ctx);
@@ -461,14 +464,32 @@ int main(int argc, char **argv)
         conf_deinit(&ctx.conf);
         return CTL_EXIT_CONFIG;
     }
+    if (ctx.conf.redis.credential_key_file[0] != '\0') {
+        ctx.cred_key = seal_key_load(ctx.conf.redis.credential_key_file, &err);
+        if (ctx.cred_key == NULL) {
+            fprintf(stderr, "config: %s: redis.credential_key_file: %s\n", path, err.msg);
+            conf_deinit(&ctx.conf);
+            return CTL_EXIT_CONFIG;
+        }
+    }
     if (is_check) {
+        seal_key_destroy(ctx.cred_key);
         conf_deinit(&ctx.conf);
         return CTL_EXIT_OK;
     }
     log_set_level(level);
+    if (ctx.cred_key == NULL)
+        log_warn("redis.credential_key_file is not set: upstream passwords are stored in Redis "
+                 "in clear; to seal them, write 64 hex chars (openssl rand -hex 32) to a file "
+                 "with mode 0600 and set redis.credential_key_file to it on the controller and "
+                 "every node");
+    else if (ctx.cred_key->is_mode_loose)
+        log_warn("credential key file %s is accessible to group or others; chmod 600 it",
+                 ctx.conf.redis.credential_key_file);
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("curl_global_init failed");
+        seal_key_destroy(ctx.cred_key);
         conf_deinit(&ctx.conf);
         return CTL_EXIT_FATAL;
     }

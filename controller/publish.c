@@ -71,7 +71,7 @@ static void publish_new_epoch(struct publish *p)
 }
 
 struct publish *publish_create(const struct conf_redis *conf, const struct keys *keys,
-                               const char *controller_id)
+                               const char *controller_id, const struct seal_key *cred_key)
 {
     struct publish *p = calloc(1, sizeof(*p));
 
@@ -80,6 +80,7 @@ struct publish *publish_create(const struct conf_redis *conf, const struct keys 
     p->conf = conf;
     p->keys = keys;
     p->controller_id = controller_id;
+    p->cred_key = cred_key;
     p->backoff.base_ms = 200;
     p->backoff.cap_ms = 10000;
     publish_new_epoch(p);
@@ -322,8 +323,10 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
     argvlen = calloc(NFIXED + 3 * n, sizeof(*argvlen));
     if (records == NULL || expires == NULL || argv == NULL || argvlen == NULL)
         goto out;
+    /* The digest is over the clear records: sealed ones differ at every
+     * encode (random nonce), which would republish an unchanged pool. */
     for (size_t i = 0; i < n; i++) {
-        records[i] = snapshot_record_encode(&es[i]->u);
+        records[i] = snapshot_record_encode(&es[i]->u, NULL);
         if (records[i] == NULL)
             goto out;
         digest = publish_fnv(digest, es[i]->id, strlen(es[i]->id) + 1);
@@ -342,6 +345,16 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
     if (meta == 0 && p->has_published && digest == p->digest && n == p->count) {
         rc = PF_OK;
         goto out;
+    }
+
+    for (size_t i = 0; i < n && p->cred_key != NULL; i++) {
+        snapshot_record_free(records[i]);
+        records[i] = snapshot_record_encode(&es[i]->u, p->cred_key);
+        if (records[i] == NULL) {
+            log_error("redis: sealing upstream records failed; pool not published");
+            rc = PF_ENOMEM;
+            goto out;
+        }
     }
 
     char now[24], count[24];
@@ -381,7 +394,7 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
 out:
     if (records != NULL)
         for (size_t i = 0; i < n; i++)
-            free(records[i]);
+            snapshot_record_free(records[i]);
     free(records);
     free(expires);
     free(argv);
@@ -429,12 +442,14 @@ static int publish_hash(struct publish *p, const char *what, const char *key, co
     return rc;
 }
 
-/* Wall clock of monotonic <at_mono_ms>, 0 when 0. */
-static int64_t publish_wall_of(int64_t at_mono_ms, int64_t now_wall_ms)
+/* Wall clock of monotonic <at_mono_ms>, 0 when 0; <now_mono_ms> is the
+ * monotonic time of <now_wall_ms> (one read for every field of a record, so
+ * equal deadlines publish as equal). */
+static int64_t publish_wall_of(int64_t at_mono_ms, int64_t now_wall_ms, int64_t now_mono_ms)
 {
     if (at_mono_ms <= 0)
         return 0;
-    return now_wall_ms + (at_mono_ms - clock_mono_ms());
+    return now_wall_ms + (at_mono_ms - now_mono_ms);
 }
 
 int publish_provider(struct publish *p, const struct provider *pr, int64_t now_wall_ms)
@@ -442,6 +457,7 @@ int publish_provider(struct publish *p, const struct provider *pr, int64_t now_w
     char key[KEYS_NAME_MAX + UPSTREAM_NAME_MAX];
     char ups[24], polls[24], failures[24], err_at[24], ok_at[24], opens[24], until[24];
     char consec[24], next[24], retries[24];
+    int64_t now_mono_ms = clock_mono_ms();
 
     if (keys_provider(p->keys, pr->conf->name, key, sizeof(key)) != PF_OK)
         return PF_EINVAL;
@@ -453,9 +469,10 @@ int publish_provider(struct publish *p, const struct provider *pr, int64_t now_w
     snprintf(opens, sizeof(opens), "%" PRIu64, pr->breaker.opens);
     snprintf(until, sizeof(until), "%" PRId64,
              pr->breaker.state == BREAKER_OPEN
-             ? publish_wall_of(pr->breaker.open_until_ms, now_wall_ms) : 0);
+             ? publish_wall_of(pr->breaker.open_until_ms, now_wall_ms, now_mono_ms) : 0);
     snprintf(consec, sizeof(consec), "%u", pr->breaker.consecutive_failures);
-    snprintf(next, sizeof(next), "%" PRId64, publish_wall_of(pr->next_poll_at_ms, now_wall_ms));
+    snprintf(next, sizeof(next), "%" PRId64,
+             publish_wall_of(pr->next_poll_at_ms, now_wall_ms, now_mono_ms));
     snprintf(retries, sizeof(retries), "%" PRIu64, pr->retries);
     const char *fv[] = {
         "state", provider_state_name(pr->state),

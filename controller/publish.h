@@ -18,6 +18,7 @@ struct provider_entry;
 struct redisContext;
 struct redisReply;
 struct redisReply;
+struct seal_key;
 
 #define PUBLISH_EPOCH_LEN 16
 
@@ -25,6 +26,7 @@ struct publish {
     const struct conf_redis *conf;        /* borrowed from ctl_ctx->conf */
     const struct keys *keys;              /* borrowed from ctl_ctx */
     const char        *controller_id;     /* borrowed from ctl_ctx->conf */
+    const struct seal_key *cred_key;      /* borrowed from ctl_ctx; NULL = passwords in clear */
     struct redisContext *rc;              /* owned; NULL while disconnected */
     struct backoff     backoff;           /* reconnect delays */
     unsigned           attempt;           /* failed connects in a row */
@@ -43,11 +45,12 @@ struct publish {
     uint64_t           nerrors;           /* dropped connections and failed scripts */
 };
 
-/* Creates a publisher (not connected yet) for <conf>, <keys> and
- * <controller_id>, all borrowed. Picks a random epoch from /dev/urandom.
- * Returns NULL on failure. */
+/* Creates a publisher (not connected yet) for <conf>, <keys>,
+ * <controller_id> and <cred_key> (seals upstream passwords in the records;
+ * NULL = written in clear), all borrowed. Picks a random epoch from
+ * /dev/urandom. Returns NULL on failure. */
 struct publish *publish_create(const struct conf_redis *conf, const struct keys *keys,
-                               const char *controller_id);
+                               const char *controller_id, const struct seal_key *cred_key);
 
 /* Closes the connection and frees <p> (accepts NULL). */
 void publish_destroy(struct publish *p);

@@ -29,10 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         addr_format_safe(&u, buf, sizeof(buf));
         addr_upstream_id(&u, buf, sizeof(buf));
 
-        char *json = snapshot_record_encode(&u);
+        char *json = snapshot_record_encode(&u, NULL);
         if (json != NULL) {
             struct upstream v;
-            if (snapshot_record_decode(json, strlen(json), &v, &err) != PF_OK)
+            if (snapshot_record_decode(json, strlen(json), NULL, &v, &err) != PF_OK)
                 abort();
             if (memcmp(&u, &v, sizeof(u)) != 0)
                 abort();

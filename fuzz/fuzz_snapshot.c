@@ -13,17 +13,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct upstream u, v;
     struct pf_err err;
 
-    int rc = snapshot_record_decode((const char *)data, size, &u, &err);
+    int rc = snapshot_record_decode((const char *)data, size, NULL, &u, &err);
     if (rc != PF_OK && rc != PF_EINVAL)
         abort();
     if (rc != PF_OK)
         return 0;
     if (u.port == 0 || u.weight == 0 || u.host[0] == '\0')
         abort();
-    char *json = snapshot_record_encode(&u);
+    char *json = snapshot_record_encode(&u, NULL);
     if (json == NULL)
         return 0;
-    if (snapshot_record_decode(json, strlen(json), &v, &err) != PF_OK)
+    if (snapshot_record_decode(json, strlen(json), NULL, &v, &err) != PF_OK)
         abort();
     if (memcmp(&u, &v, sizeof(u)) != 0)
         abort();

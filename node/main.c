@@ -25,6 +25,7 @@
 #include "pool_cache.h"
 #include "redis_link.h"
 #include "report.h"
+#include "seal.h"
 #include "snapshot_file.h"
 
 #define EXIT_BAD_CONFIG 2
@@ -143,7 +144,7 @@ static void load_snapshot_file(struct node_ctx *ctx)
     struct snapshot_file_info info;
     struct pf_err err;
     pf_err_clear(&err);
-    int rc = snapshot_file_load(path, &ctx->pool, clock_mono_ms(), &info, &err);
+    int rc = snapshot_file_load(path, ctx->cred_key, &ctx->pool, clock_mono_ms(), &info, &err);
     if (rc == PF_ENOENT) {
         log_info("snapshot file %s not found; starting with an empty pool", path);
         return;
@@ -212,11 +213,22 @@ int main(int argc, char **argv)
         status = EXIT_BAD_CONFIG;
         goto out_conf;
     }
+    if (ctx->conf.node.mode == CONF_NODE_POOL && ctx->conf.redis.credential_key_file[0] != '\0') {
+        ctx->cred_key = seal_key_load(ctx->conf.redis.credential_key_file, &err);
+        if (ctx->cred_key == NULL) {
+            fprintf(stderr, "config: redis.credential_key_file: %s\n", err.msg);
+            status = EXIT_BAD_CONFIG;
+            goto out_conf;
+        }
+    }
     if (is_check_only) {
         status = 0;
         goto out_conf;
     }
     log_set_level(level);
+    if (ctx->cred_key != NULL && ctx->cred_key->is_mode_loose)
+        log_warn("credential key file %s is accessible to group or others; chmod 600 it",
+                 ctx->conf.redis.credential_key_file);
     signal(SIGPIPE, SIG_IGN);
     ctx->started_at_ms = clock_wall_ms();
     pool_cache_init(&ctx->pool);
@@ -249,7 +261,8 @@ int main(int argc, char **argv)
     if (ctx->conf.node.mode == CONF_NODE_POOL) {
         if (ctx->conf.node.snapshot_file[0] != '\0')
             load_snapshot_file(ctx);
-        ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, &ctx->keys, &ctx->pool, &err);
+        ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, &ctx->keys, &ctx->pool,
+                                       ctx->cred_key, &err);
         if (ctx->redis == NULL) {
             log_error("redis link: %s", err.msg);
             goto out;
@@ -312,6 +325,7 @@ out:
     if (status == 0)
         log_info("%s", "stopped");
 out_conf:
+    seal_key_destroy(ctx->cred_key);
     conf_deinit(&ctx->conf);
     free(ctx);
     return status;

@@ -104,7 +104,7 @@ static void report_save_snapshot(struct report *r)
         return;
     struct pf_err err;
     pf_err_clear(&err);
-    if (snapshot_file_save(path, pc, clock_wall_ms(), &err) != PF_OK) {
+    if (snapshot_file_save(path, pc, ctx->cred_key, clock_wall_ms(), &err) != PF_OK) {
         if (pc->version != r->failed_version || strcmp(pc->epoch, r->failed_epoch) != 0)
             log_warn("saving pool version %" PRId64 " failed, ignored (retried): %s",
                      pc->version, err.msg);

@@ -50,7 +50,8 @@ static void sf_buf_puts(struct sf_buf *b, const char *s)
 }
 
 /* Builds the whole file in <b>. Returns PF_OK or PF_ENOMEM. */
-static int sf_build(struct sf_buf *b, const struct pool_cache *pc, int64_t now_wall_ms)
+static int sf_build(struct sf_buf *b, const struct pool_cache *pc, const struct seal_key *key,
+                    int64_t now_wall_ms)
 {
     char head[96];
     /* the epoch comes from Redis: escaped by cJSON rather than trusted */
@@ -66,12 +67,12 @@ static int sf_build(struct sf_buf *b, const struct pool_cache *pc, int64_t now_w
     snprintf(head, sizeof(head), ",\"saved_at_ms\":%" PRId64 ",\"upstreams\":[", now_wall_ms);
     sf_buf_puts(b, head);
     for (size_t i = 0; i < pc->count; i++) {
-        char *rec = snapshot_record_encode(&pc->items[i]);
+        char *rec = snapshot_record_encode(&pc->items[i], key);
         if (rec == NULL)
             return PF_ENOMEM;
         sf_buf_puts(b, i == 0 ? "\n" : ",\n");
         sf_buf_puts(b, rec);
-        free(rec);
+        snapshot_record_free(rec);
     }
     sf_buf_puts(b, "\n]}\n");
     return b->failed ? PF_ENOMEM : PF_OK;
@@ -116,8 +117,8 @@ static void sf_sync_dir(const char *path)
     close(fd);
 }
 
-int snapshot_file_save(const char *path, const struct pool_cache *pc, int64_t now_wall_ms,
-                       struct pf_err *err)
+int snapshot_file_save(const char *path, const struct pool_cache *pc, const struct seal_key *key,
+                       int64_t now_wall_ms, struct pf_err *err)
 {
     if (path == NULL || path[0] == '\0')
         return pf_err_set(err, PF_EINVAL, "snapshot file: empty path");
@@ -127,9 +128,9 @@ int snapshot_file_save(const char *path, const struct pool_cache *pc, int64_t no
     struct sf_buf b = { 0 };
     char *tmp = NULL;
     int fd = -1;
-    int rc = sf_build(&b, pc, now_wall_ms);
+    int rc = sf_build(&b, pc, key, now_wall_ms);
     if (rc != PF_OK) {
-        pf_err_set(err, rc, "snapshot file %s: out of memory", path);
+        pf_err_set(err, rc, "snapshot file %s: out of memory or sealing failed", path);
         goto fail;
     }
     size_t tlen = strlen(path) + sizeof(".tmp");
@@ -288,8 +289,8 @@ static int sf_get_int(const cJSON *root, const char *name, int is_required, int6
 }
 
 /* Decodes the records of <arr> into a malloc'd <*out_items> (NULL when none). */
-static int sf_decode_records(const cJSON *arr, struct upstream **out_items,
-                             struct snapshot_file_info *info)
+static int sf_decode_records(const cJSON *arr, const struct seal_key *key,
+                             struct upstream **out_items, struct snapshot_file_info *info)
 {
     int n = cJSON_GetArraySize(arr);
     struct upstream *items = NULL;
@@ -314,7 +315,7 @@ static int sf_decode_records(const cJSON *arr, struct upstream **out_items,
                 free(items);
                 return PF_ENOMEM;
             }
-            rc = snapshot_record_decode(json, strlen(json), &items[count], &rerr);
+            rc = snapshot_record_decode(json, strlen(json), key, &items[count], &rerr);
             cJSON_free(json);
         }
         if (rc == PF_OK) {
@@ -333,8 +334,9 @@ static int sf_decode_records(const cJSON *arr, struct upstream **out_items,
     return PF_OK;
 }
 
-int snapshot_file_load(const char *path, struct pool_cache *pc, int64_t now_mono_ms,
-                       struct snapshot_file_info *info, struct pf_err *err)
+int snapshot_file_load(const char *path, const struct seal_key *key, struct pool_cache *pc,
+                       int64_t now_mono_ms, struct snapshot_file_info *info,
+                       struct pf_err *err)
 {
     struct snapshot_file_info local;
     if (info == NULL)
@@ -383,7 +385,7 @@ int snapshot_file_load(const char *path, struct pool_cache *pc, int64_t now_mono
         rc = pf_err_set(err, PF_EINVAL, "snapshot file %s: \"upstreams\" must be an array", path);
         goto out;
     }
-    rc = sf_decode_records(arr, &items, info);
+    rc = sf_decode_records(arr, key, &items, info);
     if (rc != PF_OK) {
         pf_err_set(err, rc, "snapshot file %s: out of memory", path);
         goto out;

@@ -35,7 +35,7 @@ say() { printf 'run-fleet: %s\n' "$*"; }
 die() { printf 'run-fleet: ERROR: %s\n' "$*" >&2; stop_all; exit 1; }
 
 PACKAGES=(build-essential cmake pkg-config libhiredis-dev libevent-dev libcurl4-openssl-dev
-          libcjson-dev libcriterion-dev redis-server redis-tools curl python3)
+          libcjson-dev libcriterion-dev libssl-dev redis-server redis-tools curl python3)
 
 install_packages() {
   local missing=() p
@@ -161,11 +161,17 @@ while [ "$NODE_B" = "$NODE_A" ]; do NODE_B=$(free_port); done
 ADM_A=$(free_port); ADM_B=$(free_port); ADM_UA=$(free_port); ADM_UB=$(free_port); ADM_C=$(free_port)
 LEVEL="${PF_LOG_LEVEL_DEMO:-info}"
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+# Seals upstream passwords in Redis (redis.credential_key_file): made on the
+# first run, kept across runs (64 hex chars, mode 0600).
+KEY_FILE="$RUN_DIR/credential.key"
+if [ ! -s "$KEY_FILE" ]; then
+  (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$KEY_FILE" && echo >> "$KEY_FILE")
+fi
 
 node_conf() {  # id listen admin mode
   cat > "$RUN_DIR/$1.json" <<EOF
 {
-  "redis": { "url": "$REDIS_URL", "prefix": "pf" },
+  "redis": { "url": "$REDIS_URL", "prefix": "pf", "credential_key_file": "$KEY_FILE" },
   "log": { "level": "$LEVEL" },
   "node": {
     "id": "$1",
@@ -185,7 +191,7 @@ node_conf node-a "$NODE_A" "$ADM_A" pool
 node_conf node-b "$NODE_B" "$ADM_B" pool
 cat > "$RUN_DIR/controller.json" <<EOF
 {
-  "redis": { "url": "$REDIS_URL", "prefix": "pf" },
+  "redis": { "url": "$REDIS_URL", "prefix": "pf", "credential_key_file": "$KEY_FILE" },
   "log": { "level": "$LEVEL" },
   "controller": {
     "id": "ctl-a",

@@ -30,7 +30,10 @@ What the cleanup does (and why a test can fail there):
     observed it (proc.wait(), proc.kill(), proc.stop(check=False)) fails it;
   * stops the helpers (redis, fake provider, origin);
   * scans every binary's log for sanitizer reports (AddressSanitizer,
-    LeakSanitizer, UBSan "runtime error") and for every secret: values passed
+    LeakSanitizer, UBSan "runtime error"); under PF_VALGRIND=1 every
+    valgrind log for errors and definite leaks (a run that exited, on its
+    own or on SIGTERM, must have written its summary; a SIGKILLed one need
+    not); and every log for every secret: values passed
     to fleet.secret(), node users' passwords, credentials in static upstream
     URLs, the redis URL password (auto-registered ones must be >= 6 chars, so
     pick distinctive secrets such as "s3cr3t-alice");
@@ -64,7 +67,12 @@ API summary:
 
 Environment: PF_NODE_BIN, PF_CONTROLLER_BIN (required to start binaries),
 PF_SOURCE_DIR (repo root; defaults to two levels above this file),
-PF_READY_TIMEOUT_S (15), PF_STOP_TIMEOUT_S (10), PF_KEEP_TMP=1.
+PF_READY_TIMEOUT_S (15), PF_STOP_TIMEOUT_S (10), PF_KEEP_TMP=1,
+PF_VALGRIND=1 (run the binaries under valgrind memcheck: a non-sanitizer
+build; each run's log is <tmp>/<name>.valgrind.<pid>.log and any error or
+definite leak fails the test; tests/valgrind.supp; PF_VALGRIND_ARGS adds
+options), PF_TIMEOUT_SCALE (multiplies every harness wait; default 1, 5
+under valgrind).
 """
 
 import atexit
@@ -74,11 +82,13 @@ import ctypes
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import secrets as pysecrets
 import tempfile
 import threading
 import time
@@ -91,8 +101,19 @@ SOURCE_DIR = os.environ.get("PF_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 TESTS_DIR = os.path.join(SOURCE_DIR, "tests")
 
+# PF_VALGRIND=1 runs every proxyfleet binary under valgrind memcheck (see
+# _valgrind_argv); the build must then be one without sanitizers. Valgrind
+# makes the binaries 10-50x slower, so every harness wait (wait_until,
+# readiness, stop, wait(), run_binary) is multiplied by PF_TIMEOUT_SCALE
+# (default 1, or 5 under valgrind). Explicit assertions in tests on elapsed
+# time are left alone.
+VALGRIND = os.environ.get("PF_VALGRIND", "0") not in ("", "0")
+TIMEOUT_SCALE = float(os.environ.get("PF_TIMEOUT_SCALE", "5" if VALGRIND else "1"))
 READY_TIMEOUT_S = float(os.environ.get("PF_READY_TIMEOUT_S", "15"))
 STOP_TIMEOUT_S = float(os.environ.get("PF_STOP_TIMEOUT_S", "10"))
+# Exit code valgrind gives a run with errors (or definite leaks): distinct
+# from the binaries' own codes, so a test asserting an exit code fails too.
+VALGRIND_ERROR_EXITCODE = 97
 
 # Built from pieces so that printing this module's source or these patterns
 # never matches ctest's FAIL_REGULAR_EXPRESSION by itself.
@@ -153,7 +174,9 @@ def wait_until(predicate, timeout=10.0, message="condition", interval=0.05):
     """Calls <predicate> until it returns a truthy value, which is returned.
     Raises HarnessError naming <message> after <timeout> seconds. Exceptions
     from the predicate count as "not yet" (the last one is reported), except
-    HarnessError and StopWaiting, which propagate at once."""
+    HarnessError and StopWaiting, which propagate at once. <timeout> is
+    multiplied by PF_TIMEOUT_SCALE (1 unless set; 5 under PF_VALGRIND)."""
+    timeout *= TIMEOUT_SCALE
     deadline = time.monotonic() + timeout
     last_exc = None
     while True:
@@ -209,6 +232,82 @@ def _require_tool(name):
         raise HarnessError("%s is not installed (needed by the integration tests; "
                            "run scripts/test.sh as root to install it)" % name)
     return path
+
+
+def _is_elf(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def _valgrind_argv(binary, log_path):
+    """The command prefix that runs <binary> under valgrind memcheck, logging
+    to <log_path> (may hold %p), or [] when PF_VALGRIND is off or <binary> is
+    not an ELF executable (a test's stand-in script). Errors and definite
+    leaks make valgrind exit VALGRIND_ERROR_EXITCODE; check_logs() reads the
+    log. tests/valgrind.supp holds the suppressions; PF_VALGRIND_ARGS adds
+    options (e.g. "--track-origins=yes")."""
+    if not VALGRIND or not _is_elf(binary):
+        return []
+    argv = [_require_tool("valgrind"), "--tool=memcheck",
+            "--error-exitcode=%d" % VALGRIND_ERROR_EXITCODE,
+            "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite", "--track-fds=no", "--num-callers=40",
+            "--child-silent-after-fork=yes", "--log-file=" + log_path]
+    supp = os.path.join(TESTS_DIR, "valgrind.supp")
+    if os.path.exists(supp):
+        argv.append("--suppressions=" + supp)
+    return argv + shlex.split(os.environ.get("PF_VALGRIND_ARGS", ""))
+
+
+_VG_SUMMARY = re.compile(r"^==\d+== ERROR SUMMARY: ([\d,]+) errors?")
+_VG_DEFINITE = re.compile(r"^==\d+==\s+definitely lost: ([\d,]+) bytes")
+# Memcheck's error headers, for logs that end without a summary (SIGKILL).
+_VG_ERROR_HEAD = re.compile(
+    r"^==\d+== (Invalid (read|write|free)|Mismatched free|Conditional jump or move depends"
+    r"|Use of uninitialised value|Syscall param|Source and destination overlap"
+    r"|Argument '.*' of function|Process terminating with default action"
+    r"|.* are definitely lost in loss record)")
+
+
+def valgrind_log_problems(path, exited=True):
+    """Problems in one valgrind log: a non-zero ERROR SUMMARY, definitely
+    lost bytes, any error record; and, when the process <exited> on its own
+    or on SIGTERM (not by a signal such as SIGKILL), a missing summary.
+    Returns a list of strings (log excerpts included)."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ["valgrind log %s is missing" % path] if exited else []
+    lines = text.splitlines()
+    nerr = lost = None
+    first = None
+    for i, line in enumerate(lines):
+        m = _VG_SUMMARY.match(line)
+        if m:
+            nerr = int(m.group(1).replace(",", ""))
+        m = _VG_DEFINITE.match(line)
+        if m:
+            lost = int(m.group(1).replace(",", ""))
+        if first is None and _VG_ERROR_HEAD.match(line):
+            first = i
+    what = []
+    if nerr:
+        what.append("ERROR SUMMARY: %d errors" % nerr)
+    if lost:
+        what.append("definitely lost: %d bytes" % lost)
+    if first is not None and not what:
+        what.append("error records")
+    if nerr is None and exited:
+        what.append("no ERROR SUMMARY (valgrind did not finish)")
+    if not what:
+        return []
+    start = first if first is not None else max(0, len(lines) - 40)
+    return ["valgrind: %s in %s:\n%s" % (", ".join(what), path,
+                                          "\n".join(lines[start:start + 200]))]
 
 
 def tail(text, lines=60):
@@ -449,7 +548,8 @@ class Proc:
 
     def wait(self, timeout=10.0):
         """Waits for the exit and returns the exit code (negative = signal).
-        Raises HarnessError on timeout."""
+        Raises HarnessError on timeout (<timeout> times PF_TIMEOUT_SCALE)."""
+        timeout *= TIMEOUT_SCALE
         try:
             rc = self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -468,8 +568,9 @@ class Proc:
             self.observed = True
 
     def _terminate(self, timeout=STOP_TIMEOUT_S):
-        """SIGCONT+SIGTERM, then SIGKILL after <timeout>. Returns
-        (exit code, killed?)."""
+        """SIGCONT+SIGTERM, then SIGKILL after <timeout> (times
+        PF_TIMEOUT_SCALE). Returns (exit code, killed?)."""
+        timeout *= TIMEOUT_SCALE
         if self.popen is None:
             return None, False
         if self.popen.poll() is not None:
@@ -761,8 +862,18 @@ class PfBinary(Proc):
             self.port = None
             self.admin_listen = section.get("admin_listen", "")
         self.admin_port = _listen_port(self.admin_listen)
-        argv = [binary, "--config", self.config_path] + list(args)
+        # Under PF_VALGRIND one valgrind log per run (%p: a restart is a new pid).
+        self.valgrind_runs = []   # [(log path, Popen)]
+        self._vg_log = os.path.join(fleet.tmp, name + ".valgrind.%p.log")
+        argv = (_valgrind_argv(binary, self._vg_log)
+                + [binary, "--config", self.config_path] + list(args))
         super().__init__(fleet, name, argv, os.path.join(fleet.tmp, name + ".log"), env=env)
+
+    def _spawn(self):
+        super()._spawn()
+        if "--log-file=" + self._vg_log in self.argv:
+            self.valgrind_runs.append((self._vg_log.replace("%p", str(self.popen.pid)),
+                                       self.popen))
 
     @property
     def proxy_url(self):
@@ -790,7 +901,7 @@ class PfBinary(Proc):
         self.observed = True
         if check and killed:
             raise HarnessError("%s did not exit within %.0fs of SIGTERM:\n%s"
-                               % (self.name, timeout, tail(self.log_text())))
+                               % (self.name, timeout * TIMEOUT_SCALE, tail(self.log_text())))
         if check and rc != 0:
             raise HarnessError("%s exited with code %s on SIGTERM:\n%s"
                                % (self.name, rc, tail(self.log_text())))
@@ -846,9 +957,16 @@ class Fleet:
 
     Fleet(testcase) registers its cleanup with testcase.addCleanup; Fleet()
     is used as a context manager instead. The most recently started Redis is
-    .redis; start_node/start_controller point configs at it by default."""
+    .redis; start_node/start_controller point configs at it by default.
 
-    def __init__(self, testcase=None, prefix="pf"):
+    Each Fleet writes a fresh credential key (.key_file, 64 hex chars, mode
+    0600) and puts it into the redis section of every config it writes
+    (redis.credential_key_file), so upstream passwords are sealed in Redis
+    as in production. Opt out with Fleet(..., credential_key=False), or per
+    binary with {"redis": {"credential_key_file": ""}}; new_key_file()
+    makes another key (e.g. a node with the wrong one)."""
+
+    def __init__(self, testcase=None, prefix="pf", credential_key=True):
         self.testcase = testcase
         tname = testcase.id().split(".")[-1] if testcase else "fleet"
         self.tmp = tempfile.mkdtemp(prefix="pf-%s-" % re.sub(r"[^A-Za-z0-9_.-]", "_", tname))
@@ -859,7 +977,9 @@ class Fleet:
         self.keys = Keys(prefix)
         self._names = {}
         self._run_logs = []
+        self._vg_run_logs = []   # run_binary's valgrind logs: [(path, exit code)]
         self._closed = False
+        self.key_file = self.new_key_file() if credential_key else None
         _live_fleets.add(self)
         if testcase is not None:
             testcase.addCleanup(self.close)
@@ -890,6 +1010,13 @@ class Fleet:
             self.secrets.add(str(value))
         return value
 
+    def _mask_secrets(self, text):
+        """<text> with every registered secret replaced: what the harness
+        prints (log tails, problems) must not leak what it checks for."""
+        for v in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(v, "<secret %d chars>" % len(v))
+        return text
+
     def _auto_secret(self, value):
         if value and len(str(value)) >= 6:
             self.secrets.add(str(value))
@@ -916,6 +1043,39 @@ class Fleet:
         except ValueError:
             pw = None
         self._auto_secret(pw)
+
+    def new_key_file(self, name=None):
+        """Writes a new random credential key file (64 hex chars and a
+        newline, mode 0600) into the temp dir and returns its path; the key
+        is registered as a secret."""
+        path = os.path.join(self.tmp, name or self._name("credential") + ".key")
+        key = pysecrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        self.secret(key)
+        return path
+
+    def seal_record(self, record):
+        """<record> (a pool record: dict or JSON text, clear "pass") as the
+        controller publishes it with this fleet's credential key: JSON text
+        with "pass_sealed" (tests/tools/pf_seal.c, the real common/seal code).
+        Tests that write a snapshot into Redis by hand use it, so no upstream
+        password sits in clear in Redis. Without a key: the record as is."""
+        text = record if isinstance(record, str) else json.dumps(record)
+        if not self.key_file or '"pass"' not in text:
+            return text
+        tool = os.environ.get("PF_SEAL_BIN")
+        if not tool or not os.path.exists(tool):
+            raise HarnessError("PF_SEAL_BIN is not set or missing (%r): run the test "
+                               "through ctest, which builds tests/tools/pf_seal.c" % tool)
+        self._auto_secret(json.loads(text).get("pass"))
+        p = subprocess.run([tool, self.key_file], input=(text + "\n").encode(),
+                           capture_output=True, timeout=10, env=_clean_env())
+        if p.returncode != 0:
+            raise HarnessError("pf-seal failed (%d): %s" % (p.returncode,
+                                                           p.stderr.decode(errors="replace")))
+        return p.stdout.decode().strip()
 
     # -- starting things ------------------------------------------------------
 
@@ -956,6 +1116,8 @@ class Fleet:
         cfg = {"log": {"level": "debug"}}
         if r is not None:
             cfg["redis"] = {"url": r.url, "prefix": self.prefix}
+            if self.key_file:
+                cfg["redis"]["credential_key_file"] = self.key_file
         return cfg
 
     def node_config(self, config=None, name="node", redis=None):
@@ -1042,15 +1204,20 @@ class Fleet:
                 self._collect_secrets(cfg)
                 json.dump(cfg, f, indent=2)
         log_path = os.path.join(self.tmp, name + ".log")
+        vg_log = os.path.join(self.tmp, name + ".valgrind.log")
+        vg = _valgrind_argv(binary, vg_log)
+        timeout *= TIMEOUT_SCALE
         with open(log_path, "wb") as logf:
             try:
-                p = subprocess.run([binary, "--config", path] + list(args), stdout=logf,
+                p = subprocess.run(vg + [binary, "--config", path] + list(args), stdout=logf,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=_clean_env(env), timeout=timeout,
                                    preexec_fn=_pdeathsig)
             except subprocess.TimeoutExpired:
                 raise HarnessError("%s %s did not exit within %ss" % (kind, args, timeout))
         self._run_logs.append(log_path)
+        if vg:
+            self._vg_run_logs.append((vg_log, p.returncode))
         with open(log_path, "rb") as f:
             return p.returncode, f.read().decode(errors="replace")
 
@@ -1102,6 +1269,23 @@ class Fleet:
                                         % (name, len(s), s[:2], i + 1,
                                            line.replace(s, "<SECRET>")))
                         break
+        problems += self._check_valgrind_logs()
+        return problems
+
+    def _check_valgrind_logs(self):
+        """Problems in the valgrind logs of every binary run (PF_VALGRIND=1).
+        A run must have written its summary unless it was killed by a signal
+        (a test's SIGKILL) or is still running."""
+        runs = [(p, rc) for p, rc in self._vg_run_logs]
+        for b in self.binaries():
+            for path, popen in b.valgrind_runs:
+                runs.append((path, popen.poll()))
+        problems = []
+        for path, rc in runs:
+            for prob in valgrind_log_problems(path, exited=rc is not None and rc >= 0):
+                for sec in self.secrets:
+                    prob = prob.replace(sec, "<SECRET>")
+                problems.append(prob)
         return problems
 
     def close(self, test_failed=None):
@@ -1127,23 +1311,32 @@ class Fleet:
             rc, killed = b._terminate()
             if killed:
                 problems.append("%s did not exit within %.0fs of SIGTERM (killed):\n%s"
-                                % (b.name, STOP_TIMEOUT_S, tail(b.log_text(), 40)))
+                                % (b.name, STOP_TIMEOUT_S * TIMEOUT_SCALE,
+                                   tail(b.log_text(), 40)))
             elif rc != 0:
                 problems.append("%s exited with code %s on SIGTERM:\n%s"
                                 % (b.name, rc, tail(b.log_text(), 40)))
+        keep_tmp = os.environ.get("PF_KEEP_TMP") == "1"
         for p in reversed(self.procs):
             if isinstance(p, PfBinary):
                 continue
+            if keep_tmp and isinstance(p, Redis) and p.running():
+                # dump.rdb in its dir: the global secret scan reads every
+                # value the fleet wrote (tests/secret_scan.py)
+                with contextlib.suppress(Exception):
+                    p.cmd("SAVE", timeout=10)
             with contextlib.suppress(Exception):
                 p._terminate(timeout=5)
         problems += self.check_logs()
         if test_failed is None:
             test_failed = self._test_failed()
         keep = bool(problems) or test_failed or os.environ.get("PF_KEEP_TMP") == "1"
+        problems = [self._mask_secrets(m) for m in problems]
         if problems or test_failed:
             for b in self.binaries():
                 sys.stderr.write("\n----- %s (%s) log tail -----\n%s\n"
-                                 % (b.name, b.log_path, tail(b.log_text(), 60)))
+                                 % (b.name, b.log_path,
+                                    self._mask_secrets(tail(b.log_text(), 60))))
         if keep:
             sys.stderr.write("pf_harness: kept %s\n" % self.tmp)
         else:

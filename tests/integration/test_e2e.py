@@ -171,8 +171,9 @@ class E2E(unittest.TestCase):
 
     def test_authenticated_upstream(self):
         # Credentials come from the provider body, travel in the snapshot
-        # record (the only place they are stored) and never reach a log
-        # (the fleet checks every binary log for the registered password).
+        # record (the only place they are stored), sealed with the fleet's
+        # credential key, and never reach a log (the fleet checks every
+        # binary log for the registered password).
         self.start_world(upstream_users=[("pfuser", "up-pass-91c2e7")])
         self.wait_pool_loaded()
         self.assert_reached_origin_via_upstream("/auth-get", connect=False)
@@ -183,7 +184,10 @@ class E2E(unittest.TestCase):
         self.assertRegex(uid, r"^http://127\.0\.0\.1:%d#[0-9a-f]{8}$" % self.upstream.port)
         self.assertNotIn("up-pass-91c2e7", uid)
         rec = json.loads(raw)
-        self.assertEqual((rec["user"], rec["pass"]), ("pfuser", "up-pass-91c2e7"))
+        self.assertEqual(rec["user"], "pfuser")
+        self.assertNotIn("pass", rec)
+        self.assertTrue(rec["pass_sealed"].startswith("v1."), rec)
+        self.assertNotIn("up-pass-91c2e7", raw)
         self.assertEqual(self.upstream.metric("pf_node_auth_failures_total"), 0)
 
     def test_upstream_down_gives_502(self):

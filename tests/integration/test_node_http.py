@@ -257,7 +257,7 @@ class NodeHttpBase(unittest.TestCase):
                    "expires_at_ms": 0, "weight": 1, "latency_ms": 0}
             if user:
                 rec["user"], rec["pass"] = user, self.fleet.secret(pw)
-            r.cmd("HSET", k.pool_upstreams, "http://127.0.0.1:%d" % p, json.dumps(rec))
+            r.cmd("HSET", k.pool_upstreams, "http://127.0.0.1:%d" % p, self.fleet.seal_record(rec))
         r.cmd("HSET", k.pool_meta, "version", str(self.version), "epoch", EPOCH,
               "count", str(len(ports)), "updated_at_ms", str(int(time.time() * 1000)),
               "controller_id", "by-hand")

@@ -142,7 +142,7 @@ class UpstreamPeers(unittest.TestCase):
                 rec["user"] = user
                 rec["pass"] = pw
                 uid += "#%08x" % (hash(user) & 0xffffffff)
-            args += [uid, json.dumps(rec)]
+            args += [uid, self.fleet.seal_record(rec)]
         self.redis.cmd("DEL", k.pool_upstreams)
         self.redis.cmd("HSET", k.pool_upstreams, *args)
         version = self.redis.cmd("HINCRBY", k.pool_meta, "version", 1)

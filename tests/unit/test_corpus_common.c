@@ -1,4 +1,4 @@
-/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot} through
+/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,seal} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
 #include <criterion/criterion.h>
@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "seal.h"
 #include "snapshot.h"
 
 typedef void (*replay_fn)(const char *name, const char *data, size_t len);
@@ -69,10 +70,10 @@ static void replay_addr(const char *name, const char *data, size_t len)
         rc = addr_validate_upstream(&u, 0, &err);
         cr_expect(rc == PF_OK || rc == PF_EDENIED, "%s: validate rc %d", name, rc);
         addr_upstream_id(&u, buf, sizeof(buf));
-        char *json = snapshot_record_encode(&u);
+        char *json = snapshot_record_encode(&u, NULL);
         cr_assert_not_null(json);
         struct upstream v;
-        cr_expect_eq(snapshot_record_decode(json, strlen(json), &v, &err), PF_OK, "%s", name);
+        cr_expect_eq(snapshot_record_decode(json, strlen(json), NULL, &v, &err), PF_OK, "%s", name);
         cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0, "%s: round trip", name);
         free(json);
     } else {
@@ -106,13 +107,13 @@ static void replay_snapshot(const char *name, const char *data, size_t len)
 {
     struct upstream u;
     struct pf_err err = { 0 };
-    int rc = snapshot_record_decode(data, len, &u, &err);
+    int rc = snapshot_record_decode(data, len, NULL, &u, &err);
     cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
     if (rc == PF_OK) {
-        char *json = snapshot_record_encode(&u);
+        char *json = snapshot_record_encode(&u, NULL);
         cr_assert_not_null(json);
         struct upstream v;
-        cr_expect_eq(snapshot_record_decode(json, strlen(json), &v, &err), PF_OK, "%s", name);
+        cr_expect_eq(snapshot_record_decode(json, strlen(json), NULL, &v, &err), PF_OK, "%s", name);
         cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0, "%s: round trip", name);
         free(json);
     }
@@ -131,6 +132,27 @@ Test(corpus, conf)
 Test(corpus, snapshot)
 {
     cr_expect_gt(replay_dir("snapshot", replay_snapshot), 0);
+}
+
+/* fuzz/fuzz_seal.c's fixed key and associated data */
+static void replay_seal(const char *name, const char *data, size_t len)
+{
+    static const char hex[] = "1111111111111111111111111111111111111111111111111111111111111111";
+    struct seal_key k;
+    char out[SEAL_PLAINTEXT_MAX + 1];
+    size_t n = 0;
+    cr_assert_eq(seal_key_parse_hex(&k, hex, sizeof(hex) - 1, NULL), PF_OK);
+    int rc = seal_decrypt(&k, data, len, "http://127.0.0.1:8080#8c736521", out, sizeof(out), &n,
+                          NULL);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL || rc == PF_EDENIED || rc == PF_ERANGE, "%s: rc %d",
+              name, rc);
+    if (rc == PF_OK)
+        cr_expect(n > 0 && n <= SEAL_PLAINTEXT_MAX, "%s", name);
+}
+
+Test(corpus, seal)
+{
+    cr_expect_gt(replay_dir("seal", replay_seal), 0);
 }
 
 Test(corpus, conf_full_example_is_valid)

@@ -19,7 +19,7 @@ Test(snapshot, encode_matches_doc_example)
     struct upstream u = make("http://203.0.113.10:8080");
     strcpy(u.provider, "plain");
     u.expires_at_ms = 1795307101123;
-    char *json = snapshot_record_encode(&u);
+    char *json = snapshot_record_encode(&u, NULL);
     cr_assert_not_null(json);
     cr_expect_str_eq(json, "{\"scheme\":\"http\",\"host\":\"203.0.113.10\",\"port\":8080,"
                            "\"provider\":\"plain\",\"expires_at_ms\":1795307101123,"
@@ -43,9 +43,9 @@ Test(snapshot, round_trip_table)
         u.expires_at_ms = 4102444800000;
         u.weight = 7;
         u.latency_ms = 42;
-        char *json = snapshot_record_encode(&u);
+        char *json = snapshot_record_encode(&u, NULL);
         cr_assert_not_null(json);
-        int rc = snapshot_record_decode(json, strlen(json), &v, &err);
+        int rc = snapshot_record_decode(json, strlen(json), NULL, &v, &err);
         cr_expect_eq(rc, PF_OK, "case %zu: %s (%s)", i, err.msg, json);
         cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0, "case %zu: round trip differs", i);
         free(json);
@@ -55,7 +55,7 @@ Test(snapshot, round_trip_table)
 Test(snapshot, empty_credentials_omitted)
 {
     struct upstream u = make("1.2.3.4:80");
-    char *json = snapshot_record_encode(&u);
+    char *json = snapshot_record_encode(&u, NULL);
     cr_assert_not_null(json);
     cr_expect(strstr(json, "\"user\"") == NULL);
     cr_expect(strstr(json, "\"pass\"") == NULL);
@@ -67,7 +67,7 @@ Test(snapshot, decode_defaults_and_unknown_fields)
     const char *j = "{\"scheme\":\"socks5\",\"host\":\"h.example\",\"port\":1080,"
                     "\"future_field\":{\"x\":[1,2]}}";
     struct upstream u;
-    cr_assert_eq(snapshot_record_decode(j, strlen(j), &u, NULL), PF_OK);
+    cr_assert_eq(snapshot_record_decode(j, strlen(j), NULL, &u, NULL), PF_OK);
     cr_expect_eq(u.scheme, UPSTREAM_SOCKS5);
     cr_expect_eq(u.host_kind, UPSTREAM_HOST_NAME);
     cr_expect_str_eq(u.host, "h.example");
@@ -120,7 +120,7 @@ Test(snapshot, decode_bad_table)
     for (size_t i = 0; i < PF_ARRAY_LEN(bad_cases); i++) {
         struct upstream u;
         struct pf_err err = { 0 };
-        int rc = snapshot_record_decode(bad_cases[i].json, strlen(bad_cases[i].json), &u, &err);
+        int rc = snapshot_record_decode(bad_cases[i].json, strlen(bad_cases[i].json), NULL, &u, &err);
         cr_expect_eq(rc, PF_EINVAL, "case %zu (%s)", i, bad_cases[i].json);
         cr_expect(strstr(err.msg, bad_cases[i].msg) != NULL, "case %zu: msg '%s' lacks '%s'",
                   i, err.msg, bad_cases[i].msg);
@@ -137,7 +137,7 @@ Test(snapshot, decode_overlong_user)
              "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"user\":\"%s\"}", user);
     struct upstream u;
     struct pf_err err = { 0 };
-    cr_expect_eq(snapshot_record_decode(json, strlen(json), &u, &err), PF_EINVAL);
+    cr_expect_eq(snapshot_record_decode(json, strlen(json), NULL, &u, &err), PF_EINVAL);
     cr_expect(strstr(err.msg, "user") != NULL);
 }
 
@@ -146,13 +146,140 @@ Test(snapshot, decode_respects_len)
     const char *j = "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80}GARBAGE";
     struct upstream u;
     size_t len = strlen(j) - strlen("GARBAGE");
-    cr_expect_eq(snapshot_record_decode(j, len, &u, NULL), PF_OK);
-    cr_expect_eq(snapshot_record_decode(j, strlen(j), &u, NULL), PF_EINVAL);
+    cr_expect_eq(snapshot_record_decode(j, len, NULL, &u, NULL), PF_OK);
+    cr_expect_eq(snapshot_record_decode(j, strlen(j), NULL, &u, NULL), PF_EINVAL);
 }
 
 Test(snapshot, decode_embedded_nul)
 {
     const char j[] = "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80}\0";
     struct upstream u;
-    cr_expect_eq(snapshot_record_decode(j, sizeof(j) - 1, &u, NULL), PF_EINVAL);
+    cr_expect_eq(snapshot_record_decode(j, sizeof(j) - 1, NULL, &u, NULL), PF_EINVAL);
+}
+
+/* ---- sealed passwords (redis.credential_key_file) ---------------------- */
+
+#include "seal.h"
+
+static struct seal_key test_key(char fill)
+{
+    char hex[65];
+    struct seal_key k;
+    memset(hex, fill, 64);
+    hex[64] = '\0';
+    cr_assert_eq(seal_key_parse_hex(&k, hex, 64, NULL), PF_OK);
+    return k;
+}
+
+Test(snapshot, sealed_round_trip_hides_password)
+{
+    struct seal_key k = test_key('a');
+    struct upstream u = make("socks5h://alice:S3cretPassw0rd@proxy.example.com:1080");
+    struct upstream v;
+    struct pf_err err = { 0 };
+    strcpy(u.provider, "prov");
+    char *json = snapshot_record_encode(&u, &k);
+    cr_assert_not_null(json);
+    cr_expect(strstr(json, "S3cretPassw0rd") == NULL, "%s", json);
+    cr_expect(strstr(json, "\"pass\"") == NULL, "%s", json);
+    cr_expect(strstr(json, "\"pass_sealed\":\"v1.") != NULL, "%s", json);
+    cr_expect(strstr(json, "\"user\":\"alice\"") != NULL, "%s", json);
+    cr_assert_eq(snapshot_record_decode(json, strlen(json), &k, &v, &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0);
+    cr_expect_str_eq(v.pass, "S3cretPassw0rd");
+    /* two encodes differ (random nonce) but both open */
+    char *again = snapshot_record_encode(&u, &k);
+    cr_assert_not_null(again);
+    cr_expect_str_neq(json, again);
+    snapshot_record_free(again);
+    snapshot_record_free(json);
+}
+
+Test(snapshot, sealed_without_user_password_is_clear_of_pass)
+{
+    struct seal_key k = test_key('b');
+    struct upstream u = make("http://203.0.113.10:8080");
+    char *json = snapshot_record_encode(&u, &k);
+    cr_assert_not_null(json);
+    cr_expect(strstr(json, "pass") == NULL, "%s", json);
+    snapshot_record_free(json);
+}
+
+Test(snapshot, clear_pass_accepted_with_key)
+{
+    struct seal_key k = test_key('c');
+    struct upstream u = make("http://bob:clearpw@203.0.113.10:8080");
+    struct upstream v;
+    char *json = snapshot_record_encode(&u, NULL);
+    cr_assert_not_null(json);
+    cr_expect(strstr(json, "\"pass\":\"clearpw\"") != NULL, "%s", json);
+    cr_assert_eq(snapshot_record_decode(json, strlen(json), &k, &v, NULL), PF_OK);
+    cr_expect_str_eq(v.pass, "clearpw");
+    snapshot_record_free(json);
+}
+
+Test(snapshot, sealed_rejected_without_or_with_wrong_key)
+{
+    struct seal_key k = test_key('d'), other = test_key('e');
+    struct upstream u = make("http://bob:topsecret@203.0.113.10:8080");
+    struct upstream v;
+    struct pf_err err = { 0 };
+    char *json = snapshot_record_encode(&u, &k);
+    cr_assert_not_null(json);
+    cr_expect_eq(snapshot_record_decode(json, strlen(json), NULL, &v, &err), PF_EINVAL);
+    cr_expect(strstr(err.msg, "credential_key_file") != NULL, "%s", err.msg);
+    cr_expect_str_eq(v.pass, "");
+    cr_expect_str_eq(v.host, "");
+    cr_expect_eq(snapshot_record_decode(json, strlen(json), &other, &v, &err), PF_EINVAL);
+    cr_expect(strstr(err.msg, "pass_sealed: ") != NULL, "%s", err.msg);
+    cr_expect(strstr(err.msg, "authentication failed") != NULL, "%s", err.msg);
+    cr_expect_str_eq(v.pass, "");
+    snapshot_record_free(json);
+}
+
+/* A sealed password moved to another upstream's record does not open. */
+Test(snapshot, sealed_bound_to_upstream_id)
+{
+    struct seal_key k = test_key('f');
+    struct upstream u = make("http://bob:topsecret@203.0.113.10:8080");
+    struct upstream v;
+    struct pf_err err = { 0 };
+    char *json = snapshot_record_encode(&u, &k);
+    cr_assert_not_null(json);
+    const char *sealed = strstr(json, "\"pass_sealed\":\"");
+    cr_assert_not_null(sealed);
+    sealed += strlen("\"pass_sealed\":\"");
+    char moved[1024];
+    snprintf(moved, sizeof(moved), "{\"scheme\":\"http\",\"host\":\"203.0.113.11\",\"port\":8080,"
+             "\"user\":\"bob\",\"pass_sealed\":\"%.*s\"}", (int)strcspn(sealed, "\""), sealed);
+    cr_expect_eq(snapshot_record_decode(moved, strlen(moved), &k, &v, &err), PF_EINVAL);
+    cr_expect(strstr(err.msg, "authentication failed") != NULL, "%s", err.msg);
+    snprintf(moved, sizeof(moved), "{\"scheme\":\"http\",\"host\":\"203.0.113.10\",\"port\":8080,"
+             "\"user\":\"eve\",\"pass_sealed\":\"%.*s\"}", (int)strcspn(sealed, "\""), sealed);
+    cr_expect_eq(snapshot_record_decode(moved, strlen(moved), &k, &v, &err), PF_EINVAL);
+    snapshot_record_free(json);
+}
+
+Test(snapshot, sealed_bad_shapes)
+{
+    struct seal_key k = test_key('1');
+    struct upstream v;
+    static const char *const bad[] = {
+        "{\"scheme\":\"http\",\"host\":\"h.example\",\"port\":1,\"user\":\"u\",\"pass_sealed\":\"\"}",
+        "{\"scheme\":\"http\",\"host\":\"h.example\",\"port\":1,\"user\":\"u\",\"pass_sealed\":7}",
+        "{\"scheme\":\"http\",\"host\":\"h.example\",\"port\":1,\"user\":\"u\",\"pass_sealed\":\"v2.AAAA\"}",
+        "{\"scheme\":\"http\",\"host\":\"h.example\",\"port\":1,\"user\":\"u\",\"pass_sealed\":\"v1.!!!!\"}",
+        "{\"scheme\":\"http\",\"host\":\"h.example\",\"port\":1,\"user\":\"u\",\"pass_sealed\":\"v1.AAAA\"}",
+        "{\"scheme\":\"http\",\"host\":\"h.example\",\"port\":1,\"user\":\"u\",\"pass\":\"p\","
+        "\"pass_sealed\":\"v1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+        "{\"scheme\":\"http\",\"host\":\"h.example\",\"port\":1,\"user\":\"u\",\"pass_sealed\":\"v1.A\","
+        "\"pass_sealed\":\"v1.A\"}",
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(bad); i++) {
+        struct pf_err err = { 0 };
+        cr_expect_eq(snapshot_record_decode(bad[i], strlen(bad[i]), &k, &v, &err), PF_EINVAL,
+                     "case %zu", i);
+        cr_expect(strncmp(err.msg, "pass_sealed: ", 13) == 0, "case %zu: %s", i, err.msg);
+        cr_expect_str_eq(v.pass, "");
+    }
 }

@@ -87,7 +87,7 @@ static int load(struct pool_cache *pc, struct snapshot_file_info *info, struct p
 {
     pool_cache_init(pc);
     pf_err_clear(err);
-    return snapshot_file_load(path, pc, 0, info, err);
+    return snapshot_file_load(path, NULL, pc, 0, info, err);
 }
 
 Test(snapshot_file, round_trip)
@@ -97,7 +97,7 @@ Test(snapshot_file, round_trip)
     struct snapshot_file_info info;
     fill(&a, 5, 42, "0123456789abcdef");
     pf_err_clear(&err);
-    cr_assert_eq(snapshot_file_save(path, &a, 1700000000123LL, &err), PF_OK, "%s", err.msg);
+    cr_assert_eq(snapshot_file_save(path, &a, NULL, 1700000000123LL, &err), PF_OK, "%s", err.msg);
     cr_assert_eq(load(&b, &info, &err), PF_OK, "%s", err.msg);
     cr_expect_eq(info.version, 42);
     cr_expect_str_eq(info.epoch, "0123456789abcdef");
@@ -131,10 +131,10 @@ Test(snapshot_file, mode_0600_and_no_tmp_left)
     char tmp[400];
     fill(&a, 2, 1, "e");
     mode_t old = umask(0);           /* even a permissive umask gives 0600 */
-    cr_assert_eq(snapshot_file_save(path, &a, 1, &err), PF_OK, "%s", err.msg);
+    cr_assert_eq(snapshot_file_save(path, &a, NULL, 1, &err), PF_OK, "%s", err.msg);
     /* overwrite: the rename replaces the previous file, mode still 0600 */
     chmod(path, 0644);
-    cr_assert_eq(snapshot_file_save(path, &a, 2, &err), PF_OK, "%s", err.msg);
+    cr_assert_eq(snapshot_file_save(path, &a, NULL, 2, &err), PF_OK, "%s", err.msg);
     umask(old);
     cr_assert_eq(stat(path, &st), 0);
     cr_expect_eq(st.st_mode & 0777, 0600);
@@ -150,7 +150,7 @@ Test(snapshot_file, empty_pool_round_trip)
     struct snapshot_file_info info;
     pool_cache_init(&a);
     pool_cache_replace(&a, NULL, 0, 3, "e", 0);
-    cr_assert_eq(snapshot_file_save(path, &a, 1, &err), PF_OK, "%s", err.msg);
+    cr_assert_eq(snapshot_file_save(path, &a, NULL, 1, &err), PF_OK, "%s", err.msg);
     cr_assert_eq(load(&b, &info, &err), PF_OK, "%s", err.msg);
     cr_expect_eq(b.version, 3);
     cr_expect_eq(b.count, 0);
@@ -163,7 +163,7 @@ Test(snapshot_file, never_loaded_cache_is_not_saved)
     struct pool_cache a;
     struct pf_err err;
     pool_cache_init(&a);
-    cr_expect_eq(snapshot_file_save(path, &a, 1, &err), PF_EINVAL);
+    cr_expect_eq(snapshot_file_save(path, &a, NULL, 1, &err), PF_EINVAL);
     cr_expect_neq(access(path, F_OK), 0);
     pool_cache_deinit(&a);
 }
@@ -176,7 +176,7 @@ Test(snapshot_file, save_into_missing_dir_fails_cleanly)
     fill(&a, 1, 1, "e");
     snprintf(bad, sizeof(bad), "%s/nope/pool.json", dir);
     pf_err_clear(&err);
-    cr_expect_eq(snapshot_file_save(bad, &a, 1, &err), PF_EIO);
+    cr_expect_eq(snapshot_file_save(bad, &a, NULL, 1, &err), PF_EIO);
     cr_expect_not_null(strstr(err.msg, "No such file"), "%s", err.msg);
     pool_cache_deinit(&a);
 }
@@ -195,7 +195,7 @@ Test(snapshot_file, truncated_file_is_refused_whole)
     struct pool_cache a, b;
     struct pf_err err;
     fill(&a, 4, 7, "e");
-    cr_assert_eq(snapshot_file_save(path, &a, 1, &err), PF_OK, "%s", err.msg);
+    cr_assert_eq(snapshot_file_save(path, &a, NULL, 1, &err), PF_OK, "%s", err.msg);
     char *orig = strdup(read_all(path));
     cr_assert_not_null(orig);
     size_t len = strlen(orig);
@@ -224,7 +224,7 @@ Test(snapshot_file, corrupt_file_leaves_cache_untouched)
     pool_cache_init(&b);
     pool_cache_replace(&b, NULL, 0, 9, "keep", 0);
     pf_err_clear(&err);
-    cr_expect_eq(snapshot_file_load(path, &b, 0, NULL, &err), PF_EINVAL);
+    cr_expect_eq(snapshot_file_load(path, NULL, &b, 0, NULL, &err), PF_EINVAL);
     cr_expect_not_null(strstr(err.msg, "bad JSON"), "%s", err.msg);
     cr_expect_eq(b.version, 9);
     cr_expect_str_eq(b.epoch, "keep");
