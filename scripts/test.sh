@@ -3,16 +3,28 @@
 #
 # On Debian 12 as root it first installs what the build and tests need
 # (skipped when everything is present). Then:
-#   1. sanitizer build (ASan+UBSan) in build-asan/, full ctest (unit + integration)
-#   2. release build in build-release/, ctest -L unit
-#   3. scripts/compose-check.sh when it exists (PF_SKIP_COMPOSE=1 skips it:
+#   1. sanitizer build (ASan+UBSan) in build-asan/, full ctest (unit +
+#      integration + fault), every test's logs and Redis dumps kept in
+#      build-asan/test-tmp/; then tests/secret_scan.py over all of it: no
+#      client or upstream password in any log line or Redis value (one test)
+#   2. release build (RelWithDebInfo: optimized, no sanitizers, symbols for
+#      valgrind's stacks) in build-release/, ctest -L unit
+#   3. the integration tests once more on that build, every proxyfleet binary
+#      under valgrind memcheck (PF_VALGRIND=1, see tests/integration/pf_harness.py):
+#      any memcheck error or definite leak fails the test. Tests labelled
+#      "perf" (throughput bounds, tests/CMakeLists.txt) are skipped there.
+#   4. scripts/fuzz.sh: every libFuzzer target for PF_FUZZ_SECONDS (default
+#      60), PF_FUZZ_JOBS (default 2) at a time; each target counts as one test
+#   5. scripts/compose-check.sh when it exists (PF_SKIP_COMPOSE=1 skips it:
 #      for local iterations only, CI never sets it)
-# Prints "N passed, M failed" (ctest tests of both runs + the compose check
-# as one test; a failed configure/build counts as one failed test) and exits
-# non-zero when anything failed.
+# Prints "N passed, M failed" (ctest tests of every run, one per fuzz target,
+# the compose check as one test; a failed configure/build counts as one
+# failed test) and exits non-zero when anything failed.
 #
 # Knobs: PF_CTEST_JOBS (default 2), PF_SKIP_COMPOSE=1, PF_COMPOSE_TIMEOUT_S
-# (default 1800), PF_BUILD_JOBS (default nproc).
+# (default 1800), PF_BUILD_JOBS (default nproc), PF_FUZZ_SECONDS (default 60),
+# PF_FUZZ_JOBS (default 2), PF_VALGRIND_TIMEOUT_SCALE (default 5: harness
+# waits under valgrind).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,8 +35,8 @@ PACKAGES=(
   libhiredis-dev libevent-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
   redis-server redis-tools curl python3 ca-certificates
   squid tinyproxy microsocks dante-server nginx stunnel4
-  clang libclang-rt-14-dev valgrind
-  procps iproute2
+  clang libclang-rt-14-dev llvm-14 valgrind
+  procps iproute2 iptables nftables wrk libssl-dev
 )
 
 log() { printf '\n=== %s\n' "$*"; }
@@ -111,17 +123,51 @@ fi
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 if build asan "$ROOT/build-asan" -DPF_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
-  log "asan: ctest (unit + integration)"
-  run_ctest asan "$ROOT/build-asan" -j "${PF_CTEST_JOBS:-2}"
+  log "asan: ctest (unit + integration + fault)"
+  # Every test keeps its logs and a dump of each Redis (PF_KEEP_TMP=1) under
+  # one directory, for the global secret scan below.
+  run_tmp="$ROOT/build-asan/test-tmp"
+  rm -rf "$run_tmp" && mkdir -p "$run_tmp"
+  TMPDIR="$run_tmp" PF_KEEP_TMP=1 run_ctest asan "$ROOT/build-asan" -j "${PF_CTEST_JOBS:-2}"
+  # 1b. no client or upstream password in any log line or Redis value of the
+  # whole run (tests/secret_scan.py collects them from the test sources)
+  log "secret scan: every log and Redis dump of the asan run"
+  if python3 "$ROOT/tests/secret_scan.py" "$run_tmp" "$ROOT/build-asan/Testing/Temporary"; then
+    PASSED=$((PASSED + 1))
+    rm -rf "$run_tmp"
+  else
+    FAILED=$((FAILED + 1)); FAILED_WHAT+=("secret scan (logs kept in $run_tmp)")
+  fi
 fi
 
-# 2. release build, unit tests
-if build release "$ROOT/build-release" -DPF_SANITIZE=OFF -DCMAKE_BUILD_TYPE=Release; then
+# 2. release build, unit tests; 3. its integration tests under valgrind
+if build release "$ROOT/build-release" -DPF_SANITIZE=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+     -DPF_PY_TEST_TIMEOUT=3000; then
   log "release: ctest -L unit"
   run_ctest release "$ROOT/build-release" -L unit -j "${PF_CTEST_JOBS:-2}"
+  log "valgrind: ctest -L integration, binaries under valgrind memcheck"
+  PF_VALGRIND=1 PF_TIMEOUT_SCALE="${PF_VALGRIND_TIMEOUT_SCALE:-5}" \
+    run_ctest valgrind "$ROOT/build-release" -L integration -LE perf -j "${PF_CTEST_JOBS:-2}"
 fi
 
-# 3. compose check
+# 4. fuzz targets, one test each
+log "fuzz: scripts/fuzz.sh, ${PF_FUZZ_SECONDS:-60}s per target, ${PF_FUZZ_JOBS:-2} at a time"
+fuzz_log="$(mktemp "${TMPDIR:-/tmp}/pf-fuzz.XXXXXX")"
+PF_FUZZ_SECONDS="${PF_FUZZ_SECONDS:-60}" PF_FUZZ_JOBS="${PF_FUZZ_JOBS:-2}" \
+  bash "$ROOT/scripts/fuzz.sh" 2>&1 | tee "$fuzz_log"
+fuzz_rc=${PIPESTATUS[0]}
+fuzz_ok="$(grep -cE '^fuzz: result [^ ]+ ok$' "$fuzz_log")"
+fuzz_bad="$(grep -cE '^fuzz: result [^ ]+ FAILED' "$fuzz_log")"
+PASSED=$((PASSED + fuzz_ok))
+FAILED=$((FAILED + fuzz_bad))
+while read -r t; do FAILED_WHAT+=("fuzz: $t"); done \
+  < <(sed -nE 's/^fuzz: result ([^ ]+) FAILED.*/\1/p' "$fuzz_log")
+if [ "$fuzz_bad" -eq 0 ] && [ "$fuzz_rc" -ne 0 ]; then
+  FAILED=$((FAILED + 1)); FAILED_WHAT+=("fuzz.sh: exit $fuzz_rc")
+fi
+rm -f "$fuzz_log"
+
+# 5. compose check
 if [ -f "$ROOT/scripts/compose-check.sh" ]; then
   if [ "${PF_SKIP_COMPOSE:-0}" = "1" ]; then
     log "!!!!! COMPOSE CHECK SKIPPED (PF_SKIP_COMPOSE=1): local iterations only, CI never skips it !!!!!"

@@ -86,7 +86,10 @@ class TestControllerHealth(unittest.TestCase):
         victim, vid = self.ups[1], self.ids[1]
         victim.stop()
         self.wait_pool(lambda p: set(p) == set(self.ids) - {vid}, "the dead upstream unpublished")
-        h = self.health(vid)
+        # {pf}:v1:health is written at the end of the probe round
+        # (docs/redis-keys.md), so it may trail the pool change a little.
+        h = wait_until(lambda: (lambda h: h if h and h["state"] != "healthy" else None)(
+            self.health(vid)), 5, "the dead upstream's health entry updated")
         self.assertFalse(h["healthy"])
         self.assertEqual(h["state"], "unhealthy")
         self.assertGreaterEqual(h["failures"], FALL)
