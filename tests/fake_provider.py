@@ -17,7 +17,10 @@ Control API (JSON in, JSON out):
                            (each hit takes the next spec; the last one repeats)
   GET  /_control/hits?path=/list      {"path": "/list", "hits": 3}
   GET  /_control/requests?path=/list  {"path": "/list", "requests": [
-                           {"method", "path", "query", "headers", "client"}]}
+                           {"method", "path", "query", "headers", "client", "ts",
+                            "served"}]}  (served: the scenario name, else the
+                           status as a string, "404" when nothing was set;
+                           a literal response may name itself in params.tag)
   POST /_control/reset    forgets every response, hit and request
 
 Scenarios (params in "params"; every scenario also takes status/headers/
@@ -27,7 +30,8 @@ delay_ms overrides):
                     params: upstreams (list of str)
   good_json         200 {"code":0,"data":[{"ip","port","expire_time"}]}
                     params: upstreams (list of "ip:port"), ttl_s (300);
-                    expire_time is "YYYY-MM-DD HH:MM:SS" in UTC
+                    expire_time is "YYYY-MM-DD HH:MM:SS" in UTC, now + ttl_s
+                    unless params.expire_time gives it literally
   empty_200         200 with an empty body
   html_error        200 text/html error page (a captive portal / CDN page)
   truncated_json    200 application/json cut in the middle of a record
@@ -39,11 +43,21 @@ delay_ms overrides):
                     200 with an empty body: longer than any client timeout
   oversize          200 text/plain body of params.mib MiB (default 2, max 64)
                     of valid-looking lines, streamed with a Content-Length
+  reset             reads the request, then resets the connection (RST: close
+                    with SO_LINGER 0) without answering; params.partial (false):
+                    first send a 200 head announcing 4096 bytes and 32 of them
+  slow_body         200 with the good_text body (params.json true: the
+                    good_json body; upstreams, ttl_s as there) and its full
+                    Content-Length, trickled at params.bytes_per_s (default 20)
+                    bytes a second; the whole send is capped at 60 s
 """
 
 import argparse
 import json
+import os
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -54,12 +68,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HANG_MAX_S = 60.0
 DELAY_MAX_MS = 60000
 OVERSIZE_MAX_MIB = 64
+SLOW_MAX_S = 60.0
 DEFAULT_UPSTREAMS = ["127.0.0.1:3301", "127.0.0.1:3302"]
 
 SCENARIOS = (
     "good_text", "good_json", "empty_200", "html_error", "truncated_json",
     "json_error_code", "unauthorized_401", "rate_limited_429",
-    "server_error_500", "hang", "oversize",
+    "server_error_500", "hang", "oversize", "reset", "slow_body",
 )
 
 
@@ -95,11 +110,15 @@ class State:
                 del reqs[0]
             specs = self.specs.get(path)
             if not specs:
+                record["served"] = "404"
                 return None
             i = self.cursor[path]
             if i < len(specs) - 1:
                 self.cursor[path] = i + 1
-            return specs[i]
+            spec = specs[i]
+            record["served"] = (spec.get("scenario") or spec.get("params", {}).get("tag")
+                                or str(spec.get("status", 200)))
+            return spec
 
 
 STATE = State()
@@ -154,15 +173,28 @@ def render(spec):
         ups = params.get("upstreams", DEFAULT_UPSTREAMS)
         body = "".join(u + "\n" for u in ups).encode()
         headers["Content-Type"] = "text/plain; charset=utf-8"
-    elif scen == "good_json":
+    elif scen == "good_json" or (scen == "slow_body" and params.get("json")):
         ups = params.get("upstreams", DEFAULT_UPSTREAMS)
         ttl = params.get("ttl_s", 300)
         data = []
         for u in ups:
             host, port = split_hostport(u)
-            data.append({"ip": host, "port": port, "expire_time": expire_str(ttl)})
+            data.append({"ip": host, "port": port,
+                         "expire_time": params.get("expire_time") or expire_str(ttl)})
         body = json.dumps({"code": 0, "success": True, "msg": "0", "data": data}).encode()
         headers["Content-Type"] = "application/json"
+        if scen == "slow_body":
+            extra["slow_bps"] = max(1, int(params.get("bytes_per_s", 20)))
+    elif scen == "slow_body":
+        ups = params.get("upstreams", DEFAULT_UPSTREAMS)
+        body = "".join(u + "\n" for u in ups).encode()
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+        extra["slow_bps"] = max(1, int(params.get("bytes_per_s", 20)))
+    elif scen == "reset":
+        body = b""
+        extra["reset"] = True
+        extra["reset_partial"] = bool(params.get("partial", False))
+        headers["Content-Type"] = "text/plain; charset=utf-8"
     elif scen == "empty_200":
         body = b""
         headers["Content-Type"] = "text/plain; charset=utf-8"
@@ -292,6 +324,10 @@ class Handler(BaseHTTPRequestHandler):
             end = time.monotonic() + extra["hang_s"]
             while time.monotonic() < end:
                 time.sleep(0.2)
+        if extra.get("reset"):
+            return self.reset_connection(headers, extra["reset_partial"])
+        if "slow_bps" in extra:
+            return self.send_slowly(status, headers, body, extra["slow_bps"])
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, str(v))
@@ -318,6 +354,56 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+
+    def reset_connection(self, headers, partial):
+        """Ends the connection with a RST (SO_LINGER 0 then close), after a
+        200 head and 32 of the 4096 announced body bytes when <partial>."""
+        sock = self.connection
+        try:
+            if partial:
+                self.send_response(200)
+                for k, v in headers.items():
+                    self.send_header(k, str(v))
+                self.send_header("Content-Length", "4096")
+                self.end_headers()
+                self.wfile.write(b"127.0.0.1:3301\n" * 2 + b"12")
+                self.wfile.flush()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+        # detach(): rfile still holds a reference to the socket object, so
+        # sock.close() would not close the descriptor (and send the RST) yet.
+        try:
+            fd = sock.detach()
+            if fd >= 0:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def send_slowly(self, status, headers, body, bps):
+        """Sends the head at once, then <body> at <bps> bytes a second
+        (at most SLOW_MAX_S in all); stops when the client goes away."""
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, str(v))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        end = time.monotonic() + SLOW_MAX_S
+        step = max(1, bps // 10)              # ten writes a second
+        try:
+            self.wfile.flush()
+            for i in range(0, len(body), step):
+                if time.monotonic() > end:
+                    break
+                self.wfile.write(body[i:i + step])
+                self.wfile.flush()
+                time.sleep(step / float(bps))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
     do_GET = handle_any
     do_POST = handle_any
