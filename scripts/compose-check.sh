@@ -2,9 +2,11 @@
 # End-to-end check of compose.yaml on a fresh Debian 12 machine (as root):
 # bootstrap docker and the base images (scripts/docker-bootstrap.sh), build,
 # start the fleet with N nodes, send requests through the load balancer to
-# the demo origin, and check the Redis keys the fleet writes. Prints one
-# PASS/FAIL line per check and the time of each phase; always tears the
-# project down (down -v --remove-orphans), also on failure or Ctrl-C.
+# the demo origin, and check the Redis keys the fleet writes. Then two
+# failure drills under client load: one node SIGKILLed, Redis restarted
+# (each prints a "FIGURES drill-..." line). Prints one PASS/FAIL line per
+# check and the time of each phase; always tears the project down (down -v
+# --remove-orphans), also on failure or Ctrl-C.
 #
 # Usage: scripts/compose-check.sh
 # Env:
@@ -16,6 +18,8 @@
 #   PF_COMPOSE         compose command, e.g. "docker-compose" (default:
 #                      "docker compose" when available, else docker-compose)
 #   PF_SKIP_BOOTSTRAP  1 = do not run scripts/docker-bootstrap.sh
+#   PF_SKIP_DRILLS     1 = skip the two failure drills at the end (a node
+#                      SIGKILLed under load, Redis restarted under load)
 # Exit status: 0 all checks passed, 1 a check failed, 2 bad usage.
 set -uo pipefail
 
@@ -40,6 +44,7 @@ PASSES=0
 TIMINGS=()
 COMPOSE=()
 UP_STARTED=0
+LOAD_PIDS=()   # client load loops of the drills, stopped by teardown
 
 now_ms() { date +%s%3N; }
 say() { printf 'compose-check: %s\n' "$*"; }
@@ -79,6 +84,8 @@ rcli_batch() { compose 20 exec -T redis redis-cli --raw | tr -d '\r'; }
 teardown() {
     local rc=$?
     trap - EXIT INT TERM
+    local p
+    for p in "${LOAD_PIDS[@]}"; do kill "$p" 2>/dev/null; done
     phase_end
     if [ "$UP_STARTED" = 1 ]; then
         if [ "$FAILS" -gt 0 ] || [ "$rc" -ne 0 ]; then
@@ -396,4 +403,319 @@ elif [ -z "$restarts" ]; then
 else
     fail "containers: not running or restarted:$restarts"
 fi
+
+# --- failure drills -------------------------------------------------------------
+# Two drills on the running fleet, each under bounded client load through
+# the lb: a node is SIGKILLed, then Redis is restarted (and comes back
+# empty: compose.yaml runs it without persistence). Each prints one
+# "FIGURES drill-..." line with what it measured (docs/reliability.md).
+if [ "${PF_SKIP_DRILLS:-0}" = 1 ]; then
+    say "drills skipped (PF_SKIP_DRILLS=1)"
+    exit 0
+fi
+
+# Redis without `compose exec` (Compose v1 spends about a second per exec):
+# the drills poll it several times a second. Bounded like everything else.
+REDIS_CID=$(compose 30 ps -q redis 2>/dev/null | head -n 1)
+rfast() { timeout 10 docker exec "$REDIS_CID" redis-cli --raw "$@" </dev/null 2>/dev/null | tr -d '\r'; }
+# rfast_batch: commands on stdin, one per line, answers in order.
+rfast_batch() { timeout 10 docker exec -i "$REDIS_CID" redis-cli --raw 2>/dev/null | tr -d '\r'; }
+# report_interval_ms of docker/config/node.json: heartbeat TTL is 3 x that.
+REPORT_MS=$(sed -n 's/.*"report_interval_ms"[[:space:]]*:[[:space:]]*\([0-9]*\).*/\1/p' \
+    "$ROOT/docker/config/node.json" | head -n 1)
+REPORT_MS=${REPORT_MS:-2000}
+HB_TTL_MS=$((3 * REPORT_MS))
+
+# load_start NAME SECONDS: DRILL_LOOPS sequential curl loops through the lb,
+# each bounded in time (SECONDS, plus one request's --max-time) and in count
+# (DRILL_MAX_REQUESTS); each request on a new connection, so the lb picks a
+# node for every one. One line per request in $LOG_DIR/NAME.load:
+# "<start ms> <http code> <seconds>".
+DRILL_LOOPS=3
+DRILL_MAX_REQUESTS=3000
+load_loop() {
+    local out=$1 end_ms=$2 n=0 t r
+    while [ "$n" -lt "$DRILL_MAX_REQUESTS" ]; do
+        t=$(( ${EPOCHREALTIME/./} / 1000 ))
+        [ "$t" -ge "$end_ms" ] && break
+        r=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 5 \
+            -x "http://$LB" "$ORIGIN_URL" 2>/dev/null)
+        printf '%s %s\n' "$t" "${r:-000 0}" >>"$out"
+        n=$((n + 1))
+    done
+}
+load_start() {
+    local out="$LOG_DIR/$1.load" end_ms i
+    end_ms=$(( $(now_ms) + $2 * 1000 ))
+    : >"$out"
+    LOAD_PIDS=()
+    for i in $(seq "$DRILL_LOOPS"); do
+        load_loop "$out" "$end_ms" &
+        LOAD_PIDS+=($!)
+    done
+}
+load_wait() {
+    local p
+    for p in "${LOAD_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    LOAD_PIDS=()
+}
+# load_stats NAME FROM_MS TO_MS: "<requests> <failed> <requests in
+# [FROM,TO)> <failed in [FROM,TO)> <requests from TO on> <failed from TO on>
+# <slowest s>"; a failure is anything but a 200.
+load_stats() {
+    awk -v a="$2" -v b="$3" '
+        { n++; f += ($2 != 200); if ($3 + 0 > slow) slow = $3 + 0
+          if ($1 >= a && $1 < b) { wn++; wf += ($2 != 200) }
+          if ($1 >= b) { an++; af += ($2 != 200) } }
+        END { printf "%d %d %d %d %d %d %.3f\n", n, f, wn, wf, an, af, slow }' \
+        "$LOG_DIR/$1.load"
+}
+
+# --- drill 1: kill a node mid-load ---------------------------------------------
+KILLED=0
+victim=""
+drill_kill() {
+    # The victim: one node container, its heartbeat key ({pf}:v1:node:<id>, id
+    # "<hostname>-<pid>", hostname = short container id) and the others' keys.
+    mapfile -t node_cids < <(compose 30 ps -q node 2>/dev/null | grep . | sort)
+    victim=${node_cids[0]:-}
+    victim_host=$(docker inspect -f '{{.Config.Hostname}}' "$victim" 2>/dev/null)
+    mapfile -t hb_keys < <(rfast --scan --pattern "$PREFIX:node:*" | grep -E ':node:[^:]+$' | sort)
+    victim_key=""
+    others=()
+    for k in "${hb_keys[@]}"; do
+        if [ -n "$victim_host" ] && [[ "$k" == "$PREFIX:node:$victim_host-"* ]]; then
+            victim_key=$k
+        else
+            others+=("$k")
+        fi
+    done
+    if [ -z "$victim" ] || [ -z "$victim_key" ] || [ "${#others[@]}" -ne $((NODES - 1)) ]; then
+        abort "drill kill: cannot pick a victim (container '${victim:0:12}', key '$victim_key', ${#others[@]} other keys, expected $((NODES - 1)))"
+    fi
+    say "drill kill: victim $(docker inspect -f '{{.Name}}' "$victim" | tr -d /) ($victim_key)"
+    # A killed container must stay dead whatever the Docker version does with
+    # restart: unless-stopped after `docker kill`: a restarted one would come
+    # back with the same hostname and pid 1, hence the same node id and key.
+    docker update --restart=no "$victim" >/dev/null 2>&1 || true
+
+    # Window in which failures may happen, from the node's death (at the
+    # latest when `docker kill` returns): the lb notices a dead node on the
+    # first connect that fails (observe layer4) or after fall (2) x inter
+    # (1 s) of checks, plus timeout connect (1 s): docker/lb/haproxy.cfg.
+    KILL_WINDOW_MS=3000
+    # Each sequential client has at most one connection on the victim when it
+    # dies; those cannot be replayed (TCP mode). Later ones are redispatched.
+    KILL_MAX_FAIL=$DRILL_LOOPS
+    load_start kill 12
+    sleep 4
+    t_kill=$(now_ms)
+    timeout 30 docker kill "$victim" >/dev/null || fail "drill kill: docker kill ${victim:0:12}"
+    t_dead=$(now_ms)
+    KILLED=1
+    # The victim's heartbeat key must expire within its TTL (3 x report
+    # interval) of the node's death. When it expires is Redis's clock (the
+    # host's) plus the key's PTTL, read after the kill: a dead node cannot
+    # refresh it any more, and polling alone would add its own latency
+    # (a docker exec each). The poll confirms that the key goes; bounded.
+    due_ms="" t_gone="" no_ttl=0
+    while [ $(( $(now_ms) - t_dead )) -lt $((HB_TTL_MS + 5000)) ]; do
+        ts="" tus="" pttl=""
+        { read -r ts; read -r tus; read -r pttl; } < <(printf 'TIME\nPTTL %s\n' "$victim_key" | rfast_batch)
+        if [ "$pttl" = -2 ]; then
+            t_gone=$(now_ms)
+            break
+        fi
+        [ "$pttl" = -1 ] && no_ttl=1
+        if [[ "$pttl" =~ ^[0-9]+$ ]] && [[ "$ts" =~ ^[0-9]+$ ]] && [[ "$tus" =~ ^[0-9]+$ ]]; then
+            due_ms=$(( ts * 1000 + 10#$tus / 1000 + pttl ))
+        fi
+        sleep 0.2
+    done
+    load_wait
+    kill_ms=$((t_dead - t_kill))
+    kn=0 kf=0 kwn=0 kwf=0 kan=0 kaf=0 kslow=0
+    read -r kn kf kwn kwf kan kaf kslow < <(load_stats kill "$t_kill" $((t_dead + KILL_WINDOW_MS)))
+    window="from the kill to ${KILL_WINDOW_MS} ms after docker kill returned (${kill_ms} ms)"
+    if [ "$kn" -gt 0 ] && [ "$kf" -le "$KILL_MAX_FAIL" ] && [ "$kaf" -eq 0 ] && [ "$kan" -gt 0 ]; then
+        pass "drill kill: lb kept serving: $kf of $kn requests failed (bound $KILL_MAX_FAIL), $kwf of $kwn $window, 0 of $kan after; slowest ${kslow} s"
+    else
+        fail "drill kill: $kf of $kn requests failed (bound $KILL_MAX_FAIL), $kwf of $kwn $window, $kaf of $kan after (must be 0); slowest ${kslow} s; log $LOG_DIR/kill.load"
+    fi
+    # Expired at: exactly due_ms when a PTTL was read after the kill, else
+    # (gone at the first poll) no later than when the poll saw it gone.
+    expire_ms=""
+    if [ -n "$due_ms" ]; then
+        expire_ms=$((due_ms - t_kill))
+    elif [ -n "$t_gone" ]; then
+        expire_ms=$((t_gone - t_kill))
+    fi
+    gone_ms=""
+    [ -n "$t_gone" ] && gone_ms=$((t_gone - t_kill))
+    # The node may have refreshed the key just before it died, and SIGKILL
+    # lands at the latest when `docker kill` returns: 1 s of slack on top.
+    expire_bound_ms=$((kill_ms + HB_TTL_MS + 1000))
+    if [ -n "$gone_ms" ] && [ "$no_ttl" = 0 ] && [ "$expire_ms" -le "$expire_bound_ms" ]; then
+        pass "drill kill: $victim_key expired ${expire_ms} ms after the kill (bound ${expire_bound_ms} ms: docker kill ${kill_ms} ms + TTL ${HB_TTL_MS} ms + 1000 ms), seen gone at ${gone_ms} ms"
+    else
+        fail "drill kill: $victim_key expired at ${expire_ms:-?} ms, seen gone at ${gone_ms:-never} ms after the kill (bound ${expire_bound_ms} ms; no TTL: $no_ttl)"
+    fi
+    present=0
+    for k in "${others[@]}"; do
+        p=$(rfast PTTL "$k")
+        [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -gt 0 ] && present=$((present + 1))
+    done
+    if [ "$present" -eq "${#others[@]}" ]; then
+        pass "drill kill: the other $present heartbeat keys are present and refreshed"
+    else
+        fail "drill kill: $present of ${#others[@]} other heartbeat keys present"
+    fi
+    # The lb now has one server fewer: marked down, then MAINT once Docker's
+    # DNS stops answering its address.
+    deadline=$(( $(date +%s) + 15 ))
+    while :; do
+        up=$(lb_up_count)
+        [ "${up:-0}" -eq $((NODES - 1)) ] && break
+        [ "$(date +%s)" -ge "$deadline" ] && break
+        sleep 1
+    done
+    if [ "${up:-0}" -eq $((NODES - 1)) ]; then
+        pass "drill kill: haproxy has $up node servers UP (was $NODES)"
+    else
+        fail "drill kill: haproxy has ${up:-0} node servers UP, expected $((NODES - 1))"
+    fi
+    echo "FIGURES drill-kill-node nodes=$NODES clients=$DRILL_LOOPS requests=$kn failed=$kf failed_in_window=$kwf window_ms=$((kill_ms + KILL_WINDOW_MS)) failed_after=$kaf slowest_s=$kslow heartbeat_expired_after_ms=${expire_ms:-none} heartbeat_seen_gone_ms=${gone_ms:-none} docker_kill_ms=$kill_ms ttl_ms=$HB_TTL_MS"
+}
+phase drill-kill
+if [ "$NODES" -ge 2 ]; then
+    drill_kill
+else
+    say "drill kill skipped: needs at least 2 nodes (PF_CHECK_NODES=$NODES)"
+fi
+
+# --- drill 2: restart Redis -------------------------------------------------
+phase drill-redis
+# compose.yaml runs Redis without persistence, so it comes back empty: the
+# controller must find the snapshot gone, publish it again under a new
+# epoch, and every live node must load it and report it in its heartbeat.
+# A marker key outside the schema tells whether the data really went away.
+mapfile -t live_keys < <(rfast --scan --pattern "$PREFIX:node:*" | grep -E ':node:[^:]+$' | sort)
+old_version="" old_epoch=""
+{ read -r old_version; read -r old_epoch; } < <(rfast HMGET "$PREFIX:pool:meta" version epoch)
+rfast SET pfcheck:drill-marker 1 >/dev/null
+say "drill redis: before: pool version $old_version epoch $old_epoch, ${#live_keys[@]} live nodes"
+if [ "${#live_keys[@]}" -ne $((NODES - KILLED)) ]; then
+    fail "drill redis: ${#live_keys[@]} heartbeat keys before the restart, expected $((NODES - KILLED)) live nodes"
+fi
+# Converged: meta is back with the 2 upstreams, the controller hash names
+# the same epoch, and every live node reports that epoch and version with
+# redis_connected 1 (its first report after a reconnect says 0).
+converged() {
+    local cmds out v e c ce k
+    cmds=$(printf 'HMGET %s version epoch count\nHGET %s epoch\n' "$PREFIX:pool:meta" "$PREFIX:controller")
+    for k in "${live_keys[@]}"; do
+        cmds+=$(printf '\nHMGET %s pool_version pool_epoch pool_size redis_connected' "$k")
+    done
+    mapfile -t out < <(rfast_batch <<<"$cmds")
+    v=${out[0]:-} e=${out[1]:-} c=${out[2]:-} ce=${out[3]:-}
+    [[ "$v" =~ ^[0-9]+$ ]] && [ -n "$e" ] && [ "$c" = 2 ] || return 1
+    [ -z "$T_META" ] && T_META=$(now_ms)
+    NEW_VERSION=$v NEW_EPOCH=$e
+    [ "$ce" = "$e" ] || return 1
+    local i=4
+    for k in "${live_keys[@]}"; do
+        [ "${out[i]:-}" = "$v" ] && [ "${out[i+1]:-}" = "$e" ] && [ "${out[i+2]:-}" = "$c" ] \
+            && [ "${out[i+3]:-}" = 1 ] || return 1
+        i=$((i + 4))
+    done
+    return 0
+}
+T_META="" NEW_VERSION="" NEW_EPOCH=""
+REDIS_CONVERGE_BOUND_MS=30000
+load_start redis 12
+sleep 2
+t_restart=$(now_ms)
+timeout 60 docker restart "$REDIS_CID" >/dev/null || fail "drill redis: docker restart ${REDIS_CID:0:12}"
+t_back=$(now_ms)
+t_conv=""
+while [ $(( $(now_ms) - t_restart )) -lt "$REDIS_CONVERGE_BOUND_MS" ]; do
+    if converged; then t_conv=$(now_ms); break; fi
+    sleep 0.2
+done
+marker=$(rfast EXISTS pfcheck:drill-marker)
+rfast DEL pfcheck:drill-marker >/dev/null
+load_wait
+conv_ms=""
+[ -n "$t_conv" ] && conv_ms=$((t_conv - t_restart))
+meta_ms=""
+[ -n "$T_META" ] && meta_ms=$((T_META - t_restart))
+if [ -n "$conv_ms" ]; then
+    pass "drill redis: converged ${conv_ms} ms after the restart (Redis back at $((t_back - t_restart)) ms, pool republished at ${meta_ms} ms): version $NEW_VERSION epoch $NEW_EPOCH on the controller and ${#live_keys[@]} nodes"
+else
+    fail "drill redis: not converged ${REDIS_CONVERGE_BOUND_MS} ms after the restart (pool republished at ${meta_ms:-never} ms; now: $(rfast HMGET "$PREFIX:pool:meta" version epoch count | tr '\n' ' '))"
+    for k in "${live_keys[@]}"; do
+        say "  $k: $(rfast HMGET "$k" pool_version pool_epoch pool_size redis_connected | tr '\n' ' ')"
+    done
+fi
+if [ "$marker" = 0 ]; then
+    # Data lost: the controller must have picked a new epoch (redis-keys.md).
+    if [ -n "$NEW_EPOCH" ] && [ "$NEW_EPOCH" != "$old_epoch" ]; then
+        pass "drill redis: Redis came back empty; new pool epoch $NEW_EPOCH (was $old_epoch)"
+    else
+        fail "drill redis: Redis came back empty but the pool epoch is '$NEW_EPOCH' (was $old_epoch)"
+    fi
+else
+    say "drill redis: Redis kept its data across the restart (persistence on?); epoch $old_epoch -> $NEW_EPOCH"
+fi
+rn=0 rf=0 rwn=0 rwf=0 rslow=0
+read -r rn rf rwn rwf _ _ rslow < <(load_stats redis "$t_restart" "${t_conv:-$(now_ms)}")
+if [ "$rn" -gt 0 ] && [ "$rf" -eq 0 ]; then
+    pass "drill redis: $rf of $rn requests failed during the drill ($rwn sent between the restart and convergence); slowest ${rslow} s"
+else
+    fail "drill redis: $rf of $rn requests failed during the drill, $rwf of $rwn between the restart and convergence (must be 0: nodes serve from their cache); slowest ${rslow} s; log $LOG_DIR/redis.load"
+fi
+# After convergence: sequential requests with the origin page.
+body=$(mktemp)
+ok=0
+bad=""
+for i in $(seq 10); do
+    code=$(curl -s -o "$body" -w '%{http_code}' --max-time 10 -x "http://$LB" "$ORIGIN_URL" 2>/dev/null)
+    if [ "$code" = 200 ] && grep -qF "$ORIGIN_TEXT" "$body"; then
+        ok=$((ok + 1))
+    else
+        bad="$bad #$i:$code"
+    fi
+done
+rm -f "$body"
+if [ "$ok" -eq 10 ]; then
+    pass "drill redis: 10/10 requests after convergence returned the origin page"
+else
+    fail "drill redis: $ok/10 requests after convergence returned the origin page; failed:$bad"
+fi
+# Nothing crashed along the way: a crash of the controller or of a node on
+# losing Redis would be hidden by restart: unless-stopped and by the
+# convergence above (a restarted node keeps its id: same hostname, pid 1).
+# `docker restart` does not count as a restart here; the victim is exited.
+restarts=""
+nrunning=0
+for id in $(compose 30 ps -a -q 2>/dev/null); do
+    cname="" cstate="" crestarts=""
+    read -r cname cstate crestarts < <(docker inspect \
+        -f '{{.Name}} {{.State.Status}} {{.RestartCount}}' "$id" 2>/dev/null)
+    if [ -n "$victim" ] && [[ "$victim" == "$id"* ]]; then
+        [ "$cstate" = running ] && restarts="$restarts ${cname#/}(killed,but running)"
+        continue
+    fi
+    if [ "$cstate" = running ] && [ "$crestarts" = 0 ]; then
+        nrunning=$((nrunning + 1))
+    else
+        restarts="$restarts ${cname#/}(${cstate:-?},restarts=${crestarts:-?})"
+    fi
+done
+if [ -z "$restarts" ] && [ "$nrunning" -eq $((6 + NODES - KILLED)) ]; then
+    pass "drills: $nrunning containers still run and none restarted; the killed node stayed down"
+else
+    fail "drills: $nrunning containers running without restart (expected $((6 + NODES - KILLED))); not running, restarted or revived:$restarts"
+fi
+echo "FIGURES drill-restart-redis nodes=${#live_keys[@]} clients=$DRILL_LOOPS requests=$rn failed=$rf requests_until_converged=$rwn failed_until_converged=$rwf slowest_s=$rslow redis_back_ms=$((t_back - t_restart)) republished_ms=${meta_ms:-none} converged_ms=${conv_ms:-none} data_lost=$([ "$marker" = 0 ] && echo yes || echo no) epoch=$old_epoch->${NEW_EPOCH:-none}"
 # teardown and the summary run from the EXIT trap.
