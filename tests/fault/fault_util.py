@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
@@ -18,7 +19,7 @@ for p in (TESTS, os.path.join(TESTS, "integration")):
         sys.path.insert(0, p)
 
 from chaos_proxy import ChaosProxy  # noqa: E402
-from pf_harness import wait_until  # noqa: E402
+from pf_harness import Fleet, wait_until  # noqa: E402
 
 # Short deadlines keep the suite fast (docs/reliability.md quotes them).
 REDIS_TIMEOUT_MS = 500        # node redis connect_timeout_ms / command_timeout_ms
@@ -230,3 +231,19 @@ def wait_node_epoch(redis, keys, node_id, epoch, version=None, timeout=10.0):
 __all__ = ["ChaosProxy", "REDIS_TIMEOUT_MS", "REPORT_MS", "CHECK_MS", "BACKOFF_CAP_MS",
            "LEASE_MS", "record", "seed", "pool_node_config", "proxy_get", "open_tunnel",
            "metrics", "m", "Traffic", "Subscriber", "node_hash", "wait_node_epoch"]
+
+
+class FaultTestCase(unittest.TestCase):
+    """A fault test: a fresh Fleet per test (self.fleet, self.k), and
+    self.figures, printed after the test as one "FIGURES <test> {json}" line,
+    which is where docs/reliability.md takes its numbers from."""
+
+    def setUp(self):
+        self.fleet = Fleet(self)
+        self.k = self.fleet.keys
+        self.figures = {}
+
+    def tearDown(self):
+        if self.figures:
+            print("\nFIGURES %s %s" % (self.id().split(".")[-1],
+                                       json.dumps(self.figures, sort_keys=True)))

@@ -23,7 +23,6 @@ max_clients -> 503. Added here:
 
 Bounded: sockets have timeouts, loops have deadlines and counts."""
 
-import json
 import os
 import resource
 import selectors
@@ -33,8 +32,8 @@ import threading
 import time
 import unittest
 
-from fault_util import proxy_get, seed
-from pf_harness import Fleet, parse_metrics, wait_until
+from fault_util import FaultTestCase, proxy_get, seed
+from pf_harness import parse_metrics, wait_until
 
 N_IDLE = 10000
 MAX_CLIENTS = 500
@@ -132,17 +131,7 @@ class Idle:
         self.err = None
 
 
-class TestAdversarialClients(unittest.TestCase):
-    def setUp(self):
-        self.fleet = Fleet(self)
-        self.k = self.fleet.keys
-        self.figures = {}
-
-    def tearDown(self):
-        if self.figures:
-            print("\nFIGURES %s %s" % (self.id().split(".")[-1], json.dumps(self.figures,
-                                                                             sort_keys=True)))
-
+class TestAdversarialClients(FaultTestCase):
     # -- 10,000 idle connections ------------------------------------------
 
     def raise_nofile(self, need):

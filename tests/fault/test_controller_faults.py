@@ -11,30 +11,19 @@ loopback upstreams, a pool node carrying client traffic.
     failed request for several lease times), while the controller hash
     expires so operators can see that no controller is alive."""
 
-import json
 import signal
 import time
 import unittest
 
-from fault_util import (LEASE_MS, REDIS_TIMEOUT_MS, Subscriber, Traffic, pool_node_config,
+from fault_util import (FaultTestCase, LEASE_MS, REDIS_TIMEOUT_MS, Subscriber, Traffic, pool_node_config,
                         proxy_get, wait_node_epoch)
-from pf_harness import Fleet, wait_until
+from pf_harness import wait_until
 
 HEARTBEAT_MS = 500
 SLACK_S = 1.0
 
 
-class TestControllerFaults(unittest.TestCase):
-    def setUp(self):
-        self.fleet = Fleet(self)
-        self.k = self.fleet.keys
-        self.figures = {}
-
-    def tearDown(self):
-        if self.figures:
-            print("\nFIGURES %s %s" % (self.id().split(".")[-1], json.dumps(self.figures,
-                                                                             sort_keys=True)))
-
+class TestControllerFaults(FaultTestCase):
     def meta(self):
         return self.redis.hgetall(self.k.pool_meta)
 

@@ -43,8 +43,8 @@ import os
 import time
 import unittest
 
-from fault_util import REDIS_TIMEOUT_MS, Subscriber, Traffic, pool_node_config
-from pf_harness import Fleet, wait_until
+from fault_util import FaultTestCase, REDIS_TIMEOUT_MS, Subscriber, Traffic, pool_node_config
+from pf_harness import wait_until
 
 # Provider "a": short intervals keep the matrix quick; every bound below
 # derives from these.
@@ -103,17 +103,7 @@ FATAL = [
 ]
 
 
-class TestProviderTraffic(unittest.TestCase):
-    def setUp(self):
-        self.fleet = Fleet(self)
-        self.k = self.fleet.keys
-        self.figures = {}
-
-    def tearDown(self):
-        if self.figures:
-            print("\nFIGURES %s %s" % (self.id().split(".")[-1], json.dumps(self.figures,
-                                                                             sort_keys=True)))
-
+class TestProviderTraffic(FaultTestCase):
     # -- helpers ---------------------------------------------------------------
 
     def ph(self, name="a"):

@@ -19,15 +19,14 @@ Scenarios (figures in docs/reliability.md):
 Every bound below is derived from the configured deadlines (500 ms), the
 report interval (500 ms) and redis_link.c's reconnect backoff cap (5 s)."""
 
-import json
 import socket
 import time
 import unittest
 
-from fault_util import (BACKOFF_CAP_MS, LEASE_MS, REDIS_TIMEOUT_MS, REPORT_MS, ChaosProxy,
+from fault_util import (FaultTestCase, BACKOFF_CAP_MS, LEASE_MS, REDIS_TIMEOUT_MS, REPORT_MS, ChaosProxy,
                         Traffic, node_hash, pool_node_config, proxy_get, seed,
                         wait_node_epoch)
-from pf_harness import Fleet, wait_until
+from pf_harness import wait_until
 
 EPOCH_A = "aaaaaaaaaaaaaaaa"
 SLACK_S = 1.5          # scheduling slack under ASan on 2 cores
@@ -37,18 +36,7 @@ def elapsed_since(t0):
     return time.monotonic() - t0
 
 
-class TestRedisFaults(unittest.TestCase):
-    def setUp(self):
-        self.fleet = Fleet(self)
-        self.k = self.fleet.keys
-        self.figures = {}
-
-    def tearDown(self):
-        # One line per test for docs/reliability.md.
-        if self.figures:
-            print("\nFIGURES %s %s" % (self.id().split(".")[-1], json.dumps(self.figures,
-                                                                             sort_keys=True)))
-
+class TestRedisFaults(FaultTestCase):
     def world(self, nupstreams=2):
         f = self.fleet
         self.redis = f.start_redis()

@@ -21,8 +21,8 @@ import signal
 import time
 import unittest
 
-from fault_util import ChaosProxy, open_tunnel, pool_node_config, proxy_get, seed
-from pf_harness import Fleet, wait_until
+from fault_util import FaultTestCase, ChaosProxy, open_tunnel, pool_node_config, proxy_get, seed
+from pf_harness import wait_until
 
 EPOCH = "0123456789abcdef"
 CONNECT_TIMEOUT_MS = 1000      # node.connect_timeout_ms (connect + handshake)
@@ -54,17 +54,7 @@ def read_http_response(sock):
     return head + b"\r\n\r\n" + body
 
 
-class TestUpstreamFaults(unittest.TestCase):
-    def setUp(self):
-        self.fleet = Fleet(self)
-        self.k = self.fleet.keys
-        self.figures = {}
-
-    def tearDown(self):
-        if self.figures:
-            print("\nFIGURES %s %s" % (self.id().split(".")[-1], json.dumps(self.figures,
-                                                                             sort_keys=True)))
-
+class TestUpstreamFaults(FaultTestCase):
     def world(self, nplain, nchaos, **node_keys):
         """<nplain> upstreams reached directly, <nchaos> behind a chaos proxy
         each; one pool node over all of them (snapshot version 1)."""

@@ -666,6 +666,27 @@ class Redis(Proc):
         return sorted(self.cmd("KEYS", pattern) or [])
 
 
+class Peer(Proc):
+    """A third-party proxy (microsocks, squid, dante, stunnel...) started by a
+    test with its own <argv>, listening on <port>: spawned and waited for
+    here, stopped by the fleet's cleanup."""
+
+    kind = "peer"
+
+    def __init__(self, fleet, name, argv, port, cwd=None):
+        self.port = port
+        super().__init__(fleet, name, argv, os.path.join(fleet.tmp, name + ".log"), cwd=cwd)
+        fleet.procs.append(self)
+        self._spawn()
+
+        def ready():
+            if self.popen.poll() is not None:
+                raise HarnessError("%s exited early (code %s):\n%s" % (
+                    name, self.popen.returncode, tail(self.log_text(), 40)))
+            return port_open(port)
+        wait_until(ready, 20 * TIMEOUT_SCALE, "%s to listen on %d" % (name, port))
+
+
 class HelperServer(Proc):
     """A python helper (fake provider, origin) on 127.0.0.1:<port>."""
 

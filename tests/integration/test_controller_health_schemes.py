@@ -19,8 +19,7 @@ import re
 import shutil
 import unittest
 
-from pf_harness import (Fleet, HarnessError, Proc, _self_signed_cert, free_port, port_open,
-                        tail, wait_until)
+from pf_harness import Fleet, HarnessError, Peer, _self_signed_cert, free_port, wait_until
 
 SOCKS_USER = "hsuser"
 SOCKS_PASS = "hs-s0cks-pw-5521"
@@ -36,24 +35,6 @@ def need(name):
                            "(apt-get install microsocks stunnel4)" % name)
     return p
 
-
-class Peer(Proc):
-    """A third-party proxy started by the test; stopped by the fleet's cleanup."""
-
-    kind = "peer"
-
-    def __init__(self, fleet, name, argv, port):
-        self.port = port
-        super().__init__(fleet, name, argv, os.path.join(fleet.tmp, name + ".log"))
-        fleet.procs.append(self)
-        self._spawn()
-
-        def ready():
-            if self.popen.poll() is not None:
-                raise HarnessError("%s exited early (code %s):\n%s" % (
-                    name, self.popen.returncode, tail(self.log_text(), 40)))
-            return port_open(port)
-        wait_until(ready, 20, "%s to listen on %d" % (name, port))
 
 
 class TestControllerHealthSchemes(unittest.TestCase):

@@ -18,29 +18,11 @@ import os
 import shutil
 import unittest
 
-from pf_harness import Fleet, HarnessError, Proc, curl, free_port, port_open, tail, wait_until
+from pf_harness import Fleet, HarnessError, Peer, curl, free_port, tail, wait_until
 
 USER_A, PASS_A = "sealuser", "seal-s0cks-pw-7731"
 USER_B, PASS_B = "sealuser2", "seal-s0cks-pw-9902"
 
-
-class Peer(Proc):
-    """microsocks started by the test; stopped by the fleet's cleanup."""
-
-    kind = "peer"
-
-    def __init__(self, fleet, name, argv, port):
-        self.port = port
-        super().__init__(fleet, name, argv, os.path.join(fleet.tmp, name + ".log"))
-        fleet.procs.append(self)
-        self._spawn()
-
-        def ready():
-            if self.popen.poll() is not None:
-                raise HarnessError("%s exited early (code %s):\n%s" % (
-                    name, self.popen.returncode, tail(self.log_text(), 40)))
-            return port_open(port)
-        wait_until(ready, 20, "%s to listen on %d" % (name, port))
 
 
 def dump_redis(redis):

@@ -22,8 +22,7 @@ import threading
 import time
 import unittest
 
-from pf_harness import (Fleet, HarnessError, Proc, curl, free_port, port_open, tail,
-                        wait_until)
+from pf_harness import Fleet, HarnessError, Peer, curl, free_port, port_open, wait_until
 
 SOCKS_USER = "peeruser"
 SOCKS_PASS = "peer-s0cks-4417"
@@ -39,24 +38,6 @@ def need(path_or_name):
                            "(apt-get install microsocks dante-server squid)" % path_or_name)
     return p
 
-
-class Peer(Proc):
-    """A third-party proxy started by the test; stopped by the fleet's cleanup."""
-
-    kind = "peer"
-
-    def __init__(self, fleet, name, argv, port, cwd=None):
-        self.port = port
-        super().__init__(fleet, name, argv, os.path.join(fleet.tmp, name + ".log"), cwd=cwd)
-        fleet.procs.append(self)
-        self._spawn()
-
-        def ready():
-            if self.popen.poll() is not None:
-                raise HarnessError("%s exited early (code %s):\n%s" % (
-                    name, self.popen.returncode, tail(self.log_text(), 40)))
-            return port_open(port)
-        wait_until(ready, 20, "%s to listen on %d" % (name, port))
 
 
 class UpstreamPeers(unittest.TestCase):
