@@ -31,3 +31,10 @@ int json_scalar_text(const cJSON *v, char *buf, size_t len)
     }
     return PF_EINVAL;
 }
+
+cJSON *json_add_int(cJSON *o, const char *name, int64_t value)
+{
+    char text[24];
+    snprintf(text, sizeof(text), "%lld", (long long)value);
+    return cJSON_AddRawToObject(o, name, text);
+}

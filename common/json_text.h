@@ -5,6 +5,7 @@
 #define PF_JSON_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -15,5 +16,11 @@
  * "false", "null". Returns PF_OK, or PF_EINVAL for arrays, objects,
  * non-finite numbers and strings that do not fit. */
 int json_scalar_text(const cJSON *v, char *buf, size_t len) PF_MUSTCHECK;
+
+/* Adds member <name> = <value> to object <o>, written as the exact decimal
+ * integer. cJSON_AddNumberToObject() prints with %.15g and keeps that form
+ * when it reads back "close enough", so integers past 10^15 would lose their
+ * last digits. Returns the new item, or NULL when out of memory. */
+cJSON *json_add_int(cJSON *o, const char *name, int64_t value);
 
 #endif

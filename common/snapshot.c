@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "json_text.h"
 #include "keys.h"
 #include "seal.h"
 
@@ -36,7 +37,7 @@ char *snapshot_record_encode(const struct upstream *u, const struct seal_key *ke
         return NULL;
     if (cJSON_AddStringToObject(o, "scheme", addr_scheme_name(u->scheme)) == NULL ||
         cJSON_AddStringToObject(o, "host", u->host) == NULL ||
-        cJSON_AddNumberToObject(o, "port", u->port) == NULL)
+        json_add_int(o, "port", u->port) == NULL)
         goto done;
     if (u->user[0] != '\0' && cJSON_AddStringToObject(o, "user", u->user) == NULL)
         goto done;
@@ -45,9 +46,9 @@ char *snapshot_record_encode(const struct upstream *u, const struct seal_key *ke
     if (u->pass[0] != '\0' && key == NULL && cJSON_AddStringToObject(o, "pass", u->pass) == NULL)
         goto done;
     if (cJSON_AddStringToObject(o, "provider", u->provider) == NULL ||
-        cJSON_AddNumberToObject(o, "expires_at_ms", (double)u->expires_at_ms) == NULL ||
-        cJSON_AddNumberToObject(o, "weight", u->weight) == NULL ||
-        cJSON_AddNumberToObject(o, "latency_ms", u->latency_ms) == NULL)
+        json_add_int(o, "expires_at_ms", u->expires_at_ms) == NULL ||
+        json_add_int(o, "weight", u->weight) == NULL ||
+        json_add_int(o, "latency_ms", u->latency_ms) == NULL)
         goto done;
     out = cJSON_PrintUnformatted(o);
 done:

@@ -1,4 +1,7 @@
 #include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json_text.h"
@@ -50,4 +53,21 @@ Test(json_text, number_and_string_codes_agree)
     cr_expect_str_eq(a, b);
     cJSON_Delete(n);
     cJSON_Delete(s);
+}
+
+Test(json_text, add_int_is_exact)
+{
+    static const int64_t values[] = { 0, -1, 8976553953550561, 9007199254740993, INT64_MAX, INT64_MIN };
+    static const char *const texts[] = { "0", "-1", "8976553953550561", "9007199254740993",
+                                         "9223372036854775807", "-9223372036854775808" };
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        cJSON *o = cJSON_CreateObject();
+        cr_assert_not_null(json_add_int(o, "n", values[i]));
+        char *text = cJSON_PrintUnformatted(o);
+        char want[64];
+        snprintf(want, sizeof(want), "{\"n\":%s}", texts[i]);
+        cr_expect_str_eq(text, want);
+        free(text);
+        cJSON_Delete(o);
+    }
 }

@@ -52,6 +52,28 @@ Test(snapshot, round_trip_table)
     }
 }
 
+/* cJSON prints numbers with %.15g and keeps that when it reads back "close
+ * enough": an expiry past 10^15 came back with its last digit changed (a
+ * fuzz_snapshot finding, tests/corpus/snapshot/crash-expiry-past-1e15). */
+Test(snapshot, large_integers_round_trip_exactly)
+{
+    static const int64_t expiries[] = { 8976553953550561, 9007199254740992, 1000000000000001 };
+    for (size_t i = 0; i < PF_ARRAY_LEN(expiries); i++) {
+        struct upstream u = make("http://203.0.113.10:8080");
+        struct upstream v;
+        struct pf_err err = { 0 };
+        u.expires_at_ms = expiries[i];
+        u.weight = UINT32_MAX;
+        u.latency_ms = UINT32_MAX;
+        char *json = snapshot_record_encode(&u, NULL);
+        cr_assert_not_null(json);
+        cr_assert_eq(snapshot_record_decode(json, strlen(json), NULL, &v, &err), PF_OK, "%s", err.msg);
+        cr_expect_eq(v.expires_at_ms, expiries[i], "%s", json);
+        cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0, "%s", json);
+        free(json);
+    }
+}
+
 Test(snapshot, empty_credentials_omitted)
 {
     struct upstream u = make("1.2.3.4:80");
