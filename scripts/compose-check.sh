@@ -116,6 +116,23 @@ trap 'fail "interrupted"; exit 1' INT TERM
 # Stops the run: the EXIT trap tears down and reports.
 abort() { fail "$*"; exit 1; }
 
+# Prints "<id> <name> <state> <restarts>" for every container of the project
+# that should be running. The one-shot keygen service (compose.yaml) is left
+# out once it exited 0; exited with any other code it is listed, so the
+# checks below report it.
+long_running_containers() {
+    local id line svc code
+    for id in $(compose 30 ps -a -q 2>/dev/null); do
+        line=$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.ExitCode}} {{.Id}} {{.Name}} {{.State.Status}} {{.RestartCount}}' "$id" 2>/dev/null) || continue
+        read -r svc code line <<<"$line"
+        if [ "$svc" = keygen ] && [ "$code" = 0 ] && [[ "$line" == *" exited "* ]]; then
+            continue
+        fi
+        line=${line/ \// }
+        echo "$line"
+    done
+}
+
 # --- bootstrap -----------------------------------------------------------
 phase bootstrap
 if [ "${PF_SKIP_BOOTSTRAP:-0}" != 1 ]; then
@@ -385,15 +402,12 @@ fi
 phase stability
 restarts=""
 ncontainers=0
-for id in $(compose 30 ps -a -q 2>/dev/null); do
+while read -r id cname cstate crestarts; do
     ncontainers=$((ncontainers + 1))
-    cname="" cstate="" crestarts=""
-    read -r cname cstate crestarts < <(docker inspect \
-        -f '{{.Name}} {{.State.Status}} {{.RestartCount}}' "$id" 2>/dev/null)
     if [ "$cstate" != running ] || [ "$crestarts" != 0 ]; then
-        restarts="$restarts ${cname#/}(${cstate:-?},restarts=${crestarts:-?})"
+        restarts="$restarts ${cname}(${cstate:-?},restarts=${crestarts:-?})"
     fi
-done
+done < <(long_running_containers)
 # redis, controller, upstream-a, upstream-b, origin, lb + the nodes.
 want_containers=$((6 + NODES))
 if [ -z "$restarts" ] && [ "$ncontainers" -eq "$want_containers" ]; then
@@ -698,20 +712,17 @@ fi
 # `docker restart` does not count as a restart here; the victim is exited.
 restarts=""
 nrunning=0
-for id in $(compose 30 ps -a -q 2>/dev/null); do
-    cname="" cstate="" crestarts=""
-    read -r cname cstate crestarts < <(docker inspect \
-        -f '{{.Name}} {{.State.Status}} {{.RestartCount}}' "$id" 2>/dev/null)
-    if [ -n "$victim" ] && [[ "$victim" == "$id"* ]]; then
-        [ "$cstate" = running ] && restarts="$restarts ${cname#/}(killed,but running)"
+while read -r id cname cstate crestarts; do
+    if [ -n "$victim" ] && [[ "$id" == "$victim"* || "$victim" == "$id"* ]]; then
+        [ "$cstate" = running ] && restarts="$restarts ${cname}(killed,but running)"
         continue
     fi
     if [ "$cstate" = running ] && [ "$crestarts" = 0 ]; then
         nrunning=$((nrunning + 1))
     else
-        restarts="$restarts ${cname#/}(${cstate:-?},restarts=${crestarts:-?})"
+        restarts="$restarts ${cname}(${cstate:-?},restarts=${crestarts:-?})"
     fi
-done
+done < <(long_running_containers)
 if [ -z "$restarts" ] && [ "$nrunning" -eq $((6 + NODES - KILLED)) ]; then
     pass "drills: $nrunning containers still run and none restarted; the killed node stayed down"
 else
