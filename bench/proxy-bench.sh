@@ -63,6 +63,10 @@ emit http-forward "$(wrk_run "$CONNS" "$DUR" "http://$ORIGIN/small")" "$DRPS"
 emit connect-tunnel "$(cl_run -m tunnel -c "$CONNS" -d "$DUR" -w 1 -u /small)" "$DRPS"
 # 4. connect-setup: connect + CONNECT + one GET + close per iteration (rps = tunnels/s)
 emit connect-setup "$(cl_run -m setup -c "$CONNS" -d "$DUR" -w 1 -u /small)" "$DRPS"
+# 4b. (local) setup-direct: the same cycle straight to the origin (connload -D),
+# one TCP connection per cycle instead of two: the ceiling of connect-setup
+# on this machine, where generator, proxy and origin share the cores
+emit setup-direct "$(cl_run -m setup -c "$CONNS" -d "$DUR" -w 1 -u /small -D)" "$DRPS"
 # 5. bulk: 1 MiB bodies, BULK_CONNS streams
 BD="$(wrk_run "$BULK_CONNS" "$BULK_DUR" "" /big)"; BDM="$(field MBps "$BD")"
 emit bulk-direct "$BD"

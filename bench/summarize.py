@@ -49,6 +49,9 @@ def metrics(sc):
         "tun": num(sc.get("connect-tunnel", {}), "ratio"),
         "setup": num(sc.get("connect-setup", {}), "rps"),
         "setup_ratio": num(sc.get("connect-setup", {}), "ratio"),
+        # new tunnels/s over the no-proxy cycle rate of the same invocation
+        "setup_ceiling": num(sc.get("connect-setup", {}), "rps") / num(sc.get("setup-direct", {}), "rps")
+        if num(sc.get("setup-direct", {}), "rps") > 0 else float("nan"),
         "bulk_c": num(sc.get("bulk-connect", {}), "MBps_ratio"),
         "bulk_f": num(sc.get("bulk-forward", {}), "MBps_ratio"),
         "errors": sum(num(kv, "errors") for s, kv in sc.items() if s not in ("direct", "bulk-direct")),
@@ -60,7 +63,7 @@ def metrics(sc):
 print(f"# medians over {len(reps)} repetition(s)")
 print(f"| proxy | scenario | rps | ratio | p50_ms | p99_ms | MBps | errors (sum) |")
 print(f"|---|---|---:|---:|---:|---:|---:|---:|")
-scen_order = ["direct", "http-forward", "connect-tunnel", "connect-setup", "bulk-direct", "bulk-forward", "bulk-connect"]
+scen_order = ["direct", "http-forward", "connect-tunnel", "connect-setup", "setup-direct", "bulk-direct", "bulk-forward", "bulk-connect"]
 for p in order:
     for s in scen_order:
         vs = [runs[(r, p)][s] for r in reps if s in runs.get((r, p), {})]
@@ -126,15 +129,26 @@ def row(name, node_label, k, target, anchor_set, relative=False, higher=True, fm
     rows.append((name, shown, anc_s, tgt, verdict(v, target, higher)))
 
 
+def info(name, node_label, k, anchor_set):
+    """A figure without a target: node and best anchor, for reading the others."""
+    if not any((r, node_label) in per for r in reps):
+        return
+    anc = med([best(anchor_set, k, r) for r in reps])
+    anc_s = f"{anc:.3f} ({best_name(anchor_set, k)})" if anc == anc else "-"
+    rows.append((name, f"{med(series(node_label, k)):.3f}", anc_s, "(no target)", "for reading"))
+
+
 row("one hop: http-forward rps / direct", NODE, "fwd", 0.50, anchors1)
 row("one hop: http-forward p99 / direct p99", NODE, "fwd_p99x", 2.0, anchors1, higher=False, fmt="{:.2f}")
 row("one hop: CONNECT tunnel rps / direct", NODE, "tun", 0.80, anchors1)
 row("one hop: new tunnels/s vs best anchor", NODE, "setup", 2.5, anchors1, relative=True)
+info("one hop: new tunnels/s / no-proxy cycles/s (setup-direct)", NODE, "setup_ceiling", anchors1)
 row("one hop: 1 MiB via CONNECT MB/s / direct", NODE, "bulk_c", 0.90, anchors1)
 row("one hop: errors (sum of scenarios, median)", NODE, "errors", 0, [], higher=False, fmt="{:.0f}")
 row("two hops: http-forward rps / direct", NODE2, "fwd", 0.15, anchors2)
 row("two hops: CONNECT tunnel rps / direct", NODE2, "tun", 0.45, anchors2)
 row("two hops: new tunnels/s vs best chain", NODE2, "setup", 3.0, anchors2, relative=True)
+info("two hops: new tunnels/s / no-proxy cycles/s (setup-direct)", NODE2, "setup_ceiling", anchors2)
 row("two hops: 1 MiB via CONNECT MB/s / direct", NODE2, "bulk_c", 0.70, anchors2)
 row("two hops: errors (sum of scenarios, median)", NODE2, "errors", 0, [], higher=False, fmt="{:.0f}")
 
