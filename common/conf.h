@@ -233,6 +233,7 @@ struct conf_node {
     int      eject_consecutive_failures;/* local passive ejection threshold, default 5; 0 = off */
     int      eject_base_ms;             /* ejection time x n-th ejection, default 10000 */
     int      eject_max_ms;              /* ejection time cap, default 300000 */
+    int      is_eject_panic;            /* every usable upstream ejected: 0 = 503 (default), 1 = use them anyway */
     struct conf_cidr client_allow[CONF_CIDRS_MAX]; /* "client_allow": empty = any client */
     int      nclient_allow;
     uint16_t connect_ports[CONF_PORTS_MAX]; /* CONNECT destination ports, default 443 80 8080 8443 */

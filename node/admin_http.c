@@ -10,9 +10,12 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include <cjson/cJSON.h>
+
 #include "addr.h"
 #include "clock.h"
 #include "conn.h"
+#include "json_text.h"
 #include "log.h"
 #include "redis_link.h"
 
@@ -35,6 +38,16 @@ static void metric(struct metric_out *m, const char *name, const char *type, con
 }
 
 static void admin_write_outcomes(struct metric_out *m, const struct node_stats *s);
+
+/* Ready: not draining, and a pool with an unexpired upstream (direct mode:
+ * always). A pool whose entries all expired answers every request 503. */
+static int admin_is_ready(const struct node_ctx *ctx)
+{
+    if (ctx->is_draining)
+        return 0;
+    return ctx->conf.node.mode == CONF_NODE_DIRECT ||
+           pool_cache_live_count(&ctx->pool, clock_wall_ms()) > 0;
+}
 static void admin_write_hist(struct metric_out *m, const char *name, const char *help,
                              const struct hist *h);
 
@@ -162,62 +175,111 @@ static void admin_write_hist(struct metric_out *m, const char *name, const char 
         m->ok = 0;
 }
 
-static void json_hist(struct evbuffer *out, const char *name, const struct hist *h)
+/* {"count","sum_ms","p50_ms","p95_ms","p99_ms"} of <h>, the quantiles the
+ * Prometheus buckets of /metrics give a dashboard. */
+static int json_hist(cJSON *parent, const char *name, const struct hist *h)
 {
-    evbuffer_add_printf(out, "\"%s\":{\"count\":%llu,\"sum_ms\":%.3f,\"p50_ms\":%.3f,"
-                        "\"p95_ms\":%.3f,\"p99_ms\":%.3f}", name, (unsigned long long)h->count,
-                        (double)h->sum_us / 1e3, hist_quantile_us(h, 0.50) / 1e3,
-                        hist_quantile_us(h, 0.95) / 1e3, hist_quantile_us(h, 0.99) / 1e3);
+    cJSON *o = cJSON_AddObjectToObject(parent, name);
+    return o != NULL && json_add_int(o, "count", (int64_t)h->count) != NULL &&
+           cJSON_AddNumberToObject(o, "sum_ms", (double)h->sum_us / 1e3) != NULL &&
+           cJSON_AddNumberToObject(o, "p50_ms", hist_quantile_us(h, 0.50) / 1e3) != NULL &&
+           cJSON_AddNumberToObject(o, "p95_ms", hist_quantile_us(h, 0.95) / 1e3) != NULL &&
+           cJSON_AddNumberToObject(o, "p99_ms", hist_quantile_us(h, 0.99) / 1e3) != NULL;
 }
 
+/* Adds "<name>": {reason: count} for the non-zero entries of <counts>
+ * (indexed by enum conn_err). */
+static int json_by_reason(cJSON *parent, const char *name, const uint64_t *counts, int is_zero_kept)
+{
+    cJSON *o = cJSON_AddObjectToObject(parent, name);
+    if (o == NULL)
+        return 0;
+    for (int r = 0; r < CONN_ERR__COUNT; r++)
+        if ((is_zero_kept || counts[r] > 0) &&
+            json_add_int(o, conn_err_name((enum conn_err)r), (int64_t)counts[r]) == NULL)
+            return 0;
+    return 1;
+}
+
+/* The figures of /metrics as one JSON object (same names without the
+ * pf_node_ prefix and _total suffix), for humans and scripts. */
 int admin_http_write_stats(const struct node_ctx *ctx, struct evbuffer *out)
 {
     const struct node_stats *s = &ctx->stats;
     static const char *const kinds[2] = { "requests", "tunnels" };
-    int ok = evbuffer_add_printf(out, "{\"id\":\"%s\",\"draining\":%s,\"conns_active\":%llu,"
-                                 "\"conns_total\":%llu,\"requests_total\":%llu,\"bytes_in\":%llu,"
-                                 "\"bytes_out\":%llu,\"retries\":%llu,\"ejections\":%llu,",
-                                 ctx->conf.node.id, ctx->is_draining ? "true" : "false",
-                                 (unsigned long long)s->conns_active, (unsigned long long)s->conns_total,
-                                 (unsigned long long)s->requests_total, (unsigned long long)s->bytes_in,
-                                 (unsigned long long)s->bytes_out, (unsigned long long)s->retries,
-                                 (unsigned long long)s->ejections) >= 0;
+    cJSON *root = cJSON_CreateObject();
+    int ok = root != NULL && cJSON_AddStringToObject(root, "id", ctx->conf.node.id) != NULL &&
+             cJSON_AddBoolToObject(root, "draining", ctx->is_draining) != NULL &&
+             cJSON_AddBoolToObject(root, "ready", admin_is_ready(ctx)) != NULL &&
+             cJSON_AddNumberToObject(root, "uptime_s", (double)(clock_wall_ms() - ctx->started_at_ms) / 1e3) != NULL;
+    const struct { const char *name; uint64_t v; } counters[] = {
+        { "conns_active", s->conns_active },        { "conns_total", s->conns_total },
+        { "rejected_over_limit", s->rejected_over_limit },
+        { "clients_denied", s->clients_denied },    { "requests_total", s->requests_total },
+        { "tunnels_total", s->tunnels_total },      { "socks5_total", s->socks5_total },
+        { "bytes_in", s->bytes_in },                { "bytes_out", s->bytes_out },
+        { "errors_502", s->errors_502 },            { "errors_503", s->errors_503 },
+        { "errors_504", s->errors_504 },            { "auth_failures", s->auth_failures },
+        { "policy_denials", s->policy_denials },    { "connect_port_denials", s->connect_port_denials },
+        { "retries", s->retries },                  { "ejections", s->ejections },
+        { "upstream_dials", s->upstream_dials },    { "upstream_reused", s->upstream_reused },
+        { "upstream_unsupported", s->upstream_unsupported },
+    };
+    for (size_t i = 0; ok && i < PF_ARRAY_LEN(counters); i++)
+        ok = json_add_int(root, counters[i].name, (int64_t)counters[i].v) != NULL;
+    cJSON *o = ok ? cJSON_AddObjectToObject(root, "responses") : NULL;
+    ok = o != NULL && json_add_int(o, "1xx", (int64_t)s->responses_1xx) != NULL &&
+         json_add_int(o, "2xx", (int64_t)s->responses_2xx) != NULL &&
+         json_add_int(o, "3xx", (int64_t)s->responses_3xx) != NULL &&
+         json_add_int(o, "4xx", (int64_t)s->responses_4xx) != NULL &&
+         json_add_int(o, "5xx", (int64_t)s->responses_5xx) != NULL;
     for (int k = 0; ok && k < 2; k++) {
-        evbuffer_add_printf(out, "\"%s\":{", kinds[k]);
-        for (int o = 0; o < STATS_OUT__COUNT; o++)
-            evbuffer_add_printf(out, "%s\"%s\":%llu", o ? "," : "", outcome_names[o],
-                                (unsigned long long)s->outcomes[k][o]);
-        evbuffer_add_printf(out, "},");
+        o = cJSON_AddObjectToObject(root, kinds[k]);
+        for (int j = 0; o != NULL && j < STATS_OUT__COUNT; j++)
+            if (json_add_int(o, outcome_names[j], (int64_t)s->outcomes[k][j]) == NULL)
+                o = NULL;
+        ok = o != NULL;
     }
-    evbuffer_add_printf(out, "\"upstream_errors\":{");
-    int first = 1;
-    for (int r = 0; r < CONN_ERR__COUNT; r++) {
-        if (s->upstream_errors[r] == 0)
-            continue;
-        evbuffer_add_printf(out, "%s\"%s\":%llu", first ? "" : ",", conn_err_name((enum conn_err)r),
-                            (unsigned long long)s->upstream_errors[r]);
-        first = 0;
+    o = ok ? cJSON_AddObjectToObject(root, "conns") : NULL;
+    for (int st = 0; o != NULL && st < CONN_ST__COUNT; st++)
+        if (json_add_int(o, conn_state_name((enum conn_state)st), s->conns_by_state[st]) == NULL)
+            o = NULL;
+    ok = ok && o != NULL && json_by_reason(root, "upstream_errors", s->upstream_errors, 0) &&
+         json_by_reason(root, "conn_closed", s->close_reasons, 1);
+    o = ok ? cJSON_AddObjectToObject(root, "latency") : NULL;
+    ok = o != NULL && json_hist(o, "ttfb", &s->ttfb) && json_hist(o, "connect", &s->connect_time);
+    o = ok ? cJSON_AddObjectToObject(root, "pool") : NULL;
+    ok = o != NULL && json_add_int(o, "size", (int64_t)ctx->pool.count) != NULL &&
+         json_add_int(o, "live", (int64_t)pool_cache_live_count(&ctx->pool, clock_wall_ms())) != NULL &&
+         json_add_int(o, "version", ctx->pool.version) != NULL &&
+         cJSON_AddStringToObject(o, "epoch", ctx->pool.epoch) != NULL &&
+         cJSON_AddNumberToObject(o, "age_s", ctx->pool.version == 0 ? -1.0 :
+                                 (double)(clock_mono_ms() - ctx->pool.loaded_at_ms) / 1e3) != NULL &&
+         cJSON_AddNumberToObject(o, "apply_ms", (double)ctx->pool.last_apply_us / 1e3) != NULL &&
+         cJSON_AddNumberToObject(o, "apply_max_slice_ms", (double)ctx->pool.last_apply_max_slice_us / 1e3) != NULL &&
+         cJSON_AddNumberToObject(o, "apply_total_ms", (double)ctx->pool.last_apply_total_us / 1e3) != NULL &&
+         json_add_int(o, "apply_slices", (int64_t)ctx->pool.last_apply_slices) != NULL;
+    o = ok ? cJSON_AddObjectToObject(root, "redis") : NULL;
+    ok = o != NULL && cJSON_AddBoolToObject(o, "connected", redis_link_is_connected(ctx->redis)) != NULL;
+    if (ok && ctx->redis != NULL) {
+        const struct redis_link_stats *r = redis_link_get_stats(ctx->redis);
+        ok = json_add_int(o, "connects", (int64_t)r->connects) != NULL &&
+             json_add_int(o, "disconnects", (int64_t)r->disconnects) != NULL &&
+             json_add_int(o, "notices", (int64_t)r->notices) != NULL &&
+             json_add_int(o, "reloads", (int64_t)r->reloads) != NULL &&
+             json_add_int(o, "bad_records", (int64_t)r->bad_records) != NULL &&
+             json_add_int(o, "command_timeouts", (int64_t)r->command_timeouts) != NULL &&
+             json_add_int(o, "apply_superseded", (int64_t)r->apply_superseded) != NULL;
     }
-    evbuffer_add_printf(out, "},\"latency\":{");
-    json_hist(out, "ttfb", &s->ttfb);
-    evbuffer_add_printf(out, ",");
-    json_hist(out, "connect", &s->connect_time);
-    evbuffer_add_printf(out, "},\"pool\":{\"size\":%zu,\"version\":%lld,\"epoch\":\"%s\","
-                        "\"apply_ms\":%.3f,\"apply_max_slice_ms\":%.3f,\"apply_total_ms\":%.3f,"
-                        "\"apply_slices\":%u}}\n", ctx->pool.count, (long long)ctx->pool.version,
-                        ctx->pool.epoch, (double)ctx->pool.last_apply_us / 1e3,
-                        (double)ctx->pool.last_apply_max_slice_us / 1e3,
-                        (double)ctx->pool.last_apply_total_us / 1e3, (unsigned)ctx->pool.last_apply_slices);
+    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (text == NULL)
+        return PF_ENOMEM;
+    ok = evbuffer_add(out, text, strlen(text)) == 0 && evbuffer_add(out, "\n", 1) == 0;
+    free(text);
     return ok ? PF_OK : PF_ENOMEM;
 }
 
-/* Ready: not draining, and a non-empty pool (direct mode: always). */
-static int admin_is_ready(const struct node_ctx *ctx)
-{
-    if (ctx->is_draining)
-        return 0;
-    return ctx->conf.node.mode == CONF_NODE_DIRECT || ctx->pool.count > 0;
-}
 
 static void request_cb(struct evhttp_request *req, void *arg)
 {
@@ -236,8 +298,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
     } else if (plen == 7 && strncmp(uri, "/readyz", 7) == 0) {
         int is_ready = admin_is_ready(a->ctx);
         evhttp_add_header(hdrs, "Content-Type", "text/plain");
-        evbuffer_add_printf(body, "%s\n", is_ready ? "ready" :
-                            a->ctx->is_draining ? "draining" : "no upstreams");
+        evbuffer_add_printf(body, "%s\n", is_ready ? "ready" : a->ctx->is_draining ? "draining" :
+                            a->ctx->pool.count > 0 ? "no live upstreams (all expired)" : "no upstreams");
         evhttp_send_reply(req, is_ready ? 200 : 503, is_ready ? "OK" : "Service Unavailable", body);
     } else if (plen == 6 && strncmp(uri, "/stats", 6) == 0) {
         if (admin_http_write_stats(a->ctx, body) != PF_OK) {

@@ -54,7 +54,7 @@ const char *conn_err_name(enum conn_err err)
         "none", "done", "client_eof", "client_io", "header_timeout", "idle_timeout",
         "bad_request", "head_too_large", "auth", "policy", "dns", "upstream_refused",
         "upstream_reset", "upstream_timeout", "upstream_bad_reply", "upstream_auth",
-        "upstream_eof", "no_upstream", "over_limit", "tunnel_done", "shutdown", "internal",
+        "upstream_eof", "no_upstream", "all_ejected", "over_limit", "tunnel_done", "shutdown", "internal",
     };
     _Static_assert(PF_ARRAY_LEN(names) == CONN_ERR__COUNT, "conn_err names");
     return (size_t)err < PF_ARRAY_LEN(names) ? names[err] : "?";
@@ -388,9 +388,12 @@ void conn_reply_error(struct conn *c, int status, enum conn_err reason)
     char body[128];
     int blen = snprintf(body, sizeof(body), "%d %s\n", status, text);
     const char *extra = "";
-    if (status == 503)
-        extra = "Retry-After: 1\r\n";
-    else if (status == 407)
+    char retry_after[48];
+    if (status == 503) {
+        snprintf(retry_after, sizeof(retry_after), "Retry-After: %d\r\n",
+                 c->retry_after_s > 0 ? c->retry_after_s : 1);
+        extra = retry_after;
+    } else if (status == 407)
         extra = "Proxy-Authenticate: Basic realm=\"proxyfleet\"\r\n";
     char head[512];
     int hlen = snprintf(head, sizeof(head),

@@ -51,6 +51,7 @@ enum conn_err {
     CONN_ERR_UPSTREAM_AUTH,       /* 502: an upstream refused our credentials */
     CONN_ERR_UPSTREAM_EOF,        /* upstream closed mid-response */
     CONN_ERR_NO_UPSTREAM,         /* 503 */
+    CONN_ERR_ALL_EJECTED,         /* 503: every usable upstream is locally ejected */
     CONN_ERR_OVER_LIMIT,          /* 503 at max_clients */
     CONN_ERR_TUNNEL_DONE,         /* a tunnel side closed */
     CONN_ERR_SHUTDOWN,
@@ -109,8 +110,11 @@ struct conn {
     char                ukey[UPSTREAM_ID_MAX + 300]; /* what ubev is connected to */
     int                 is_ubev_reused; /* this request went on a kept-alive ubev */
     int64_t             ubev_pool_version; /* pool version when ubev was dialed */
-    long                tried[CONN_TRIED_MAX];
+    long                tried[CONN_TRIED_MAX]; /* pool indexes failed on, valid in tried_generation */
     size_t              ntried;
+    uint64_t            tried_generation; /* pool_cache generation tried[] refers to */
+    int                 is_req_sent;    /* this attempt wrote the request head upstream */
+    int                 retry_after_s;  /* Retry-After of a 503; 0 = the default 1 s */
     int                 nattempts;
     enum conn_err       last_reason;    /* last failed attempt, for the final answer */
     /* selection and timing (node/select.h, common/hist.h) */

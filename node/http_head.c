@@ -650,3 +650,12 @@ int http_body_feed(struct http_body *b, const char *buf, size_t len, size_t *con
         b->is_done = 1;
     return b->is_done ? PF_OK : PF_EAGAIN;
 }
+
+int http_method_is_idempotent(const char *method)
+{
+    static const char *const idempotent[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };
+    for (size_t i = 0; i < PF_ARRAY_LEN(idempotent); i++)
+        if (strcmp(method, idempotent[i]) == 0)
+            return 1;
+    return 0;
+}

@@ -105,6 +105,11 @@ int http_list_has_token(const char *value, const char *token);
  * kept: bodies are relayed with their coding unchanged. */
 int http_head_is_hop_by_hop(const struct http_head *h, size_t idx);
 
+/* 1 when request method <method> is idempotent (RFC 9110 9.2.2: GET, HEAD,
+ * OPTIONS, TRACE, PUT, DELETE), so a proxy may send it again after a
+ * failure; 0 for any other method, which a proxy must not replay. */
+int http_method_is_idempotent(const char *method);
+
 /* Request body framing of a complete request head. */
 enum http_framing http_head_request_framing(const struct http_head *req);
 

@@ -261,6 +261,7 @@ void http_proxy_reset_exchange(struct conn *c)
     c->is_upstream_keep_alive = 0;
     c->ntried = 0;
     c->nattempts = 0;
+    c->is_req_sent = 0;
 }
 
 /* "host[:port]" with IPv6 brackets; the port is left out when it is 80 and <omit_80>. */
@@ -337,6 +338,7 @@ static void send_request(struct conn *c)
         return;
     }
     conn_set_state(c, CONN_ST_FORWARD);
+    c->is_req_sent = 1;
     c->is_resp_head_done = 0;
     c->is_resp_waiting = 0;
     c->is_upstream_eof = 0;
@@ -352,7 +354,8 @@ static void fail_with(struct conn *c, enum conn_err reason)
     switch (reason) {
     case CONN_ERR_POLICY:           status = 403; break;
     case CONN_ERR_UPSTREAM_TIMEOUT: status = 504; break;
-    case CONN_ERR_NO_UPSTREAM:      status = 503; break;
+    case CONN_ERR_NO_UPSTREAM:
+    case CONN_ERR_ALL_EJECTED:      status = 503; break;
     case CONN_ERR_INTERNAL:         status = 500; break;
     default:                        status = 502; break;
     }
@@ -363,11 +366,18 @@ static void fail_with(struct conn *c, enum conn_err reason)
  * when allowed, else answered. */
 static void attempt_failed(struct conn *c, enum conn_err reason, int is_retryable)
 {
-    settle_attempt(c, 0);   /* the connection worked: counted as before response_timeout_ms */
+    /* a fresh connection that then closed, reset, sent garbage or refused
+     * our credentials: the upstream's fault (passive health, fleet report) */
+    settle_attempt(c, 1);
     c->ctx->stats.upstream_errors[reason]++;
     conn_drop_upstream(c);
     int is_reused = c->is_ubev_reused;
     c->is_ubev_reused = 0;
+    /* RFC 9110 9.2.2: a proxy must not replay a non-idempotent request the
+     * upstream may have acted on */
+    if (c->is_req_sent && !http_method_is_idempotent(c->req->method))
+        is_retryable = 0;
+    c->is_req_sent = 0;
     if (is_retryable && !c->is_resp_started && c->req_body_sent == 0 &&
         (is_reused || (c->has_up && c->nattempts <= c->ctx->conf.node.retries))) {
         c->ctx->stats.retries++;
@@ -386,8 +396,12 @@ static void start_attempt(struct conn *c)
     /* Keep-alive first: the previous exchange's connection to the same
      * destination, unless the pool changed since it was made. */
     const char *bar = strrchr(c->ukey, '|');
+    /* Not for a non-idempotent request: it can never be replayed, so it
+     * gets a fresh connection rather than one the upstream may be closing
+     * as idle (HAProxy's http-reuse safe). */
     if (c->nattempts == 0 && !c->is_connect && c->ubev != NULL && bar != NULL &&
         strcmp(bar + 1, c->dest) == 0 && !c->has_session &&
+        http_method_is_idempotent(c->req->method) &&
         (ctx->conf.node.mode != CONF_NODE_POOL || c->ubev_pool_version == ctx->pool.version)) {
         c->nattempts++;
         c->is_ubev_reused = 1;
@@ -404,6 +418,12 @@ static void start_attempt(struct conn *c)
     if (ctx->conf.node.mode == CONF_NODE_POOL) {
         http_proxy_release_upstream(c);
         const struct conf_node *cn = &ctx->conf.node;
+        /* a snapshot applied since the last attempt renumbered the pool:
+         * the indexes in tried[] mean other upstreams now (the retry
+         * budget, nattempts, still holds) */
+        if (c->ntried > 0 && c->tried_generation != ctx->pool.generation)
+            c->ntried = 0;
+        c->tried_generation = ctx->pool.generation;
         struct pool_select_req rq = {
             .strategy = cn->strategy,
             .now_wall_ms = clock_wall_ms(),
@@ -414,6 +434,7 @@ static void start_attempt(struct conn *c)
             .session_hash = c->session_hash,
             .rnd = rng_next(&ctx->rng),
             .rotate_interval_s = cn->rotate_interval_s,
+            .is_eject_panic = cn->is_eject_panic,
         };
         for (unsigned s = 0; s < 8; s++)
             if (dial_scheme_is_supported((enum upstream_scheme)s))
@@ -422,7 +443,14 @@ static void start_attempt(struct conn *c)
         long idx = pool_cache_select(&ctx->pool, &rq, &res);
         ctx->stats.upstream_unsupported += res.nunsupported;
         if (idx < 0) {
-            fail_with(c, c->nattempts == 0 ? CONN_ERR_NO_UPSTREAM : c->last_reason);
+            if (c->nattempts > 0) {
+                fail_with(c, c->last_reason);
+            } else if (res.is_all_ejected) {
+                c->retry_after_s = (int)PF_MIN_OF((res.retry_after_ms + 999) / 1000, (int64_t)86400);
+                fail_with(c, CONN_ERR_ALL_EJECTED);
+            } else {
+                fail_with(c, CONN_ERR_NO_UPSTREAM);
+            }
             return;
         }
         if (res.is_ejection_ignored)
@@ -574,6 +602,8 @@ void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *b
     case DIAL_ERR_UNSUPPORTED:     reason = CONN_ERR_UPSTREAM_BAD_REPLY; break;
     default:                       reason = CONN_ERR_INTERNAL; is_retryable = 0; break;
     }
+    if (err == DIAL_ERR_UPSTREAM_STATUS && c->dial.reply_status == 504)
+        reason = CONN_ERR_UPSTREAM_TIMEOUT;   /* the upstream timed out on the destination */
     /* the upstream's fault: not answering, or not speaking its protocol; a
      * refused tunnel (UPSTREAM_STATUS) or a policy denial is about the destination */
     if (err != DIAL_ERR_POLICY && err != DIAL_ERR_UPSTREAM_STATUS && err != DIAL_ERR_INTERNAL)
@@ -665,7 +695,9 @@ static void finish_exchange(struct conn *c)
                       evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0;
     if (!is_reusable)
         conn_drop_upstream(c);
-    if (!c->is_client_keep_alive || !c->req_body.is_done || c->is_client_eof) {
+    /* draining (SIGTERM): no further request on this connection, even if
+     * its response promised keep-alive before the signal */
+    if (!c->is_client_keep_alive || !c->req_body.is_done || c->is_client_eof || c->ctx->is_draining) {
         conn_flush_and_close(c, CONN_ERR_DONE);
         return;
     }
@@ -728,9 +760,10 @@ static int read_response_head(struct conn *c)
             return 0;
         }
         evbuffer_drain(in, c->resp->head_len);
-        settle_attempt(c, 0);
         int status = c->resp->status;
-        if (status == 407 && c->has_up) {
+        /* an HTTP upstream refusing our credentials; through a SOCKS5
+         * upstream a 407 comes from the origin and is the client's */
+        if (status == 407 && c->has_up && !dial_scheme_is_socks(c->up.scheme)) {
             clog_info(c, "%s %s: upstream refused our credentials (407)", c->req->method, c->dest);
             attempt_failed(c, CONN_ERR_UPSTREAM_AUTH, 1);
             return 0;
@@ -739,6 +772,7 @@ static int read_response_head(struct conn *c)
             attempt_failed(c, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
             return 0;
         }
+        settle_attempt(c, 0);   /* a response head: the upstream works */
         if (status < 200) {     /* interim: relay and wait for the final one */
             if (write_response_head(c, c->resp, NULL) != PF_OK) {
                 conn_close(c, CONN_ERR_INTERNAL);

@@ -157,6 +157,20 @@ long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
     if (mark_usable(pc, rq, 1, res) == 0) {
         if (mark_usable(pc, rq, 0, NULL) == 0)
             return -1;
+        if (!rq->is_eject_panic) {
+            /* HAProxy's "no server available": a fast 503 with Retry-After
+             * instead of dialing upstreams that just failed in a row; the
+             * first to come back is tried by the next request */
+            if (res != NULL) {
+                res->is_all_ejected = 1;
+                res->retry_after_ms = INT64_MAX;
+                for (size_t i = 0; i < pc->count; i++)
+                    if (pc->sel[i].is_usable)
+                        res->retry_after_ms = PF_MIN_OF(res->retry_after_ms,
+                                                        pc->st[i].ejected_until_ms - rq->now_mono_ms);
+            }
+            return -1;
+        }
         if (res != NULL)
             res->is_ejection_ignored = 1;
     }
@@ -175,6 +189,14 @@ long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
     case CONF_STRATEGY_ROUND_ROBIN:
     default:                       return select_round_robin(pc->sel, pc->count, cursor);
     }
+}
+
+size_t pool_cache_live_count(const struct pool_cache *pc, int64_t now_wall_ms)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < pc->count; i++)
+        n += !(pc->items[i].expires_at_ms != 0 && pc->items[i].expires_at_ms <= now_wall_ms);
+    return n;
 }
 
 long pool_cache_find(const struct pool_cache *pc, const char *id)

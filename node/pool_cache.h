@@ -46,11 +46,14 @@ struct pool_select_req {
     uint64_t     session_hash;
     uint64_t     rnd;               /* random bits for random/weighted */
     int          rotate_interval_s; /* rotate strategy */
+    int          is_eject_panic;    /* every candidate ejected: pick among them anyway */
 };
 
 struct pool_select_res {
     size_t nunsupported;            /* upstreams skipped for their scheme */
-    int    is_ejection_ignored;     /* every candidate was ejected: used anyway */
+    int    is_ejection_ignored;     /* every candidate was ejected: used anyway (panic) */
+    int    is_all_ejected;          /* -1 returned: every candidate is ejected */
+    int64_t retry_after_ms;         /* with is_all_ejected: until the first ejection ends */
 };
 
 struct pool_cache {
@@ -97,11 +100,15 @@ long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
 
 /* Picks an upstream for <rq>: sticky (rendezvous) when rq->has_session,
  * else by rq->strategy, among upstreams not expired, not excluded, of a
- * usable scheme and not ejected; when all those are ejected, ejection is
- * ignored (never eject every upstream). Fills <res> (may be NULL).
- * Returns the index or -1. */
+ * usable scheme and not ejected. When all those are ejected: with
+ * rq->is_eject_panic they are used anyway (res->is_ejection_ignored), else
+ * -1 with res->is_all_ejected and res->retry_after_ms (time until the
+ * first ejection ends). Fills <res> (may be NULL). Returns the index or -1. */
 long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
                        struct pool_select_res *res);
+
+/* How many upstreams of <pc> have not expired at <now_wall_ms>. */
+size_t pool_cache_live_count(const struct pool_cache *pc, int64_t now_wall_ms);
 
 /* Index of upstream <id>, or -1. O(log n). */
 long pool_cache_find(const struct pool_cache *pc, const char *id);

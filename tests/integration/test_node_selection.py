@@ -9,15 +9,15 @@ import json
 import time
 import unittest
 
-from pf_harness import Fleet, curl, wait_until
+from pf_harness import Fleet, curl, parse_metrics, wait_until
 
 EPOCH = "abababababababab"
 USER, PASS = "alice", "s3cr3t-alice"
 
 
-def record(port):
+def record(port, expires_at_ms=0):
     return json.dumps({"scheme": "http", "host": "127.0.0.1", "port": port, "provider": "hand",
-                       "expires_at_ms": 0, "weight": 1, "latency_ms": 0})
+                       "expires_at_ms": expires_at_ms, "weight": 1, "latency_ms": 0})
 
 
 class NodeSelection(unittest.TestCase):
@@ -37,13 +37,13 @@ class NodeSelection(unittest.TestCase):
             ups.append(u)
         return ups
 
-    def seed(self, ups, dead_ports=()):
+    def seed(self, ups, dead_ports=(), expires_at_ms=0):
         r, k = self.redis, self.fleet.keys
         self.version += 1
         r.cmd("DEL", k.pool_upstreams)
         ports = [u.port for u in ups] + list(dead_ports)
         for p in ports:
-            r.cmd("HSET", k.pool_upstreams, "http://127.0.0.1:%d" % p, record(p))
+            r.cmd("HSET", k.pool_upstreams, "http://127.0.0.1:%d" % p, record(p, expires_at_ms))
         r.cmd("HSET", k.pool_meta, "version", str(self.version), "epoch", EPOCH,
               "count", str(len(ports)), "updated_at_ms", str(int(time.time() * 1000)),
               "controller_id", "by-hand")
@@ -200,6 +200,46 @@ class NodeSelection(unittest.TestCase):
                      "# TYPE pf_node_connect_seconds histogram", "pf_node_pool_apply_seconds",
                      'pf_node_outcomes_total{kind="tunnel",outcome="ok"} 1'):
             self.assertIn(line, text)
+        # /stats carries the figures of /metrics: every plain counter, the
+        # responses by class, the close reasons and the Redis link state
+        m = parse_metrics(text)
+        s = json.loads(node.admin("/stats")[1])
+        same = {"conns_total": "conns_total", "requests_total": "requests_total",
+                "tunnels_total": "tunnels_total", "bytes_in": "bytes_in_total",
+                "bytes_out": "bytes_out_total", "errors_502": "errors_502_total",
+                "errors_503": "errors_503_total", "errors_504": "errors_504_total",
+                "auth_failures": "auth_failures_total", "policy_denials": "policy_denials_total",
+                "retries": "retries_total", "ejections": "ejections_total",
+                "upstream_dials": "upstream_dials_total", "upstream_reused": "upstream_reused_total",
+                "rejected_over_limit": "rejected_over_limit_total",
+                "connect_port_denials": "connect_port_denials_total"}
+        for js, prom in same.items():
+            self.assertEqual(s[js], m["pf_node_" + prom], js)
+        for cls in ("2xx", "4xx", "5xx"):
+            self.assertEqual(s["responses"][cls], m['pf_node_responses_total{class="%s"}' % cls], cls)
+        self.assertEqual(s["conn_closed"]["done"], m['pf_node_conn_closed_total{reason="done"}'])
+        self.assertEqual(s["redis"]["connected"], m["pf_node_redis_connected"] == 1)
+        self.assertEqual(s["redis"]["reloads"], m["pf_node_redis_reloads_total"])
+        self.assertEqual(s["latency"]["ttfb"]["count"], m["pf_node_ttfb_seconds_count"])
+        self.assertLessEqual(s["latency"]["ttfb"]["p95_ms"], s["latency"]["ttfb"]["p99_ms"])
+        self.assertEqual(s["pool"]["live"], 2)
+        self.assertTrue(s["ready"])
+
+    def test_readyz_not_ready_when_every_upstream_expired(self):
+        """A pool whose entries all expired serves nothing (503), so the
+        node leaves the load balancer even though the pool is not empty."""
+        ups = self.upstreams(1)
+        node = self.pool_node("expired")
+        self.seed(ups, expires_at_ms=int(time.time() * 1000) + 1500)
+        self.wait_pool(node, 1)
+        wait_until(lambda: node.admin("/readyz")[0] == 200, 5, "/readyz 200")
+        st, body, _ = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(node.admin("/readyz")),
+                                 10, "/readyz 503 once the upstream expired")
+        self.assertIn("expired", body)
+        r = curl("-x", node.proxy_url, "http://127.0.0.1:%d/" % self.origin.port)
+        self.assertEqual(r.status, 503)
+        s = json.loads(node.admin("/stats")[1])
+        self.assertEqual((s["pool"]["size"], s["pool"]["live"], s["ready"]), (1, 0, False))
 
 
 if __name__ == "__main__":

@@ -147,6 +147,7 @@ Test(conf, defaults)
     cr_expect_eq(c.node.is_private_dest_allowed, 0);
     cr_expect_eq(c.node.ndest_allow, 0);
     cr_expect_eq(c.node.nusers, 0);
+    cr_expect_eq(c.node.is_eject_panic, 0);
     conf_deinit(&c);
 }
 
@@ -283,6 +284,11 @@ static const struct err_case err_cases[] = {
     { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
       "\"default_scheme\":\"ftp\"}]}}",
       "controller.providers[0].default_scheme: must be http, https, socks5 or socks5h" },
+    { "{\"node\":{\"sticky_header\":\"Content-Length\"}}",
+      "node.sticky_header: Content-Length frames or controls the request; pick a header of your own (e.g. X-Session)" },
+    { "{\"node\":{\"sticky_header\":\"transfer-encoding\"}}",
+      "node.sticky_header: transfer-encoding frames or controls the request; pick a header of your own (e.g. X-Session)" },
+    { "{\"node\":{\"eject_panic\":1}}", "node.eject_panic: must be true or false" },
     /* syntax */
     { "{\"node\":", "config: invalid JSON near line 1" },
     { "{}\n{}", "config: trailing bytes after JSON value" },

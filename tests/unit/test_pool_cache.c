@@ -152,7 +152,7 @@ Test(pool_cache, least_conn_uses_active_counts)
     pool_cache_deinit(&pc);
 }
 
-Test(pool_cache, ejection_grows_and_never_ejects_all)
+Test(pool_cache, ejection_grows_then_all_ejected_is_503_or_panic)
 {
     int ports[] = { 10, 20 };
     struct pool_cache pc;
@@ -176,12 +176,25 @@ Test(pool_cache, ejection_grows_and_never_ejects_all)
     for (int k = 0; k < 3; k++)
         (void)pool_cache_record(&pc, pc.ids[0], 1, 5000, &ec, &until);
     cr_expect_eq(until, 7500);
-    /* eject the other one too: both are used anyway */
+    /* eject the other one too (until 6000): nothing is picked, and the
+     * answer says when the first ejection ends */
     for (int k = 0; k < 3; k++)
         (void)pool_cache_record(&pc, pc.ids[1], 1, 5000, &ec, NULL);
     rq.now_mono_ms = 5001;
+    cr_expect_eq(pool_cache_select(&pc, &rq, &res), -1);
+    cr_expect(res.is_all_ejected);
+    cr_expect_not(res.is_ejection_ignored);
+    cr_expect_eq(res.retry_after_ms, 999);
+    /* node.eject_panic: both are used anyway */
+    rq.is_eject_panic = 1;
     cr_expect_geq(pool_cache_select(&pc, &rq, &res), 0);
     cr_expect(res.is_ejection_ignored);
+    cr_expect_not(res.is_all_ejected);
+    rq.is_eject_panic = 0;
+    /* once the first ejection ends, that one is picked again */
+    rq.now_mono_ms = 6001;
+    cr_expect_eq(pool_cache_select(&pc, &rq, &res), 1);
+    cr_expect_not(res.is_all_ejected);
     /* a success resets the consecutive count */
     rq.now_mono_ms = 100000;
     cr_expect_eq(pool_cache_record(&pc, pc.ids[1], 0, 100000, &ec, NULL), 0);
