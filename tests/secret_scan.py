@@ -241,10 +241,11 @@ def scan_file(path, secrets, hits, provider_logs=False, skipped=None):
 
 
 def scan_paths(paths, secrets, all_files=False, exclude=(), provider_logs=False,
-               skipped=None):
+               skipped=None, counts=None):
     """Returns (hits, files scanned); <secrets> [(str, bytes)]; skipped
-    provider logs are appended to <skipped>."""
-    hits, n = [], 0
+    provider logs are appended to <skipped>; counts["rdb"] (when <counts>
+    is a dict) gets the number of Redis dumps among the files."""
+    hits, n, nrdb = [], 0, 0
     for p in paths:
         if os.path.isfile(p):
             scan_file(p, secrets, hits, provider_logs, skipped)
@@ -260,9 +261,12 @@ def scan_paths(paths, secrets, all_files=False, exclude=(), provider_logs=False,
                     # value the fleet wrote, compressed strings included
                     scan_rdb(os.path.join(dirpath, fn), secrets, hits)
                     n += 1
+                    nrdb += 1
                 elif _wanted(fn, all_files):
                     scan_file(os.path.join(dirpath, fn), secrets, hits, provider_logs, skipped)
                     n += 1
+    if counts is not None:
+        counts["rdb"] = nrdb
     return hits, n
 
 
@@ -349,7 +353,7 @@ def scan_rdb(path, secrets, hits):
 
 
 def run(paths, sources, extra, redis_dump=None, all_files=False, list_only=False, out=sys.stdout,
-        exclude=(), provider_logs=False):
+        exclude=(), provider_logs=False, min_files=0, min_rdb=0):
     """The whole check; returns the exit code."""
     c = collect(sources)
     for v in extra:
@@ -369,7 +373,8 @@ def run(paths, sources, extra, redis_dump=None, all_files=False, list_only=False
         return 2
     secrets = sorted(((v, v.encode()) for v in c.found), key=lambda x: (-len(x[0]), x[0]))
     skipped = []
-    hits, nfiles = scan_paths(paths, secrets, all_files, exclude, provider_logs, skipped)
+    counts = {}
+    hits, nfiles = scan_paths(paths, secrets, all_files, exclude, provider_logs, skipped, counts)
     if redis_dump:
         if not os.path.isfile(redis_dump):
             out.write("secret_scan: no Redis dump at %s\n" % redis_dump)
@@ -380,9 +385,17 @@ def run(paths, sources, extra, redis_dump=None, all_files=False, list_only=False
     for h in hits:
         head, _, s = h.rpartition(": secret ")
         out.write("%s: secret %s (from %s)\n" % (head, mask(s), src.get(s, "?")))
-    out.write("secret_scan: %d secrets, %d files scanned (%d fake provider logs skipped), "
-              "%d hits\n" % (len(secrets), nfiles, len(skipped), len(hits)))
-    return 1 if hits else 0
+    out.write("secret_scan: %d secrets, %d files scanned (%d Redis dumps, %d fake provider logs "
+              "skipped), %d hits\n" % (len(secrets), nfiles, counts.get("rdb", 0), len(skipped),
+                                      len(hits)))
+    if hits:
+        return 1
+    # a scan of (almost) nothing proves nothing: the run's logs went elsewhere
+    if nfiles < min_files or counts.get("rdb", 0) < min_rdb:
+        out.write("secret_scan: too little scanned: %d files (want >= %d), %d Redis dumps "
+                  "(want >= %d)\n" % (nfiles, min_files, counts.get("rdb", 0), min_rdb))
+        return 2
+    return 0
 
 
 # --------------------------------------------------------------------------
@@ -541,13 +554,18 @@ def main(argv=None):
     ap.add_argument("--provider-logs", action="store_true",
                     help="also scan the fake provider's access logs")
     ap.add_argument("--list", action="store_true", help="list the collected secrets (masked)")
+    ap.add_argument("--min-files", type=int, default=0,
+                    help="fail (exit 2) when fewer files were scanned")
+    ap.add_argument("--min-rdb", type=int, default=0,
+                    help="fail (exit 2) when fewer Redis dumps were scanned")
     ap.add_argument("--self-test", action="store_true", help="run the self-test and exit")
     a = ap.parse_args(argv)
     if a.self_test:
         return self_test()
     sources = a.source or [HERE, os.path.join(REPO, "docker")]
     return run(a.paths, sources, a.secret, a.redis_dump, a.all_files, a.list,
-               exclude=a.exclude, provider_logs=a.provider_logs)
+               exclude=a.exclude, provider_logs=a.provider_logs, min_files=a.min_files,
+               min_rdb=a.min_rdb)
 
 
 if __name__ == "__main__":

@@ -148,8 +148,9 @@ def markdown_table(rows):
     """rows: dicts with scenario, bound and a parse() result under "load"
     (and optionally "after"). Returns the markdown table as a string."""
     head = ("| scenario | requests | req/s | non-2xx | socket errors | error % | p50 ms | "
-            "p99 ms | max ms | after the fault was detected | asserted bound |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "p99 ms | max ms | fault window: probes, failed, p50 / max ms | "
+            "after the fault was detected | asserted bound |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         ld = r["load"]
@@ -158,10 +159,13 @@ def markdown_table(rows):
                                          s["timeout"])
         after = r.get("after")
         after_txt = ("%d req, %d errors" % (after["requests"], after["errors"])) if after else "-"
-        lines.append("| %s | %d | %.0f | %d | %s | %.3f | %.2f | %.2f | %.2f | %s | %s |"
+        w = r.get("window")
+        win_txt = ("%d, %d, %.1f / %.1f" % (w["probes"], w["failed"], w["p50_ms"], w["max_ms"])
+                   if w and w["probes"] else "-")
+        lines.append("| %s | %d | %.0f | %d | %s | %.3f | %.2f | %.2f | %.2f | %s | %s | %s |"
                      % (r["scenario"], ld["requests"], ld["rps"], ld["non2xx"], sock,
-                        ld["error_pct"], ld["p50_ms"], ld["p99_ms"], ld["max_ms"], after_txt,
-                        r["bound"]))
+                        ld["error_pct"], ld["p50_ms"], ld["p99_ms"], ld["max_ms"], win_txt,
+                        after_txt, r["bound"]))
     return head + "\n".join(lines) + "\n"
 
 

@@ -403,7 +403,14 @@ class TestAdversarialClients(FaultTestCase):
         leaked = [p for p in paths if "-ok-" not in p]
         self.assertEqual(len(served), n, paths)
         self.assertEqual(leaked, [], "smuggled requests reached the origin")
-        self.figures.update(attacks=n, served_first=len(served), leaked=0)
+        # and not the pool node's upstream either: it got exactly the valid
+        # requests of the pool node's connections, nothing an attack held
+        n_pool = n // 2
+        self.assertEqual(up.metric("pf_node_requests_total"), n_pool)
+        self.assertEqual(up.metric("pf_node_errors_502_total") + up.metric("pf_node_responses_total{class=\"4xx\"}"), 0)
+        self.assertEqual(pool.metric("pf_node_upstream_dials_total"), n_pool)
+        self.figures.update(attacks=n, served_first=len(served), leaked=0,
+                            upstream_requests=n_pool)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,66 @@ class TestControllerFaults(FaultTestCase):
                             node_converged_s=round(t_node, 2), notices=len(pairs),
                             epoch_changes=changes, requests=len(results), failed=0)
 
+    def test_sigstopped_leader_is_fenced_no_stale_write_under_traffic(self):
+        """A leader frozen (SIGSTOP) past its lease, while the standby takes
+        over and publishes a different pool: on SIGCONT the old leader still
+        believes it leads, polls and tries to publish its own (now stale)
+        view. The fenced write is refused (docs/redis-keys.md): the notice
+        stream stays strictly increasing under the new epoch, pool:meta is
+        the standby's, and clients never notice."""
+        m1 = self.world()
+        sub = Subscriber(self.redis.port, self.k.pool_channel)
+        self.addCleanup(sub.stop)
+        traffic = Traffic(self.node.port, self.origin.url("/frozen"), interval_s=0.1).start()
+        try:
+            time.sleep(0.3)
+            self.a.signal(signal.SIGSTOP)
+            t0 = time.monotonic()
+            try:
+                wait_until(lambda: self.lease_holder() == "ctl-b", LEASE_MS / 1000 + SLACK_S,
+                           "ctl-b takes the lease of the frozen leader")
+                t_lease = time.monotonic() - t0
+                m2 = wait_until(lambda: (lambda x: x if x.get("controller_id") == "ctl-b" else None)(
+                    self.meta()), 5, "ctl-b publishes")
+                # the standby publishes a change the frozen leader has not seen
+                self.set_upstreams(self.ups[1:3])
+                m3 = wait_until(lambda: (lambda x: x if x.get("version") != m2["version"] else None)(
+                    self.meta()), 5, "ctl-b publishes the changed pool")
+                # and the provider moves on again: the old leader, once
+                # resumed, polls this list and would publish it
+                self.set_upstreams(self.ups[0:1])
+                m4 = wait_until(lambda: (lambda x: x if x.get("count") == "1" else None)(
+                    self.meta()), 5, "ctl-b publishes the one-upstream pool")
+            finally:
+                self.a.signal(signal.SIGCONT)
+            wait_until(lambda: "no longer leader" in self.a.log_text(), 5, "ctl-a steps down")
+            time.sleep(1.0)            # time for any stale write to land (none may)
+            wait_node_epoch(self.redis, self.k, self.node.id, m4["epoch"], m4["version"], 10)
+        finally:
+            results = traffic.stop()
+            notices = sub.stop()
+        m5 = self.meta()
+        self.assertEqual((m5["epoch"], m5["version"], m5["controller_id"]),
+                         (m4["epoch"], m4["version"], "ctl-b"))
+        self.assertEqual(self.lease_holder(), "ctl-b")
+        self.assertNotEqual(m2["epoch"], m1["epoch"])
+        self.assertEqual(m3["epoch"], m2["epoch"])
+        pairs = [tuple(p.split()) for _, p in notices]
+        versions = [int(v) for v, _ in pairs]
+        epochs = [e for _, e in pairs]
+        self.assertEqual(versions, sorted(set(versions)), "versions strictly increase: %r" % pairs)
+        # once the new leader published, no notice of the old epoch follows:
+        # the resumed leader's write never landed
+        first_new = epochs.index(m2["epoch"])
+        self.assertEqual(set(epochs[first_new:]), {m2["epoch"]}, pairs)
+        self.assertTrue(set(epochs[:first_new]) <= {m1["epoch"]}, pairs)
+        self.assertEqual(m4["epoch"], m2["epoch"])
+        self.assertEqual(self.a.metric("pf_controller_leader"), 0)
+        self.assertEqual([r for r in results if r[1] != 200], [])
+        self.assertGreater(len(results), 10)
+        self.figures.update(lease_taken_s=round(t_lease, 2), notices=len(pairs),
+                            requests=len(results), failed=0, stale_writes=0)
+
     def test_all_controllers_down_nodes_serve_cached_pool(self):
         m1 = self.world()
         size = self.node.metric("pf_node_pool_size")

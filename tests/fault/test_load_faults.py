@@ -17,10 +17,19 @@ from a healed fleet) and the bound each asserts:
   Redis SIGSTOP 3 s       Redis frozen, then resumed          0 errors
   Redis killed + empty    SIGKILL, restarted with no data     0 errors, new epoch served
   leader SIGKILL          the lease holder is killed          0 errors, standby leads
+  all controllers down    the standby is killed too           0 errors, pool kept
+  upstream refusing       u3's chaos proxy stops (cuts, refuses) 0 errors (replayed, retried)
   upstream black-holed    u3's chaos proxy black-holes        errors <= 3 x connections,
                                                               then 0 (local ejection)
   upstream SIGKILLed      u1 is killed                        errors <= 2 x connections,
                                                               then 0 (retries, ejection)
+Beside wrk, a probe (fault_util.Traffic) sends one GET every PROBE_MS and
+timestamps each: the "fault window" columns are the probes started in the
+FAULT_WINDOW_S after the injection (count, failures, p50 and max latency),
+so the latency *during* the fault is visible apart from the whole run.
+Each scenario also asserts that its fault was felt (a metric of the node,
+the controller or the chaos proxy moved), so a fault that silently missed
+its target cannot pass as "0 errors".
 
 "errors" are wrk's non-2xx responses plus its socket errors (connect, read,
 write, timeout). For the two upstream faults a second short wrk run
@@ -37,8 +46,8 @@ import signal
 import time
 import unittest
 
-from fault_util import (LEASE_MS, REDIS_TIMEOUT_MS, ChaosProxy, pool_node_config, proxy_get,
-                        wait_node_epoch)
+from fault_util import (LEASE_MS, REDIS_TIMEOUT_MS, ChaosProxy, Traffic, pool_node_config,
+                        proxy_get, wait_node_epoch)
 from load_util import Wrk, markdown_table, require_wrk, start_fast_origin, write_script
 from pf_harness import Fleet, wait_until
 
@@ -50,6 +59,8 @@ RESPONSE_TIMEOUT_MS = 1000    # node: response head deadline (black-holed upstre
 EJECT_FAILURES = 2            # node: local ejection after that many failures in a row
 EJECT_BASE_MS = 10000         # node: first ejection time (covers LOAD_S + AFTER_S)
 REDIS_STOP_S = 3
+PROBE_MS = 50                 # probe: one timestamped GET this often
+FAULT_WINDOW_S = 2.0          # probes started this long after the injection
 
 
 class TestLoadFaults(unittest.TestCase):
@@ -129,26 +140,45 @@ class TestLoadFaults(unittest.TestCase):
         """Runs wrk for <duration_s>, calling <inject>() FAULT_AT_S into it
         (its return value is kept as row["fault"]). Returns the row."""
         w = Wrk(self.node.port, self.script, duration_s=duration_s, connections=CONNECTIONS)
+        probe = Traffic(self.node.port, self.origin_url + "/probe", interval_s=PROBE_MS / 1000,
+                        timeout=5.0, max_requests=int(duration_s * 1000 / PROBE_MS) + 20)
         w.start()
+        probe.start()
         fault = None
+        t_inject = time.monotonic() + FAULT_AT_S
         try:
             if inject is not None:
                 time.sleep(FAULT_AT_S)
+                t_inject = time.monotonic()
                 fault = inject()
             res = w.result()
         finally:
             w.kill()
+            probe.stop()
         self.assertGreater(res["requests"], 10 * duration_s,
                            "%s: wrk drove hardly any traffic:\n%s" % (scenario, res["raw"]))
-        row = {"scenario": scenario, "bound": bound, "load": res, "fault": fault}
+        row = {"scenario": scenario, "bound": bound, "load": res, "fault": fault,
+               "window": self.window(probe.results, t_inject)}
         self.rows.append(row)
         return row
+
+    @staticmethod
+    def window(results, t_inject):
+        """Probes started in [t_inject, t_inject + FAULT_WINDOW_S): count,
+        failures, p50 and max latency (ms). results: (t_done, status, s)."""
+        inside = [(st, el) for t, st, el in results
+                  if t_inject <= t - el < t_inject + FAULT_WINDOW_S]
+        lat = sorted(el * 1000 for _, el in inside)
+        return {"probes": len(inside), "failed": sum(1 for st, _ in inside if st != 200),
+                "p50_ms": lat[len(lat) // 2] if lat else 0.0, "max_ms": lat[-1] if lat else 0.0}
 
     def assert_clean(self, row):
         ld = row["load"]
         self.assertEqual((ld["non2xx"], ld["socket"]),
                          (0, {"connect": 0, "read": 0, "write": 0, "timeout": 0}),
                          "%s: errors under load:\n%s" % (row["scenario"], ld["raw"]))
+        self.assertGreater(row["window"]["probes"], 0, "%s: no probe in the fault window" % row["scenario"])
+        self.assertEqual(row["window"]["failed"], 0, "%s: a probe failed: %r" % (row["scenario"], row["window"]))
 
     def wait_node_current(self, timeout=10):
         """The node reports Redis connected and serves pool:meta's version."""
@@ -185,12 +215,16 @@ class TestLoadFaults(unittest.TestCase):
                    "provider ok again")
 
         # Redis frozen: the node serves from its cache.
+        rt0 = self.node.metric("pf_node_redis_command_timeouts_total")
+
         def redis_stop():
             self.redis.pause()
             time.sleep(REDIS_STOP_S)
             self.redis.resume()
         self.assert_clean(self.run_load("Redis SIGSTOP %d s" % REDIS_STOP_S, "0 errors",
                                         redis_stop))
+        self.assertGreater(self.node.metric("pf_node_redis_command_timeouts_total"), rt0,
+                           "the node never noticed the frozen Redis")
         self.wait_node_current()
 
         # Redis killed and restarted empty: republished under a new epoch.
@@ -216,6 +250,37 @@ class TestLoadFaults(unittest.TestCase):
         wait_until(lambda: self.meta().get("controller_id") == other, 5, "standby publishes")
         self.wait_node_current()
 
+        # Every controller down: nothing publishes, nodes keep the pool.
+        m1 = self.meta()
+
+        def kill_standby():
+            self.ctls[other].signal(signal.SIGKILL)
+            self.ctls[other].wait(5)
+        row = self.run_load("all controllers down", "0 errors, pool kept", kill_standby)
+        self.assert_clean(row)
+        wait_until(lambda: self.redis.cmd("GET", self.k.controller_lease) is None,
+                   LEASE_MS / 1000 + 2, "the lease expires: no controller is alive")
+        self.assertEqual(self.meta(), m1)
+        self.assertEqual(self.node.metric("pf_node_pool_size"), 3)
+
+        # One upstream refusing (its chaos proxy closes its listener and the
+        # connections it carries): the requests in flight there see a close
+        # and, being GETs, are replayed on another upstream; new dials are
+        # refused and retried; after EJECT_FAILURES in a row it is ejected.
+        def upstream_errors():
+            return sum(v for k, v in self.node.metrics().items()
+                       if k.startswith("pf_node_upstream_errors_total"))
+        ue0, ej1 = upstream_errors(), self.node.metric("pf_node_ejections_total")
+        row = self.run_load("one of 3 upstreams refusing", "0 errors", self.cp3.stop)
+        self.assert_clean(row)
+        self.cp3.start()
+        self.assertGreater(upstream_errors(), ue0, "no upstream error counted: the fault missed")
+        self.assertGreater(self.node.metric("pf_node_ejections_total"), ej1)
+        # u3 was ejected (EJECT_FAILURES failures) soon after the injection,
+        # for EJECT_BASE_MS: wait that out, so that the next scenario finds
+        # it in the rotation again
+        time.sleep(max(0.0, EJECT_BASE_MS / 1000 - (LOAD_S - FAULT_AT_S)) + 0.5)
+
         # One upstream black-holed (accepts, never answers): the requests on
         # it get 504 after response_timeout_ms; after EJECT_FAILURES in a row
         # the node ejects it locally. Bound: every connection can have one
@@ -240,15 +305,17 @@ class TestLoadFaults(unittest.TestCase):
         # it can fail (502: never replayed, the upstream may have acted on
         # them): at most one in flight per client connection, plus one per
         # connection whose idle keep-alive upstream socket died with it.
+        up0 = upstream_errors()
         row = self.run_load("one of 3 upstreams SIGKILLed", "<= %d errors, then 0"
                             % (2 * CONNECTIONS), self.u1.kill)
         row["after"] = self.run_after("killed")
         ld = row["load"]
         self.assertLessEqual(ld["errors"], 2 * CONNECTIONS, ld["raw"])
         self.assertEqual(row["after"]["errors"], 0, row["after"]["raw"])
+        self.assertGreater(upstream_errors(), up0, "no upstream error counted: the kill missed")
         self.assertTrue(self.node.running())
         wall = time.monotonic() - t_start
-        self.assertLess(wall, 180, "the whole test is bounded to ~2-3 minutes")
+        self.assertLess(wall, 210, "the whole test is bounded to ~3 minutes")
 
     def run_after(self, what):
         """A second short run while the fault persists: it must be clean."""

@@ -23,7 +23,7 @@ import socket
 import time
 import unittest
 
-from fault_util import (FaultTestCase, BACKOFF_CAP_MS, LEASE_MS, REDIS_TIMEOUT_MS, REPORT_MS, ChaosProxy,
+from fault_util import (FaultTestCase, BACKOFF_CAP_MS, CHECK_MS, LEASE_MS, REDIS_TIMEOUT_MS, REPORT_MS, ChaosProxy,
                         Traffic, node_hash, pool_node_config, proxy_get, seed,
                         wait_node_epoch)
 from pf_harness import wait_until
@@ -117,6 +117,19 @@ class TestRedisFaults(FaultTestCase):
         self.assertEqual([x for x in results if x[1] != 200], [])
         self.assertEqual(self.get(node, "/after")[0], 200)
         self.assertTrue(ctl.running())
+        # Resubscribed, not merely re-read: the node is a subscriber of the
+        # notice channel of the new Redis, and a version published by hand
+        # now reaches it as a notice (the periodic check is 5 s away).
+        numsub = r.cmd("PUBSUB", "NUMSUB", self.k.pool_channel)
+        self.assertGreaterEqual(int(numsub[1]), 1, numsub)
+        n0 = node.metric("pf_node_redis_notices_total")
+        t_pub2 = time.monotonic()
+        receivers = r.cmd("PUBLISH", self.k.pool_channel, "%s %s" % (
+            r.hgetall(self.k.pool_meta)["version"], meta2["epoch"]))
+        self.assertGreaterEqual(receivers, 1)
+        wait_until(lambda: node.metric("pf_node_redis_notices_total") > n0, 2,
+                   "the node receives a notice on the new connection")
+        self.assertLess(time.monotonic() - t_pub2, CHECK_MS / 1000)
         self.figures.update(redis_back_s=round(t_up, 2), republished_s=round(t_pub, 2),
                             node_converged_s=round(t_conv, 2), requests=len(results),
                             failed=0, max_latency_s=round(max(x[2] for x in results), 3))

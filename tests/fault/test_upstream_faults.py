@@ -18,6 +18,7 @@ the one each scenario needs.
 
 import json
 import signal
+import socket
 import time
 import unittest
 
@@ -80,6 +81,19 @@ class TestUpstreamFaults(FaultTestCase):
 
     def get(self, path, timeout=10.0):
         return proxy_get(self.node.port, self.origin.url(path), timeout)
+
+    def get_head(self, path, timeout=10.0):
+        """GET through the node: (status, seconds, body, {lower-case name: value})."""
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.node.port), timeout=timeout) as s:
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                      % self.origin.url(path).encode())
+            data = read_http_response(s)
+        el = time.monotonic() - t0
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode(errors="replace").split("\r\n")
+        fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        return int(lines[0].split()[1]), el, body, fields
 
     def upstream_errors(self, kind):
         return self.node.metrics().get('pf_node_upstream_errors_total{kind="%s"}' % kind, 0)
@@ -155,29 +169,42 @@ class TestUpstreamFaults(FaultTestCase):
         self.figures.update(requests=n, status_504=statuses.count(504), worst_s=round(worst, 3))
 
     def test_all_upstreams_refuse_fast_failure_within_retry_budget(self):
-        node = self.world(nplain=0, nchaos=3)
+        """Every upstream refuses. Each request tries 1 + RETRIES of them and
+        gets 502 (refused) until each has failed EJECT_AFTER times in a row;
+        then all are ejected and every request gets a fast 503 with
+        Retry-After without any dial (node.eject_panic false): no retry
+        storm against a dead pool."""
+        eject_after, nup = 3, 3
+        node = self.world(nplain=0, nchaos=nup, eject_consecutive_failures=eject_after,
+                          eject_base_ms=30000)
         for cp in self.cps:
             cp.stop()
         n = 20
-        worst, statuses = 0.0, []
+        worst, statuses, retry_after = 0.0, [], set()
         for i in range(n):
-            status, el, _ = self.get("/a%d" % i)
+            status, el, _, head = self.get_head("/a%d" % i)
             statuses.append(status)
             worst = max(worst, el)
-        self.assertEqual([s for s in statuses if s not in (502, 503)], [],
-                         "every request fails with 502/503, never 200")
+            if status == 503:
+                retry_after.add(int(head["retry-after"]))
+        # RETRIES + 1 == nup: each request dials all of them once
+        n502 = eject_after * nup // (RETRIES + 1)
+        self.assertEqual(statuses, [502] * n502 + [503] * (n - n502))
+        self.assertTrue(retry_after and all(25 <= v <= 30 for v in retry_after), retry_after)
         # Refused connects fail at once: far under the connect deadline.
         self.assertLess(worst, CONNECT_TIMEOUT_MS / 1000 / 2)
         mt = node.metrics()
-        retries = mt["pf_node_retries_total"]
-        dials = mt["pf_node_upstream_dials_total"]
-        self.assertGreater(retries, 0)
-        self.assertLessEqual(retries, n * RETRIES, "retry storm")
-        self.assertLessEqual(dials, n * (RETRIES + 1), "more dials than the budget allows")
-        self.assertEqual(mt["pf_node_errors_502_total"] + mt["pf_node_errors_503_total"], n)
+        self.assertEqual(mt["pf_node_retries_total"], n502 * RETRIES)
+        self.assertEqual(mt["pf_node_upstream_dials_total"], eject_after * nup)
+        self.assertEqual(mt["pf_node_ejections_total"], nup)
+        self.assertEqual(mt["pf_node_errors_502_total"], n502)
+        self.assertEqual(mt["pf_node_errors_503_total"], n - n502)
+        self.assertEqual(mt['pf_node_conn_closed_total{reason="all_ejected"}'], n - n502)
         self.assertTrue(node.running())
-        self.figures.update(requests=n, worst_s=round(worst, 3), retries=retries, dials=dials,
-                            statuses=sorted(set(statuses)))
+        self.figures.update(requests=n, worst_s=round(worst, 3), status_502=n502,
+                            status_503=n - n502, retries=mt["pf_node_retries_total"],
+                            dials=mt["pf_node_upstream_dials_total"],
+                            retry_after_s=sorted(retry_after))
 
     def test_upstream_dies_mid_tunnel_clean_close_node_survives(self):
         node = self.world(nplain=0, nchaos=1)
