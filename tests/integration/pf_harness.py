@@ -195,12 +195,18 @@ def wait_until(predicate, timeout=10.0, message="condition", interval=0.05):
         time.sleep(interval)
 
 
+DROP = object()     # deep_merge: remove this key from the base
+
+
 def deep_merge(base, over):
     """Returns a copy of dict <base> with dict <over> merged in recursively
-    (dicts merge, everything else — lists included — replaces)."""
+    (dicts merge, everything else — lists included — replaces; a value of
+    DROP removes the key, e.g. to test a built-in default)."""
     out = copy.deepcopy(base)
     for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
+        if v is DROP:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)

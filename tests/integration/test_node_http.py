@@ -26,7 +26,7 @@ import threading
 import time
 import unittest
 
-from pf_harness import Fleet, curl, free_port, wait_until
+from pf_harness import DROP, Fleet, curl, free_port, port_open, wait_until
 
 BIG_LINE = b"0123456789abcdefghijklmnopqrstuvwxyz\n"   # tests/origin.py /big pattern
 USER, PASS = "alice", "s3cr3t-alice"
@@ -676,6 +676,46 @@ class Statuses(NodeHttpBase):
         self.assertLess(elapsed, 6.0)
         self.assertTrue(slow.closed_within(3))
         self.assertNotIn("/slow", self.origin_paths())
+
+    def test_idle_keep_alive_closes_silently_at_idle_timeout(self):
+        """After a complete exchange, a keep-alive connection that sends
+        nothing is closed at idle_timeout_ms without a 408 (the header
+        deadline is for a request that has started, and for the first one);
+        a connection that starts a request in time is served."""
+        node = self.direct(header_timeout_ms=10000, idle_timeout_ms=1500)
+        c = RawClient(node.port, timeout=8)
+        self.addCleanup(c.close)
+        c.send(self.req("GET", "/ka-1"))
+        self.assertEqual(c.read_response().status, 200)
+        t0 = time.monotonic()
+        self.assertTrue(c.closed_within(5), "an idle keep-alive connection was kept open")
+        waited = time.monotonic() - t0
+        self.assertGreater(waited, 1.2)
+        self.assertLess(waited, 4.0)
+        self.assertEqual(node.metrics().get('pf_node_conn_closed_total{reason="header_timeout"}', 0), 0)
+        # within the idle time a second request is served on the same connection
+        c2 = RawClient(node.port, timeout=8)
+        self.addCleanup(c2.close)
+        c2.send(self.req("GET", "/ka-2"))
+        self.assertEqual(c2.read_response().status, 200)
+        time.sleep(0.7)
+        c2.send(self.req("GET", "/ka-3"))
+        self.assertEqual(c2.read_response().status, 200)
+
+    def test_default_connect_ports(self):
+        """By default CONNECT goes to 443, 80, 8080 and 8443 only: a port
+        outside the list is refused (403) before any dial, whatever
+        destination_allow says."""
+        node = self.direct(connect_ports=DROP)   # the harness sets []: back to the default
+        for port in (22, 25, 6379, self.origin.port):
+            r = curl("-p", "-x", node.proxy_url, "http://127.0.0.1:%d/p" % port, max_time=5)
+            self.assertEqual(r.status, 403, "CONNECT :%d %s" % (port, r.stderr))
+        self.assertEqual(node.metric("pf_node_connect_port_denials_total"), 4)
+        self.assertEqual(node.metric("pf_node_upstream_dials_total"), 0)
+        # 80 is allowed: refused by the kernel (nothing listens), so 502, not 403
+        r = curl("-p", "-x", node.proxy_url, "http://127.0.0.1:80/p", max_time=5)
+        self.assertEqual(r.status, 502 if not port_open(80) else 200, r.stderr)
+        self.assertEqual(node.metric("pf_node_connect_port_denials_total"), 4)
 
     def test_request_smuggling_400_and_close(self):
         node = self.direct()

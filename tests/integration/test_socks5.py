@@ -7,6 +7,7 @@ denial (0x02), refused (0x05), unsupported command (0x07) and address type
 
 import socket
 import struct
+import threading
 import time
 import unittest
 
@@ -159,6 +160,34 @@ class Socks5Client(unittest.TestCase):
         self.assertEqual(rep[:2], b"\x05\x00", rep)
         s.sendall(b"GET /by-name HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         self.assertTrue(recv_exact(s, 12).startswith(b"HTTP/1.1 200"))
+
+    def test_ipv6_destination_tunnel(self):
+        """CONNECT to an IPv6 literal (ATYP 0x04): a byte echo server on
+        [::1] answers through the tunnel, and the reply's bound address is
+        well formed."""
+        srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        self.addCleanup(srv.close)
+        srv.bind(("::1", 0))
+        srv.listen(4)
+        port = srv.getsockname()[1]
+
+        def echo_once():
+            c, _ = srv.accept()
+            with c:
+                c.settimeout(5)
+                data = c.recv(1024)
+                c.sendall(b"echo:" + data)
+        t = threading.Thread(target=echo_once, daemon=True)
+        t.start()
+        self.start_node(destination_allow=["::1/128"])
+        s = self.connect()
+        self.assertEqual(greet(s), b"\x05\x00")
+        rep = request(s, "::1", port)
+        self.assertEqual(rep[:3], b"\x05\x00\x00", rep)
+        self.assertIn(rep[3], (1, 4), rep)
+        s.sendall(b"over-ipv6")
+        self.assertEqual(recv_exact(s, 14), b"echo:over-ipv6")
+        t.join(5)
 
     def test_refused_unsupported_command_and_atyp(self):
         self.start_node(destination_allow=["127.0.0.0/8", "::1/128"])

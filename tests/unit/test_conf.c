@@ -148,6 +148,12 @@ Test(conf, defaults)
     cr_expect_eq(c.node.ndest_allow, 0);
     cr_expect_eq(c.node.nusers, 0);
     cr_expect_eq(c.node.is_eject_panic, 0);
+    /* CONNECT only to the web's ports unless configured */
+    cr_assert_eq(c.node.nconnect_ports, 4);
+    cr_expect_eq(c.node.connect_ports[0], 443);
+    cr_expect_eq(c.node.connect_ports[1], 80);
+    cr_expect_eq(c.node.connect_ports[2], 8080);
+    cr_expect_eq(c.node.connect_ports[3], 8443);
     conf_deinit(&c);
 }
 
