@@ -224,6 +224,51 @@ class TestRedisFaults(FaultTestCase):
                             requests=len(results), failed=0,
                             max_latency_s=round(max(x[2] for x in results), 3))
 
+    def test_slow_redis_link_delay_then_one_byte_per_second(self):
+        """Latency on the Redis link below the command deadline (200 ms per
+        chunk each way, deadline 500 ms): the link stays up and a published
+        version arrives. Then 1 byte/s: every reply outlives the deadline,
+        the node drops the link, serves its cache, and converges once the
+        path is healthy again."""
+        r = self.world()
+        seed(r, self.k, 1, EPOCH_A, [self.ups[0].port], publish=False)
+        cp = self.chaos("pass")
+        node = self.node("redis://127.0.0.1:%d/0" % cp.port)
+        self.wait_version(node, 1, 10)
+        disc0 = node.metric("pf_node_redis_disconnects_total")
+        traffic = Traffic(node.port, self.origin.url("/slow-redis"), interval_s=0.1).start()
+        try:
+            cp.set_mode("delay", delay_ms=200)
+            seed(r, self.k, 2, EPOCH_A, [self.ups[0].port, self.ups[1].port], publish=True)
+            t0 = time.monotonic()
+            self.wait_version(node, 2, 5)
+            t_delay = elapsed_since(t0)
+            self.assertEqual(node.metric("pf_node_redis_disconnects_total"), disc0,
+                             "200 ms of latency under a 500 ms deadline dropped the link")
+            cto0 = node.metric("pf_node_redis_command_timeouts_total")
+            cp.set_mode("slow", slow_bps=1)
+            t1 = time.monotonic()
+            wait_until(lambda: node.metric("pf_node_redis_connected") == 0,
+                       REDIS_TIMEOUT_MS / 1000 + CHECK_MS / 1000 + REPORT_MS / 1000 + 2 * SLACK_S,
+                       "a 1 byte/s link detected")
+            t_detect = elapsed_since(t1)
+            seed(r, self.k, 3, EPOCH_A, [self.ups[1].port], publish=True)
+            time.sleep(1.0)
+            self.assertEqual(node.metric("pf_node_pool_version"), 2, "cache kept while crawling")
+            cp.set_mode("pass")
+            cp.cut()                      # the trickling connections go; new ones are clean
+            t2 = time.monotonic()
+            self.wait_version(node, 3, REDIS_TIMEOUT_MS / 1000 + BACKOFF_CAP_MS / 1000 + 2 * SLACK_S)
+            t_conv = elapsed_since(t2)
+        finally:
+            results = traffic.stop()
+        self.assertGreater(node.metric("pf_node_redis_command_timeouts_total"), cto0)
+        self.assertGreater(len(results), 10)
+        self.assertEqual([x for x in results if x[1] != 200], [])
+        self.figures.update(delay_converged_s=round(t_delay, 2), slow_detect_s=round(t_detect, 2),
+                            converge_after_heal_s=round(t_conv, 2), requests=len(results),
+                            failed=0, max_latency_s=round(max(x[2] for x in results), 3))
+
     def test_flapping_redis_no_reconnect_storm(self):
         # Every connection to Redis is accepted and closed at once for a
         # while: the node must back off (no hot reconnect loop), keep

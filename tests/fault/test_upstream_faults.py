@@ -168,6 +168,44 @@ class TestUpstreamFaults(FaultTestCase):
         self.assertTrue(node.running())
         self.figures.update(requests=n, status_504=statuses.count(504), worst_s=round(worst, 3))
 
+    def test_one_byte_per_second_upstream(self):
+        """An upstream behind a 1 byte/s link. A CONNECT handshake through
+        it cannot finish within connect_timeout_ms: retried elsewhere, 200.
+        A plain GET sent to it waits response_timeout_ms for a head that
+        trickles: 504, never replayed; meanwhile other clients are served at
+        full speed by the other upstream."""
+        resp_ms = 1500
+        node = self.world(nplain=1, nchaos=1, response_timeout_ms=resp_ms,
+                          eject_consecutive_failures=0)
+        self.cps[0].set_mode("slow", slow_bps=1)
+        # CONNECT: every tunnel ends up on the healthy upstream
+        worst_tunnel = 0.0
+        for i in range(4):
+            t0 = time.monotonic()
+            status, _, sock = open_tunnel(node.port, "127.0.0.1", self.origin.port)
+            sock.close()
+            worst_tunnel = max(worst_tunnel, time.monotonic() - t0)
+            self.assertEqual(status, 200, "tunnel %d" % i)
+        self.assertLess(worst_tunnel, CONNECT_TIMEOUT_MS / 1000 + SLACK_S)
+        # GETs: alternate between the two; the slow ones are 504 at the
+        # response deadline, the others quick, even while a slow one waits
+        import concurrent.futures as cf
+        with cf.ThreadPoolExecutor(4) as ex:
+            futs = [ex.submit(self.get, "/trickle-%d" % i) for i in range(4)]
+            res = [f.result() for f in futs]
+        statuses = sorted(st for st, _, _ in res)
+        self.assertEqual(statuses, [200, 200, 504, 504], res)
+        for st, el, _ in res:
+            if st == 200:
+                self.assertLess(el, 1.0)
+            else:
+                self.assertGreater(el, resp_ms / 1000 - 0.1)
+                self.assertLess(el, resp_ms / 1000 + SLACK_S)
+        self.assertTrue(node.running())
+        self.figures.update(worst_tunnel_s=round(worst_tunnel, 3),
+                            get_504_s=round(max(el for st, el, _ in res if st == 504), 3),
+                            get_200_s=round(max(el for st, el, _ in res if st == 200), 3))
+
     def test_all_upstreams_refuse_fast_failure_within_retry_budget(self):
         """Every upstream refuses. Each request tries 1 + RETRIES of them and
         gets 502 (refused) until each has failed EJECT_AFTER times in a row;

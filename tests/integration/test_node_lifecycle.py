@@ -5,6 +5,7 @@ to run an open proxy off loopback, and bounded memory for a slow reader."""
 
 import signal
 import socket
+import threading
 import time
 import unittest
 
@@ -159,6 +160,42 @@ class NodeLifecycle(unittest.TestCase):
         r = curl("-x", node.proxy_url, self.origin.url("/after"))
         self.assertEqual(r.status, 200)
 
+
+    def test_slow_upstream_reader_bounds_upload_buffering(self):
+        """The upload direction: a destination that accepts a POST and
+        never reads. The node stops reading the client once its output to
+        the destination is at the high-water mark, so the client blocks
+        instead of the node buffering the whole body."""
+        sink = socket.socket()
+        self.addCleanup(sink.close)
+        sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sink.bind(("127.0.0.1", 0))
+        sink.listen(4)
+        held = []
+        threading.Thread(target=lambda: held.append(sink.accept()), daemon=True).start()
+        node = self.direct("upload")
+        size = 256 * 1024 * 1024
+        s = socket.socket()
+        self.addCleanup(s.close)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", node.port))
+        s.sendall(b"POST http://127.0.0.1:%d/up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                  % (sink.getsockname()[1], size))
+        base = rss_kb(node.pid)
+        sent, chunk = 0, b"u" * (1 << 20)
+        s.settimeout(3)                      # a blocked send ends the loop
+        deadline = time.monotonic() + 10
+        while sent < size and time.monotonic() < deadline:
+            try:
+                sent += s.send(chunk)
+            except socket.timeout:
+                break
+        grown = rss_kb(node.pid) - base
+        self.assertLess(sent, 64 * 1024 * 1024, "the node took %d bytes of a body nobody reads" % sent)
+        self.assertLess(grown, 32 * 1024, "node RSS grew %d KiB for a slow upstream reader" % grown)
+        self.assertTrue(held, "the destination never got the connection")
+        r = curl("-x", node.proxy_url, self.origin.url("/after-upload"))
+        self.assertEqual(r.status, 200)
 
 if __name__ == "__main__":
     unittest.main()

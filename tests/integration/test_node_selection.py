@@ -6,6 +6,7 @@ origin's request log (client address) says which upstream carried a request.
 The snapshot is written by hand as docs/redis-keys.md describes."""
 
 import json
+import socket
 import time
 import unittest
 
@@ -15,9 +16,9 @@ EPOCH = "abababababababab"
 USER, PASS = "alice", "s3cr3t-alice"
 
 
-def record(port, expires_at_ms=0):
+def record(port, expires_at_ms=0, weight=1):
     return json.dumps({"scheme": "http", "host": "127.0.0.1", "port": port, "provider": "hand",
-                       "expires_at_ms": expires_at_ms, "weight": 1, "latency_ms": 0})
+                       "expires_at_ms": expires_at_ms, "weight": weight, "latency_ms": 0})
 
 
 class NodeSelection(unittest.TestCase):
@@ -37,13 +38,14 @@ class NodeSelection(unittest.TestCase):
             ups.append(u)
         return ups
 
-    def seed(self, ups, dead_ports=(), expires_at_ms=0):
+    def seed(self, ups, dead_ports=(), expires_at_ms=0, weights=None):
         r, k = self.redis, self.fleet.keys
         self.version += 1
         r.cmd("DEL", k.pool_upstreams)
         ports = [u.port for u in ups] + list(dead_ports)
-        for p in ports:
-            r.cmd("HSET", k.pool_upstreams, "http://127.0.0.1:%d" % p, record(p, expires_at_ms))
+        for i, p in enumerate(ports):
+            w = weights[i] if weights and i < len(weights) else 1
+            r.cmd("HSET", k.pool_upstreams, "http://127.0.0.1:%d" % p, record(p, expires_at_ms, w))
         r.cmd("HSET", k.pool_meta, "version", str(self.version), "epoch", EPOCH,
               "count", str(len(ports)), "updated_at_ms", str(int(time.time() * 1000)),
               "controller_id", "by-hand")
@@ -83,6 +85,43 @@ class NodeSelection(unittest.TestCase):
         self.assertEqual(sorted(set(seen)), sorted(u.src for u in ups), seen)
         for u in ups:
             self.assertEqual(seen.count(u.src), 2, seen)
+
+    def test_least_conn_avoids_the_busy_upstream(self):
+        ups = self.upstreams(2)
+        node = self.pool_node("lc", strategy="least_conn")
+        self.seed(ups)
+        self.wait_pool(node, 2)
+        # a long-lived tunnel holds one upstream busy
+        t = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+        self.addCleanup(t.close)
+        t.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.origin.port)
+        self.assertTrue(t.recv(4096).startswith(b"HTTP/1.1 200"))
+        before = len(self.origin.requests())
+        t.sendall(b"GET /in-tunnel HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(t.recv(65536).startswith(b"HTTP/1.1 200"))
+        busy = wait_until(lambda: self.origin.requests()[before:] or None, 5, "origin log")[-1]
+        busy_src = busy["client"].rsplit(":", 1)[0]
+        # every new request, one at a time, goes to the idle one
+        seen = [self.via(node) for _ in range(6)]
+        self.assertEqual(set(seen), {u.src for u in ups} - {busy_src}, seen)
+
+    def test_weighted_follows_pool_weights_and_random_uses_all(self):
+        ups = self.upstreams(2)
+        w = self.pool_node("weighted", strategy="weighted")
+        rnd = self.pool_node("random", strategy="random")
+        self.seed(ups, weights=[9, 1])      # same latency: shares 0.9 / 0.1
+        self.wait_pool(w, 2)
+        self.wait_pool(rnd, 2)
+        n = 100
+        seen = [self.via(w) for _ in range(n)]
+        heavy = seen.count(ups[0].src)
+        # binomial(100, 0.9): mean 90, sd 3; 75 is 5 sd below, 99 would be
+        # a light upstream never picked (0.9^100 < 3e-5)
+        self.assertGreaterEqual(heavy, 75, seen)
+        self.assertLessEqual(heavy, 99, seen)
+        seen = [self.via(rnd) for _ in range(40)]
+        for u in ups:                        # binomial(40, 0.5): 8 is 3.8 sd below 20
+            self.assertGreaterEqual(seen.count(u.src), 8, seen)
 
     def test_rotate_keeps_then_switches(self):
         ups = self.upstreams(3)
