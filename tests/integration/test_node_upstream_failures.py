@@ -109,7 +109,8 @@ class NodeUpstreamFailures(unittest.TestCase):
         """Seeds pool v1 with <records> (id -> record), then starts a pool node."""
         r, k = self.redis, self.fleet.keys
         for rid, rec in records.items():
-            r.cmd("HSET", k.pool_upstreams, rid, json.dumps(rec))
+            # sealed like the controller writes it: no password in clear in Redis
+            r.cmd("HSET", k.pool_upstreams, rid, self.fleet.seal_record(rec))
         r.cmd("HSET", k.pool_meta, "version", "1", "epoch", EPOCH, "count", str(len(records)),
               "updated_at_ms", str(int(time.time() * 1000)), "controller_id", "by-hand")
         cfg = {"mode": "pool", "destination_allow": ["127.0.0.0/8"], "connect_timeout_ms": 2000,
