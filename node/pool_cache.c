@@ -98,12 +98,18 @@ static int is_excluded(const long *exclude, size_t nexclude, size_t idx)
     return 0;
 }
 
+/* 1 when <u> carries an expiry (0 = none) that has passed at <now_wall_ms>. */
+static int is_expired(const struct upstream *u, int64_t now_wall_ms)
+{
+    return u->expires_at_ms != 0 && u->expires_at_ms <= now_wall_ms;
+}
+
 long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
                      const long *exclude, size_t nexclude)
 {
     for (size_t i = 0; i < pc->count; i++) {
         const struct upstream *u = &pc->items[i];
-        pc->sel[i].is_usable = !(u->expires_at_ms != 0 && u->expires_at_ms <= now_wall_ms) &&
+        pc->sel[i].is_usable = !is_expired(u, now_wall_ms) &&
                                !is_excluded(exclude, nexclude, i);
     }
     return select_round_robin(pc->sel, pc->count, &pc->rr_next);
@@ -116,7 +122,7 @@ static size_t mark_usable(struct pool_cache *pc, const struct pool_select_req *r
     size_t n = 0;
     for (size_t i = 0; i < pc->count; i++) {
         const struct upstream *u = &pc->items[i];
-        int ok = !(u->expires_at_ms != 0 && u->expires_at_ms <= rq->now_wall_ms) &&
+        int ok = !is_expired(u, rq->now_wall_ms) &&
                  !is_excluded(rq->exclude, rq->nexclude, i);
         if (ok && !(rq->scheme_mask & (1u << (unsigned)u->scheme))) {
             ok = 0;
@@ -195,7 +201,7 @@ size_t pool_cache_live_count(const struct pool_cache *pc, int64_t now_wall_ms)
 {
     size_t n = 0;
     for (size_t i = 0; i < pc->count; i++)
-        n += !(pc->items[i].expires_at_ms != 0 && pc->items[i].expires_at_ms <= now_wall_ms);
+        n += !is_expired(&pc->items[i], now_wall_ms);
     return n;
 }
 
