@@ -113,7 +113,6 @@ struct conn {
     long                tried[CONN_TRIED_MAX]; /* pool indexes failed on, valid in tried_generation */
     size_t              ntried;
     uint64_t            tried_generation; /* pool_cache generation tried[] refers to */
-    int                 is_req_sent;    /* this attempt wrote the request head upstream */
     int                 retry_after_s;  /* Retry-After of a 503; 0 = the default 1 s */
     int                 nattempts;
     enum conn_err       last_reason;    /* last failed attempt, for the final answer */

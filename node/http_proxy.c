@@ -261,7 +261,6 @@ void http_proxy_reset_exchange(struct conn *c)
     c->is_upstream_keep_alive = 0;
     c->ntried = 0;
     c->nattempts = 0;
-    c->is_req_sent = 0;
 }
 
 /* "host[:port]" with IPv6 brackets; the port is left out when it is 80 and <omit_80>. */
@@ -338,7 +337,6 @@ static void send_request(struct conn *c)
         return;
     }
     conn_set_state(c, CONN_ST_FORWARD);
-    c->is_req_sent = 1;
     c->is_resp_head_done = 0;
     c->is_resp_waiting = 0;
     c->is_upstream_eof = 0;
@@ -374,10 +372,10 @@ static void attempt_failed(struct conn *c, enum conn_err reason, int is_retryabl
     int is_reused = c->is_ubev_reused;
     c->is_ubev_reused = 0;
     /* RFC 9110 9.2.2: a proxy must not replay a non-idempotent request the
-     * upstream may have acted on */
-    if (c->is_req_sent && !http_method_is_idempotent(c->req->method))
+     * upstream may have acted on; in FORWARD, send_request() wrote its head
+     * (a failed dial or handshake fails in DIALING) */
+    if (c->state == CONN_ST_FORWARD && !http_method_is_idempotent(c->req->method))
         is_retryable = 0;
-    c->is_req_sent = 0;
     if (is_retryable && !c->is_resp_started && c->req_body_sent == 0 &&
         (is_reused || (c->has_up && c->nattempts <= c->ctx->conf.node.retries))) {
         c->ctx->stats.retries++;
