@@ -308,18 +308,18 @@ else
 fi
 # Policy: loopback is outside destination_allow, so the upstream must answer
 # 403 instead of reaching its own admin port.
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://127.0.0.1:9100/healthz 2>/dev/null)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://127.0.0.1:3180/healthz 2>/dev/null)
 if [ "$code" = 403 ]; then
-    pass "policy: GET http://127.0.0.1:9100/ through the fleet refused (403)"
+    pass "policy: GET http://127.0.0.1:3180/ through the fleet refused (403)"
 else
-    fail "policy: GET http://127.0.0.1:9100/ through the fleet answered $code, expected 403"
+    fail "policy: GET http://127.0.0.1:3180/ through the fleet answered $code, expected 403"
 fi
 # The nodes' admin ports: "node" resolves, but not into the demo network.
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://node:9100/stats 2>/dev/null)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://node:3180/stats 2>/dev/null)
 if [ "$code" = 403 ]; then
-    pass "policy: GET http://node:9100/stats through the fleet refused (403)"
+    pass "policy: GET http://node:3180/stats through the fleet refused (403)"
 else
-    fail "policy: GET http://node:9100/stats through the fleet answered $code, expected 403"
+    fail "policy: GET http://node:3180/stats through the fleet answered $code, expected 403"
 fi
 # Redis sits on the backend network, which the fleet must not reach.
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://redis:6379/ 2>/dev/null)
