@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "admin_http.h"
+#include "cli.h"
 #include "clock.h"
 #include "controller.h"
 #include "fetch.h"
@@ -25,11 +26,6 @@
 #define CTL_EXIT_OK     0
 #define CTL_EXIT_FATAL  1
 #define CTL_EXIT_CONFIG 2
-
-static void ctl_usage(void)
-{
-    fprintf(stderr, "usage: proxyfleet-controller --config FILE [--check-config]\n");
-}
 
 /* Validates what conf_parse() cannot: the Redis prefix and static lists. */
 static int ctl_check(struct ctl_ctx *ctx, struct pf_err *err)
@@ -434,20 +430,24 @@ int main(int argc, char **argv)
     struct ctl_ctx ctx;
     struct pf_err err;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            path = argv[++i];
-        } else if (strcmp(argv[i], "--check-config") == 0) {
-            is_check = 1;
-        } else {
-            ctl_usage();
-            return CTL_EXIT_CONFIG;
-        }
-    }
-    if (path == NULL) {
-        ctl_usage();
+    struct cli_opts opts;
+    switch (cli_parse(argc, argv, &opts)) {
+    case CLI_VERSION:
+        cli_print_version(stdout, "proxyfleet-controller");
+        return 0;
+    case CLI_HELP:
+        cli_print_usage(stdout, "proxyfleet-controller");
+        return 0;
+    case CLI_USAGE_ERROR:
+        cli_print_usage(stderr, "proxyfleet-controller");
         return CTL_EXIT_CONFIG;
+    case CLI_CHECK_CONFIG:
+        is_check = 1;
+        break;
+    case CLI_RUN:
+        break;
     }
+    path = opts.config_path;
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.config_path = path;
