@@ -20,6 +20,9 @@
 /* KEYS: 1 pool:upstreams, 2 pool:expiry, 3 pool:meta, 4 pool:events, 5 lease.
  * ARGV: 1 fencing token ("" = none), 2 epoch, 3 updated_at_ms,
  * 4 controller_id, 5 count, then count triples (id, record, expires_at_ms).
+ * The meta field names and the notice "<version> <epoch>" are those of
+ * common/snapshot.h, which the nodes parse with. Lua's tostring() of the
+ * HINCRBY integer is its plain decimal, as snapshot_notice_format() writes.
  * HSET/ZADD go in chunks: unpack() of a whole large pool would overflow
  * Lua's C stack (LUAI_MAXCSTACK 8000). */
 static const char publish_script[] =
@@ -46,10 +49,10 @@ static const char publish_script[] =
     "  redis.call('ZADD', KEYS[2], unpack(z))\n"
     "  i = j\n"
     "end\n"
-    "local v = redis.call('HINCRBY', KEYS[3], 'version', 1)\n"
-    "redis.call('HSET', KEYS[3], 'epoch', ARGV[2], 'count', ARGV[5],\n"
-    "           'updated_at_ms', ARGV[3], 'controller_id', ARGV[4])\n"
-    "redis.call('PUBLISH', KEYS[4], tostring(v) .. ' ' .. ARGV[2])\n"
+    "local v = redis.call('HINCRBY', KEYS[3], '" SNAPSHOT_META_VERSION "', 1)\n"
+    "redis.call('HSET', KEYS[3], '" SNAPSHOT_META_EPOCH "', ARGV[2], '" SNAPSHOT_META_COUNT "', ARGV[5],\n"
+    "           '" SNAPSHOT_META_UPDATED_AT "', ARGV[3], '" SNAPSHOT_META_CONTROLLER "', ARGV[4])\n"
+    "redis.call('PUBLISH', KEYS[4], tostring(v) .. '" SNAPSHOT_NOTICE_SEP "' .. ARGV[2])\n"
     "return v\n";
 
 /* KEYS: 1 lease, 2 hash, 3 set. ARGV: 1 fencing token ("" = none), 2 member
@@ -235,7 +238,8 @@ static uint64_t publish_fnv(uint64_t h, const char *s, size_t len)
  * ours, 1 when missing, 2 when another epoch. Returns PF_OK or PF_EIO. */
 static int publish_read_meta(struct publish *p, int *state)
 {
-    const char *argv[] = { "HMGET", p->keys->pool_meta, "epoch", "version" };
+    const char *argv[] = { "HMGET", p->keys->pool_meta, SNAPSHOT_META_EPOCH,
+                           SNAPSHOT_META_VERSION };
     redisReply *r = publish_cmd(p, "HMGET pool:meta", 4, argv, NULL);
 
     if (r == NULL)
@@ -252,8 +256,11 @@ static int publish_read_meta(struct publish *p, int *state)
         *state = 2;
     } else {
         *state = 0;
-        if (r->element[1]->type == REDIS_REPLY_STRING)
-            p->version = strtoll(r->element[1]->str, NULL, 10);
+        const redisReply *v = r->element[1];
+        int64_t version = 0;
+        if (v->type == REDIS_REPLY_STRING &&
+            snapshot_version_parse(v->str, (size_t)v->len, &version) == PF_OK)
+            p->version = version;
     }
     freeReplyObject(r);
     return PF_OK;
