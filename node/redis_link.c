@@ -105,6 +105,10 @@ struct redis_link {
     struct event             *check_ev;    /* owned: periodic meta check */
     struct event             *apply_ev;    /* owned: zero-delay timer, one apply slice per loop turn */
     struct pool_apply        *apply;       /* owned: snapshot being applied; NULL when none */
+    redisReply               *apply_ups;   /* owned: HGETALL pool:upstreams the job reads */
+    struct snapshot_pair     *apply_pairs; /* owned: its pairs, pointing into <apply_ups> */
+    size_t                    apply_npairs;
+    size_t                    apply_released; /* pairs whose reply objects are freed */
     int64_t                   apply_fetch_ms;   /* its read time, for the log */
     int64_t                   apply_prev_version; /* cache version when it started */
     int64_t                   apply_meta_count; /* its meta count (-1 absent), for the log */
@@ -510,6 +514,30 @@ static void link_apply_committed(struct redis_link *link)
     link_apply_log(link, a, total_us);
 }
 
+/* Frees the reply objects of the pairs the job has decoded, as it goes (all
+ * of them, and the reply, with <is_all> or once every pair is decoded). */
+static void link_apply_release(struct redis_link *link, int is_all)
+{
+    redisReply *ups = link->apply_ups;
+    if (ups == NULL)
+        return;
+    size_t upto = is_all || link->apply == NULL ? link->apply_npairs
+                                                 : pool_apply_consumed(link->apply);
+    for (size_t i = link->apply_released; i < upto; i++) {
+        freeReplyObject(ups->element[2 * i]);
+        freeReplyObject(ups->element[2 * i + 1]);
+        ups->element[2 * i] = ups->element[2 * i + 1] = NULL;
+    }
+    link->apply_released = upto;
+    if (upto < link->apply_npairs)
+        return;
+    freeReplyObject(ups);
+    free(link->apply_pairs);
+    link->apply_ups = NULL;
+    link->apply_pairs = NULL;
+    link->apply_npairs = link->apply_released = 0;
+}
+
 /* Drops the job in progress, if any (superseded, or the link is going). */
 static void link_apply_drop(struct redis_link *link, const char *why)
 {
@@ -523,6 +551,7 @@ static void link_apply_drop(struct redis_link *link, const char *why)
     link->apply = NULL;
     evtimer_del(link->apply_ev);
     pool_apply_destroy(a);
+    link_apply_release(link, 1);
 }
 
 /* Runs apply quanta for about REDIS_LINK_APPLY_TURN_US, then yields: the
@@ -534,6 +563,7 @@ static int link_apply_turn(struct redis_link *link, int64_t t0)
     do {
         rc = pool_apply_slice(link->apply, link->cache, POOL_APPLY_QUANTUM_RECORDS,
                               POOL_APPLY_QUANTUM_UNITS, clock_mono_ms());
+        link_apply_release(link, 0);
     } while (rc == PF_EAGAIN && link_now_us() - t0 < REDIS_LINK_APPLY_TURN_US);
     return rc;
 }
@@ -572,6 +602,7 @@ static void link_on_apply_turn(evutil_socket_t fd, short what, void *arg)
                   "version %" PRId64, a->build->version, link->cache->version);
         link->apply = NULL;
         pool_apply_destroy(a);
+        link_apply_release(link, 1);
         return;
     }
     link_timer_ms(link->apply_ev, 0);
@@ -580,10 +611,12 @@ static void link_on_apply_turn(evutil_socket_t fd, short what, void *arg)
 /* Starts applying <r> (HGETALL pool:upstreams) as snapshot <m>, in slices.
  * Never trusts the data: wrong types, odd arrays, bad records are skipped.
  * <t0_us> is when the EXEC reply arrived: the job's timing starts there.
- * A job still running is superseded. */
-static void link_apply_start(struct redis_link *link, const struct link_meta *m, redisReply *r,
-                             int64_t t0_us)
+ * A job still running is superseded. Takes <r> out of <exec> (slot <idx>)
+ * when the job starts. */
+static void link_apply_start(struct redis_link *link, const struct link_meta *m,
+                             redisReply *exec, size_t idx, int64_t t0_us)
 {
+    redisReply *r = exec->element[idx];
     char buf[160];
     if (r->type != REDIS_REPLY_ARRAY) {
         log_warn("redis: pool upstreams unreadable (%s); keeping pool version %" PRId64,
@@ -600,12 +633,32 @@ static void link_apply_start(struct redis_link *link, const struct link_meta *m,
     char why[64];
     snprintf(why, sizeof(why), "version %" PRId64 " read", m->version);
     link_apply_drop(link, why);
-    link->apply = pool_apply_create(r, m->version, m->epoch, link->cred_key);
-    if (link->apply == NULL) {
+    link->apply_pairs = npairs > 0 ? malloc(npairs * sizeof(*link->apply_pairs)) : NULL;
+    if (npairs > 0 && link->apply_pairs == NULL) {
         log_error("redis: out of memory loading %zu upstreams; keeping pool version %" PRId64,
                   npairs, link->cache->version);
         return;
     }
+    for (size_t i = 0; i < npairs; i++) {
+        const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
+        int is_f = f != NULL && f->type == REDIS_REPLY_STRING && f->str != NULL;
+        int is_v = v != NULL && v->type == REDIS_REPLY_STRING && v->str != NULL;
+        link->apply_pairs[i] = (struct snapshot_pair){
+            is_f ? f->str : NULL, is_f ? f->len : 0, is_v ? v->str : NULL, is_v ? v->len : 0 };
+    }
+    link->apply = pool_apply_create(link->apply_pairs, npairs, m->version, m->epoch,
+                                    link->cred_key);
+    if (link->apply == NULL) {
+        log_error("redis: out of memory loading %zu upstreams; keeping pool version %" PRId64,
+                  npairs, link->cache->version);
+        free(link->apply_pairs);
+        link->apply_pairs = NULL;
+        return;
+    }
+    exec->element[idx] = NULL;     /* the job's now; freed as it decodes */
+    link->apply_ups = r;
+    link->apply_npairs = npairs;
+    link->apply_released = 0;
     link->apply->started_us = t0_us;
     link->apply_fetch_ms = clock_mono_ms() - link->reload_started_ms;
     link->apply_prev_version = link->cache->version;
@@ -644,7 +697,7 @@ static void link_on_exec(redisAsyncContext *ac, void *reply, void *privdata)
                  link_sanitize(w, sizeof(w), why, strlen(why)), link->cache->version);
     } else if (link_is_wanted(link, m.version, m.epoch)) {
         link->is_snapshot_absent = 0;
-        link_apply_start(link, &m, ((redisReply *)reply)->element[1], t0_us);
+        link_apply_start(link, &m, (redisReply *)reply, 1, t0_us);
     } else {
         link->is_snapshot_absent = 0;
         log_debug("redis: snapshot %" PRId64 " %s already loaded or being applied",
