@@ -24,6 +24,7 @@
 #include "log.h"
 #include "node.h"
 #include "pool_cache.h"
+#include "pool_sync.h"
 #include "redis_link.h"
 #include "report.h"
 #include "seal.h"
@@ -257,10 +258,15 @@ int main(int argc, char **argv)
     if (ctx->conf.node.mode == CONF_NODE_POOL) {
         if (ctx->conf.node.snapshot_file[0] != '\0')
             load_snapshot_file(ctx);
-        ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, &ctx->keys, &ctx->pool,
-                                       ctx->cred_key, &err);
+        ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, ctx->keys.pool_channel, &err);
         if (ctx->redis == NULL) {
             log_error("redis link: %s", err.msg);
+            goto out;
+        }
+        ctx->sync = pool_sync_create(ctx->base, ctx->redis, &ctx->conf.redis, &ctx->keys,
+                                     &ctx->pool, ctx->cred_key, &err);
+        if (ctx->sync == NULL) {
+            log_error("%s", err.msg);
             goto out;
         }
         ctx->report = report_create(ctx);
@@ -304,6 +310,7 @@ out:
         conn_close_all(ctx);
     admin_http_destroy(ctx->admin);
     report_destroy(ctx->report);
+    pool_sync_destroy(ctx->sync);
     redis_link_destroy(ctx->redis);
     pool_cache_deinit(&ctx->pool);
     http_proxy_deinit(ctx);
