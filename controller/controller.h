@@ -16,6 +16,7 @@ struct fetch;
 struct health;
 struct provider;
 struct publish;
+struct redis;
 struct seal_key;
 
 struct ctl_ctx {
@@ -24,6 +25,7 @@ struct ctl_ctx {
     struct event_base  *base;           /* owned */
     struct fetch       *fetch;          /* owned: provider HTTP requests */
     struct health      *health;         /* owned; NULL without controller.health */
+    struct redis       *redis;          /* owned: the Redis connection */
     struct publish     *pub;            /* owned: Redis writer */
     struct seal_key    *cred_key;       /* owned: redis.credential_key_file, NULL = none */
     struct provider   **providers;      /* owned array of owned providers */

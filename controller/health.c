@@ -11,7 +11,6 @@
 #include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 
 #include "clock.h"
 #include "fetch.h"
@@ -19,7 +18,7 @@
 #include "log.h"
 #include "passive.h"
 #include "provider.h"
-#include "publish.h"
+#include "redis.h"
 
 /* ---- pure table ------------------------------------------------------------ */
 
@@ -454,7 +453,7 @@ struct health_probe {
 struct health {
     struct event_base        *base;      /* borrowed from ctl_ctx */
     struct fetch             *fetch;     /* borrowed from ctl_ctx */
-    struct publish           *pub;       /* borrowed from ctl_ctx */
+    struct redis             *redis;     /* borrowed from ctl_ctx */
     const struct keys        *keys;      /* borrowed from ctl_ctx */
     const struct conf_health *conf;      /* borrowed from ctl_ctx->conf */
     health_change_cb          on_change;
@@ -494,9 +493,9 @@ static void health_write(struct health *h)
     size_t n = h->table.n;
     const char **argv = NULL;
     char **vals = NULL;
-    redisReply *r = NULL;
+    struct redis_reply *r = NULL;
 
-    if (h->pub->rc == NULL || !h->is_leader)
+    if (!redis_is_connected(h->redis) || !h->is_leader)
         return;
     if (n > 0) {
         argv = calloc(2 + 2 * n, sizeof(*argv));
@@ -512,35 +511,35 @@ static void health_write(struct health *h)
             argv[2 + 2 * i] = h->table.ups[i]->id;
             argv[3 + 2 * i] = vals[i];
         }
-        r = publish_command(h->pub, "HSET health", (int)(2 + 2 * n), argv, NULL);
+        r = redis_command(h->redis, "HSET health", (int)(2 + 2 * n), argv, NULL);
         if (r == NULL)
             goto out;
-        freeReplyObject(r);
+        redis_reply_free(r);
     }
     const char *hkeys[] = { "HKEYS", h->keys->health };
-    r = publish_command(h->pub, "HKEYS health", 2, hkeys, NULL);
+    r = redis_command(h->redis, "HKEYS health", 2, hkeys, NULL);
     if (r == NULL)
         goto out;
-    if (r->type == REDIS_REPLY_ARRAY) {
-        size_t nstale = 0;
-        const char **del = calloc(2 + r->elements, sizeof(*del));
+    if (redis_reply_type(r) == REDIS_TYPE_ARRAY) {
+        size_t nstale = 0, nkeys = redis_reply_count(r);
+        const char **del = calloc(2 + nkeys, sizeof(*del));
         if (del != NULL) {
             del[0] = "HDEL";
             del[1] = h->keys->health;
-            for (size_t i = 0; i < r->elements; i++) {
-                const redisReply *e = r->element[i];
-                if (e->type == REDIS_REPLY_STRING && health_table_find(&h->table, e->str) == NULL)
-                    del[2 + nstale++] = e->str;
+            for (size_t i = 0; i < nkeys; i++) {
+                const struct redis_reply *e = redis_reply_element(r, i);
+                const char *id = redis_reply_type(e) == REDIS_TYPE_STRING
+                                 ? redis_reply_str(e, NULL) : NULL;
+                if (id != NULL && health_table_find(&h->table, id) == NULL)
+                    del[2 + nstale++] = id;
             }
-            if (nstale > 0) {
-                redisReply *d = publish_command(h->pub, "HDEL health", (int)(2 + nstale), del, NULL);
-                if (d != NULL)
-                    freeReplyObject(d);
-            }
+            if (nstale > 0)
+                redis_reply_free(redis_command(h->redis, "HDEL health", (int)(2 + nstale), del,
+                                               NULL));
             free(del);
         }
     }
-    freeReplyObject(r);
+    redis_reply_free(r);
     h->is_dirty = 0;
 
 out:
@@ -760,30 +759,33 @@ static int health_read_node(struct health *h, const char *node_id)
     if (keys_node_upstreams(h->keys, node_id, key, sizeof(key)) != PF_OK)
         return PF_OK;
     const char *argv[] = { "HGETALL", key };
-    redisReply *r = publish_command(h->pub, "HGETALL node upstreams", 2, argv, NULL);
+    struct redis_reply *r = redis_command(h->redis, "HGETALL node upstreams", 2, argv, NULL);
     if (r == NULL)
         return PF_EIO;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
-        cur = calloc(r->elements / 2, sizeof(*cur));
+    size_t nel = redis_reply_count(r);
+    if (nel >= 2) {
+        cur = calloc(nel / 2, sizeof(*cur));
         if (cur == NULL) {
-            freeReplyObject(r);
+            redis_reply_free(r);
             return PF_ENOMEM;
         }
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            const redisReply *f = r->element[i], *v = r->element[i + 1];
-            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-                (size_t)f->len >= UPSTREAM_ID_MAX ||
-                passive_parse_value(v->str, (size_t)v->len, &cur[n].attempts,
-                                    &cur[n].failures) != PF_OK) {
+        for (size_t i = 0; i + 1 < nel; i += 2) {
+            const struct redis_reply *f = redis_reply_element(r, i);
+            const struct redis_reply *v = redis_reply_element(r, i + 1);
+            size_t flen = 0, vlen = 0;
+            const char *fs = redis_reply_type(f) == REDIS_TYPE_STRING ? redis_reply_str(f, &flen) : NULL;
+            const char *vs = redis_reply_type(v) == REDIS_TYPE_STRING ? redis_reply_str(v, &vlen) : NULL;
+            if (fs == NULL || vs == NULL || flen >= UPSTREAM_ID_MAX ||
+                passive_parse_value(vs, vlen, &cur[n].attempts, &cur[n].failures) != PF_OK) {
                 h->passive_errors++;
                 continue;
             }
-            memcpy(cur[n].id, f->str, (size_t)f->len);
-            cur[n].id[f->len] = '\0';
+            memcpy(cur[n].id, fs, flen);
+            cur[n].id[flen] = '\0';
             n++;
         }
     }
-    freeReplyObject(r);
+    redis_reply_free(r);
     return passive_node_update(&h->passive, node_id, cur, n, health_delta, h) == PF_ENOMEM
            ? PF_ENOMEM : PF_OK;
 }
@@ -797,23 +799,22 @@ static void health_passive_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (h->pub->rc == NULL || !h->is_leader)
+    if (!redis_is_connected(h->redis) || !h->is_leader)
         return;
     snprintf(min, sizeof(min), "%" PRId64, now - h->conf->passive.node_max_age_ms);
     const char *argv[] = { "ZRANGEBYSCORE", h->keys->nodes, min, "+inf" };
-    redisReply *r = publish_command(h->pub, "ZRANGEBYSCORE nodes", 4, argv, NULL);
+    struct redis_reply *r = redis_command(h->redis, "ZRANGEBYSCORE nodes", 4, argv, NULL);
     if (r == NULL)
         return;
     passive_round_begin(&h->passive);
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements && rc == PF_OK; i++) {
-            const redisReply *e = r->element[i];
-            if (e->type != REDIS_REPLY_STRING || !keys_valid_name(e->str))
-                continue;
-            rc = health_read_node(h, e->str);
-        }
+    for (size_t i = 0; i < redis_reply_count(r) && rc == PF_OK; i++) {
+        const struct redis_reply *e = redis_reply_element(r, i);
+        const char *node = redis_reply_type(e) == REDIS_TYPE_STRING ? redis_reply_str(e, NULL) : NULL;
+        if (node == NULL || !keys_valid_name(node))
+            continue;
+        rc = health_read_node(h, node);
     }
-    freeReplyObject(r);
+    redis_reply_free(r);
     if (rc != PF_OK) {
         /* A partial round must not forget the nodes it did not reach. */
         h->passive.is_in_round = 0;
@@ -839,7 +840,7 @@ static int health_timer(struct health *h, struct event **ev, int interval_ms,
     return PF_OK;
 }
 
-struct health *health_create(struct event_base *base, struct fetch *fetch, struct publish *pub,
+struct health *health_create(struct event_base *base, struct fetch *fetch, struct redis *redis,
                              const struct keys *keys, const struct conf_health *conf,
                              health_change_cb on_change, void *arg)
 {
@@ -850,7 +851,7 @@ struct health *health_create(struct event_base *base, struct fetch *fetch, struc
         return NULL;
     h->base = base;
     h->fetch = fetch;
-    h->pub = pub;
+    h->redis = redis;
     h->keys = keys;
     h->conf = conf;
     h->on_change = on_change;

@@ -8,7 +8,7 @@
  *     pure state, time passed in, no I/O; unit-tested in tests/unit/test_health.c;
  *   - the shell (struct health, health_create ...): timers on the controller
  *     loop, probes on the shared libcurl multi of fetch, Redis reads and
- *     writes through publish's connection.
+ *     writes through the controller's Redis connection (redis.h).
  *
  * Choices:
  *   - a new upstream is "unknown" and published at once; it leaves the pool
@@ -37,7 +37,7 @@ struct fetch;
 struct health;
 struct keys;
 struct provider_entry;
-struct publish;
+struct redis;
 
 #define HEALTH_EWMA_ALPHA      0.3
 #define HEALTH_WINDOW_BUCKETS  10       /* the passive window is cut into this many slots */
@@ -186,10 +186,10 @@ char *health_up_encode(const struct health_up *h, const struct health_params *p,
 typedef void (*health_change_cb)(void *arg);
 
 /* Creates the health checker of <conf> on <base>, probing through <fetch>'s
- * multi handle and using <pub>'s Redis connection with <keys>; all borrowed
+ * multi handle and using the Redis connection <redis> with <keys>; all borrowed
  * and outliving it. Timers start at once; nothing is probed until
  * health_filter_pool() has tracked a pool. Returns NULL on failure. */
-struct health *health_create(struct event_base *base, struct fetch *fetch, struct publish *pub,
+struct health *health_create(struct event_base *base, struct fetch *fetch, struct redis *redis,
                              const struct keys *keys, const struct conf_health *conf,
                              health_change_cb on_change, void *arg);
 

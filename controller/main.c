@@ -21,6 +21,7 @@
 #include "log.h"
 #include "provider.h"
 #include "publish.h"
+#include "redis.h"
 #include "seal.h"
 
 #define CTL_EXIT_OK     0
@@ -127,9 +128,9 @@ static void ctl_sync(struct ctl_ctx *ctx, int is_heartbeat)
             ctl_step_down(ctx, "lease ran out (process stalled?)");
         return;
     }
-    if (publish_connect(ctx->pub, now_mono) != PF_OK) {
+    if (redis_connect(ctx->redis, now_mono) != PF_OK) {
         if (ctx->is_sync_wanted)
-            ctl_arm_sync(ctx, publish_retry_in_ms(ctx->pub, now_mono) + 1);
+            ctl_arm_sync(ctx, redis_retry_in_ms(ctx->redis, now_mono) + 1);
         return;
     }
     for (size_t i = 0; i < ctx->nproviders; i++)
@@ -193,7 +194,7 @@ retry:
     for (size_t i = 0; i < ctx->nproviders; i++)
         ctx->providers[i]->is_dirty = 1;
     ctx->is_sync_wanted = 1;
-    ctl_arm_sync(ctx, publish_retry_in_ms(ctx->pub, clock_mono_ms()) + 1);
+    ctl_arm_sync(ctx, redis_retry_in_ms(ctx->redis, clock_mono_ms()) + 1);
 }
 
 static void ctl_sync_cb(evutil_socket_t fd, short what, void *arg)
@@ -351,6 +352,7 @@ static void ctl_destroy(struct ctl_ctx *ctx)
     health_destroy(ctx->health);
     fetch_destroy(ctx->fetch);
     publish_destroy(ctx->pub);
+    redis_destroy(ctx->redis);
     if (ctx->sync_ev != NULL)
         event_free(ctx->sync_ev);
     if (ctx->heartbeat_ev != NULL)
@@ -379,7 +381,9 @@ static int ctl_setup(struct ctl_ctx *ctx)
     if (ctx->base == NULL)
         return PF_ENOMEM;
     ctx->fetch = fetch_create(ctx->base);
-    ctx->pub = publish_create(&ctx->conf.redis, &ctx->keys, cc->id, ctx->cred_key);
+    ctx->redis = redis_create(&ctx->conf.redis);
+    ctx->pub = ctx->redis != NULL ? publish_create(ctx->redis, &ctx->keys, cc->id, ctx->cred_key)
+                                  : NULL;
     ctx->sync_ev = evtimer_new(ctx->base, ctl_sync_cb, ctx);
     ctx->heartbeat_ev = event_new(ctx->base, -1, EV_PERSIST, ctl_heartbeat_cb, ctx);
     ctx->sigint_ev = evsignal_new(ctx->base, SIGINT, ctl_signal_cb, ctx);
@@ -390,9 +394,9 @@ static int ctl_setup(struct ctl_ctx *ctx)
         ctx->heartbeat_ev == NULL || ctx->sigint_ev == NULL || ctx->sigterm_ev == NULL ||
         ctx->sighup_ev == NULL || ctx->lease_ev == NULL)
         return PF_ENOMEM;
-    lease_init(&ctx->lease, ctx->pub, &ctx->keys, cc->id, cc->lease_ms);
+    lease_init(&ctx->lease, ctx->redis, &ctx->keys, cc->id, cc->lease_ms);
     if (cc->health.is_enabled) {
-        ctx->health = health_create(ctx->base, ctx->fetch, ctx->pub, &ctx->keys, &cc->health,
+        ctx->health = health_create(ctx->base, ctx->fetch, ctx->redis, &ctx->keys, &cc->health,
                                     ctl_health_update, ctx);
         if (ctx->health == NULL)
             return PF_ENOMEM;

@@ -9,8 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <hiredis/hiredis.h>
-
 #include "clock.h"
 #include "log.h"
 #include "rng.h"
@@ -73,79 +71,26 @@ static void publish_new_epoch(struct publish *p)
     p->has_published = 0;
 }
 
-struct publish *publish_create(const struct conf_redis *conf, const struct keys *keys,
+struct publish *publish_create(struct redis *redis, const struct keys *keys,
                                const char *controller_id, const struct seal_key *cred_key)
 {
     struct publish *p = calloc(1, sizeof(*p));
+    const struct redis_script script = REDIS_SCRIPT_INIT(publish_script);
 
     if (p == NULL)
         return NULL;
-    p->conf = conf;
+    p->redis = redis;
     p->keys = keys;
     p->controller_id = controller_id;
     p->cred_key = cred_key;
-    p->backoff.base_ms = 200;
-    p->backoff.cap_ms = 10000;
+    p->pool_script = script;
     publish_new_epoch(p);
     return p;
 }
 
 void publish_destroy(struct publish *p)
 {
-    if (p == NULL)
-        return;
-    if (p->rc != NULL)
-        redisFree(p->rc);
     free(p);
-}
-
-/* Drops the connection after an error <what>; the next connect waits. */
-static int publish_drop(struct publish *p, const char *what, int64_t now_mono_ms)
-{
-    const char *why = (p->rc != NULL && p->rc->err) ? p->rc->errstr : "error";
-
-    if (!p->is_down_logged)
-        log_warn("redis %s:%u: %s failed: %s; retrying with backoff", p->conf->host,
-                 (unsigned)p->conf->port, what, why);
-    else
-        log_debug("redis %s:%u: %s failed: %s", p->conf->host, (unsigned)p->conf->port, what, why);
-    p->is_down_logged = 1;
-    p->nerrors++;
-    if (p->rc != NULL) {
-        redisFree(p->rc);
-        p->rc = NULL;
-    }
-    p->next_connect_at_ms = now_mono_ms +
-        backoff_delay_ms(&p->backoff, p->attempt, rng_os_u64());
-    if (p->attempt < 32)
-        p->attempt++;
-    return PF_EIO;
-}
-
-int64_t publish_retry_in_ms(const struct publish *p, int64_t now_mono_ms)
-{
-    if (p->rc != NULL || p->next_connect_at_ms <= now_mono_ms)
-        return 0;
-    return p->next_connect_at_ms - now_mono_ms;
-}
-
-/* Runs one command; returns its reply (caller frees) or NULL with the
- * connection dropped. An error reply is returned as such. */
-static redisReply *publish_cmd(struct publish *p, const char *what, int argc,
-                               const char **argv, const size_t *argvlen)
-{
-    redisReply *r = redisCommandArgv(p->rc, argc, argv, argvlen);
-    if (r == NULL)
-        publish_drop(p, what, clock_mono_ms());
-    return r;
-}
-
-redisReply *publish_command(struct publish *p, const char *what, int argc,
-                            const char **argv, const size_t *argvlen)
-{
-    if (p->rc == NULL)
-        return NULL;
-    return publish_cmd(p, what, argc, argv, argvlen);
 }
 
 void publish_begin_term(struct publish *p, const char *token, int64_t now_wall_ms)
@@ -164,67 +109,6 @@ void publish_end_term(struct publish *p)
     p->has_published = 0;
 }
 
-static int publish_setup(struct publish *p, int64_t now_mono_ms)
-{
-    redisReply *r;
-
-    if (p->conf->password[0] != '\0') {
-        const char *argv[] = { "AUTH", p->conf->password };
-        r = redisCommandArgv(p->rc, 2, argv, NULL);
-        if (r == NULL)
-            return publish_drop(p, "AUTH", now_mono_ms);
-        int is_ok = r->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        if (!is_ok)
-            return publish_drop(p, "AUTH (rejected)", now_mono_ms);
-    }
-    if (p->conf->db != 0) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", p->conf->db);
-        const char *argv[] = { "SELECT", db };
-        r = redisCommandArgv(p->rc, 2, argv, NULL);
-        if (r == NULL)
-            return publish_drop(p, "SELECT", now_mono_ms);
-        int is_ok = r->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        if (!is_ok)
-            return publish_drop(p, "SELECT (rejected)", now_mono_ms);
-    }
-    const char *argv[] = { "SCRIPT", "LOAD", publish_script };
-    r = redisCommandArgv(p->rc, 3, argv, NULL);
-    if (r == NULL)
-        return publish_drop(p, "SCRIPT LOAD", now_mono_ms);
-    if (r->type == REDIS_REPLY_STRING && r->len == 40)
-        memcpy(p->sha, r->str, 41);
-    else
-        p->sha[0] = '\0';  /* EVAL still works */
-    freeReplyObject(r);
-    return PF_OK;
-}
-
-int publish_connect(struct publish *p, int64_t now_mono_ms)
-{
-    if (p->rc != NULL)
-        return PF_OK;
-    if (now_mono_ms < p->next_connect_at_ms)
-        return PF_EAGAIN;
-    struct timeval ctv = { p->conf->connect_timeout_ms / 1000,
-                           (p->conf->connect_timeout_ms % 1000) * 1000 };
-    struct timeval ctv_cmd = { p->conf->command_timeout_ms / 1000,
-                               (p->conf->command_timeout_ms % 1000) * 1000 };
-    p->rc = redisConnectWithTimeout(p->conf->host, p->conf->port, ctv);
-    if (p->rc == NULL || p->rc->err)
-        return publish_drop(p, "connect", now_mono_ms);
-    if (redisSetTimeout(p->rc, ctv_cmd) != REDIS_OK)
-        return publish_drop(p, "set timeout", now_mono_ms);
-    if (publish_setup(p, now_mono_ms) != PF_OK)
-        return PF_EIO;
-    log_info("redis %s:%u: connected", p->conf->host, (unsigned)p->conf->port);
-    p->attempt = 0;
-    p->is_down_logged = 0;
-    return PF_OK;
-}
-
 static uint64_t publish_fnv(uint64_t h, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
@@ -240,79 +124,64 @@ static int publish_read_meta(struct publish *p, int *state)
 {
     const char *argv[] = { "HMGET", p->keys->pool_meta, SNAPSHOT_META_EPOCH,
                            SNAPSHOT_META_VERSION };
-    redisReply *r = publish_cmd(p, "HMGET pool:meta", 4, argv, NULL);
+    struct redis_reply *r = redis_command(p->redis, "HMGET pool:meta", 4, argv, NULL);
 
     if (r == NULL)
         return PF_EIO;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        log_warn("redis: unexpected HMGET pool:meta reply type %d", r->type);
-        freeReplyObject(r);
-        return publish_drop(p, "HMGET pool:meta", clock_mono_ms());
+    if (redis_reply_type(r) != REDIS_TYPE_ARRAY || redis_reply_count(r) != 2) {
+        log_warn("redis: unexpected HMGET pool:meta reply type %d", (int)redis_reply_type(r));
+        redis_reply_free(r);
+        return redis_fail(p->redis, "HMGET pool:meta");
     }
-    const redisReply *e = r->element[0];
-    if (e->type != REDIS_REPLY_STRING) {
+    const struct redis_reply *e = redis_reply_element(r, 0);
+    size_t elen = 0;
+    const char *epoch = redis_reply_type(e) == REDIS_TYPE_STRING ? redis_reply_str(e, &elen) : NULL;
+    if (epoch == NULL) {
         *state = 1;
-    } else if ((size_t)e->len != strlen(p->epoch) || memcmp(e->str, p->epoch, e->len) != 0) {
+    } else if (elen != strlen(p->epoch) || memcmp(epoch, p->epoch, elen) != 0) {
         *state = 2;
     } else {
         *state = 0;
-        const redisReply *v = r->element[1];
+        const struct redis_reply *v = redis_reply_element(r, 1);
+        size_t vlen = 0;
+        const char *vs = redis_reply_type(v) == REDIS_TYPE_STRING ? redis_reply_str(v, &vlen) : NULL;
         int64_t version = 0;
-        if (v->type == REDIS_REPLY_STRING &&
-            snapshot_version_parse(v->str, (size_t)v->len, &version) == PF_OK)
+        if (vs != NULL && snapshot_version_parse(vs, vlen, &version) == PF_OK)
             p->version = version;
     }
-    freeReplyObject(r);
+    redis_reply_free(r);
     return PF_OK;
 }
 
-static int publish_run_script(struct publish *p, int argc, const char **argv, size_t *argvlen)
+/* Runs the pool script with <nargs> <args> (numkeys, KEYS, ARGV). */
+static int publish_run_script(struct publish *p, int nargs, const char **args, size_t *argslen)
 {
-    redisReply *r = NULL;
-
-    if (p->sha[0] != '\0') {
-        argv[0] = "EVALSHA";
-        argv[1] = p->sha;
-        argvlen[0] = 7;
-        argvlen[1] = strlen(p->sha);
-        r = publish_cmd(p, "EVALSHA", argc, argv, argvlen);
-        if (r == NULL)
-            return PF_EIO;
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            freeReplyObject(r);
-            r = NULL;
-        }
-    }
-    if (r == NULL) {
-        argv[0] = "EVAL";
-        argv[1] = publish_script;
-        argvlen[0] = 4;
-        argvlen[1] = sizeof(publish_script) - 1;
-        r = publish_cmd(p, "EVAL", argc, argv, argvlen);
-        if (r == NULL)
-            return PF_EIO;
-    }
+    struct redis_reply *r = redis_eval(p->redis, &p->pool_script, "pool script", nargs, args,
+                                       argslen);
+    if (r == NULL)
+        return PF_EIO;
     int rc = PF_OK;
-    if (r->type == REDIS_REPLY_INTEGER) {
-        p->version = r->integer;
-    } else if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "FENCED") != NULL) {
+    if (redis_reply_type(r) == REDIS_TYPE_INTEGER) {
+        p->version = redis_reply_integer(r);
+    } else if (redis_reply_is_error(r, "FENCED")) {
         log_warn("redis: publish fenced: lease token no longer ours");
         p->nfenced++;
         rc = PF_EDENIED;
     } else {
+        const char *msg = redis_reply_str(r, NULL);
         log_warn("redis: publish script failed: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+                 redis_reply_type(r) == REDIS_TYPE_ERROR && msg != NULL ? msg : "unexpected reply");
         p->nerrors++;
         rc = PF_EIO;
     }
-    freeReplyObject(r);
+    redis_reply_free(r);
     return rc;
 }
 
 int publish_pool(struct publish *p, const struct provider_entry *const *es, size_t n,
                  int64_t now_wall_ms, int *is_published)
 {
-    enum { NFIXED = 2 + 1 + 5 + 5 };    /* cmd, script, numkeys, KEYS, ARGV[1..5] */
+    enum { NFIXED = 1 + 5 + 5 };        /* numkeys, KEYS, ARGV[1..5] */
     char **records = NULL;
     char (*expires)[24] = NULL;
     const char **argv = NULL;
@@ -322,7 +191,7 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
     int rc = PF_ENOMEM;
 
     *is_published = 0;
-    if (p->rc == NULL)
+    if (!redis_is_connected(p->redis))
         return PF_EIO;
     records = calloc(n + 1, sizeof(*records));
     expires = calloc(n + 1, sizeof(*expires));
@@ -367,7 +236,7 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
     char now[24], count[24];
     snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
     snprintf(count, sizeof(count), "%zu", n);
-    size_t a = 2;
+    size_t a = 0;
     argv[a++] = "5";
     argv[a++] = p->keys->pool_upstreams;
     argv[a++] = p->keys->pool_expiry;
@@ -385,7 +254,7 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
         argv[a++] = records[i];
         argv[a++] = expires[i];
     }
-    for (size_t i = 2; i < a; i++)
+    for (size_t i = 0; i < a; i++)
         argvlen[i] = strlen(argv[i]);
     rc = publish_run_script(p, (int)a, argv, argvlen);
     if (rc == PF_OK) {
@@ -409,6 +278,23 @@ out:
     return rc;
 }
 
+/* The outcome of a fenced write's reply <r>: PF_OK, PF_EDENIED (FENCED:
+ * another controller holds the lease) or PF_EIO (any other error). */
+static int publish_reply_status(struct publish *p, const char *what, const struct redis_reply *r)
+{
+    if (redis_reply_is_error(r, "FENCED")) {
+        log_warn("redis: %s fenced: lease token no longer ours", what);
+        p->nfenced++;
+        return PF_EDENIED;
+    }
+    if (redis_reply_type(r) == REDIS_TYPE_ERROR) {
+        log_warn("redis: %s: %s", what, redis_reply_str(r, NULL));
+        p->nerrors++;
+        return PF_EIO;
+    }
+    return PF_OK;
+}
+
 /* Fenced HSET of <nfv> field/value strings into <key> (+ SADD <member> to
  * the providers set, + PEXPIRE <pexpire>). PF_OK, PF_EIO or PF_EDENIED. */
 static int publish_hash(struct publish *p, const char *what, const char *key, const char *member,
@@ -417,7 +303,7 @@ static int publish_hash(struct publish *p, const char *what, const char *key, co
     const char *argv[64];
     int a = 0;
 
-    if (p->rc == NULL)
+    if (!redis_is_connected(p->redis))
         return PF_EIO;
     if (nfv + 9 > (int)PF_ARRAY_LEN(argv))
         return PF_ERANGE;
@@ -432,20 +318,11 @@ static int publish_hash(struct publish *p, const char *what, const char *key, co
     argv[a++] = pexpire;
     for (int i = 0; i < nfv; i++)
         argv[a++] = fv[i];
-    redisReply *r = publish_cmd(p, what, a, argv, NULL);
+    struct redis_reply *r = redis_command(p->redis, what, a, argv, NULL);
     if (r == NULL)
         return PF_EIO;
-    int rc = PF_OK;
-    if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "FENCED") != NULL) {
-        log_warn("redis: %s fenced: lease token no longer ours", what);
-        p->nfenced++;
-        rc = PF_EDENIED;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        log_warn("redis: %s: %s", what, r->str);
-        p->nerrors++;
-        rc = PF_EIO;
-    }
-    freeReplyObject(r);
+    int rc = publish_reply_status(p, what, r);
+    redis_reply_free(r);
     return rc;
 }
 
