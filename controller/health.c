@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 
@@ -565,18 +564,21 @@ static void health_pump(struct health *h);
 
 static enum health_result health_classify(const struct health *h, const struct fetch_result *res)
 {
-    switch (res->curl_code) {
-    case CURLE_OK:
+    switch (res->err) {
+    case FETCH_OK:
         return (res->http_status >= h->conf->expect_status_min &&
                 res->http_status <= h->conf->expect_status_max) ? HEALTH_RES_OK : HEALTH_RES_STATUS;
-    case CURLE_OPERATION_TIMEDOUT:
+    case FETCH_ERR_TIMEOUT:
         return HEALTH_RES_TIMEOUT;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_PROXY:
+    case FETCH_ERR_CONNECT:
         return HEALTH_RES_CONNECT;
-    default:
-        return HEALTH_RES_ERROR;
+    case FETCH_ERR_RESOLVE:
+    case FETCH_ERR_TOO_BIG:
+    case FETCH_ERR_OTHER:
+    case FETCH_ERR__COUNT:
+        break;
     }
+    return HEALTH_RES_ERROR;
 }
 
 static void health_probe_done(struct fetch_req *req, const struct fetch_result *res, void *arg)

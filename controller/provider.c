@@ -504,7 +504,7 @@ static void provider_fetch_done(struct fetch_req *req, const struct fetch_result
     p->req = NULL;      /* fetch frees it after we return */
     pf_err_clear(&err);
     memset(&parsed, 0, sizeof(parsed));
-    if (res->curl_code != 0) {
+    if (res->err != FETCH_OK) {
         /* Timeouts, resets, refused connects, a body over the cap: transient. */
         snprintf(reason, sizeof(reason), "%s", res->error[0] ? res->error : "transfer failed");
         provider_attempt_done(p, NULL, 0, NULL, reason, PROVIDER_ERR_TRANSIENT, -1);
