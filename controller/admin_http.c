@@ -15,7 +15,7 @@
 #include "addr.h"
 #include "clock.h"
 #include "controller.h"
-#include "health.h"
+#include "health_check.h"
 #include "log.h"
 #include "provider.h"
 #include "publish.h"
@@ -203,7 +203,7 @@ static void admin_metrics(struct evhttp_request *req, void *arg)
                         redis_is_connected(ctx->redis));
     admin_metrics_resilience(ctx, b);
     if (ctx->health != NULL)
-        health_metrics(ctx->health, b, now);
+        health_check_metrics(ctx->health, b, now);
     admin_send(req, 200, "OK", "text/plain; version=0.0.4", b);
     evbuffer_free(b);
 }

@@ -13,7 +13,7 @@ struct admin_http;
 struct event;
 struct event_base;
 struct fetch;
-struct health;
+struct health_check;
 struct provider;
 struct publish;
 struct redis;
@@ -24,7 +24,7 @@ struct ctl_ctx {
     struct keys         keys;           /* Redis names for conf.redis.prefix */
     struct event_base  *base;           /* owned */
     struct fetch       *fetch;          /* owned: provider HTTP requests */
-    struct health      *health;         /* owned; NULL without controller.health */
+    struct health_check *health;        /* owned; NULL without controller.health */
     struct redis       *redis;          /* owned: the Redis connection */
     struct publish     *pub;            /* owned: Redis writer */
     struct seal_key    *cred_key;       /* owned: redis.credential_key_file, NULL = none */

@@ -16,7 +16,7 @@
 #include "clock.h"
 #include "controller.h"
 #include "fetch.h"
-#include "health.h"
+#include "health_check.h"
 #include "lease.h"
 #include "log.h"
 #include "provider.h"
@@ -58,7 +58,7 @@ static void ctl_step_down(struct ctl_ctx *ctx, const char *why)
 {
     lease_step_down(&ctx->lease, why);
     if (ctx->health != NULL)
-        health_set_leader(ctx->health, 0);
+        health_check_set_leader(ctx->health, 0);
     for (size_t i = 0; i < ctx->nproviders; i++)
         provider_stop(ctx->providers[i]);
     publish_end_term(ctx->pub);
@@ -73,7 +73,7 @@ static void ctl_become_leader(struct ctl_ctx *ctx)
     publish_begin_term(ctx->pub, ctx->lease.token, clock_wall_ms());
     log_info("leader: epoch %s, starting %zu providers", ctx->pub->epoch, ctx->nproviders);
     if (ctx->health != NULL)
-        health_set_leader(ctx->health, 1);
+        health_check_set_leader(ctx->health, 1);
     for (size_t i = 0; i < ctx->nproviders; i++) {
         ctx->providers[i]->is_dirty = 1;
         if (provider_start(ctx->providers[i]) != PF_OK)
@@ -148,15 +148,26 @@ static void ctl_sync(struct ctl_ctx *ctx, int is_heartbeat)
         }
         ctx->pool_size = n;
         /* Health: unhealthy and ejected upstreams leave the published pool. */
-        struct provider_entry *health_copies = NULL;
-        if (ctx->health != NULL &&
-            health_filter_pool(ctx->health, &es, &n, &health_copies, now_wall) != PF_OK) {
-            log_error("pool health filter: out of memory");
-            return;
+        struct health_pool hp;
+        memset(&hp, 0, sizeof(hp));
+        if (ctx->health != NULL) {
+            if (health_check_track(ctx->health, es, n) != PF_OK ||
+                health_pool_filter(health_check_table(ctx->health), es, n, now_wall, &hp) != PF_OK) {
+                log_error("pool health filter: out of memory");
+                free(es);
+                return;
+            }
+            health_check_note_cap(ctx->health, hp.nover, n);
+            health_check_probe_new(ctx->health);
+            free(es);
+            es = hp.es;
+            n = hp.n;
         }
         rc = publish_pool(ctx->pub, es, n, now_wall, &is_published);
-        free(es);
-        free(health_copies);
+        if (ctx->health != NULL)
+            health_pool_deinit(&hp);
+        else
+            free(es);
         if (rc == PF_OK)
             ctx->is_sync_wanted = 0;
         else if (rc == PF_EDENIED)
@@ -349,7 +360,7 @@ static void ctl_destroy(struct ctl_ctx *ctx)
     for (size_t i = 0; i < ctx->nproviders; i++)
         provider_destroy(ctx->providers[i]);
     free(ctx->providers);
-    health_destroy(ctx->health);
+    health_check_destroy(ctx->health);
     fetch_destroy(ctx->fetch);
     publish_destroy(ctx->pub);
     redis_destroy(ctx->redis);
@@ -396,7 +407,7 @@ static int ctl_setup(struct ctl_ctx *ctx)
         return PF_ENOMEM;
     lease_init(&ctx->lease, ctx->redis, &ctx->keys, cc->id, cc->lease_ms);
     if (cc->health.is_enabled) {
-        ctx->health = health_create(ctx->base, ctx->fetch, ctx->redis, &ctx->keys, &cc->health,
+        ctx->health = health_check_create(ctx->base, ctx->fetch, ctx->redis, &ctx->keys, &cc->health,
                                     ctl_health_update, ctx);
         if (ctx->health == NULL)
             return PF_ENOMEM;
