@@ -1,4 +1,5 @@
-/* The controller's one context: built by main.c, passed to every module. */
+/* The controller's one context: built by context.c (wired from main.c),
+ * passed to every module. */
 #ifndef PF_CONTROLLER_H
 #define PF_CONTROLLER_H
 
@@ -31,12 +32,12 @@ struct ctl_ctx {
     struct provider   **providers;      /* owned array of owned providers */
     size_t              nproviders;
     struct admin_http  *admin;          /* owned; NULL without admin_listen */
-    struct event       *sync_ev;        /* owned: coalesced Redis sync, one per loop turn */
-    struct event       *heartbeat_ev;   /* owned: persistent heartbeat timer */
+    struct event       *sync_ev;        /* owned (sync.c): coalesced Redis sync, one per loop turn */
+    struct event       *heartbeat_ev;   /* owned (sync.c): persistent heartbeat timer */
     struct event       *sigint_ev;      /* owned */
     struct event       *sigterm_ev;     /* owned */
     struct event       *sighup_ev;      /* owned: config reload */
-    struct event       *lease_ev;       /* owned: lease acquire/renew timer */
+    struct event       *lease_ev;       /* owned (sync.c): lease acquire/renew timer */
     struct lease        lease;          /* leadership: only the leader polls and writes */
     const char         *config_path;    /* borrowed from argv: re-read on SIGHUP */
     uint64_t            reloads;        /* good SIGHUP reloads */
