@@ -43,6 +43,7 @@ struct ctl_ctx {
     uint64_t            reloads;        /* good SIGHUP reloads */
     uint64_t            reload_errors;  /* rejected SIGHUP reloads (old config kept) */
     int                 is_sync_wanted; /* a poll finished since the last good pool sync */
+    int                 is_prune_wanted;/* providers set may hold providers no longer configured */
     size_t              pool_size;      /* upstreams in the last merge */
 };
 

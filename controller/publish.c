@@ -65,6 +65,22 @@ static const char publish_hash_script[] =
     "if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end\n"
     "return 1\n";
 
+/* KEYS: 1 lease, 2 providers set, then the hash of each provider removed.
+ * ARGV: 1 fencing token ("" = none), 2 how many names have a hash in KEYS,
+ * then the names to remove (those first, then members whose name makes no
+ * key: only SREM'd). One script, so the set and the hashes change together
+ * or, FENCED, not at all. */
+static const char publish_prune_script[] =
+    "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
+    "  return redis.error_reply('FENCED')\n"
+    "end\n"
+    "local nkeyed = tonumber(ARGV[2])\n"
+    "for i = 3, #ARGV do\n"
+    "  redis.call('SREM', KEYS[2], ARGV[i])\n"
+    "  if i - 2 <= nkeyed then redis.call('DEL', KEYS[i]) end\n"
+    "end\n"
+    "return #ARGV - 2\n";
+
 static void publish_new_epoch(struct publish *p)
 {
     snprintf(p->epoch, sizeof(p->epoch), "%016" PRIx64, rng_os_u64());
@@ -83,7 +99,9 @@ struct publish *publish_create(struct redis *redis, const struct keys *keys,
     p->keys = keys;
     p->controller_id = controller_id;
     p->cred_key = cred_key;
+    const struct redis_script prune = REDIS_SCRIPT_INIT(publish_prune_script);
     p->pool_script = script;
+    p->prune_script = prune;
     publish_new_epoch(p);
     return p;
 }
@@ -395,4 +413,123 @@ int publish_heartbeat(struct publish *p, int64_t now_wall_ms, int interval_ms)
         "leader_since_ms", since,
     };
     return publish_hash(p, "heartbeat", p->keys->controller, "", ttl, (int)PF_ARRAY_LEN(fv), fv);
+}
+
+/* 1 when <name> of <len> bytes is one of <names>[0..<n>). */
+static int publish_is_listed(const char *name, size_t len, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Writes the hash key of provider <name> (<len> bytes, untrusted: read
+ * from the set) into <buf>; returns 1, or 0 when the name makes no key. */
+static int publish_provider_key(const struct publish *p, const char *name, size_t len,
+                                char *buf, size_t buf_len)
+{
+    return strlen(name) == len && keys_provider(p->keys, name, buf, buf_len) == PF_OK;
+}
+
+int publish_prune_providers(struct publish *p, const char *const *names, size_t n,
+                            size_t *nremoved)
+{
+    enum { KEY_MAX = KEYS_NAME_MAX + UPSTREAM_NAME_MAX };
+    const char **args = NULL;
+    size_t *argslen = NULL;
+    char (*hkeys)[KEY_MAX] = NULL;
+    char scratch[KEY_MAX];
+    int rc = PF_ENOMEM;
+
+    *nremoved = 0;
+    if (!redis_is_connected(p->redis))
+        return PF_EIO;
+    const char *argv[] = { "SMEMBERS", p->keys->providers };
+    struct redis_reply *r = redis_command(p->redis, "SMEMBERS providers", 2, argv, NULL);
+    if (r == NULL)
+        return PF_EIO;
+    if (redis_reply_type(r) != REDIS_TYPE_ARRAY) {
+        redis_reply_free(r);
+        return redis_fail(p->redis, "SMEMBERS providers");
+    }
+    size_t nm = redis_reply_count(r);
+    /* numkeys, lease, set, one hash key per member, token, nkeyed, one name per member */
+    args = calloc(2 * nm + 5, sizeof(*args));
+    argslen = calloc(2 * nm + 5, sizeof(*argslen));
+    hkeys = calloc(nm + 1, sizeof(*hkeys));
+    const char **stale = calloc(nm + 1, sizeof(*stale));
+    size_t *stale_len = calloc(nm + 1, sizeof(*stale_len));
+    if (args == NULL || argslen == NULL || hkeys == NULL || stale == NULL || stale_len == NULL)
+        goto out;
+    /* The members no longer configured: those naming a hash first (their
+     * hash goes too), then any other (only SREM'd: not ours to name). */
+    size_t nstale = 0, nkeyed = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < nm; i++) {
+            size_t len = 0;
+            const char *m = redis_reply_str(redis_reply_element(r, i), &len);
+            if (m == NULL || publish_is_listed(m, len, names, n))
+                continue;
+            int has_key = publish_provider_key(p, m, len, pass == 0 ? hkeys[nkeyed] : scratch,
+                                               KEY_MAX);
+            if (has_key != (pass == 0))
+                continue;
+            stale[nstale] = m;
+            stale_len[nstale++] = len;
+            nkeyed += has_key;
+        }
+    }
+    if (nstale == 0) {
+        rc = PF_OK;
+        goto out;
+    }
+    char numkeys[24], nk[24];
+    snprintf(numkeys, sizeof(numkeys), "%zu", 2 + nkeyed);
+    snprintf(nk, sizeof(nk), "%zu", nkeyed);
+    size_t a = 0;
+    args[a++] = numkeys;
+    args[a++] = p->keys->controller_lease;
+    args[a++] = p->keys->providers;
+    for (size_t i = 0; i < nkeyed; i++)
+        args[a++] = hkeys[i];
+    args[a++] = p->token;
+    args[a++] = nk;
+    for (size_t i = 0; i < a; i++)
+        argslen[i] = strlen(args[i]);
+    for (size_t i = 0; i < nstale; i++) {
+        args[a] = stale[i];
+        argslen[a++] = stale_len[i];
+    }
+    struct redis_reply *x = redis_eval(p->redis, &p->prune_script, "provider prune", (int)a,
+                                       args, argslen);
+    if (x == NULL) {
+        rc = PF_EIO;
+        goto out;
+    }
+    rc = publish_reply_status(p, "provider prune", x);
+    if (rc == PF_OK && redis_reply_type(x) != REDIS_TYPE_INTEGER) {
+        log_warn("redis: provider prune: unexpected reply");
+        p->nerrors++;
+        rc = PF_EIO;
+    }
+    redis_reply_free(x);
+    if (rc != PF_OK)
+        goto out;
+    *nremoved = nstale;
+    for (size_t i = 0; i < nkeyed; i++)
+        log_info("redis: provider %s removed from %s with its hash: no longer configured",
+                 stale[i], p->keys->providers);
+    if (nstale > nkeyed)
+        log_info("redis: %zu members that name no provider removed from %s", nstale - nkeyed,
+                 p->keys->providers);
+
+out:
+    free(args);
+    free(argslen);
+    free(hkeys);
+    free(stale);
+    free(stale_len);
+    redis_reply_free(r);
+    return rc;
 }

@@ -24,6 +24,7 @@ struct publish {
     const char        *controller_id;     /* borrowed from ctl_ctx->conf */
     const struct seal_key *cred_key;      /* borrowed from ctl_ctx; NULL = passwords in clear */
     struct redis_script pool_script;      /* the pool script, loaded once per connection */
+    struct redis_script prune_script;     /* removes providers no longer configured */
     char               epoch[PUBLISH_EPOCH_LEN + 1];
     int64_t            version;           /* last version published or read, 0 = none */
     int                has_published;     /* a snapshot was written under <epoch> */
@@ -57,6 +58,15 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
 /* Writes the hash of <pr> and adds it to the providers set, fenced by the
  * lease token. Returns PF_OK, PF_EIO or PF_EDENIED (fenced). */
 int publish_provider(struct publish *p, const struct provider *pr, int64_t now_wall_ms) PF_MUSTCHECK;
+
+/* Makes the providers set follow the config: every member of
+ * {pf}:v1:providers not among <names>[0..<n>) leaves the set and its hash
+ * {pf}:v1:provider:<name> is deleted, in one fenced write (a member that
+ * names no valid provider only leaves the set). Sets <*nremoved>. Returns
+ * PF_OK (also when nothing was stale), PF_EIO (not connected, dropped, or
+ * an error reply) or PF_EDENIED (fenced: nothing was removed). */
+int publish_prune_providers(struct publish *p, const char *const *names, size_t n,
+                            size_t *nremoved) PF_MUSTCHECK;
 
 /* Refreshes the controller hash with a TTL of 3 x <interval_ms>, fenced by
  * the lease token. Returns PF_OK, PF_EIO or PF_EDENIED (fenced). */

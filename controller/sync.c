@@ -55,7 +55,26 @@ static void sync_become_leader(struct ctl_ctx *ctx)
         if (provider_start(ctx->providers[i]) != PF_OK)
             log_error("provider %s: cannot start", ctx->providers[i]->conf->name);
     }
+    /* Redis follows this leader's config: providers it does not have go. */
+    ctx->is_prune_wanted = 1;
     ctx->is_sync_wanted = 1;
+}
+
+/* Removes the providers no longer configured from {pf}:v1:providers, with
+ * their hashes, in one fenced write. Returns PF_OK, PF_EIO, PF_EDENIED or
+ * PF_ENOMEM. */
+static int sync_prune(struct ctl_ctx *ctx)
+{
+    const char **names = calloc(ctx->nproviders + 1, sizeof(*names));
+    size_t nremoved = 0;
+
+    if (names == NULL)
+        return PF_ENOMEM;
+    for (size_t i = 0; i < ctx->nproviders; i++)
+        names[i] = ctx->providers[i]->conf->name;
+    int rc = publish_prune_providers(ctx->pub, names, ctx->nproviders, &nremoved);
+    free(names);
+    return rc;
 }
 
 static void sync_lease_cb(evutil_socket_t fd, short what, void *arg)
@@ -100,6 +119,19 @@ static void sync_run(struct ctl_ctx *ctx, int is_heartbeat)
         if (ctx->is_sync_wanted)
             sync_arm(ctx, redis_retry_in_ms(ctx->redis, now_mono) + 1);
         return;
+    }
+    /* First, so that a leader that lost its lease is fenced before it could
+     * touch anything else. */
+    if (ctx->is_prune_wanted) {
+        rc = sync_prune(ctx);
+        if (rc == PF_EDENIED)
+            goto fenced;
+        if (rc == PF_EIO)
+            goto retry;
+        if (rc == PF_OK)
+            ctx->is_prune_wanted = 0;
+        else
+            log_error("provider prune: out of memory; retried at the next sync");
     }
     for (size_t i = 0; i < ctx->nproviders; i++)
         if (ctx->providers[i]->last_success_at_ms != 0)
@@ -244,7 +276,8 @@ int sync_start(struct ctl_ctx *ctx)
 void sync_providers_changed(struct ctl_ctx *ctx)
 {
     if (!ctx->lease.is_leader)
-        return;
+        return;   /* a term begins with a prune anyway */
+    ctx->is_prune_wanted = 1;
     for (size_t i = 0; i < ctx->nproviders; i++)
         if (provider_start(ctx->providers[i]) != PF_OK)
             log_error("provider %s: cannot start", ctx->providers[i]->conf->name);

@@ -5,7 +5,10 @@
  *     lease_tick(): acquired -> a term begins (new epoch, providers and
  *     health start, sync now); lost -> the term ends (everything stops).
  *   sync (one per loop turn however many polls or probes finished):
- *     merge the providers' live sets, pass them through the health filter,
+ *     at the start of a term and after a reload, remove the providers no
+ *     longer configured from {pf}:v1:providers with their hashes (first, in
+ *     one fenced write); merge the providers' live sets, pass them through
+ *     the health filter,
  *     run the pool script when the result differs from the last publish (or
  *     Redis lost the snapshot), write dirty provider hashes and, on the
  *     heartbeat timer, the controller hash. FENCED ends the term at once;
