@@ -187,8 +187,12 @@ struct redis_reply *redis_eval(struct redis *r, struct redis_script *s, const ch
         return NULL;
     argv = calloc((size_t)nargs + 2, sizeof(*argv));
     argvlen = calloc((size_t)nargs + 2, sizeof(*argvlen));
-    if (argv == NULL || argvlen == NULL)
+    if (argv == NULL || argvlen == NULL) {
+        /* As an I/O error: the caller retries after the reconnect backoff. */
+        log_error("redis: %s: out of memory", what);
+        redis_drop(r, what, clock_mono_ms());
         goto out;
+    }
     for (int i = 0; i < nargs; i++) {
         argv[2 + i] = args[i];
         argvlen[2 + i] = argslen != NULL ? argslen[i] : strlen(args[i]);

@@ -75,7 +75,8 @@ struct redis_reply *redis_command(struct redis *r, const char *what, int argc,
                                   const char **argv, const size_t *argvlen);
 
 /* Runs script <s> with <nargs> arguments <args> ("numkeys", the keys, then
- * the script's arguments; <argslen> may be NULL), as redis_command() does. */
+ * the script's arguments; <argslen> may be NULL), as redis_command() does
+ * (out of memory drops the connection too, so a retry waits its backoff). */
 struct redis_reply *redis_eval(struct redis *r, struct redis_script *s, const char *what,
                                int nargs, const char **args, const size_t *argslen);
 
