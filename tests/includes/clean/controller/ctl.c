@@ -1,0 +1,2 @@
+#include "ctl.h"
+#include "shell.h"

@@ -1,0 +1,2 @@
+#include "shell.h"
+#include "conn.h"

@@ -1,0 +1,2 @@
+#include "lib.h"
+#include "../node/shell.h"
