@@ -16,6 +16,7 @@
 #include <event2/util.h>
 
 #include "http_proxy.h"
+#include "clog.h"
 #include "log.h"
 #include "socks5.h"
 #include "socks5_server.h"
@@ -26,11 +27,6 @@
 
 _Static_assert(CONN_ERR__COUNT <= STATS_REASONS_MAX, "stats.close_reasons too small");
 _Static_assert(CONN_ST__COUNT <= 8, "stats.conns_by_state too small");
-
-#define clog_info(c, fmt, ...) \
-    log_info("c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
-#define clog_debug(c, fmt, ...) \
-    log_debug("c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
 
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -15,14 +14,10 @@
 
 #include "addr.h"
 #include "clock.h"
+#include "clog.h"
 #include "log.h"
 #include "socks5_server.h"
 #include "str.h"
-
-#define clog_info(c, fmt, ...) \
-    log_info("c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
-#define clog_debug(c, fmt, ...) \
-    log_debug("c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
 
 int http_proxy_init(struct node_ctx *ctx)
 {
@@ -57,13 +52,6 @@ void http_proxy_deinit(struct node_ctx *ctx)
     free(ctx->auth_tokens);
     ctx->auth_tokens = NULL;
     ctx->nauth_tokens = 0;
-}
-
-static int64_t clock_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int http_proxy_client_allowed(const struct conf_node *conf, const struct sockaddr *sa)

@@ -9,14 +9,10 @@
 #include <event2/bufferevent.h>
 
 #include "http_proxy.h"
+#include "clog.h"
 #include "log.h"
 #include "socks5.h"
 #include "str.h"
-
-#define clog_info(c, fmt, ...) \
-    log_info("c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
-#define clog_debug(c, fmt, ...) \
-    log_debug("c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
 
 enum {
     STEP_GREETING = 0,

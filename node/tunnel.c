@@ -17,10 +17,8 @@
 #include <event2/event_struct.h>
 
 #include "conn.h"
+#include "clog.h"
 #include "log.h"
-
-#define clog_debug(c, fmt, ...) \
-    log_debug("c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
 
 #define TUNNEL_CHUNK      (64 * 1024)   /* one recv() into the scratch buffer */
 #define TUNNEL_PIPE_BYTES (256 * 1024)  /* asked of each pipe and of one splice() read: +4-40 %

@@ -1,0 +1,17 @@
+/* Per-connection log lines (STYLE rule 21): every line about a client
+ * connection starts "c<id> <peer>: ". <c> is anything with a uint64_t id
+ * and a peer string: a struct conn, or the tunnel relaying for it. Never
+ * pass credentials; format upstreams with addr_format_safe(). */
+#ifndef PF_NODE_CLOG_H
+#define PF_NODE_CLOG_H
+
+#include "log.h"
+
+#define clog_at(lvl, c, fmt, ...) \
+    log_at((lvl), "c%llu %s: " fmt, (unsigned long long)(c)->id, (c)->peer, __VA_ARGS__)
+#define clog_error(c, fmt, ...) clog_at(PF_LOG_ERROR, (c), fmt, __VA_ARGS__)
+#define clog_warn(c, fmt, ...)  clog_at(PF_LOG_WARN, (c), fmt, __VA_ARGS__)
+#define clog_info(c, fmt, ...)  clog_at(PF_LOG_INFO, (c), fmt, __VA_ARGS__)
+#define clog_debug(c, fmt, ...) clog_at(PF_LOG_DEBUG, (c), fmt, __VA_ARGS__)
+
+#endif
