@@ -318,17 +318,27 @@ fail:
     return rc;
 }
 
-static int addr_to_sockaddr(const struct upstream *u, struct sockaddr_storage *ss)
+int addr_ip_to_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
-    memset(ss, 0, sizeof(*ss));
-    if (u->host_kind == UPSTREAM_HOST_IPV4) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        sin->sin_family = AF_INET;
-        return inet_pton(AF_INET, u->host, &sin->sin_addr) == 1 ? PF_OK : PF_EINVAL;
-    }
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    sin6->sin6_family = AF_INET6;
-    return inet_pton(AF_INET6, u->host, &sin6->sin6_addr) == 1 ? PF_OK : PF_EINVAL;
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        if (len != NULL)
+            *len = sizeof(*sin);
+        return PF_OK;
+    }
+    if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        if (len != NULL)
+            *len = sizeof(*sin6);
+        return PF_OK;
+    }
+    memset(ss, 0, sizeof(*ss));
+    return PF_EINVAL;
 }
 
 static int addr_is_localhost_name(const char *h)
@@ -357,7 +367,7 @@ int addr_validate_upstream(const struct upstream *u, int is_private_allowed,
             return pf_err_set(err, PF_EDENIED, "loopback name %s not allowed", safe);
         return PF_OK;
     }
-    if (addr_to_sockaddr(u, &ss) != PF_OK)
+    if (addr_ip_to_sockaddr(u->host, 0, &ss, NULL) != PF_OK)
         return pf_err_set(err, PF_EINVAL, "invalid address %s", safe);
     enum addr_class c = addr_classify((const struct sockaddr *)&ss);
     if (c != ADDR_PUBLIC)

@@ -45,6 +45,13 @@ int addr_validate_upstream(const struct upstream *u, int is_private_allowed,
  * (::ffff:a.b.c.d) is classified as the IPv4 address. */
 enum addr_class addr_classify(const struct sockaddr *sa);
 
+/* Fills <ss> with IP literal <ip> (dotted IPv4, or IPv6 without brackets)
+ * and <port>; <*len> (may be NULL) gets the length of that family's
+ * address. Returns PF_OK, or PF_EINVAL (family AF_UNSPEC in <ss>) when <ip>
+ * is not an IP literal: a host name. */
+int addr_ip_to_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss,
+                        socklen_t *len) PF_MUSTCHECK;
+
 /* Short name of <c>: "public", "loopback", "private", ... */
 const char *addr_class_name(enum addr_class c);
 

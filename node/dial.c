@@ -224,18 +224,9 @@ static void dial_event_cb(struct bufferevent *bev, short what, void *arg)
 static evutil_socket_t dial_bound_socket(const char *src, int family)
 {
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
     socklen_t len;
-    if (family == AF_INET && inet_pton(AF_INET, src, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ss.ss_family = AF_INET;
-        len = sizeof(struct sockaddr_in);
-    } else if (family == AF_INET6 &&
-               inet_pton(AF_INET6, src, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        ss.ss_family = AF_INET6;
-        len = sizeof(struct sockaddr_in6);
-    } else {
+    if (addr_ip_to_sockaddr(src, 0, &ss, &len) != PF_OK || ss.ss_family != family)
         return -2;
-    }
     evutil_socket_t fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         log_warn("socket for source address %s failed: %s", src, strerror(errno));
@@ -313,8 +304,8 @@ static void resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 
 static int is_ip_literal(const char *host)
 {
-    uint8_t a[16];
-    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+    struct sockaddr_storage ss;
+    return addr_ip_to_sockaddr(host, 0, &ss, NULL) == PF_OK;
 }
 
 static void connect_host(struct dial *d);
@@ -407,20 +398,10 @@ void dial_start(struct dial *d, const char *host, uint16_t port, const struct up
 /* Connects to d->host:d->port: an IP literal at once, a name after resolution. */
 static void connect_host(struct dial *d)
 {
-    struct sockaddr_in sin;
-    struct sockaddr_in6 sin6;
-    memset(&sin, 0, sizeof(sin));
-    memset(&sin6, 0, sizeof(sin6));
-    if (inet_pton(AF_INET, d->host, &sin.sin_addr) == 1) {
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(d->port);
-        connect_to(d, (struct sockaddr *)&sin, sizeof(sin));
-        return;
-    }
-    if (inet_pton(AF_INET6, d->host, &sin6.sin6_addr) == 1) {
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_port = htons(d->port);
-        connect_to(d, (struct sockaddr *)&sin6, sizeof(sin6));
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (addr_ip_to_sockaddr(d->host, d->port, &ss, &len) == PF_OK) {
+        connect_to(d, (struct sockaddr *)&ss, len);
         return;
     }
     resolve(d, d->host, resolved_cb);

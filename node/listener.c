@@ -106,19 +106,8 @@ static struct listener *listener_new(struct node_ctx *ctx, const char *addr, con
         return NULL;
     }
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
     socklen_t sslen;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        sslen = sizeof(*s4);
-    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        sslen = sizeof(*s6);
-    } else {
+    if (addr_ip_to_sockaddr(host, port, &ss, &sslen) != PF_OK) {
         pf_err_set(err, PF_EINVAL, "%s: host must be an IP address", key);
         return NULL;
     }

@@ -489,3 +489,28 @@ Test(addr, scheme_names)
     cr_expect_str_eq(addr_scheme_name(UPSTREAM_SOCKS5), "socks5");
     cr_expect_str_eq(addr_scheme_name(UPSTREAM_SOCKS5H), "socks5h");
 }
+
+Test(addr, ip_to_sockaddr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    cr_assert_eq(addr_ip_to_sockaddr("10.1.2.3", 8080, &ss, &len), PF_OK);
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+    cr_expect_eq(ss.ss_family, AF_INET);
+    cr_expect_eq(len, sizeof(struct sockaddr_in));
+    cr_expect_eq(ntohs(s4->sin_port), 8080);
+    cr_expect_eq(ntohl(s4->sin_addr.s_addr), 0x0a010203u);
+    cr_assert_eq(addr_ip_to_sockaddr("2001:db8::1", 443, &ss, &len), PF_OK);
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+    cr_expect_eq(ss.ss_family, AF_INET6);
+    cr_expect_eq(len, sizeof(struct sockaddr_in6));
+    cr_expect_eq(ntohs(s6->sin6_port), 443);
+    cr_expect_eq(s6->sin6_addr.s6_addr[0], 0x20);
+    cr_expect_eq(s6->sin6_addr.s6_addr[15], 0x01);
+    cr_expect_eq(addr_ip_to_sockaddr("2001:db8::1", 0, &ss, NULL), PF_OK);
+    static const char *const names[] = { "example.com", "[::1]", "10.1.2.3:80", "", "1.2.3", "localhost" };
+    for (size_t i = 0; i < PF_ARRAY_LEN(names); i++) {
+        cr_expect_eq(addr_ip_to_sockaddr(names[i], 80, &ss, &len), PF_EINVAL, "%s", names[i]);
+        cr_expect_eq(ss.ss_family, AF_UNSPEC, "%s", names[i]);
+    }
+}
