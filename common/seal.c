@@ -124,82 +124,6 @@ void seal_key_destroy(struct seal_key *key)
     free(key);
 }
 
-/* ---- base64url (RFC 4648 section 5, no padding) ---------------------------- */
-
-static const char seal_b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Encodes <n> bytes of <in> into <out> (NUL terminated). Returns the length
- * written or 0 when <out_len> is too small. */
-static size_t seal_b64_encode(const uint8_t *in, size_t n, char *out, size_t out_len)
-{
-    size_t need = n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
-    size_t o = 0;
-    if (need + 1 > out_len)
-        return 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = seal_b64_alphabet[(v >> 18) & 63];
-        out[o++] = seal_b64_alphabet[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = seal_b64_alphabet[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = seal_b64_alphabet[v & 63];
-    }
-    out[o] = '\0';
-    return o;
-}
-
-static int seal_b64_val(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '-')
-        return 62;
-    if (ch == '_')
-        return 63;
-    return -1;
-}
-
-/* Strict decode of <n> chars of <in> into <out> (<out_len> bytes): only the
- * url alphabet, no padding, zero unused bits. Returns the byte count, or
- * -1 when malformed, -2 when longer than <out_len>. */
-static long seal_b64_decode(const char *in, size_t n, uint8_t *out, size_t out_len)
-{
-    size_t o = 0;
-    if (n % 4 == 1)
-        return -1;
-    if (n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1) > out_len)
-        return -2;
-    for (size_t i = 0; i < n; i += 4) {
-        size_t k = PF_MIN_OF(n - i, (size_t)4);
-        uint32_t v = 0;
-        for (size_t j = 0; j < 4; j++) {
-            int d = j < k ? seal_b64_val((unsigned char)in[i + j]) : 0;
-            if (d < 0)
-                return -1;
-            v = v << 6 | (uint32_t)d;
-        }
-        out[o++] = (uint8_t)(v >> 16);
-        if (k > 2)
-            out[o++] = (uint8_t)(v >> 8);
-        if (k > 3)
-            out[o++] = (uint8_t)v;
-        /* a canonical encoding leaves the bits after the last byte zero */
-        if ((k == 2 && (v & 0xffff) != 0) || (k == 3 && (v & 0xff) != 0))
-            return -1;
-    }
-    return (long)o;
-}
-
 /* ---- AES-256-GCM ------------------------------------------------------------ */
 
 int seal_encrypt(const struct seal_key *key, const char *plaintext, size_t len, const char *aad,
@@ -235,8 +159,8 @@ int seal_encrypt(const struct seal_key *key, const char *plaintext, size_t len, 
         goto out;
     }
     memcpy(out, SEAL_PREFIX, SEAL_PREFIX_LEN);
-    if (seal_b64_encode(raw, SEAL_NONCE_LEN + len + SEAL_TAG_LEN, out + SEAL_PREFIX_LEN,
-                        out_len - SEAL_PREFIX_LEN) == 0) {
+    if (str_base64url_encode(raw, SEAL_NONCE_LEN + len + SEAL_TAG_LEN, out + SEAL_PREFIX_LEN,
+                             out_len - SEAL_PREFIX_LEN) != PF_OK) {
         out[0] = '\0';
         rc = pf_err_set(err, PF_ERANGE, "seal: output buffer too small");
         goto out;
@@ -251,7 +175,7 @@ out:
 int seal_decrypt(const struct seal_key *key, const char *text, size_t text_len, const char *aad,
                  char *out, size_t out_len, size_t *out_n, struct pf_err *err)
 {
-    uint8_t raw[SEAL_RAW_MAX];
+    uint8_t raw[SEAL_RAW_MAX + 1];   /* + the NUL str_base64url_decode() adds */
     EVP_CIPHER_CTX *cx = NULL;
     size_t aad_len = strlen(aad);
     int n = 0, fin = 0;
@@ -264,15 +188,16 @@ int seal_decrypt(const struct seal_key *key, const char *text, size_t text_len, 
     if (text == NULL || text_len < SEAL_PREFIX_LEN || memcmp(text, SEAL_PREFIX, SEAL_PREFIX_LEN) != 0)
         return pf_err_set(err, PF_EINVAL, "sealed value: unknown format (expected \"%s\" prefix)",
                           SEAL_PREFIX);
-    long raw_len = seal_b64_decode(text + SEAL_PREFIX_LEN, text_len - SEAL_PREFIX_LEN, raw,
-                                   sizeof(raw));
-    if (raw_len == -2)
+    size_t raw_len = 0;
+    rc = str_base64url_decode(text + SEAL_PREFIX_LEN, text_len - SEAL_PREFIX_LEN, raw,
+                              sizeof(raw), &raw_len);
+    if (rc == PF_ERANGE)
         return pf_err_set(err, PF_EINVAL, "sealed value: longer than %d bytes", SEAL_RAW_MAX);
-    if (raw_len < 0)
+    if (rc != PF_OK)
         return pf_err_set(err, PF_EINVAL, "sealed value: bad base64url");
     if (raw_len < SEAL_NONCE_LEN + SEAL_TAG_LEN + 1)
-        return pf_err_set(err, PF_EINVAL, "sealed value: truncated (%ld bytes)", raw_len);
-    size_t ct_len = (size_t)raw_len - SEAL_NONCE_LEN - SEAL_TAG_LEN;
+        return pf_err_set(err, PF_EINVAL, "sealed value: truncated (%zu bytes)", raw_len);
+    size_t ct_len = raw_len - SEAL_NONCE_LEN - SEAL_TAG_LEN;
     if (ct_len + 1 > out_len)
         return pf_err_set(err, PF_ERANGE, "sealed value: secret longer than %zu bytes",
                           out_len > 0 ? out_len - 1 : 0);

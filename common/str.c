@@ -85,17 +85,29 @@ int str_pct_decode(const char *s, size_t len, char *dst, size_t dst_len, size_t 
     return PF_OK;
 }
 
-static const char str_b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* The two RFC 4648 alphabets: Base64 with padding (HTTP Basic auth) and
+ * base64url without padding (sealed credentials, common/seal.c). One codec
+ * serves both. */
+struct str_b64 {
+    char alphabet[65];
+    int  is_padded;
+};
 
-int str_base64_encode(const void *src, size_t len, char *dst, size_t dst_len)
+static const struct str_b64 str_b64_std = {
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 1 };
+static const struct str_b64 str_b64_url = {
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 0 };
+
+static int str_b64_encode(const struct str_b64 *v, const void *src, size_t len, char *dst,
+                          size_t dst_len)
 {
     const unsigned char *in = src;
+    const char *a = v->alphabet;
     size_t need;
     if (len > (((size_t)-1) / 4) * 3 - 3)
         need = (size_t)-1;
     else
-        need = STR_BASE64_ENC_LEN(len);
+        need = v->is_padded ? STR_BASE64_ENC_LEN(len) : STR_BASE64URL_ENC_LEN(len);
     if (dst_len < need) {
         if (dst_len > 0)
             dst[0] = '\0';
@@ -104,30 +116,33 @@ int str_base64_encode(const void *src, size_t len, char *dst, size_t dst_len)
     size_t o = 0;
     size_t i = 0;
     for (; i + 2 < len; i += 3) {
-        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
-        dst[o++] = str_b64_alphabet[(v >> 18) & 63];
-        dst[o++] = str_b64_alphabet[(v >> 12) & 63];
-        dst[o++] = str_b64_alphabet[(v >> 6) & 63];
-        dst[o++] = str_b64_alphabet[v & 63];
+        uint32_t w = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        dst[o++] = a[(w >> 18) & 63];
+        dst[o++] = a[(w >> 12) & 63];
+        dst[o++] = a[(w >> 6) & 63];
+        dst[o++] = a[w & 63];
     }
     if (len - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        dst[o++] = str_b64_alphabet[(v >> 18) & 63];
-        dst[o++] = str_b64_alphabet[(v >> 12) & 63];
-        dst[o++] = '=';
-        dst[o++] = '=';
+        uint32_t w = (uint32_t)in[i] << 16;
+        dst[o++] = a[(w >> 18) & 63];
+        dst[o++] = a[(w >> 12) & 63];
+        if (v->is_padded) {
+            dst[o++] = '=';
+            dst[o++] = '=';
+        }
     } else if (len - i == 2) {
-        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
-        dst[o++] = str_b64_alphabet[(v >> 18) & 63];
-        dst[o++] = str_b64_alphabet[(v >> 12) & 63];
-        dst[o++] = str_b64_alphabet[(v >> 6) & 63];
-        dst[o++] = '=';
+        uint32_t w = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+        dst[o++] = a[(w >> 18) & 63];
+        dst[o++] = a[(w >> 12) & 63];
+        dst[o++] = a[(w >> 6) & 63];
+        if (v->is_padded)
+            dst[o++] = '=';
     }
     dst[o] = '\0';
     return PF_OK;
 }
 
-static int str_b64_val(int c)
+static int str_b64_val(const struct str_b64 *v, int c)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -135,43 +150,48 @@ static int str_b64_val(int c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '+')
+    if (c == v->alphabet[62])
         return 62;
-    if (c == '/')
+    if (c == v->alphabet[63])
         return 63;
     return -1;
 }
 
-int str_base64_decode(const char *src, size_t len, void *dst, size_t dst_len, size_t *out_len)
+static int str_b64_decode(const struct str_b64 *v, const char *src, size_t len, void *dst,
+                          size_t dst_len, size_t *out_len)
 {
     unsigned char *out = dst;
     size_t o = 0;
     if (dst_len == 0)
         return PF_ERANGE;
     out[0] = '\0';
-    if (len % 4 != 0)
+    if (v->is_padded ? len % 4 != 0 : len % 4 == 1)
         return PF_EINVAL;
+    /* unpadded: the size is known before any byte is decoded */
+    if (!v->is_padded && len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1) + 1 > dst_len)
+        return PF_ERANGE;
     for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        int npad = 0;
-        int is_last = (i + 4 == len);
-        for (int j = 0; j < 4; j++) {
+        size_t k = PF_MIN_OF(len - i, (size_t)4);   /* < 4 only for an unpadded tail */
+        int d[4] = { 0, 0, 0, 0 };
+        int npad = 0;                        /* '=' seen in this quantum */
+        int is_last = (i + 4 >= len);
+        for (size_t j = 0; j < k; j++) {
             int c = (unsigned char)src[i + j];
-            if (c == '=' && is_last && j >= 2) {
-                v[j] = 0;
+            if (v->is_padded && c == '=' && is_last && j >= 2) {
                 npad++;
                 continue;
             }
             if (npad > 0)
                 return PF_EINVAL;           /* data after padding */
-            v[j] = str_b64_val(c);
-            if (v[j] < 0)
+            d[j] = str_b64_val(v, c);
+            if (d[j] < 0)
                 return PF_EINVAL;
         }
-        uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) |
-                     ((uint32_t)v[2] << 6) | (uint32_t)v[3];
+        npad += (int)(4 - k);               /* an unpadded tail: the missing characters */
+        uint32_t w = ((uint32_t)d[0] << 18) | ((uint32_t)d[1] << 12) |
+                     ((uint32_t)d[2] << 6) | (uint32_t)d[3];
         int nbytes = 3 - npad;
-        /* Non-canonical encodings (stray low bits before padding) are rejected. */
+        /* Non-canonical encodings (stray low bits in the last character) are rejected. */
         if ((npad == 1 && (w & 0xff) != 0) || (npad == 2 && (w & 0xffff) != 0))
             return PF_EINVAL;
         if (o + (size_t)nbytes + 1 > dst_len) {
@@ -188,6 +208,26 @@ int str_base64_decode(const char *src, size_t len, void *dst, size_t dst_len, si
     if (out_len != NULL)
         *out_len = o;
     return PF_OK;
+}
+
+int str_base64_encode(const void *src, size_t len, char *dst, size_t dst_len)
+{
+    return str_b64_encode(&str_b64_std, src, len, dst, dst_len);
+}
+
+int str_base64_decode(const char *src, size_t len, void *dst, size_t dst_len, size_t *out_len)
+{
+    return str_b64_decode(&str_b64_std, src, len, dst, dst_len, out_len);
+}
+
+int str_base64url_encode(const void *src, size_t len, char *dst, size_t dst_len)
+{
+    return str_b64_encode(&str_b64_url, src, len, dst, dst_len);
+}
+
+int str_base64url_decode(const char *src, size_t len, void *dst, size_t dst_len, size_t *out_len)
+{
+    return str_b64_decode(&str_b64_url, src, len, dst, dst_len, out_len);
 }
 
 int str_consttime_eq(const void *a, size_t a_len, const void *b, size_t b_len)

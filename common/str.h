@@ -1,5 +1,6 @@
 /* Small byte-string helpers shared by parsers: trimming, bounded copies,
- * percent-decoding, Base64 (HTTP Basic auth) and constant-time compare.
+ * percent-decoding, Base64 (HTTP Basic auth) and base64url (sealed
+ * credentials) from one codec, and constant-time compare.
  * Pure: no allocation, no globals. */
 #ifndef PF_STR_H
 #define PF_STR_H
@@ -46,6 +47,23 @@ int str_base64_encode(const void *src, size_t len, char *dst, size_t dst_len) PF
  * Returns PF_OK, PF_EINVAL for bad input or PF_ERANGE when it does not fit. */
 int str_base64_decode(const char *src, size_t len, void *dst, size_t dst_len,
                       size_t *out_len) PF_MUSTCHECK;
+
+/* Characters str_base64url_encode() writes for <n> input bytes, plus the NUL. */
+#define STR_BASE64URL_ENC_LEN(n) ((n) / 3 * 4 + ((n) % 3 == 0 ? 0 : (n) % 3 + 1) + 1)
+
+/* base64url (RFC 4648 section 5) without padding: as str_base64_encode()
+ * with "-_" for "+/" and no "=". Needs STR_BASE64URL_ENC_LEN(len) bytes.
+ * Returns PF_OK or PF_ERANGE ("" in <dst> when <dst_len> > 0). */
+int str_base64url_encode(const void *src, size_t len, char *dst, size_t dst_len) PF_MUSTCHECK;
+
+/* Decodes strict unpadded base64url (only its alphabet, no "=", zero unused
+ * bits in the last character) of <len> chars at <src> into <dst> of
+ * <dst_len> bytes, NUL-terminated; <*out_len> (may be NULL) gets the byte
+ * count. Returns PF_OK, PF_EINVAL for bad input (a length of 4n+1
+ * included), or PF_ERANGE when the result and its NUL do not fit (checked
+ * before any character is read). */
+int str_base64url_decode(const char *src, size_t len, void *dst, size_t dst_len,
+                         size_t *out_len) PF_MUSTCHECK;
 
 /* Compares <a_len> bytes at <a> with <b_len> bytes at <b> in time that depends
  * only on <b_len> (pass the secret as <b>), not on where they differ.

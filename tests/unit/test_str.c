@@ -150,3 +150,45 @@ Test(str, consttime_eq)
     cr_expect_eq(str_consttime_eq("x", 1, "", 0), 0);
     cr_expect_eq(str_consttime_eq("abab", 4, "ab", 2), 0);
 }
+
+/* base64url without padding (RFC 4648 section 5; the vectors of section 10
+ * with the padding dropped, plus the two characters that differ). */
+Test(str, base64url_vectors)
+{
+    static const struct { char plain[16]; char enc[16]; } v[] = {
+        { "", "" }, { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg" },
+        { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" }, { "\xfb\xff", "-_8" },
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(v); i++) {
+        char enc[32], dec[32];
+        size_t n = strlen(v[i].plain), m = 99;
+        cr_expect_eq(str_base64url_encode(v[i].plain, n, enc, sizeof(enc)), PF_OK, "case %zu", i);
+        cr_expect_str_eq(enc, v[i].enc, "case %zu", i);
+        cr_expect_eq(STR_BASE64URL_ENC_LEN(n), strlen(v[i].enc) + 1, "case %zu", i);
+        cr_expect_eq(str_base64url_decode(enc, strlen(enc), dec, sizeof(dec), &m), PF_OK, "case %zu", i);
+        cr_expect_eq(m, n, "case %zu", i);
+        cr_expect_str_eq(dec, v[i].plain, "case %zu", i);
+    }
+}
+
+Test(str, base64url_bad)
+{
+    static const char *const bad[] = {
+        "Z", "Zg=", "Zm9v+", "Zm9v/A", "Zh", "Zm9", "Zm 9v", "Zg==",
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(bad); i++) {
+        char buf[32];
+        cr_expect_eq(str_base64url_decode(bad[i], strlen(bad[i]), buf, sizeof(buf), NULL), PF_EINVAL,
+                     "case %zu (%s)", i, bad[i]);
+    }
+}
+
+Test(str, base64url_range)
+{
+    char buf[3];
+    cr_expect_eq(str_base64url_decode("Zm8", 3, buf, sizeof(buf), NULL), PF_OK);
+    /* too long is known before the characters are read */
+    cr_expect_eq(str_base64url_decode("Zm9!", 4, buf, sizeof(buf), NULL), PF_ERANGE);
+    cr_expect_eq(str_base64url_encode("foo", 3, buf, sizeof(buf)), PF_ERANGE);
+    cr_expect_str_eq(buf, "");
+}
