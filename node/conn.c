@@ -25,7 +25,6 @@
 #define LINGER_MS 2000
 #define REJECT_FLUSH_MS 1000
 
-_Static_assert(CONN_ERR__COUNT <= STATS_REASONS_MAX, "stats.close_reasons too small");
 _Static_assert(CONN_ST__COUNT <= 8, "stats.conns_by_state too small");
 
 static void client_read_cb(struct bufferevent *bev, void *arg);
@@ -42,18 +41,6 @@ const char *conn_state_name(enum conn_state st)
     };
     _Static_assert(PF_ARRAY_LEN(names) == CONN_ST__COUNT, "conn_state names");
     return (size_t)st < PF_ARRAY_LEN(names) ? names[st] : "?";
-}
-
-const char *conn_err_name(enum conn_err err)
-{
-    static const char *const names[] = {
-        "none", "done", "client_eof", "client_io", "header_timeout", "idle_timeout",
-        "bad_request", "head_too_large", "auth", "policy", "dns", "upstream_refused",
-        "upstream_reset", "upstream_timeout", "upstream_bad_reply", "upstream_auth",
-        "upstream_eof", "no_upstream", "all_ejected", "over_limit", "tunnel_done", "shutdown", "internal",
-    };
-    _Static_assert(PF_ARRAY_LEN(names) == CONN_ERR__COUNT, "conn_err names");
-    return (size_t)err < PF_ARRAY_LEN(names) ? names[err] : "?";
 }
 
 void conn_set_state(struct conn *c, enum conn_state st)
@@ -207,7 +194,7 @@ static struct conn *conn_new(struct node_ctx *ctx, int fd, const struct sockaddr
     bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
     clog_debug(c, "accepted%s", is_reject ? " over max_clients" : "");
     if (is_reject) {
-        conn_reply_error(c, 503, CONN_ERR_OVER_LIMIT);
+        conn_reply_error(c, CONN_ERR_OVER_LIMIT);
         return c;
     }
     conn_arm_timer(c, ctx->conf.node.header_timeout_ms);
@@ -220,17 +207,10 @@ void conn_close(struct conn *c, enum conn_err reason)
         return;
     struct node_ctx *ctx = c->ctx;
     c->is_closing = 1;
-    if (reason == CONN_ERR_NONE || reason == CONN_ERR_DONE || reason == CONN_ERR_TUNNEL_DONE ||
-        reason == CONN_ERR_OVER_LIMIT)
-        clog_debug(c, "closed in %s after %llu requests, in %llu out %llu bytes: %s",
-                   conn_state_name(c->state), (unsigned long long)c->nreq,
-                   (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-                   conn_err_name(reason));
-    else
-        clog_info(c, "closed in %s after %llu requests, in %llu out %llu bytes: %s",
-                  conn_state_name(c->state), (unsigned long long)c->nreq,
-                  (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-                  conn_err_name(reason));
+    const struct conn_err_kind *k = conn_err_kind(reason);
+    clog_at(k->log_level, c, "closed in %s after %llu requests, in %llu out %llu bytes: %s",
+            conn_state_name(c->state), (unsigned long long)c->nreq,
+            (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, k->name);
     ctx->stats.close_reasons[reason]++;
     ctx->stats.conns_by_state[c->state]--;
     if (c->is_reject)
@@ -345,7 +325,7 @@ static const char *status_text(int status)
     }
 }
 
-void conn_reply_error(struct conn *c, int status, enum conn_err reason)
+void conn_reply_error(struct conn *c, enum conn_err reason)
 {
     if (c->is_closing)
         return;
@@ -355,19 +335,13 @@ void conn_reply_error(struct conn *c, int status, enum conn_err reason)
         conn_close(c, reason);
         return;
     }
+    const struct conn_err_kind *k = conn_err_kind(reason);
+    int status = k->http_status;
     if ((c->req != NULL && c->req->head_len > 0) || c->is_socks5 ||
-        c->state == CONN_ST_TUNNEL) {   /* an accepted request or tunnel */
-        enum stats_outcome o = STATS_OUT_UPSTREAM_ERROR;
-        if (status == 403 || status == 407)
-            o = STATS_OUT_DENIED;
-        else if (status == 503)
-            o = STATS_OUT_UNAVAILABLE;
-        else if (status < 500)
-            o = STATS_OUT_CLIENT_ERROR;
-        st->outcomes[c->is_connect || c->is_socks5 ? 1 : 0][o]++;
-    }
+        c->state == CONN_ST_TUNNEL)   /* an accepted request or tunnel */
+        st->outcomes[c->is_connect || c->is_socks5 ? 1 : 0][k->outcome]++;
     if (c->is_socks5) {
-        socks5_server_reply_error(c, status, reason);
+        socks5_server_reply_error(c, reason);
         return;
     }
     c->is_resp_started = 1;
@@ -436,7 +410,7 @@ static void read_head(struct conn *c)
     if (c->req == NULL) {   /* allocated when a head starts arriving */
         c->req = http_head_create(HTTP_HEAD_REQUEST, (size_t)c->ctx->conf.node.max_header_bytes);
         if (c->req == NULL) {
-            conn_reply_error(c, 500, CONN_ERR_INTERNAL);
+            conn_reply_error(c, CONN_ERR_INTERNAL);
             return;
         }
     }
@@ -447,12 +421,12 @@ static void read_head(struct conn *c)
         return;
     if (rc == PF_ERANGE) {
         clog_debug(c, "request head rejected: %s", c->req->err.msg);
-        conn_reply_error(c, 431, CONN_ERR_HEAD_TOO_LARGE);
+        conn_reply_error(c, CONN_ERR_HEAD_TOO_LARGE);
         return;
     }
     if (rc != PF_OK) {
         clog_debug(c, "request head rejected: %s", c->req->err.msg);
-        conn_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
+        conn_reply_error(c, CONN_ERR_BAD_REQUEST);
         return;
     }
     evbuffer_drain(in, c->req->head_len);
@@ -623,7 +597,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     switch (c->state) {
     case CONN_ST_READ_HEAD:
         if (c->is_head_started || c->nreq == 0)
-            conn_reply_error(c, 408, CONN_ERR_HEADER_TIMEOUT);
+            conn_reply_error(c, CONN_ERR_HEADER_TIMEOUT);
         else
             conn_close(c, CONN_ERR_IDLE_TIMEOUT);
         break;

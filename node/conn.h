@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conn_err.h"
 #include "dial.h"
 #include "http_head.h"
 #include "node.h"
@@ -32,32 +33,6 @@ enum conn_state {
     CONN_ST__COUNT
 };
 
-enum conn_err {
-    CONN_ERR_NONE = 0,            /* client closed between requests */
-    CONN_ERR_DONE,                /* exchange finished without keep-alive */
-    CONN_ERR_CLIENT_EOF,          /* client closed mid-exchange */
-    CONN_ERR_CLIENT_IO,           /* client socket error */
-    CONN_ERR_HEADER_TIMEOUT,      /* 408 */
-    CONN_ERR_IDLE_TIMEOUT,
-    CONN_ERR_BAD_REQUEST,         /* 400 */
-    CONN_ERR_HEAD_TOO_LARGE,      /* 431 */
-    CONN_ERR_AUTH,                /* 407 */
-    CONN_ERR_POLICY,              /* 403 */
-    CONN_ERR_DNS,                 /* 502 */
-    CONN_ERR_UPSTREAM_REFUSED,    /* 502 */
-    CONN_ERR_UPSTREAM_RESET,      /* 502 */
-    CONN_ERR_UPSTREAM_TIMEOUT,    /* 504 */
-    CONN_ERR_UPSTREAM_BAD_REPLY,  /* 502 */
-    CONN_ERR_UPSTREAM_AUTH,       /* 502: an upstream refused our credentials */
-    CONN_ERR_UPSTREAM_EOF,        /* upstream closed mid-response */
-    CONN_ERR_NO_UPSTREAM,         /* 503 */
-    CONN_ERR_ALL_EJECTED,         /* 503: every usable upstream is locally ejected */
-    CONN_ERR_OVER_LIMIT,          /* 503 at max_clients */
-    CONN_ERR_TUNNEL_DONE,         /* a tunnel side closed */
-    CONN_ERR_SHUTDOWN,
-    CONN_ERR_INTERNAL,            /* 500 */
-    CONN_ERR__COUNT
-};
 
 #define CONN_TRIED_MAX 16
 
@@ -149,14 +124,13 @@ void conn_close_all(struct node_ctx *ctx);
 int conn_module_init(struct node_ctx *ctx) PF_MUSTCHECK;
 void conn_module_deinit(struct node_ctx *ctx);
 
-/* Names for logs and metrics. */
+/* Name of <st> for logs and metrics. */
 const char *conn_state_name(enum conn_state st);
-const char *conn_err_name(enum conn_err err);
 
-/* Sends a complete small error answer with <status> (Connection: close),
- * counts it, and flushes then closes with <reason>. On a SOCKS5 conn the
- * answer is a SOCKS5 reply chosen from <reason> (socks5_server.c). */
-void conn_reply_error(struct conn *c, int status, enum conn_err reason);
+/* Sends a complete small error answer for failure kind <reason> (its HTTP
+ * status, Connection: close; on a SOCKS5 conn its SOCKS5 reply, see
+ * socks5_server.c), counts it, and flushes then closes with <reason>. */
+void conn_reply_error(struct conn *c, enum conn_err reason);
 
 /* (Re)arms the conn's timer for <ms>. */
 void conn_arm_timer(struct conn *c, int ms);

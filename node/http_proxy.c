@@ -315,13 +315,13 @@ static void send_request(struct conn *c)
     if (ok)
         ok = evbuffer_add(out, "\r\n", 2) == 0;
     if (!ok) {
-        conn_reply_error(c, 500, CONN_ERR_INTERNAL);
+        conn_reply_error(c, CONN_ERR_INTERNAL);
         return;
     }
     http_head_destroy(c->resp);
     c->resp = http_head_create(HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
     if (c->resp == NULL) {
-        conn_reply_error(c, 500, CONN_ERR_INTERNAL);
+        conn_reply_error(c, CONN_ERR_INTERNAL);
         return;
     }
     conn_set_state(c, CONN_ST_FORWARD);
@@ -334,27 +334,13 @@ static void send_request(struct conn *c)
     http_proxy_on_client_data(c);
 }
 
-static void fail_with(struct conn *c, enum conn_err reason)
-{
-    int status = 502;
-    switch (reason) {
-    case CONN_ERR_POLICY:           status = 403; break;
-    case CONN_ERR_UPSTREAM_TIMEOUT: status = 504; break;
-    case CONN_ERR_NO_UPSTREAM:
-    case CONN_ERR_ALL_EJECTED:      status = 503; break;
-    case CONN_ERR_INTERNAL:         status = 500; break;
-    default:                        status = 502; break;
-    }
-    conn_reply_error(c, status, reason);
-}
-
 /* A failure before the client got any byte: retried on another upstream
  * when allowed, else answered. */
 static void attempt_failed(struct conn *c, enum conn_err reason, int is_retryable)
 {
     /* a fresh connection that then closed, reset, sent garbage or refused
      * our credentials: the upstream's fault (passive health, fleet report) */
-    settle_attempt(c, 1);
+    settle_attempt(c, conn_err_kind(reason)->is_upstream_fault);
     c->ctx->stats.upstream_errors[reason]++;
     conn_drop_upstream(c);
     int is_reused = c->is_ubev_reused;
@@ -372,7 +358,7 @@ static void attempt_failed(struct conn *c, enum conn_err reason, int is_retryabl
         start_attempt(c);
         return;
     }
-    fail_with(c, reason);
+    conn_reply_error(c, reason);
 }
 
 static void start_attempt(struct conn *c)
@@ -430,12 +416,12 @@ static void start_attempt(struct conn *c)
         ctx->stats.upstream_unsupported += res.nunsupported;
         if (idx < 0) {
             if (c->nattempts > 0) {
-                fail_with(c, c->last_reason);
+                conn_reply_error(c, c->last_reason);
             } else if (res.is_all_ejected) {
                 c->retry_after_s = (int)PF_MIN_OF((res.retry_after_ms + 999) / 1000, (int64_t)86400);
-                fail_with(c, CONN_ERR_ALL_EJECTED);
+                conn_reply_error(c, CONN_ERR_ALL_EJECTED);
             } else {
-                fail_with(c, CONN_ERR_NO_UPSTREAM);
+                conn_reply_error(c, CONN_ERR_NO_UPSTREAM);
             }
             return;
         }
@@ -479,18 +465,18 @@ void http_proxy_on_request(struct conn *c)
              http_list_has_token(http_head_get(req, "proxy-connection"), "keep-alive"));
     if (!is_authorized(c)) {
         clog_info(c, "%s: proxy authentication failed or missing", c->is_connect ? "CONNECT" : req->method);
-        conn_reply_error(c, 407, CONN_ERR_AUTH);
+        conn_reply_error(c, CONN_ERR_AUTH);
         return;
     }
     struct pf_err err;
     pf_err_clear(&err);
     if (http_target_parse(req->target, c->is_connect, &c->tgt, &err) != PF_OK) {
         clog_debug(c, "bad request target: %s", err.msg);
-        conn_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
+        conn_reply_error(c, CONN_ERR_BAD_REQUEST);
         return;
     }
     if (c->is_connect && (req->is_chunked || req->content_length > 0)) {
-        conn_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
+        conn_reply_error(c, CONN_ERR_BAD_REQUEST);
         return;
     }
     format_authority(&c->tgt, 0, c->dest, sizeof(c->dest));
@@ -498,14 +484,14 @@ void http_proxy_on_request(struct conn *c)
     if (c->is_connect && !is_connect_port_allowed(c)) {
         clog_info(c, "CONNECT %s: port not in node.connect_ports", c->dest);
         ctx->stats.connect_port_denials++;
-        conn_reply_error(c, 403, CONN_ERR_POLICY);
+        conn_reply_error(c, CONN_ERR_POLICY);
         return;
     }
     session_from_header(c);
     c->req_start_us = clock_mono_us();
     if (is_denied_early(c)) {
         clog_info(c, "%s %s: destination denied by policy", req->method, c->dest);
-        conn_reply_error(c, 403, CONN_ERR_POLICY);
+        conn_reply_error(c, CONN_ERR_POLICY);
         return;
     }
     http_body_init(&c->req_body, c->is_connect ? HTTP_FRAMING_NONE : http_head_request_framing(req),
@@ -521,12 +507,12 @@ void http_proxy_start_tunnel(struct conn *c)
     if (!is_connect_port_allowed(c)) {
         clog_info(c, "SOCKS5 CONNECT %s: port not in node.connect_ports", c->dest);
         c->ctx->stats.connect_port_denials++;
-        conn_reply_error(c, 403, CONN_ERR_POLICY);
+        conn_reply_error(c, CONN_ERR_POLICY);
         return;
     }
     if (is_denied_early(c)) {
         clog_info(c, "SOCKS5 CONNECT %s: destination denied by policy", c->dest);
-        conn_reply_error(c, 403, CONN_ERR_POLICY);
+        conn_reply_error(c, CONN_ERR_POLICY);
         return;
     }
     http_body_init(&c->req_body, HTTP_FRAMING_NONE, 0);
@@ -590,9 +576,10 @@ void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *b
     }
     if (err == DIAL_ERR_UPSTREAM_STATUS && c->dial.reply_status == 504)
         reason = CONN_ERR_UPSTREAM_TIMEOUT;   /* the upstream timed out on the destination */
-    /* the upstream's fault: not answering, or not speaking its protocol; a
-     * refused tunnel (UPSTREAM_STATUS) or a policy denial is about the destination */
-    if (err != DIAL_ERR_POLICY && err != DIAL_ERR_UPSTREAM_STATUS && err != DIAL_ERR_INTERNAL)
+    /* the upstream's fault (the table says which kinds are): not answering,
+     * or not speaking its protocol; a refused tunnel (UPSTREAM_STATUS) is
+     * the upstream relaying the destination's answer */
+    if (conn_err_kind(reason)->is_upstream_fault && err != DIAL_ERR_UPSTREAM_STATUS)
         record_attempt(c, 1);
     attempt_failed(c, reason, is_retryable);
 }
@@ -666,7 +653,7 @@ void http_proxy_on_client_data(struct conn *c)
         if (c->is_resp_started)
             conn_close(c, CONN_ERR_BAD_REQUEST);
         else
-            conn_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
+            conn_reply_error(c, CONN_ERR_BAD_REQUEST);
         return;
     }
     if (c->req_body.is_done)
@@ -869,7 +856,7 @@ void http_proxy_on_timeout(struct conn *c)
     if (!c->is_resp_started) {
         clog_info(c, "%s %s: no response within %d ms", c->req->method, c->dest,
                   c->ctx->conf.node.idle_timeout_ms);
-        conn_reply_error(c, 504, CONN_ERR_UPSTREAM_TIMEOUT);
+        conn_reply_error(c, CONN_ERR_UPSTREAM_TIMEOUT);
         return;
     }
     conn_close(c, CONN_ERR_IDLE_TIMEOUT);

@@ -165,7 +165,7 @@ static int step(struct conn *c)
             return 0;
         }
         if (str_copy(c->tgt.host, sizeof(c->tgt.host), req.host, strlen(req.host)) != PF_OK) {
-            socks5_server_reply_error(c, 400, CONN_ERR_BAD_REQUEST);
+            socks5_server_reply_error(c, CONN_ERR_BAD_REQUEST);
             return 0;
         }
         c->tgt.port = req.port;
@@ -186,38 +186,29 @@ void socks5_server_on_read(struct conn *c)
 }
 
 /* The reply code for a failed request: the upstream's own SOCKS5 code when
- * it gave one, the connect errno in direct mode, else from <reason>. */
+ * it gave one, the connect errno in direct mode, else the table's. */
 static uint8_t rep_for(const struct conn *c, enum conn_err reason)
 {
     const struct dial *d = &c->dial;
     if (reason == CONN_ERR_UPSTREAM_BAD_REPLY && c->has_up && dial_scheme_is_socks(c->up.scheme) &&
         d->reply_status > 0 && d->reply_status <= SOCKS5_REP_ATYP_UNSUPPORTED)
         return (uint8_t)d->reply_status;
-    switch (reason) {
-    case CONN_ERR_POLICY:
-        return SOCKS5_REP_NOT_ALLOWED;
-    case CONN_ERR_DNS:
-        return SOCKS5_REP_HOST_UNREACHABLE;
-    case CONN_ERR_UPSTREAM_TIMEOUT:
-    case CONN_ERR_HEADER_TIMEOUT:
-        return SOCKS5_REP_TTL_EXPIRED;
-    case CONN_ERR_UPSTREAM_REFUSED:
+    if (reason == CONN_ERR_UPSTREAM_REFUSED) {
         if (c->has_up)
             return SOCKS5_REP_GENERAL;      /* our upstream is down, not the destination */
         if (d->sys_errno == ENETUNREACH)
             return SOCKS5_REP_NET_UNREACHABLE;
         if (d->sys_errno == EHOSTUNREACH)
             return SOCKS5_REP_HOST_UNREACHABLE;
-        return SOCKS5_REP_REFUSED;
-    default:
-        return SOCKS5_REP_GENERAL;
     }
+    return conn_err_kind(reason)->socks_rep;
 }
 
-void socks5_server_reply_error(struct conn *c, int status, enum conn_err reason)
+void socks5_server_reply_error(struct conn *c, enum conn_err reason)
 {
     struct node_stats *st = &c->ctx->stats;
     uint8_t rep = rep_for(c, reason);
+    int status = conn_err_kind(reason)->http_status;
     if (status == 502) st->errors_502++;
     if (status == 503) st->errors_503++;
     if (status == 504) st->errors_504++;

@@ -21,11 +21,10 @@ void socks5_server_on_read(struct conn *c);
 /* CONN_ST_SOCKS5: the handshake deadline passed; closes <c>. */
 void socks5_server_on_timeout(struct conn *c);
 
-/* The SOCKS5 form of conn_reply_error(): sends the reply code that fits
- * <reason> (and the dial outcome in <c>->dial), counts it, and flushes then
- * closes with <reason>. <status> is the HTTP status an HTTP client would
- * have got; it selects the counters only. */
-void socks5_server_reply_error(struct conn *c, int status, enum conn_err reason);
+/* The SOCKS5 form of conn_reply_error(): sends the reply code of <reason>
+ * (conn_err.h; refined by the dial outcome in <c>->dial), counts it, and
+ * flushes then closes with <reason>. */
+void socks5_server_reply_error(struct conn *c, enum conn_err reason);
 
 /* The tunnel is up on <ubev>: queues the success reply (BND = the local
  * address of <ubev>). Returns PF_OK or PF_ENOMEM. */
