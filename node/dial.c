@@ -17,6 +17,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "policy.h"
 #include "socks5.h"
 #include "str.h"
 
@@ -60,16 +61,6 @@ const char *dial_err_name(enum dial_err err)
         "upstream_auth", "upstream_status", "unsupported", "internal",
     };
     return (size_t)err < PF_ARRAY_LEN(names) ? names[err] : "?";
-}
-
-int dial_dest_allowed(const struct conf_node *conf, const struct sockaddr *sa)
-{
-    if (addr_classify(sa) == ADDR_PUBLIC || conf->is_private_dest_allowed)
-        return 1;
-    for (int i = 0; i < conf->ndest_allow; i++)
-        if (addr_cidr_match(&conf->dest_allow[i], sa))
-            return 1;
-    return 0;
 }
 
 int dial_append_upstream_auth(struct evbuffer *out, const struct upstream *up)
@@ -242,7 +233,7 @@ static evutil_socket_t dial_bound_socket(const char *src, int family)
 
 static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
 {
-    if (d->is_policy_checked && !dial_dest_allowed(&d->ctx->conf.node, sa)) {
+    if (d->is_policy_checked && !policy_dest_allowed(&d->ctx->conf.node, sa)) {
         finish(d, DIAL_ERR_POLICY);
         return;
     }
@@ -318,7 +309,7 @@ static void dest_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
     if (!take_resolved(d, result, res, d->dest_host))
         return;
     char ip[INET6_ADDRSTRLEN] = "";
-    int is_allowed = dial_dest_allowed(&d->ctx->conf.node, res->ai_addr);
+    int is_allowed = policy_dest_allowed(&d->ctx->conf.node, res->ai_addr);
     if (res->ai_family == AF_INET)
         evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip));
     else if (res->ai_family == AF_INET6)

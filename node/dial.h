@@ -72,7 +72,7 @@ void dial_deinit(struct dial *d);
  * tunnel to <host>:<port> (a SOCKS5 upstream always tunnels; for scheme
  * socks5 a name is first resolved here and its address must pass the
  * destination policy); otherwise it goes to the destination itself and
- * the resolved address is checked against the destination policy. */
+ * the resolved address is checked against the destination policy (policy.h). */
 void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
                 int is_tunnel);
 
@@ -88,10 +88,6 @@ int dial_scheme_is_supported(enum upstream_scheme scheme);
 /* Returns 1 when <scheme> is a SOCKS5 proxy: every connection through it is
  * a tunnel to the destination, so plain HTTP requests go in origin-form. */
 int dial_scheme_is_socks(enum upstream_scheme scheme);
-
-/* Returns 1 when destination address <sa> is allowed by the policy in <conf>:
- * public, or allow_private_destinations, or inside a destination_allow CIDR. */
-int dial_dest_allowed(const struct conf_node *conf, const struct sockaddr *sa);
 
 /* Appends "Proxy-Authorization: Basic base64(user:pass)\r\n" to <out> when
  * <up> has a user; nothing otherwise. Returns PF_OK or PF_ENOMEM. */

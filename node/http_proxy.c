@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "clog.h"
 #include "log.h"
+#include "policy.h"
 #include "socks5_server.h"
 #include "str.h"
 
@@ -52,16 +53,6 @@ void http_proxy_deinit(struct node_ctx *ctx)
     free(ctx->auth_tokens);
     ctx->auth_tokens = NULL;
     ctx->nauth_tokens = 0;
-}
-
-int http_proxy_client_allowed(const struct conf_node *conf, const struct sockaddr *sa)
-{
-    if (conf->nclient_allow == 0)
-        return 1;
-    for (int i = 0; i < conf->nclient_allow; i++)
-        if (addr_cidr_match(&conf->client_allow[i], sa))
-            return 1;
-    return 0;
 }
 
 int http_proxy_session_from_user(struct conn *c, const char *user, char *base_user,
@@ -131,52 +122,6 @@ static int is_authorized(struct conn *c)
     }
     memset(plain, 0, sizeof(plain));
     return cn->nusers == 0 ? 1 : ok;
-}
-
-static int is_localhost_name(const char *host);
-
-/* CONNECT port policy: node.connect_ports (empty = any). Kept apart from
- * the destination policy: allowing a host never opens every port on it. */
-static int is_connect_port_allowed(const struct conn *c)
-{
-    const struct conf_node *cn = &c->ctx->conf.node;
-    if (cn->nconnect_ports == 0)
-        return 1;
-    for (int i = 0; i < cn->nconnect_ports; i++)
-        if (cn->connect_ports[i] == c->tgt.port)
-            return 1;
-    return 0;
-}
-
-static int is_localhost_name(const char *host)
-{
-    size_t n = strlen(host);
-    if (n > 0 && host[n - 1] == '.')
-        n--;   /* "localhost." */
-    return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
-           (n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0);
-}
-
-/* Destination policy on what is known before any resolution: IP literals
- * and localhost names. Other names are checked after resolution (direct
- * mode) or resolved by the upstream (pool mode). Returns 1 when denied. */
-static int is_denied_early(const struct conn *c)
-{
-    struct sockaddr_in sin;
-    struct sockaddr_in6 sin6;
-    memset(&sin, 0, sizeof(sin));
-    memset(&sin6, 0, sizeof(sin6));
-    sin.sin_family = AF_INET;
-    sin6.sin6_family = AF_INET6;
-    const char *host = c->tgt.host;
-    if (is_localhost_name(host))
-        inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    else if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-        if (inet_pton(AF_INET6, host, &sin6.sin6_addr) != 1)
-            return 0;
-        return !dial_dest_allowed(&c->ctx->conf.node, (struct sockaddr *)&sin6);
-    }
-    return !dial_dest_allowed(&c->ctx->conf.node, (struct sockaddr *)&sin);
 }
 
 void http_proxy_release_upstream(struct conn *c)
@@ -481,7 +426,7 @@ void http_proxy_on_request(struct conn *c)
     }
     format_authority(&c->tgt, 0, c->dest, sizeof(c->dest));
     clog_debug(c, "%s %s", req->method, c->dest);
-    if (c->is_connect && !is_connect_port_allowed(c)) {
+    if (c->is_connect && !policy_connect_port_allowed(&c->ctx->conf.node, c->tgt.port)) {
         clog_info(c, "CONNECT %s: port not in node.connect_ports", c->dest);
         ctx->stats.connect_port_denials++;
         conn_reply_error(c, CONN_ERR_POLICY);
@@ -489,7 +434,7 @@ void http_proxy_on_request(struct conn *c)
     }
     session_from_header(c);
     c->req_start_us = clock_mono_us();
-    if (is_denied_early(c)) {
+    if (policy_host_denied(&c->ctx->conf.node, c->tgt.host)) {
         clog_info(c, "%s %s: destination denied by policy", req->method, c->dest);
         conn_reply_error(c, CONN_ERR_POLICY);
         return;
@@ -504,13 +449,13 @@ void http_proxy_start_tunnel(struct conn *c)
     c->is_connect = 1;
     format_authority(&c->tgt, 0, c->dest, sizeof(c->dest));
     clog_debug(c, "SOCKS5 CONNECT %s", c->dest);
-    if (!is_connect_port_allowed(c)) {
+    if (!policy_connect_port_allowed(&c->ctx->conf.node, c->tgt.port)) {
         clog_info(c, "SOCKS5 CONNECT %s: port not in node.connect_ports", c->dest);
         c->ctx->stats.connect_port_denials++;
         conn_reply_error(c, CONN_ERR_POLICY);
         return;
     }
-    if (is_denied_early(c)) {
+    if (policy_host_denied(&c->ctx->conf.node, c->tgt.host)) {
         clog_info(c, "SOCKS5 CONNECT %s: destination denied by policy", c->dest);
         conn_reply_error(c, CONN_ERR_POLICY);
         return;

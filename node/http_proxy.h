@@ -18,10 +18,6 @@
 int http_proxy_init(struct node_ctx *ctx) PF_MUSTCHECK;
 void http_proxy_deinit(struct node_ctx *ctx);
 
-/* Returns 1 when client address <sa> may connect (node.client_allow empty
- * or matching). */
-int http_proxy_client_allowed(const struct conf_node *conf, const struct sockaddr *sa);
-
 /* Parses user name <user> for a session (node.session_tag) into <c>'s
  * sticky key; fills <base_user> (of <base_len>) with the name to
  * authenticate. Returns PF_OK or PF_EINVAL for a malformed session suffix.

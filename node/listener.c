@@ -16,8 +16,8 @@
 
 #include "addr.h"
 #include "conn.h"
-#include "http_proxy.h"
 #include "log.h"
+#include "policy.h"
 
 #define LISTENER_BACKLOG   1024
 #define LISTENER_PAUSE_MS  100     /* after an accept error such as EMFILE */
@@ -41,7 +41,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         close(fd);
         return;
     }
-    if (!http_proxy_client_allowed(&ctx->conf.node, sa)) {
+    if (!policy_client_allowed(&ctx->conf.node, sa)) {
         ctx->stats.clients_denied++;
         close(fd);              /* node.client_allow: not even a 403 for strangers */
         return;

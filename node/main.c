@@ -23,6 +23,7 @@
 #include "listener.h"
 #include "log.h"
 #include "node.h"
+#include "policy.h"
 #include "pool_cache.h"
 #include "pool_sync.h"
 #include "redis_link.h"
@@ -79,39 +80,6 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
         ctx->is_stopping = 1;
         event_base_loopbreak(ctx->base);
     }
-}
-
-/* Refuses an open proxy: a listener off loopback needs node.users unless
- * node.allow_anonymous. Returns PF_OK or PF_EDENIED with the reason in <err>. */
-static int check_open_proxy(const struct conf_node *cn, struct pf_err *err)
-{
-    const char *addrs[2] = { cn->listen, cn->socks5_listen };
-    const char *names[2] = { "node.listen", "node.socks5_listen" };
-    if (cn->nusers > 0 || cn->is_anonymous_allowed)
-        return PF_OK;
-    for (int i = 0; i < 2; i++) {
-        char host[UPSTREAM_HOST_MAX];
-        uint16_t port;
-        struct pf_err perr;
-        if (addrs[i][0] == '\0' || addr_parse_hostport(addrs[i], host, sizeof(host), &port, &perr) != PF_OK)
-            continue;
-        struct sockaddr_in6 s6;
-        struct sockaddr_in s4;
-        memset(&s6, 0, sizeof(s6));
-        memset(&s4, 0, sizeof(s4));
-        const struct sockaddr *sa = NULL;
-        if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
-            s4.sin_family = AF_INET;
-            sa = (const struct sockaddr *)&s4;
-        } else if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
-            s6.sin6_family = AF_INET6;
-            sa = (const struct sockaddr *)&s6;
-        }
-        if (sa == NULL || addr_classify(sa) != ADDR_LOOPBACK)
-            return pf_err_set(err, PF_EDENIED, "%s %s is not on loopback: configure node.users "
-                              "or set node.allow_anonymous: true (an open proxy)", names[i], addrs[i]);
-    }
-    return PF_OK;
 }
 
 static int setup_dns(struct node_ctx *ctx)
@@ -205,7 +173,7 @@ int main(int argc, char **argv)
         status = EXIT_BAD_CONFIG;
         goto out_conf;
     }
-    if (check_open_proxy(&ctx->conf.node, &err) != PF_OK) {
+    if (policy_check_open_proxy(&ctx->conf.node, &err) != PF_OK) {
         fprintf(stderr, "config: %s\n", err.msg);
         status = EXIT_BAD_CONFIG;
         goto out_conf;
