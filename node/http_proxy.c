@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "clock.h"
 #include "clog.h"
 #include "log.h"
@@ -20,56 +21,14 @@
 #include "socks5_server.h"
 #include "str.h"
 
-int http_proxy_init(struct node_ctx *ctx)
+void http_proxy_set_session(struct conn *c, struct auth_user *u)
 {
-    const struct conf_node *cn = &ctx->conf.node;
-    if (cn->nusers == 0)
-        return PF_OK;
-    ctx->auth_tokens = calloc((size_t)cn->nusers, sizeof(char *));
-    if (ctx->auth_tokens == NULL)
-        return PF_ENOMEM;
-    for (int i = 0; i < cn->nusers; i++) {
-        char plain[2 * UPSTREAM_CRED_MAX + 2];
-        int n = snprintf(plain, sizeof(plain), "%s:%s", cn->users[i].user, cn->users[i].pass);
-        size_t enc_len = STR_BASE64_ENC_LEN((size_t)n);
-        char *enc = malloc(enc_len);
-        if (enc == NULL || str_base64_encode(plain, (size_t)n, enc, enc_len) != PF_OK) {
-            free(enc);
-            memset(plain, 0, sizeof(plain));
-            return PF_ENOMEM;
-        }
-        memset(plain, 0, sizeof(plain));
-        ctx->auth_tokens[ctx->nauth_tokens++] = enc;
-    }
-    return PF_OK;
-}
-
-void http_proxy_deinit(struct node_ctx *ctx)
-{
-    for (int i = 0; i < ctx->nauth_tokens; i++) {
-        memset(ctx->auth_tokens[i], 0, strlen(ctx->auth_tokens[i]));
-        free(ctx->auth_tokens[i]);
-    }
-    free(ctx->auth_tokens);
-    ctx->auth_tokens = NULL;
-    ctx->nauth_tokens = 0;
-}
-
-int http_proxy_session_from_user(struct conn *c, const char *user, char *base_user,
-                                 size_t base_len)
-{
-    const struct conf_node *cn = &c->ctx->conf.node;
-    struct select_session s;
-    if (select_session_parse(user, cn->session_tag, cn->session_time_tag, &s) != PF_OK)
-        return PF_EINVAL;
-    snprintf(base_user, base_len, "%s", s.base_user);
-    if (s.is_sticky) {
+    if (u->is_sticky) {
         c->has_session = 1;
-        c->session_hash = select_session_hash(s.key, strlen(s.key), s.lifetime_min,
+        c->session_hash = select_session_hash(u->key, strlen(u->key), u->lifetime_min,
                                               clock_wall_ms());
     }
-    memset(&s, 0, sizeof(s));
-    return PF_OK;
+    memset(u, 0, sizeof(*u));
 }
 
 /* Sticky key from node.sticky_header, when configured and present. */
@@ -90,38 +49,11 @@ static void session_from_header(struct conn *c)
  * base name is authenticated and the session becomes the sticky key. */
 static int is_authorized(struct conn *c)
 {
-    const struct node_ctx *ctx = c->ctx;
-    const struct conf_node *cn = &ctx->conf.node;
+    struct auth_user u;
     c->has_session = 0;
-    const char *v = http_head_get(c->req, "proxy-authorization");
-    if (v == NULL || strncasecmp(v, "basic ", 6) != 0)
-        return cn->nusers == 0;
-    v += 6;
-    while (*v == ' ')
-        v++;
-    size_t len = strlen(v);
-    char plain[2 * UPSTREAM_CRED_MAX + 2];
-    char base[UPSTREAM_CRED_MAX];
-    size_t plen = 0;
-    int ok = 0;
-    if (len < STR_BASE64_ENC_LEN(sizeof(plain) - 1) &&
-        str_base64_decode(v, len, plain, sizeof(plain), &plen) == PF_OK &&
-        !str_has_nul(plain, plen)) {
-        char *colon = memchr(plain, ':', plen);
-        if (colon != NULL) {
-            *colon = '\0';
-            const char *pass = colon + 1;
-            if (http_proxy_session_from_user(c, plain, base, sizeof(base)) == PF_OK) {
-                size_t blen = strlen(base), pwlen = strlen(pass);
-                /* no early exit: same time for every user */
-                for (int i = 0; i < cn->nusers; i++)
-                    ok |= str_consttime_eq(base, blen, cn->users[i].user, strlen(cn->users[i].user)) &
-                          str_consttime_eq(pass, pwlen, cn->users[i].pass, strlen(cn->users[i].pass));
-            }
-        }
-    }
-    memset(plain, 0, sizeof(plain));
-    return cn->nusers == 0 ? 1 : ok;
+    int ok = auth_check_basic(&c->ctx->conf.node, http_head_get(c->req, "proxy-authorization"), &u);
+    http_proxy_set_session(c, &u);
+    return ok;
 }
 
 void http_proxy_release_upstream(struct conn *c)

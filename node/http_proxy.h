@@ -6,6 +6,7 @@
 #ifndef PF_NODE_HTTP_PROXY_H
 #define PF_NODE_HTTP_PROXY_H
 
+#include "auth.h"
 #include "conn.h"
 #include "dial.h"
 #include "node.h"
@@ -14,16 +15,9 @@
  * side stops (backpressure); reading resumes below half of it. */
 #define HTTP_PROXY_HIGH_WATER (256 * 1024)
 
-/* Precomputes client credentials from <ctx>->conf. Returns PF_OK or PF_ENOMEM. */
-int http_proxy_init(struct node_ctx *ctx) PF_MUSTCHECK;
-void http_proxy_deinit(struct node_ctx *ctx);
-
-/* Parses user name <user> for a session (node.session_tag) into <c>'s
- * sticky key; fills <base_user> (of <base_len>) with the name to
- * authenticate. Returns PF_OK or PF_EINVAL for a malformed session suffix.
- * Also for the SOCKS5 user name. */
-int http_proxy_session_from_user(struct conn *c, const char *user, char *base_user,
-                                 size_t base_len) PF_MUSTCHECK;
+/* Takes the sticky session client user <u> names (auth.h), if any, as
+ * <c>'s session key, and wipes <u>. Also for the SOCKS5 user name. */
+void http_proxy_set_session(struct conn *c, struct auth_user *u);
 
 /* Releases <c>'s count on its upstream's active connections (least_conn). */
 void http_proxy_release_upstream(struct conn *c);

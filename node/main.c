@@ -18,7 +18,6 @@
 #include "clock.h"
 #include "conf.h"
 #include "conn.h"
-#include "http_proxy.h"
 #include "keys.h"
 #include "listener.h"
 #include "log.h"
@@ -210,8 +209,7 @@ int main(int argc, char **argv)
         ctx->base = event_base_new_with_config(ecfg);
         event_config_free(ecfg);
     }
-    if (ctx->base == NULL || setup_dns(ctx) != PF_OK || conn_module_init(ctx) != PF_OK ||
-        http_proxy_init(ctx) != PF_OK) {
+    if (ctx->base == NULL || setup_dns(ctx) != PF_OK || conn_module_init(ctx) != PF_OK) {
         log_error("start-up failed: out of memory");
         goto out;
     }
@@ -281,7 +279,6 @@ out:
     pool_sync_destroy(ctx->sync);
     redis_link_destroy(ctx->redis);
     pool_cache_deinit(&ctx->pool);
-    http_proxy_deinit(ctx);
     conn_module_deinit(ctx);
     if (ctx->drain_timer != NULL)
         event_free(ctx->drain_timer);

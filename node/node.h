@@ -37,8 +37,6 @@ struct node_ctx {
     struct admin_http *admin;           /* owned; NULL when admin_listen is "" */
     struct report     *report;          /* owned; NULL in direct mode */
     struct node_stats  stats;
-    char             **auth_tokens;     /* owned: base64("user:pass") per conf user */
-    int                nauth_tokens;
     struct conn       *conns;           /* list of live client conns (owned by conn.c) */
     struct conn       *closing;         /* closed conns waiting for the reaper */
     struct event      *reaper;          /* owned: frees closing conns at the loop tail */

@@ -44,53 +44,6 @@ uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int6
     return h;
 }
 
-static int is_session_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.';
-}
-
-int select_session_parse(const char *user, const char *tag, const char *time_tag,
-                         struct select_session *out)
-{
-    memset(out, 0, sizeof(*out));
-    const char *mark = (tag != NULL && tag[0] != '\0') ? strstr(user, tag) : NULL;
-    size_t base_len = mark != NULL ? (size_t)(mark - user) : strlen(user);
-    if (base_len >= sizeof(out->base_user))
-        return PF_EINVAL;
-    memcpy(out->base_user, user, base_len);
-    out->base_user[base_len] = '\0';
-    if (mark == NULL)
-        return PF_OK;
-    if (base_len == 0)
-        return PF_EINVAL;
-    const char *sid = mark + strlen(tag);
-    size_t sid_len = 0;
-    while (is_session_char(sid[sid_len]))
-        sid_len++;
-    if (sid_len == 0 || sid_len > 64)
-        return PF_EINVAL;
-    const char *rest = sid + sid_len;
-    if (*rest != '\0') {
-        size_t tl = time_tag != NULL ? strlen(time_tag) : 0;
-        if (tl == 0 || strncmp(rest, time_tag, tl) != 0)
-            return PF_EINVAL;
-        const char *num = rest + tl;
-        int minutes = 0;
-        size_t nd = 0;
-        while (num[nd] >= '0' && num[nd] <= '9' && nd < 5)
-            minutes = minutes * 10 + (num[nd++] - '0');
-        if (nd == 0 || num[nd] != '\0' || minutes < 1 || minutes > 1440)
-            return PF_EINVAL;
-        out->lifetime_min = minutes;
-    }
-    int n = snprintf(out->key, sizeof(out->key), "%s\n%.*s", out->base_user, (int)sid_len, sid);
-    if (n < 0 || (size_t)n >= sizeof(out->key))
-        return PF_EINVAL;
-    out->is_sticky = 1;
-    return PF_OK;
-}
-
 long select_round_robin(const struct select_item *v, size_t n, uint64_t *cursor)
 {
     if (n == 0)

@@ -17,8 +17,6 @@
 
 #include "pf.h"
 
-#define SELECT_KEY_MAX 256          /* session key bytes kept */
-
 /* One upstream as the strategies see it (pool_cache keeps these parallel to
  * its items). */
 struct select_item {
@@ -30,34 +28,17 @@ struct select_item {
     int      is_usable;             /* set by the caller before each pick */
 };
 
-/* A session parsed from a client user name. */
-struct select_session {
-    char     base_user[256];        /* what is authenticated against node.users */
-    char     key[SELECT_KEY_MAX];   /* "<base_user>\n<session id>" when is_sticky */
-    int      is_sticky;
-    int      lifetime_min;          /* -sesstime-<minutes>; 0 = no lifetime */
-};
-
 /* FNV-1a 64 of <len> bytes at <data>. */
 uint64_t select_hash(const void *data, size_t len);
 
 /* Rendezvous score of upstream <id_hash> for session <key_hash>. */
 uint64_t select_hrw_score(uint64_t key_hash, uint64_t id_hash);
 
-/* The hash of a session key: select_hash(<key>) and, when <lifetime_min> > 0,
- * the index of the aligned <lifetime_min>-minute window of <now_wall_ms>
- * (so all nodes with synchronised clocks move the session at the same time). */
+/* The hash of a session key (from a client user name, auth.h, or the
+ * sticky header): select_hash(<key>) and, when <lifetime_min> > 0, the
+ * index of the aligned <lifetime_min>-minute window of <now_wall_ms> (so
+ * all nodes with synchronised clocks move the session at the same time). */
 uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int64_t now_wall_ms);
-
-/* Parses user name <user> with session marker <tag> (e.g. "-session-"; "" turns
- * sessions off) and lifetime marker <time_tag> ("-sesstime-"):
- *   alice                          -> base "alice", not sticky
- *   alice-session-42               -> base "alice", key "alice\n42"
- *   alice-session-42-sesstime-10   -> same key, lifetime 10 minutes
- * Session ids are 1..64 of [A-Za-z0-9_.]; a lifetime 1..1440. Returns PF_OK,
- * or PF_EINVAL when the marker is there but what follows is malformed. */
-int select_session_parse(const char *user, const char *tag, const char *time_tag,
-                         struct select_session *out) PF_MUSTCHECK;
 
 /* Round robin from <*cursor> (advanced past the pick). Returns the index
  * of a usable item or -1. */

@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "auth.h"
 #include "http_proxy.h"
 #include "clog.h"
 #include "log.h"
@@ -45,25 +46,16 @@ static int send_bytes(struct conn *c, const void *buf, size_t len)
     return PF_OK;
 }
 
-/* Returns 1 when <up> matches one of node.users; the same work for every
- * user. The user name may carry a session suffix (node.session_tag), as on
- * the HTTP side: the base name is checked, the session becomes sticky. */
+/* Returns 1 when <up> matches one of node.users (auth.h). The user name
+ * may carry a session suffix (node.session_tag), as on the HTTP side: the
+ * base name is checked, the session becomes sticky. */
 static int check_user(struct conn *c, const struct socks5_userpass *up)
 {
-    const struct conf_node *cn = &c->ctx->conf.node;
-    char base[UPSTREAM_CRED_MAX];
-    if (str_has_nul(up->user, up->user_len) ||
-        http_proxy_session_from_user(c, up->user, base, sizeof(base)) != PF_OK)
+    struct auth_user u;
+    if (str_has_nul(up->user, up->user_len))
         return 0;
-    size_t blen = strlen(base);
-    int ok = 0;
-    for (int i = 0; i < cn->nusers; i++) {
-        const struct conf_user *u = &cn->users[i];
-        int user_ok = str_consttime_eq(base, blen, u->user, strlen(u->user));
-        int pass_ok = str_consttime_eq(up->pass, up->pass_len, u->pass, strlen(u->pass));
-        ok |= user_ok & pass_ok;
-    }
-    memset(base, 0, sizeof(base));
+    int ok = auth_check_user(&c->ctx->conf.node, up->user, up->pass, up->pass_len, &u);
+    http_proxy_set_session(c, &u);
     return ok;
 }
 

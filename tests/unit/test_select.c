@@ -1,5 +1,5 @@
 /* Unit tests of node/select.c: rendezvous hashing (determinism, minimal
- * movement on removal, distribution), session user names, and strategies
+ * movement on removal, distribution), session windows, and strategies
  * with fixed cursors and random inputs. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -117,54 +117,6 @@ Test(select, session_lifetime_windows)
     cr_expect_eq(a, b);
     cr_expect_neq(a, c);
     cr_expect_eq(select_session_hash("k", 1, 0, 1), select_session_hash("k", 1, 0, 999999999));
-}
-
-struct sess_case {
-    char user[64];
-    int  rc;
-    char base[32];
-    int  is_sticky;
-    char key[48];
-    int  lifetime;
-};
-
-static struct sess_case sess_cases[] = {
-    { "alice", PF_OK, "alice", 0, "", 0 },
-    { "alice-session-42", PF_OK, "alice", 1, "alice\n42", 0 },
-    { "alice-session-a_b.c-sesstime-10", PF_OK, "alice", 1, "alice\na_b.c", 10 },
-    { "bob-x-session-1", PF_OK, "bob-x", 1, "bob-x\n1", 0 },
-    { "alice-session-", PF_EINVAL, "", 0, "", 0 },
-    { "-session-42", PF_EINVAL, "", 0, "", 0 },
-    { "alice-session-42-sesstime-", PF_EINVAL, "", 0, "", 0 },
-    { "alice-session-42-sesstime-0", PF_EINVAL, "", 0, "", 0 },
-    { "alice-session-42-sesstime-1441", PF_EINVAL, "", 0, "", 0 },
-    { "alice-session-42-other", PF_EINVAL, "", 0, "", 0 },
-};
-
-ParameterizedTestParameters(select, session_parse)
-{
-    return cr_make_param_array(struct sess_case, sess_cases, PF_ARRAY_LEN(sess_cases));
-}
-
-ParameterizedTest(struct sess_case *tc, select, session_parse)
-{
-    struct select_session s;
-    int rc = select_session_parse(tc->user, "-session-", "-sesstime-", &s);
-    cr_expect_eq(rc, tc->rc, "%s", tc->user);
-    if (rc != PF_OK)
-        return;
-    cr_expect_str_eq(s.base_user, tc->base);
-    cr_expect_eq(s.is_sticky, tc->is_sticky);
-    cr_expect_str_eq(s.key, tc->key);
-    cr_expect_eq(s.lifetime_min, tc->lifetime);
-}
-
-Test(select, session_tag_off)
-{
-    struct select_session s;
-    cr_assert_eq(select_session_parse("alice-session-42", "", "-sesstime-", &s), PF_OK);
-    cr_expect_str_eq(s.base_user, "alice-session-42");
-    cr_expect_not(s.is_sticky);
 }
 
 Test(select, round_robin_skips_unusable)

@@ -1,0 +1,53 @@
+/* Client authentication, one place for HTTP (Proxy-Authorization: Basic)
+ * and SOCKS5 (RFC 1929): the node.users check with one constant-time
+ * compare, and the sticky session a client may ask for in its user name
+ * ("alice-session-42-sesstime-10"). Pure: no clock, no logging, no
+ * allocation (tests/unit/test_auth.c). */
+#ifndef PF_NODE_AUTH_H
+#define PF_NODE_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "pf.h"
+
+#define AUTH_USER_MAX 256           /* user name bytes kept (SOCKS5 allows 255) */
+#define AUTH_KEY_MAX  256           /* session key bytes kept */
+
+/* A client user name split at the session marker. */
+struct auth_user {
+    char base_user[AUTH_USER_MAX];  /* what is checked against node.users */
+    char key[AUTH_KEY_MAX];         /* "<base_user>\n<session id>" when is_sticky */
+    int  is_sticky;
+    int  lifetime_min;              /* -sesstime-<minutes>; 0 = no lifetime */
+};
+
+/* Parses user name <user> with session marker <tag> (e.g. "-session-"; ""
+ * turns sessions off) and lifetime marker <time_tag> ("-sesstime-"):
+ *   alice                          -> base "alice", not sticky
+ *   alice-session-42               -> base "alice", key "alice\n42"
+ *   alice-session-42-sesstime-10   -> same key, lifetime 10 minutes
+ * Session ids are 1..64 of [A-Za-z0-9_.]; a lifetime 1..1440. Returns PF_OK,
+ * or PF_EINVAL when the marker is there but what follows is malformed. */
+int auth_user_parse(const char *user, const char *tag, const char *time_tag,
+                    struct auth_user *out) PF_MUSTCHECK;
+
+/* Checks user name <user> (NUL-terminated; parsed with node.session_tag
+ * and node.session_time_tag into <u>) and password <pass> of <pass_len>
+ * bytes against every entry of node.users, with the same work whatever
+ * matches (no early exit, constant-time compares). <u> is filled whenever
+ * the name parses, so a sticky session is known even when the password is
+ * wrong. Returns 1 when one user matches, 0 otherwise (also for a
+ * malformed session suffix, or no users configured). */
+int auth_check_user(const struct conf_node *cn, const char *user, const char *pass,
+                    size_t pass_len, struct auth_user *u);
+
+/* HTTP: checks Proxy-Authorization header value <value> (NULL when the
+ * request has none). Without node.users every request is authorized, but
+ * a "Basic" user name still names its session. Credentials are decoded on
+ * the stack and wiped. Fills <u> as auth_check_user() does (is_sticky 0
+ * when there is no usable user name). Returns 1 when authorized. */
+int auth_check_basic(const struct conf_node *cn, const char *value, struct auth_user *u);
+
+#endif
