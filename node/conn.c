@@ -378,14 +378,110 @@ void conn_reply_error(struct conn *c, enum conn_err reason)
     conn_flush_and_close(c, reason);
 }
 
+/* Copies what bufferevent output <out> then input <in> hold (in wire
+ * order) into a new buffer in <*buf>, NULL when both are empty. Drains
+ * nothing. Returns PF_OK or PF_ENOMEM. */
+static int take_buffered(struct evbuffer *out, struct evbuffer *in, char **buf, size_t *len)
+{
+    size_t l1 = evbuffer_get_length(out), l2 = evbuffer_get_length(in);
+    *buf = NULL;
+    *len = 0;
+    if (l1 + l2 == 0)
+        return PF_OK;
+    char *b = malloc(l1 + l2);
+    if (b == NULL)
+        return PF_ENOMEM;
+    /* a socket bufferevent freezes its output's start (only it may drain
+     * it), and evbuffer_copyout() refuses a frozen start */
+    evbuffer_unfreeze(out, 1);
+    ev_ssize_t n1 = evbuffer_copyout(out, b, l1);
+    evbuffer_freeze(out, 1);
+    if (n1 != (ev_ssize_t)l1 || evbuffer_copyout(in, b + l1, l2) != (ev_ssize_t)l2) {
+        free(b);
+        return PF_ENOMEM;
+    }
+    *buf = b;
+    *len = l1 + l2;
+    return PF_OK;
+}
+
+/* Frees <bev> but not its socket, which it returns. */
+static int bev_release_fd(struct bufferevent *bev)
+{
+    int fd = (int)bufferevent_getfd(bev);
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    bufferevent_setfd(bev, -1);   /* BEV_OPT_CLOSE_ON_FREE then has nothing to close */
+    bufferevent_free(bev);
+    return fd;
+}
+
+static void tunnel_done_cb(void *arg, enum tunnel_end end)
+{
+    static const enum conn_err reasons[] = {
+        [TUNNEL_END_DONE] = CONN_ERR_TUNNEL_DONE,
+        [TUNNEL_END_CLIENT_ERROR] = CONN_ERR_CLIENT_IO,
+        [TUNNEL_END_UPSTREAM_ERROR] = CONN_ERR_UPSTREAM_RESET,
+        [TUNNEL_END_NOMEM] = CONN_ERR_INTERNAL,
+    };
+    conn_close(arg, reasons[end]);
+}
+
 void conn_tunnel_start(struct conn *c)
 {
     conn_set_state(c, CONN_ST_TUNNEL);
     http_proxy_reset_exchange_heads(c);   /* a tunnel never parses again */
-    /* armed once: the relay stamps activity and tunnel_on_timer() re-arms */
+    /* armed once: the relay stamps activity and the timer re-arms for the rest */
     conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
-    if (tunnel_start(c) != PF_OK)
+    struct node_stats *st = &c->ctx->stats;
+    struct tunnel_args a = {
+        .base = c->ctx->base,
+        .pool = c->ctx->tunnels,
+        .nread = { { &c->bytes_in, &st->bytes_in }, { &c->bytes_out, &st->bytes_out } },
+        .done = tunnel_done_cb,
+        .arg = c,
+        .id = c->id,
+        .peer = c->peer,
+    };
+    struct evbuffer *cin = bufferevent_get_input(c->cbev), *uin = bufferevent_get_input(c->ubev);
+    /* wire order: what each side was already sent, then what the peer sent
+     * after its request or handshake (e.g. a TLS ClientHello) */
+    if (take_buffered(bufferevent_get_output(c->ubev), cin, &a.pending[TUNNEL_CLIENT],
+                      &a.pending_len[TUNNEL_CLIENT]) != PF_OK ||
+        take_buffered(bufferevent_get_output(c->cbev), uin, &a.pending[TUNNEL_UPSTREAM],
+                      &a.pending_len[TUNNEL_UPSTREAM]) != PF_OK) {
+        free(a.pending[TUNNEL_CLIENT]);
         conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    size_t nin = evbuffer_get_length(cin), nout = evbuffer_get_length(uin);
+    c->bytes_in += nin;
+    st->bytes_in += nin;
+    c->bytes_out += nout;
+    st->bytes_out += nout;
+    a.fd[TUNNEL_CLIENT] = bev_release_fd(c->cbev);
+    a.fd[TUNNEL_UPSTREAM] = bev_release_fd(c->ubev);
+    c->cbev = c->ubev = NULL;
+    struct tunnel *t = tunnel_create(&a);   /* may end (and close c) before it returns */
+    if (t == NULL) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    c->tun = t;
+}
+
+/* TUNNEL: the idle deadline fired. Closes when nothing moved for
+ * node.idle_timeout_ms, else re-arms for the time left. */
+static void tunnel_timer(struct conn *c)
+{
+    int idle_ms = c->ctx->conf.node.idle_timeout_ms;
+    int64_t left = c->tun == NULL ? 0 : idle_ms - tunnel_idle_ms(c->tun);
+    if (left <= 0) {
+        conn_close(c, CONN_ERR_IDLE_TIMEOUT);
+        return;
+    }
+    /* bounded by a full period: the cached time follows wall clock steps */
+    conn_arm_timer(c, (int)PF_MIN_OF(left, (int64_t)idle_ms));
 }
 
 /* READ_HEAD: parse what arrived so far. */
@@ -606,7 +702,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         http_proxy_on_timeout(c);
         break;
     case CONN_ST_TUNNEL:
-        tunnel_on_timer(c);
+        tunnel_timer(c);
         break;
     case CONN_ST_SOCKS5:
         socks5_server_on_timeout(c);

@@ -11,12 +11,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "conn.h"
 #include "clog.h"
 #include "log.h"
 
@@ -28,7 +25,7 @@
 #define TUNNEL_PIPES_MAX  32            /* pipes lent plus idle, 2 fds each (hard fd limit 20000) */
 #define TUNNEL_PIPES_IDLE 8             /* empty pipes kept for reuse */
 
-enum { TUN_CLIENT = 0, TUN_UPSTREAM = 1 };   /* sides; dir[s] reads side s, writes side !s */
+enum { TUN_CLIENT = TUNNEL_CLIENT, TUN_UPSTREAM = TUNNEL_UPSTREAM };   /* dir[s] reads side s, writes side !s */
 
 enum tun_io {
     TUN_IO_OK = 0,          /* moved bytes (some may still be held for dst) */
@@ -60,13 +57,20 @@ struct tunnel_dir {
 };
 
 struct tunnel {
-    struct conn      *c;                /* borrowed: the owner */
+    uint64_t          id;               /* the owner's, for clog_*() */
+    const char       *peer;             /* borrowed from the owner */
+    struct event_base *base;            /* borrowed */
+    struct tunnel_pool *pool;           /* borrowed */
     int               fd[2];            /* owned: [TUN_CLIENT], [TUN_UPSTREAM] */
     struct event      rd[2];            /* embedded: side readable */
     struct event      wr[2];            /* embedded: side writable (only while dst holds back bytes) */
     struct tunnel_dir dir[2];
+    uint64_t         *nread[2][2];      /* borrowed counters of bytes read per side */
+    tunnel_done_fn    done;
+    void             *arg;
     int64_t           last_active_ms;   /* cached loop time of the last read */
     int               is_splice_off;    /* splice(2) refused these sockets: copy only */
+    int               is_done;          /* done() ran: nothing more happens */
 };
 
 struct tunnel_pool *tunnel_pool_create(void)
@@ -171,7 +175,7 @@ static enum tun_io dir_flush(struct tunnel *t, int s)
             return is_again(errno) ? TUN_IO_OK : TUN_IO_ERR_DST;
         td->buf_off += (size_t)n;
         if (n > 0)   /* a slow reader taking bytes keeps the tunnel alive */
-            t->last_active_ms = loop_now_ms(t->c->ctx->base);
+            t->last_active_ms = loop_now_ms(t->base);
         if (td->buf_off < td->buf_len)
             return TUN_IO_OK;
         dir_free_buf(td);
@@ -185,10 +189,10 @@ static enum tun_io dir_flush(struct tunnel *t, int s)
         if (n == 0)
             td->pipe_len = 0;   /* the pipe is empty whatever we counted: never spin */
         else
-            t->last_active_ms = loop_now_ms(t->c->ctx->base);
+            t->last_active_ms = loop_now_ms(t->base);
     }
     if (td->pipe[0] >= 0 && td->pipe_len == 0)
-        pool_put(t->c->ctx->tunnels, td->pipe, 1);   /* drained: back to the pool at once */
+        pool_put(t->pool, td->pipe, 1);   /* drained: back to the pool at once */
     return TUN_IO_OK;
 }
 
@@ -197,7 +201,7 @@ static enum tun_io dir_flush(struct tunnel *t, int s)
 static enum tun_io dir_copy(struct tunnel *t, int s, size_t *nread)
 {
     struct tunnel_dir *td = &t->dir[s];
-    char *scratch = t->c->ctx->tunnels->scratch;
+    char *scratch = t->pool->scratch;
     ssize_t n = recv(t->fd[s], scratch, TUNNEL_CHUNK, 0);
     if (n == 0)
         return TUN_IO_EOF;
@@ -225,7 +229,7 @@ static enum tun_io dir_copy(struct tunnel *t, int s, size_t *nread)
 static enum tun_io dir_splice(struct tunnel *t, int s, size_t *nread)
 {
     struct tunnel_dir *td = &t->dir[s];
-    struct tunnel_pool *pool = t->c->ctx->tunnels;
+    struct tunnel_pool *pool = t->pool;
     if (pool_get(pool, td->pipe) != PF_OK)
         return dir_copy(t, s, nread);
     ssize_t n = splice(t->fd[s], NULL, td->pipe[1], NULL, TUNNEL_PIPE_BYTES,
@@ -252,21 +256,15 @@ static enum tun_io dir_splice(struct tunnel *t, int s, size_t *nread)
 static enum tun_io dir_move(struct tunnel *t, int s, size_t *nread)
 {
     struct tunnel_dir *td = &t->dir[s];
-    struct conn *c = t->c;
     *nread = 0;
     enum tun_io rc = td->is_bulk && !t->is_splice_off ? dir_splice(t, s, nread)
                                                       : dir_copy(t, s, nread);
     if (*nread == 0)
         return rc;
     td->is_bulk = *nread >= TUNNEL_SPLICE_MIN;
-    if (s == TUN_CLIENT) {
-        c->bytes_in += *nread;
-        c->ctx->stats.bytes_in += *nread;
-    } else {
-        c->bytes_out += *nread;
-        c->ctx->stats.bytes_out += *nread;
-    }
-    t->last_active_ms = loop_now_ms(c->ctx->base);
+    *t->nread[s][0] += *nread;
+    *t->nread[s][1] += *nread;
+    t->last_active_ms = loop_now_ms(t->base);
     return rc;
 }
 
@@ -277,7 +275,7 @@ static void watch(struct tunnel *t, struct event *ev, int is_wanted)
     int is_on = event_pending(ev, EV_READ | EV_WRITE, NULL) != 0;
     if (is_wanted && !is_on) {
         if (event_add(ev, NULL) != 0)
-            clog_debug(t->c, "tunnel event_add on fd %d failed, ignored (idle timer bounds it)",
+            clog_debug(t, "tunnel event_add on fd %d failed, ignored (idle timer bounds it)",
                        (int)event_get_fd(ev));
     } else if (!is_wanted && is_on) {
         event_del(ev);
@@ -294,6 +292,14 @@ static void tunnel_watch(struct tunnel *t)
     }
 }
 
+/* The relay is over: no event fires after, the owner hears it once. */
+static void tunnel_finish(struct tunnel *t, enum tunnel_end end)
+{
+    tunnel_stop(t);
+    t->is_done = 1;
+    t->done(t->arg, end);
+}
+
 /* FIN to a side once its direction has written everything; closes when
  * both sides got one. The last FIN comes from close() itself: both sockets
  * have read EOF, so nothing unread can turn it into an RST, and the
@@ -305,12 +311,12 @@ static void tunnel_check_shutdown(struct tunnel *t)
         if (td->is_eof && !td->is_shut && dir_pending(td) == 0) {
             td->is_shut = 1;
             if (!t->dir[!s].is_shut && shutdown(t->fd[!s], SHUT_WR) != 0)
-                clog_debug(t->c, "tunnel shutdown of the %s side failed, ignored: %s",
+                clog_debug(t, "tunnel shutdown of the %s side failed, ignored: %s",
                            s == TUN_UPSTREAM ? "client" : "upstream", strerror(errno));
         }
     }
     if (t->dir[TUN_CLIENT].is_shut && t->dir[TUN_UPSTREAM].is_shut)
-        conn_close(t->c, CONN_ERR_TUNNEL_DONE);
+        tunnel_finish(t, TUNNEL_END_DONE);
 }
 
 /* A socket error or RST on one side closes both. */
@@ -318,12 +324,12 @@ static void tunnel_fail(struct tunnel *t, int s, enum tun_io rc)
 {
     int side = rc == TUN_IO_ERR_DST ? !s : s;
     if (rc == TUN_IO_NOMEM) {
-        conn_close(t->c, CONN_ERR_INTERNAL);
+        tunnel_finish(t, TUNNEL_END_NOMEM);
         return;
     }
-    clog_debug(t->c, "tunnel %s socket error: %s", side == TUN_CLIENT ? "client" : "upstream",
+    clog_debug(t, "tunnel %s socket error: %s", side == TUN_CLIENT ? "client" : "upstream",
                strerror(errno));
-    conn_close(t->c, side == TUN_CLIENT ? CONN_ERR_CLIENT_IO : CONN_ERR_UPSTREAM_RESET);
+    tunnel_finish(t, side == TUN_CLIENT ? TUNNEL_END_CLIENT_ERROR : TUNNEL_END_UPSTREAM_ERROR);
 }
 
 /* Moves direction <s> along: first what it holds, then up to
@@ -353,7 +359,7 @@ static void tunnel_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct tunnel *t = arg;
-    if (!t->c->is_closing)
+    if (!t->is_done)
         tunnel_pump(t, fd == t->fd[TUN_CLIENT] ? TUN_CLIENT : TUN_UPSTREAM);
 }
 
@@ -361,7 +367,7 @@ static void tunnel_write_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct tunnel *t = arg;
-    if (!t->c->is_closing)   /* the direction that writes to <fd> */
+    if (!t->is_done)   /* the direction that writes to <fd> */
         tunnel_pump(t, fd == t->fd[TUN_CLIENT] ? TUN_UPSTREAM : TUN_CLIENT);
 }
 
@@ -381,87 +387,40 @@ static void tunnel_kick(struct tunnel *t)
     tunnel_watch(t);
 }
 
-/* Copies what bufferevent output <out> then input <in> hold into <td>'s
- * buffer, allocated only when there is something. Drains nothing.
- * Returns PF_OK or PF_ENOMEM. */
-static int copy_buffered(struct tunnel_dir *td, struct evbuffer *out, struct evbuffer *in)
-{
-    size_t l1 = evbuffer_get_length(out), l2 = evbuffer_get_length(in);
-    if (l1 + l2 == 0)
-        return PF_OK;
-    td->buf = malloc(l1 + l2);
-    if (td->buf == NULL)
-        return PF_ENOMEM;
-    /* a socket bufferevent freezes its output's start (only it may drain
-     * it), and evbuffer_copyout() refuses a frozen start */
-    evbuffer_unfreeze(out, 1);
-    ev_ssize_t n1 = evbuffer_copyout(out, td->buf, l1);
-    evbuffer_freeze(out, 1);
-    if (n1 != (ev_ssize_t)l1 || evbuffer_copyout(in, td->buf + l1, l2) != (ev_ssize_t)l2) {
-        dir_free_buf(td);
-        return PF_ENOMEM;
-    }
-    td->buf_len = l1 + l2;
-    return PF_OK;
-}
-
-/* Frees <bev> but not its socket, which it returns. */
-static int bev_release_fd(struct bufferevent *bev)
-{
-    int fd = (int)bufferevent_getfd(bev);
-    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-    bufferevent_disable(bev, EV_READ | EV_WRITE);
-    bufferevent_setfd(bev, -1);   /* BEV_OPT_CLOSE_ON_FREE then has nothing to close */
-    bufferevent_free(bev);
-    return fd;
-}
-
-int tunnel_start(struct conn *c)
+struct tunnel *tunnel_create(const struct tunnel_args *a)
 {
     struct tunnel *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return PF_ENOMEM;
-    t->c = c;
-    for (int s = 0; s < 2; s++)
-        t->dir[s].pipe[0] = t->dir[s].pipe[1] = -1;
-    struct evbuffer *cin = bufferevent_get_input(c->cbev), *uin = bufferevent_get_input(c->ubev);
-    /* wire order: what each side was already sent, then what the peer sent
-     * after its request or handshake (e.g. a TLS ClientHello) */
-    if (copy_buffered(&t->dir[TUN_CLIENT], bufferevent_get_output(c->ubev), cin) != PF_OK ||
-        copy_buffered(&t->dir[TUN_UPSTREAM], bufferevent_get_output(c->cbev), uin) != PF_OK) {
-        dir_free_buf(&t->dir[TUN_CLIENT]);
-        free(t);
-        return PF_ENOMEM;
+    if (t == NULL) {
+        for (int s = 0; s < 2; s++) {
+            close(a->fd[s]);
+            free(a->pending[s]);
+        }
+        return NULL;
     }
-    size_t nin = evbuffer_get_length(cin), nout = evbuffer_get_length(uin);
-    c->bytes_in += nin;
-    c->ctx->stats.bytes_in += nin;
-    c->bytes_out += nout;
-    c->ctx->stats.bytes_out += nout;
-    t->fd[TUN_CLIENT] = bev_release_fd(c->cbev);
-    t->fd[TUN_UPSTREAM] = bev_release_fd(c->ubev);
-    c->cbev = c->ubev = NULL;
+    t->id = a->id;
+    t->peer = a->peer;
+    t->base = a->base;
+    t->pool = a->pool;
+    t->done = a->done;
+    t->arg = a->arg;
     for (int s = 0; s < 2; s++) {
-        event_assign(&t->rd[s], c->ctx->base, t->fd[s], EV_READ | EV_PERSIST, tunnel_read_cb, t);
-        event_assign(&t->wr[s], c->ctx->base, t->fd[s], EV_WRITE | EV_PERSIST, tunnel_write_cb, t);
+        t->fd[s] = a->fd[s];
+        t->dir[s].pipe[0] = t->dir[s].pipe[1] = -1;
+        t->dir[s].buf = a->pending[s];
+        t->dir[s].buf_len = a->pending[s] != NULL ? a->pending_len[s] : 0;
+        t->nread[s][0] = a->nread[s][0];
+        t->nread[s][1] = a->nread[s][1];
+        event_assign(&t->rd[s], t->base, t->fd[s], EV_READ | EV_PERSIST, tunnel_read_cb, t);
+        event_assign(&t->wr[s], t->base, t->fd[s], EV_WRITE | EV_PERSIST, tunnel_write_cb, t);
     }
-    t->last_active_ms = loop_now_ms(c->ctx->base);
-    c->tun = t;
+    t->last_active_ms = loop_now_ms(t->base);
     tunnel_kick(t);
-    return PF_OK;
+    return t;
 }
 
-void tunnel_on_timer(struct conn *c)
+int64_t tunnel_idle_ms(const struct tunnel *t)
 {
-    int idle_ms = c->ctx->conf.node.idle_timeout_ms;
-    int64_t left = c->tun == NULL ? 0
-                   : c->tun->last_active_ms + idle_ms - loop_now_ms(c->ctx->base);
-    if (left <= 0) {
-        conn_close(c, CONN_ERR_IDLE_TIMEOUT);
-        return;
-    }
-    /* bounded by a full period: the cached time follows wall clock steps */
-    conn_arm_timer(c, (int)PF_MIN_OF(left, (int64_t)idle_ms));
+    return loop_now_ms(t->base) - t->last_active_ms;
 }
 
 void tunnel_stop(struct tunnel *t)
@@ -481,7 +440,7 @@ void tunnel_destroy(struct tunnel *t)
     for (int s = 0; s < 2; s++) {
         struct tunnel_dir *td = &t->dir[s];
         if (td->pipe[0] >= 0)
-            pool_put(t->c->ctx->tunnels, td->pipe, td->pipe_len == 0);
+            pool_put(t->pool, td->pipe, td->pipe_len == 0);
         dir_free_buf(td);
         if (t->fd[s] >= 0)
             close(t->fd[s]);
