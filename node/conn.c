@@ -1,9 +1,12 @@
-/* Client connection lifecycle, callbacks, timers and the close path; see conn.h. */
+/* Client connection transport: lifecycle, callbacks, timers, the tunnel
+ * handoff and the close path; see conn.h. */
 #include "conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +18,16 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include "http_proxy.h"
 #include "clog.h"
 #include "log.h"
-#include "socks5.h"
-#include "socks5_server.h"
 #include "tunnel.h"
 
 #define LINGER_MS 2000
 #define REJECT_FLUSH_MS 1000
+
+/* c->proto starts here, aligned for any type */
+#define CONN_PROTO_OFFSET \
+    ((sizeof(struct conn) + alignof(max_align_t) - 1) / alignof(max_align_t) * alignof(max_align_t))
 
 _Static_assert(CONN_ST__COUNT <= 8, "stats.conns_by_state too small");
 
@@ -33,6 +37,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void upstream_read_cb(struct bufferevent *bev, void *arg);
 static void upstream_write_cb(struct bufferevent *bev, void *arg);
 static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
 
 const char *conn_state_name(enum conn_state st)
 {
@@ -41,6 +46,13 @@ const char *conn_state_name(enum conn_state st)
     };
     _Static_assert(PF_ARRAY_LEN(names) == CONN_ST__COUNT, "conn_state names");
     return (size_t)st < PF_ARRAY_LEN(names) ? names[st] : "?";
+}
+
+void conn_bug(const struct conn *c, const char *what, const char *file, int line)
+{
+    log_error("c%llu %s: BUG at %s:%d in state %s: %s does not hold", (unsigned long long)c->id,
+              c->peer, file, line, conn_state_name(c->state), what);
+    abort();
 }
 
 void conn_set_state(struct conn *c, enum conn_state st)
@@ -68,6 +80,7 @@ int conn_client_write(struct conn *c, const void *data, size_t len)
 
 static void conn_free(struct conn *c)
 {
+    c->ops->release(c);
     dial_deinit(&c->dial);
     if (c->timer != NULL)
         event_free(c->timer);
@@ -76,7 +89,6 @@ static void conn_free(struct conn *c)
     if (c->ubev != NULL)
         bufferevent_free(c->ubev);
     tunnel_destroy(c->tun);
-    http_proxy_reset_exchange(c);   /* frees the heads */
     free(c);
 }
 
@@ -128,41 +140,19 @@ static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
     }
 }
 
-static void timer_cb(evutil_socket_t fd, short what, void *arg);
-
-static struct conn *conn_new(struct node_ctx *ctx, int fd, const struct sockaddr *sa,
-                             int is_reject);
-
-void conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is_reject)
+struct conn *conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa,
+                         const struct conn_ops *ops, size_t proto_size, int is_reject)
 {
-    (void)conn_new(ctx, fd, sa, is_reject);
-}
-
-void conn_create_socks5(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is_reject)
-{
-    if (is_reject) {
-        ctx->stats.rejected_over_limit++;
-        close(fd);
-        return;
-    }
-    struct conn *c = conn_new(ctx, fd, sa, 0);
-    if (c == NULL || c->is_closing)
-        return;
-    c->is_socks5_port = 1;
-    socks5_server_start(c);
-}
-
-/* Creates and links a conn; returns it (possibly already closing), or NULL. */
-static struct conn *conn_new(struct node_ctx *ctx, int fd, const struct sockaddr *sa,
-                             int is_reject)
-{
-    struct conn *c = calloc(1, sizeof(*c));
+    /* one allocation for the transport and the protocol's state */
+    struct conn *c = calloc(1, CONN_PROTO_OFFSET + proto_size);
     if (c == NULL) {
         log_error("accept: out of memory, closing fd %d", fd);
         close(fd);
         return NULL;
     }
     c->ctx = ctx;
+    c->ops = ops;
+    c->proto = (char *)c + CONN_PROTO_OFFSET;
     c->id = ++ctx->next_conn_id;
     c->is_reject = is_reject;
     c->state = CONN_ST_READ_HEAD;
@@ -184,20 +174,17 @@ static struct conn *conn_new(struct node_ctx *ctx, int fd, const struct sockaddr
     if (c->cbev == NULL)
         close(fd);
     c->timer = evtimer_new(ctx->base, timer_cb, c);
-    if (c->cbev == NULL || c->timer == NULL || dial_init(&c->dial, ctx, http_proxy_on_dial_done, c) != PF_OK) {
+    if (c->cbev == NULL || c->timer == NULL) {
         conn_close(c, CONN_ERR_INTERNAL);
-        return c;
+        return NULL;
     }
-    size_t high = PF_MAX_OF((size_t)HTTP_PROXY_HIGH_WATER, (size_t)ctx->conf.node.max_header_bytes + 1);
+    size_t high = PF_MAX_OF((size_t)CONN_HIGH_WATER, (size_t)ctx->conf.node.max_header_bytes + 1);
     bufferevent_setwatermark(c->cbev, EV_READ, 0, high);
     bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
     bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
     clog_debug(c, "accepted%s", is_reject ? " over max_clients" : "");
-    if (is_reject) {
-        conn_reply_error(c, CONN_ERR_OVER_LIMIT);
-        return c;
-    }
-    conn_arm_timer(c, ctx->conf.node.header_timeout_ms);
+    if (!is_reject)
+        conn_arm_timer(c, ctx->conf.node.header_timeout_ms);
     return c;
 }
 
@@ -250,28 +237,32 @@ void conn_close_all(struct node_ctx *ctx)
     reaper_cb(-1, 0, ctx);
 }
 
+void conn_close_idle(struct node_ctx *ctx)
+{
+    for (struct conn *c = ctx->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->ops->is_idle(c))
+            conn_close(c, CONN_ERR_SHUTDOWN);    /* idle: nothing in flight */
+    }
+}
+
 void conn_drop_upstream(struct conn *c)
 {
     if (c->ubev != NULL) {
         bufferevent_free(c->ubev);
         c->ubev = NULL;
     }
-    c->ukey[0] = '\0';
-    c->is_upstream_eof = 0;
-    c->is_upstream_shut = 0;
 }
 
 void conn_attach_upstream(struct conn *c, struct bufferevent *bev)
 {
     if (c->ubev != NULL)
         bufferevent_free(c->ubev);
-    c->is_upstream_eof = 0;
-    c->is_upstream_shut = 0;
     c->ubev = bev;
     bufferevent_setwatermark(bev, EV_READ, 0,
-                             PF_MAX_OF((size_t)HTTP_PROXY_HIGH_WATER,
-                                    (size_t)c->ctx->conf.node.max_header_bytes + 1));
-    bufferevent_setwatermark(bev, EV_WRITE, HTTP_PROXY_HIGH_WATER / 2, 0);
+                             PF_MAX_OF((size_t)CONN_HIGH_WATER,
+                                       (size_t)c->ctx->conf.node.max_header_bytes + 1));
+    bufferevent_setwatermark(bev, EV_WRITE, CONN_HIGH_WATER / 2, 0);
     bufferevent_setcb(bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -308,74 +299,11 @@ void conn_flush_and_close(struct conn *c, enum conn_err reason)
         start_linger(c);
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 405: return "Method Not Allowed";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default:  return "Error";
-    }
-}
-
 void conn_reply_error(struct conn *c, enum conn_err reason)
 {
     if (c->is_closing)
         return;
-    struct node_stats *st = &c->ctx->stats;
-    if (c->is_resp_started) {
-        /* part of a response already went out: all we can do is cut it */
-        conn_close(c, reason);
-        return;
-    }
-    const struct conn_err_kind *k = conn_err_kind(reason);
-    int status = k->http_status;
-    if ((c->req != NULL && c->req->head_len > 0) || c->is_socks5 ||
-        c->state == CONN_ST_TUNNEL)   /* an accepted request or tunnel */
-        st->outcomes[c->is_connect || c->is_socks5 ? 1 : 0][k->outcome]++;
-    if (c->is_socks5) {
-        socks5_server_reply_error(c, reason);
-        return;
-    }
-    c->is_resp_started = 1;
-    if (status >= 500)
-        st->responses_5xx++;
-    else
-        st->responses_4xx++;
-    if (status == 502) st->errors_502++;
-    if (status == 503) st->errors_503++;
-    if (status == 504) st->errors_504++;
-    if (status == 407) st->auth_failures++;
-    if (status == 403) st->policy_denials++;
-    const char *text = status_text(status);
-    char body[128];
-    int blen = snprintf(body, sizeof(body), "%d %s\n", status, text);
-    const char *extra = "";
-    char retry_after[48];
-    if (status == 503) {
-        snprintf(retry_after, sizeof(retry_after), "Retry-After: %d\r\n",
-                 c->retry_after_s > 0 ? c->retry_after_s : 1);
-        extra = retry_after;
-    } else if (status == 407)
-        extra = "Proxy-Authenticate: Basic realm=\"proxyfleet\"\r\n";
-    char head[512];
-    int hlen = snprintf(head, sizeof(head),
-                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                        "Connection: close\r\n%s\r\n", status, text, blen, extra);
-    if (conn_client_write(c, head, (size_t)hlen) != PF_OK ||
-        (!c->is_head_req && conn_client_write(c, body, (size_t)blen) != PF_OK)) {
-        conn_close(c, CONN_ERR_INTERNAL);
-        return;
-    }
-    clog_debug(c, "answered %d (%s)", status, conn_err_name(reason));
-    conn_flush_and_close(c, reason);
+    c->ops->reply_error(c, reason);
 }
 
 /* Copies what bufferevent output <out> then input <in> hold (in wire
@@ -429,11 +357,11 @@ static void tunnel_done_cb(void *arg, enum tunnel_end end)
 
 void conn_tunnel_start(struct conn *c)
 {
+    struct node_stats *st = &c->ctx->stats;
+    st->tunnels_total++;
     conn_set_state(c, CONN_ST_TUNNEL);
-    http_proxy_reset_exchange_heads(c);   /* a tunnel never parses again */
     /* armed once: the relay stamps activity and the timer re-arms for the rest */
     conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
-    struct node_stats *st = &c->ctx->stats;
     struct tunnel_args a = {
         .base = c->ctx->base,
         .pool = c->ctx->tunnels,
@@ -484,96 +412,29 @@ static void tunnel_timer(struct conn *c)
     conn_arm_timer(c, (int)PF_MIN_OF(left, (int64_t)idle_ms));
 }
 
-/* READ_HEAD: parse what arrived so far. */
-static void read_head(struct conn *c)
+/* FLUSH, LINGER: what the client still sends is read and dropped. */
+static void discard_input(struct conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->cbev);
-    size_t len = evbuffer_get_length(in);
-    if (len == 0)
-        return;
-    if (c->nreq == 0 && !c->is_head_started) {
-        uint8_t first;
-        if (evbuffer_copyout(in, &first, 1) == 1 && first == SOCKS5_VERSION) {
-            socks5_server_start(c);   /* SOCKS5 on the HTTP port: no request line starts with 0x05 */
-            return;
-        }
-    }
-    if (!c->is_head_started) {
-        c->is_head_started = 1;
-        if (c->nreq > 0)   /* idle wait is over: the head deadline starts now */
-            conn_arm_timer(c, c->ctx->conf.node.header_timeout_ms);
-    }
-    if (c->req == NULL) {   /* allocated when a head starts arriving */
-        c->req = http_head_create(HTTP_HEAD_REQUEST, (size_t)c->ctx->conf.node.max_header_bytes);
-        if (c->req == NULL) {
-            conn_reply_error(c, CONN_ERR_INTERNAL);
-            return;
-        }
-    }
-    size_t n = PF_MIN_OF(len, c->req->max_bytes);
-    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-    int rc = http_head_parse(c->req, p, n);
-    if (rc == PF_EAGAIN)
-        return;
-    if (rc == PF_ERANGE) {
-        clog_debug(c, "request head rejected: %s", c->req->err.msg);
-        conn_reply_error(c, CONN_ERR_HEAD_TOO_LARGE);
-        return;
-    }
-    if (rc != PF_OK) {
-        clog_debug(c, "request head rejected: %s", c->req->err.msg);
-        conn_reply_error(c, CONN_ERR_BAD_REQUEST);
-        return;
-    }
-    evbuffer_drain(in, c->req->head_len);
-    c->bytes_in += c->req->head_len;
-    c->ctx->stats.bytes_in += c->req->head_len;
-    c->nreq++;
-    c->is_head_started = 0;
-    http_proxy_on_request(c);
-}
-
-void conn_next_request(struct conn *c)
-{
-    http_proxy_reset_exchange(c);
-    conn_set_state(c, CONN_ST_READ_HEAD);
-    bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
-    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
-    conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
-    if (c->is_client_eof) {
-        conn_close(c, CONN_ERR_NONE);
-        return;
-    }
-    read_head(c);
+    size_t n = evbuffer_get_length(in);
+    c->bytes_in += n;
+    c->ctx->stats.bytes_in += n;
+    evbuffer_drain(in, n);
 }
 
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
+    (void)bev;
     struct conn *c = arg;
     if (c->is_closing)
         return;
     switch (c->state) {
-    case CONN_ST_READ_HEAD:
-        read_head(c);
-        break;
-    case CONN_ST_DIALING:
-        break;               /* kept (bounded by the read watermark) until connected */
-    case CONN_ST_FORWARD:
-        http_proxy_on_client_data(c);
-        break;
-    case CONN_ST_SOCKS5:
-        socks5_server_on_read(c);
-        break;
     case CONN_ST_FLUSH:
-    case CONN_ST_LINGER: {
-        struct evbuffer *in = bufferevent_get_input(bev);
-        size_t n = evbuffer_get_length(in);
-        c->bytes_in += n;
-        c->ctx->stats.bytes_in += n;
-        evbuffer_drain(in, n);
+    case CONN_ST_LINGER:
+        discard_input(c);
         break;
-    }
     default:
+        c->ops->on_client_data(c);
         break;
     }
 }
@@ -592,9 +453,11 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
             conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
         break;
     case CONN_ST_FORWARD:
-        if (c->ubev != NULL && out < HTTP_PROXY_HIGH_WATER) {
+        /* backpressure released: the upstream may be read again */
+        if (c->ubev != NULL && out < CONN_HIGH_WATER) {
             bufferevent_enable(c->ubev, EV_READ);
-            http_proxy_on_upstream_data(c);
+            CONN_ASSERT(c, c->ops->on_upstream_data != NULL);
+            c->ops->on_upstream_data(c);
         }
         break;
     default:
@@ -619,36 +482,30 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     c->is_client_eof = 1;
     switch (c->state) {
-    case CONN_ST_READ_HEAD:
-        conn_close(c, c->is_head_started ? CONN_ERR_CLIENT_EOF : CONN_ERR_NONE);
-        break;
-    case CONN_ST_FORWARD:
-        if (!c->req_body.is_done)
-            conn_close(c, CONN_ERR_CLIENT_EOF);
-        break;               /* else: deliver the response, then close */
     case CONN_ST_FLUSH:
         break;               /* the client may still read what we flush */
     case CONN_ST_LINGER:
         conn_close(c, c->reason);
         break;
     default:
-        conn_close(c, CONN_ERR_CLIENT_EOF);
+        c->ops->on_client_eof(c);
         break;
     }
 }
 
 static void upstream_read_cb(struct bufferevent *bev, void *arg)
 {
+    (void)bev;
     struct conn *c = arg;
     if (c->is_closing)
         return;
     switch (c->state) {
     case CONN_ST_FORWARD:
-        http_proxy_on_upstream_data(c);
+        CONN_ASSERT(c, c->ops->on_upstream_data != NULL);
+        c->ops->on_upstream_data(c);
         break;
     default:
         /* bytes on an idle kept-alive connection: it cannot be reused */
-        (void)bev;
         conn_drop_upstream(c);
         break;
     }
@@ -660,10 +517,11 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg)
     if (c->is_closing)
         return;
     size_t out = evbuffer_get_length(bufferevent_get_output(bev));
-    if (c->state == CONN_ST_FORWARD && out < HTTP_PROXY_HIGH_WATER) {
+    if (c->state == CONN_ST_FORWARD && out < CONN_HIGH_WATER) {
+        /* backpressure released: the client may be read again */
         if (!c->is_client_eof)
             bufferevent_enable(c->cbev, EV_READ);
-        http_proxy_on_client_data(c);
+        c->ops->on_client_data(c);
     }
 }
 
@@ -676,7 +534,8 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
     int is_error = (what & BEV_EVENT_ERROR) != 0;
     switch (c->state) {
     case CONN_ST_FORWARD:
-        http_proxy_on_upstream_close(c, is_error);
+        CONN_ASSERT(c, c->ops->on_upstream_close != NULL);
+        c->ops->on_upstream_close(c, is_error);
         break;
     default:
         conn_drop_upstream(c);   /* an idle kept-alive upstream went away */
@@ -691,26 +550,15 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     if (c->is_closing)
         return;
     switch (c->state) {
-    case CONN_ST_READ_HEAD:
-        if (c->is_head_started || c->nreq == 0)
-            conn_reply_error(c, CONN_ERR_HEADER_TIMEOUT);
-        else
-            conn_close(c, CONN_ERR_IDLE_TIMEOUT);
-        break;
-    case CONN_ST_DIALING:
-    case CONN_ST_FORWARD:
-        http_proxy_on_timeout(c);
-        break;
     case CONN_ST_TUNNEL:
         tunnel_timer(c);
         break;
-    case CONN_ST_SOCKS5:
-        socks5_server_on_timeout(c);
-        break;
     case CONN_ST_FLUSH:
     case CONN_ST_LINGER:
-    default:
         conn_close(c, c->reason);
+        break;
+    default:
+        c->ops->on_timeout(c);
         break;
     }
 }

@@ -1,8 +1,6 @@
 /* HTTP proxying on a conn; see http_proxy.h. */
 #include "http_proxy.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,133 +10,105 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "addr.h"
+#include "attempt.h"
 #include "auth.h"
 #include "clock.h"
 #include "clog.h"
+#include "conn.h"
+#include "http_head.h"
 #include "log.h"
-#include "policy.h"
+#include "socks5.h"
 #include "socks5_server.h"
-#include "str.h"
 
-void http_proxy_set_session(struct conn *c, struct auth_user *u)
+/* Where the answer to the current request stands. Only what the client
+ * got matters: once anything of an answer went out the request is never
+ * retried, and a failure can only cut the connection. */
+enum http_resp_phase {
+    HTTP_RESP_NONE = 0,         /* nothing went to the client yet */
+    HTTP_RESP_INTERIM,          /* a 1xx went out; the final head is still to come */
+    HTTP_RESP_BODY,             /* the final head went out; its body is relayed */
+    HTTP_RESP_TUNNEL,           /* "200 Connection established" went out */
+    HTTP_RESP_ERROR,            /* the node's own error answer went out */
+};
+
+/* One request and its response (the exchange), reset by exchange_reset()
+ * when it ends. Its destination and upstream live in the attempt. */
+struct http_exchange {
+    struct http_head    *req;           /* owned: from the first head byte to the exchange's end;
+                                         * NULL in a tunnel */
+    struct http_head    *resp;          /* owned: from sending the request to the exchange's end */
+    struct http_body     req_body;
+    struct http_body     resp_body;
+    uint64_t             req_body_sent; /* body bytes written towards the upstream */
+    enum http_resp_phase phase;
+    int                  is_connect;
+    int                  is_head_req;
+    int                  is_req_keep_alive;    /* the client asked for keep-alive */
+    int                  is_req_sent;          /* head and body all written to the upstream
+                                                * socket: response_timeout_ms runs until the
+                                                * final head */
+    int                  is_client_keep_alive; /* promised on this response */
+    int                  is_upstream_keep_alive;
+    int                  upstream_eof;         /* FORWARD: upstream sent FIN (1) or failed (2) */
+    int64_t              req_start_us;         /* head parsed: time-to-first-byte origin */
+};
+
+/* The HTTP protocol's per-conn state (c->proto). */
+struct http_session {
+    struct attempt       att;           /* embedded: where the exchange goes */
+    struct http_exchange x;             /* embedded: the current exchange */
+    int                  is_head_started; /* READ_HEAD: bytes of the next head arrived */
+};
+
+static const struct conn_ops http_ops;
+
+static struct http_session *session_of(const struct conn *c)
 {
-    if (u->is_sticky) {
-        c->has_session = 1;
-        c->session_hash = select_session_hash(u->key, strlen(u->key), u->lifetime_min,
-                                              clock_wall_ms());
+    return c->proto;
+}
+
+static void exchange_reset(struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
+    attempt_reset(&hs->att);
+    http_head_destroy(x->req);
+    http_head_destroy(x->resp);
+    memset(x, 0, sizeof(*x));
+    http_body_init(&x->req_body, HTTP_FRAMING_NONE, 0);
+    http_body_init(&x->resp_body, HTTP_FRAMING_NONE, 0);
+}
+
+static void http_release(struct conn *c)
+{
+    struct http_session *hs = session_of(c);
+    exchange_reset(hs);
+    attempt_deinit(&hs->att);
+}
+
+void http_proxy_accept(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is_reject)
+{
+    /* a conn whose first byte is 0x05 becomes a SOCKS5 one in place */
+    size_t size = PF_MAX_OF(sizeof(struct http_session), socks5_server_state_size());
+    struct conn *c = conn_create(ctx, fd, sa, &http_ops, size, is_reject);
+    if (c == NULL)
+        return;
+    if (attempt_init(&session_of(c)->att, c) != PF_OK) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
     }
-    memset(u, 0, sizeof(*u));
+    if (is_reject)
+        conn_reply_error(c, CONN_ERR_OVER_LIMIT);
 }
 
-/* Sticky key from node.sticky_header, when configured and present. */
-static void session_from_header(struct conn *c)
-{
-    const struct conf_node *cn = &c->ctx->conf.node;
-    if (cn->sticky_header[0] == '\0' || c->has_session || c->req == NULL)
-        return;
-    const char *v = http_head_get(c->req, cn->sticky_header);
-    if (v == NULL || v[0] == '\0')
-        return;
-    c->has_session = 1;
-    c->session_hash = select_session_hash(v, strlen(v), 0, 0);
-}
-
-/* Returns 1 when the request carries valid client credentials (or none are
- * needed). The user name may carry a session suffix (alice-session-42): the
- * base name is authenticated and the session becomes the sticky key. */
-static int is_authorized(struct conn *c)
-{
-    struct auth_user u;
-    c->has_session = 0;
-    int ok = auth_check_basic(&c->ctx->conf.node, http_head_get(c->req, "proxy-authorization"), &u);
-    http_proxy_set_session(c, &u);
-    return ok;
-}
-
-void http_proxy_release_upstream(struct conn *c)
-{
-    if (!c->is_up_counted)
-        return;
-    c->is_up_counted = 0;
-    char id[UPSTREAM_ID_MAX];
-    addr_upstream_id(&c->up, id, sizeof(id));
-    pool_cache_conn_delta(&c->ctx->pool, id, -1);
-}
-
-/* Local passive health: one attempt through <c>->up and its outcome. */
-static void record_attempt(struct conn *c, int is_failure)
-{
-    struct node_ctx *ctx = c->ctx;
-    if (!c->has_up || ctx->conf.node.mode != CONF_NODE_POOL)
-        return;
-    const struct conf_node *cn = &ctx->conf.node;
-    struct pool_eject_conf ec = { cn->eject_consecutive_failures, cn->eject_base_ms, cn->eject_max_ms };
-    char id[UPSTREAM_ID_MAX];
-    addr_upstream_id(&c->up, id, sizeof(id));
-    int64_t now = clock_mono_ms(), until = 0;
-    if (pool_cache_record(&ctx->pool, id, is_failure, now, &ec, &until)) {
-        char safe[UPSTREAM_HOST_MAX + 32];
-        addr_format_safe(&c->up, safe, sizeof(safe));
-        ctx->stats.ejections++;
-        log_warn("upstream %s ejected for %lld ms after %d consecutive failures", safe,
-                 (long long)(until - now), cn->eject_consecutive_failures);
-    }
-}
-
-/* Records the outcome of the attempt a plain request left open at dial
- * time (see http_proxy_on_dial_done); nothing when none is open. */
-static void settle_attempt(struct conn *c, int is_failure)
-{
-    if (!c->is_attempt_open)
-        return;
-    c->is_attempt_open = 0;
-    record_attempt(c, is_failure);
-}
-
-void http_proxy_reset_exchange_heads(struct conn *c)
-{
-    http_head_destroy(c->req);
-    c->req = NULL;
-    http_head_destroy(c->resp);
-    c->resp = NULL;
-}
-
-void http_proxy_reset_exchange(struct conn *c)
-{
-    settle_attempt(c, 0);   /* ended otherwise (client gone, ...): a success, as the dial was */
-    http_proxy_release_upstream(c);
-    c->has_session = 0;
-    http_proxy_reset_exchange_heads(c);
-    http_target_deinit(&c->tgt);
-    memset(&c->tgt, 0, sizeof(c->tgt));
-    c->is_connect = 0;
-    c->is_head_req = 0;
-    c->is_req_keep_alive = 0;
-    http_body_init(&c->req_body, HTTP_FRAMING_NONE, 0);
-    http_body_init(&c->resp_body, HTTP_FRAMING_NONE, 0);
-    c->req_body_sent = 0;
-    c->dest[0] = '\0';
-    c->is_resp_head_done = 0;
-    c->is_resp_waiting = 0;
-    c->is_resp_started = 0;
-    c->is_client_keep_alive = 0;
-    c->is_upstream_keep_alive = 0;
-    c->ntried = 0;
-    c->nattempts = 0;
-}
-
-/* "host[:port]" with IPv6 brackets; the port is left out when it is 80 and <omit_80>. */
-static void format_authority(const struct http_target *t, int omit_80, char *buf, size_t len)
+/* "host[:port]" with IPv6 brackets; the port is left out when it is 80. */
+static void format_host_header(const struct http_target *t, char *buf, size_t len)
 {
     const char *lb = t->is_ipv6 ? "[" : "", *rb = t->is_ipv6 ? "]" : "";
-    if (omit_80 && t->port == 80)
+    if (t->port == 80)
         snprintf(buf, len, "%s%s%s", lb, t->host, rb);
     else
         snprintf(buf, len, "%s%s%s:%u", lb, t->host, rb, t->port);
 }
-
-static void start_attempt(struct conn *c);
 
 /* Appends "name: value\r\n" with one evbuffer_add when the line fits a
  * stack buffer (no format parsing: evbuffer_add_printf per header line was
@@ -162,303 +132,89 @@ static int add_header_line(struct evbuffer *out, const struct http_header *h)
     return evbuffer_add(out, "\r\n", 2);
 }
 
-/* Writes the request head for the upstream into <c>->ubev and starts relaying. */
-static void send_request(struct conn *c)
+static const char *status_text(int status)
 {
-    struct evbuffer *out = bufferevent_get_output(c->ubev);
-    char host[300];
-    format_authority(&c->tgt, 1, host, sizeof(host));
-    /* a SOCKS5 upstream gave us a tunnel to the origin: origin-form, no proxy credentials */
-    int is_via_http_proxy = c->has_up && !dial_scheme_is_socks(c->up.scheme);
-    int ok;
-    if (is_via_http_proxy)
-        ok = evbuffer_add_printf(out, "%s http://%s%s HTTP/1.%d\r\nHost: %s\r\n", c->req->method,
-                                 host, c->tgt.path, c->req->version_minor, host) >= 0;
-    else
-        ok = evbuffer_add_printf(out, "%s %s HTTP/1.%d\r\nHost: %s\r\n", c->req->method,
-                                 c->tgt.path, c->req->version_minor, host) >= 0;
-    for (size_t i = 0; ok && i < c->req->nheaders; i++) {
-        const struct http_header *h = &c->req->headers[i];
-        if (http_head_is_hop_by_hop(c->req, i) || (h->name_len == 4 && strcasecmp(h->name, "host") == 0) ||
-            (c->ctx->conf.node.sticky_header[0] != '\0' &&
-             strcasecmp(h->name, c->ctx->conf.node.sticky_header) == 0))
-            continue;           /* the session header is ours: never forwarded */
-        ok = add_header_line(out, h) == 0;
+    switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 405: return "Method Not Allowed";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default:  return "Error";
     }
-    if (ok && is_via_http_proxy)
-        ok = dial_append_upstream_auth(out, &c->up) == PF_OK;
-    if (ok && c->req->version_minor == 0 && c->is_req_keep_alive)
-        ok = evbuffer_add_printf(out, "Connection: keep-alive\r\n") >= 0;
-    if (ok)
-        ok = evbuffer_add(out, "\r\n", 2) == 0;
-    if (!ok) {
-        conn_reply_error(c, CONN_ERR_INTERNAL);
-        return;
-    }
-    http_head_destroy(c->resp);
-    c->resp = http_head_create(HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
-    if (c->resp == NULL) {
-        conn_reply_error(c, CONN_ERR_INTERNAL);
-        return;
-    }
-    conn_set_state(c, CONN_ST_FORWARD);
-    c->is_resp_head_done = 0;
-    c->is_resp_waiting = 0;
-    c->is_upstream_eof = 0;
-    /* a reused upstream may still have the low mark await_response() set */
-    bufferevent_setwatermark(c->ubev, EV_WRITE, HTTP_PROXY_HIGH_WATER / 2, 0);
-    conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
-    http_proxy_on_client_data(c);
 }
 
-/* A failure before the client got any byte: retried on another upstream
- * when allowed, else answered. */
-static void attempt_failed(struct conn *c, enum conn_err reason, int is_retryable)
+/* ops->reply_error: a complete small answer with the kind's status
+ * (Connection: close), then flush and close. */
+static void http_reply_error(struct conn *c, enum conn_err reason)
 {
-    /* a fresh connection that then closed, reset, sent garbage or refused
-     * our credentials: the upstream's fault (passive health, fleet report) */
-    settle_attempt(c, conn_err_kind(reason)->is_upstream_fault);
-    c->ctx->stats.upstream_errors[reason]++;
-    conn_drop_upstream(c);
-    int is_reused = c->is_ubev_reused;
-    c->is_ubev_reused = 0;
-    /* RFC 9110 9.2.2: a proxy must not replay a non-idempotent request the
-     * upstream may have acted on; in FORWARD, send_request() wrote its head
-     * (a failed dial or handshake fails in DIALING) */
-    if (c->state == CONN_ST_FORWARD && !http_method_is_idempotent(c->req->method))
+    struct http_session *hs = session_of(c);
+    struct http_exchange *x = &hs->x;
+    struct node_stats *st = &c->ctx->stats;
+    CONN_ASSERT(c, c->state == CONN_ST_READ_HEAD || c->state == CONN_ST_DIALING ||
+                   c->state == CONN_ST_FORWARD);
+    const struct conn_err_kind *k = conn_err_kind(reason);
+    int status = k->http_status;
+    if (x->phase != HTTP_RESP_NONE || status == 0) {
+        /* part of an answer already went out: all we can do is cut it */
+        conn_close(c, reason);
+        return;
+    }
+    if (x->req != NULL && x->req->head_len > 0)   /* an accepted request or tunnel */
+        st->outcomes[x->is_connect ? 1 : 0][k->outcome]++;
+    x->phase = HTTP_RESP_ERROR;
+    if (status >= 500)
+        st->responses_5xx++;
+    else
+        st->responses_4xx++;
+    if (status == 502) st->errors_502++;
+    if (status == 503) st->errors_503++;
+    if (status == 504) st->errors_504++;
+    if (status == 407) st->auth_failures++;
+    if (status == 403) st->policy_denials++;
+    const char *text = status_text(status);
+    char body[128];
+    int blen = snprintf(body, sizeof(body), "%d %s\n", status, text);
+    const char *extra = "";
+    char retry_after[48];
+    if (status == 503) {
+        snprintf(retry_after, sizeof(retry_after), "Retry-After: %d\r\n",
+                 hs->att.retry_after_s > 0 ? hs->att.retry_after_s : 1);
+        extra = retry_after;
+    } else if (status == 407)
+        extra = "Proxy-Authenticate: Basic realm=\"proxyfleet\"\r\n";
+    char head[512];
+    int hlen = snprintf(head, sizeof(head),
+                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                        "Connection: close\r\n%s\r\n", status, text, blen, extra);
+    if (conn_client_write(c, head, (size_t)hlen) != PF_OK ||
+        (!x->is_head_req && conn_client_write(c, body, (size_t)blen) != PF_OK)) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    clog_debug(c, "answered %d (%s)", status, k->name);
+    conn_flush_and_close(c, reason);
+}
+
+/* A failure of the exchange after the request went upstream, before any
+ * of the response reached the client (else the conn is cut): retried when
+ * the request can be replayed. RFC 9110 9.2.2: a proxy must not replay a
+ * non-idempotent request the upstream may have acted on; in FORWARD,
+ * send_request() wrote its head. */
+static void exchange_fail(struct conn *c, struct http_session *hs, enum conn_err reason,
+                          int is_retryable)
+{
+    struct http_exchange *x = &hs->x;
+    if (c->state == CONN_ST_FORWARD && !http_method_is_idempotent(x->req->method))
         is_retryable = 0;
-    if (is_retryable && !c->is_resp_started && c->req_body_sent == 0 &&
-        (is_reused || (c->has_up && c->nattempts <= c->ctx->conf.node.retries))) {
-        c->ctx->stats.retries++;
-        clog_debug(c, "retrying %s after %s", c->dest, conn_err_name(reason));
-        c->last_reason = reason;
-        start_attempt(c);
-        return;
-    }
-    conn_reply_error(c, reason);
-}
-
-static void start_attempt(struct conn *c)
-{
-    struct node_ctx *ctx = c->ctx;
-    char key[sizeof(c->ukey)];
-    /* Keep-alive first: the previous exchange's connection to the same
-     * destination, unless the pool changed since it was made. */
-    const char *bar = strrchr(c->ukey, '|');
-    /* Not for a non-idempotent request: it can never be replayed, so it
-     * gets a fresh connection rather than one the upstream may be closing
-     * as idle (HAProxy's http-reuse safe). */
-    if (c->nattempts == 0 && !c->is_connect && c->ubev != NULL && bar != NULL &&
-        strcmp(bar + 1, c->dest) == 0 && !c->has_session &&
-        http_method_is_idempotent(c->req->method) &&
-        (ctx->conf.node.mode != CONF_NODE_POOL || c->ubev_pool_version == ctx->pool.version)) {
-        c->nattempts++;
-        c->is_ubev_reused = 1;
-        ctx->stats.upstream_reused++;
-        if (ctx->conf.node.mode == CONF_NODE_POOL && c->has_up && !c->is_up_counted) {
-            char rid[UPSTREAM_ID_MAX];
-            addr_upstream_id(&c->up, rid, sizeof(rid));
-            pool_cache_conn_delta(&ctx->pool, rid, 1);
-            c->is_up_counted = 1;
-        }
-        send_request(c);
-        return;
-    }
-    if (ctx->conf.node.mode == CONF_NODE_POOL) {
-        http_proxy_release_upstream(c);
-        const struct conf_node *cn = &ctx->conf.node;
-        /* a snapshot applied since the last attempt renumbered the pool:
-         * the indexes in tried[] mean other upstreams now (the retry
-         * budget, nattempts, still holds) */
-        if (c->ntried > 0 && c->tried_generation != ctx->pool.generation)
-            c->ntried = 0;
-        c->tried_generation = ctx->pool.generation;
-        struct pool_select_req rq = {
-            .strategy = cn->strategy,
-            .now_wall_ms = clock_wall_ms(),
-            .now_mono_ms = clock_mono_ms(),
-            .exclude = c->tried,
-            .nexclude = c->ntried,
-            .has_session = c->has_session,
-            .session_hash = c->session_hash,
-            .rnd = rng_next(&ctx->rng),
-            .rotate_interval_s = cn->rotate_interval_s,
-            .is_eject_panic = cn->is_eject_panic,
-        };
-        for (unsigned s = 0; s < 8; s++)
-            if (dial_scheme_is_supported((enum upstream_scheme)s))
-                rq.scheme_mask |= 1u << s;
-        struct pool_select_res res;
-        long idx = pool_cache_select(&ctx->pool, &rq, &res);
-        ctx->stats.upstream_unsupported += res.nunsupported;
-        if (idx < 0) {
-            if (c->nattempts > 0) {
-                conn_reply_error(c, c->last_reason);
-            } else if (res.is_all_ejected) {
-                c->retry_after_s = (int)PF_MIN_OF((res.retry_after_ms + 999) / 1000, (int64_t)86400);
-                conn_reply_error(c, CONN_ERR_ALL_EJECTED);
-            } else {
-                conn_reply_error(c, CONN_ERR_NO_UPSTREAM);
-            }
-            return;
-        }
-        if (res.is_ejection_ignored)
-            clog_debug(c, "%s", "every usable upstream is ejected: using them anyway");
-        c->up = ctx->pool.items[idx];
-        c->has_up = 1;
-        if (c->ntried < CONN_TRIED_MAX)
-            c->tried[c->ntried++] = idx;
-        const char *id = ctx->pool.ids[idx];
-        pool_cache_conn_delta(&ctx->pool, id, 1);
-        c->is_up_counted = 1;
-        snprintf(key, sizeof(key), "%s|%s", id, c->dest);
-    } else {
-        c->has_up = 0;
-        snprintf(key, sizeof(key), "direct|%s", c->dest);
-    }
-    c->nattempts++;
-    conn_drop_upstream(c);
-    c->is_ubev_reused = 0;
-    snprintf(c->ukey, sizeof(c->ukey), "%s", key);
-    c->ubev_pool_version = ctx->pool.version;
-    conn_set_state(c, CONN_ST_DIALING);
-    conn_arm_timer(c, ctx->conf.node.connect_timeout_ms);
-    c->dial_start_us = clock_mono_us();
-    dial_start(&c->dial, c->tgt.host, c->tgt.port, c->has_up ? &c->up : NULL, c->is_connect);
-}
-
-void http_proxy_on_request(struct conn *c)
-{
-    struct node_ctx *ctx = c->ctx;
-    struct http_head *req = c->req;
-    ctx->stats.requests_total++;
-    c->is_connect = strcmp(req->method, "CONNECT") == 0;
-    c->is_head_req = strcmp(req->method, "HEAD") == 0;
-    if (req->version_minor == 1)
-        c->is_req_keep_alive = !req->is_conn_close;
-    else
-        c->is_req_keep_alive = !req->is_conn_close &&
-            (req->is_conn_keep_alive ||
-             http_list_has_token(http_head_get(req, "proxy-connection"), "keep-alive"));
-    if (!is_authorized(c)) {
-        clog_info(c, "%s: proxy authentication failed or missing", c->is_connect ? "CONNECT" : req->method);
-        conn_reply_error(c, CONN_ERR_AUTH);
-        return;
-    }
-    struct pf_err err;
-    pf_err_clear(&err);
-    if (http_target_parse(req->target, c->is_connect, &c->tgt, &err) != PF_OK) {
-        clog_debug(c, "bad request target: %s", err.msg);
-        conn_reply_error(c, CONN_ERR_BAD_REQUEST);
-        return;
-    }
-    if (c->is_connect && (req->is_chunked || req->content_length > 0)) {
-        conn_reply_error(c, CONN_ERR_BAD_REQUEST);
-        return;
-    }
-    format_authority(&c->tgt, 0, c->dest, sizeof(c->dest));
-    clog_debug(c, "%s %s", req->method, c->dest);
-    if (c->is_connect && !policy_connect_port_allowed(&c->ctx->conf.node, c->tgt.port)) {
-        clog_info(c, "CONNECT %s: port not in node.connect_ports", c->dest);
-        ctx->stats.connect_port_denials++;
-        conn_reply_error(c, CONN_ERR_POLICY);
-        return;
-    }
-    session_from_header(c);
-    c->req_start_us = clock_mono_us();
-    if (policy_host_denied(&c->ctx->conf.node, c->tgt.host)) {
-        clog_info(c, "%s %s: destination denied by policy", req->method, c->dest);
-        conn_reply_error(c, CONN_ERR_POLICY);
-        return;
-    }
-    http_body_init(&c->req_body, c->is_connect ? HTTP_FRAMING_NONE : http_head_request_framing(req),
-                   req->content_length);
-    start_attempt(c);
-}
-
-void http_proxy_start_tunnel(struct conn *c)
-{
-    c->is_connect = 1;
-    format_authority(&c->tgt, 0, c->dest, sizeof(c->dest));
-    clog_debug(c, "SOCKS5 CONNECT %s", c->dest);
-    if (!policy_connect_port_allowed(&c->ctx->conf.node, c->tgt.port)) {
-        clog_info(c, "SOCKS5 CONNECT %s: port not in node.connect_ports", c->dest);
-        c->ctx->stats.connect_port_denials++;
-        conn_reply_error(c, CONN_ERR_POLICY);
-        return;
-    }
-    if (policy_host_denied(&c->ctx->conf.node, c->tgt.host)) {
-        clog_info(c, "SOCKS5 CONNECT %s: destination denied by policy", c->dest);
-        conn_reply_error(c, CONN_ERR_POLICY);
-        return;
-    }
-    http_body_init(&c->req_body, HTTP_FRAMING_NONE, 0);
-    start_attempt(c);
-}
-
-void http_proxy_on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev)
-{
-    struct conn *c = arg;
-    if (c->is_closing) {
-        if (bev != NULL)
-            bufferevent_free(bev);
-        return;
-    }
-    if (err == DIAL_OK) {
-        /* a tunnel's attempt succeeds here; a plain request's when its
-         * response head arrives, so that an upstream that connects but
-         * never answers (response_timeout_ms) adds up to an ejection */
-        if (c->is_connect)
-            record_attempt(c, 0);
-        else
-            c->is_attempt_open = 1;
-        hist_add(&c->ctx->stats.connect_time, clock_mono_us() - c->dial_start_us);
-        conn_attach_upstream(c, bev);
-        if (!c->is_connect) {
-            send_request(c);
-            return;
-        }
-        static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-        if (c->is_socks5 ? socks5_server_reply_success(c, c->ubev) != PF_OK
-                         : conn_client_write(c, ok, sizeof(ok) - 1) != PF_OK) {
-            conn_close(c, CONN_ERR_INTERNAL);
-            return;
-        }
-        c->is_resp_started = 1;
-        c->ukey[0] = '\0';       /* a tunnel is never reused */
-        c->ctx->stats.tunnels_total++;
-        c->ctx->stats.responses_2xx++;
-        c->ctx->stats.outcomes[1][STATS_OUT_OK]++;
-        conn_tunnel_start(c);
-        return;
-    }
-    char via[UPSTREAM_HOST_MAX + 32] = "direct";
-    if (c->has_up)
-        addr_format_safe(&c->up, via, sizeof(via));
-    clog_info(c, "%s %s via %s failed: %s (status %d)", c->is_connect ? "CONNECT" : c->req->method,
-              c->dest, via, dial_err_name(err), c->dial.reply_status);
-    enum conn_err reason;
-    int is_retryable = 1;
-    switch (err) {
-    case DIAL_ERR_DNS:             reason = CONN_ERR_DNS; break;
-    case DIAL_ERR_POLICY:          reason = CONN_ERR_POLICY; is_retryable = 0; break;
-    case DIAL_ERR_REFUSED:         reason = CONN_ERR_UPSTREAM_REFUSED; break;
-    case DIAL_ERR_RESET:           reason = CONN_ERR_UPSTREAM_RESET; break;
-    case DIAL_ERR_TIMEOUT:         reason = CONN_ERR_UPSTREAM_TIMEOUT; break;
-    case DIAL_ERR_UPSTREAM_AUTH:   reason = CONN_ERR_UPSTREAM_AUTH; break;
-    case DIAL_ERR_BAD_REPLY:
-    case DIAL_ERR_UPSTREAM_STATUS:
-    case DIAL_ERR_UNSUPPORTED:     reason = CONN_ERR_UPSTREAM_BAD_REPLY; break;
-    default:                       reason = CONN_ERR_INTERNAL; is_retryable = 0; break;
-    }
-    if (err == DIAL_ERR_UPSTREAM_STATUS && c->dial.reply_status == 504)
-        reason = CONN_ERR_UPSTREAM_TIMEOUT;   /* the upstream timed out on the destination */
-    /* the upstream's fault (the table says which kinds are): not answering,
-     * or not speaking its protocol; a refused tunnel (UPSTREAM_STATUS) is
-     * the upstream relaying the destination's answer */
-    if (conn_err_kind(reason)->is_upstream_fault && err != DIAL_ERR_UPSTREAM_STATUS)
-        record_attempt(c, 1);
-    attempt_failed(c, reason, is_retryable);
+    if (x->phase != HTTP_RESP_NONE || x->req_body_sent > 0)
+        is_retryable = 0;
+    attempt_fail(&hs->att, reason, is_retryable);
 }
 
 /* Moves body bytes from <in> to <out> as framed by <b>. Returns PF_OK when the
@@ -468,7 +224,7 @@ static int relay_body(struct http_body *b, struct evbuffer *in, struct evbuffer 
 {
     *moved = 0;
     while (!b->is_done && evbuffer_get_length(in) > 0 &&
-           evbuffer_get_length(out) < HTTP_PROXY_HIGH_WATER) {
+           evbuffer_get_length(out) < CONN_HIGH_WATER) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
             break;
@@ -492,66 +248,281 @@ static int is_response_timeout_on(const struct conf_node *cn)
     return cn->response_timeout_ms > 0 && cn->response_timeout_ms <= cn->idle_timeout_ms;
 }
 
+/* 1 while the response deadline runs: the request is all out, the final
+ * head not in yet. */
+static int is_awaiting_head(const struct http_exchange *x)
+{
+    return x->is_req_sent && x->phase != HTTP_RESP_BODY;
+}
+
 /* Starts the response deadline (node.response_timeout_ms) once the request
  * head and body are all written to the upstream socket. While bytes are
- * still queued, the write low mark drops to 0 so that upstream_write_cb
- * (conn.c) calls http_proxy_on_client_data() again when they are out. */
-static void await_response(struct conn *c)
+ * still queued, the write low mark drops to 0 so that the conn calls
+ * on_client_data again when they are out. */
+static void await_response(struct conn *c, struct http_exchange *x)
 {
-    if (c->is_resp_waiting || c->is_resp_head_done)
+    if (x->is_req_sent || x->phase == HTTP_RESP_BODY)
         return;
     if (evbuffer_get_length(bufferevent_get_output(c->ubev)) > 0) {
         bufferevent_setwatermark(c->ubev, EV_WRITE, 0, 0);
         return;
     }
-    c->is_resp_waiting = 1;
+    x->is_req_sent = 1;
     if (is_response_timeout_on(&c->ctx->conf.node))
         conn_arm_timer(c, c->ctx->conf.node.response_timeout_ms);
 }
 
-void http_proxy_on_client_data(struct conn *c)
+/* FORWARD: relays request body bytes towards the upstream. */
+static void forward_request(struct conn *c, struct http_session *hs)
 {
-    if (c->state != CONN_ST_FORWARD || c->ubev == NULL)
+    struct http_exchange *x = &hs->x;
+    if (c->ubev == NULL)
         return;
-    if (c->req_body.is_done) {
-        await_response(c);
+    if (x->req_body.is_done) {
+        await_response(c, x);
         return;
     }
     struct evbuffer *out = bufferevent_get_output(c->ubev);
     uint64_t moved = 0;
-    int rc = relay_body(&c->req_body, bufferevent_get_input(c->cbev), out, &moved);
-    c->req_body_sent += moved;
+    int rc = relay_body(&x->req_body, bufferevent_get_input(c->cbev), out, &moved);
+    x->req_body_sent += moved;
     c->bytes_in += moved;
     c->ctx->stats.bytes_in += moved;
     if (moved > 0)
         conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
     if (rc == PF_EPROTO) {
         clog_debug(c, "%s", "malformed chunked request body");
-        if (c->is_resp_started)
+        if (x->phase != HTTP_RESP_NONE)
             conn_close(c, CONN_ERR_BAD_REQUEST);
         else
             conn_reply_error(c, CONN_ERR_BAD_REQUEST);
         return;
     }
-    if (c->req_body.is_done)
-        await_response(c);
-    else if (evbuffer_get_length(out) >= HTTP_PROXY_HIGH_WATER)
+    if (x->req_body.is_done)
+        await_response(c, x);
+    else if (evbuffer_get_length(out) >= CONN_HIGH_WATER)
         bufferevent_disable(c->cbev, EV_READ);
 }
 
-static void finish_exchange(struct conn *c)
+/* Writes the request head for the upstream into c->ubev and starts relaying. */
+static void send_request(struct conn *c, struct http_session *hs)
 {
-    int is_reusable = c->is_upstream_keep_alive && c->req_body.is_done && c->ubev != NULL &&
+    struct http_exchange *x = &hs->x;
+    struct attempt *a = &hs->att;
+    const struct http_head *req = x->req;
+    struct evbuffer *out = bufferevent_get_output(c->ubev);
+    char host[300];
+    format_host_header(&a->tgt, host, sizeof(host));
+    /* a SOCKS5 upstream gave us a tunnel to the origin: origin-form, no proxy credentials */
+    int is_via_http_proxy = a->has_up && !dial_scheme_is_socks(a->up.scheme);
+    int ok;
+    if (is_via_http_proxy)
+        ok = evbuffer_add_printf(out, "%s http://%s%s HTTP/1.%d\r\nHost: %s\r\n", req->method,
+                                 host, a->tgt.path, req->version_minor, host) >= 0;
+    else
+        ok = evbuffer_add_printf(out, "%s %s HTTP/1.%d\r\nHost: %s\r\n", req->method,
+                                 a->tgt.path, req->version_minor, host) >= 0;
+    const char *sticky = c->ctx->conf.node.sticky_header;
+    for (size_t i = 0; ok && i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (http_head_is_hop_by_hop(req, i) || (h->name_len == 4 && strcasecmp(h->name, "host") == 0) ||
+            (sticky[0] != '\0' && strcasecmp(h->name, sticky) == 0))
+            continue;           /* the session header is ours: never forwarded */
+        ok = add_header_line(out, h) == 0;
+    }
+    if (ok && is_via_http_proxy)
+        ok = dial_append_upstream_auth(out, &a->up) == PF_OK;
+    if (ok && req->version_minor == 0 && x->is_req_keep_alive)
+        ok = evbuffer_add_printf(out, "Connection: keep-alive\r\n") >= 0;
+    if (ok)
+        ok = evbuffer_add(out, "\r\n", 2) == 0;
+    if (!ok) {
+        conn_reply_error(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    http_head_destroy(x->resp);
+    x->resp = http_head_create(HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
+    if (x->resp == NULL) {
+        conn_reply_error(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    conn_set_state(c, CONN_ST_FORWARD);
+    x->is_req_sent = 0;
+    x->upstream_eof = 0;
+    /* a reused upstream may still have the low mark await_response() set */
+    bufferevent_setwatermark(c->ubev, EV_WRITE, CONN_HIGH_WATER / 2, 0);
+    conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+    forward_request(c, hs);
+}
+
+/* ops->on_upstream_ready: the request goes out, or a CONNECT gets its 200
+ * and becomes a tunnel. */
+static void http_on_upstream_ready(struct conn *c)
+{
+    struct http_session *hs = session_of(c);
+    struct http_exchange *x = &hs->x;
+    /* READ_HEAD: the kept-alive connection was reused at once */
+    CONN_ASSERT(c, c->state == CONN_ST_READ_HEAD || c->state == CONN_ST_DIALING);
+    if (!x->is_connect) {
+        send_request(c, hs);
+        return;
+    }
+    static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    if (conn_client_write(c, ok, sizeof(ok) - 1) != PF_OK) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    x->phase = HTTP_RESP_TUNNEL;
+    c->ctx->stats.responses_2xx++;
+    c->ctx->stats.outcomes[1][STATS_OUT_OK]++;
+    /* a tunnel never parses again */
+    http_head_destroy(x->req);
+    x->req = NULL;
+    http_head_destroy(x->resp);
+    x->resp = NULL;
+    conn_tunnel_start(c);
+}
+
+/* Returns 1 when the request carries valid client credentials (or none are
+ * needed). The user name may carry a session suffix (alice-session-42): the
+ * base name is authenticated and the session becomes the sticky key. */
+static int is_authorized(struct conn *c, struct http_session *hs)
+{
+    struct auth_user u;
+    hs->att.has_session = 0;
+    int ok = auth_check_basic(&c->ctx->conf.node, http_head_get(hs->x.req, "proxy-authorization"), &u);
+    attempt_set_session_user(&hs->att, &u);
+    return ok;
+}
+
+/* A complete request head is in x->req (READ_HEAD): admit it and start
+ * its attempt, or answer an error. */
+static void on_request(struct conn *c, struct http_session *hs)
+{
+    struct node_ctx *ctx = c->ctx;
+    struct http_exchange *x = &hs->x;
+    struct attempt *a = &hs->att;
+    struct http_head *req = x->req;
+    ctx->stats.requests_total++;
+    x->is_connect = strcmp(req->method, "CONNECT") == 0;
+    x->is_head_req = strcmp(req->method, "HEAD") == 0;
+    if (req->version_minor == 1)
+        x->is_req_keep_alive = !req->is_conn_close;
+    else
+        x->is_req_keep_alive = !req->is_conn_close &&
+            (req->is_conn_keep_alive ||
+             http_list_has_token(http_head_get(req, "proxy-connection"), "keep-alive"));
+    if (!is_authorized(c, hs)) {
+        clog_info(c, "%s: proxy authentication failed or missing", x->is_connect ? "CONNECT" : req->method);
+        conn_reply_error(c, CONN_ERR_AUTH);
+        return;
+    }
+    struct pf_err err;
+    pf_err_clear(&err);
+    if (http_target_parse(req->target, x->is_connect, &a->tgt, &err) != PF_OK) {
+        clog_debug(c, "bad request target: %s", err.msg);
+        conn_reply_error(c, CONN_ERR_BAD_REQUEST);
+        return;
+    }
+    if (x->is_connect && (req->is_chunked || req->content_length > 0)) {
+        conn_reply_error(c, CONN_ERR_BAD_REQUEST);
+        return;
+    }
+    attempt_set_dest(a);
+    clog_debug(c, "%s %s", req->method, a->dest);
+    a->verb = x->is_connect ? "CONNECT" : req->method;
+    a->is_tunnel = x->is_connect;
+    a->is_reusable = !x->is_connect && http_method_is_idempotent(req->method);
+    if (ctx->conf.node.sticky_header[0] != '\0')
+        attempt_set_session_key(a, http_head_get(req, ctx->conf.node.sticky_header));
+    x->req_start_us = clock_mono_us();
+    http_body_init(&x->req_body, x->is_connect ? HTTP_FRAMING_NONE : http_head_request_framing(req),
+                   req->content_length);
+    attempt_begin(a);
+}
+
+/* READ_HEAD: parses what arrived so far. */
+static void read_head(struct conn *c, struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
+    struct evbuffer *in = bufferevent_get_input(c->cbev);
+    size_t len = evbuffer_get_length(in);
+    if (len == 0)
+        return;
+    if (c->nreq == 0 && !hs->is_head_started) {
+        uint8_t first;
+        if (evbuffer_copyout(in, &first, 1) == 1 && first == SOCKS5_VERSION) {
+            /* SOCKS5 on the HTTP port: no request line starts with 0x05 */
+            http_release(c);
+            socks5_server_take_over(c);
+            return;
+        }
+    }
+    if (!hs->is_head_started) {
+        hs->is_head_started = 1;
+        if (c->nreq > 0)   /* idle wait is over: the head deadline starts now */
+            conn_arm_timer(c, c->ctx->conf.node.header_timeout_ms);
+    }
+    if (x->req == NULL) {   /* allocated when a head starts arriving */
+        x->req = http_head_create(HTTP_HEAD_REQUEST, (size_t)c->ctx->conf.node.max_header_bytes);
+        if (x->req == NULL) {
+            conn_reply_error(c, CONN_ERR_INTERNAL);
+            return;
+        }
+    }
+    size_t n = PF_MIN_OF(len, x->req->max_bytes);
+    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+    int rc = http_head_parse(x->req, p, n);
+    if (rc == PF_EAGAIN)
+        return;
+    if (rc == PF_ERANGE) {
+        clog_debug(c, "request head rejected: %s", x->req->err.msg);
+        conn_reply_error(c, CONN_ERR_HEAD_TOO_LARGE);
+        return;
+    }
+    if (rc != PF_OK) {
+        clog_debug(c, "request head rejected: %s", x->req->err.msg);
+        conn_reply_error(c, CONN_ERR_BAD_REQUEST);
+        return;
+    }
+    evbuffer_drain(in, x->req->head_len);
+    c->bytes_in += x->req->head_len;
+    c->ctx->stats.bytes_in += x->req->head_len;
+    c->nreq++;
+    hs->is_head_started = 0;
+    on_request(c, hs);
+}
+
+/* Back to READ_HEAD for the next request on a kept-alive client, and parses
+ * any pipelined bytes already received. */
+static void next_request(struct conn *c, struct http_session *hs)
+{
+    exchange_reset(hs);
+    conn_set_state(c, CONN_ST_READ_HEAD);
+    bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
+    bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+    conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+    if (c->is_client_eof) {
+        conn_close(c, CONN_ERR_NONE);
+        return;
+    }
+    read_head(c, hs);
+}
+
+static void finish_exchange(struct conn *c, struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
+    int is_reusable = x->is_upstream_keep_alive && x->req_body.is_done && c->ubev != NULL &&
                       evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0;
     if (!is_reusable)
         conn_drop_upstream(c);
     /* draining (SIGTERM): no further request on this connection, even if
      * its response promised keep-alive before the signal */
-    if (!c->is_client_keep_alive || !c->req_body.is_done || c->is_client_eof || c->ctx->is_draining) {
+    if (!x->is_client_keep_alive || !x->req_body.is_done || c->is_client_eof || c->ctx->is_draining) {
         conn_flush_and_close(c, CONN_ERR_DONE);
         return;
     }
-    conn_next_request(c);
+    next_request(c, hs);
 }
 
 /* Writes <resp>'s status line and end-to-end headers to the client. */
@@ -592,76 +563,78 @@ static void count_response(struct node_stats *st, int status)
 
 /* Parses the response head. Returns 1 when the body may be relayed, 0 when
  * more bytes are needed or the conn moved on (error, retry). */
-static int read_response_head(struct conn *c)
+static int read_response_head(struct conn *c, struct http_session *hs)
 {
+    struct http_exchange *x = &hs->x;
+    struct attempt *a = &hs->att;
+    const struct conf_node *cn = &c->ctx->conf.node;
     struct evbuffer *in = bufferevent_get_input(c->ubev);
     for (;;) {
         size_t len = evbuffer_get_length(in);
         if (len == 0)
             return 0;
-        size_t n = PF_MIN_OF(len, c->resp->max_bytes);
+        size_t n = PF_MIN_OF(len, x->resp->max_bytes);
         const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-        int rc = http_head_parse(c->resp, p, n);
+        int rc = http_head_parse(x->resp, p, n);
         if (rc == PF_EAGAIN)
             return 0;
         if (rc != PF_OK) {
-            clog_info(c, "%s %s: bad upstream response: %s", c->req->method, c->dest, c->resp->err.msg);
-            attempt_failed(c, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
+            clog_info(c, "%s %s: bad upstream response: %s", x->req->method, a->dest, x->resp->err.msg);
+            exchange_fail(c, hs, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
             return 0;
         }
-        evbuffer_drain(in, c->resp->head_len);
-        int status = c->resp->status;
+        evbuffer_drain(in, x->resp->head_len);
+        int status = x->resp->status;
         /* an HTTP upstream refusing our credentials; through a SOCKS5
          * upstream a 407 comes from the origin and is the client's */
-        if (status == 407 && c->has_up && !dial_scheme_is_socks(c->up.scheme)) {
-            clog_info(c, "%s %s: upstream refused our credentials (407)", c->req->method, c->dest);
-            attempt_failed(c, CONN_ERR_UPSTREAM_AUTH, 1);
+        if (status == 407 && a->has_up && !dial_scheme_is_socks(a->up.scheme)) {
+            clog_info(c, "%s %s: upstream refused our credentials (407)", x->req->method, a->dest);
+            exchange_fail(c, hs, CONN_ERR_UPSTREAM_AUTH, 1);
             return 0;
         }
         if (status == 101) {    /* we never forward Upgrade, so this is a protocol error */
-            attempt_failed(c, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
+            exchange_fail(c, hs, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
             return 0;
         }
-        settle_attempt(c, 0);   /* a response head: the upstream works */
+        attempt_settle(a, 0);   /* a response head: the upstream works */
         if (status < 200) {     /* interim: relay and wait for the final one */
-            if (write_response_head(c, c->resp, NULL) != PF_OK) {
+            if (write_response_head(c, x->resp, NULL) != PF_OK) {
                 conn_close(c, CONN_ERR_INTERNAL);
                 return 0;
             }
-            c->is_resp_started = 1;
+            x->phase = HTTP_RESP_INTERIM;
             count_response(&c->ctx->stats, status);
-            if (c->is_resp_waiting && is_response_timeout_on(&c->ctx->conf.node))
-                conn_arm_timer(c, c->ctx->conf.node.response_timeout_ms);   /* alive: a fresh wait */
-            http_head_deinit(c->resp);
-            http_head_init(c->resp, HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
+            if (x->is_req_sent && is_response_timeout_on(cn))
+                conn_arm_timer(c, cn->response_timeout_ms);   /* alive: a fresh wait */
+            http_head_deinit(x->resp);
+            http_head_init(x->resp, HTTP_HEAD_RESPONSE, (size_t)cn->max_header_bytes);
             continue;
         }
-        enum http_framing fr = http_head_response_framing(c->resp, c->is_head_req);
-        c->is_client_keep_alive = c->is_req_keep_alive && fr != HTTP_FRAMING_UNTIL_CLOSE &&
+        enum http_framing fr = http_head_response_framing(x->resp, x->is_head_req);
+        x->is_client_keep_alive = x->is_req_keep_alive && fr != HTTP_FRAMING_UNTIL_CLOSE &&
                                   !c->is_client_eof && !c->ctx->is_draining;
-        c->is_upstream_keep_alive = fr != HTTP_FRAMING_UNTIL_CLOSE && !c->resp->is_conn_close &&
-                                    (c->resp->version_minor == 1 || c->resp->is_conn_keep_alive);
-        if (write_response_head(c, c->resp, c->is_client_keep_alive ? "keep-alive" : "close") != PF_OK) {
+        x->is_upstream_keep_alive = fr != HTTP_FRAMING_UNTIL_CLOSE && !x->resp->is_conn_close &&
+                                    (x->resp->version_minor == 1 || x->resp->is_conn_keep_alive);
+        if (write_response_head(c, x->resp, x->is_client_keep_alive ? "keep-alive" : "close") != PF_OK) {
             conn_close(c, CONN_ERR_INTERNAL);
             return 0;
         }
-        c->is_resp_started = 1;
-        c->is_resp_head_done = 1;
-        c->is_resp_waiting = 0;
-        conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);   /* the body's deadline */
+        x->phase = HTTP_RESP_BODY;
+        conn_arm_timer(c, cn->idle_timeout_ms);   /* the body's deadline */
         count_response(&c->ctx->stats, status);
-        hist_add(&c->ctx->stats.ttfb, clock_mono_us() - c->req_start_us);
+        hist_add(&c->ctx->stats.ttfb, clock_mono_us() - x->req_start_us);
         c->ctx->stats.outcomes[0][STATS_OUT_OK]++;
-        http_body_init(&c->resp_body, fr, c->resp->content_length);
+        http_body_init(&x->resp_body, fr, x->resp->content_length);
         return 1;
     }
 }
 
-static void on_upstream_eof(struct conn *c)
+static void on_upstream_eof(struct conn *c, struct http_session *hs)
 {
-    if (c->is_resp_head_done) {
-        if (c->resp_body.framing == HTTP_FRAMING_UNTIL_CLOSE) {
-            c->resp_body.is_done = 1;
+    struct http_exchange *x = &hs->x;
+    if (x->phase == HTTP_RESP_BODY) {
+        if (x->resp_body.framing == HTTP_FRAMING_UNTIL_CLOSE) {
+            x->resp_body.is_done = 1;
             conn_drop_upstream(c);
             conn_flush_and_close(c, CONN_ERR_DONE);
         } else {
@@ -669,72 +642,149 @@ static void on_upstream_eof(struct conn *c)
         }
         return;
     }
-    if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0 || (c->resp != NULL && c->resp->scan > 0)) {
-        attempt_failed(c, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
+    if (evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0 || (x->resp != NULL && x->resp->scan > 0)) {
+        exchange_fail(c, hs, CONN_ERR_UPSTREAM_BAD_REPLY, 0);
         return;
     }
-    attempt_failed(c, c->is_upstream_eof == 2 ? CONN_ERR_UPSTREAM_RESET : CONN_ERR_UPSTREAM_EOF, 1);
+    exchange_fail(c, hs, x->upstream_eof == 2 ? CONN_ERR_UPSTREAM_RESET : CONN_ERR_UPSTREAM_EOF, 1);
 }
 
-void http_proxy_on_upstream_data(struct conn *c)
+/* ops->on_upstream_data: the response head, then its body. */
+static void http_on_upstream_data(struct conn *c)
 {
-    if (c->state != CONN_ST_FORWARD || c->ubev == NULL)
+    struct http_session *hs = session_of(c);
+    struct http_exchange *x = &hs->x;
+    CONN_ASSERT(c, c->state == CONN_ST_FORWARD);
+    if (c->ubev == NULL)
         return;
-    if (!c->is_resp_head_done && !read_response_head(c)) {
-        if (!c->is_closing && c->state == CONN_ST_FORWARD && c->ubev != NULL && c->is_upstream_eof)
-            on_upstream_eof(c);
+    if (x->phase != HTTP_RESP_BODY && !read_response_head(c, hs)) {
+        if (!c->is_closing && c->state == CONN_ST_FORWARD && c->ubev != NULL && x->upstream_eof)
+            on_upstream_eof(c, hs);
         return;
     }
     struct evbuffer *out = bufferevent_get_output(c->cbev);
     uint64_t moved = 0;
-    int rc = relay_body(&c->resp_body, bufferevent_get_input(c->ubev), out, &moved);
+    int rc = relay_body(&x->resp_body, bufferevent_get_input(c->ubev), out, &moved);
     c->bytes_out += moved;
     c->ctx->stats.bytes_out += moved;
     if (moved > 0)
         conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
     if (rc == PF_EPROTO) {
-        clog_info(c, "%s %s: malformed chunked response", c->req->method, c->dest);
+        clog_info(c, "%s %s: malformed chunked response", x->req->method, hs->att.dest);
         conn_flush_and_close(c, CONN_ERR_UPSTREAM_BAD_REPLY);
         return;
     }
     if (rc == PF_OK) {
-        finish_exchange(c);
+        finish_exchange(c, hs);
         return;
     }
-    if (evbuffer_get_length(out) >= HTTP_PROXY_HIGH_WATER) {
+    if (evbuffer_get_length(out) >= CONN_HIGH_WATER) {
         bufferevent_disable(c->ubev, EV_READ);
         return;
     }
-    if (c->is_upstream_eof && evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0)
-        on_upstream_eof(c);
+    if (x->upstream_eof && evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0)
+        on_upstream_eof(c, hs);
 }
 
-void http_proxy_on_upstream_close(struct conn *c, int is_error)
+/* ops->on_upstream_close */
+static void http_on_upstream_close(struct conn *c, int is_error)
 {
-    c->is_upstream_eof = is_error ? 2 : 1;
-    http_proxy_on_upstream_data(c);
+    CONN_ASSERT(c, c->state == CONN_ST_FORWARD);
+    session_of(c)->x.upstream_eof = is_error ? 2 : 1;
+    http_on_upstream_data(c);
 }
 
-void http_proxy_on_timeout(struct conn *c)
+/* ops->on_client_data */
+static void http_on_client_data(struct conn *c)
 {
-    if (c->state == CONN_ST_DIALING) {
-        dial_fail_timeout(&c->dial);
-        return;
+    struct http_session *hs = session_of(c);
+    switch (c->state) {
+    case CONN_ST_READ_HEAD:
+        read_head(c, hs);
+        break;
+    case CONN_ST_DIALING:
+        break;               /* kept (bounded by the read watermark) until connected */
+    case CONN_ST_FORWARD:
+        forward_request(c, hs);
+        break;
+    default:
+        CONN_ASSERT(c, !"an HTTP state");
     }
-    if (c->is_resp_waiting && is_response_timeout_on(&c->ctx->conf.node)) {
-        clog_info(c, "%s %s: no response head within response_timeout_ms (%d ms)", c->req->method,
-                  c->dest, c->ctx->conf.node.response_timeout_ms);
-        c->is_attempt_open = 0;
-        record_attempt(c, 1);   /* the upstream's fault (also on a reused connection): passive ejection */
+}
+
+/* ops->on_client_eof */
+static void http_on_client_eof(struct conn *c)
+{
+    struct http_session *hs = session_of(c);
+    switch (c->state) {
+    case CONN_ST_READ_HEAD:
+        conn_close(c, hs->is_head_started ? CONN_ERR_CLIENT_EOF : CONN_ERR_NONE);
+        break;
+    case CONN_ST_FORWARD:
+        if (!hs->x.req_body.is_done)
+            conn_close(c, CONN_ERR_CLIENT_EOF);
+        break;               /* else: deliver the response, then close */
+    case CONN_ST_DIALING:
+        conn_close(c, CONN_ERR_CLIENT_EOF);
+        break;
+    default:
+        CONN_ASSERT(c, !"an HTTP state");
+    }
+}
+
+/* ops->on_timeout */
+static void http_on_timeout(struct conn *c)
+{
+    struct http_session *hs = session_of(c);
+    struct http_exchange *x = &hs->x;
+    const struct conf_node *cn = &c->ctx->conf.node;
+    switch (c->state) {
+    case CONN_ST_READ_HEAD:
+        if (hs->is_head_started || c->nreq == 0)
+            conn_reply_error(c, CONN_ERR_HEADER_TIMEOUT);
+        else
+            conn_close(c, CONN_ERR_IDLE_TIMEOUT);
+        return;
+    case CONN_ST_DIALING:
+        attempt_on_timeout(&hs->att);
+        return;
+    case CONN_ST_FORWARD:
+        break;
+    default:
+        CONN_ASSERT(c, !"an HTTP state");
+    }
+    if (is_awaiting_head(x) && is_response_timeout_on(cn)) {
+        clog_info(c, "%s %s: no response head within response_timeout_ms (%d ms)", x->req->method,
+                  hs->att.dest, cn->response_timeout_ms);
+        hs->att.is_outcome_open = 0;
+        attempt_record(&hs->att, 1);   /* the upstream's fault (also on a reused connection): passive ejection */
         /* never replayed: the upstream may have acted on the request */
-        attempt_failed(c, CONN_ERR_UPSTREAM_TIMEOUT, 0);
+        exchange_fail(c, hs, CONN_ERR_UPSTREAM_TIMEOUT, 0);
         return;
     }
-    if (!c->is_resp_started) {
-        clog_info(c, "%s %s: no response within %d ms", c->req->method, c->dest,
-                  c->ctx->conf.node.idle_timeout_ms);
+    if (x->phase == HTTP_RESP_NONE) {
+        clog_info(c, "%s %s: no response within %d ms", x->req->method, hs->att.dest,
+                  cn->idle_timeout_ms);
         conn_reply_error(c, CONN_ERR_UPSTREAM_TIMEOUT);
         return;
     }
     conn_close(c, CONN_ERR_IDLE_TIMEOUT);
 }
+
+/* ops->is_idle: between requests, nothing of the next one arrived. */
+static int http_is_idle(const struct conn *c)
+{
+    return c->state == CONN_ST_READ_HEAD && !session_of(c)->is_head_started;
+}
+
+static const struct conn_ops http_ops = {
+    .on_client_data    = http_on_client_data,
+    .on_client_eof     = http_on_client_eof,
+    .on_upstream_ready = http_on_upstream_ready,
+    .on_upstream_data  = http_on_upstream_data,
+    .on_upstream_close = http_on_upstream_close,
+    .on_timeout        = http_on_timeout,
+    .reply_error       = http_reply_error,
+    .is_idle           = http_is_idle,
+    .release           = http_release,
+};

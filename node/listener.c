@@ -15,9 +15,10 @@
 #include <event2/util.h>
 
 #include "addr.h"
-#include "conn.h"
+#include "http_proxy.h"
 #include "log.h"
 #include "policy.h"
+#include "socks5_server.h"
 
 #define LISTENER_BACKLOG   1024
 #define LISTENER_PAUSE_MS  100     /* after an accept error such as EMFILE */
@@ -49,7 +50,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     /* TCP_NODELAY comes from the listening socket: Linux copies it into
      * every accepted one, which saves a setsockopt() per connection */
     if (l->is_socks5) {
-        conn_create_socks5(ctx, fd, sa, ctx->stats.conns_active >= (uint64_t)ctx->conf.node.max_clients);
+        socks5_server_accept(ctx, fd, sa, ctx->stats.conns_active >= (uint64_t)ctx->conf.node.max_clients);
         return;
     }
     if (ctx->stats.conns_active >= (uint64_t)ctx->conf.node.max_clients) {
@@ -58,10 +59,10 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
             close(fd);          /* flood: even the 503 costs too much */
             return;
         }
-        conn_create(ctx, fd, sa, 1);
+        http_proxy_accept(ctx, fd, sa, 1);
         return;
     }
-    conn_create(ctx, fd, sa, 0);
+    http_proxy_accept(ctx, fd, sa, 0);
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -150,9 +151,4 @@ void listener_destroy(struct listener *l)
     if (l->resume != NULL)
         event_free(l->resume);
     free(l);
-}
-
-void listener_format(const struct listener *l, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s", l->addr);
 }

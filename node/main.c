@@ -62,11 +62,7 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
     ctx->listener = NULL;
     listener_destroy(ctx->socks5_listener);
     ctx->socks5_listener = NULL;
-    for (struct conn *c = ctx->conns, *next; c != NULL; c = next) {
-        next = c->next;
-        if (c->state == CONN_ST_READ_HEAD && !c->is_head_started)
-            conn_close(c, CONN_ERR_SHUTDOWN);    /* idle: nothing in flight */
-    }
+    conn_close_idle(ctx);
     log_info("signal %d: draining %llu connections for up to %d ms", (int)sig,
              (unsigned long long)ctx->stats.conns_active, ctx->conf.node.drain_grace_ms);
     if (ctx->conns == NULL) {

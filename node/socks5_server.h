@@ -1,33 +1,33 @@
-/* SOCKS5 (RFC 1928, RFC 1929) on the client side of a conn: greeting,
- * username/password against node.users (constant-time), the request, and
- * the reply; the tunnel itself is set up by http_proxy (same policy, dial
- * path, retries and splice as CONNECT). A conn gets here from the
- * node.socks5_listen listener, or from the HTTP listener when the first byte
- * is 0x05. The whole handshake must finish within header_timeout_ms of the
- * accept. conn.c calls in from its dispatchers in CONN_ST_SOCKS5. */
+/* SOCKS5 (RFC 1928, RFC 1929) on the client side of a conn (conn.h ops):
+ * greeting, username/password against node.users (auth.h), the request,
+ * and the reply; the tunnel itself goes through the same attempt as an
+ * HTTP CONNECT (attempt.h: policy, pick, dial, retries) and the same raw
+ * relay. A conn gets here from the node.socks5_listen listener, or from
+ * the HTTP listener when the first byte is 0x05 (http_proxy.c hands it
+ * over). The whole handshake must finish within header_timeout_ms of the
+ * accept. */
 #ifndef PF_NODE_SOCKS5_SERVER_H
 #define PF_NODE_SOCKS5_SERVER_H
 
-#include "conn.h"
+#include <stddef.h>
+#include <sys/socket.h>
 
-struct bufferevent;
+#include "node.h"
 
-/* Switches <c> to CONN_ST_SOCKS5 and parses what already arrived. */
-void socks5_server_start(struct conn *c);
+struct conn;
 
-/* CONN_ST_SOCKS5: client bytes arrived. */
-void socks5_server_on_read(struct conn *c);
+/* Bytes of SOCKS5 per-conn state (c->proto), for a protocol that may hand
+ * its conn over. */
+size_t socks5_server_state_size(void);
 
-/* CONN_ST_SOCKS5: the handshake deadline passed; closes <c>. */
-void socks5_server_on_timeout(struct conn *c);
+/* Accepts client socket <fd> from <sa> on node.socks5_listen. Over
+ * max_clients (<is_reject>) the socket is just closed, as SOCKS5 has no
+ * answer before the greeting. Takes ownership of <fd>. */
+void socks5_server_accept(struct node_ctx *ctx, int fd, const struct sockaddr *sa, int is_reject);
 
-/* The SOCKS5 form of conn_reply_error(): sends the reply code of <reason>
- * (conn_err.h; refined by the dial outcome in <c>->dial), counts it, and
- * flushes then closes with <reason>. */
-void socks5_server_reply_error(struct conn *c, enum conn_err reason);
-
-/* The tunnel is up on <ubev>: queues the success reply (BND = the local
- * address of <ubev>). Returns PF_OK or PF_ENOMEM. */
-int socks5_server_reply_success(struct conn *c, struct bufferevent *ubev) PF_MUSTCHECK;
+/* Takes over <c>, whose previous protocol released its state (c->proto
+ * holds socks5_server_state_size() bytes): switches it to CONN_ST_SOCKS5
+ * and parses what already arrived. */
+void socks5_server_take_over(struct conn *c);
 
 #endif
