@@ -21,6 +21,7 @@ struct admin_http;
 struct report;
 struct conn;
 struct tunnel_pool;
+struct drain;
 
 struct node_ctx {
     struct event_base *base;            /* owned */
@@ -47,7 +48,7 @@ struct node_ctx {
     int                is_stopping;
     struct rng         rng;             /* random/weighted strategies */
     int                is_draining;     /* SIGTERM/SIGINT: no new conns, finishing in-flight */
-    struct event      *drain_timer;     /* owned: drain_grace_ms deadline */
+    struct drain      *drain;           /* owned: the signal handlers and the grace timer */
 };
 
 #endif
