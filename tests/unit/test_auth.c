@@ -1,8 +1,11 @@
 /* Unit tests for node/auth.c: session user names, the node.users check
- * (HTTP Basic and the SOCKS5 user/password form) with sessions. */
+ * (HTTP Basic and the SOCKS5 user/password form) with sessions, and a
+ * replay of the fuzz corpus tests/corpus/auth (fuzz/fuzz_auth.c). */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -199,4 +202,91 @@ Test(auth, basic_no_users)
     cr_expect(auth_check_basic(&cn, basic("anyone-session-7:x"), &u));
     cr_expect(u.is_sticky);
     cr_expect_str_eq(u.key, "anyone\n7");
+}
+
+/* --- corpus replay (the input format of fuzz/fuzz_auth.c) --- */
+
+static void check_parsed(const struct auth_user *u)
+{
+    if (!u->is_sticky) {
+        cr_expect_str_eq(u->key, "");
+        return;
+    }
+    size_t blen = strlen(u->base_user);
+    cr_expect_gt(blen, 0);
+    cr_expect_eq(strncmp(u->key, u->base_user, blen), 0);
+    cr_expect_eq(u->key[blen], '\n');
+    cr_expect(u->lifetime_min >= 0 && u->lifetime_min <= 1440);
+}
+
+static void replay(const char *name, const char *data, size_t len)
+{
+    char *s = malloc(len);
+    cr_assert_not_null(s);
+    memcpy(s, data + 1, len - 1);
+    s[len - 1] = '\0';
+    struct auth_user u;
+    switch (data[0] % 3) {
+    case 0: {
+        int ok = auth_check_basic(&cn, s, &u);
+        cr_expect(ok == 0 || ok == 1, "%s", name);
+        check_parsed(&u);
+        break;
+    }
+    case 1: {
+        int rc = auth_user_parse(s, "-session-", "-sesstime-", &u);
+        cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s", name);
+        if (rc == PF_OK) {
+            cr_expect_eq(strncmp(u.base_user, s, strlen(u.base_user)), 0, "%s", name);
+            check_parsed(&u);
+        }
+        break;
+    }
+    default: {
+        size_t ulen = strlen(s);
+        const char *pass = ulen < len - 1 ? s + ulen + 1 : s + ulen;
+        size_t pass_len = ulen < len - 1 ? len - 1 - ulen - 1 : 0;
+        int ok = auth_check_user(&cn, s, pass, pass_len, &u);
+        cr_expect(ok == 0 || ok == 1, "%s", name);
+        check_parsed(&u);
+        break;
+    }
+    }
+    free(s);
+}
+
+Test(auth, corpus_replay)
+{
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/auth", PF_CORPUS_DIR);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "opendir %s", dir);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "rb");
+        cr_assert_not_null(f, "open %s", path);
+        char buf[4096];
+        size_t n = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        if (n > 0)
+            replay(e->d_name, buf, n);
+        count++;
+    }
+    closedir(d);
+    cr_expect_geq(count, 10, "corpus has %d files", count);
+}
+
+/* The seeds mean what their names say. */
+Test(auth, corpus_seeds_verdicts)
+{
+    struct auth_user u;
+    cr_expect(auth_check_basic(&cn, "Basic YWxpY2Utc2Vzc2lvbi00Mi1zZXNzdGltZS0xMDp3b25kZXI=", &u));
+    cr_expect(u.is_sticky);
+    cr_expect_str_eq(u.key, "alice\n42");
+    cr_expect_eq(u.lifetime_min, 10);
 }
