@@ -42,7 +42,7 @@ struct dial {
     struct evdns_getaddrinfo_request *dns_req;/* owned by evdns while pending */
     struct bufferevent *bev;                  /* owned until handed to cb */
     struct http_head *reply;                  /* owned: HTTP handshake reply head, only while it is read */
-    const struct upstream *up;                /* borrowed from the caller (conn.up) while the dial runs; NULL direct */
+    const struct upstream *up;                /* borrowed from the caller (attempt.up) while the dial runs; NULL direct */
     int      is_via_upstream;
     int      is_tunnel;                       /* ask the upstream for a CONNECT tunnel */
     int      is_policy_checked;               /* direct mode: check resolved address */
