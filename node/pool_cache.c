@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
-#include <time.h>
 
+#include "clock.h"
 #include "pool_build.h"
 
 void pool_cache_init(struct pool_cache *pc)
@@ -47,13 +47,6 @@ int pool_cache_is_stale(const struct pool_cache *pc, int64_t version, const char
     return version > pc->version;
 }
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Moves <items> into a new build, one struct copy each. */
 static struct pool_build *build_from(struct upstream *items, size_t count, int64_t version,
                                      const char *epoch)
@@ -74,7 +67,7 @@ static struct pool_build *build_from(struct upstream *items, size_t count, int64
 void pool_cache_replace(struct pool_cache *pc, struct upstream *items, size_t count,
                         int64_t version, const char *epoch, int64_t now_mono_ms)
 {
-    int64_t t0 = now_us();
+    int64_t t0 = clock_mono_us();
     struct pool_build *b = build_from(items, count, version, epoch);
     free(items);
     /* out of memory: keep the previous snapshot (a later reload retries) */
@@ -84,7 +77,7 @@ void pool_cache_replace(struct pool_cache *pc, struct upstream *items, size_t co
         return;
     }
     pool_build_destroy(b);
-    pc->last_apply_total_us = now_us() - t0;
+    pc->last_apply_total_us = clock_mono_us() - t0;
     pc->last_apply_max_slice_us = pc->last_apply_total_us;
     pc->last_apply_us = pc->last_apply_total_us;
     pc->last_apply_slices = 1;

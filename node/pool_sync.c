@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
 
@@ -56,13 +55,6 @@ struct pool_sync {
 static void sync_start_check(struct pool_sync *s);
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int64_t sync_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void sync_timer_ms(struct event *ev, int64_t ms)
 {
@@ -169,7 +161,7 @@ static void sync_apply_committed(struct pool_sync *s)
 {
     struct pool_apply *a = s->apply;
     struct pool_cache *pc = s->cache;
-    int64_t total_us = sync_now_us() - a->started_us;
+    int64_t total_us = clock_mono_us() - a->started_us;
     pc->last_apply_total_us = total_us;
     pc->last_apply_max_slice_us = a->max_slice_us;
     pc->last_apply_us = a->max_slice_us;
@@ -225,7 +217,7 @@ static int sync_apply_turn(struct pool_sync *s, int64_t t0)
         rc = pool_apply_slice(s->apply, s->cache, POOL_APPLY_QUANTUM_RECORDS,
                               POOL_APPLY_QUANTUM_UNITS, clock_mono_ms());
         sync_apply_release(s, 0);
-    } while (rc == PF_EAGAIN && sync_now_us() - t0 < POOL_SYNC_APPLY_TURN_US);
+    } while (rc == PF_EAGAIN && clock_mono_us() - t0 < POOL_SYNC_APPLY_TURN_US);
     return rc;
 }
 
@@ -235,7 +227,7 @@ static void sync_apply_free_retired(struct pool_sync *s, int64_t t0)
     struct pool_cache *pc = s->cache;
     pool_apply_destroy(s->apply);
     s->apply = NULL;
-    int64_t us = sync_now_us() - t0;
+    int64_t us = clock_mono_us() - t0;
     if (us > pc->last_apply_max_slice_us)
         pc->last_apply_max_slice_us = pc->last_apply_us = us;
     pc->last_apply_slices++;
@@ -249,13 +241,13 @@ static void sync_on_apply_turn(evutil_socket_t fd, short what, void *arg)
     struct pool_apply *a = s->apply;
     if (a == NULL)
         return;
-    int64_t t0 = sync_now_us();
+    int64_t t0 = clock_mono_us();
     if (pool_apply_is_done(a)) {
         sync_apply_free_retired(s, t0);
         return;
     }
     int rc = sync_apply_turn(s, t0);
-    sync_apply_account(s, sync_now_us() - t0);
+    sync_apply_account(s, clock_mono_us() - t0);
     if (rc == PF_OK) {
         sync_apply_committed(s);
     } else if (rc != PF_EAGAIN) {
@@ -329,7 +321,7 @@ static void sync_apply_start(struct pool_sync *s, const struct snapshot_meta *m,
     s->apply_fetch_ms = clock_mono_ms() - s->reload_started_ms;
     s->apply_prev_version = s->cache->version;
     s->apply_meta_count = m->count;
-    sync_apply_account(s, sync_now_us() - t0_us);
+    sync_apply_account(s, clock_mono_us() - t0_us);
     sync_timer_ms(s->apply_ev, 0);
 }
 
@@ -361,7 +353,7 @@ static int sync_meta_from_hgetall(struct snapshot_meta *m, const struct redis_li
 
 static void sync_on_exec(struct redis_link_reply *reply, void *arg)
 {
-    int64_t t0_us = sync_now_us();
+    int64_t t0_us = clock_mono_us();
     struct pool_sync *s = arg;
     char buf[160];
     if (redis_link_reply_type(reply) != REDIS_LINK_REPLY_ARRAY ||
