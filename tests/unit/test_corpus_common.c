@@ -1,4 +1,4 @@
-/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,seal} through
+/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,seal,sanitize} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
 #include <criterion/criterion.h>
@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "seal.h"
 #include "snapshot.h"
+#include "str.h"
 
 typedef void (*replay_fn)(const char *name, const char *data, size_t len);
 
@@ -153,6 +154,23 @@ static void replay_seal(const char *name, const char *data, size_t len)
 Test(corpus, seal)
 {
     cr_expect_gt(replay_dir("seal", replay_seal), 0);
+}
+
+/* fuzz/fuzz_sanitize.c's invariants: clean, fixed point, clean input kept */
+static void replay_sanitize(const char *name, const char *data, size_t len)
+{
+    char out[512], again[512];
+    size_t n = str_sanitize_text(data, len, 0, out, sizeof(out));
+    cr_expect(str_is_clean_text(out, n), "%s: output not clean", name);
+    cr_expect_eq(str_sanitize_text(out, n, 0, again, sizeof(again)), n, "%s", name);
+    cr_expect_str_eq(out, again, "%s: not a fixed point", name);
+    if (len < sizeof(out) / 4 && str_is_clean_text(data, len))
+        cr_expect(n == len && memcmp(out, data, len) == 0, "%s: clean text changed", name);
+}
+
+Test(corpus, sanitize)
+{
+    cr_expect_gt(replay_dir("sanitize", replay_sanitize), 0);
 }
 
 Test(corpus, conf_full_example_is_valid)
