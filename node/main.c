@@ -232,6 +232,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     ctx->started_at_ms = clock_wall_ms();
     pool_cache_init(&ctx->pool);
+    pool_cache_set_policy(&ctx->pool, &ctx->conf.node.upstream_policy);
     rng_seed_os(&ctx->rng);
 
     /* The epoll changelist folds the add/del pairs a bufferevent makes within
