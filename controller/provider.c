@@ -733,8 +733,10 @@ static int provider_next_page(struct provider *p, const struct provider_parse_re
     if (parsed->next[0] == '\0' || p->conf->json.next[0] == '\0')
         return 0;
     if ((int)p->page >= max_pages) {
-        log_warn("provider %s: page %u has a next page, not followed: max_pages is %d",
-                 p->conf->name, p->page, max_pages);
+        if (!p->is_max_pages_logged)
+            log_warn("provider %s: page %u has a next page, not followed: max_pages is %d "
+                     "(said once)", p->conf->name, p->page, max_pages);
+        p->is_max_pages_logged = 1;
         return 0;
     }
     if (p->nacc >= PROVIDER_MAX_UPSTREAMS)

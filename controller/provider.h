@@ -94,6 +94,7 @@ struct provider {
     enum provider_err_class page_error_class;
     struct provider_rejects poll_rejects;  /* this poll's rejects, for the summary */
     int64_t             rejects_logged_at_ms; /* monotonic, 0 = never */
+    int                 is_max_pages_logged; /* the "max_pages reached" warning was given */
     uint64_t            rejects_unlogged;  /* polls with rejects since the last summary */
 
     enum provider_state state;
