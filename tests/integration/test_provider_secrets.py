@@ -7,7 +7,9 @@ goes through a pool node to the upstreams. Then every log, every Redis key
 and value (read back, and the RDB dump with its compressed strings), every
 file the binaries wrote (the node's snapshot file included) and the admin
 endpoints are scanned for every secret, in clear, percent-encoded and
-base64-encoded (tests/secret_scan.py encoded_forms()). A hit fails.
+base64-encoded (tests/secret_scan.py encoded_forms()); Redis and the
+controller's /status after every step too, since they keep only the latest
+errors. A hit fails.
 
 The fake provider's own access log is not scanned: it is the provider, the
 intended receiver of the API keys."""
@@ -219,22 +221,29 @@ class ProviderSecrets(unittest.TestCase):
             "mode": "pool", "destination_allow": ["127.0.0.0/8"], "connect_timeout_ms": 2000,
             "users": [{"user": CLIENT_USER, "pass": CLIENT_PASS}],
             "snapshot_file": snapshot}}, name="pool")
+        secrets = sorted(f.secrets)
+        hits = []
         for label, specs in steps:
             with self.subTest(step=label):
                 self.run_step(label, specs)
                 if label.startswith("good"):
                     self.traffic()
+            # Redis and /status hold only the latest errors: read them at
+            # every step, not just at the end
+            _, status, _ = self.ctl.admin("/status")
+            for where, data in (("redis after '%s'" % label, self.redis_text()),
+                                ("controller /status after '%s'" % label, status.encode())):
+                for s, form in secret_scan.find_encoded(data, secrets):
+                    hits.append("%s: secret %s (%s)" % (where, secret_scan.mask(s), form))
         for fmt in FORMATS:
             self.assertGreater(self.prov.hits("/" + fmt), 2 * len(steps))
         wait_until(lambda: os.path.exists(snapshot), 15, "the node's snapshot file")
 
-        secrets = sorted(f.secrets)
         # the scanner itself finds what it looks for (the control)
         import base64
         ctrl = b"Authorization: Basic " + base64.b64encode(("x:" + UP_PASS).encode())
         self.assertEqual(secret_scan.find_encoded(ctrl, secrets), [(UP_PASS, "base64")])
 
-        hits = []
         blobs = {"redis keys and values": self.redis_text()}
         for proc, paths in ((self.ctl, ("/status", "/metrics")),
                             (self.node, ("/stats", "/metrics"))):
