@@ -822,13 +822,15 @@ static void provider_fetch_done(struct fetch_req *req, const struct fetch_result
     provider_parse_result_deinit(&parsed);
     if (is_more)
         return;
-    if (p->nacc > 0)
+    if (p->nacc > 0) {
         provider_attempt_done(p, p->acc, p->nacc, NULL, NULL, PROVIDER_ERR_NONE, -1);
-    else
-        provider_attempt_done(p, NULL, 0, NULL,
-                              p->page_error[0] ? p->page_error : "no valid address",
-                              p->page_error_class == PROVIDER_ERR_NONE ? PROVIDER_ERR_TRANSIENT
-                              : p->page_error_class, -1);
+        return;
+    }
+    /* attempt_done() forgets the pages, page_error included: a copy. */
+    enum provider_err_class cls = p->page_error_class == PROVIDER_ERR_NONE
+                                  ? PROVIDER_ERR_TRANSIENT : p->page_error_class;
+    snprintf(reason, sizeof(reason), "%s", p->page_error[0] ? p->page_error : "no valid address");
+    provider_attempt_done(p, NULL, 0, NULL, reason, cls, -1);
 }
 
 static void provider_timer_cb(evutil_socket_t fd, short what, void *arg)
