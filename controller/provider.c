@@ -49,12 +49,13 @@ static void provider_secret_add(struct provider *p, size_t *off, size_t cap, con
 /* The secrets of <p>'s request: the auth header value and password, the
  * URL's password, and every value of its query (raw and percent-decoded,
  * since any of them may be the key) and long path segment (some APIs put
- * the key in the path). They are redacted from whatever the provider says
- * before it reaches a log line or Redis. */
+ * the key in the path), and long tokens of a POST body. They are redacted
+ * from whatever the provider says before it reaches a log line or Redis. */
 static int provider_collect_secrets(struct provider *p)
 {
     const struct conf_provider *c = p->conf;
-    size_t cap = 2 * strlen(c->url) + strlen(c->auth.value) + strlen(c->auth.pass) + 64;
+    size_t cap = 2 * strlen(c->url) + strlen(c->auth.value) + strlen(c->auth.pass) +
+                 strlen(c->request_body) + 64;
     size_t off = 0;
     char dec[CONF_URL_MAX];
     size_t dn;
@@ -64,6 +65,13 @@ static int provider_collect_secrets(struct provider *p)
         return PF_ENOMEM;
     provider_secret_add(p, &off, cap, c->auth.value, strlen(c->auth.value));
     provider_secret_add(p, &off, cap, c->auth.pass, strlen(c->auth.pass));
+    /* A key in a POST body: any run of 12+ key characters ("api_key":"..."). */
+    for (const char *b = c->request_body; *b != '\0';) {
+        size_t n = strspn(b, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=");
+        if (n >= 12)
+            provider_secret_add(p, &off, cap, b, n);
+        b += n > 0 ? n : 1;
+    }
     const char *u = strstr(c->url, "://");
     if (u == NULL)
         return PF_OK;

@@ -111,6 +111,8 @@ Test(provider, secrets_are_collected_and_redacted)
     fx.conf.type = CONF_PROVIDER_API;
     snprintf(fx.conf.url, sizeof(fx.conf.url), "https://u:pw-URL-1@api.example.com/v1/"
              "PATHKEY-0123456789/list?key=k-APIKEY-2718&num=5&sig=s%%2FSECRET%%3D31");
+    snprintf(fx.conf.request_body, sizeof(fx.conf.request_body),
+             "{\"api_key\":\"BODYKEY-0123456789\",\"count\":10}");
     fx.conf.auth.kind = CONF_AUTH_HEADER;
     snprintf(fx.conf.auth.name, sizeof(fx.conf.auth.name), "Authorization");
     snprintf(fx.conf.auth.value, sizeof(fx.conf.auth.value), "Token tok-SECRET-99");
@@ -124,6 +126,8 @@ Test(provider, secrets_are_collected_and_redacted)
     cr_expect(strstr(buf, "pw-URL-1") == NULL, "%s", buf);
     cr_expect(strstr(buf, "PATHKEY") == NULL, "%s", buf);
     cr_expect(strstr(buf, "HTTP 401 (body: 'bad key (13 bytes)") != NULL, "%s", buf);
+    provider_redact(fx.p, "no such key BODYKEY-0123456789 for count", buf, sizeof(buf));
+    cr_expect_str_eq(buf, "no such key (18 bytes) for count");
     /* "num=5" is too short to be a key and stays */
     provider_redact(fx.p, "num 5 of 5", buf, sizeof(buf));
     cr_expect_str_eq(buf, "num 5 of 5");
