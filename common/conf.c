@@ -1668,7 +1668,7 @@ void conf_init_defaults(struct conf *c)
 
     conf_default_id(c->node.id, sizeof(c->node.id));
     snprintf(c->node.listen, sizeof(c->node.listen), "127.0.0.1:3128");
-    snprintf(c->node.admin_listen, sizeof(c->node.admin_listen), "127.0.0.1:9100");
+    snprintf(c->node.admin_listen, sizeof(c->node.admin_listen), "127.0.0.1:3180");
     c->node.mode = CONF_NODE_POOL;
     c->node.strategy = CONF_STRATEGY_ROUND_ROBIN;
     c->node.max_clients = 4096;

@@ -369,3 +369,115 @@ int snapshot_record_decode(const char *json, size_t len, const struct seal_key *
     }
     return rc;
 }
+
+/* ---- pool:meta and the notice ------------------------------------------ */
+
+int snapshot_version_parse(const char *s, size_t len, int64_t *out)
+{
+    int64_t v = 0;
+    if (s == NULL || len == 0 || len > 19 || s[0] < '1' || s[0] > '9')
+        return PF_EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return PF_EINVAL;
+        int d = s[i] - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return PF_ERANGE;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return PF_OK;
+}
+
+int snapshot_epoch_valid(const char *s, size_t len)
+{
+    if (s == NULL || len == 0 || len >= SNAPSHOT_EPOCH_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+int snapshot_notice_parse(const char *s, size_t len, int64_t *version, char *epoch)
+{
+    const char *sp = s != NULL ? memchr(s, SNAPSHOT_NOTICE_SEP[0], len) : NULL;
+    if (sp == NULL)
+        return PF_EINVAL;
+    size_t vlen = (size_t)(sp - s);
+    size_t elen = len - vlen - 1;
+    if (snapshot_version_parse(s, vlen, version) != PF_OK || !snapshot_epoch_valid(sp + 1, elen))
+        return PF_EINVAL;
+    memcpy(epoch, sp + 1, elen);
+    epoch[elen] = '\0';
+    return PF_OK;
+}
+
+int snapshot_notice_format(char *buf, size_t len, int64_t version, const char *epoch)
+{
+    if (version < 1 || epoch == NULL || !snapshot_epoch_valid(epoch, strlen(epoch)))
+        return PF_EINVAL;
+    int n = snprintf(buf, len, "%lld" SNAPSHOT_NOTICE_SEP "%s", (long long)version, epoch);
+    return n < 0 || (size_t)n >= len ? PF_ERANGE : PF_OK;
+}
+
+void snapshot_meta_init(struct snapshot_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->count = -1;
+}
+
+static int snapshot_field_is(const char *field, size_t len, const char *name)
+{
+    return len == strlen(name) && memcmp(field, name, len) == 0;
+}
+
+int snapshot_meta_field(struct snapshot_meta *m, const char *field, size_t field_len,
+                        const char *value, size_t value_len, struct pf_err *err)
+{
+    if (field == NULL)
+        return PF_OK;
+    if (snapshot_field_is(field, field_len, SNAPSHOT_META_VERSION)) {
+        if (value == NULL)
+            return PF_OK;
+        if (snapshot_version_parse(value, value_len, &m->version) != PF_OK)
+            return pf_err_set(err, PF_EINVAL, "bad version");
+        m->has_version = 1;
+    } else if (snapshot_field_is(field, field_len, SNAPSHOT_META_EPOCH)) {
+        if (value == NULL)
+            return PF_OK;
+        if (!snapshot_epoch_valid(value, value_len))
+            return pf_err_set(err, PF_EINVAL, "bad epoch");
+        memcpy(m->epoch, value, value_len);
+        m->epoch[value_len] = '\0';
+    } else if (snapshot_field_is(field, field_len, SNAPSHOT_META_COUNT)) {
+        /* informational only: "0" and garbage read as unknown */
+        if (value != NULL && snapshot_version_parse(value, value_len, &m->count) != PF_OK)
+            m->count = -1;
+    }
+    return PF_OK;
+}
+
+int snapshot_meta_finish(const struct snapshot_meta *m, struct pf_err *err)
+{
+    if (!m->has_version)
+        return PF_ENOENT;
+    if (m->epoch[0] == '\0')
+        return pf_err_set(err, PF_EINVAL, "version without epoch");
+    return PF_OK;
+}
+
+int snapshot_meta_from_pairs(struct snapshot_meta *m, const struct snapshot_pair *pairs,
+                             size_t n, struct pf_err *err)
+{
+    snapshot_meta_init(m);
+    for (size_t i = 0; i < n; i++)
+        if (snapshot_meta_field(m, pairs[i].field, pairs[i].field_len, pairs[i].value,
+                                pairs[i].value_len, err) != PF_OK)
+            return PF_EINVAL;
+    return snapshot_meta_finish(m, err);
+}

@@ -15,10 +15,11 @@
 #include "addr.h"
 #include "clock.h"
 #include "controller.h"
-#include "health.h"
+#include "health_check.h"
 #include "log.h"
 #include "provider.h"
 #include "publish.h"
+#include "redis.h"
 
 struct admin_http {
     struct ctl_ctx *ctx;     /* borrowed */
@@ -114,7 +115,7 @@ static void admin_status(struct evhttp_request *req, void *arg)
     cJSON_AddStringToObject(root, "epoch", ctx->lease.is_leader ? ctx->pub->epoch : "");
     cJSON_AddNumberToObject(root, "version", (double)ctx->pub->version);
     cJSON_AddNumberToObject(root, "pool_size", (double)ctx->pool_size);
-    cJSON_AddBoolToObject(root, "redis_connected", ctx->pub->rc != NULL);
+    cJSON_AddBoolToObject(root, "redis_connected", redis_is_connected(ctx->redis));
     provs = cJSON_AddArrayToObject(root, "providers");
     if (provs == NULL)
         goto fail;
@@ -197,12 +198,12 @@ static void admin_metrics(struct evhttp_request *req, void *arg)
     evbuffer_add_printf(b, "# TYPE pf_controller_publishes_total counter\npf_controller_publishes_total %" PRIu64 "\n",
                         ctx->pub->npublishes);
     evbuffer_add_printf(b, "# TYPE pf_controller_redis_errors_total counter\npf_controller_redis_errors_total %" PRIu64 "\n",
-                        ctx->pub->nerrors);
+                        redis_drops(ctx->redis) + ctx->pub->nerrors);
     evbuffer_add_printf(b, "# TYPE pf_controller_redis_connected gauge\npf_controller_redis_connected %d\n",
-                        ctx->pub->rc != NULL);
+                        redis_is_connected(ctx->redis));
     admin_metrics_resilience(ctx, b);
     if (ctx->health != NULL)
-        health_metrics(ctx->health, b, now);
+        health_check_metrics(ctx->health, b, now);
     admin_send(req, 200, "OK", "text/plain; version=0.0.4", b);
     evbuffer_free(b);
 }

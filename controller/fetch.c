@@ -297,7 +297,7 @@ static void fetch_finish(struct fetch *f, struct fetch_req *r, CURLcode code)
     } else if (code != CURLE_OK) {
         fetch_error_text(r->easy, code, error, sizeof(error));
     }
-    res.curl_code = r->is_over_cap ? (int)CURLE_FILESIZE_EXCEEDED : (int)code;
+    res.err = fetch_error_from_curl(r->is_over_cap ? (int)CURLE_FILESIZE_EXCEEDED : (int)code);
     res.http_status = status;
     res.body = r->body != NULL ? r->body : "";
     res.body_len = r->body_len;

@@ -1,13 +1,15 @@
 /* HTTP GET of provider APIs: libcurl's multi interface driven by the
  * controller's libevent loop (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION +
  * curl_multi_socket_action). No threads of ours, nothing blocks the loop.
- * This file is the only libcurl/libevent glue of the controller. */
+ * This file is the only libcurl/libevent glue of the controller; results
+ * carry a fetch_error (fetch_error.h), never a libcurl code. */
 #ifndef PF_FETCH_H
 #define PF_FETCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fetch_error.h"
 #include "pf.h"
 
 struct event_base;
@@ -34,7 +36,7 @@ struct fetch_opts {
 /* What a finished request reports. Everything is borrowed for the duration
  * of the callback only. */
 struct fetch_result {
-    int          curl_code;                    /* CURLcode, 0 = transfer completed */
+    enum fetch_error err;                      /* FETCH_OK = transfer completed */
     long         http_status;                  /* 0 when no response */
     const char  *body;                         /* NUL-terminated, may hold NULs */
     size_t       body_len;

@@ -1,4 +1,4 @@
-/* Upstream health: the pure table first, then the shell. See health.h. */
+/* Upstream health, the pure table and filter; see health.h. */
 #include "health.h"
 
 #include <inttypes.h>
@@ -8,18 +8,8 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <hiredis/hiredis.h>
 
-#include "clock.h"
-#include "fetch.h"
-#include "keys.h"
-#include "log.h"
-#include "passive.h"
 #include "provider.h"
-#include "publish.h"
 
 /* ---- pure table ------------------------------------------------------------ */
 
@@ -425,577 +415,55 @@ out:
     return s;
 }
 
-/* ---- shell ------------------------------------------------------------------ */
-
-enum health_result {
-    HEALTH_RES_OK = 0,
-    HEALTH_RES_STATUS,          /* answered outside expect_status */
-    HEALTH_RES_TIMEOUT,
-    HEALTH_RES_CONNECT,         /* upstream refused or unreachable */
-    HEALTH_RES_ERROR,           /* anything else: proxy refused, TLS, reset */
-    HEALTH_RES_COUNT,
-};
-
-static const char *const health_result_names[HEALTH_RES_COUNT] = {
-    "ok", "status", "timeout", "connect", "error",
-};
-
-/* Probe latency histogram bounds (ms); the last bucket is +Inf. */
-static const double health_lat_bounds[] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 };
-#define HEALTH_LAT_NB (PF_ARRAY_LEN(health_lat_bounds) + 1)
-
-struct health_probe {
-    struct health       *h;          /* borrowed: the owner */
-    struct fetch_req    *req;        /* owned by fetch until the callback */
-    char                 id[UPSTREAM_ID_MAX];
-    struct health_probe *prev, *next;
-};
-
-struct health {
-    struct event_base        *base;      /* borrowed from ctl_ctx */
-    struct fetch             *fetch;     /* borrowed from ctl_ctx */
-    struct publish           *pub;       /* borrowed from ctl_ctx */
-    const struct keys        *keys;      /* borrowed from ctl_ctx */
-    const struct conf_health *conf;      /* borrowed from ctl_ctx->conf */
-    health_change_cb          on_change;
-    void                     *arg;
-    struct health_table       table;
-    struct passive            passive;
-    struct event             *probe_ev;  /* owned: persistent probe round timer; NULL without url */
-    struct event             *passive_ev;/* owned: persistent passive round timer; NULL without passive */
-    struct health_probe      *probes;    /* owned list of probes in flight */
-    size_t                    inflight;
-    size_t                    scan_from; /* table index the queue scan resumes at */
-    int                       is_leader; /* only a leader probes, reads and writes */
-    int                       is_dirty;  /* {pf}:v1:health needs a write */
-    int                       is_latency_changed; /* a first latency was measured this round */
-    int64_t                   latency_refreshed_at_ms; /* mono: last refresh of every latency */
-    size_t                    last_nover;/* bad upstreams kept by the cap at the last filter */
-    uint64_t                  probes_total[HEALTH_RES_COUNT];
-    uint64_t                  lat_buckets[HEALTH_LAT_NB];
-    double                    lat_sum_ms;
-    uint64_t                  lat_count;
-    uint64_t                  ejections_total;
-    uint64_t                  passive_rounds;
-    uint64_t                  passive_errors;
-};
-
-static void health_changed(struct health *h)
+int health_pool_filter(const struct health_table *t, const struct provider_entry *const *es,
+                       size_t n, int64_t now_ms, struct health_pool *out)
 {
-    if (h->on_change != NULL)
-        h->on_change(h->arg);
-}
-
-/* Writes every record to {pf}:v1:health and removes fields of upstreams no
- * longer tracked. Keeps is_dirty set when Redis is not there. */
-static void health_write(struct health *h)
-{
-    int64_t now = clock_wall_ms();
-    size_t n = h->table.n;
-    const char **argv = NULL;
-    char **vals = NULL;
-    redisReply *r = NULL;
-
-    if (h->pub->rc == NULL || !h->is_leader)
-        return;
-    if (n > 0) {
-        argv = calloc(2 + 2 * n, sizeof(*argv));
-        vals = calloc(n, sizeof(*vals));
-        if (argv == NULL || vals == NULL)
-            goto out;
-        argv[0] = "HSET";
-        argv[1] = h->keys->health;
-        for (size_t i = 0; i < n; i++) {
-            vals[i] = health_up_encode(h->table.ups[i], &h->table.params, now);
-            if (vals[i] == NULL)
-                goto out;
-            argv[2 + 2 * i] = h->table.ups[i]->id;
-            argv[3 + 2 * i] = vals[i];
-        }
-        r = publish_command(h->pub, "HSET health", (int)(2 + 2 * n), argv, NULL);
-        if (r == NULL)
-            goto out;
-        freeReplyObject(r);
-    }
-    const char *hkeys[] = { "HKEYS", h->keys->health };
-    r = publish_command(h->pub, "HKEYS health", 2, hkeys, NULL);
-    if (r == NULL)
-        goto out;
-    if (r->type == REDIS_REPLY_ARRAY) {
-        size_t nstale = 0;
-        const char **del = calloc(2 + r->elements, sizeof(*del));
-        if (del != NULL) {
-            del[0] = "HDEL";
-            del[1] = h->keys->health;
-            for (size_t i = 0; i < r->elements; i++) {
-                const redisReply *e = r->element[i];
-                if (e->type == REDIS_REPLY_STRING && health_table_find(&h->table, e->str) == NULL)
-                    del[2 + nstale++] = e->str;
-            }
-            if (nstale > 0) {
-                redisReply *d = publish_command(h->pub, "HDEL health", (int)(2 + nstale), del, NULL);
-                if (d != NULL)
-                    freeReplyObject(d);
-            }
-            free(del);
-        }
-    }
-    freeReplyObject(r);
-    h->is_dirty = 0;
-
-out:
-    if (vals != NULL)
-        for (size_t i = 0; i < n; i++)
-            free(vals[i]);
-    free(vals);
-    free(argv);
-}
-
-static const char *health_scheme_name(enum upstream_scheme s)
-{
-    switch (s) {
-    case UPSTREAM_HTTP:    return "http";
-    case UPSTREAM_HTTPS:   return "https";
-    case UPSTREAM_SOCKS5:  return "socks5";
-    case UPSTREAM_SOCKS5H: return "socks5h";
-    }
-    return "http";
-}
-
-static void health_pump(struct health *h);
-
-static enum health_result health_classify(const struct health *h, const struct fetch_result *res)
-{
-    switch (res->curl_code) {
-    case CURLE_OK:
-        return (res->http_status >= h->conf->expect_status_min &&
-                res->http_status <= h->conf->expect_status_max) ? HEALTH_RES_OK : HEALTH_RES_STATUS;
-    case CURLE_OPERATION_TIMEDOUT:
-        return HEALTH_RES_TIMEOUT;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-        return HEALTH_RES_CONNECT;
-    default:
-        return HEALTH_RES_ERROR;
-    }
-}
-
-static void health_probe_done(struct fetch_req *req, const struct fetch_result *res, void *arg)
-{
-    struct health_probe *pr = arg;
-    struct health *h = pr->h;
-    enum health_result kind = health_classify(h, res);
-    double lat_ms = (double)fetch_req_total_us(req) / 1000.0;
-    char reason[HEALTH_REASON_MAX];
-
-    if (pr->prev != NULL)
-        pr->prev->next = pr->next;
-    else
-        h->probes = pr->next;
-    if (pr->next != NULL)
-        pr->next->prev = pr->prev;
-    h->inflight--;
-    h->probes_total[kind]++;
-    if (kind == HEALTH_RES_OK) {
-        size_t b = 0;
-        while (b < PF_ARRAY_LEN(health_lat_bounds) && lat_ms > health_lat_bounds[b])
-            b++;
-        h->lat_buckets[b]++;
-        h->lat_sum_ms += lat_ms;
-        h->lat_count++;
-        reason[0] = '\0';
-    } else if (kind == HEALTH_RES_STATUS) {
-        snprintf(reason, sizeof(reason), "status %ld", res->http_status);
-    } else {
-        snprintf(reason, sizeof(reason), "%s", res->error[0] != '\0' ? res->error : "failed");
-    }
-
-    struct health_up *u = health_table_find(&h->table, pr->id);
-    if (u != NULL) {
-        enum health_state before = u->state;
-        u->is_probing = 0;
-        int is_changed = health_up_probe_result(u, &h->table.params, kind == HEALTH_RES_OK,
-                                                lat_ms, reason, clock_wall_ms());
-        /* A first measurement is published at once; later moves wait for
-         * the periodic refresh at the end of a round. */
-        if (u->latency_published_ms == 0 && health_up_latency_refresh(u))
-            h->is_latency_changed = 1;
-        h->is_dirty = 1;
-        if (kind != HEALTH_RES_OK)
-            log_debug("health: probe through %s failed (%u in a row): %s", u->id, u->failures,
-                      reason);
-        if (is_changed) {
-            log_info("health: upstream %s %s -> %s%s%s", u->id, health_state_name(before),
-                     health_state_name(u->state), u->state == HEALTH_UNHEALTHY ? ": " : "",
-                     u->state == HEALTH_UNHEALTHY ? u->reason : "");
-            health_changed(h);
-        }
-    }
-    free(pr);
-    health_pump(h);
-}
-
-/* Starts a probe of <u>. Returns PF_OK or PF_ENOMEM. */
-static int health_probe_start(struct health *h, struct health_up *u)
-{
-    struct health_probe *pr = calloc(1, sizeof(*pr));
-    char proxy_url[UPSTREAM_HOST_MAX + 32];
-    int is_v6 = u->u.host_kind == UPSTREAM_HOST_IPV6;
-
-    if (pr == NULL)
-        return PF_ENOMEM;
-    pr->h = h;
-    snprintf(pr->id, sizeof(pr->id), "%s", u->id);
-    snprintf(proxy_url, sizeof(proxy_url), "%s://%s%s%s:%u", health_scheme_name(u->u.scheme),
-             is_v6 ? "[" : "", u->u.host, is_v6 ? "]" : "", (unsigned)u->u.port);
-    struct fetch_proxy proxy = { proxy_url, u->u.user, u->u.pass, h->conf->proxy_ca_file };
-    struct fetch_opts opts = {
-        .timeout_ms = h->conf->timeout_ms,
-        .connect_timeout_ms = h->conf->timeout_ms,
-        .max_body_bytes = 0,
-    };
-    pr->req = fetch_start_via(h->fetch, h->conf->url, &opts, &proxy, health_probe_done, pr);
-    if (pr->req == NULL) {
-        free(pr);
-        return PF_ENOMEM;
-    }
-    pr->next = h->probes;
-    if (h->probes != NULL)
-        h->probes->prev = pr;
-    h->probes = pr;
-    h->inflight++;
-    u->is_probing = 1;
-    return PF_OK;
-}
-
-/* Starts queued probes up to the concurrency cap; writes the health hash
- * when a round has drained. */
-static void health_pump(struct health *h)
-{
-    while (h->inflight < (size_t)h->conf->concurrency && h->scan_from < h->table.n) {
-        struct health_up *u = h->table.ups[h->scan_from++];
-        if (!u->is_queued)
-            continue;
-        u->is_queued = 0;
-        if (health_probe_start(h, u) != PF_OK) {
-            log_warn("health: cannot start a probe through %s, skipped this round", u->id);
-            h->probes_total[HEALTH_RES_ERROR]++;
-        }
-    }
-    if (h->inflight == 0 && h->scan_from >= h->table.n) {
-        int64_t now = clock_mono_ms();
-        if (now - h->latency_refreshed_at_ms >= h->conf->latency_publish_interval_ms) {
-            h->latency_refreshed_at_ms = now;
-            if (health_table_refresh_latencies(&h->table))
-                h->is_latency_changed = 1;
-        }
-        if (h->is_latency_changed) {
-            h->is_latency_changed = 0;
-            health_changed(h);
-        }
-        if (h->is_dirty)
-            health_write(h);
-    }
-}
-
-/* Queues every upstream not already being probed (or, with <is_new_only>,
- * those never probed) and starts what the cap allows. */
-static void health_queue(struct health *h, int is_new_only)
-{
-    if (h->conf->url[0] == '\0' || !h->is_leader)
-        return;
-    for (size_t i = 0; i < h->table.n; i++) {
-        struct health_up *u = h->table.ups[i];
-        if (u->is_probing || u->is_queued)
-            continue;
-        if (is_new_only && u->checked_at_ms != 0)
-            continue;
-        u->is_queued = 1;
-    }
-    h->scan_from = 0;
-    health_pump(h);
-}
-
-static void health_probe_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct health *h = arg;
-
-    (void)fd;
-    (void)what;
-    health_queue(h, 0);
-}
-
-static void health_delta(const char *upstream_id, uint64_t attempts, uint64_t failures, void *arg)
-{
-    struct health *h = arg;
-    struct health_up *u = health_table_find(&h->table, upstream_id);
-
-    /* Counts for upstreams outside the pool are of no use. */
-    if (u != NULL)
-        health_up_passive_add(u, &h->table.params, attempts, failures, clock_wall_ms());
-}
-
-static void health_eject_log(const struct health_up *u, int is_ejected, void *arg)
-{
-    struct health *h = arg;
-
-    if (is_ejected) {
-        h->ejections_total++;
-        log_info("health: upstream %s ejected for %" PRId64 " ms (ejection %u): fleet failure "
-                 "ratio over %.2f", u->id, u->ejected_until_ms - clock_wall_ms(), u->ejections,
-                 h->table.params.failure_ratio);
-    } else {
-        log_info("health: upstream %s back from ejection", u->id);
-    }
-}
-
-/* Reads one node's outcome hash. Returns PF_OK, PF_EIO (connection gone)
- * or PF_ENOMEM. */
-static int health_read_node(struct health *h, const char *node_id)
-{
-    char key[KEYS_NAME_MAX + PASSIVE_NODE_ID_MAX + 16];
-    struct passive_count *cur = NULL;
-    size_t n = 0;
-
-    if (keys_node_upstreams(h->keys, node_id, key, sizeof(key)) != PF_OK)
+    memset(out, 0, sizeof(*out));
+    if (n == 0)
         return PF_OK;
-    const char *argv[] = { "HGETALL", key };
-    redisReply *r = publish_command(h->pub, "HGETALL node upstreams", 2, argv, NULL);
-    if (r == NULL)
-        return PF_EIO;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
-        cur = calloc(r->elements / 2, sizeof(*cur));
-        if (cur == NULL) {
-            freeReplyObject(r);
-            return PF_ENOMEM;
-        }
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            const redisReply *f = r->element[i], *v = r->element[i + 1];
-            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-                (size_t)f->len >= UPSTREAM_ID_MAX ||
-                passive_parse_value(v->str, (size_t)v->len, &cur[n].attempts,
-                                    &cur[n].failures) != PF_OK) {
-                h->passive_errors++;
-                continue;
-            }
-            memcpy(cur[n].id, f->str, (size_t)f->len);
-            cur[n].id[f->len] = '\0';
-            n++;
-        }
-    }
-    freeReplyObject(r);
-    return passive_node_update(&h->passive, node_id, cur, n, health_delta, h) == PF_ENOMEM
-           ? PF_ENOMEM : PF_OK;
-}
-
-static void health_passive_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct health *h = arg;
-    int64_t now = clock_wall_ms();
-    char min[24];
-    int rc = PF_OK;
-
-    (void)fd;
-    (void)what;
-    if (h->pub->rc == NULL || !h->is_leader)
-        return;
-    snprintf(min, sizeof(min), "%" PRId64, now - h->conf->passive.node_max_age_ms);
-    const char *argv[] = { "ZRANGEBYSCORE", h->keys->nodes, min, "+inf" };
-    redisReply *r = publish_command(h->pub, "ZRANGEBYSCORE nodes", 4, argv, NULL);
-    if (r == NULL)
-        return;
-    passive_round_begin(&h->passive);
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements && rc == PF_OK; i++) {
-            const redisReply *e = r->element[i];
-            if (e->type != REDIS_REPLY_STRING || !keys_valid_name(e->str))
-                continue;
-            rc = health_read_node(h, e->str);
-        }
-    }
-    freeReplyObject(r);
-    if (rc != PF_OK) {
-        /* A partial round must not forget the nodes it did not reach. */
-        h->passive.is_in_round = 0;
-        return;
-    }
-    passive_round_end(&h->passive);
-    h->passive_rounds++;
-    if (health_table_passive_eval(&h->table, clock_wall_ms(), health_eject_log, h) > 0)
-        health_changed(h);
-    h->is_dirty = 1;
-    if (h->inflight == 0)
-        health_write(h);
-}
-
-static int health_timer(struct health *h, struct event **ev, int interval_ms,
-                        event_callback_fn cb)
-{
-    struct timeval tv = { interval_ms / 1000, (interval_ms % 1000) * 1000 };
-
-    *ev = event_new(h->base, -1, EV_PERSIST, cb, h);
-    if (*ev == NULL || event_add(*ev, &tv) != 0)
+    out->es = malloc(n * sizeof(*out->es));
+    out->copies = malloc(n * sizeof(*out->copies));
+    if (out->es == NULL || out->copies == NULL ||
+        health_table_filter(t, es, n, now_ms, out->copies, out->es, &out->n, &out->nover) != PF_OK) {
+        health_pool_deinit(out);
         return PF_ENOMEM;
+    }
     return PF_OK;
 }
 
-struct health *health_create(struct event_base *base, struct fetch *fetch, struct publish *pub,
-                             const struct keys *keys, const struct conf_health *conf,
-                             health_change_cb on_change, void *arg)
+void health_pool_deinit(struct health_pool *p)
 {
-    struct health *h = calloc(1, sizeof(*h));
-    struct health_params params;
-
-    if (h == NULL)
-        return NULL;
-    h->base = base;
-    h->fetch = fetch;
-    h->pub = pub;
-    h->keys = keys;
-    h->conf = conf;
-    h->on_change = on_change;
-    h->arg = arg;
-    health_params_from_conf(&params, conf);
-    health_table_init(&h->table, &params);
-    passive_init(&h->passive);
-    if (conf->url[0] != '\0' &&
-        health_timer(h, &h->probe_ev, conf->interval_ms, health_probe_cb) != PF_OK)
-        goto fail;
-    if (conf->passive.is_enabled &&
-        health_timer(h, &h->passive_ev, conf->passive.interval_ms, health_passive_cb) != PF_OK)
-        goto fail;
-    return h;
-
-fail:
-    health_destroy(h);
-    return NULL;
-}
-
-static void health_cancel_probes(struct health *h)
-{
-    while (h->probes != NULL) {
-        struct health_probe *pr = h->probes;
-        h->probes = pr->next;
-        fetch_cancel(h->fetch, pr->req);
-        free(pr);
-    }
-    h->inflight = 0;
-}
-
-void health_set_leader(struct health *h, int is_leader)
-{
-    if (h == NULL || h->is_leader == !!is_leader)
+    if (p == NULL)
         return;
-    struct health_params params = h->table.params;
-    h->is_leader = !!is_leader;
-    health_cancel_probes(h);
-    health_table_deinit(&h->table);
-    health_table_init(&h->table, &params);
-    passive_deinit(&h->passive);
-    passive_init(&h->passive);
-    h->scan_from = 0;
-    h->is_dirty = 0;
-    h->is_latency_changed = 0;
-    h->last_nover = 0;
+    free(p->es);
+    free(p->copies);
+    memset(p, 0, sizeof(*p));
 }
 
-void health_destroy(struct health *h)
+enum health_result health_result_of(enum fetch_error err, long http_status, int expect_min,
+                                    int expect_max)
 {
-    if (h == NULL)
-        return;
-    health_cancel_probes(h);
-    if (h->probe_ev != NULL)
-        event_free(h->probe_ev);
-    if (h->passive_ev != NULL)
-        event_free(h->passive_ev);
-    health_table_deinit(&h->table);
-    passive_deinit(&h->passive);
-    free(h);
+    switch (err) {
+    case FETCH_OK:
+        return http_status >= expect_min && http_status <= expect_max ? HEALTH_RES_OK
+                                                                       : HEALTH_RES_STATUS;
+    case FETCH_ERR_TIMEOUT:
+        return HEALTH_RES_TIMEOUT;
+    case FETCH_ERR_CONNECT:
+        return HEALTH_RES_CONNECT;
+    case FETCH_ERR_RESOLVE:
+    case FETCH_ERR_TOO_BIG:
+    case FETCH_ERR_OTHER:
+    case FETCH_ERR__COUNT:
+        break;
+    }
+    return HEALTH_RES_ERROR;
 }
 
-int health_filter_pool(struct health *h, const struct provider_entry ***es, size_t *n,
-                       struct provider_entry **copies, int64_t now_wall_ms)
+const char *health_result_name(enum health_result r)
 {
-    const struct provider_entry **out = NULL;
-    size_t before = h->table.n, nout = 0, nover = 0;
-
-    *copies = NULL;
-    if (health_table_track(&h->table, *es, *n) != PF_OK)
-        goto fail;
-    if (h->table.n != before)
-        h->is_dirty = 1;
-    if (*n > 0) {
-        out = malloc(*n * sizeof(*out));
-        *copies = malloc(*n * sizeof(**copies));
-        if (out == NULL || *copies == NULL)
-            goto fail;
-        if (health_table_filter(&h->table, *es, *n, now_wall_ms, *copies, out, &nout, &nover) != PF_OK)
-            goto fail;
-    }
-    if (nover != h->last_nover && nover > 0)
-        log_warn("health: %zu unhealthy or ejected upstreams kept in the pool: at most %d%% "
-                 "of %zu may be excluded (max_ejection_percent)", nover,
-                 h->table.params.max_ejection_percent, *n);
-    h->last_nover = nover;
-    free(*es);
-    *es = out;
-    *n = nout;
-    /* New upstreams get their first probe now rather than at the next round. */
-    health_queue(h, 1);
-    return PF_OK;
-
-fail:
-    free(out);
-    free(*copies);
-    *copies = NULL;
-    free(*es);
-    *es = NULL;
-    *n = 0;
-    return PF_ENOMEM;
-}
-
-void health_metrics(const struct health *h, struct evbuffer *b, int64_t now_wall_ms)
-{
-    size_t nstate[3] = { 0, 0, 0 }, nejected = 0, nexcluded = 0;
-    uint64_t cum = 0;
-
-    for (size_t i = 0; i < h->table.n; i++) {
-        const struct health_up *u = h->table.ups[i];
-        nstate[u->state]++;
-        nejected += u->ejected_until_ms > now_wall_ms;
-        nexcluded += health_up_is_excluded(u, now_wall_ms);
-    }
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_probes_total counter\n");
-    for (int r = 0; r < HEALTH_RES_COUNT; r++)
-        evbuffer_add_printf(b, "pf_controller_health_probes_total{result=\"%s\"} %" PRIu64 "\n",
-                            health_result_names[r], h->probes_total[r]);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_probe_latency_ms histogram\n");
-    for (size_t i = 0; i < HEALTH_LAT_NB; i++) {
-        cum += h->lat_buckets[i];
-        if (i < PF_ARRAY_LEN(health_lat_bounds))
-            evbuffer_add_printf(b, "pf_controller_health_probe_latency_ms_bucket{le=\"%g\"} %" PRIu64 "\n",
-                                health_lat_bounds[i], cum);
-        else
-            evbuffer_add_printf(b, "pf_controller_health_probe_latency_ms_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-                                cum);
-    }
-    evbuffer_add_printf(b, "pf_controller_health_probe_latency_ms_sum %.3f\n", h->lat_sum_ms);
-    evbuffer_add_printf(b, "pf_controller_health_probe_latency_ms_count %" PRIu64 "\n", h->lat_count);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_probes_inflight gauge\n"
-                        "pf_controller_health_probes_inflight %zu\n", h->inflight);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_upstreams gauge\n");
-    for (int s = 0; s < 3; s++)
-        evbuffer_add_printf(b, "pf_controller_health_upstreams{state=\"%s\"} %zu\n",
-                            health_state_name((enum health_state)s), nstate[s]);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_ejected gauge\n"
-                        "pf_controller_health_ejected %zu\n", nejected);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_excluded gauge\n"
-                        "pf_controller_health_excluded %zu\n", nexcluded);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_ejections_total counter\n"
-                        "pf_controller_health_ejections_total %" PRIu64 "\n", h->ejections_total);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_passive_rounds_total counter\n"
-                        "pf_controller_health_passive_rounds_total %" PRIu64 "\n", h->passive_rounds);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_passive_bad_values_total counter\n"
-                        "pf_controller_health_passive_bad_values_total %" PRIu64 "\n",
-                        h->passive_errors);
+    static const char *const names[HEALTH_RES_COUNT] = {
+        "ok", "status", "timeout", "connect", "error",
+    };
+    return (unsigned)r < HEALTH_RES_COUNT ? names[r] : "error";
 }

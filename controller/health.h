@@ -1,14 +1,9 @@
-/* Upstream health (docs/configuration.md "controller.health"): active probes
- * through every upstream of the merged pool, passive outcome counters of the
- * fleet's nodes, and the filter that keeps unhealthy and ejected upstreams
- * out of the published pool.
- *
- * Two layers:
- *   - the health table (struct health_table, health_table_* / health_up_*):
- *     pure state, time passed in, no I/O; unit-tested in tests/unit/test_health.c;
- *   - the shell (struct health, health_create ...): timers on the controller
- *     loop, probes on the shared libcurl multi of fetch, Redis reads and
- *     writes through publish's connection.
+/* Upstream health, the pure part (docs/configuration.md "controller.health"):
+ * the table of the merged pool's upstreams with their probe and passive
+ * state, and the filter that keeps unhealthy and ejected upstreams out of
+ * the published pool. No I/O, no clock, no logging: time comes in as
+ * arguments; unit-tested in tests/unit/test_health.c. The shell (timers,
+ * probes, Redis reads and writes) is health_check.h.
  *
  * Choices:
  *   - a new upstream is "unknown" and published at once; it leaves the pool
@@ -29,19 +24,24 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "fetch_error.h"
 #include "upstream-t.h"
 
-struct event_base;
-struct evbuffer;
-struct fetch;
-struct health;
-struct keys;
 struct provider_entry;
-struct publish;
 
 #define HEALTH_EWMA_ALPHA      0.3
 #define HEALTH_WINDOW_BUCKETS  10       /* the passive window is cut into this many slots */
 #define HEALTH_REASON_MAX      128
+
+/* The outcome of one probe. */
+enum health_result {
+    HEALTH_RES_OK = 0,
+    HEALTH_RES_STATUS,          /* answered outside expect_status */
+    HEALTH_RES_TIMEOUT,
+    HEALTH_RES_CONNECT,         /* upstream refused or unreachable */
+    HEALTH_RES_ERROR,           /* anything else: proxy refused, TLS, reset */
+    HEALTH_RES_COUNT,
+};
 
 enum health_state {
     HEALTH_UNKNOWN = 0,         /* never probed (or active probes off): published */
@@ -180,38 +180,32 @@ const char *health_state_name(enum health_state s);
  * (docs/redis-keys.md); caller frees. NULL on allocation failure. */
 char *health_up_encode(const struct health_up *h, const struct health_params *p, int64_t now_ms);
 
-/* ---- shell ------------------------------------------------------------------ */
+/* The entries to publish: health_pool_filter() fills it, health_pool_deinit()
+ * frees what it owns. */
+struct health_pool {
+    const struct provider_entry **es;   /* owned array; entries point into <copies> */
+    struct provider_entry *copies;      /* owned: records carrying latency_ms */
+    size_t   n;
+    size_t   nover;                     /* bad upstreams kept by the cap */
+};
 
-/* Runs when the published set (or a latency) may have changed. */
-typedef void (*health_change_cb)(void *arg);
+/* health_table_filter() into arrays of its own: fills <out> with the
+ * entries of <es>[0..<n>) (sorted, tracked) to publish at <now_ms>. No side
+ * effects but the allocations: the table is read only. Returns PF_OK or
+ * PF_ENOMEM (<out> is then empty). */
+int health_pool_filter(const struct health_table *t, const struct provider_entry *const *es,
+                       size_t n, int64_t now_ms, struct health_pool *out) PF_MUSTCHECK;
 
-/* Creates the health checker of <conf> on <base>, probing through <fetch>'s
- * multi handle and using <pub>'s Redis connection with <keys>; all borrowed
- * and outliving it. Timers start at once; nothing is probed until
- * health_filter_pool() has tracked a pool. Returns NULL on failure. */
-struct health *health_create(struct event_base *base, struct fetch *fetch, struct publish *pub,
-                             const struct keys *keys, const struct conf_health *conf,
-                             health_change_cb on_change, void *arg);
+/* Frees what <p> owns and empties it (accepts NULL). */
+void health_pool_deinit(struct health_pool *p);
 
-/* Only a leader probes, reads node counters and writes {pf}:v1:health
- * (a standby must not delete the leader's entries). Stepping down (<is_leader>
- * 0) cancels probes and forgets all state; becoming leader starts afresh
- * (the first passive round is a baseline again). Starts as not leader. */
-void health_set_leader(struct health *h, int is_leader);
+/* The result of a probe that ended with <err> and, when it completed,
+ * <http_status>: OK within [<expect_min>, <expect_max>], else STATUS;
+ * TIMEOUT; CONNECT (upstream refused or unreachable); ERROR otherwise. */
+enum health_result health_result_of(enum fetch_error err, long http_status, int expect_min,
+                                    int expect_max);
 
-/* Cancels probes in flight and frees <h> (accepts NULL). Call before
- * fetch_destroy(). */
-void health_destroy(struct health *h);
-
-/* The merge step of a publish: tracks <*es>[0..<*n>) (sorted by id) and
- * replaces it by the entries to publish. Takes ownership of <*es> (frees it,
- * also on error) and sets <*es> to a new malloc'd array (caller frees) whose
- * entries point into <*copies>, a malloc'd array the caller frees after the
- * publish. Returns PF_OK or PF_ENOMEM (then <*es> is NULL, <*n> 0). */
-int health_filter_pool(struct health *h, const struct provider_entry ***es, size_t *n,
-                       struct provider_entry **copies, int64_t now_wall_ms) PF_MUSTCHECK;
-
-/* Appends the health metrics (Prometheus text) to <b> at <now_wall_ms>. */
-void health_metrics(const struct health *h, struct evbuffer *b, int64_t now_wall_ms);
+/* "ok", "status", "timeout", "connect" or "error" (metric label). */
+const char *health_result_name(enum health_result r);
 
 #endif

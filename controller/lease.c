@@ -7,13 +7,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <hiredis/hiredis.h>
-
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
+#include "redis.h"
 #include "rng.h"
-#include "publish.h"
 
 /* KEYS[1] lease; ARGV[1] token, ARGV[2] lease_ms. {1, 0} when acquired,
  * else {0, PTTL of the holder's lease}. */
@@ -37,11 +35,11 @@ static const char lease_release_script[] =
     "end\n"
     "return 0\n";
 
-void lease_init(struct lease *l, struct publish *pub, const struct keys *keys, const char *id,
+void lease_init(struct lease *l, struct redis *redis, const struct keys *keys, const char *id,
                 int64_t lease_ms)
 {
     memset(l, 0, sizeof(*l));
-    l->pub = pub;
+    l->redis = redis;
     l->keys = keys;
     l->id = id;
     l->lease_ms = lease_ms > 0 ? lease_ms : 6000;
@@ -78,16 +76,16 @@ static void lease_new_token(struct lease *l)
 
 /* EVAL of <script> on the lease key with <token>. Returns the reply (caller
  * frees) or NULL when Redis is unreachable (the connection was dropped). */
-static redisReply *lease_eval(struct lease *l, const char *what, const char *script,
-                              const char *token)
+static struct redis_reply *lease_eval(struct lease *l, const char *what, const char *script,
+                                      const char *token)
 {
     char ms[24];
     snprintf(ms, sizeof(ms), "%" PRId64, l->lease_ms);
     const char *argv[] = { "EVAL", script, "1", l->keys->controller_lease, token, ms };
-    redisReply *r = publish_command(l->pub, what, (int)PF_ARRAY_LEN(argv), argv, NULL);
-    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-        log_warn("lease: %s: %s", what, r->str);
-        freeReplyObject(r);
+    struct redis_reply *r = redis_command(l->redis, what, (int)PF_ARRAY_LEN(argv), argv, NULL);
+    if (redis_reply_type(r) == REDIS_TYPE_ERROR) {
+        log_warn("lease: %s: %s", what, redis_reply_str(r, NULL));
+        redis_reply_free(r);
         return NULL;
     }
     return r;
@@ -98,8 +96,8 @@ enum lease_event lease_tick(struct lease *l, int64_t now_mono_ms, int64_t *next_
     int64_t renew = lease_renew_ms(l);
 
     *next_in_ms = renew;
-    if (publish_connect(l->pub, now_mono_ms) != PF_OK) {
-        int64_t retry = publish_retry_in_ms(l->pub, now_mono_ms);
+    if (redis_connect(l->redis, now_mono_ms) != PF_OK) {
+        int64_t retry = redis_retry_in_ms(l->redis, now_mono_ms);
         if (retry > 0 && retry < renew)
             *next_in_ms = retry;
         if (l->is_leader && !lease_valid(l, now_mono_ms) &&
@@ -108,15 +106,15 @@ enum lease_event lease_tick(struct lease *l, int64_t now_mono_ms, int64_t *next_
         return LEASE_EV_NONE;
     }
     if (l->is_leader) {
-        redisReply *r = lease_eval(l, "lease renew", lease_renew_script, l->token);
+        struct redis_reply *r = lease_eval(l, "lease renew", lease_renew_script, l->token);
         if (r == NULL) {
             if (!lease_valid(l, now_mono_ms) &&
                 lease_step_down(l, "lease ran out while Redis was unreachable"))
                 return LEASE_EV_LOST;
             return LEASE_EV_NONE;
         }
-        int is_ours = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-        freeReplyObject(r);
+        int is_ours = redis_reply_type(r) == REDIS_TYPE_INTEGER && redis_reply_integer(r) == 1;
+        redis_reply_free(r);
         if (!is_ours) {
             lease_step_down(l, "lease taken over or expired");
             *next_in_ms = 0;    /* try again as a standby at once */
@@ -137,16 +135,17 @@ enum lease_event lease_tick(struct lease *l, int64_t now_mono_ms, int64_t *next_
     lease_new_token(l);
     memcpy(token, l->token, sizeof(token));
     l->token[0] = '\0';
-    redisReply *r = lease_eval(l, "lease acquire", lease_acquire_script, token);
+    struct redis_reply *r = lease_eval(l, "lease acquire", lease_acquire_script, token);
     if (r == NULL)
         return LEASE_EV_NONE;
     int is_acquired = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER) {
-        is_acquired = r->element[0]->integer == 1;
-        l->holder_ttl_ms = is_acquired ? -1 : r->element[1]->integer;
+    const struct redis_reply *e0 = redis_reply_element(r, 0), *e1 = redis_reply_element(r, 1);
+    if (redis_reply_count(r) == 2 && redis_reply_type(e0) == REDIS_TYPE_INTEGER &&
+        redis_reply_type(e1) == REDIS_TYPE_INTEGER) {
+        is_acquired = redis_reply_integer(e0) == 1;
+        l->holder_ttl_ms = is_acquired ? -1 : redis_reply_integer(e1);
     }
-    freeReplyObject(r);
+    redis_reply_free(r);
     if (!is_acquired) {
         /* Try again right when the holder's lease ends, or every renew interval. */
         if (l->holder_ttl_ms >= 0 && l->holder_ttl_ms + 5 < renew)
@@ -168,11 +167,11 @@ int lease_release(struct lease *l)
     if (!l->is_leader)
         return PF_OK;
     int rc = PF_EIO;
-    if (publish_connect(l->pub, clock_mono_ms()) == PF_OK) {
-        redisReply *r = lease_eval(l, "lease release", lease_release_script, l->token);
+    if (redis_connect(l->redis, clock_mono_ms()) == PF_OK) {
+        struct redis_reply *r = lease_eval(l, "lease release", lease_release_script, l->token);
         if (r != NULL) {
             rc = PF_OK;
-            freeReplyObject(r);
+            redis_reply_free(r);
         }
     }
     lease_step_down(l, rc == PF_OK ? "released on shutdown" : "shutdown (release failed)");

@@ -7,7 +7,7 @@
  * also steps down once lease_ms passed since the send time of its last good
  * renew (lease_valid()), which is never later than Redis's own expiry, so
  * two controllers never both believe they lead. Redis calls go through
- * publish.c's connection (publish_command()). */
+ * the controller's connection (redis.h). */
 #ifndef PF_CTL_LEASE_H
 #define PF_CTL_LEASE_H
 
@@ -15,8 +15,8 @@
 
 #include "pf.h"
 
-struct publish;
 struct keys;
+struct redis;
 
 #define LEASE_TOKEN_MAX 96
 
@@ -27,7 +27,7 @@ enum lease_event {
 };
 
 struct lease {
-    struct publish    *pub;                 /* borrowed from ctl_ctx */
+    struct redis      *redis;               /* borrowed from ctl_ctx */
     const struct keys *keys;                /* borrowed from ctl_ctx */
     const char        *id;                  /* borrowed: controller id */
     int64_t            lease_ms;            /* lease time (PX) */
@@ -41,8 +41,8 @@ struct lease {
     char               last_loss[64];       /* reason of the last loss, "" = none */
 };
 
-/* Initialises <l> as standby; <pub>, <keys> and <id> are borrowed. */
-void lease_init(struct lease *l, struct publish *pub, const struct keys *keys, const char *id,
+/* Initialises <l> as standby; <redis>, <keys> and <id> are borrowed. */
+void lease_init(struct lease *l, struct redis *redis, const struct keys *keys, const char *id,
                 int64_t lease_ms);
 
 /* Renew interval: lease_ms / 3 (at least 1). */

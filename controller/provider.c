@@ -786,7 +786,7 @@ static void provider_fetch_done(struct fetch_req *req, const struct fetch_result
     (void)req;
     p->req = NULL;      /* fetch frees it after we return */
     pf_err_clear(&err);
-    if (res->curl_code != 0) {
+    if (res->err != FETCH_OK) {
         /* Timeouts, resets, refused connects, a body over the cap: transient. */
         const char *why = res->error[0] ? res->error : "transfer failed";
         if (p->page > 1)

@@ -9,8 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <hiredis/hiredis.h>
-
 #include "clock.h"
 #include "log.h"
 #include "rng.h"
@@ -20,6 +18,9 @@
 /* KEYS: 1 pool:upstreams, 2 pool:expiry, 3 pool:meta, 4 pool:events, 5 lease.
  * ARGV: 1 fencing token ("" = none), 2 epoch, 3 updated_at_ms,
  * 4 controller_id, 5 count, then count triples (id, record, expires_at_ms).
+ * The meta field names and the notice "<version> <epoch>" are those of
+ * common/snapshot.h, which the nodes parse with. Lua's tostring() of the
+ * HINCRBY integer is its plain decimal, as snapshot_notice_format() writes.
  * HSET/ZADD go in chunks: unpack() of a whole large pool would overflow
  * Lua's C stack (LUAI_MAXCSTACK 8000). */
 static const char publish_script[] =
@@ -46,10 +47,10 @@ static const char publish_script[] =
     "  redis.call('ZADD', KEYS[2], unpack(z))\n"
     "  i = j\n"
     "end\n"
-    "local v = redis.call('HINCRBY', KEYS[3], 'version', 1)\n"
-    "redis.call('HSET', KEYS[3], 'epoch', ARGV[2], 'count', ARGV[5],\n"
-    "           'updated_at_ms', ARGV[3], 'controller_id', ARGV[4])\n"
-    "redis.call('PUBLISH', KEYS[4], tostring(v) .. ' ' .. ARGV[2])\n"
+    "local v = redis.call('HINCRBY', KEYS[3], '" SNAPSHOT_META_VERSION "', 1)\n"
+    "redis.call('HSET', KEYS[3], '" SNAPSHOT_META_EPOCH "', ARGV[2], '" SNAPSHOT_META_COUNT "', ARGV[5],\n"
+    "           '" SNAPSHOT_META_UPDATED_AT "', ARGV[3], '" SNAPSHOT_META_CONTROLLER "', ARGV[4])\n"
+    "redis.call('PUBLISH', KEYS[4], tostring(v) .. '" SNAPSHOT_NOTICE_SEP "' .. ARGV[2])\n"
     "return v\n";
 
 /* KEYS: 1 lease, 2 hash, 3 set. ARGV: 1 fencing token ("" = none), 2 member
@@ -64,85 +65,50 @@ static const char publish_hash_script[] =
     "if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end\n"
     "return 1\n";
 
+/* KEYS: 1 lease, 2 providers set, then the hash of each provider removed.
+ * ARGV: 1 fencing token ("" = none), 2 how many names have a hash in KEYS,
+ * then the names to remove (those first, then members whose name makes no
+ * key: only SREM'd). One script, so the set and the hashes change together
+ * or, FENCED, not at all. */
+static const char publish_prune_script[] =
+    "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then\n"
+    "  return redis.error_reply('FENCED')\n"
+    "end\n"
+    "local nkeyed = tonumber(ARGV[2])\n"
+    "for i = 3, #ARGV do\n"
+    "  redis.call('SREM', KEYS[2], ARGV[i])\n"
+    "  if i - 2 <= nkeyed then redis.call('DEL', KEYS[i]) end\n"
+    "end\n"
+    "return #ARGV - 2\n";
+
 static void publish_new_epoch(struct publish *p)
 {
     snprintf(p->epoch, sizeof(p->epoch), "%016" PRIx64, rng_os_u64());
     p->has_published = 0;
 }
 
-struct publish *publish_create(const struct conf_redis *conf, const struct keys *keys,
+struct publish *publish_create(struct redis *redis, const struct keys *keys,
                                const char *controller_id, const struct seal_key *cred_key)
 {
     struct publish *p = calloc(1, sizeof(*p));
+    const struct redis_script script = REDIS_SCRIPT_INIT(publish_script);
 
     if (p == NULL)
         return NULL;
-    p->conf = conf;
+    p->redis = redis;
     p->keys = keys;
     p->controller_id = controller_id;
     p->cred_key = cred_key;
-    p->backoff.base_ms = 200;
-    p->backoff.cap_ms = 10000;
+    const struct redis_script prune = REDIS_SCRIPT_INIT(publish_prune_script);
+    p->pool_script = script;
+    p->prune_script = prune;
     publish_new_epoch(p);
     return p;
 }
 
 void publish_destroy(struct publish *p)
 {
-    if (p == NULL)
-        return;
-    if (p->rc != NULL)
-        redisFree(p->rc);
     free(p);
-}
-
-/* Drops the connection after an error <what>; the next connect waits. */
-static int publish_drop(struct publish *p, const char *what, int64_t now_mono_ms)
-{
-    const char *why = (p->rc != NULL && p->rc->err) ? p->rc->errstr : "error";
-
-    if (!p->is_down_logged)
-        log_warn("redis %s:%u: %s failed: %s; retrying with backoff", p->conf->host,
-                 (unsigned)p->conf->port, what, why);
-    else
-        log_debug("redis %s:%u: %s failed: %s", p->conf->host, (unsigned)p->conf->port, what, why);
-    p->is_down_logged = 1;
-    p->nerrors++;
-    if (p->rc != NULL) {
-        redisFree(p->rc);
-        p->rc = NULL;
-    }
-    p->next_connect_at_ms = now_mono_ms +
-        backoff_delay_ms(&p->backoff, p->attempt, rng_os_u64());
-    if (p->attempt < 32)
-        p->attempt++;
-    return PF_EIO;
-}
-
-int64_t publish_retry_in_ms(const struct publish *p, int64_t now_mono_ms)
-{
-    if (p->rc != NULL || p->next_connect_at_ms <= now_mono_ms)
-        return 0;
-    return p->next_connect_at_ms - now_mono_ms;
-}
-
-/* Runs one command; returns its reply (caller frees) or NULL with the
- * connection dropped. An error reply is returned as such. */
-static redisReply *publish_cmd(struct publish *p, const char *what, int argc,
-                               const char **argv, const size_t *argvlen)
-{
-    redisReply *r = redisCommandArgv(p->rc, argc, argv, argvlen);
-    if (r == NULL)
-        publish_drop(p, what, clock_mono_ms());
-    return r;
-}
-
-redisReply *publish_command(struct publish *p, const char *what, int argc,
-                            const char **argv, const size_t *argvlen)
-{
-    if (p->rc == NULL)
-        return NULL;
-    return publish_cmd(p, what, argc, argv, argvlen);
 }
 
 void publish_begin_term(struct publish *p, const char *token, int64_t now_wall_ms)
@@ -161,67 +127,6 @@ void publish_end_term(struct publish *p)
     p->has_published = 0;
 }
 
-static int publish_setup(struct publish *p, int64_t now_mono_ms)
-{
-    redisReply *r;
-
-    if (p->conf->password[0] != '\0') {
-        const char *argv[] = { "AUTH", p->conf->password };
-        r = redisCommandArgv(p->rc, 2, argv, NULL);
-        if (r == NULL)
-            return publish_drop(p, "AUTH", now_mono_ms);
-        int is_ok = r->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        if (!is_ok)
-            return publish_drop(p, "AUTH (rejected)", now_mono_ms);
-    }
-    if (p->conf->db != 0) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", p->conf->db);
-        const char *argv[] = { "SELECT", db };
-        r = redisCommandArgv(p->rc, 2, argv, NULL);
-        if (r == NULL)
-            return publish_drop(p, "SELECT", now_mono_ms);
-        int is_ok = r->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        if (!is_ok)
-            return publish_drop(p, "SELECT (rejected)", now_mono_ms);
-    }
-    const char *argv[] = { "SCRIPT", "LOAD", publish_script };
-    r = redisCommandArgv(p->rc, 3, argv, NULL);
-    if (r == NULL)
-        return publish_drop(p, "SCRIPT LOAD", now_mono_ms);
-    if (r->type == REDIS_REPLY_STRING && r->len == 40)
-        memcpy(p->sha, r->str, 41);
-    else
-        p->sha[0] = '\0';  /* EVAL still works */
-    freeReplyObject(r);
-    return PF_OK;
-}
-
-int publish_connect(struct publish *p, int64_t now_mono_ms)
-{
-    if (p->rc != NULL)
-        return PF_OK;
-    if (now_mono_ms < p->next_connect_at_ms)
-        return PF_EAGAIN;
-    struct timeval ctv = { p->conf->connect_timeout_ms / 1000,
-                           (p->conf->connect_timeout_ms % 1000) * 1000 };
-    struct timeval ctv_cmd = { p->conf->command_timeout_ms / 1000,
-                               (p->conf->command_timeout_ms % 1000) * 1000 };
-    p->rc = redisConnectWithTimeout(p->conf->host, p->conf->port, ctv);
-    if (p->rc == NULL || p->rc->err)
-        return publish_drop(p, "connect", now_mono_ms);
-    if (redisSetTimeout(p->rc, ctv_cmd) != REDIS_OK)
-        return publish_drop(p, "set timeout", now_mono_ms);
-    if (publish_setup(p, now_mono_ms) != PF_OK)
-        return PF_EIO;
-    log_info("redis %s:%u: connected", p->conf->host, (unsigned)p->conf->port);
-    p->attempt = 0;
-    p->is_down_logged = 0;
-    return PF_OK;
-}
-
 static uint64_t publish_fnv(uint64_t h, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
@@ -235,77 +140,66 @@ static uint64_t publish_fnv(uint64_t h, const char *s, size_t len)
  * ours, 1 when missing, 2 when another epoch. Returns PF_OK or PF_EIO. */
 static int publish_read_meta(struct publish *p, int *state)
 {
-    const char *argv[] = { "HMGET", p->keys->pool_meta, "epoch", "version" };
-    redisReply *r = publish_cmd(p, "HMGET pool:meta", 4, argv, NULL);
+    const char *argv[] = { "HMGET", p->keys->pool_meta, SNAPSHOT_META_EPOCH,
+                           SNAPSHOT_META_VERSION };
+    struct redis_reply *r = redis_command(p->redis, "HMGET pool:meta", 4, argv, NULL);
 
     if (r == NULL)
         return PF_EIO;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        log_warn("redis: unexpected HMGET pool:meta reply type %d", r->type);
-        freeReplyObject(r);
-        return publish_drop(p, "HMGET pool:meta", clock_mono_ms());
+    if (redis_reply_type(r) != REDIS_TYPE_ARRAY || redis_reply_count(r) != 2) {
+        log_warn("redis: unexpected HMGET pool:meta reply type %d", (int)redis_reply_type(r));
+        redis_reply_free(r);
+        return redis_fail(p->redis, "HMGET pool:meta");
     }
-    const redisReply *e = r->element[0];
-    if (e->type != REDIS_REPLY_STRING) {
+    const struct redis_reply *e = redis_reply_element(r, 0);
+    size_t elen = 0;
+    const char *epoch = redis_reply_type(e) == REDIS_TYPE_STRING ? redis_reply_str(e, &elen) : NULL;
+    if (epoch == NULL) {
         *state = 1;
-    } else if ((size_t)e->len != strlen(p->epoch) || memcmp(e->str, p->epoch, e->len) != 0) {
+    } else if (elen != strlen(p->epoch) || memcmp(epoch, p->epoch, elen) != 0) {
         *state = 2;
     } else {
         *state = 0;
-        if (r->element[1]->type == REDIS_REPLY_STRING)
-            p->version = strtoll(r->element[1]->str, NULL, 10);
+        const struct redis_reply *v = redis_reply_element(r, 1);
+        size_t vlen = 0;
+        const char *vs = redis_reply_type(v) == REDIS_TYPE_STRING ? redis_reply_str(v, &vlen) : NULL;
+        int64_t version = 0;
+        if (vs != NULL && snapshot_version_parse(vs, vlen, &version) == PF_OK)
+            p->version = version;
     }
-    freeReplyObject(r);
+    redis_reply_free(r);
     return PF_OK;
 }
 
-static int publish_run_script(struct publish *p, int argc, const char **argv, size_t *argvlen)
+/* Runs the pool script with <nargs> <args> (numkeys, KEYS, ARGV). */
+static int publish_run_script(struct publish *p, int nargs, const char **args, size_t *argslen)
 {
-    redisReply *r = NULL;
-
-    if (p->sha[0] != '\0') {
-        argv[0] = "EVALSHA";
-        argv[1] = p->sha;
-        argvlen[0] = 7;
-        argvlen[1] = strlen(p->sha);
-        r = publish_cmd(p, "EVALSHA", argc, argv, argvlen);
-        if (r == NULL)
-            return PF_EIO;
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            freeReplyObject(r);
-            r = NULL;
-        }
-    }
-    if (r == NULL) {
-        argv[0] = "EVAL";
-        argv[1] = publish_script;
-        argvlen[0] = 4;
-        argvlen[1] = sizeof(publish_script) - 1;
-        r = publish_cmd(p, "EVAL", argc, argv, argvlen);
-        if (r == NULL)
-            return PF_EIO;
-    }
+    struct redis_reply *r = redis_eval(p->redis, &p->pool_script, "pool script", nargs, args,
+                                       argslen);
+    if (r == NULL)
+        return PF_EIO;
     int rc = PF_OK;
-    if (r->type == REDIS_REPLY_INTEGER) {
-        p->version = r->integer;
-    } else if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "FENCED") != NULL) {
+    if (redis_reply_type(r) == REDIS_TYPE_INTEGER) {
+        p->version = redis_reply_integer(r);
+    } else if (redis_reply_is_error(r, "FENCED")) {
         log_warn("redis: publish fenced: lease token no longer ours");
         p->nfenced++;
         rc = PF_EDENIED;
     } else {
+        const char *msg = redis_reply_str(r, NULL);
         log_warn("redis: publish script failed: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+                 redis_reply_type(r) == REDIS_TYPE_ERROR && msg != NULL ? msg : "unexpected reply");
         p->nerrors++;
         rc = PF_EIO;
     }
-    freeReplyObject(r);
+    redis_reply_free(r);
     return rc;
 }
 
 int publish_pool(struct publish *p, const struct provider_entry *const *es, size_t n,
                  int64_t now_wall_ms, int *is_published)
 {
-    enum { NFIXED = 2 + 1 + 5 + 5 };    /* cmd, script, numkeys, KEYS, ARGV[1..5] */
+    enum { NFIXED = 1 + 5 + 5 };        /* numkeys, KEYS, ARGV[1..5] */
     char **records = NULL;
     char (*expires)[24] = NULL;
     const char **argv = NULL;
@@ -315,7 +209,7 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
     int rc = PF_ENOMEM;
 
     *is_published = 0;
-    if (p->rc == NULL)
+    if (!redis_is_connected(p->redis))
         return PF_EIO;
     records = calloc(n + 1, sizeof(*records));
     expires = calloc(n + 1, sizeof(*expires));
@@ -360,7 +254,7 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
     char now[24], count[24];
     snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
     snprintf(count, sizeof(count), "%zu", n);
-    size_t a = 2;
+    size_t a = 0;
     argv[a++] = "5";
     argv[a++] = p->keys->pool_upstreams;
     argv[a++] = p->keys->pool_expiry;
@@ -378,7 +272,7 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
         argv[a++] = records[i];
         argv[a++] = expires[i];
     }
-    for (size_t i = 2; i < a; i++)
+    for (size_t i = 0; i < a; i++)
         argvlen[i] = strlen(argv[i]);
     rc = publish_run_script(p, (int)a, argv, argvlen);
     if (rc == PF_OK) {
@@ -402,6 +296,23 @@ out:
     return rc;
 }
 
+/* The outcome of a fenced write's reply <r>: PF_OK, PF_EDENIED (FENCED:
+ * another controller holds the lease) or PF_EIO (any other error). */
+static int publish_reply_status(struct publish *p, const char *what, const struct redis_reply *r)
+{
+    if (redis_reply_is_error(r, "FENCED")) {
+        log_warn("redis: %s fenced: lease token no longer ours", what);
+        p->nfenced++;
+        return PF_EDENIED;
+    }
+    if (redis_reply_type(r) == REDIS_TYPE_ERROR) {
+        log_warn("redis: %s: %s", what, redis_reply_str(r, NULL));
+        p->nerrors++;
+        return PF_EIO;
+    }
+    return PF_OK;
+}
+
 /* Fenced HSET of <nfv> field/value strings into <key> (+ SADD <member> to
  * the providers set, + PEXPIRE <pexpire>). PF_OK, PF_EIO or PF_EDENIED. */
 static int publish_hash(struct publish *p, const char *what, const char *key, const char *member,
@@ -410,7 +321,7 @@ static int publish_hash(struct publish *p, const char *what, const char *key, co
     const char *argv[64];
     int a = 0;
 
-    if (p->rc == NULL)
+    if (!redis_is_connected(p->redis))
         return PF_EIO;
     if (nfv + 9 > (int)PF_ARRAY_LEN(argv))
         return PF_ERANGE;
@@ -425,20 +336,11 @@ static int publish_hash(struct publish *p, const char *what, const char *key, co
     argv[a++] = pexpire;
     for (int i = 0; i < nfv; i++)
         argv[a++] = fv[i];
-    redisReply *r = publish_cmd(p, what, a, argv, NULL);
+    struct redis_reply *r = redis_command(p->redis, what, a, argv, NULL);
     if (r == NULL)
         return PF_EIO;
-    int rc = PF_OK;
-    if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "FENCED") != NULL) {
-        log_warn("redis: %s fenced: lease token no longer ours", what);
-        p->nfenced++;
-        rc = PF_EDENIED;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        log_warn("redis: %s: %s", what, r->str);
-        p->nerrors++;
-        rc = PF_EIO;
-    }
-    freeReplyObject(r);
+    int rc = publish_reply_status(p, what, r);
+    redis_reply_free(r);
     return rc;
 }
 
@@ -511,4 +413,123 @@ int publish_heartbeat(struct publish *p, int64_t now_wall_ms, int interval_ms)
         "leader_since_ms", since,
     };
     return publish_hash(p, "heartbeat", p->keys->controller, "", ttl, (int)PF_ARRAY_LEN(fv), fv);
+}
+
+/* 1 when <name> of <len> bytes is one of <names>[0..<n>). */
+static int publish_is_listed(const char *name, size_t len, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Writes the hash key of provider <name> (<len> bytes, untrusted: read
+ * from the set) into <buf>; returns 1, or 0 when the name makes no key. */
+static int publish_provider_key(const struct publish *p, const char *name, size_t len,
+                                char *buf, size_t buf_len)
+{
+    return strlen(name) == len && keys_provider(p->keys, name, buf, buf_len) == PF_OK;
+}
+
+int publish_prune_providers(struct publish *p, const char *const *names, size_t n,
+                            size_t *nremoved)
+{
+    enum { KEY_MAX = KEYS_NAME_MAX + UPSTREAM_NAME_MAX };
+    const char **args = NULL;
+    size_t *argslen = NULL;
+    char (*hkeys)[KEY_MAX] = NULL;
+    char scratch[KEY_MAX];
+    int rc = PF_ENOMEM;
+
+    *nremoved = 0;
+    if (!redis_is_connected(p->redis))
+        return PF_EIO;
+    const char *argv[] = { "SMEMBERS", p->keys->providers };
+    struct redis_reply *r = redis_command(p->redis, "SMEMBERS providers", 2, argv, NULL);
+    if (r == NULL)
+        return PF_EIO;
+    if (redis_reply_type(r) != REDIS_TYPE_ARRAY) {
+        redis_reply_free(r);
+        return redis_fail(p->redis, "SMEMBERS providers");
+    }
+    size_t nm = redis_reply_count(r);
+    /* numkeys, lease, set, one hash key per member, token, nkeyed, one name per member */
+    args = calloc(2 * nm + 5, sizeof(*args));
+    argslen = calloc(2 * nm + 5, sizeof(*argslen));
+    hkeys = calloc(nm + 1, sizeof(*hkeys));
+    const char **stale = calloc(nm + 1, sizeof(*stale));
+    size_t *stale_len = calloc(nm + 1, sizeof(*stale_len));
+    if (args == NULL || argslen == NULL || hkeys == NULL || stale == NULL || stale_len == NULL)
+        goto out;
+    /* The members no longer configured: those naming a hash first (their
+     * hash goes too), then any other (only SREM'd: not ours to name). */
+    size_t nstale = 0, nkeyed = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < nm; i++) {
+            size_t len = 0;
+            const char *m = redis_reply_str(redis_reply_element(r, i), &len);
+            if (m == NULL || publish_is_listed(m, len, names, n))
+                continue;
+            int has_key = publish_provider_key(p, m, len, pass == 0 ? hkeys[nkeyed] : scratch,
+                                               KEY_MAX);
+            if (has_key != (pass == 0))
+                continue;
+            stale[nstale] = m;
+            stale_len[nstale++] = len;
+            nkeyed += has_key;
+        }
+    }
+    if (nstale == 0) {
+        rc = PF_OK;
+        goto out;
+    }
+    char numkeys[24], nk[24];
+    snprintf(numkeys, sizeof(numkeys), "%zu", 2 + nkeyed);
+    snprintf(nk, sizeof(nk), "%zu", nkeyed);
+    size_t a = 0;
+    args[a++] = numkeys;
+    args[a++] = p->keys->controller_lease;
+    args[a++] = p->keys->providers;
+    for (size_t i = 0; i < nkeyed; i++)
+        args[a++] = hkeys[i];
+    args[a++] = p->token;
+    args[a++] = nk;
+    for (size_t i = 0; i < a; i++)
+        argslen[i] = strlen(args[i]);
+    for (size_t i = 0; i < nstale; i++) {
+        args[a] = stale[i];
+        argslen[a++] = stale_len[i];
+    }
+    struct redis_reply *x = redis_eval(p->redis, &p->prune_script, "provider prune", (int)a,
+                                       args, argslen);
+    if (x == NULL) {
+        rc = PF_EIO;
+        goto out;
+    }
+    rc = publish_reply_status(p, "provider prune", x);
+    if (rc == PF_OK && redis_reply_type(x) != REDIS_TYPE_INTEGER) {
+        log_warn("redis: provider prune: unexpected reply");
+        p->nerrors++;
+        rc = PF_EIO;
+    }
+    redis_reply_free(x);
+    if (rc != PF_OK)
+        goto out;
+    *nremoved = nstale;
+    for (size_t i = 0; i < nkeyed; i++)
+        log_info("redis: provider %s removed from %s with its hash: no longer configured",
+                 stale[i], p->keys->providers);
+    if (nstale > nkeyed)
+        log_info("redis: %zu members that name no provider removed from %s", nstale - nkeyed,
+                 p->keys->providers);
+
+out:
+    free(args);
+    free(argslen);
+    free(hkeys);
+    free(stale);
+    free(stale_len);
+    redis_reply_free(r);
+    return rc;
 }

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "json_text.h"
 #include "log.h"
+#include "pool_sync.h"
 #include "redis_link.h"
 
 struct admin_http {
@@ -111,13 +112,14 @@ int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
     metric(&m, "redis_connected", "gauge", "1 when the Redis link is up.", (double)redis_link_is_connected(ctx->redis));
     if (ctx->redis != NULL) {
         const struct redis_link_stats *r = redis_link_get_stats(ctx->redis);
+        const struct pool_sync_stats *y = pool_sync_get_stats(ctx->sync);
         metric(&m, "redis_connects_total", "counter", "Redis (re)connects.", (double)r->connects);
         metric(&m, "redis_disconnects_total", "counter", "Redis connection losses.", (double)r->disconnects);
-        metric(&m, "redis_notices_total", "counter", "Pool notices received.", (double)r->notices);
-        metric(&m, "redis_reloads_total", "counter", "Pool snapshots applied.", (double)r->reloads);
-        metric(&m, "redis_bad_records_total", "counter", "Upstream records skipped as undecodable.", (double)r->bad_records);
+        metric(&m, "redis_notices_total", "counter", "Pool notices received.", (double)y->notices);
+        metric(&m, "redis_reloads_total", "counter", "Pool snapshots applied.", (double)y->reloads);
+        metric(&m, "redis_bad_records_total", "counter", "Upstream records skipped as undecodable.", (double)y->bad_records);
         metric(&m, "redis_command_timeouts_total", "counter", "Redis commands that timed out.", (double)r->command_timeouts);
-        metric(&m, "redis_apply_superseded_total", "counter", "Snapshot applies abandoned for a newer snapshot.", (double)r->apply_superseded);
+        metric(&m, "redis_apply_superseded_total", "counter", "Snapshot applies abandoned for a newer snapshot.", (double)y->apply_superseded);
     }
     metric(&m, "uptime_seconds", "gauge", "Seconds since the node started.",
            (double)(clock_wall_ms() - ctx->started_at_ms) / 1e3);
@@ -266,13 +268,14 @@ int admin_http_write_stats(const struct node_ctx *ctx, struct evbuffer *out)
     ok = o != NULL && cJSON_AddBoolToObject(o, "connected", redis_link_is_connected(ctx->redis)) != NULL;
     if (ok && ctx->redis != NULL) {
         const struct redis_link_stats *r = redis_link_get_stats(ctx->redis);
+        const struct pool_sync_stats *y = pool_sync_get_stats(ctx->sync);
         ok = json_add_int(o, "connects", (int64_t)r->connects) != NULL &&
              json_add_int(o, "disconnects", (int64_t)r->disconnects) != NULL &&
-             json_add_int(o, "notices", (int64_t)r->notices) != NULL &&
-             json_add_int(o, "reloads", (int64_t)r->reloads) != NULL &&
-             json_add_int(o, "bad_records", (int64_t)r->bad_records) != NULL &&
+             json_add_int(o, "notices", (int64_t)y->notices) != NULL &&
+             json_add_int(o, "reloads", (int64_t)y->reloads) != NULL &&
+             json_add_int(o, "bad_records", (int64_t)y->bad_records) != NULL &&
              json_add_int(o, "command_timeouts", (int64_t)r->command_timeouts) != NULL &&
-             json_add_int(o, "apply_superseded", (int64_t)r->apply_superseded) != NULL;
+             json_add_int(o, "apply_superseded", (int64_t)y->apply_superseded) != NULL;
     }
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);

@@ -14,6 +14,7 @@
 
 #include "addr.h"
 #include "admin_http.h"
+#include "cli.h"
 #include "clock.h"
 #include "conf.h"
 #include "conn.h"
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "node.h"
 #include "pool_cache.h"
+#include "pool_sync.h"
 #include "redis_link.h"
 #include "report.h"
 #include "seal.h"
@@ -30,11 +32,6 @@
 
 #define EXIT_BAD_CONFIG 2
 #define EXIT_RUNTIME    1
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: proxyfleet-node --config FILE [--check-config]\n");
-}
 
 static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -162,25 +159,25 @@ static void load_snapshot_file(struct node_ctx *ctx)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL;
+    struct cli_opts opts;
     int is_check_only = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config = argv[++i];
-        } else if (strcmp(argv[i], "--check-config") == 0) {
-            is_check_only = 1;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return EXIT_BAD_CONFIG;
-        }
-    }
-    if (config == NULL) {
-        usage(stderr);
+    switch (cli_parse(argc, argv, &opts)) {
+    case CLI_VERSION:
+        cli_print_version(stdout, "proxyfleet-node");
+        return 0;
+    case CLI_HELP:
+        cli_print_usage(stdout, "proxyfleet-node");
+        return 0;
+    case CLI_USAGE_ERROR:
+        cli_print_usage(stderr, "proxyfleet-node");
         return EXIT_BAD_CONFIG;
+    case CLI_CHECK_CONFIG:
+        is_check_only = 1;
+        break;
+    case CLI_RUN:
+        break;
     }
+    const char *config = opts.config_path;
     log_set_ident("node");
 
     int status = EXIT_RUNTIME;
@@ -262,10 +259,15 @@ int main(int argc, char **argv)
     if (ctx->conf.node.mode == CONF_NODE_POOL) {
         if (ctx->conf.node.snapshot_file[0] != '\0')
             load_snapshot_file(ctx);
-        ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, &ctx->keys, &ctx->pool,
-                                       ctx->cred_key, &err);
+        ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, ctx->keys.pool_channel, &err);
         if (ctx->redis == NULL) {
             log_error("redis link: %s", err.msg);
+            goto out;
+        }
+        ctx->sync = pool_sync_create(ctx->base, ctx->redis, &ctx->conf.redis, &ctx->keys,
+                                     &ctx->pool, ctx->cred_key, &err);
+        if (ctx->sync == NULL) {
+            log_error("%s", err.msg);
             goto out;
         }
         ctx->report = report_create(ctx);
@@ -309,6 +311,7 @@ out:
         conn_close_all(ctx);
     admin_http_destroy(ctx->admin);
     report_destroy(ctx->report);
+    pool_sync_destroy(ctx->sync);
     redis_link_destroy(ctx->redis);
     pool_cache_deinit(&ctx->pool);
     http_proxy_deinit(ctx);

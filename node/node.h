@@ -15,6 +15,7 @@ struct seal_key;
 struct event_base;
 struct evdns_base;
 struct redis_link;
+struct pool_sync;
 struct listener;
 struct admin_http;
 struct report;
@@ -26,10 +27,11 @@ struct node_ctx {
     struct evdns_base *dns;             /* owned; /etc/hosts + resolv.conf */
     struct conf        conf;            /* owned (conf_deinit) */
     struct keys        keys;            /* pool mode */
-    struct pool_cache  pool;            /* pool mode; filled by redis_link */
+    struct pool_cache  pool;            /* pool mode; filled by pool_sync */
     struct seal_key   *cred_key;        /* owned (seal_key_destroy); redis.credential_key_file,
                                            NULL = none */
     struct redis_link *redis;           /* owned; NULL in direct mode */
+    struct pool_sync  *sync;            /* owned; NULL in direct mode */
     struct listener   *listener;        /* owned */
     struct listener   *socks5_listener; /* owned; NULL when socks5_listen is "" */
     struct admin_http *admin;           /* owned; NULL when admin_listen is "" */

@@ -7,24 +7,21 @@
 
 #include "snapshot.h"
 
-struct pool_apply *pool_apply_create(redisReply *ups, int64_t version, const char *epoch,
+struct pool_apply *pool_apply_create(const struct snapshot_pair *pairs, size_t npairs,
+                                     int64_t version, const char *epoch,
                                      const struct seal_key *key)
 {
     struct pool_apply *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return NULL;
-    a->build = pool_build_create(ups->elements / 2, version, epoch);
+    a->build = pool_build_create(npairs, version, epoch);
     if (a->build == NULL) {
         free(a);
         return NULL;
     }
-    /* freeReplyObject() frees an array's elements through these two fields:
-     * emptied, hiredis frees only the shell and the job owns the records. */
     a->key = key;
-    a->el = ups->element;
-    a->nel = ups->elements;
-    ups->element = NULL;
-    ups->elements = 0;
+    a->pairs = npairs > 0 ? pairs : NULL;
+    a->npairs = npairs;
     return a;
 }
 
@@ -32,16 +29,13 @@ void pool_apply_destroy(struct pool_apply *a)
 {
     if (a == NULL)
         return;
-    for (size_t i = a->next; i < a->nel; i++)
-        freeReplyObject(a->el[i]);
-    free(a->el);
     pool_build_destroy(a->build);
     free(a);
 }
 
-static int pool_apply_is_str(const redisReply *r)
+size_t pool_apply_consumed(const struct pool_apply *a)
 {
-    return r != NULL && r->type == REDIS_REPLY_STRING && r->str != NULL;
+    return a->next;
 }
 
 /* Copies at most 64 bytes of untrusted <s> for a log line. */
@@ -55,59 +49,46 @@ static void pool_apply_sanitize(char *buf, size_t len, const char *s, size_t sle
     buf[n] = '\0';
 }
 
-static void pool_apply_bad(struct pool_apply *a, const redisReply *f, const char *why)
+static void pool_apply_bad(struct pool_apply *a, const struct snapshot_pair *p, const char *why)
 {
     if (a->nbad++ > 0)
         return;
     char id[72] = "";
-    if (pool_apply_is_str(f))
-        pool_apply_sanitize(id, sizeof(id), f->str, f->len);
+    if (p->field != NULL)
+        pool_apply_sanitize(id, sizeof(id), p->field, p->field_len);
     snprintf(a->first_bad, sizeof(a->first_bad), "%s: %s", id[0] != '\0' ? id : "entry", why);
 }
 
-/* Decodes the record pair at a->next into the build, then frees it.
- * Returns PF_OK or PF_ENOMEM. A bad record is skipped and counted. */
+/* Decodes the pair at a->next into the build. Returns PF_OK or PF_ENOMEM.
+ * A bad record is skipped and counted. */
 static int pool_apply_decode_one(struct pool_apply *a)
 {
-    redisReply *f = a->el[a->next], *v = a->el[a->next + 1];
+    const struct snapshot_pair *p = &a->pairs[a->next++];
     int rc = PF_OK;
-    if (!pool_apply_is_str(f) || !pool_apply_is_str(v)) {
-        pool_apply_bad(a, f, "not a string pair");
+    if (p->field == NULL || p->value == NULL) {
+        pool_apply_bad(a, p, "not a string pair");
     } else {
         struct pf_err err;
         pf_err_clear(&err);
         struct upstream *slot = pool_build_slot(a->build);
-        if (slot != NULL && snapshot_record_decode(v->str, v->len, a->key, slot, &err) != PF_OK)
-            pool_apply_bad(a, f, err.msg);
+        if (slot != NULL &&
+            snapshot_record_decode(p->value, p->value_len, a->key, slot, &err) != PF_OK)
+            pool_apply_bad(a, p, err.msg);
         else if (slot != NULL)
             rc = pool_build_push(a->build);
     }
-    freeReplyObject(f);
-    freeReplyObject(v);
-    a->next += 2;
     return rc == PF_ENOMEM ? PF_ENOMEM : PF_OK;
-}
-
-/* All records decoded: the element array goes, an odd last one with it. */
-static void pool_apply_release_records(struct pool_apply *a)
-{
-    if (a->next < a->nel)
-        freeReplyObject(a->el[a->next]);
-    free(a->el);
-    a->el = NULL;
-    a->next = a->nel = 0;
 }
 
 int pool_apply_slice(struct pool_apply *a, struct pool_cache *pc, size_t nrecords, size_t units,
                      int64_t now_mono_ms)
 {
-    if (a->el != NULL) {
-        for (size_t i = 0; i < nrecords && a->next + 1 < a->nel; i++)
+    if (a->pairs != NULL) {
+        for (size_t i = 0; i < nrecords && a->next < a->npairs; i++)
             if (pool_apply_decode_one(a) != PF_OK)
                 return PF_ENOMEM;
-        if (a->next + 1 < a->nel)
-            return PF_EAGAIN;
-        pool_apply_release_records(a);
+        if (a->next >= a->npairs)
+            a->pairs = NULL;   /* all decoded: the owner may release them */
         return PF_EAGAIN;
     }
     if (a->build->phase == POOL_BUILD_COMMITTED)

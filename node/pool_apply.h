@@ -1,14 +1,14 @@
 /* One pool snapshot read from Redis being applied across event-loop turns.
  *
- * The EXEC reply of the snapshot read carries HGETALL pool:upstreams (two
- * reply objects per upstream). Decoding 10,000 JSON records, sorting and
- * laying out the pool in one callback blocked the loop for 60-260 ms, so
- * the job takes the records out of the reply (hiredis then frees only the
- * empty shell) and each pool_apply_slice() decodes a bounded number of
- * them, freeing their reply objects as it goes, then steps the pool_build
- * (sort, layout, map) and finally swaps it in. redis_link.c runs slices
- * from a zero-delay timer, as many per loop turn as fit its time budget,
- * and keeps the timing.
+ * The snapshot arrives as the (field, value) pairs of HGETALL
+ * pool:upstreams: upstream id -> JSON record (common/snapshot.h). Decoding
+ * 10,000 JSON records, sorting and laying out the pool in one callback
+ * blocked the loop for 60-260 ms, so each pool_apply_slice() decodes a
+ * bounded number of pairs, then steps the pool_build (sort, layout, map)
+ * and finally swaps it in. The pairs are borrowed: pool_apply_consumed()
+ * tells the owner (pool_sync.c) how many it may release already. pool_sync
+ * runs slices from a zero-delay timer, as many per loop turn as fit its
+ * time budget, and keeps the timing.
  *
  * Supersede rule (pool_apply_is_wanted): a snapshot (version, epoch) is
  * wanted when it is stale for the cache (new epoch, or greater version) and
@@ -21,12 +21,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
-
 #include "err.h"
 #include "pf.h"
 #include "pool_build.h"
 #include "pool_cache.h"
+#include "snapshot.h"
 
 struct seal_key;
 
@@ -36,9 +35,9 @@ struct seal_key;
 #define POOL_APPLY_QUANTUM_UNITS   2048   /* sort/layout operations */
 
 struct pool_apply {
-    redisReply        **el;          /* owned; taken from HGETALL pool:upstreams */
-    size_t              nel;
-    size_t              next;        /* next field element to decode (even) */
+    const struct snapshot_pair *pairs; /* borrowed until all are consumed; NULL after */
+    size_t              npairs;
+    size_t              next;        /* next pair to decode */
     struct pool_build  *build;       /* owned */
     const struct seal_key *key;      /* borrowed from node_ctx; NULL = no credential key */
     size_t              nbad;        /* records skipped */
@@ -48,17 +47,23 @@ struct pool_apply {
     uint32_t            nslices;     /* loop turns so far (caller's count) */
 };
 
-/* Starts applying snapshot (<version>, <epoch>) from <ups>, the HGETALL
- * pool:upstreams reply: takes ownership of its elements and leaves <ups>
- * an empty array (hiredis frees that shell after the callback). Sealed
+/* Starts applying snapshot (<version>, <epoch>) from <pairs>[0..<npairs>),
+ * the upstream id -> record pairs of pool:upstreams (untrusted: a pair with
+ * a NULL field or value, or a record that does not decode, is skipped and
+ * counted). <pairs> and the bytes they point to are borrowed until
+ * pool_apply_consumed() reaches <npairs> or the job is destroyed. Sealed
  * passwords are opened with <key> (borrowed, must outlive the job; NULL =
  * none: sealed records are then skipped as bad). Returns NULL on
- * allocation failure (<ups> is then left whole). */
-struct pool_apply *pool_apply_create(redisReply *ups, int64_t version, const char *epoch,
+ * allocation failure. */
+struct pool_apply *pool_apply_create(const struct snapshot_pair *pairs, size_t npairs,
+                                     int64_t version, const char *epoch,
                                      const struct seal_key *key);
 
-/* Frees <a>, the records not decoded yet and the build (accepts NULL). */
+/* Frees <a> and the build (accepts NULL); the pairs stay the owner's. */
 void pool_apply_destroy(struct pool_apply *a);
+
+/* Pairs decoded so far: the owner may release pairs [0, this) now. */
+size_t pool_apply_consumed(const struct pool_apply *a);
 
 /* Runs one slice: decodes up to <nrecords> records, or, once all are
  * decoded, does up to <units> build steps against <pc>, or swaps the

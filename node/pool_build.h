@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "pf.h"
-#include "pool_cache.h"
+#include "pool-t.h"
 #include "upstream-t.h"
 
 enum pool_build_phase {

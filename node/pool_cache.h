@@ -1,5 +1,5 @@
 /* The node's local copy of the upstream pool. Filled from Redis by
- * redis_link.c, read by the selection code on every new connection. The
+ * pool_sync.c, read by the selection code on every new connection. The
  * cache survives Redis outages: it is only replaced by a newer snapshot.
  *
  * Every record is checked against the node's own upstream policy
@@ -22,18 +22,9 @@
 
 #include "conf.h"
 #include "pf.h"
+#include "pool-t.h"
 #include "select.h"
 #include "upstream-t.h"
-
-#define POOL_EPOCH_MAX 40
-
-/* Per-upstream local state (parallel to items). */
-struct pool_ustate {
-    uint64_t attempts;              /* connect/handshake attempts since start */
-    uint64_t failures;              /* of which failed */
-    uint32_t ejections;             /* times ejected; grows the ejection time */
-    int64_t  ejected_until_ms;      /* monotonic; 0 = not ejected */
-};
 
 /* Local passive ejection settings (node.eject_*). */
 struct pool_eject_conf {
@@ -64,29 +55,6 @@ struct pool_select_res {
     int64_t retry_after_ms;         /* with is_all_ejected: until the first ejection ends */
 };
 
-struct pool_cache {
-    struct upstream     *items;     /* owned; sorted by id for stable order */
-    char               **ids;       /* owned array; strings in id_arena */
-    char                *id_arena;  /* owned */
-    struct select_item  *sel;       /* owned; parallel to items */
-    struct pool_ustate  *st;        /* owned; parallel to items */
-    size_t               count;
-    int64_t              version;   /* 0 = never loaded */
-    char                 epoch[POOL_EPOCH_MAX];
-    int64_t              loaded_at_ms;   /* monotonic */
-    uint64_t             rr_next;        /* round-robin cursor */
-    uint64_t             generation;     /* +1 on every swap (pool_build_commit) */
-    int64_t              last_apply_us;  /* last apply: longest single loop-turn block (= max_slice) */
-    int64_t              last_apply_max_slice_us; /* last apply: longest loop turn it took */
-    int64_t              last_apply_total_us;     /* last apply: reply arrival to swap, wall */
-    uint32_t             last_apply_slices;       /* last apply: loop turns it took */
-    long                 rotate_idx;     /* rotate: current upstream, -1 = none */
-    int64_t              rotate_until_ms;/* monotonic end of its turn */
-    const struct conf_upstream_policy *policy; /* borrowed from the node's conf; NULL =
-                                            public addresses only */
-    size_t               ndenied;        /* records of this snapshot the policy refuses */
-};
-
 void pool_cache_init(struct pool_cache *pc);
 
 /* Sets the upstream policy records are checked against (borrowed: must
@@ -103,7 +71,7 @@ int pool_cache_is_stale(const struct pool_cache *pc, int64_t version, const char
  * to the end: sort by id, carry the local state of upstreams present in
  * both snapshots). Takes ownership of <items> (malloc'd array) and frees
  * it. On allocation failure the previous snapshot stays. For startup and
- * tests; the Redis link applies snapshots in slices (redis_link.c). */
+ * tests; pool_sync applies Redis snapshots in slices (pool_sync.c). */
 void pool_cache_replace(struct pool_cache *pc, struct upstream *items, size_t count,
                         int64_t version, const char *epoch, int64_t now_mono_ms);
 

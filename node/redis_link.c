@@ -1,22 +1,19 @@
-/* The node's link to Redis (see redis_link.h and docs/redis-keys.md).
+/* The node's Redis session (see redis_link.h and docs/redis-keys.md).
  *
  * A "session" is a pair of hiredis async connections on the node's loop:
- * <sub> SUBSCRIBEs to the pool channel, <cmd> carries the snapshot reads
- * and the reports. The pair lives and dies together: when either breaks
- * (error, EOF, AUTH refused, connect or command deadline) both are
- * dropped and, after a backoff with full jitter, reconnected. A silent
- * partition is caught by the deadlines: the subscriber is covered by the
- * connect deadline until its SUBSCRIBE is confirmed, and afterwards by the
- * command connection, whose periodic meta check is also the liveness
- * probe (the same server serves both). TCP keepalive is set on both.
+ * <sub> SUBSCRIBEs to the channel, <cmd> carries the users' commands. The
+ * pair lives and dies together: when either breaks (error, EOF, AUTH
+ * refused, connect or command deadline) both are dropped and, after a
+ * backoff with full jitter, reconnected. TCP keepalive is set on both.
  *
  * hiredis 0.14.1 runs pending reply callbacks with a NULL reply when a
  * context goes away, and frees the context itself after its disconnect
  * callback. So every callback first checks that its context is still the
  * current one (<conn->ac>); teardown clears <conn->ac> before calling
- * redisAsyncFree(), which turns the NULL-reply replays into no-ops. Nothing
- * is ever freed from inside a hiredis callback: failures only mark the
- * session DROPPING and arm a zero-delay teardown event.
+ * redisAsyncFree(), which turns the NULL-reply replays into no-ops (they
+ * only free the command's request record). Nothing is ever freed from
+ * inside a hiredis callback: failures only mark the session DROPPING and
+ * arm a zero-delay teardown event.
  *
  * State machine (changed only by link_set_state):
  *   IDLE --reconnect timer--> CONNECTING --both ready--> READY
@@ -24,7 +21,6 @@
  *   any --redis_link_destroy--> CLOSED */
 #include "redis_link.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,33 +28,22 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include <time.h>
-#include <unistd.h>
-
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include "backoff.h"
-#include "clock.h"
 #include "log.h"
-#include "pool_apply.h"
 #include "rng.h"
-#include "snapshot.h"
 
 #define REDIS_LINK_BACKOFF_BASE_MS  100
 #define REDIS_LINK_BACKOFF_CAP_MS   5000
-#define REDIS_LINK_CHECK_MS         5000      /* periodic meta check / liveness */
-#define REDIS_LINK_MAX_UPSTREAMS    100000    /* larger snapshots are refused */
-#define REDIS_LINK_NODES_MAX_AGE_MS (3600 * 1000) /* report zset entries kept */
-#define REDIS_LINK_REPORT_ARGS_MAX  1024      /* HSET fields per report */
-#define REDIS_LINK_APPLY_TURN_US    1000      /* snapshot apply work per loop turn */
 
 enum link_state {
     LINK_ST_IDLE = 0,       /* no connection; reconnect timer armed */
     LINK_ST_CONNECTING,     /* connections opened, AUTH/SELECT/SUBSCRIBE pending */
-    LINK_ST_READY,          /* both up, subscribed: reads and reports allowed */
+    LINK_ST_READY,          /* both up, subscribed: users' commands allowed */
     LINK_ST_DROPPING,       /* failure seen; teardown event pending */
     LINK_ST_CLOSED,         /* redis_link_destroy() running */
 };
@@ -67,19 +52,15 @@ static const char *const link_state_names[] = {
     "idle", "connecting", "ready", "dropping", "closed",
 };
 
-/* What a command-connection reply callback is for (its privdata). */
+/* What a setup reply callback is for (its privdata). */
 enum link_tag {
     LINK_TAG_SETUP = 0,     /* AUTH / SELECT during connect */
     LINK_TAG_PING,          /* last setup command: cmd connection ready */
-    LINK_TAG_CHECK,         /* HMGET pool:meta version epoch */
-    LINK_TAG_QUEUED,        /* MULTI and the queued HGETALLs */
-    LINK_TAG_EXEC,          /* EXEC of the snapshot read */
-    LINK_TAG_REPORT,        /* HSET / PEXPIRE / ZADD / ZREMRANGEBYSCORE */
     LINK_TAG_COUNT
 };
 
 /* One tag object per kind: hiredis wants a pointer as privdata. */
-static const int link_tags[LINK_TAG_COUNT] = { 0, 1, 2, 3, 4, 5 };
+static const int link_tags[LINK_TAG_COUNT] = { 0, 1 };
 
 struct redis_conn {
     struct redis_link  *link;         /* borrowed: the owner */
@@ -89,12 +70,18 @@ struct redis_conn {
     int                 is_ready;     /* cmd: PING answered; sub: SUBSCRIBE confirmed */
 };
 
+/* A user's command in flight: hiredis's privdata, freed when hiredis runs
+ * the callback (with the reply, or with NULL when the context goes). */
+struct link_req {
+    redis_link_reply_fn fn;           /* may be NULL */
+    void               *arg;          /* borrowed from the user */
+};
+
 struct redis_link {
     struct event_base        *base;        /* borrowed */
     const struct conf_redis  *conf;        /* borrowed */
-    const struct keys        *keys;        /* borrowed */
-    struct pool_cache        *cache;       /* borrowed; replaced on newer snapshots */
-    const struct seal_key    *cred_key;    /* borrowed; opens sealed passwords, NULL = none */
+    const char               *channel;     /* borrowed: SUBSCRIBEd */
+    struct redis_link_events  ev;          /* the listener (all NULL = none) */
     enum link_state           state;
     struct redis_conn         cmd;         /* embedded */
     struct redis_conn         sub;         /* embedded */
@@ -102,38 +89,19 @@ struct redis_link {
     struct event             *teardown_ev; /* owned: zero-delay deferred free */
     struct event             *connect_ev;  /* owned: connect deadline */
     struct event             *command_ev;  /* owned: command deadline */
-    struct event             *check_ev;    /* owned: periodic meta check */
-    struct event             *apply_ev;    /* owned: zero-delay timer, one apply slice per loop turn */
-    struct pool_apply        *apply;       /* owned: snapshot being applied; NULL when none */
-    int64_t                   apply_fetch_ms;   /* its read time, for the log */
-    int64_t                   apply_prev_version; /* cache version when it started */
-    int64_t                   apply_meta_count; /* its meta count (-1 absent), for the log */
     struct backoff            backoff;
     unsigned                  attempt;     /* failed sessions since the last READY */
     struct rng                rng;         /* backoff jitter, seeded from the OS */
     unsigned                  outstanding; /* cmd replies still expected */
     uint64_t                  rx_mark;     /* cmd reader state when the deadline was armed */
-    int                       is_busy;     /* a meta check or reload is in flight */
-    int                       is_recheck_wanted; /* notice arrived while busy */
-    int                       is_snapshot_absent; /* last check saw no version */
-    int                       is_report_failing;  /* last report got an error */
-    int64_t                   reload_started_ms;  /* monotonic */
     char                      drop_reason[160];
     struct redis_link_stats   stats;
 };
 
 static void link_fail(struct redis_link *link, struct redis_conn *c, const char *fmt, ...)
     PF_PRINTF(3, 4);
-static void link_start_check(struct redis_link *link);
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int64_t link_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void link_timer_del(struct event *ev)
 {
@@ -169,67 +137,10 @@ static const char *link_sanitize(char *buf, size_t len, const char *s, size_t sl
     return buf;
 }
 
-/* Strict decimal int64 > 0, no sign, no leading zero, whole string. */
-static int link_parse_version(const char *s, size_t len, int64_t *out)
-{
-    int64_t v = 0;
-    if (len == 0 || len > 19 || s[0] < '1' || s[0] > '9')
-        return PF_EINVAL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return PF_EINVAL;
-        int d = s[i] - '0';
-        if (v > (INT64_MAX - d) / 10)
-            return PF_ERANGE;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return PF_OK;
-}
-
-/* Epoch token: 1..POOL_EPOCH_MAX-1 chars of [A-Za-z0-9_.-] (the controller
- * writes 16 hex chars). Safe for log lines. */
-static int link_valid_epoch(const char *s, size_t len)
-{
-    if (len == 0 || len >= POOL_EPOCH_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
-/* Parses a notice "<version> <epoch>" strictly. */
-static int link_parse_notice(const char *s, size_t len, int64_t *version, char *epoch)
-{
-    const char *sp = memchr(s, ' ', len);
-    if (sp == NULL)
-        return PF_EINVAL;
-    size_t vlen = (size_t)(sp - s);
-    size_t elen = len - vlen - 1;
-    if (link_parse_version(s, vlen, version) != PF_OK || !link_valid_epoch(sp + 1, elen))
-        return PF_EINVAL;
-    memcpy(epoch, sp + 1, elen);
-    epoch[elen] = '\0';
-    return PF_OK;
-}
-
 static int link_reply_is_str(const redisReply *r)
 {
     return r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
            r->str != NULL;
-}
-
-static const char *link_reply_err(const redisReply *r, char *buf, size_t len)
-{
-    if (r->type == REDIS_REPLY_ERROR && r->str != NULL)
-        return link_sanitize(buf, len, r->str, r->len);
-    snprintf(buf, len, "unexpected reply type %d", r->type);
-    return buf;
 }
 
 /* ---- state and session lifecycle -------------------------------------- */
@@ -251,7 +162,8 @@ static void link_schedule_reconnect(struct redis_link *link)
 }
 
 /* Frees both contexts; must run outside hiredis callbacks. Pending reply
- * callbacks replay with NULL and find <conn->ac> cleared, so they do nothing. */
+ * callbacks replay with NULL and find <conn->ac> cleared, so they only free
+ * their request records. */
 static void link_close_conns(struct redis_link *link)
 {
     struct redis_conn *conns[2] = { &link->sub, &link->cmd };
@@ -268,15 +180,13 @@ static void link_close_conns(struct redis_link *link)
     }
     link_timer_del(link->connect_ev);
     link_timer_del(link->command_ev);
-    link_timer_del(link->check_ev);
     link->outstanding = 0;
-    link->is_busy = 0;
-    link->is_recheck_wanted = 0;
 }
 
 /* Records a failure of the session and defers the teardown to a zero-delay
  * event: this may run inside a hiredis callback. <c> is the connection
- * that failed, or NULL for the session. Logged once per session. */
+ * that failed, or NULL for the session. Logged once per session; a
+ * listener of a session that was up hears of it first. */
 static void link_fail(struct redis_link *link, struct redis_conn *c, const char *fmt, ...)
 {
     if (link->state != LINK_ST_CONNECTING && link->state != LINK_ST_READY)
@@ -288,18 +198,22 @@ static void link_fail(struct redis_link *link, struct redis_conn *c, const char 
     va_end(ap);
     snprintf(link->drop_reason, sizeof(link->drop_reason), "%s%s%s",
              c != NULL ? c->name : "", c != NULL ? ": " : "", reason);
-    if (link->state == LINK_ST_READY)
-        log_warn("redis: disconnected from %s:%u: %s; keeping pool version %" PRId64,
-                 link->conf->host, (unsigned)link->conf->port, link->drop_reason,
-                 link->cache->version);
-    else
-        log_warn("redis: connect to %s:%u failed: %s", link->conf->host,
-                 (unsigned)link->conf->port, link->drop_reason);
+    enum link_state was = link->state;
     link_set_state(link, LINK_ST_DROPPING);
     evtimer_del(link->connect_ev);
     evtimer_del(link->command_ev);
-    evtimer_del(link->check_ev);
     link_timer_ms(link->teardown_ev, 0);
+    if (was == LINK_ST_READY) {
+        char note[96] = "";
+        if (link->ev.on_down != NULL)
+            link->ev.on_down(link->ev.arg, note, sizeof(note));
+        log_warn("redis: disconnected from %s:%u: %s%s%s", link->conf->host,
+                 (unsigned)link->conf->port, link->drop_reason, note[0] != '\0' ? "; " : "",
+                 note);
+    } else {
+        log_warn("redis: connect to %s:%u failed: %s", link->conf->host,
+                 (unsigned)link->conf->port, link->drop_reason);
+    }
 }
 
 static void link_on_teardown(evutil_socket_t fd, short what, void *arg)
@@ -339,26 +253,18 @@ static void link_arm_command_deadline(struct redis_link *link)
 
 /* Sends one command on the command connection, counting it against the
  * command deadline. Returns PF_OK or PF_EIO (the session is then failing). */
-static int link_cmd_argv(struct redis_link *link, redisCallbackFn *fn, enum link_tag tag,
+static int link_cmd_argv(struct redis_link *link, redisCallbackFn *fn, void *privdata,
                          int argc, const char **argv, const size_t *argvlen)
 {
     if (link->cmd.ac == NULL)
         return PF_EIO;
-    if (redisAsyncCommandArgv(link->cmd.ac, fn, (void *)&link_tags[tag], argc, argv,
-                              argvlen) != REDIS_OK) {
+    if (redisAsyncCommandArgv(link->cmd.ac, fn, privdata, argc, argv, argvlen) != REDIS_OK) {
         link_fail(link, &link->cmd, "cannot queue command");
         return PF_EIO;
     }
     if (link->outstanding++ == 0)
         link_arm_command_deadline(link);
     return PF_OK;
-}
-
-/* Convenience for commands whose arguments are all NUL-terminated. */
-static int link_cmd(struct redis_link *link, redisCallbackFn *fn, enum link_tag tag,
-                    int argc, const char **argv)
-{
-    return link_cmd_argv(link, fn, tag, argc, argv, NULL);
 }
 
 /* Bookkeeping at the top of every command-connection reply callback.
@@ -382,384 +288,7 @@ static struct redis_link *link_cmd_reply(redisAsyncContext *ac, void *reply)
     return link;
 }
 
-/* Called when the busy command (check or reload) is done. */
-static void link_done(struct redis_link *link)
-{
-    link->is_busy = 0;
-    if (link->is_recheck_wanted && link->state == LINK_ST_READY) {
-        link->is_recheck_wanted = 0;
-        link_start_check(link);
-    }
-}
-
-/* ---- snapshot loading ------------------------------------------------- */
-
-struct link_meta {
-    int     has_version;
-    int64_t version;
-    char    epoch[POOL_EPOCH_MAX];
-    int64_t count;          /* -1 when absent */
-};
-
-/* Fills <m> from field/value pairs of <r> (an HGETALL array) or the two
- * values of an HMGET version epoch. Returns PF_OK, PF_ENOENT when there is
- * no version (snapshot absent), or PF_EINVAL with <why>. */
-static int link_meta_value(struct link_meta *m, const char *field, const redisReply *v,
-                           const char **why)
-{
-    if (strcmp(field, "version") == 0) {
-        if (v == NULL || v->type == REDIS_REPLY_NIL)
-            return PF_OK;
-        if (!link_reply_is_str(v) || link_parse_version(v->str, v->len, &m->version) != PF_OK) {
-            *why = "bad version";
-            return PF_EINVAL;
-        }
-        m->has_version = 1;
-    } else if (strcmp(field, "epoch") == 0) {
-        if (v == NULL || v->type == REDIS_REPLY_NIL)
-            return PF_OK;
-        if (!link_reply_is_str(v) || !link_valid_epoch(v->str, v->len)) {
-            *why = "bad epoch";
-            return PF_EINVAL;
-        }
-        memcpy(m->epoch, v->str, v->len);
-        m->epoch[v->len] = '\0';
-    } else if (strcmp(field, "count") == 0) {
-        if (link_reply_is_str(v) && link_parse_version(v->str, v->len, &m->count) != PF_OK)
-            m->count = -1;   /* informational only; "0" lands here too */
-    }
-    return PF_OK;
-}
-
-static int link_meta_finish(const struct link_meta *m, const char **why)
-{
-    if (!m->has_version)
-        return PF_ENOENT;
-    if (m->epoch[0] == '\0') {
-        *why = "version without epoch";
-        return PF_EINVAL;
-    }
-    return PF_OK;
-}
-
-static int link_meta_from_hgetall(struct link_meta *m, const redisReply *r, const char **why)
-{
-    memset(m, 0, sizeof(*m));
-    m->count = -1;
-    if (r->type != REDIS_REPLY_ARRAY) {
-        *why = r->type == REDIS_REPLY_ERROR ? r->str : "not a hash";
-        return PF_EINVAL;
-    }
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *f = r->element[i];
-        if (!link_reply_is_str(f) || strlen(f->str) != f->len)
-            continue;
-        if (link_meta_value(m, f->str, r->element[i + 1], why) != PF_OK)
-            return PF_EINVAL;
-    }
-    return link_meta_finish(m, why);
-}
-
-/* Returns 1 when snapshot (<version>, <epoch>) is worth reading: newer
- * than both the cache and the snapshot being applied (pool_apply.h). */
-static int link_is_wanted(const struct redis_link *link, int64_t version, const char *epoch)
-{
-    return pool_apply_is_wanted(link->cache, link->apply, version, epoch);
-}
-
-/* Folds one apply slice of <slice_us> into the job's and the cache's
- * figures: the longest slice is what blocked the loop. */
-static void link_apply_account(struct redis_link *link, int64_t slice_us)
-{
-    struct pool_apply *a = link->apply;
-    a->nslices++;
-    if (slice_us > a->max_slice_us)
-        a->max_slice_us = slice_us;
-}
-
-static void link_apply_log(struct redis_link *link, const struct pool_apply *a, int64_t total_us)
-{
-    struct pool_cache *pc = link->cache;
-    size_t count = pool_apply_count(a);
-    link->stats.reloads++;
-    link->stats.bad_records += a->nbad;
-    if (a->nbad > 0)
-        log_warn("redis: pool version %" PRId64 ": skipped %zu bad upstream record%s "
-                 "(first: %s)", pc->version, a->nbad, a->nbad == 1 ? "" : "s", a->first_bad);
-    if (link->apply_meta_count >= 0 && (size_t)link->apply_meta_count != count + a->nbad)
-        log_debug("redis: pool version %" PRId64 ": meta count %" PRId64 " but %zu records",
-                  pc->version, link->apply_meta_count, count + a->nbad);
-    log_info("redis: pool reloaded: version %" PRId64 " (was %" PRId64 ") epoch %s, "
-             "%zu upstreams, %zu skipped, fetched in %" PRId64 " ms, applied in %" PRId64 " us "
-             "(%u slices, longest %" PRId64 " us)",
-             pc->version, link->apply_prev_version, pc->epoch, count, a->nbad,
-             link->apply_fetch_ms, total_us, a->nslices, a->max_slice_us);
-}
-
-/* The job swapped its pool in: publish its figures. Its destruction (the
- * retired pool's memory) waits for the next slice. */
-static void link_apply_committed(struct redis_link *link)
-{
-    struct pool_apply *a = link->apply;
-    struct pool_cache *pc = link->cache;
-    int64_t total_us = link_now_us() - a->started_us;
-    pc->last_apply_total_us = total_us;
-    pc->last_apply_max_slice_us = a->max_slice_us;
-    pc->last_apply_us = a->max_slice_us;
-    pc->last_apply_slices = a->nslices;
-    link_apply_log(link, a, total_us);
-}
-
-/* Drops the job in progress, if any (superseded, or the link is going). */
-static void link_apply_drop(struct redis_link *link, const char *why)
-{
-    struct pool_apply *a = link->apply;
-    if (a == NULL)
-        return;
-    if (!pool_apply_is_done(a)) {
-        link->stats.apply_superseded++;
-        log_info("redis: applying pool version %" PRId64 " abandoned: %s", a->build->version, why);
-    }
-    link->apply = NULL;
-    evtimer_del(link->apply_ev);
-    pool_apply_destroy(a);
-}
-
-/* Runs apply quanta for about REDIS_LINK_APPLY_TURN_US, then yields: the
- * zero-delay timer fires again after the loop has polled for I/O, so
- * requests run between turns. <t0> is when this turn's apply work began. */
-static int link_apply_turn(struct redis_link *link, int64_t t0)
-{
-    int rc;
-    do {
-        rc = pool_apply_slice(link->apply, link->cache, POOL_APPLY_QUANTUM_RECORDS,
-                              POOL_APPLY_QUANTUM_UNITS, clock_mono_ms());
-    } while (rc == PF_EAGAIN && link_now_us() - t0 < REDIS_LINK_APPLY_TURN_US);
-    return rc;
-}
-
-/* The retired pool is freed a turn after the swap, on a turn of its own. */
-static void link_apply_free_retired(struct redis_link *link, int64_t t0)
-{
-    struct pool_cache *pc = link->cache;
-    pool_apply_destroy(link->apply);
-    link->apply = NULL;
-    int64_t us = link_now_us() - t0;
-    if (us > pc->last_apply_max_slice_us)
-        pc->last_apply_max_slice_us = pc->last_apply_us = us;
-    pc->last_apply_slices++;
-}
-
-static void link_on_apply_turn(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct redis_link *link = arg;
-    struct pool_apply *a = link->apply;
-    if (a == NULL)
-        return;
-    int64_t t0 = link_now_us();
-    if (pool_apply_is_done(a)) {
-        link_apply_free_retired(link, t0);
-        return;
-    }
-    int rc = link_apply_turn(link, t0);
-    link_apply_account(link, link_now_us() - t0);
-    if (rc == PF_OK) {
-        link_apply_committed(link);
-    } else if (rc != PF_EAGAIN) {
-        log_error("redis: out of memory applying pool version %" PRId64 "; keeping pool "
-                  "version %" PRId64, a->build->version, link->cache->version);
-        link->apply = NULL;
-        pool_apply_destroy(a);
-        return;
-    }
-    link_timer_ms(link->apply_ev, 0);
-}
-
-/* Starts applying <r> (HGETALL pool:upstreams) as snapshot <m>, in slices.
- * Never trusts the data: wrong types, odd arrays, bad records are skipped.
- * <t0_us> is when the EXEC reply arrived: the job's timing starts there.
- * A job still running is superseded. */
-static void link_apply_start(struct redis_link *link, const struct link_meta *m, redisReply *r,
-                             int64_t t0_us)
-{
-    char buf[160];
-    if (r->type != REDIS_REPLY_ARRAY) {
-        log_warn("redis: pool upstreams unreadable (%s); keeping pool version %" PRId64,
-                 link_reply_err(r, buf, sizeof(buf)), link->cache->version);
-        return;
-    }
-    size_t npairs = r->elements / 2;
-    if (npairs > REDIS_LINK_MAX_UPSTREAMS) {
-        log_warn("redis: pool version %" PRId64 " has %zu upstreams, over the %d limit; "
-                 "keeping pool version %" PRId64, m->version, npairs,
-                 REDIS_LINK_MAX_UPSTREAMS, link->cache->version);
-        return;
-    }
-    char why[64];
-    snprintf(why, sizeof(why), "version %" PRId64 " read", m->version);
-    link_apply_drop(link, why);
-    link->apply = pool_apply_create(r, m->version, m->epoch, link->cred_key);
-    if (link->apply == NULL) {
-        log_error("redis: out of memory loading %zu upstreams; keeping pool version %" PRId64,
-                  npairs, link->cache->version);
-        return;
-    }
-    link->apply->started_us = t0_us;
-    link->apply_fetch_ms = clock_mono_ms() - link->reload_started_ms;
-    link->apply_prev_version = link->cache->version;
-    link->apply_meta_count = m->count;
-    link_apply_account(link, link_now_us() - t0_us);
-    link_timer_ms(link->apply_ev, 0);
-}
-
-static void link_on_exec(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    (void)privdata;
-    int64_t t0_us = link_now_us();
-    struct redis_link *link = link_cmd_reply(ac, reply);
-    if (link == NULL)
-        return;
-    const redisReply *r = reply;
-    char buf[160];
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        log_warn("redis: snapshot read failed (%s); keeping pool version %" PRId64,
-                 r->type == REDIS_REPLY_ARRAY ? "short EXEC reply"
-                                              : link_reply_err(r, buf, sizeof(buf)),
-                 link->cache->version);
-        link_done(link);
-        return;
-    }
-    struct link_meta m;
-    const char *why = "";
-    int rc = link_meta_from_hgetall(&m, r->element[0], &why);
-    if (rc == PF_ENOENT) {
-        log_info("redis: no pool snapshot in Redis; keeping pool version %" PRId64,
-                 link->cache->version);
-        link->is_snapshot_absent = 1;
-    } else if (rc != PF_OK) {
-        char w[96];
-        log_warn("redis: pool meta invalid (%s); keeping pool version %" PRId64,
-                 link_sanitize(w, sizeof(w), why, strlen(why)), link->cache->version);
-    } else if (link_is_wanted(link, m.version, m.epoch)) {
-        link->is_snapshot_absent = 0;
-        link_apply_start(link, &m, ((redisReply *)reply)->element[1], t0_us);
-    } else {
-        link->is_snapshot_absent = 0;
-        log_debug("redis: snapshot %" PRId64 " %s already loaded or being applied",
-                  m.version, m.epoch);
-    }
-    link_done(link);
-}
-
-static void link_on_queued(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    (void)privdata;
-    struct redis_link *link = link_cmd_reply(ac, reply);
-    const redisReply *r = reply;
-    if (link != NULL && r->type == REDIS_REPLY_ERROR) {
-        char buf[160];
-        /* EXEC will then fail too (EXECABORT) and end the reload. */
-        log_debug("redis: snapshot read: %s", link_reply_err(r, buf, sizeof(buf)));
-    }
-}
-
-/* MULTI; HGETALL meta; HGETALL upstreams; EXEC: one consistent read. */
-static void link_start_reload(struct redis_link *link)
-{
-    const char *multi[] = { "MULTI" };
-    const char *meta[] = { "HGETALL", link->keys->pool_meta };
-    const char *ups[] = { "HGETALL", link->keys->pool_upstreams };
-    const char *exec[] = { "EXEC" };
-    link->is_busy = 1;
-    link->reload_started_ms = clock_mono_ms();
-    /* A failure here already marked the session as failing (link_fail). */
-    if (link_cmd(link, link_on_queued, LINK_TAG_QUEUED, 1, multi) != PF_OK ||
-        link_cmd(link, link_on_queued, LINK_TAG_QUEUED, 2, meta) != PF_OK ||
-        link_cmd(link, link_on_queued, LINK_TAG_QUEUED, 2, ups) != PF_OK)
-        return;
-    (void)link_cmd(link, link_on_exec, LINK_TAG_EXEC, 1, exec);
-}
-
-static void link_on_check(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    (void)privdata;
-    struct redis_link *link = link_cmd_reply(ac, reply);
-    if (link == NULL)
-        return;
-    const redisReply *r = reply;
-    char buf[160];
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        log_warn("redis: pool meta check failed (%s)", link_reply_err(r, buf, sizeof(buf)));
-        link_done(link);
-        return;
-    }
-    struct link_meta m;
-    const char *why = "";
-    memset(&m, 0, sizeof(m));
-    m.count = -1;
-    int rc = link_meta_value(&m, "version", r->element[0], &why);
-    if (rc == PF_OK)
-        rc = link_meta_value(&m, "epoch", r->element[1], &why);
-    if (rc == PF_OK)
-        rc = link_meta_finish(&m, &why);
-    if (rc == PF_ENOENT) {
-        if (!link->is_snapshot_absent)
-            log_info("redis: no pool snapshot in Redis; keeping pool version %" PRId64,
-                     link->cache->version);
-        link->is_snapshot_absent = 1;
-        link_done(link);
-        return;
-    }
-    link->is_snapshot_absent = 0;
-    if (rc != PF_OK) {
-        log_warn("redis: pool meta invalid (%s); keeping pool version %" PRId64, why,
-                 link->cache->version);
-        link_done(link);
-        return;
-    }
-    if (!link_is_wanted(link, m.version, m.epoch)) {
-        link_done(link);
-        return;
-    }
-    log_debug("redis: meta says %" PRId64 " %s: reloading", m.version, m.epoch);
-    link_start_reload(link);   /* stays busy */
-}
-
-static void link_start_check(struct redis_link *link)
-{
-    const char *argv[] = { "HMGET", link->keys->pool_meta, "version", "epoch" };
-    link->is_busy = 1;
-    (void)link_cmd(link, link_on_check, LINK_TAG_CHECK, 4, argv);
-}
-
-/* A newer snapshot was announced: reload, or remember to look again. */
-static void link_want_reload(struct redis_link *link, int is_trusted)
-{
-    if (link->state != LINK_ST_READY)
-        return;   /* the read after (re)connect covers it */
-    if (link->is_busy) {
-        link->is_recheck_wanted = 1;
-        return;
-    }
-    if (is_trusted)
-        link_start_reload(link);
-    else
-        link_start_check(link);
-}
-
 /* ---- timers ----------------------------------------------------------- */
-
-static void link_on_check_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct redis_link *link = arg;
-    /* When busy, the in-flight command's deadline is the liveness probe. */
-    if (link->state == LINK_ST_READY && !link->is_busy)
-        link_start_check(link);
-}
 
 static void link_on_connect_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -803,16 +332,10 @@ static void link_maybe_ready(struct redis_link *link)
     link->attempt = 0;
     link->stats.connects++;
     log_info("redis: connected to %s:%u db %d, subscribed to %s", link->conf->host,
-             (unsigned)link->conf->port, link->conf->db, link->keys->pool_channel);
-    int64_t every_ms = PF_MAX_OF((int64_t)REDIS_LINK_CHECK_MS,
-                              2 * (int64_t)link->conf->command_timeout_ms);
-    struct timeval tv = { .tv_sec = (time_t)(every_ms / 1000),
-                          .tv_usec = (suseconds_t)((every_ms % 1000) * 1000) };
-    evtimer_del(link->check_ev);
-    event_add(link->check_ev, &tv);   /* check_ev is EV_PERSIST */
-    /* Subscribed first, now read: no notice can fall in between. */
-    link->is_recheck_wanted = 0;
-    link_start_check(link);
+             (unsigned)link->conf->port, link->conf->db, link->channel);
+    /* Subscribed first, now the listener reads: no message can fall in between. */
+    if (link->ev.on_ready != NULL)
+        link->ev.on_ready(link->ev.arg);
 }
 
 static void link_on_setup(redisAsyncContext *ac, void *reply, void *privdata)
@@ -827,7 +350,8 @@ static void link_on_setup(redisAsyncContext *ac, void *reply, void *privdata)
     char buf[160];
     if (r->type == REDIS_REPLY_ERROR) {
         /* The error text comes from Redis and never holds the password. */
-        link_fail(link, c, "setup refused: %s", link_reply_err(r, buf, sizeof(buf)));
+        link_fail(link, c, "setup refused: %s",
+                  redis_link_reply_describe(reply, buf, sizeof(buf)));
         return;
     }
     if (privdata == &link_tags[LINK_TAG_PING]) {
@@ -848,7 +372,8 @@ static void link_on_message(redisAsyncContext *ac, void *reply, void *privdata)
     const redisReply *r = reply;
     char buf[160];
     if (r->type == REDIS_REPLY_ERROR) {
-        link_fail(link, c, "subscribe refused: %s", link_reply_err(r, buf, sizeof(buf)));
+        link_fail(link, c, "subscribe refused: %s",
+                  redis_link_reply_describe(reply, buf, sizeof(buf)));
         return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || !link_reply_is_str(r->element[0]))
@@ -863,27 +388,11 @@ static void link_on_message(redisAsyncContext *ac, void *reply, void *privdata)
         link_fail(link, c, "unsubscribed by the server");
         return;
     }
-    if (strcmp(kind, "message") != 0)
+    if (strcmp(kind, "message") != 0 || link->ev.on_message == NULL)
         return;
-    link->stats.notices++;
     const redisReply *p = r->element[2];
-    int64_t version = 0;
-    char epoch[POOL_EPOCH_MAX];
-    if (p == NULL || p->type != REDIS_REPLY_STRING ||
-        link_parse_notice(p->str, p->len, &version, epoch) != PF_OK) {
-        log_warn("redis: malformed pool notice \"%s\"; checking pool meta",
-                 p != NULL && p->type == REDIS_REPLY_STRING
-                     ? link_sanitize(buf, sizeof(buf), p->str, p->len) : "(not a string)");
-        link_want_reload(link, 0);
-        return;
-    }
-    if (!link_is_wanted(link, version, epoch)) {
-        log_debug("redis: notice %" PRId64 " %s ignored (have %" PRId64 " %s)", version,
-                  epoch, link->cache->version, link->cache->epoch);
-        return;
-    }
-    log_debug("redis: notice %" PRId64 " %s: reloading", version, epoch);
-    link_want_reload(link, 1);
+    int is_str = p != NULL && p->type == REDIS_REPLY_STRING && p->str != NULL;
+    link->ev.on_message(is_str ? p->str : NULL, is_str ? p->len : 0, link->ev.arg);
 }
 
 static void link_on_connect(const redisAsyncContext *ac, int status)
@@ -941,15 +450,15 @@ static int link_open(struct redis_link *link, struct redis_conn *c)
     redisAsyncSetConnectCallback(ac, link_on_connect);
     redisAsyncSetDisconnectCallback(ac, link_on_disconnect);
 
+    void *setup = (void *)&link_tags[LINK_TAG_SETUP];
     int rc = REDIS_OK;
     if (link->conf->password[0] != '\0' && rc == REDIS_OK) {
         const char *argv[] = { "AUTH", link->conf->password };
         if (c == &link->cmd)
-            rc = link_cmd(link, link_on_setup, LINK_TAG_SETUP, 2, argv) == PF_OK
+            rc = link_cmd_argv(link, link_on_setup, setup, 2, argv, NULL) == PF_OK
                      ? REDIS_OK : REDIS_ERR;
         else
-            rc = redisAsyncCommandArgv(ac, link_on_setup, (void *)&link_tags[LINK_TAG_SETUP],
-                                       2, argv, NULL);
+            rc = redisAsyncCommandArgv(ac, link_on_setup, setup, 2, argv, NULL);
     }
     if (c == &link->cmd) {
         char db[16];
@@ -957,13 +466,13 @@ static int link_open(struct redis_link *link, struct redis_conn *c)
         const char *sel[] = { "SELECT", db };
         const char *ping[] = { "PING" };
         if (rc == REDIS_OK && link->conf->db != 0)
-            rc = link_cmd(link, link_on_setup, LINK_TAG_SETUP, 2, sel) == PF_OK
+            rc = link_cmd_argv(link, link_on_setup, setup, 2, sel, NULL) == PF_OK
                      ? REDIS_OK : REDIS_ERR;
         if (rc == REDIS_OK)
-            rc = link_cmd(link, link_on_setup, LINK_TAG_PING, 1, ping) == PF_OK
-                     ? REDIS_OK : REDIS_ERR;
+            rc = link_cmd_argv(link, link_on_setup, (void *)&link_tags[LINK_TAG_PING], 1, ping,
+                               NULL) == PF_OK ? REDIS_OK : REDIS_ERR;
     } else if (rc == REDIS_OK) {
-        const char *argv[] = { "SUBSCRIBE", link->keys->pool_channel };
+        const char *argv[] = { "SUBSCRIBE", link->channel };
         rc = redisAsyncCommandArgv(ac, link_on_message, NULL, 2, argv, NULL);
     }
     if (rc != REDIS_OK) {
@@ -983,30 +492,59 @@ static void link_on_reconnect(evutil_socket_t fd, short what, void *arg)
     log_debug("redis: connecting to %s:%u", link->conf->host, (unsigned)link->conf->port);
     link_set_state(link, LINK_ST_CONNECTING);
     link->outstanding = 0;
-    link->is_busy = 0;
-    link->is_recheck_wanted = 0;
     link_timer_ms(link->connect_ev, link->conf->connect_timeout_ms);
-    /* Subscriber first; its confirmation gates the first meta read. */
+    /* Subscriber first; its confirmation gates the listener's first read. */
     if (link_open(link, &link->sub) != PF_OK)
         return;
     (void)link_open(link, &link->cmd);
 }
 
+/* ---- users' commands -------------------------------------------------- */
+
+static void link_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct link_req *req = privdata;
+    struct redis_link *link = link_cmd_reply(ac, reply);
+    /* Users' commands are sent when READY only; a reply that arrives while
+     * the session is failing is dropped with the session. */
+    if (link != NULL && link->state == LINK_ST_READY && req->fn != NULL)
+        req->fn(reply, req->arg);
+    free(req);
+}
+
+int redis_link_command(struct redis_link *link, redis_link_reply_fn fn, void *arg, int argc,
+                       const char **argv, const size_t *argvlen)
+{
+    if (link == NULL || link->state != LINK_ST_READY)
+        return PF_EAGAIN;
+    struct link_req *req = malloc(sizeof(*req));
+    if (req == NULL) {
+        /* Never leave a sequence (MULTI ... EXEC) half-sent on a live
+         * connection: a command that cannot be sent ends the session. */
+        link_fail(link, &link->cmd, "out of memory");
+        return PF_EIO;
+    }
+    req->fn = fn;
+    req->arg = arg;
+    /* hiredis formats (copies) the arguments before returning. */
+    if (link_cmd_argv(link, link_on_reply, req, argc, argv, argvlen) != PF_OK) {
+        free(req);
+        return PF_EIO;
+    }
+    return PF_OK;
+}
+
 /* ---- public API ------------------------------------------------------- */
 
 struct redis_link *redis_link_create(struct event_base *base, const struct conf_redis *conf,
-                                     const struct keys *keys, struct pool_cache *cache,
-                                     const struct seal_key *cred_key,
-                                     struct pf_err *err)
+                                     const char *channel, struct pf_err *err)
 {
     struct redis_link *link = calloc(1, sizeof(*link));
     if (link == NULL)
         goto fail;
     link->base = base;
     link->conf = conf;
-    link->keys = keys;
-    link->cache = cache;
-    link->cred_key = cred_key;
+    link->channel = channel;
     link->state = LINK_ST_IDLE;
     link->cmd.link = link;
     link->cmd.name = "cmd";
@@ -1019,10 +557,8 @@ struct redis_link *redis_link_create(struct event_base *base, const struct conf_
     link->teardown_ev = evtimer_new(base, link_on_teardown, link);
     link->connect_ev = evtimer_new(base, link_on_connect_deadline, link);
     link->command_ev = evtimer_new(base, link_on_command_deadline, link);
-    link->check_ev = event_new(base, -1, EV_PERSIST, link_on_check_timer, link);
-    link->apply_ev = evtimer_new(base, link_on_apply_turn, link);
     if (link->reconnect_ev == NULL || link->teardown_ev == NULL || link->connect_ev == NULL ||
-        link->command_ev == NULL || link->check_ev == NULL || link->apply_ev == NULL)
+        link->command_ev == NULL)
         goto fail;
     /* Connect from the loop, so create returns at once. */
     link_timer_ms(link->reconnect_ev, 0);
@@ -1034,16 +570,19 @@ fail:
     return NULL;
 }
 
+void redis_link_listen(struct redis_link *link, const struct redis_link_events *ev)
+{
+    link->ev = *ev;
+}
+
 void redis_link_destroy(struct redis_link *link)
 {
     if (link == NULL)
         return;
     link_set_state(link, LINK_ST_CLOSED);
     link_close_conns(link);
-    if (link->apply_ev != NULL)
-        link_apply_drop(link, "shutting down");
     struct event *evs[] = { link->reconnect_ev, link->teardown_ev, link->connect_ev,
-                            link->command_ev, link->check_ev, link->apply_ev };
+                            link->command_ev };
     for (size_t i = 0; i < PF_ARRAY_LEN(evs); i++)
         if (evs[i] != NULL)
             event_free(evs[i]);
@@ -1055,103 +594,91 @@ int redis_link_is_connected(const struct redis_link *link)
     return link != NULL && link->state == LINK_ST_READY;
 }
 
-static void link_on_report(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    (void)privdata;
-    struct redis_link *link = link_cmd_reply(ac, reply);
-    if (link == NULL)
-        return;
-    const redisReply *r = reply;
-    if (r->type == REDIS_REPLY_ERROR) {
-        char buf[160];
-        if (!link->is_report_failing)
-            log_warn("redis: node report failed: %s", link_reply_err(r, buf, sizeof(buf)));
-        link->is_report_failing = 1;
-    } else {
-        link->is_report_failing = 0;
-    }
-}
-
-int redis_link_report(struct redis_link *link, const char *node_id,
-                      const char *const *names, const char *const *values, size_t nfields,
-                      int ttl_ms, int64_t now_wall_ms)
-{
-    char key[KEYS_NAME_MAX + 80];
-    if (link == NULL || node_id == NULL || ttl_ms <= 0 ||
-        nfields > REDIS_LINK_REPORT_ARGS_MAX ||
-        keys_node(link->keys, node_id, key, sizeof(key)) != PF_OK)
-        return PF_EINVAL;
-    if (link->state != LINK_ST_READY)
-        return PF_EAGAIN;
-
-    if (nfields > 0) {
-        const char **argv = calloc(2 + 2 * nfields, sizeof(*argv));
-        if (argv == NULL)
-            return PF_ENOMEM;
-        argv[0] = "HSET";
-        argv[1] = key;
-        for (size_t i = 0; i < nfields; i++) {
-            argv[2 + 2 * i] = names[i] != NULL ? names[i] : "";
-            argv[3 + 2 * i] = values[i] != NULL ? values[i] : "";
-        }
-        /* hiredis formats (copies) the arguments before returning. */
-        int rc = link_cmd(link, link_on_report, LINK_TAG_REPORT, (int)(2 + 2 * nfields), argv);
-        free(argv);
-        if (rc != PF_OK)
-            return PF_EAGAIN;
-    }
-    char ttl[24], now[24], old[24];
-    snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
-    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
-    snprintf(old, sizeof(old), "%" PRId64, now_wall_ms - REDIS_LINK_NODES_MAX_AGE_MS);
-    const char *pexpire[] = { "PEXPIRE", key, ttl };
-    const char *zadd[] = { "ZADD", link->keys->nodes, now, node_id };
-    const char *trim[] = { "ZREMRANGEBYSCORE", link->keys->nodes, "-inf", old };
-    if ((nfields > 0 && link_cmd(link, link_on_report, LINK_TAG_REPORT, 3, pexpire) != PF_OK) ||
-        link_cmd(link, link_on_report, LINK_TAG_REPORT, 4, zadd) != PF_OK ||
-        link_cmd(link, link_on_report, LINK_TAG_REPORT, 4, trim) != PF_OK)
-        return PF_EAGAIN;
-    return PF_OK;
-}
-
-int redis_link_report_upstreams(struct redis_link *link, const char *node_id,
-                                const char *const *names, const char *const *values,
-                                size_t nfields, int ttl_ms)
-{
-    char key[KEYS_NAME_MAX + 80];
-    if (link == NULL || node_id == NULL || ttl_ms <= 0 ||
-        keys_node_upstreams(link->keys, node_id, key, sizeof(key)) != PF_OK)
-        return PF_EINVAL;
-    if (link->state != LINK_ST_READY)
-        return PF_EAGAIN;
-    if (nfields == 0)
-        return PF_OK;
-    size_t batch = PF_MIN_OF(nfields, (size_t)REDIS_LINK_REPORT_ARGS_MAX);
-    const char **argv = calloc(2 + 2 * batch, sizeof(*argv));
-    if (argv == NULL)
-        return PF_ENOMEM;
-    int rc = PF_OK;
-    for (size_t off = 0; off < nfields && rc == PF_OK; off += batch) {
-        size_t n = PF_MIN_OF(batch, nfields - off);
-        argv[0] = "HSET";
-        argv[1] = key;
-        for (size_t i = 0; i < n; i++) {
-            argv[2 + 2 * i] = names[off + i] != NULL ? names[off + i] : "";
-            argv[3 + 2 * i] = values[off + i] != NULL ? values[off + i] : "";
-        }
-        if (link_cmd(link, link_on_report, LINK_TAG_REPORT, (int)(2 + 2 * n), argv) != PF_OK)
-            rc = PF_EAGAIN;
-    }
-    free(argv);
-    char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
-    const char *pexpire[] = { "PEXPIRE", key, ttl };
-    if (rc == PF_OK && link_cmd(link, link_on_report, LINK_TAG_REPORT, 3, pexpire) != PF_OK)
-        rc = PF_EAGAIN;
-    return rc;
-}
-
 const struct redis_link_stats *redis_link_get_stats(const struct redis_link *link)
 {
     return &link->stats;
+}
+
+/* ---- reply view ------------------------------------------------------- */
+
+/* The view is hiredis's own reply object, seen through an opaque type. */
+static const redisReply *link_view(const struct redis_link_reply *r)
+{
+    return (const redisReply *)(const void *)r;
+}
+
+enum redis_link_reply_type redis_link_reply_type(const struct redis_link_reply *r)
+{
+    const redisReply *x = link_view(r);
+    if (x == NULL)
+        return REDIS_LINK_REPLY_NIL;
+    switch (x->type) {
+    case REDIS_REPLY_STRING:  return REDIS_LINK_REPLY_STRING;
+    case REDIS_REPLY_STATUS:  return REDIS_LINK_REPLY_STATUS;
+    case REDIS_REPLY_INTEGER: return REDIS_LINK_REPLY_INTEGER;
+    case REDIS_REPLY_NIL:     return REDIS_LINK_REPLY_NIL;
+    case REDIS_REPLY_ARRAY:   return REDIS_LINK_REPLY_ARRAY;
+    case REDIS_REPLY_ERROR:   return REDIS_LINK_REPLY_ERROR;
+    }
+    return REDIS_LINK_REPLY_OTHER;
+}
+
+const char *redis_link_reply_str(const struct redis_link_reply *r, size_t *len)
+{
+    const redisReply *x = link_view(r);
+    if (x == NULL || x->str == NULL || (x->type != REDIS_REPLY_STRING &&
+                                        x->type != REDIS_REPLY_STATUS &&
+                                        x->type != REDIS_REPLY_ERROR)) {
+        *len = 0;
+        return NULL;
+    }
+    *len = x->len;
+    return x->str;
+}
+
+long long redis_link_reply_integer(const struct redis_link_reply *r)
+{
+    const redisReply *x = link_view(r);
+    return x != NULL && x->type == REDIS_REPLY_INTEGER ? x->integer : 0;
+}
+
+size_t redis_link_reply_count(const struct redis_link_reply *r)
+{
+    const redisReply *x = link_view(r);
+    return x != NULL && x->type == REDIS_REPLY_ARRAY && x->element != NULL ? x->elements : 0;
+}
+
+const struct redis_link_reply *redis_link_reply_element(const struct redis_link_reply *r,
+                                                        size_t i)
+{
+    if (i >= redis_link_reply_count(r))
+        return NULL;
+    return (const struct redis_link_reply *)(const void *)link_view(r)->element[i];
+}
+
+struct redis_link_reply *redis_link_reply_detach(struct redis_link_reply *r, size_t i)
+{
+    if (i >= redis_link_reply_count(r))
+        return NULL;
+    redisReply *x = (redisReply *)(void *)r;
+    redisReply *e = x->element[i];
+    /* freeReplyObject() skips NULL elements: the array's owner no longer
+     * frees this one. */
+    x->element[i] = NULL;
+    return (struct redis_link_reply *)(void *)e;
+}
+
+void redis_link_reply_free(struct redis_link_reply *r)
+{
+    if (r != NULL)
+        freeReplyObject(r);
+}
+
+const char *redis_link_reply_describe(const struct redis_link_reply *r, char *buf, size_t len)
+{
+    const redisReply *x = link_view(r);
+    if (x != NULL && x->type == REDIS_REPLY_ERROR && x->str != NULL)
+        return link_sanitize(buf, len, x->str, x->len);
+    snprintf(buf, len, "unexpected reply type %d", x != NULL ? x->type : REDIS_REPLY_NIL);
+    return buf;
 }

@@ -9,14 +9,19 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "keys.h"
 #include "log.h"
 #include "redis_link.h"
 #include "snapshot_file.h"
+
+#define REPORT_NODES_MAX_AGE_MS (3600 * 1000) /* nodes zset entries kept */
+#define REPORT_ARGS_MAX         1024          /* HSET fields per command */
 
 struct report {
     struct node_ctx *ctx;           /* borrowed */
     struct event    *timer;         /* owned, persistent */
     int              was_connected; /* the link was up at the previous report */
+    int              is_failing;    /* the last write got an error reply */
     int64_t          saved_version; /* pool pair last in node.snapshot_file ... */
     char             saved_epoch[POOL_EPOCH_MAX];
     int64_t          failed_version;/* ... and the last pair whose save failed */
@@ -57,11 +62,90 @@ void report_build(const struct node_ctx *ctx, int64_t now_wall_ms, int is_connec
     snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->tunnels_total);
 }
 
-/* Writes "<attempts> <failures>" of every upstream tried at least once to
- * {pf}:v1:node:<id>:upstreams (cumulative; the controller diffs reads). */
-static int report_upstreams(struct node_ctx *ctx, int ttl_ms)
+/* Every reply of a report write: an error is logged once until a write
+ * succeeds again. */
+static void report_on_reply(struct redis_link_reply *reply, void *arg)
 {
+    struct report *r = arg;
+    if (redis_link_reply_type(reply) == REDIS_LINK_REPLY_ERROR) {
+        char buf[160];
+        if (!r->is_failing)
+            log_warn("redis: node report failed: %s",
+                     redis_link_reply_describe(reply, buf, sizeof(buf)));
+        r->is_failing = 1;
+    } else {
+        r->is_failing = 0;
+    }
+}
+
+/* HSET <key> with <n> name/value pairs, in commands of at most
+ * REPORT_ARGS_MAX pairs. Returns PF_OK or why a command was not sent. */
+static int report_hset(struct report *r, const char *key, const char *const *names,
+                       const char *const *values, size_t n)
+{
+    size_t batch = PF_MIN_OF(n, (size_t)REPORT_ARGS_MAX);
+    const char **argv = calloc(2 + 2 * batch, sizeof(*argv));
+    if (argv == NULL)
+        return PF_ENOMEM;
+    int rc = PF_OK;
+    for (size_t off = 0; off < n && rc == PF_OK; off += batch) {
+        size_t k = PF_MIN_OF(batch, n - off);
+        argv[0] = "HSET";
+        argv[1] = key;
+        for (size_t i = 0; i < k; i++) {
+            argv[2 + 2 * i] = names[off + i] != NULL ? names[off + i] : "";
+            argv[3 + 2 * i] = values[off + i] != NULL ? values[off + i] : "";
+        }
+        rc = redis_link_command(r->ctx->redis, report_on_reply, r, (int)(2 + 2 * k), argv, NULL);
+    }
+    free(argv);
+    return rc;
+}
+
+/* Writes the node hash: HSET {pf}:v1:node:<id> <nfields> name/value pairs,
+ * PEXPIRE it to <ttl_ms>, ZADD {pf}:v1:nodes <now_wall_ms> <id> and trim
+ * members older than an hour. Returns PF_OK or why it was dropped
+ * (PF_EAGAIN while disconnected: a report is not worth queueing). */
+static int report_node(struct report *r, const char *const *names, const char *const *values,
+                       size_t nfields, int ttl_ms, int64_t now_wall_ms)
+{
+    struct node_ctx *ctx = r->ctx;
+    const char *node_id = ctx->conf.node.id;
+    char key[KEYS_NAME_MAX + 80];
+    if (keys_node(&ctx->keys, node_id, key, sizeof(key)) != PF_OK)
+        return PF_EINVAL;
+    if (!redis_link_is_connected(ctx->redis))
+        return PF_EAGAIN;
+    int rc = PF_OK;
+    if (nfields > 0 && (rc = report_hset(r, key, names, values, nfields)) != PF_OK)
+        return rc;
+    char ttl[24], now[24], old[24];
+    snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
+    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
+    snprintf(old, sizeof(old), "%" PRId64, now_wall_ms - REPORT_NODES_MAX_AGE_MS);
+    const char *pexpire[] = { "PEXPIRE", key, ttl };
+    const char *zadd[] = { "ZADD", ctx->keys.nodes, now, node_id };
+    const char *trim[] = { "ZREMRANGEBYSCORE", ctx->keys.nodes, "-inf", old };
+    if ((nfields > 0 &&
+         (rc = redis_link_command(ctx->redis, report_on_reply, r, 3, pexpire, NULL)) != PF_OK) ||
+        (rc = redis_link_command(ctx->redis, report_on_reply, r, 4, zadd, NULL)) != PF_OK ||
+        (rc = redis_link_command(ctx->redis, report_on_reply, r, 4, trim, NULL)) != PF_OK)
+        return rc;
+    return PF_OK;
+}
+
+/* Writes "<attempts> <failures>" of every upstream tried at least once to
+ * {pf}:v1:node:<id>:upstreams (cumulative; the controller diffs reads),
+ * then PEXPIRE it to <ttl_ms>. Nothing is written when none was tried. */
+static int report_upstreams(struct report *r, int ttl_ms)
+{
+    struct node_ctx *ctx = r->ctx;
     const struct pool_cache *pc = &ctx->pool;
+    char key[KEYS_NAME_MAX + 80];
+    if (keys_node_upstreams(&ctx->keys, ctx->conf.node.id, key, sizeof(key)) != PF_OK)
+        return PF_EINVAL;
+    if (!redis_link_is_connected(ctx->redis))
+        return PF_EAGAIN;
     size_t n = 0;
     for (size_t i = 0; i < pc->count; i++)
         n += pc->st[i].attempts > 0;
@@ -82,7 +166,13 @@ static int report_upstreams(struct node_ctx *ctx, int ttl_ms)
             vals[k] = buf[k];
             k++;
         }
-        rc = redis_link_report_upstreams(ctx->redis, ctx->conf.node.id, names, vals, k, ttl_ms);
+        rc = report_hset(r, key, names, vals, k);
+        if (rc == PF_OK) {
+            char ttl[24];
+            snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
+            const char *pexpire[] = { "PEXPIRE", key, ttl };
+            rc = redis_link_command(ctx->redis, report_on_reply, r, 3, pexpire, NULL);
+        }
     }
     free(names);
     free(vals);
@@ -139,11 +229,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     report_build(ctx, now, r->was_connected, names, values);
     for (int i = 0; i < REPORT_NFIELDS; i++)
         vals[i] = values[i];
-    int rc = redis_link_report(ctx->redis, ctx->conf.node.id, names, vals, REPORT_NFIELDS,
-                               3 * ctx->conf.node.report_interval_ms, now);
+    int rc = report_node(r, names, vals, REPORT_NFIELDS, 3 * ctx->conf.node.report_interval_ms,
+                         now);
     if (rc != PF_OK)
         log_debug("node report dropped: %s", pf_strstatus(rc));
-    rc = report_upstreams(ctx, 3 * ctx->conf.node.report_interval_ms);
+    rc = report_upstreams(r, 3 * ctx->conf.node.report_interval_ms);
     if (rc != PF_OK)
         log_debug("upstream report dropped: %s", pf_strstatus(rc));
     r->was_connected = 1;

@@ -1,8 +1,9 @@
 /* The node's heartbeat in Redis (pool mode): every node.report_interval_ms,
- * the fields of {pf}:v1:node:<node_id> (docs/redis-keys.md) are written
- * through redis_link_report() with a TTL of 3 intervals. The same timer
- * saves a changed pool to node.snapshot_file (snapshot_file.h), Redis up
- * or not. */
+ * the fields of {pf}:v1:node:<node_id> and the outcome counters of
+ * {pf}:v1:node:<node_id>:upstreams (docs/redis-keys.md) are written with a
+ * TTL of 3 intervals, through redis_link's command API; nothing is queued
+ * while Redis is down. The same timer saves a changed pool to
+ * node.snapshot_file (snapshot_file.h), Redis up or not. */
 #ifndef PF_NODE_REPORT_H
 #define PF_NODE_REPORT_H
 
@@ -20,7 +21,8 @@ struct report;
  * saved. Returns NULL on allocation failure. */
 struct report *report_create(struct node_ctx *ctx);
 
-/* Stops and frees <r> (accepts NULL). */
+/* Stops and frees <r> (accepts NULL). <r> is the argument of its writes in
+ * flight: destroy it together with <ctx>->redis (no loop turn in between). */
 void report_destroy(struct report *r);
 
 /* Fills <values> (REPORT_NFIELDS buffers of REPORT_VALUE_MAX bytes) for the field

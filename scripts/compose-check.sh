@@ -10,7 +10,7 @@
 #
 # Usage: scripts/compose-check.sh
 # Env:
-#   PF_CHECK_NODES     node replicas (default 3, at most 10: lb slots)
+#   PF_CHECK_NODES     node replicas (default 3, at most PF_LB_SLOTS: lb slots)
 #   PF_CHECK_REQUESTS  requests through the lb (default 20)
 #   PF_LB_PORT         host port of the lb on 127.0.0.1 (default 3128; when
 #                      unset and 3128 is taken, the first free of 13128..13228)
@@ -30,6 +30,9 @@ PROJECT=${PF_COMPOSE_PROJECT:-pfcheck}
 LB_PORT_FIXED=${PF_LB_PORT:-}
 export PF_LB_PORT=${PF_LB_PORT:-3128}
 LB="127.0.0.1:$PF_LB_PORT"
+# The commit the images report (--version, build_info): the context has no .git.
+PF_GIT_COMMIT=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || true)
+export PF_GIT_COMMIT
 ORIGIN_URL=http://origin/
 ORIGIN_TEXT="proxyfleet demo origin: OK"
 PREFIX='{pf}:v1'
@@ -216,6 +219,29 @@ else
     fail "health: not healthy after 90s: $unhealthy"
 fi
 
+# --- every service is hardened (compose.yaml x-hardened) --------------------
+phase hardening
+# Read-only root filesystem, every capability dropped, no-new-privileges and
+# bounded json-file logs, on every container of the project (the one-shot
+# keygen included), as Docker applied them.
+hard_bad=""
+hard_n=0
+for id in $(compose 30 ps -a -q 2>/dev/null); do
+    line=$(docker inspect -f '{{.Name}} ro={{.HostConfig.ReadonlyRootfs}} drop={{join .HostConfig.CapDrop ","}} add={{join .HostConfig.CapAdd ","}} sec={{join .HostConfig.SecurityOpt ","}} log={{.HostConfig.LogConfig.Type}} size={{index .HostConfig.LogConfig.Config "max-size"}} files={{index .HostConfig.LogConfig.Config "max-file"}} user={{.Config.User}}' "$id" 2>/dev/null) || continue
+    hard_n=$((hard_n + 1))
+    name=${line%% *}
+    for want in "ro=true" "drop=ALL" "add= " "sec=no-new-privileges:true" "log=json-file" "size=10m" "files=3"; do
+        [[ "$line " == *" $want"* ]] || hard_bad+=" ${name#/}(${want%% })"
+    done
+    [[ "$line" == *" user=" ]] || [[ "$line" == *" user=0"* ]] || [[ "$line" == *" user=root"* ]] \
+        && hard_bad+=" ${name#/}(runs as root)"
+done
+if [ "$hard_n" -ge $((NODES + 6)) ] && [ -z "$hard_bad" ]; then
+    pass "hardening: $hard_n containers read-only, no capabilities, no-new-privileges, non-root, logs rotated"
+else
+    fail "hardening: $hard_n containers checked; missing:${hard_bad:- (too few containers)}"
+fi
+
 # --- wait until the lb sees every node -------------------------------------
 phase lb-ready
 # HAProxy's CSV stats from inside the lb container (the image has no curl).
@@ -236,6 +262,16 @@ if [ "${up:-0}" -ge "$NODES" ]; then
     pass "lb: $up node servers UP in haproxy (expected $NODES)"
 else
     fail "lb: ${up:-0} node servers UP in haproxy after 90s (expected $NODES)"
+fi
+# The slots follow PF_LB_SLOTS (compose.yaml, default 16), not a fixed 10.
+want_slots=${PF_LB_SLOTS:-16}
+slots=$(compose 10 exec -T lb bash -c \
+        'exec 3<>/dev/tcp/127.0.0.1/8404 && printf "GET /stats;csv HTTP/1.0\r\n\r\n" >&3 && cat <&3' \
+        </dev/null 2>/dev/null | awk -F, '$1 == "nodes" && $2 ~ /^node[0-9]+$/ { n++ } END { print n + 0 }')
+if [ "${slots:-0}" -eq "$want_slots" ]; then
+    pass "lb: $slots server slots (PF_LB_SLOTS=$want_slots)"
+else
+    fail "lb: ${slots:-0} server slots, expected PF_LB_SLOTS=$want_slots"
 fi
 
 # --- first good answer: the controller has published, nodes loaded the pool --
@@ -308,18 +344,18 @@ else
 fi
 # Policy: loopback is outside destination_allow, so the upstream must answer
 # 403 instead of reaching its own admin port.
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://127.0.0.1:9100/healthz 2>/dev/null)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://127.0.0.1:3180/healthz 2>/dev/null)
 if [ "$code" = 403 ]; then
-    pass "policy: GET http://127.0.0.1:9100/ through the fleet refused (403)"
+    pass "policy: GET http://127.0.0.1:3180/ through the fleet refused (403)"
 else
-    fail "policy: GET http://127.0.0.1:9100/ through the fleet answered $code, expected 403"
+    fail "policy: GET http://127.0.0.1:3180/ through the fleet answered $code, expected 403"
 fi
 # The nodes' admin ports: "node" resolves, but not into the demo network.
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://node:9100/stats 2>/dev/null)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://node:3180/stats 2>/dev/null)
 if [ "$code" = 403 ]; then
-    pass "policy: GET http://node:9100/stats through the fleet refused (403)"
+    pass "policy: GET http://node:3180/stats through the fleet refused (403)"
 else
-    fail "policy: GET http://node:9100/stats through the fleet answered $code, expected 403"
+    fail "policy: GET http://node:3180/stats through the fleet answered $code, expected 403"
 fi
 # Redis sits on the backend network, which the fleet must not reach.
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "http://$LB" http://redis:6379/ 2>/dev/null)

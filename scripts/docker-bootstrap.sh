@@ -184,14 +184,18 @@ ensure_redis_image() {
     try_pull "$REDIS_IMAGE" && return 0
     log "building stand-in $REDIS_IMAGE from debian:bookworm-slim + redis-server"
     # Behaves like the official image for compose.yaml: listens on all
-    # interfaces without protected mode, no persistence, redis-cli on PATH.
+    # interfaces without protected mode, no persistence, redis-cli on PATH,
+    # and the redis user is uid/gid 999 as there (compose.yaml runs it as
+    # "999:999").
     # The official entrypoint adds --protected-mode no to a bare
     # `redis-server` command; this one does the same for any command that
     # starts with redis-server.
     docker_build -q -t "$REDIS_IMAGE" --label org.proxyfleet.standin=1 - <<'EOF' >/dev/null \
         || die "building the $REDIS_IMAGE stand-in failed"
 FROM debian:bookworm-slim
-RUN apt-get update \
+RUN groupadd --system --gid 999 redis \
+ && useradd --system --uid 999 --gid redis --home-dir /var/lib/redis --shell /usr/sbin/nologin redis \
+ && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-tools \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /data && chown redis:redis /data \

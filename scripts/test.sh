@@ -37,6 +37,7 @@ PACKAGES=(
   squid tinyproxy microsocks dante-server nginx stunnel4
   clang libclang-rt-14-dev llvm-14 valgrind
   procps iproute2 iptables nftables wrk libssl-dev
+  systemd groff-base man-db
 )
 
 log() { printf '\n=== %s\n' "$*"; }

@@ -883,7 +883,7 @@ class PfBinary(Proc):
         if kind == "node":
             self.listen = section.get("listen", "127.0.0.1:3128")
             self.port = _listen_port(self.listen)
-            self.admin_listen = section.get("admin_listen", "127.0.0.1:9100")
+            self.admin_listen = section.get("admin_listen", "127.0.0.1:3180")
         else:
             self.listen = None
             self.port = None

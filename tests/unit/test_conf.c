@@ -21,7 +21,7 @@ static const char full_config[] =
     "  \"log\": { \"level\": \"debug\" },\n"
     "  \"controller\": {\n"
     "    \"id\": \"ctl-a\",\n"
-    "    \"admin_listen\": \"127.0.0.1:9090\",\n"
+    "    \"admin_listen\": \"127.0.0.1:3190\",\n"
     "    \"poll_interval_ms\": 10000,\n"
     "    \"default_ttl_s\": 300,\n"
     "    \"heartbeat_interval_ms\": 2000,\n"
@@ -38,7 +38,7 @@ static const char full_config[] =
     "  \"node\": {\n"
     "    \"id\": \"node-a\",\n"
     "    \"listen\": \"127.0.0.1:3128\",\n"
-    "    \"admin_listen\": \"127.0.0.1:9100\",\n"
+    "    \"admin_listen\": \"127.0.0.1:3180\",\n"
     "    \"mode\": \"direct\",\n"
     "    \"strategy\": \"round_robin\",\n"
     "    \"max_clients\": 100,\n"
@@ -74,7 +74,7 @@ Test(conf, full_config)
     cr_expect_eq(c.redis.command_timeout_ms, 1500);
     cr_expect_str_eq(c.log_level, "debug");
     cr_expect_str_eq(c.controller.id, "ctl-a");
-    cr_expect_str_eq(c.controller.admin_listen, "127.0.0.1:9090");
+    cr_expect_str_eq(c.controller.admin_listen, "127.0.0.1:3190");
     cr_assert_eq(c.controller.nproviders, 2);
     const struct conf_provider *p0 = &c.controller.providers[0];
     const struct conf_provider *p1 = &c.controller.providers[1];
@@ -133,7 +133,7 @@ Test(conf, defaults)
     cr_expect_eq(c.controller.nproviders, 0);
     cr_expect_null(c.controller.providers);
     cr_expect_str_eq(c.node.listen, "127.0.0.1:3128");
-    cr_expect_str_eq(c.node.admin_listen, "127.0.0.1:9100");
+    cr_expect_str_eq(c.node.admin_listen, "127.0.0.1:3180");
     cr_expect_eq(c.node.mode, CONF_NODE_POOL);
     cr_expect_eq(c.node.strategy, CONF_STRATEGY_ROUND_ROBIN);
     cr_expect_eq(c.node.max_clients, 4096);

@@ -1,4 +1,5 @@
-/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,seal,sanitize,line_format} through
+/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,seal,sanitize,
+ * line_format} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
 #include <criterion/criterion.h>
@@ -213,4 +214,37 @@ Test(corpus, conf_full_example_is_valid)
     cr_expect_eq(conf_parse(&c, data, len, &err), PF_OK, "%s", err.msg);
     conf_deinit(&c);
     free(data);
+}
+
+/* fuzz/fuzz_snapshot_notice.c: a notice that parses formats back to itself;
+ * the first byte picks the pool:meta field the rest is fed to. */
+static void replay_snapshot_notice(const char *name, const char *data, size_t len)
+{
+    static const char *const fields[] = {
+        SNAPSHOT_META_VERSION, SNAPSHOT_META_EPOCH, SNAPSHOT_META_COUNT, "other",
+    };
+    int64_t version = 0;
+    char epoch[SNAPSHOT_EPOCH_MAX];
+    char back[SNAPSHOT_NOTICE_MAX];
+    int rc = snapshot_notice_parse(data, len, &version, epoch);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+    if (rc == PF_OK) {
+        cr_expect_eq(snapshot_notice_format(back, sizeof(back), version, epoch), PF_OK, "%s", name);
+        cr_expect(strlen(back) == len && memcmp(back, data, len) == 0, "%s", name);
+    }
+    if (len == 0)
+        return;
+    const char *field = fields[(unsigned char)data[0] % 4];
+    struct snapshot_meta m;
+    struct pf_err err;
+    snapshot_meta_init(&m);
+    rc = snapshot_meta_field(&m, field, strlen(field), data + 1, len - 1, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+    cr_expect(!m.has_version || m.version >= 1, "%s", name);
+    cr_expect(m.count == -1 || m.count >= 1, "%s", name);
+}
+
+Test(corpus, snapshot_notice)
+{
+    cr_expect_gt(replay_dir("snapshot_notice", replay_snapshot_notice), 0);
 }

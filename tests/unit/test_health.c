@@ -1,6 +1,7 @@
 /* Unit tests for the pure parts of controller/health.c and controller/passive.c:
  * rise/fall, EWMA, passive window, node counter diffing, ejection growth,
- * cap and max-ejection percent. The clock is a plain argument. */
+ * cap and max-ejection percent, the pool filter (no side effects) and the
+ * probe result of a fetch. The clock is a plain argument. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +339,95 @@ Test(health, filter_drops_bad_within_cap)
     cr_expect_eq(nout, 3);
     health_table_deinit(&t);
     free(es);
+}
+
+Test(health, pool_filter_has_no_side_effects)
+{
+    struct health_table t;
+    const struct provider_entry *ptrs[5];
+    struct provider_entry *es = mk_entries(5, ptrs);
+    struct provider_entry before_es[5];
+    int64_t now = 7000;
+
+    health_table_init(&t, &P);
+    cr_assert_eq(health_table_track(&t, ptrs, 5), PF_OK);
+    health_table_find(&t, ptrs[0]->id)->latency_published_ms = 17;
+    health_table_find(&t, ptrs[1]->id)->state = HEALTH_UNHEALTHY;
+    health_table_find(&t, ptrs[1]->id)->failures = 4;
+    health_table_find(&t, ptrs[3]->id)->ejected_until_ms = now + 5;
+    health_table_find(&t, ptrs[4]->id)->state = HEALTH_UNHEALTHY;
+    /* The table and the input as they were before the filter. */
+    struct health_up before[5];
+    for (size_t i = 0; i < 5; i++)
+        memcpy(&before[i], t.ups[i], sizeof(before[i]));
+    memcpy(before_es, es, sizeof(before_es));
+    size_t n_before = t.n;
+
+    struct health_pool hp;
+    cr_assert_eq(health_pool_filter(&t, ptrs, 5, now, &hp), PF_OK);
+    /* 3 bad of 5, cap 2: the two with most failures in a row stay out. */
+    cr_expect_eq(hp.n, 3);
+    cr_expect_eq(hp.nover, 1);
+    cr_expect_str_eq(hp.es[0]->id, ptrs[0]->id);
+    cr_expect_eq(hp.es[0]->u.latency_ms, 17);
+    cr_expect_eq(ptrs[0]->u.latency_ms, 0, "the input record is not written");
+    /* Nothing but the result changed: no probe queued, no state moved. */
+    cr_expect_eq(t.n, n_before);
+    for (size_t i = 0; i < 5; i++) {
+        cr_expect_eq(t.ups[i]->is_queued, 0, "upstream %zu queued", i);
+        cr_expect_eq(t.ups[i]->is_probing, 0, "upstream %zu probing", i);
+        cr_expect_eq(memcmp(t.ups[i], &before[i], sizeof(before[i])), 0, "upstream %zu changed", i);
+    }
+    cr_expect_eq(memcmp(es, before_es, sizeof(before_es)), 0, "the input entries changed");
+    /* The same question twice gets the same answer. */
+    struct health_pool again;
+    cr_assert_eq(health_pool_filter(&t, ptrs, 5, now, &again), PF_OK);
+    cr_expect_eq(again.n, hp.n);
+    for (size_t i = 0; i < hp.n && i < again.n; i++)
+        cr_expect_str_eq(again.es[i]->id, hp.es[i]->id);
+    health_pool_deinit(&again);
+    health_pool_deinit(&hp);
+    cr_expect_null(hp.es);
+    cr_expect_eq(hp.n, 0);
+
+    cr_assert_eq(health_pool_filter(&t, ptrs, 0, now, &hp), PF_OK);
+    cr_expect_eq(hp.n, 0);
+    cr_expect_null(hp.es);
+    health_pool_deinit(&hp);
+    health_pool_deinit(NULL);
+    health_table_deinit(&t);
+    free(es);
+}
+
+struct result_case {
+    int  err;
+    long status;
+    int  want;
+};
+
+Test(health, probe_result_of_fetch_error_and_status)
+{
+    static const struct result_case cases[] = {
+        { FETCH_OK, 200, HEALTH_RES_OK },
+        { FETCH_OK, 204, HEALTH_RES_OK },
+        { FETCH_OK, 299, HEALTH_RES_OK },
+        { FETCH_OK, 199, HEALTH_RES_STATUS },
+        { FETCH_OK, 300, HEALTH_RES_STATUS },
+        { FETCH_OK, 0, HEALTH_RES_STATUS },
+        { FETCH_ERR_TIMEOUT, 0, HEALTH_RES_TIMEOUT },
+        { FETCH_ERR_CONNECT, 0, HEALTH_RES_CONNECT },
+        { FETCH_ERR_RESOLVE, 0, HEALTH_RES_ERROR },
+        { FETCH_ERR_TOO_BIG, 200, HEALTH_RES_ERROR },
+        { FETCH_ERR_OTHER, 0, HEALTH_RES_ERROR },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_expect_eq(health_result_of((enum fetch_error)cases[i].err, cases[i].status, 200, 299),
+                     cases[i].want, "case %zu", i);
+    cr_expect_str_eq(health_result_name(HEALTH_RES_OK), "ok");
+    cr_expect_str_eq(health_result_name(HEALTH_RES_STATUS), "status");
+    cr_expect_str_eq(health_result_name(HEALTH_RES_TIMEOUT), "timeout");
+    cr_expect_str_eq(health_result_name(HEALTH_RES_CONNECT), "connect");
+    cr_expect_str_eq(health_result_name(HEALTH_RES_ERROR), "error");
 }
 
 Test(health, encode_has_documented_fields)

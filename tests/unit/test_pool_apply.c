@@ -1,43 +1,54 @@
-/* Unit tests of node/pool_apply.c on real hiredis replies (RESP parsed by
- * hiredis's own reader, as redis_link receives them): bounded slices, the
- * cache whole until the swap, bad records skipped, the supersede rule. */
+/* Unit tests of node/pool_apply.c on (field, value) pairs as pool_sync
+ * reads them from HGETALL pool:upstreams: bounded slices, the cache whole
+ * until the swap, bad records skipped, the pairs borrowed until consumed,
+ * the supersede rule. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/hiredis.h>
-
 #include "pool_apply.h"
 
-/* RESP of HGETALL pool:upstreams with <n> good records on ports
- * base..base+n-1 (shuffled), plus <extra> raw RESP elements appended. */
-static redisReply *upstreams_reply(int base, int n, const char *extra, int nextra)
+/* Pairs and the bytes they point to, owned by the test. */
+struct pairs {
+    struct snapshot_pair *p;
+    size_t                n;
+    char                (*text)[2][256];
+};
+
+/* <n> good records on ports base..base+n-1 (shuffled), room for <extra>
+ * more pairs the test fills itself. */
+static struct pairs make_pairs(int base, int n, int extra)
 {
-    size_t cap = (size_t)n * 256 + 4096;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    size_t len = (size_t)snprintf(buf, cap, "*%d\r\n", 2 * n + nextra);
+    struct pairs ps;
+    ps.n = (size_t)n;
+    ps.p = calloc((size_t)(n + extra) + 1, sizeof(*ps.p));
+    ps.text = calloc((size_t)(n + extra) + 1, sizeof(*ps.text));
+    cr_assert(ps.p != NULL && ps.text != NULL);
     for (int i = 0; i < n; i++) {
         int port = base + (i * 7919) % n;
-        char id[64], rec[256];
-        int idl = snprintf(id, sizeof(id), "http://127.0.0.1:%d", port);
-        int recl = snprintf(rec, sizeof(rec), "{\"scheme\":\"http\",\"host\":\"127.0.0.1\","
+        char *id = ps.text[i][0], *rec = ps.text[i][1];
+        int idl = snprintf(id, 256, "http://127.0.0.1:%d", port);
+        int recl = snprintf(rec, 256, "{\"scheme\":\"http\",\"host\":\"127.0.0.1\","
                             "\"port\":%d,\"provider\":\"t\",\"weight\":2}", port);
-        len += (size_t)snprintf(buf + len, cap - len, "$%d\r\n%s\r\n$%d\r\n%s\r\n", idl, id,
-                                recl, rec);
+        ps.p[i] = (struct snapshot_pair){ id, (size_t)idl, rec, (size_t)recl };
     }
-    if (extra != NULL)
-        len += (size_t)snprintf(buf + len, cap - len, "%s", extra);
-    redisReader *rd = redisReaderCreate();
-    cr_assert_not_null(rd);
-    cr_assert_eq(redisReaderFeed(rd, buf, len), REDIS_OK);
-    void *reply = NULL;
-    cr_assert_eq(redisReaderGetReply(rd, &reply), REDIS_OK);
-    cr_assert_not_null(reply);
-    redisReaderFree(rd);
-    free(buf);
-    return reply;
+    return ps;
+}
+
+static void add_pair(struct pairs *ps, const char *field, const char *value)
+{
+    ps->p[ps->n].field = field;
+    ps->p[ps->n].field_len = field != NULL ? strlen(field) : 0;
+    ps->p[ps->n].value = value;
+    ps->p[ps->n].value_len = value != NULL ? strlen(value) : 0;
+    ps->n++;
+}
+
+static void free_pairs(struct pairs *ps)
+{
+    free(ps->p);
+    free(ps->text);
 }
 
 /* Runs <a> to the end one quantum at a time; returns the number of calls. */
@@ -55,18 +66,19 @@ static int run_job(struct pool_apply *a, struct pool_cache *pc, size_t nrec, siz
     return calls;
 }
 
-Test(pool_apply, sliced_apply_is_whole_and_takes_the_records)
+Test(pool_apply, sliced_apply_is_whole_and_consumes_the_pairs)
 {
     struct pool_cache pc;
     pool_cache_init(&pc);
-    redisReply *r = upstreams_reply(20000, 1000, NULL, 0);
-    struct pool_apply *a = pool_apply_create(r, 1, "e1", NULL);
+    struct pairs ps = make_pairs(20000, 1000, 0);
+    struct pool_apply *a = pool_apply_create(ps.p, ps.n, 1, "e1", NULL);
     cr_assert_not_null(a);
-    cr_expect_eq(r->elements, 0);          /* hiredis frees only the shell */
-    cr_expect_null(r->element);
-    freeReplyObject(r);
-    int calls = run_job(a, &pc, 32, 2048, 0);
+    cr_expect_eq(pool_apply_consumed(a), 0);
+    cr_assert_eq(pool_apply_slice(a, &pc, 32, 2048, 5), PF_EAGAIN);
+    cr_expect_eq(pool_apply_consumed(a), 32, "one slice decodes one quantum");
+    int calls = 1 + run_job(a, &pc, 32, 2048, 0);
     cr_expect_geq(calls, 1000 / 32, "took %d calls", calls);
+    cr_expect_eq(pool_apply_consumed(a), 1000);
     cr_expect(pool_apply_is_done(a));
     cr_expect_eq(pc.count, 1000);
     cr_expect_eq(pc.version, 1);
@@ -75,6 +87,9 @@ Test(pool_apply, sliced_apply_is_whole_and_takes_the_records)
     for (size_t i = 1; i < pc.count; i++)
         cr_assert_lt(strcmp(pc.ids[i - 1], pc.ids[i]), 0);
     cr_expect_eq(pc.sel[0].weight, 2);
+    /* the pool is the cache's own copy: the pairs may go */
+    free_pairs(&ps);
+    cr_expect_geq(pool_cache_find(&pc, "http://127.0.0.1:20999"), 0);
     pool_apply_destroy(a);
     pool_cache_deinit(&pc);
 }
@@ -83,16 +98,46 @@ Test(pool_apply, bad_records_skipped_and_counted)
 {
     struct pool_cache pc;
     pool_cache_init(&pc);
-    const char *extra = "$8\r\nbad:json\r\n$3\r\n{x}\r\n"   /* not JSON */
-                        ":1\r\n$2\r\n{}\r\n"                /* field not a string */
-                        "$4\r\nlast\r\n";                   /* odd element */
-    redisReply *r = upstreams_reply(30000, 10, extra, 5);
-    struct pool_apply *a = pool_apply_create(r, 4, "e1", NULL);
-    freeReplyObject(r);
+    struct pairs ps = make_pairs(30000, 10, 3);
+    add_pair(&ps, "bad:json", "{x}");           /* not JSON */
+    add_pair(&ps, NULL, "{}");                  /* field not a string */
+    add_pair(&ps, "http://127.0.0.1:1", NULL);  /* value not a string */
+    struct pool_apply *a = pool_apply_create(ps.p, ps.n, 4, "e1", NULL);
     run_job(a, &pc, 1, 1, 0);
     cr_expect_eq(pc.count, 10);
-    cr_expect_eq(a->nbad, 2);
-    cr_expect_neq(a->first_bad[0], '\0');
+    cr_expect_eq(a->nbad, 3);
+    cr_expect_str_eq(a->first_bad, "bad:json: record is not valid JSON", "first bad: %s",
+                     a->first_bad);
+    pool_apply_destroy(a);
+    free_pairs(&ps);
+    pool_cache_deinit(&pc);
+}
+
+Test(pool_apply, bad_record_names_are_printable)
+{
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    struct pairs ps = make_pairs(30000, 1, 1);
+    add_pair(&ps, "ev\x01l\nid", "{x}");
+    struct pool_apply *a = pool_apply_create(ps.p, ps.n, 4, "e1", NULL);
+    run_job(a, &pc, 32, 2048, 0);
+    cr_expect_eq(a->nbad, 1);
+    cr_expect_eq(strncmp(a->first_bad, "ev?l?id: ", 9), 0, "first bad: %s", a->first_bad);
+    pool_apply_destroy(a);
+    free_pairs(&ps);
+    pool_cache_deinit(&pc);
+}
+
+Test(pool_apply, empty_snapshot_applies)
+{
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    pool_cache_replace(&pc, NULL, 0, 5, "e1", 0);
+    struct pool_apply *a = pool_apply_create(NULL, 0, 6, "e1", NULL);
+    cr_assert_not_null(a);
+    run_job(a, &pc, 32, 2048, 5);
+    cr_expect_eq(pc.version, 6);
+    cr_expect_eq(pc.count, 0);
     pool_apply_destroy(a);
     pool_cache_deinit(&pc);
 }
@@ -101,19 +146,19 @@ Test(pool_apply, superseded_job_is_dropped_and_newer_applied)
 {
     struct pool_cache pc;
     pool_cache_init(&pc);
-    redisReply *r1 = upstreams_reply(40000, 500, NULL, 0);
-    struct pool_apply *a = pool_apply_create(r1, 2, "e1", NULL);
-    freeReplyObject(r1);
+    struct pairs p1 = make_pairs(40000, 500, 0);
+    struct pool_apply *a = pool_apply_create(p1.p, p1.n, 2, "e1", NULL);
     for (int i = 0; i < 5; i++)
         cr_assert_eq(pool_apply_slice(a, &pc, 32, 2048, 5), PF_EAGAIN);
     cr_expect(pool_apply_is_wanted(&pc, a, 3, "e1"));
-    pool_apply_destroy(a);                  /* records not decoded yet are freed */
+    pool_apply_destroy(a);                  /* the pairs not decoded stay the owner's */
+    free_pairs(&p1);
     cr_expect_eq(pc.version, 0);
-    redisReply *r2 = upstreams_reply(50000, 200, NULL, 0);
-    a = pool_apply_create(r2, 3, "e1", NULL);
-    freeReplyObject(r2);
+    struct pairs p2 = make_pairs(50000, 200, 0);
+    a = pool_apply_create(p2.p, p2.n, 3, "e1", NULL);
     run_job(a, &pc, 32, 2048, 0);
     pool_apply_destroy(a);
+    free_pairs(&p2);
     cr_expect_eq(pc.version, 3);
     cr_expect_eq(pc.count, 200);
     cr_expect_geq(pool_cache_find(&pc, "http://127.0.0.1:50000"), 0);
@@ -141,9 +186,8 @@ Test(pool_apply, wanted_rule)
     struct pool_cache pc;
     pool_cache_init(&pc);
     pool_cache_replace(&pc, NULL, 0, 5, "e1", 0);
-    redisReply *r = upstreams_reply(20000, 3, NULL, 0);
-    struct pool_apply *a = pool_apply_create(r, 7, "e1", NULL);
-    freeReplyObject(r);
+    struct pairs ps = make_pairs(20000, 3, 0);
+    struct pool_apply *a = pool_apply_create(ps.p, ps.n, 7, "e1", NULL);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct wanted_case *c = &cases[i];
         cr_expect_eq(pool_apply_is_wanted(&pc, NULL, c->version, c->epoch), c->want_no_job,
@@ -156,5 +200,6 @@ Test(pool_apply, wanted_rule)
     cr_expect_not(pool_apply_is_wanted(&pc, a, 7, "e1"));
     cr_expect(pool_apply_is_wanted(&pc, a, 8, "e1"));
     pool_apply_destroy(a);
+    free_pairs(&ps);
     pool_cache_deinit(&pc);
 }

@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "pool_build.h"
+#include "pool_cache.h"
 #include "select.h"
 
 /* Pushes upstreams 192.0.2.x:<ports[i]> in the given (arrival) order. */

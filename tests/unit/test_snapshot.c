@@ -356,3 +356,218 @@ Test(snapshot, sealed_bad_shapes)
         cr_expect_str_eq(v.pass, "");
     }
 }
+
+/* ---- pool:meta and the notice ------------------------------------------ */
+
+struct version_case {
+    char text[32];
+    int  want_rc;
+    long long want;
+};
+
+Test(snapshot, version_parse_table)
+{
+    static const struct version_case cases[] = {
+        { "1", PF_OK, 1 },
+        { "42", PF_OK, 42 },
+        { "9223372036854775807", PF_OK, INT64_MAX },
+        { "9223372036854775808", PF_ERANGE, 0 },
+        { "99999999999999999999", PF_EINVAL, 0 },  /* 20 digits */
+        { "0", PF_EINVAL, 0 },
+        { "07", PF_EINVAL, 0 },
+        { "-1", PF_EINVAL, 0 },
+        { "+1", PF_EINVAL, 0 },
+        { "1 ", PF_EINVAL, 0 },
+        { "1x", PF_EINVAL, 0 },
+        { "", PF_EINVAL, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t v = -5;
+        int rc = snapshot_version_parse(cases[i].text, strlen(cases[i].text), &v);
+        cr_expect_eq(rc, cases[i].want_rc, "'%s': rc %d", cases[i].text, rc);
+        if (cases[i].want_rc == PF_OK)
+            cr_expect_eq(v, cases[i].want, "'%s'", cases[i].text);
+        else
+            cr_expect_eq(v, -5, "'%s' wrote its output", cases[i].text);
+    }
+    int64_t v = 0;
+    cr_expect_eq(snapshot_version_parse("12", 1, &v), PF_OK);   /* respects len */
+    cr_expect_eq(v, 1);
+}
+
+Test(snapshot, epoch_valid)
+{
+    char longest[SNAPSHOT_EPOCH_MAX];
+    memset(longest, 'a', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    cr_expect(snapshot_epoch_valid("9f1c2a7be0d4431a", 16));
+    cr_expect(snapshot_epoch_valid("A-z_0.9", 7));
+    char too_long[SNAPSHOT_EPOCH_MAX + 1];
+    memset(too_long, 'a', sizeof(too_long) - 1);
+    too_long[sizeof(too_long) - 1] = '\0';
+    cr_expect(snapshot_epoch_valid(longest, strlen(longest)));
+    cr_expect_not(snapshot_epoch_valid(too_long, strlen(too_long)));
+    cr_expect_not(snapshot_epoch_valid("", 0));
+    cr_expect_not(snapshot_epoch_valid("a b", 3));
+    cr_expect_not(snapshot_epoch_valid("a\nb", 3));
+    cr_expect_not(snapshot_epoch_valid("a\0b", 3));
+    cr_expect_not(snapshot_epoch_valid("\xc3\xa9", 2));
+}
+
+struct notice_case {
+    char text[80];
+    int  want_rc;
+    long long version;
+    char epoch[SNAPSHOT_EPOCH_MAX];
+};
+
+Test(snapshot, notice_parse_table)
+{
+    static const struct notice_case cases[] = {
+        { "7 9f1c2a7be0d4431a", PF_OK, 7, "9f1c2a7be0d4431a" },
+        { "1 e", PF_OK, 1, "e" },
+        { "9223372036854775807 x.y-z_0", PF_OK, INT64_MAX, "x.y-z_0" },
+        { "7", PF_EINVAL, 0, "" },
+        { "7 ", PF_EINVAL, 0, "" },
+        { " e1", PF_EINVAL, 0, "" },
+        { "0 e1", PF_EINVAL, 0, "" },
+        { "7  e1", PF_EINVAL, 0, "" },
+        { "7 e1 ", PF_EINVAL, 0, "" },
+        { "7 e 1", PF_EINVAL, 0, "" },
+        { "-7 e1", PF_EINVAL, 0, "" },
+        { "7\te1", PF_EINVAL, 0, "" },
+        { "x e1", PF_EINVAL, 0, "" },
+        { "7 0123456789012345678901234567890123456789", PF_EINVAL, 0, "" }, /* 40-char epoch */
+        { "", PF_EINVAL, 0, "" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct notice_case *c = &cases[i];
+        int64_t v = 0;
+        char epoch[SNAPSHOT_EPOCH_MAX] = "";
+        int rc = snapshot_notice_parse(c->text, strlen(c->text), &v, epoch);
+        cr_expect_eq(rc, c->want_rc, "'%s': rc %d", c->text, rc);
+        if (c->want_rc == PF_OK) {
+            cr_expect_eq(v, c->version, "'%s'", c->text);
+            cr_expect_str_eq(epoch, c->epoch, "'%s'", c->text);
+        }
+    }
+    /* untrusted bytes: a NUL inside is not a terminator */
+    int64_t v = 0;
+    char epoch[SNAPSHOT_EPOCH_MAX];
+    cr_expect_eq(snapshot_notice_parse("7 e\0x", 5, &v, epoch), PF_EINVAL);
+    cr_expect_eq(snapshot_notice_parse("7 e1 junk", 4, &v, epoch), PF_OK);
+    cr_expect_str_eq(epoch, "e1");
+}
+
+Test(snapshot, notice_format_round_trips)
+{
+    char buf[SNAPSHOT_NOTICE_MAX];
+    char epoch[SNAPSHOT_EPOCH_MAX];
+    int64_t v = 0;
+    cr_assert_eq(snapshot_notice_format(buf, sizeof(buf), 7, "9f1c2a7be0d4431a"), PF_OK);
+    cr_expect_str_eq(buf, "7 9f1c2a7be0d4431a");   /* docs/redis-keys.md */
+    cr_assert_eq(snapshot_notice_parse(buf, strlen(buf), &v, epoch), PF_OK);
+    cr_expect_eq(v, 7);
+    cr_expect_str_eq(epoch, "9f1c2a7be0d4431a");
+
+    char longest[SNAPSHOT_EPOCH_MAX];
+    memset(longest, 'z', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    cr_assert_eq(snapshot_notice_format(buf, sizeof(buf), INT64_MAX, longest), PF_OK);
+    cr_assert_eq(snapshot_notice_parse(buf, strlen(buf), &v, epoch), PF_OK);
+    cr_expect_eq(v, INT64_MAX);
+    cr_expect_str_eq(epoch, longest);
+
+    cr_expect_eq(snapshot_notice_format(buf, sizeof(buf), 0, "e1"), PF_EINVAL);
+    cr_expect_eq(snapshot_notice_format(buf, sizeof(buf), 3, "e 1"), PF_EINVAL);
+    cr_expect_eq(snapshot_notice_format(buf, sizeof(buf), 3, ""), PF_EINVAL);
+    cr_expect_eq(snapshot_notice_format(buf, 4, 3, "e1"), PF_ERANGE);
+    cr_expect_eq(snapshot_notice_format(buf, 5, 3, "e1"), PF_OK);
+}
+
+static struct snapshot_pair pair(const char *f, const char *v)
+{
+    struct snapshot_pair p = { f, f != NULL ? strlen(f) : 0, v, v != NULL ? strlen(v) : 0 };
+    return p;
+}
+
+Test(snapshot, meta_from_pairs_reads_the_published_fields)
+{
+    const struct snapshot_pair ps[] = {
+        pair(SNAPSHOT_META_VERSION, "7"), pair(SNAPSHOT_META_EPOCH, "9f1c2a7be0d4431a"),
+        pair(SNAPSHOT_META_COUNT, "2"), pair(SNAPSHOT_META_UPDATED_AT, "1795306801123"),
+        pair(SNAPSHOT_META_CONTROLLER, "ctl-a"), pair("future_field", "anything at all"),
+    };
+    struct snapshot_meta m;
+    struct pf_err err;
+    pf_err_clear(&err);
+    cr_assert_eq(snapshot_meta_from_pairs(&m, ps, 6, &err), PF_OK, "%s", err.msg);
+    cr_expect(m.has_version);
+    cr_expect_eq(m.version, 7);
+    cr_expect_str_eq(m.epoch, "9f1c2a7be0d4431a");
+    cr_expect_eq(m.count, 2);
+}
+
+struct meta_case {
+    char version[24];       /* "-" = absent (nil) */
+    char epoch[48];         /* "-" = absent */
+    char count[24];         /* "-" = absent */
+    int  want_rc;
+    char want_err[32];
+    long long want_count;
+};
+
+Test(snapshot, meta_table)
+{
+    static const struct meta_case cases[] = {
+        { "5", "e1", "3", PF_OK, "", 3 },
+        { "5", "e1", "-", PF_OK, "", -1 },
+        { "5", "e1", "0", PF_OK, "", -1 },           /* informational: unknown */
+        { "5", "e1", "many", PF_OK, "", -1 },
+        { "-", "-", "-", PF_ENOENT, "", -1 },        /* no snapshot */
+        { "-", "e1", "3", PF_ENOENT, "", 3 },
+        { "5", "-", "3", PF_EINVAL, "version without epoch", 3 },
+        { "05", "e1", "3", PF_EINVAL, "bad version", -1 },
+        { "", "e1", "3", PF_EINVAL, "bad version", -1 },
+        { "5", "e 1", "3", PF_EINVAL, "bad epoch", -1 },
+        { "5", "", "3", PF_EINVAL, "bad epoch", -1 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct meta_case *c = &cases[i];
+        struct snapshot_pair ps[3];
+        size_t n = 0;
+        if (strcmp(c->count, "-") != 0)
+            ps[n++] = pair(SNAPSHOT_META_COUNT, c->count);
+        ps[n++] = pair(SNAPSHOT_META_VERSION, strcmp(c->version, "-") != 0 ? c->version : NULL);
+        ps[n++] = pair(SNAPSHOT_META_EPOCH, strcmp(c->epoch, "-") != 0 ? c->epoch : NULL);
+        struct snapshot_meta m;
+        struct pf_err err;
+        pf_err_clear(&err);
+        int rc = snapshot_meta_from_pairs(&m, ps, n, &err);
+        cr_expect_eq(rc, c->want_rc, "case %zu: rc %d", i, rc);
+        if (c->want_err[0] != '\0')
+            cr_expect_str_eq(err.msg, c->want_err, "case %zu", i);
+        if (rc != PF_EINVAL)
+            cr_expect_eq(m.count, c->want_count, "case %zu", i);
+    }
+}
+
+Test(snapshot, meta_fields_are_exact_byte_strings)
+{
+    struct snapshot_meta m;
+    struct pf_err err;
+    pf_err_clear(&err);
+    snapshot_meta_init(&m);
+    /* a field with a NUL inside or a different case is another field */
+    cr_expect_eq(snapshot_meta_field(&m, "version\0x", 9, "zz", 2, &err), PF_OK);
+    cr_expect_eq(snapshot_meta_field(&m, "Version", 7, "zz", 2, &err), PF_OK);
+    cr_expect_eq(snapshot_meta_field(&m, NULL, 0, "zz", 2, &err), PF_OK);   /* not a string */
+    cr_expect_not(m.has_version);
+    cr_expect_eq(snapshot_meta_finish(&m, &err), PF_ENOENT);
+    /* a value is read to its length, not to a NUL */
+    cr_expect_eq(snapshot_meta_field(&m, "version", 7, "12\0", 3, &err), PF_EINVAL);
+    cr_expect_eq(snapshot_meta_field(&m, "version", 7, "123", 2, &err), PF_OK);
+    cr_expect_eq(m.version, 12);
+    cr_expect_eq(snapshot_meta_field(&m, "epoch", 5, "e1", 2, &err), PF_OK);
+    cr_expect_eq(snapshot_meta_finish(&m, &err), PF_OK);
+}
