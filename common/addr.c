@@ -318,6 +318,67 @@ fail:
     return rc;
 }
 
+static int addr_is_cred_char(int c)
+{
+    return c > 0x20 && c < 0x7f;
+}
+
+int addr_upstream_from_parts(enum upstream_scheme scheme, const struct addr_parts *parts,
+                             struct upstream *out, struct pf_err *err)
+{
+    char hostport[UPSTREAM_HOST_MAX + 16];
+    const char *h = parts->host;
+    size_t hn = parts->host_len;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->weight = 1;
+    out->scheme = scheme;
+    if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
+        h++;
+        hn -= 2;
+    }
+    if (hn == 0)
+        return pf_err_set(err, PF_EINVAL, "missing host");
+    if (hn >= UPSTREAM_HOST_MAX)
+        return pf_err_set(err, PF_EINVAL, "host name too long");
+    if (parts->port_len == 0)
+        return pf_err_set(err, PF_EINVAL, "missing port");
+    if (parts->port_len > 5)
+        return pf_err_set(err, PF_EINVAL, "port out of range");
+    for (size_t i = 0; i < hn; i++) {
+        int c = (unsigned char)h[i];
+        if (!addr_is_alpha(c) && !addr_is_digit(c) && c != '.' && c != '-' && c != ':')
+            return pf_err_set(err, PF_EINVAL, "invalid character in host");
+    }
+    int is_v6 = memchr(h, ':', hn) != NULL;
+    snprintf(hostport, sizeof(hostport), is_v6 ? "[%.*s]:%.*s" : "%.*s:%.*s", (int)hn, h,
+             (int)parts->port_len, parts->port);
+    rc = addr_split_hostport(hostport, strlen(hostport), out->host, sizeof(out->host),
+                             &out->host_kind, &out->port, err);
+    if (rc != PF_OK)
+        return rc;
+    if (parts->pass_len > 0 && parts->user_len == 0)
+        return pf_err_set(err, PF_EINVAL, "password without user");
+    if (parts->user_len >= UPSTREAM_CRED_MAX)
+        return pf_err_set(err, PF_EINVAL, "user too long");
+    if (parts->pass_len >= UPSTREAM_CRED_MAX)
+        return pf_err_set(err, PF_EINVAL, "password too long");
+    for (size_t i = 0; i < parts->user_len; i++)
+        if (!addr_is_cred_char((unsigned char)parts->user[i]))
+            return pf_err_set(err, PF_EINVAL, "invalid character in user");
+    for (size_t i = 0; i < parts->pass_len; i++)
+        if (!addr_is_cred_char((unsigned char)parts->pass[i]))
+            return pf_err_set(err, PF_EINVAL, "invalid character in password");
+    if (parts->user_len > 0)
+        memcpy(out->user, parts->user, parts->user_len);
+    out->user[parts->user_len] = '\0';
+    if (parts->pass_len > 0)
+        memcpy(out->pass, parts->pass, parts->pass_len);
+    out->pass[parts->pass_len] = '\0';
+    return PF_OK;
+}
+
 int addr_ip_to_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;
@@ -351,7 +412,33 @@ static int addr_is_localhost_name(const char *h)
     return n > sn && strcasecmp(h + n - sn, suffix) == 0;
 }
 
-int addr_validate_upstream(const struct upstream *u, int is_private_allowed,
+int addr_policy_allows(const struct conf_upstream_policy *p, const struct sockaddr *sa)
+{
+    enum addr_class c = addr_classify(sa);
+
+    if (c == ADDR_METADATA) {
+        /* Only a CIDR naming exactly this host lets a metadata address in:
+         * neither true nor a wider range (169.254.0.0/16) does. */
+        for (int i = 0; p != NULL && i < p->nallow; i++) {
+            int host_len = p->allow[i].family == AF_INET ? 32 : 128;
+            if (p->allow[i].prefix_len == host_len && addr_cidr_match(&p->allow[i], sa))
+                return 1;
+        }
+        return 0;
+    }
+    if (c == ADDR_PUBLIC)
+        return 1;
+    if (p == NULL)
+        return 0;
+    if (p->is_private_allowed)
+        return 1;
+    for (int i = 0; i < p->nallow; i++)
+        if (addr_cidr_match(&p->allow[i], sa))
+            return 1;
+    return 0;
+}
+
+int addr_validate_upstream(const struct upstream *u, const struct conf_upstream_policy *p,
                            struct pf_err *err)
 {
     char safe[UPSTREAM_HOST_MAX];
@@ -359,25 +446,28 @@ int addr_validate_upstream(const struct upstream *u, int is_private_allowed,
 
     if (u->port == 0)
         return pf_err_set(err, PF_EINVAL, "port 0 out of range");
-    if (is_private_allowed)
-        return PF_OK;
     snprintf(safe, sizeof(safe), "%s", u->host);
     if (u->host_kind == UPSTREAM_HOST_NAME) {
-        if (addr_is_localhost_name(u->host))
-            return pf_err_set(err, PF_EDENIED, "loopback name %s not allowed", safe);
-        return PF_OK;
+        if (!addr_is_localhost_name(u->host))
+            return PF_OK;
+        struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+        if (addr_policy_allows(p, (const struct sockaddr *)&lo))
+            return PF_OK;
+        return pf_err_set(err, PF_EDENIED, "loopback name %s not allowed", safe);
     }
     if (addr_ip_to_sockaddr(u->host, 0, &ss, NULL) != PF_OK)
         return pf_err_set(err, PF_EINVAL, "invalid address %s", safe);
-    enum addr_class c = addr_classify((const struct sockaddr *)&ss);
-    if (c != ADDR_PUBLIC)
-        return pf_err_set(err, PF_EDENIED, "%s address %s not allowed",
-                          addr_class_name(c), safe);
-    return PF_OK;
+    if (addr_policy_allows(p, (const struct sockaddr *)&ss))
+        return PF_OK;
+    return pf_err_set(err, PF_EDENIED, "%s address %s not allowed",
+                      addr_class_name(addr_classify((const struct sockaddr *)&ss)), safe);
 }
 
 static enum addr_class addr_classify_v4(uint32_t a)
 {
+    if (a == 0xa9fea9feu || a == 0xa9feaa02u || a == 0x646464c8u || a == 0xa83f8110u)
+        return ADDR_METADATA;       /* 169.254.169.254, 169.254.170.2, 100.100.100.200,
+                                       168.63.129.16: before the ranges holding them */
     if ((a >> 24) == 0)
         return ADDR_UNSPECIFIED;                        /* 0.0.0.0/8 */
     if ((a >> 24) == 127)
@@ -385,8 +475,6 @@ static enum addr_class addr_classify_v4(uint32_t a)
     if ((a >> 24) == 10 || (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8 ||
         (a >> 22) == (0x64400000u >> 22))
         return ADDR_PRIVATE;                            /* 10/8 172.16/12 192.168/16 100.64/10 */
-    if (a == 0xa9fea9feu)
-        return ADDR_METADATA;                           /* 169.254.169.254 */
     if ((a >> 16) == 0xa9fe)
         return ADDR_LINK_LOCAL;                         /* 169.254/16 */
     if ((a >> 28) == 0xe)

@@ -15,7 +15,8 @@ enum addr_class {
     ADDR_LOOPBACK,       /* 127/8, ::1 */
     ADDR_PRIVATE,        /* 10/8, 172.16/12, 192.168/16, 100.64/10 (CGNAT), fc00::/7 */
     ADDR_LINK_LOCAL,     /* 169.254/16, fe80::/10 */
-    ADDR_METADATA,       /* 169.254.169.254, fd00:ec2::254 (cloud metadata) */
+    ADDR_METADATA,       /* cloud metadata: 169.254.169.254, 169.254.170.2 (AWS ECS),
+                            fd00:ec2::254, 100.100.100.200 (Alibaba), 168.63.129.16 (Azure) */
     ADDR_MULTICAST,      /* 224/4, ff00::/8 */
     ADDR_UNSPECIFIED,    /* 0.0.0.0/8, :: */
     ADDR_RESERVED,       /* 240/4, 255.255.255.255, documentation ranges are PUBLIC */
@@ -33,12 +34,40 @@ enum addr_class {
 int addr_parse_upstream(const char *s, size_t len, enum upstream_scheme default_scheme,
                         struct upstream *out, struct pf_err *err) PF_MUSTCHECK;
 
-/* Rejects an upstream whose host is an IP literal in a non-public class
- * (loopback, private, link-local, metadata, multicast, unspecified, reserved),
- * unless <is_private_allowed>. Hostnames pass (resolved later), except
- * "localhost" and names ending ".localhost". Returns PF_OK or PF_EDENIED
- * with e.g. "loopback address 127.0.0.1 not allowed". */
-int addr_validate_upstream(const struct upstream *u, int is_private_allowed,
+/* An entry split into its parts (a line_format template, a
+ * host:port:user:pass line): untrusted bytes, not NUL-terminated. */
+struct addr_parts {
+    const char *host;            /* IPv6 with or without brackets */
+    size_t      host_len;
+    const char *port;            /* digits */
+    size_t      port_len;
+    const char *user;            /* raw (not percent-decoded); len 0 = none */
+    size_t      user_len;
+    const char *pass;            /* raw; len 0 = none */
+    size_t      pass_len;
+};
+
+/* Builds <out> with scheme <scheme> from <parts>: host and port checked as
+ * addr_parse_upstream() checks them; user and password taken as they are
+ * (printable ASCII without blanks, each under UPSTREAM_CRED_MAX, a password
+ * needs a user). Returns PF_OK or PF_EINVAL with a reason built from the
+ * parts' kinds, never their bytes ("invalid host name", "password too long"). */
+int addr_upstream_from_parts(enum upstream_scheme scheme, const struct addr_parts *parts,
+                             struct upstream *out, struct pf_err *err) PF_MUSTCHECK;
+
+/* Whether address <sa> passes upstream policy <p> (NULL = public only):
+ * public addresses always; metadata addresses only through a CIDR of
+ * p->allow that is exactly that host (/32, /128); any other non-public
+ * address when p->is_private_allowed or a CIDR of p->allow holds it.
+ * Returns 1 or 0. */
+int addr_policy_allows(const struct conf_upstream_policy *p, const struct sockaddr *sa);
+
+/* Rejects an upstream that policy <p> (NULL = public only) does not allow:
+ * an IP literal by addr_policy_allows(); a hostname passes (it is checked
+ * again once resolved, by the node), except "localhost" and names ending
+ * ".localhost", which count as 127.0.0.1. Returns PF_OK, PF_EINVAL for port
+ * 0, or PF_EDENIED with e.g. "loopback address 127.0.0.1 not allowed". */
+int addr_validate_upstream(const struct upstream *u, const struct conf_upstream_policy *p,
                            struct pf_err *err) PF_MUSTCHECK;
 
 /* Classifies an AF_INET or AF_INET6 socket address. IPv4-mapped IPv6

@@ -13,6 +13,7 @@
 #include "addr.h"
 #include "json_text.h"
 #include "keys.h"
+#include "line_format.h"
 #include "log.h"
 #include "str.h"
 
@@ -360,6 +361,24 @@ static const struct conf_field conf_log_fields[] = {
 
 /* ---- providers ------------------------------------------------------------ */
 
+static int conf_cidr_list(const cJSON *item, const char *path, struct conf_cidr *out, int *n,
+                          struct pf_err *err);
+
+/* An upstream policy: false, true, or an array of CIDR strings (see
+ * struct conf_upstream_policy). */
+static int conf_upstream_policy(const cJSON *item, const char *path,
+                                struct conf_upstream_policy *out, struct pf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (cJSON_IsBool(item)) {
+        out->is_private_allowed = cJSON_IsTrue(item) ? 1 : 0;
+        return PF_OK;
+    }
+    if (!cJSON_IsArray(item))
+        return pf_err_set(err, PF_EINVAL, "%s: must be true, false or an array of CIDRs", path);
+    return conf_cidr_list(item, path, out->allow, &out->nallow, err);
+}
+
 static int conf_prov_name(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
     struct conf_provider *p = base;
@@ -483,6 +502,28 @@ static int conf_prov_scheme(void *base, const cJSON *item, const char *path, str
     return PF_OK;
 }
 
+static int conf_prov_allow_private(void *base, const cJSON *item, const char *path,
+                                   struct pf_err *err)
+{
+    struct conf_provider *p = base;
+    return conf_upstream_policy(item, path, &p->allow_private, err);
+}
+
+static int conf_prov_line_format(void *base, const cJSON *item, const char *path,
+                                 struct pf_err *err)
+{
+    struct conf_provider *p = base;
+    struct line_format lf;
+    struct pf_err lerr;
+    int rc = conf_copy_string(item, path, p->line_format, sizeof(p->line_format), 0, err);
+    if (rc != PF_OK)
+        return rc;
+    pf_err_clear(&lerr);
+    if (line_format_compile(p->line_format, &lf, &lerr) != PF_OK)
+        return pf_err_set(err, PF_EINVAL, "%s: %s", path, lerr.msg);
+    return PF_OK;
+}
+
 static void conf_free_static(struct conf_provider *p)
 {
     for (int i = 0; i < p->nstatic; i++)
@@ -534,6 +575,9 @@ static int conf_prov_upstreams(void *base, const cJSON *item, const char *path,
         return conf_copy_string(item, path, t->member, sizeof(t->member), is_empty_ok, err); \
     }
 
+static int conf_json_scalars(const cJSON *item, const char *path,
+                             char (*equals)[CONF_FIELD_MAX], int *n, struct pf_err *err);
+
 CONF_STR_FN(conf_json_list, struct conf_provider_json, list, 1)
 CONF_STR_FN(conf_json_host, struct conf_provider_json, host, 0)
 CONF_STR_FN(conf_json_port, struct conf_provider_json, port, 1)
@@ -572,23 +616,8 @@ static int conf_json_success_equals(void *base, const cJSON *item, const char *p
                                     struct pf_err *err)
 {
     struct conf_provider_json *j = base;
-    const cJSON *it;
-    int i = 0;
-
-    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) < 1 ||
-        cJSON_GetArraySize(item) > CONF_MATCH_MAX)
-        return pf_err_set(err, PF_EINVAL, "%s: must be an array of 1..%d scalars",
-                          path, CONF_MATCH_MAX);
-    cJSON_ArrayForEach(it, item) {
-        /* null is no success value a config can mean. */
-        if (cJSON_IsNull(it) ||
-            json_scalar_text(it, j->success_equals[i], CONF_FIELD_MAX) != PF_OK)
-            return pf_err_set(err, PF_EINVAL, "%s[%d]: must be a number, string or boolean",
-                              path, i);
-        i++;
-    }
-    j->nsuccess_equals = i;
-    return PF_OK;
+    /* null is no success value a config can mean. */
+    return conf_json_scalars(item, path, j->success_equals, &j->nsuccess_equals, err);
 }
 
 static const struct conf_field conf_success_fields[] = {
@@ -609,6 +638,71 @@ static int conf_json_success(void *base, const cJSON *item, const char *path,
     return PF_OK;
 }
 
+/* Array of 1..CONF_MATCH_MAX scalars into <equals>, canonical text. */
+static int conf_json_scalars(const cJSON *item, const char *path,
+                             char (*equals)[CONF_FIELD_MAX], int *n, struct pf_err *err)
+{
+    const cJSON *it;
+    int i = 0;
+
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) < 1 ||
+        cJSON_GetArraySize(item) > CONF_MATCH_MAX)
+        return pf_err_set(err, PF_EINVAL, "%s: must be an array of 1..%d scalars",
+                          path, CONF_MATCH_MAX);
+    cJSON_ArrayForEach(it, item) {
+        if (cJSON_IsNull(it) || json_scalar_text(it, equals[i], CONF_FIELD_MAX) != PF_OK)
+            return pf_err_set(err, PF_EINVAL, "%s[%d]: must be a number, string or boolean",
+                              path, i);
+        i++;
+    }
+    *n = i;
+    return PF_OK;
+}
+
+CONF_STR_FN(conf_json_filter_field, struct conf_provider_json, filter_field, 0)
+
+static int conf_json_filter_equals(void *base, const cJSON *item, const char *path,
+                                   struct pf_err *err)
+{
+    struct conf_provider_json *j = base;
+    return conf_json_scalars(item, path, j->filter_equals, &j->nfilter_equals, err);
+}
+
+static const struct conf_field conf_filter_fields[] = {
+    CONF_FN("field", conf_json_filter_field),
+    CONF_FN("equals", conf_json_filter_equals),
+};
+
+static int conf_json_filter(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_provider_json *j = base;
+    int rc = conf_parse_object(item, path, conf_filter_fields, PF_ARRAY_LEN(conf_filter_fields),
+                               j, err);
+    if (rc != PF_OK)
+        return rc;
+    if (j->filter_field[0] == '\0' || j->nfilter_equals == 0)
+        return pf_err_set(err, PF_EINVAL, "%s: needs field and equals", path);
+    return PF_OK;
+}
+
+CONF_STR_FN(conf_json_label_country, struct conf_provider_json, label_country, 0)
+CONF_STR_FN(conf_json_label_city, struct conf_provider_json, label_city, 0)
+CONF_STR_FN(conf_json_label_isp, struct conf_provider_json, label_isp, 0)
+
+static const struct conf_field conf_labels_fields[] = {
+    CONF_FN("country", conf_json_label_country),
+    CONF_FN("city", conf_json_label_city),
+    CONF_FN("isp", conf_json_label_isp),
+};
+
+static int conf_json_labels(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    return conf_parse_object(item, path, conf_labels_fields, PF_ARRAY_LEN(conf_labels_fields),
+                             base, err);
+}
+
+CONF_STR_FN(conf_json_next, struct conf_provider_json, next, 0)
+
 static const struct conf_field conf_json_fields[] = {
     CONF_FN("list", conf_json_list),
     CONF_FN("host", conf_json_host),
@@ -621,6 +715,9 @@ static const struct conf_field conf_json_fields[] = {
     CONF_INT(struct conf_provider_json, "expire_tz_offset_min", expire_tz_offset_min,
              -24 * 60, 24 * 60),
     CONF_FN("success", conf_json_success),
+    CONF_FN("filter", conf_json_filter),
+    CONF_FN("labels", conf_json_labels),
+    CONF_FN("next", conf_json_next),
 };
 
 static int conf_prov_json(void *base, const cJSON *item, const char *path, struct pf_err *err)
@@ -867,7 +964,10 @@ static const struct conf_field conf_provider_fields[] = {
     CONF_INT64(struct conf_provider, "max_body_bytes", max_body_bytes, 1, 64 * 1024 * 1024),
     CONF_INT(struct conf_provider, "ttl_s", ttl_s, 1, 30 * 86400),
     CONF_INT(struct conf_provider, "priority", priority, -1000000, 1000000),
-    CONF_BOOL(struct conf_provider, "allow_private", is_private_allowed),
+    CONF_FN("allow_private", conf_prov_allow_private),
+    CONF_FN("line_format", conf_prov_line_format),
+    CONF_INT(struct conf_provider, "tier", tier, 0, UPSTREAM_TIER_MAX),
+    CONF_INT(struct conf_provider, "max_pages", max_pages, 1, 1000),
     CONF_INT(struct conf_provider, "retry_base_ms", retry_base_ms, 1, 3600000),
     CONF_INT(struct conf_provider, "retry_cap_ms", retry_cap_ms, 1, 3600000),
     CONF_INT(struct conf_provider, "retry_attempts", retry_attempts, 1, 10),
@@ -910,6 +1010,15 @@ static int conf_provider_finish(struct conf_provider *p, const cJSON *obj, const
         return pf_err_set(err, PF_EINVAL, "%s.path: only valid for type file", path);
     if (p->format != CONF_FORMAT_JSON && cJSON_HasObjectItem(obj, "json"))
         return pf_err_set(err, PF_EINVAL, "%s.json: only valid for format json", path);
+    if ((p->format != CONF_FORMAT_LINES || p->type == CONF_PROVIDER_STATIC) &&
+        cJSON_HasObjectItem(obj, "line_format"))
+        return pf_err_set(err, PF_EINVAL, "%s.line_format: only valid for format lines", path);
+    if (cJSON_HasObjectItem(obj, "max_pages") &&
+        (p->format != CONF_FORMAT_JSON || p->json.next[0] == '\0' || p->type != CONF_PROVIDER_API))
+        return pf_err_set(err, PF_EINVAL, "%s.max_pages: only valid for type api with json.next",
+                          path);
+    if (p->json.next[0] != '\0' && p->type != CONF_PROVIDER_API)
+        return pf_err_set(err, PF_EINVAL, "%s.json.next: only valid for type api", path);
     if ((p->request_body[0] != '\0' || p->content_type[0] != '\0') && !p->is_post)
         return pf_err_set(err, PF_EINVAL, "%s.body: only valid for method POST", path);
     if (p->type == CONF_PROVIDER_FILE) {
@@ -931,7 +1040,7 @@ static int conf_provider_finish(struct conf_provider *p, const cJSON *obj, const
             const char *s = p->static_upstreams[i];
             conf_pathf(ipath, sizeof(ipath), "%s.upstreams[%d]", path, i);
             if (addr_parse_upstream(s, strlen(s), p->default_scheme, &u, &aerr) != PF_OK ||
-                addr_validate_upstream(&u, p->is_private_allowed, &aerr) != PF_OK) {
+                addr_validate_upstream(&u, &p->allow_private, &aerr) != PF_OK) {
                 memset(&u, 0, sizeof(u));
                 return pf_err_set(err, PF_EINVAL, "%s: %s", ipath, aerr.msg);
             }
@@ -998,6 +1107,7 @@ static int conf_ctl_providers(void *base, const cJSON *item, const char *path,
         p->breaker_open_ms = 30000;
         p->breaker_open_max_ms = 600000;
         p->fatal_recheck_s = 3600;
+        p->max_pages = 10;
         ctl->nproviders = ++i;     /* owned from here, freed by conf_deinit */
         rc = conf_parse_object(it, ppath, conf_provider_fields,
                                PF_ARRAY_LEN(conf_provider_fields), p, err);
@@ -1275,6 +1385,13 @@ static int conf_node_client_allow(void *base, const cJSON *item, const char *pat
     return conf_cidr_list(item, path, n->client_allow, &n->nclient_allow, err);
 }
 
+static int conf_node_upstream_allow_private(void *base, const cJSON *item, const char *path,
+                                            struct pf_err *err)
+{
+    struct conf_node *n = base;
+    return conf_upstream_policy(item, path, &n->upstream_policy, err);
+}
+
 static int conf_node_connect_ports(void *base, const cJSON *item, const char *path,
                                    struct pf_err *err)
 {
@@ -1446,6 +1563,7 @@ static const struct conf_field conf_node_fields[] = {
     CONF_INT(struct conf_node, "report_interval_ms", report_interval_ms, 10, 600000),
     CONF_BOOL(struct conf_node, "allow_private_destinations", is_private_dest_allowed),
     CONF_FN("destination_allow", conf_node_dest_allow),
+    CONF_FN("upstream_allow_private", conf_node_upstream_allow_private),
     CONF_FN("users", conf_node_users),
     CONF_BOOL(struct conf_node, "allow_anonymous", is_anonymous_allowed),
     CONF_INT(struct conf_node, "rotate_interval_s", rotate_interval_s, 0, 86400),

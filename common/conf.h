@@ -16,6 +16,25 @@
 #define CONF_USERS_MAX    256
 #define CONF_FILE_PATH_MAX 1024   /* a file name in the config */
 
+struct conf_cidr {
+    int     family;            /* AF_INET or AF_INET6 */
+    uint8_t addr[16];          /* network order, masked */
+    int     prefix_len;
+};
+
+/* Which non-public upstream addresses are accepted: a provider's
+ * "allow_private" and the node's "upstream_allow_private" (false, true or a
+ * list of CIDRs). Public addresses always pass. Cloud metadata addresses
+ * (169.254.169.254, 169.254.170.2, fd00:ec2::254, 100.100.100.200,
+ * 168.63.129.16) pass only when a CIDR of the list names exactly that
+ * address (a /32 or /128), never through true or a wider range. See
+ * addr_policy_allows(). */
+struct conf_upstream_policy {
+    int      is_private_allowed;        /* true: every non-public class but metadata */
+    struct conf_cidr allow[CONF_CIDRS_MAX]; /* CIDR list form, else empty */
+    int      nallow;
+};
+
 struct conf_redis {
     char     url[CONF_URL_MAX];       /* redis://[:pass@]host:port[/db]; default redis://127.0.0.1:6379/0 */
     char     host[UPSTREAM_HOST_MAX]; /* parsed from url */
@@ -69,6 +88,13 @@ struct conf_provider_json {
     char     success_field[CONF_FIELD_MAX];            /* "" = no success predicate */
     char     success_equals[CONF_MATCH_MAX][CONF_FIELD_MAX]; /* canonical text: 0, "0", true */
     int      nsuccess_equals;
+    char     filter_field[CONF_FIELD_MAX];              /* entry filter ("valid"), "" = none */
+    char     filter_equals[CONF_MATCH_MAX][CONF_FIELD_MAX]; /* kept when the field is one of these */
+    int      nfilter_equals;
+    char     label_country[CONF_FIELD_MAX]; /* "labels": entry fields kept in the record, "" = none */
+    char     label_city[CONF_FIELD_MAX];
+    char     label_isp[CONF_FIELD_MAX];
+    char     next[CONF_FIELD_MAX];      /* path of the next page's URL ("next"), "" = one page */
 };
 
 /* Error classification of a provider ("errors" key), for json and lines. */
@@ -123,7 +149,12 @@ struct conf_provider {
     enum upstream_scheme default_scheme;/* for bare ip:port lines, default http */
     int      ttl_s;                     /* lifetime of upstreams without expiry, default controller.default_ttl_s */
     int      priority;                  /* higher is preferred, default 0 */
-    int      is_private_allowed;        /* "allow_private": accept loopback/private upstreams (demos, tests) */
+    struct conf_upstream_policy allow_private; /* "allow_private": false (default), true or CIDRs */
+    int      tier;                      /* 0 = primary; nodes use tier n+1 only when no
+                                           upstream of tier <= n is usable, default 0 */
+    char     line_format[CONF_FIELD_MAX];/* lines: entry template ("{host}:{port}:{user}:{pass}"),
+                                           "" = auto (host:port, URLs, host:port:user:pass) */
+    int      max_pages;                 /* json with "next": pages per poll, default 10 */
     char   **static_upstreams;          /* owned; static only: address strings */
     int      nstatic;
     int      retry_base_ms;             /* first retry ceiling within a poll, default 500 */
@@ -194,12 +225,6 @@ enum conf_strategy {
 #define CONF_PORTS_MAX    64
 #define CONF_TAG_MAX      32
 
-struct conf_cidr {
-    int     family;            /* AF_INET or AF_INET6 */
-    uint8_t addr[16];          /* network order, masked */
-    int     prefix_len;
-};
-
 struct conf_user {
     char user[UPSTREAM_CRED_MAX];
     char pass[UPSTREAM_CRED_MAX];   /* never logged */
@@ -221,6 +246,8 @@ struct conf_node {
     int      retries;                   /* extra upstream attempts, default 2 */
     int      report_interval_ms;        /* Redis heartbeat, default 2000 */
     int      is_private_dest_allowed;   /* "allow_private_destinations", default false */
+    struct conf_upstream_policy upstream_policy; /* "upstream_allow_private": which pool
+                                           records may be dialed, default false (public only) */
     struct conf_cidr dest_allow[CONF_CIDRS_MAX]; /* "destination_allow": CIDRs allowed despite policy */
     int      ndest_allow;
     struct conf_user *users;            /* owned; "users": empty = no auth */

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "str.h"
+
 const char *pf_strstatus(int code)
 {
     switch (code) {
@@ -36,8 +38,11 @@ int pf_err_set(struct pf_err *err, int code, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     err->code = code;
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
+    /* A message cut short must not end inside a UTF-8 character. */
+    if (n >= (int)sizeof(err->msg))
+        err->msg[str_utf8_cut(err->msg, strlen(err->msg))] = '\0';
     return code;
 }
 
@@ -54,6 +59,9 @@ void pf_err_prefix(struct pf_err *err, const char *fmt, ...)
     memcpy(old, err->msg, sizeof(old));
     /* Truncation is fine here; using the result keeps gcc's
      * -Wformat-truncation quiet at -O2. */
-    if (snprintf(err->msg, sizeof(err->msg), "%s%s", prefix, old) < 0)
+    int n = snprintf(err->msg, sizeof(err->msg), "%s%s", prefix, old);
+    if (n < 0)
         err->msg[0] = '\0';
+    else if (n >= (int)sizeof(err->msg))
+        err->msg[str_utf8_cut(err->msg, strlen(err->msg))] = '\0';
 }

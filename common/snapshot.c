@@ -11,6 +11,7 @@
 #include "json_text.h"
 #include "keys.h"
 #include "seal.h"
+#include "str.h"
 
 /* Largest integer a JSON number (double) carries exactly. */
 #define SNAPSHOT_INT_MAX 9007199254740992.0
@@ -27,6 +28,32 @@ static int snapshot_add_sealed(cJSON *o, const struct upstream *u, const struct 
         seal_encrypt(key, u->pass, n, id, sealed, sizeof(sealed), NULL) != PF_OK)
         return PF_EIO;
     return cJSON_AddStringToObject(o, "pass_sealed", sealed) == NULL ? PF_ENOMEM : PF_OK;
+}
+
+/* The label names of a record's "labels" object, in struct upstream_labels order. */
+static const char *const snapshot_label_names[] = { "country", "city", "isp" };
+
+static char *snapshot_label_field(struct upstream_labels *l, size_t i)
+{
+    return i == 0 ? l->country : i == 1 ? l->city : l->isp;
+}
+
+/* Adds "labels": {"country": .., "city": .., "isp": ..} with the non-empty
+ * labels of <l>; nothing when all are empty. */
+static int snapshot_add_labels(cJSON *o, const struct upstream_labels *l)
+{
+    struct upstream_labels copy = *l;
+    cJSON *lo = NULL;
+    for (size_t i = 0; i < PF_ARRAY_LEN(snapshot_label_names); i++) {
+        const char *v = snapshot_label_field(&copy, i);
+        if (v[0] == '\0')
+            continue;
+        if (lo == NULL && (lo = cJSON_AddObjectToObject(o, "labels")) == NULL)
+            return PF_ENOMEM;
+        if (cJSON_AddStringToObject(lo, snapshot_label_names[i], v) == NULL)
+            return PF_ENOMEM;
+    }
+    return PF_OK;
 }
 
 char *snapshot_record_encode(const struct upstream *u, const struct seal_key *key)
@@ -49,6 +76,12 @@ char *snapshot_record_encode(const struct upstream *u, const struct seal_key *ke
         json_add_int(o, "expires_at_ms", u->expires_at_ms) == NULL ||
         json_add_int(o, "weight", u->weight) == NULL ||
         json_add_int(o, "latency_ms", u->latency_ms) == NULL)
+        goto done;
+    /* Newer members are written only when set: a record without them reads
+     * the same to nodes of any version. */
+    if (u->tier != 0 && json_add_int(o, "tier", u->tier) == NULL)
+        goto done;
+    if (snapshot_add_labels(o, &u->labels) != PF_OK)
         goto done;
     out = cJSON_PrintUnformatted(o);
 done:
@@ -78,11 +111,14 @@ enum snapshot_field {
     SNAPSHOT_F_EXPIRES,
     SNAPSHOT_F_WEIGHT,
     SNAPSHOT_F_LATENCY,
+    SNAPSHOT_F_TIER,
+    SNAPSHOT_F_LABELS,
     SNAPSHOT_F__COUNT
 };
 
 static const char *const snapshot_field_names[SNAPSHOT_F__COUNT] = {
     "scheme", "host", "port", "user", "pass", "pass_sealed", "provider", "expires_at_ms", "weight", "latency_ms",
+    "tier", "labels",
 };
 
 struct snapshot_fields {
@@ -213,13 +249,40 @@ static int snapshot_get_sealed(const struct snapshot_fields *f, const struct sea
     return PF_OK;
 }
 
+/* Reads "labels" (optional): an object of strings, each clean UTF-8 that
+ * fits; unknown label names are ignored, as unknown record members are. */
+static int snapshot_get_labels(const struct snapshot_fields *f, struct upstream_labels *out,
+                               struct pf_err *err)
+{
+    const cJSON *lo;
+    int rc = snapshot_get(f, SNAPSHOT_F_LABELS, &lo, err);
+    if (rc != PF_OK || lo == NULL)
+        return rc;
+    if (!cJSON_IsObject(lo))
+        return pf_err_set(err, PF_EINVAL, "labels: must be an object");
+    for (size_t i = 0; i < PF_ARRAY_LEN(snapshot_label_names); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(lo, snapshot_label_names[i]);
+        char *dst = snapshot_label_field(out, i);
+        if (v == NULL)
+            continue;
+        if (!cJSON_IsString(v) || v->valuestring == NULL)
+            return pf_err_set(err, PF_EINVAL, "labels.%s: must be a string", snapshot_label_names[i]);
+        size_t n = strlen(v->valuestring);
+        if (n >= UPSTREAM_LABEL_MAX || !str_is_clean_text(v->valuestring, n))
+            return pf_err_set(err, PF_EINVAL, "labels.%s: longer than %d bytes or not clean "
+                              "UTF-8", snapshot_label_names[i], UPSTREAM_LABEL_MAX - 1);
+        memcpy(dst, v->valuestring, n + 1);
+    }
+    return PF_OK;
+}
+
 static int snapshot_decode_fields(const cJSON *o, const struct seal_key *key, struct upstream *out,
                                   struct pf_err *err)
 {
     char scheme[16];
     char host[UPSTREAM_HOST_MAX];
     char addr[UPSTREAM_HOST_MAX + 16];
-    double port, expires, weight, latency;
+    double port, expires, weight, latency, tier;
     struct pf_err perr;
     struct snapshot_fields f;
     int rc;
@@ -253,8 +316,11 @@ static int snapshot_decode_fields(const cJSON *o, const struct seal_key *key, st
         return pf_err_set(err, PF_EINVAL, "provider: invalid name");
     if ((rc = snapshot_get_int(&f, SNAPSHOT_F_EXPIRES, 0, 0, SNAPSHOT_INT_MAX, 0, &expires, err)) != PF_OK ||
         (rc = snapshot_get_int(&f, SNAPSHOT_F_WEIGHT, 0, 1, UINT32_MAX, 1, &weight, err)) != PF_OK ||
-        (rc = snapshot_get_int(&f, SNAPSHOT_F_LATENCY, 0, 0, UINT32_MAX, 0, &latency, err)) != PF_OK)
+        (rc = snapshot_get_int(&f, SNAPSHOT_F_LATENCY, 0, 0, UINT32_MAX, 0, &latency, err)) != PF_OK ||
+        (rc = snapshot_get_int(&f, SNAPSHOT_F_TIER, 0, 0, UPSTREAM_TIER_MAX, 0, &tier, err)) != PF_OK ||
+        (rc = snapshot_get_labels(&f, &out->labels, err)) != PF_OK)
         return rc;
+    out->tier = (uint32_t)tier;
     out->expires_at_ms = (int64_t)expires;
     out->weight = (uint32_t)weight;
     out->latency_ms = (uint32_t)latency;

@@ -16,7 +16,9 @@
 struct seal_key;
 
 /* Returns a malloc'd NUL-terminated JSON record for <u>; the caller frees it.
- * NULL on allocation or sealing failure. Empty user/pass are omitted. With
+ * NULL on allocation or sealing failure. Empty user/pass are omitted, and
+ * so are "tier" when 0 and "labels" when all are empty (records without
+ * them are what older controllers wrote and still decode the same). With
  * <key> (borrowed; NULL = none) the password is written sealed
  * ("pass_sealed", common/seal.h, bound to the upstream id), else in clear
  * ("pass"). */
@@ -28,7 +30,8 @@ void snapshot_record_free(char *rec);
 
 /* Parses a record of <len> bytes (untrusted: it comes from Redis) into <out>,
  * validating every field as addr_parse_upstream() would (scheme, host,
- * port range, string lengths). A clear "pass" is accepted with or without
+ * port range, string lengths; "tier" 0..UPSTREAM_TIER_MAX, default 0;
+ * "labels" strings of clean UTF-8). Unknown members are ignored. A clear "pass" is accepted with or without
  * <key> (records written before sealing); "pass_sealed" is opened with <key>
  * and is an error when <key> is NULL or wrong, or the value was moved from
  * another upstream, so such a record is never used with an empty password.

@@ -242,3 +242,112 @@ int str_consttime_eq(const void *a, size_t a_len, const void *b, size_t b_len)
     }
     return diff == 0;
 }
+
+/* Decodes the UTF-8 sequence at <s> (<len> bytes left). Returns its length
+ * (1..4) and the code point in <*cp>, or 0 when it is not well formed
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t str_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t v, min;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        v = c & 0x1f;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        v = c & 0x0f;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        v = c & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;                       /* continuation byte, 0xc0, 0xc1, 0xf5.. */
+    }
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+static int str_is_control(uint32_t cp)
+{
+    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f);
+}
+
+size_t str_sanitize_text(const char *s, size_t len, size_t max_chars, char *dst, size_t dst_len)
+{
+    static const char replacement[STR_REPLACEMENT_LEN] = { '\xef', '\xbf', '\xbd' };
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0, nchars = 0;
+
+    if (dst_len == 0)
+        return 0;
+    for (size_t i = 0; s != NULL && i < len;) {
+        uint32_t cp = 0;
+        size_t n = str_utf8_decode(p + i, len - i, &cp);
+        const char *out = (const char *)p + i;
+        size_t out_len = n;
+        char one;
+        if (max_chars != 0 && nchars == max_chars)
+            break;
+        if (n == 0) {
+            out = replacement;
+            out_len = STR_REPLACEMENT_LEN;
+            n = 1;
+        } else if (str_is_control(cp)) {
+            one = (cp == '\t' || cp == '\r' || cp == '\n') ? ' ' : '?';
+            out = &one;
+            out_len = 1;
+        }
+        if (o + out_len + 1 > dst_len)
+            break;
+        memcpy(dst + o, out, out_len);
+        o += out_len;
+        nchars++;
+        i += n;
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+int str_is_clean_text(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = 0;
+        size_t n = str_utf8_decode(p + i, len - i, &cp);
+        if (n == 0 || str_is_control(cp))
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+size_t str_utf8_cut(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t back = 0;
+    /* At most 3 continuation bytes before a lead byte. */
+    while (back < len && back < 4 && (p[len - 1 - back] & 0xc0) == 0x80)
+        back++;
+    if (back == len || back == 4)
+        return len;                     /* no lead byte in reach: not ours to fix */
+    unsigned char lead = p[len - 1 - back];
+    size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    return need > back + 1 ? len - back - 1 : len;
+}

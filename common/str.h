@@ -1,7 +1,8 @@
 /* Small byte-string helpers shared by parsers: trimming, bounded copies,
  * percent-decoding, Base64 (HTTP Basic auth) and base64url (sealed
- * credentials) from one codec, and constant-time compare.
- * Pure: no allocation, no globals. */
+ * credentials) from one codec, constant-time compare and the one sanitizer
+ * of untrusted text (str_sanitize_text) that every message quoting outside
+ * input goes through. Pure: no allocation, no globals. */
 #ifndef PF_STR_H
 #define PF_STR_H
 
@@ -69,5 +70,31 @@ int str_base64url_decode(const char *src, size_t len, void *dst, size_t dst_len,
  * only on <b_len> (pass the secret as <b>), not on where they differ.
  * Returns 1 when equal, 0 otherwise. */
 int str_consttime_eq(const void *a, size_t a_len, const void *b, size_t b_len);
+
+/* Bytes one replacement character of str_sanitize_text() takes (U+FFFD). */
+#define STR_REPLACEMENT_LEN 3
+
+/* Writes <len> bytes of untrusted text at <s> into <dst> of <dst_len> as
+ * valid UTF-8 without control characters:
+ *   - a byte that does not begin a well-formed UTF-8 sequence (a stray
+ *     continuation byte, an overlong form, a surrogate, a code point above
+ *     U+10FFFF, a sequence cut short) becomes U+FFFD, one per byte;
+ *   - tab, CR and LF become ' '; every other C0 control, DEL and the C1
+ *     controls (U+0080..U+009F) become '?';
+ *   - everything else is copied unchanged (so "请添加白名单" stays readable).
+ * At most <max_chars> characters are written (0 = no limit). The output
+ * stops early rather than cut a character, so it is always valid UTF-8, and
+ * it is always NUL-terminated when <dst_len> > 0. Returns the bytes written,
+ * NUL excluded. */
+size_t str_sanitize_text(const char *s, size_t len, size_t max_chars, char *dst, size_t dst_len);
+
+/* Returns 1 when <len> bytes at <s> are valid UTF-8 holding no control
+ * character (what str_sanitize_text() always produces), else 0. */
+int str_is_clean_text(const char *s, size_t len);
+
+/* Length of the longest prefix of the <len> bytes at <s> that does not end
+ * inside a UTF-8 sequence: <len> itself unless the text ends with the first
+ * bytes of a multi-byte character. Used to cut text without splitting one. */
+size_t str_utf8_cut(const char *s, size_t len);
 
 #endif

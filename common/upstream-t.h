@@ -9,6 +9,8 @@
 #define UPSTREAM_CRED_MAX  256   /* percent-decoded user or password, plus NUL */
 #define UPSTREAM_NAME_MAX  64    /* provider name, plus NUL */
 #define UPSTREAM_ID_MAX    (16 + UPSTREAM_CRED_MAX + UPSTREAM_HOST_MAX + 8)
+#define UPSTREAM_LABEL_MAX 64    /* one label value (UTF-8), plus NUL */
+#define UPSTREAM_TIER_MAX  15    /* tiers 0 (primary) .. 15 */
 
 enum upstream_scheme {
     UPSTREAM_HTTP = 0,     /* HTTP proxy: CONNECT or absolute-form */
@@ -23,6 +25,14 @@ enum upstream_host_kind {
     UPSTREAM_HOST_NAME,
 };
 
+/* Descriptive labels a provider gives an upstream, kept in the pool record
+ * for targeting. Valid UTF-8 without control characters; "" = unknown. */
+struct upstream_labels {
+    char     country[UPSTREAM_LABEL_MAX];  /* as the provider spells it ("US", "DE") */
+    char     city[UPSTREAM_LABEL_MAX];
+    char     isp[UPSTREAM_LABEL_MAX];
+};
+
 struct upstream {
     enum upstream_scheme    scheme;
     enum upstream_host_kind host_kind;
@@ -34,6 +44,8 @@ struct upstream {
     int64_t  expires_at_ms;             /* wall clock; 0 = no expiry */
     uint32_t weight;                    /* selection weight, >= 1 */
     uint32_t latency_ms;                /* health-check EWMA; 0 = unknown */
+    uint32_t tier;                      /* provider tier, 0 = primary .. UPSTREAM_TIER_MAX */
+    struct upstream_labels labels;
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "str.h"
 
 /* One socket curl wants watched. Listed so that fetch_destroy() frees what
  * curl_multi_cleanup() does not report back. */
@@ -32,7 +33,6 @@ struct fetch_req {
     int64_t           max_body_bytes;
     int               is_over_cap;
     struct curl_slist *headers;      /* owned: extra request headers, may hold a secret */
-    char              errbuf[CURL_ERROR_SIZE];
     struct fetch_req *prev, *next;
 };
 
@@ -46,27 +46,73 @@ struct fetch {
 
 static void fetch_check_done(struct fetch *f);
 
+/* The origin of <h> ("scheme://host:port", lower-case scheme and host,
+ * default port filled in) into <buf>. Returns PF_OK or PF_EINVAL. */
+static int fetch_origin(CURLU *h, char *buf, size_t len)
+{
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = PF_EINVAL;
+
+    if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        for (char *c = host; *c != '\0'; c++)
+            *c = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
+        int n = snprintf(buf, len, "%s://%s:%s", scheme, host, port);
+        rc = n > 0 && (size_t)n < len ? PF_OK : PF_EINVAL;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    return rc;
+}
+
 void fetch_url_safe(const char *url, char *buf, size_t len)
 {
     CURLU *h = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
 
     if (len == 0)
         return;
     snprintf(buf, len, "<bad url>");
     if (h == NULL)
         return;
-    if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-        curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-        curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK)
-        snprintf(buf, len, "%s://%s:%s%s", scheme, host, port, path);
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
+    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK || fetch_origin(h, buf, len) != PF_OK)
+        snprintf(buf, len, "<bad url>");
     curl_url_cleanup(h);
+}
+
+int fetch_url_next(const char *base, const char *ref, char *out, size_t len)
+{
+    char origin[600], next_origin[600];       /* scheme, a 253-byte name, a port */
+    CURLU *h = curl_url();
+    char *url = NULL;
+    int rc = PF_EINVAL;
+
+    if (len > 0)
+        out[0] = '\0';
+    if (h == NULL)
+        return PF_ENOMEM;
+    /* Setting a relative URL on a handle holding <base> resolves it (RFC 3986). */
+    if (curl_url_set(h, CURLUPART_URL, base, 0) != CURLUE_OK ||
+        fetch_origin(h, origin, sizeof(origin)) != PF_OK ||
+        curl_url_set(h, CURLUPART_URL, ref, 0) != CURLUE_OK ||
+        fetch_origin(h, next_origin, sizeof(next_origin)) != PF_OK ||
+        curl_url_get(h, CURLUPART_URL, &url, 0) != CURLUE_OK)
+        goto done;
+    if (strcmp(origin, next_origin) != 0) {
+        rc = PF_EDENIED;
+        goto done;
+    }
+    if (strlen(url) >= len) {
+        rc = PF_ERANGE;
+        goto done;
+    }
+    memcpy(out, url, strlen(url) + 1);
+    rc = PF_OK;
+done:
+    curl_free(url);
+    curl_url_cleanup(h);
+    return rc;
 }
 
 static void fetch_sock_free(struct fetch *f, struct fetch_sock *s)
@@ -203,6 +249,35 @@ static void fetch_req_free(struct fetch *f, struct fetch_req *r)
     free(r);
 }
 
+/* Describes failed transfer <code> of <easy> from what we know, never from
+ * curl's error buffer (which may quote the URL, its userinfo and query):
+ * curl's fixed text for the code, the address dialed, the time taken and a
+ * proxy's CONNECT status. E.g. "Timeout was reached after 2001 ms (127.0.0.1:9)". */
+static void fetch_error_text(CURL *easy, CURLcode code, char *buf, size_t len)
+{
+    char *ip = NULL;
+    long port = 0, connect_status = 0;
+    curl_off_t total_us = 0;
+    int n = snprintf(buf, len, "%s", curl_easy_strerror(code));
+    size_t o = n > 0 ? PF_MIN_OF((size_t)n, len - 1) : 0;
+
+    if (code == CURLE_OPERATION_TIMEDOUT &&
+        curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK && o < len) {
+        n = snprintf(buf + o, len - o, " after %lld ms", (long long)(total_us / 1000));
+        o = n > 0 ? PF_MIN_OF(o + (size_t)n, len - 1) : o;
+    }
+    if (curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL &&
+        ip[0] != '\0' && curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK &&
+        o < len) {
+        n = snprintf(buf + o, len - o, strchr(ip, ':') != NULL ? " ([%s]:%ld)" : " (%s:%ld)",
+                     ip, port);
+        o = n > 0 ? PF_MIN_OF(o + (size_t)n, len - 1) : o;
+    }
+    if (curl_easy_getinfo(easy, CURLINFO_HTTP_CONNECTCODE, &connect_status) == CURLE_OK &&
+        connect_status != 0 && o < len)
+        snprintf(buf + o, len - o, ", proxy CONNECT answered %ld", connect_status);
+}
+
 static void fetch_finish(struct fetch *f, struct fetch_req *r, CURLcode code)
 {
     struct fetch_result res;
@@ -214,23 +289,13 @@ static void fetch_finish(struct fetch *f, struct fetch_req *r, CURLcode code)
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     if (curl_easy_header(r->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
         h != NULL && h->value != NULL) {
-        size_t i = 0;
-        for (const char *v = h->value; *v != '\0' && i + 1 < sizeof(retry_after); v++)
-            retry_after[i++] = (*v >= 0x20 && *v < 0x7f) ? *v : '?';
-        retry_after[i] = '\0';
+        str_sanitize_text(h->value, strlen(h->value), 0, retry_after, sizeof(retry_after));
     }
     if (r->is_over_cap || code == CURLE_FILESIZE_EXCEEDED) {
         r->is_over_cap = 1;
         snprintf(error, sizeof(error), "body over %lld bytes", (long long)r->max_body_bytes);
     } else if (code != CURLE_OK) {
-        /* curl's messages name host and port, never the path or query. */
-        const char *msg = r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(code);
-        size_t i = 0;
-        for (; msg[i] != '\0' && i + 1 < sizeof(error); i++)
-            error[i] = (msg[i] >= 0x20 && msg[i] < 0x7f) ? msg[i] : '?';
-        error[i] = '\0';
-        while (i > 0 && error[i - 1] == '?')
-            error[--i] = '\0';
+        fetch_error_text(r->easy, code, error, sizeof(error));
     }
     res.err = fetch_error_from_curl(r->is_over_cap ? (int)CURLE_FILESIZE_EXCEEDED : (int)code);
     res.http_status = status;
@@ -367,7 +432,6 @@ static struct fetch_req *fetch_req_new(struct fetch *f, const char *url,
     FETCH_SETOPT(CURLOPT_PRIVATE, (void *)r);
     FETCH_SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
     FETCH_SETOPT(CURLOPT_WRITEDATA, (void *)r);
-    FETCH_SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
     FETCH_SETOPT(CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
     FETCH_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
     FETCH_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);

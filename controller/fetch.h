@@ -41,8 +41,10 @@ struct fetch_result {
     const char  *body;                         /* NUL-terminated, may hold NULs */
     size_t       body_len;
     const char  *retry_after;                  /* Retry-After header value, "" if none */
-    const char  *error;                        /* "" on success, else a reason without the URL
-                                                  query, e.g. "body over 1048576 bytes" */
+    const char  *error;                        /* "" on success, else a reason built from the
+                                                  CURLcode and the address dialed, never from
+                                                  the URL: "body over 1048576 bytes",
+                                                  "Couldn't connect to server (127.0.0.1:9)" */
 };
 
 /* Called once per request that completes (never for a cancelled one). The
@@ -66,10 +68,20 @@ struct fetch_req *fetch_start(struct fetch *f, const char *url, const struct fet
 /* Aborts <req> without calling its callback and frees it (accepts NULL). */
 void fetch_cancel(struct fetch *f, struct fetch_req *req);
 
-/* Writes "scheme://host:port/path" of <url> into <buf> of <len>: no userinfo,
- * no query, no fragment, so an API key cannot reach a log line. Writes
- * "<bad url>" when <url> does not parse. Always NUL-terminates. */
+/* Writes the origin "scheme://host:port" of <url> into <buf> of <len>: no
+ * userinfo, path, query or fragment, so an API key cannot reach a log line
+ * whichever part of the URL carries it. Writes "<bad url>" when <url> does
+ * not parse. Always NUL-terminates. */
 void fetch_url_safe(const char *url, char *buf, size_t len);
+
+/* Resolves the next-page link <ref> (absolute, or relative to <base> as
+ * RFC 3986 says: "?page=2", "/list?page=2") into <out> of <len>. The result
+ * must have the origin (scheme, host, port) of <base>: the request that
+ * follows carries the provider's credentials, which must not go anywhere
+ * else. Returns PF_OK, PF_EDENIED for another origin, PF_EINVAL when
+ * either does not parse, PF_ERANGE when it does not fit, PF_ENOMEM. Never
+ * writes the URL anywhere else. */
+int fetch_url_next(const char *base, const char *ref, char *out, size_t len) PF_MUSTCHECK;
 
 /* The upstream proxy of a request made through it (health probes). */
 struct fetch_proxy {

@@ -2,8 +2,12 @@
  * set with expiry, and the counters written to {pf}:v1:provider:<name>.
  * A failed poll never empties the set: good upstreams stay until they expire.
  *
- * A poll is up to retry_attempts attempts. Each attempt's outcome is
- * classified by provider_parse_response() (enum provider_err_class): transient failures are retried within
+ * A poll is up to retry_attempts attempts. An attempt of a json provider
+ * with json.next follows the next-page links of its answers, up to
+ * max_pages pages and only within the origin of its URL (fetch_url_next());
+ * the pages' upstreams count together, a page that fails fails the
+ * attempt. Each attempt's outcome is classified by provider_answer_parse()
+ * (enum provider_err_class): transient failures are retried within
  * the poll after a full-jitter backoff (a 429's Retry-After replaces the
  * delay, capped by retry_cap_ms); a fatal one (401/403, whitelist, bad key,
  * balance) ends the poll at once, sets state "failed" and parks the
@@ -20,7 +24,8 @@
 #include "breaker.h"
 #include "conf.h"
 #include "err.h"
-#include "provider_parse.h"
+#include "line_format.h"
+#include "provider_intake.h"
 #include "rng.h"
 #include "upstream-t.h"
 
@@ -31,6 +36,17 @@ struct fetch_req;
 struct provider;
 
 #define PROVIDER_MAX_UPSTREAMS 20000   /* per provider and poll; more are rejected */
+#define PROVIDER_SECRETS_MAX   16      /* secrets of a request kept for redaction */
+#define PROVIDER_REJECT_LOG_MS 60000   /* at most one reject summary a minute */
+
+/* The rejects of one poll, pages included, for its summary line. */
+struct provider_rejects {
+    size_t   n[PROVIDER_REJECT_COUNT];
+    size_t   total;
+    size_t   entries;                      /* entries examined */
+    char     examples[PROVIDER_EXAMPLES_MAX][PROVIDER_EXAMPLE_LEN];
+    size_t   nexamples;
+};
 
 enum provider_state {
     PROVIDER_ST_OK = 0,          /* last poll good */
@@ -61,6 +77,25 @@ struct provider {
 
     struct provider_entry *entries;        /* owned: last good set, sorted by id */
     size_t              nentries;
+
+    struct line_format  line_format;       /* conf->line_format compiled */
+    int                 has_line_format;
+    char               *secrets_buf;       /* owned: the request's secrets, NUL-separated */
+    const char         *secrets[PROVIDER_SECRETS_MAX]; /* into secrets_buf: API key, auth
+                                              password, query values; redacted everywhere */
+    size_t              nsecrets;
+
+    unsigned            page;              /* 1-based page of the attempt in flight, 0 = none */
+    char                page_url[CONF_URL_MAX]; /* the page being fetched (may hold a key) */
+    struct upstream    *acc;               /* owned: upstreams of the attempt's earlier pages */
+    size_t              nacc;
+    size_t              acc_cap;
+    char                page_error[PF_ERR_MSG_LEN]; /* first page without a usable entry */
+    enum provider_err_class page_error_class;
+    struct provider_rejects poll_rejects;  /* this poll's rejects, for the summary */
+    int64_t             rejects_logged_at_ms; /* monotonic, 0 = never */
+    int                 is_max_pages_logged; /* the "max_pages reached" warning was given */
+    uint64_t            rejects_unlogged;  /* polls with rejects since the last summary */
 
     enum provider_state state;
     struct breaker      breaker;           /* per-provider circuit breaker */
@@ -112,6 +147,11 @@ void provider_adopt(struct provider *p, struct provider *old);
  * -1 when absent or malformed. */
 int64_t provider_retry_after_ms(const char *value, int64_t now_wall_ms);
 
+/* Writes <s> into <buf> of <len> with every secret of <p> (pieces of at
+ * least PROVIDER_SECRET_MIN bytes) replaced by "(N bytes)", as clean UTF-8.
+ * Every provider text that reaches a log line or Redis goes through it. */
+void provider_redact(const struct provider *p, const char *s, char *buf, size_t len);
+
 /* Parses the static list of <conf> into a fresh set: the same checks as a
  * poll. Used by --check-config. Returns PF_OK or PF_EINVAL with
  * "upstreams[<i>]: <reason>" in <err>. */
@@ -125,8 +165,8 @@ int provider_check_static(const struct conf_provider *conf, struct pf_err *err) 
 int provider_apply_success(struct provider *p, const struct upstream *ups, size_t n,
                            int64_t now_wall_ms) PF_MUSTCHECK;
 
-/* Records a failed poll of class <cls> with <reason> (sanitised here); the
- * set is kept. State becomes "failed" for PROVIDER_ERR_FATAL, else
+/* Records a failed poll of class <cls> with <reason> (the provider's
+ * secrets redacted and the text made clean UTF-8 here); the set is kept. State becomes "failed" for PROVIDER_ERR_FATAL, else
  * "failing". */
 void provider_apply_failure(struct provider *p, const char *reason, enum provider_err_class cls,
                             int64_t now_wall_ms);
@@ -138,7 +178,8 @@ size_t provider_live_count(const struct provider *p, int64_t now_wall_ms);
 const char *provider_state_name(enum provider_state s);
 
 /* Merges the unexpired upstreams of <ps>[0..<n>) at <now_wall_ms>: one per
- * id, the higher provider priority wins, then the earlier provider. Sets
+ * id, the lower provider tier wins, then the higher priority, then the
+ * earlier provider. Sets
  * <*out> to a malloc'd array (caller frees; entries borrowed from the
  * providers, valid until their next poll) sorted by id, and <*nout>.
  * Returns PF_OK or PF_ENOMEM. */

@@ -1,5 +1,5 @@
 /* JSON provider bodies: walk the configured paths with cJSON, turn each
- * entry into an address string for provider_parse_add(), and turn error
+ * entry into an address string for provider_entry_add(), and turn error
  * answers into one classified reason. */
 #include "provider_json.h"
 
@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "json_text.h"
+#include "str.h"
 
 #define JSON_DEPTH_MAX   8      /* segments of a dotted path */
 #define JSON_TEXT_MAX    64     /* canonical text of a code */
@@ -75,35 +76,36 @@ static const char *json_type_name(const cJSON *v)
 
 /* Fills <err> with the provider's own error from <root> ("provider error
  * code 10001: IP not whitelisted", or "<fallback>: <msg>" without a code)
- * and returns its class: the code table first, then the message wording. */
+ * and returns its class: the code table first, then the message wording.
+ * Both code and message are quoted through provider_quote(). */
 static enum provider_err_class json_report(const cJSON *root,
-                                           const struct conf_provider_errors *errors,
+                                           const struct provider_parse_opts *opts,
                                            const char *fallback, struct pf_err *err)
 {
+    const struct conf_provider_errors *errors = opts->errors;
     const struct conf_provider_errors *e = errors != NULL ? errors : &errors_defaults;
     const cJSON *code = cJSON_IsObject(root) ? json_get(root, e->code_field) : NULL;
     const cJSON *msg = cJSON_IsObject(root) ? json_get(root, e->message_field) : NULL;
     char code_text[JSON_TEXT_MAX] = "";
-    char safe_code[JSON_TEXT_MAX];
-    char safe_msg[PROVIDER_PARSE_FIRST_MAX * 2] = "";
+    char safe_code[JSON_TEXT_MAX * 2];
+    char safe_msg[PROVIDER_QUOTE_MAX * 4 + 1] = "";
     enum provider_err_class cls = PROVIDER_ERR_TRANSIENT;
     int is_known = 0;
     const char *m = cJSON_IsString(msg) && msg->valuestring != NULL ? msg->valuestring : "";
 
     /* Some APIs name the message "message" or "error"; try them too. */
     if (m[0] == '\0' && cJSON_IsObject(root)) {
-        static const char *const alt[] = { "msg", "message", "error", "err", "info" };
+        static const char *const alt[] = { "msg", "message", "error", "err", "info", "detail" };
         for (size_t i = 0; i < sizeof(alt) / sizeof(alt[0]) && m[0] == '\0'; i++) {
             const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, alt[i]);
             if (cJSON_IsString(a) && a->valuestring != NULL)
                 m = a->valuestring;
         }
     }
-    provider_sanitize(m, strlen(m), PROVIDER_PARSE_FIRST_MAX, safe_msg, sizeof(safe_msg));
+    provider_quote(m, strlen(m), opts, safe_msg, sizeof(safe_msg));
     if (code != NULL && json_scalar_text(code, code_text, sizeof(code_text)) == PF_OK) {
         cls = provider_classify_code(code_text, errors, &is_known);
-        provider_sanitize(code_text, strlen(code_text), sizeof(safe_code) - 1, safe_code,
-                          sizeof(safe_code));
+        provider_quote(code_text, strlen(code_text), opts, safe_code, sizeof(safe_code));
         if (strcmp(fallback, "provider error") == 0)
             pf_err_set(err, PF_EINVAL, "provider error code %s%s%s", safe_code,
                        safe_msg[0] ? ": " : "", safe_msg);
@@ -118,7 +120,7 @@ static enum provider_err_class json_report(const cJSON *root,
     return cls;
 }
 
-int provider_json_error(const char *body, size_t len, const struct conf_provider_errors *errors,
+int provider_json_error(const char *body, size_t len, const struct provider_parse_opts *opts,
                         enum provider_err_class *cls, struct pf_err *err)
 {
     cJSON *root;
@@ -132,7 +134,7 @@ int provider_json_error(const char *body, size_t len, const struct conf_provider
         cJSON_Delete(root);
         return PF_ENOENT;
     }
-    *cls = json_report(root, errors, "provider error", err);
+    *cls = json_report(root, opts, "provider error", err);
     cJSON_Delete(root);
     return PF_EINVAL;
 }
@@ -282,11 +284,30 @@ static int json_field_text(const cJSON *obj, const char *path, char *buf, size_t
     return PF_EINVAL;
 }
 
+/* Copies the label at <path> of <o> (a string or number) into <dst>, as
+ * clean UTF-8 cut to fit; "" when the path is "" or absent. */
+static void json_label(const cJSON *o, const char *path, char *dst, size_t len)
+{
+    char text[JSON_TEXT_MAX * 4];
+    const char *v = NULL;
+
+    dst[0] = '\0';
+    if (path[0] == '\0')
+        return;
+    const cJSON *it = json_get(o, path);
+    if (cJSON_IsString(it) && it->valuestring != NULL)
+        v = it->valuestring;
+    else if (cJSON_IsNumber(it) && json_scalar_text(it, text, sizeof(text)) == PF_OK)
+        v = text;
+    if (v != NULL)
+        str_sanitize_text(v, strlen(v), 0, dst, len);
+}
+
 /* Turns object entry <o> into "scheme://user:pass@host:port" in <buf> and
- * adds it. Returns like provider_parse_add(). */
+ * adds it, with its labels. Returns like provider_entry_add(). */
 static int json_add_object(const cJSON *o, size_t idx, const struct conf_provider_json *j,
                            const struct provider_parse_opts *opts,
-                           struct provider_parse_result *res, size_t *cap)
+                           struct provider_parse_result *res)
 {
     char host[UPSTREAM_HOST_MAX], port[16], user[UPSTREAM_CRED_MAX], pass[UPSTREAM_CRED_MAX];
     char scheme[16];
@@ -298,31 +319,36 @@ static int json_add_object(const cJSON *o, size_t idx, const struct conf_provide
         json_field_text(o, j->port, port, sizeof(port)) != PF_OK ||
         json_field_text(o, j->scheme, scheme, sizeof(scheme)) != PF_OK) {
         res->nentries++;
-        provider_parse_reject(res, PROVIDER_REJECT_SYNTAX, "entry", idx,
+        provider_entry_reject(res, PROVIDER_REJECT_SYNTAX, "entry", idx, 0, NULL,
                               "host, port or scheme field of the wrong type or too long");
         return PF_EINVAL;
     }
     if (json_field_text(o, j->user, user, sizeof(user)) != PF_OK ||
         json_field_text(o, j->pass, pass, sizeof(pass)) != PF_OK) {
         res->nentries++;
-        provider_parse_reject(res, PROVIDER_REJECT_CREDS, "entry", idx,
+        provider_entry_reject(res, PROVIDER_REJECT_CREDS, "entry", idx, 0, NULL,
                               "user or pass field of the wrong type or too long");
+        memset(pass, 0, sizeof(pass));
         return PF_EINVAL;
     }
     if (host[0] == '\0') {
         res->nentries++;
-        provider_parse_reject(res, PROVIDER_REJECT_HOST, "entry", idx, "missing host");
+        provider_entry_reject(res, PROVIDER_REJECT_HOST, "entry", idx, 0, NULL, "missing host");
+        memset(pass, 0, sizeof(pass));
         return PF_EINVAL;
     }
     for (char *c = scheme; *c != '\0'; c++)
         *c = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
+    if (strcmp(scheme, "socks") == 0)
+        memcpy(scheme, "socks5", 7);           /* a common spelling of the same */
     /* Host chars are checked by addr_parse_upstream(); '@', '/' would
      * change the meaning of the composed URL, so refuse them here. */
     if (strpbrk(host, "@/?#") != NULL || strpbrk(port, "@/?#:") != NULL ||
         strpbrk(scheme, ":/@") != NULL) {
         res->nentries++;
-        provider_parse_reject(res, PROVIDER_REJECT_HOST, "entry", idx,
+        provider_entry_reject(res, PROVIDER_REJECT_HOST, "entry", idx, 0, NULL,
                               "invalid character in host, port or scheme");
+        memset(pass, 0, sizeof(pass));
         return PF_EINVAL;
     }
     int is_v6 = strchr(host, ':') != NULL && port[0] != '\0';
@@ -334,7 +360,10 @@ static int json_add_object(const cJSON *o, size_t idx, const struct conf_provide
                                  json_pct_append(buf, sizeof(buf), &off, pass) != PF_OK))) ||
             off + 1 >= sizeof(buf)) {
             res->nentries++;
-            provider_parse_reject(res, PROVIDER_REJECT_TOO_LONG, "entry", idx, "entry too long");
+            provider_entry_reject(res, PROVIDER_REJECT_TOO_LONG, "entry", idx, 0, NULL,
+                                  "entry too long");
+            memset(buf, 0, sizeof(buf));
+            memset(pass, 0, sizeof(pass));
             return PF_EINVAL;
         }
         buf[off++] = '@';
@@ -345,14 +374,62 @@ static int json_add_object(const cJSON *o, size_t idx, const struct conf_provide
                   is_v6 ? "]" : "", port[0] ? ":" : "", port);
     if (rc < 0 || (size_t)rc >= sizeof(buf) - off) {
         res->nentries++;
-        provider_parse_reject(res, PROVIDER_REJECT_TOO_LONG, "entry", idx, "entry too long");
+        provider_entry_reject(res, PROVIDER_REJECT_TOO_LONG, "entry", idx, 0, NULL,
+                              "entry too long");
+        memset(buf, 0, sizeof(buf));
+        memset(pass, 0, sizeof(pass));
         return PF_EINVAL;
     }
     off += (size_t)rc;
-    rc = provider_parse_add(buf, off, "entry", idx, opts, res, cap);
+    rc = provider_entry_add(buf, off, "entry", idx, opts, res);
     memset(buf, 0, sizeof(buf));     /* held a password */
     memset(pass, 0, sizeof(pass));
+    if (rc == PF_OK) {
+        struct upstream_labels *l = &res->upstreams[res->nupstreams - 1].labels;
+        json_label(o, j->label_country, l->country, sizeof(l->country));
+        json_label(o, j->label_city, l->city, sizeof(l->city));
+        json_label(o, j->label_isp, l->isp, sizeof(l->isp));
+    }
     return rc;
+}
+
+/* Whether object entry <o> passes the filter of <j> (none: yes). */
+static int json_filter_keeps(const cJSON *o, const struct conf_provider_json *j)
+{
+    char text[JSON_TEXT_MAX];
+
+    if (j->filter_field[0] == '\0')
+        return 1;
+    const cJSON *v = json_get(o, j->filter_field);
+    if (v == NULL || json_scalar_text(v, text, sizeof(text)) != PF_OK)
+        return 0;
+    for (int i = 0; i < j->nfilter_equals; i++)
+        if (strcmp(text, j->filter_equals[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The next page's URL at path <j>->next of <root> into res->next: a string
+ * of printable ASCII shorter than CONF_URL_MAX; anything else ends the
+ * pages (null is how the last page says so). */
+static void json_next(const cJSON *root, const struct conf_provider_json *j,
+                      struct provider_parse_result *res)
+{
+    res->next[0] = '\0';
+    if (j->next[0] == '\0')
+        return;
+    const cJSON *v = json_get(root, j->next);
+    if (!cJSON_IsString(v) || v->valuestring == NULL)
+        return;
+    size_t n = strlen(v->valuestring);
+    if (n == 0 || n >= sizeof(res->next))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v->valuestring[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return;
+    }
+    memcpy(res->next, v->valuestring, n + 1);
 }
 
 /* Success predicate of <j> on <root>: PF_OK when absent or met. */
@@ -377,12 +454,9 @@ int provider_parse_json(const char *body, size_t len, const struct provider_pars
     const struct conf_provider_json *j = opts->json != NULL ? opts->json : &json_defaults;
     const char *end = NULL;
     cJSON *root = NULL;
-    size_t cap = 0;
     int rc;
 
-    memset(res, 0, sizeof(*res));
-    res->retry_after_s = -1;
-    res->err_class = PROVIDER_ERR_TRANSIENT;
+    provider_result_init(res);
     if (body == NULL || len == 0)
         return pf_err_set(err, PF_EINVAL, "empty body");
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
@@ -392,7 +466,7 @@ int provider_parse_json(const char *body, size_t len, const struct provider_pars
                           at, len);
     }
     if (json_success(root, j) != PF_OK) {
-        res->err_class = json_report(root, opts->errors, "provider error", err);
+        res->err_class = json_report(root, opts, "provider error", err);
         rc = PF_EINVAL;
         goto done;
     }
@@ -400,10 +474,10 @@ int provider_parse_json(const char *body, size_t len, const struct provider_pars
     if (!cJSON_IsArray(list)) {
         /* "data" turned into "", {} or null: the provider is failing. */
         char why[PF_ERR_MSG_LEN];
-        char path[CONF_FIELD_MAX + 8];
-        provider_sanitize(j->list, strlen(j->list), CONF_FIELD_MAX, path, sizeof(path));
+        char path[CONF_FIELD_MAX];      /* a config value: ASCII, under CONF_FIELD_MAX */
+        str_sanitize_text(j->list, strlen(j->list), CONF_FIELD_MAX - 1, path, sizeof(path));
         snprintf(why, sizeof(why), "no list at '%s' (%s)", path, json_type_name(list));
-        res->err_class = json_report(root, opts->errors, why, err);
+        res->err_class = json_report(root, opts, why, err);
         rc = PF_EINVAL;
         goto done;
     }
@@ -417,12 +491,15 @@ int provider_parse_json(const char *body, size_t len, const struct provider_pars
         if (code != NULL && json_scalar_text(code, text, sizeof(text)) == PF_OK) {
             (void)provider_classify_code(text, opts->errors, &is_known);
             if (is_known) {
-                res->err_class = json_report(root, opts->errors, "provider error", err);
+                res->err_class = json_report(root, opts, "provider error", err);
                 rc = PF_EINVAL;
                 goto done;
             }
         }
     }
+    /* A well-formed page from here on, whatever its entries are worth. */
+    res->is_page = 1;
+    json_next(root, j, res);
 
     size_t idx = 0;
     const cJSON *it;
@@ -430,13 +507,19 @@ int provider_parse_json(const char *body, size_t len, const struct provider_pars
         idx++;
         res->nlines++;
         if (cJSON_IsString(it) && it->valuestring != NULL) {
-            rc = provider_parse_add(it->valuestring, strlen(it->valuestring), "entry", idx,
-                                    opts, res, &cap);
+            rc = provider_entry_add(it->valuestring, strlen(it->valuestring), "entry", idx,
+                                    opts, res);
         } else if (cJSON_IsObject(it)) {
-            rc = json_add_object(it, idx, j, opts, res, &cap);
+            if (!json_filter_keeps(it, j)) {
+                res->nentries++;
+                provider_entry_reject(res, PROVIDER_REJECT_FILTERED, "entry", idx, 0, NULL,
+                                      "left out by json.filter");
+                continue;
+            }
+            rc = json_add_object(it, idx, j, opts, res);
         } else {
             res->nentries++;
-            provider_parse_reject(res, PROVIDER_REJECT_SYNTAX, "entry", idx,
+            provider_entry_reject(res, PROVIDER_REJECT_SYNTAX, "entry", idx, 0, NULL,
                                   "neither a string nor an object");
             continue;
         }
@@ -450,12 +533,14 @@ int provider_parse_json(const char *body, size_t len, const struct provider_pars
         if (!cJSON_IsObject(it)) {
             u->expires_at_ms = 0;     /* string entries carry no expiry: ttl_s */
         } else if (json_expiry(ev, j, opts->now_wall_ms, &u->expires_at_ms, &why) != PF_OK) {
+            struct upstream gone = *u;
             memset(u, 0, sizeof(*u));
             res->nupstreams--;
-            provider_parse_reject(res, PROVIDER_REJECT_EXPIRY, "entry", idx, why);
+            provider_entry_reject(res, PROVIDER_REJECT_EXPIRY, "entry", idx, 0, &gone, why);
+            memset(&gone, 0, sizeof(gone));
         }
     }
-    if (provider_parse_dedupe(res) != PF_OK)
+    if (provider_entry_dedupe(res) != PF_OK)
         goto oom;
     if (res->nupstreams > 0) {
         res->err_class = PROVIDER_ERR_NONE;
@@ -463,7 +548,7 @@ int provider_parse_json(const char *body, size_t len, const struct provider_pars
         goto done;
     }
     if (idx == 0) {
-        res->err_class = json_report(root, opts->errors, "empty list", err);
+        res->err_class = json_report(root, opts, "empty list", err);
         rc = PF_EINVAL;
         goto done;
     }

@@ -21,10 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == PF_OK) {
         if (u.port == 0 || u.host[0] == '\0' || u.weight != 1)
             abort();
-        rc = addr_validate_upstream(&u, 0, &err);
+        static const struct conf_upstream_policy all = { .is_private_allowed = 1 };
+        rc = addr_validate_upstream(&u, NULL, &err);
         if (rc != PF_OK && rc != PF_EDENIED)
             abort();
-        if (addr_validate_upstream(&u, 1, &err) != PF_OK)
+        /* true admits every class but metadata, which NULL denies too */
+        int is_all = addr_validate_upstream(&u, &all, &err);
+        if (is_all != PF_OK && (is_all != PF_EDENIED || rc != PF_EDENIED ||
+                                strstr(err.msg, "metadata") == NULL))
             abort();
         addr_format_safe(&u, buf, sizeof(buf));
         addr_upstream_id(&u, buf, sizeof(buf));

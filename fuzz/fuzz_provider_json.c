@@ -1,14 +1,16 @@
-/* libFuzzer entry: provider_parse_response() with the json format (and the
- * lines format's JSON-error path) over arbitrary bodies.
+/* libFuzzer entry: provider_answer_parse() with the json format (and the
+ * lines format's JSON-error path) over arbitrary bodies, with the entry
+ * filter, labels and the next link configured.
  * Seeds: tests/corpus/provider_json/. Every outcome must be PF_OK with at
  * least one upstream and no error class, or a classified failure with a
- * printable reason. The first byte picks the options. */
+ * reason of clean UTF-8; labels are clean UTF-8 and the next link printable
+ * ASCII. The first byte picks the options. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider_json.h"
-#include "provider_parse.h"
+#include "provider_answer.h"
+#include "str.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,13 +21,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     struct conf_provider_json j = { .list = "data", .host = "ip", .port = "port",
                                     .user = "user", .pass = "pass", .scheme = "scheme",
-                                    .expire = "expire_time", .expire_tz_offset_min = 480 };
+                                    .expire = "expire_time", .expire_tz_offset_min = 480,
+                                    .filter_field = "valid", .filter_equals = { "true" },
+                                    .nfilter_equals = 1, .label_country = "country_code",
+                                    .label_city = "city_name", .label_isp = "asn_name",
+                                    .next = "next" };
     struct conf_provider_errors e = { .code_field = "code", .message_field = "msg",
                                       .codes = { { "10001", 1 }, { "10002", 0 } }, .ncodes = 2 };
+    static const struct conf_upstream_policy all = { .is_private_allowed = 1 };
     uint8_t sel = size > 0 ? data[0] : 0;
     struct provider_parse_opts opts = {
         .default_scheme = UPSTREAM_HTTP,
-        .is_private_allowed = sel & 1,
+        .policy = (sel & 1) ? &all : NULL,
         .max_upstreams = 1000,
         .provider = "fuzz",
         .format = (sel & 2) ? CONF_FORMAT_LINES : CONF_FORMAT_JSON,
@@ -41,6 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (sel & 32)
         j.list[0] = '\0';
+    if (sel & 128)
+        j.nfilter_equals = 0, j.filter_field[0] = '\0';
     struct provider_response r = {
         .http_status = (sel & 64) ? 429 : 200,
         .body = size > 0 ? (const char *)data + 1 : "",
@@ -51,20 +60,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct pf_err err;
 
     pf_err_clear(&err);
-    int rc = provider_parse_response(&r, &opts, &res, &err);
+    int rc = provider_answer_parse(&r, &opts, &res, &err);
     if (rc == PF_OK && (res.nupstreams == 0 || res.err_class != PROVIDER_ERR_NONE))
         abort();
     if (rc != PF_OK && rc != PF_ENOMEM) {
-        if (res.nupstreams != 0 || err.msg[0] == '\0' || res.err_class == PROVIDER_ERR_NONE)
+        if (res.nupstreams != 0 || err.msg[0] == '\0' || res.err_class == PROVIDER_ERR_NONE ||
+            !str_is_clean_text(err.msg, strlen(err.msg)))
             abort();
-        for (const char *p = err.msg; *p != '\0'; p++)
-            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-                abort();
     }
+    for (const char *p = res.next; *p != '\0'; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            abort();
     for (size_t i = 0; i < res.nupstreams; i++)
         if (res.upstreams[i].port == 0 || res.upstreams[i].host[0] == '\0' ||
             (res.upstreams[i].expires_at_ms != 0 &&
-             res.upstreams[i].expires_at_ms <= opts.now_wall_ms))
+             res.upstreams[i].expires_at_ms <= opts.now_wall_ms) ||
+            !str_is_clean_text(res.upstreams[i].labels.city, strlen(res.upstreams[i].labels.city)) ||
+            !str_is_clean_text(res.upstreams[i].labels.isp, strlen(res.upstreams[i].labels.isp)) ||
+            !str_is_clean_text(res.upstreams[i].labels.country,
+                               strlen(res.upstreams[i].labels.country)))
             abort();
     provider_parse_result_deinit(&res);
     return 0;

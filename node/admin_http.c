@@ -98,6 +98,8 @@ int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
                                 (long long)s->conns_by_state[st]) < 0)
             m.ok = 0;
     metric(&m, "pool_size", "gauge", "Upstreams in the pool snapshot served.", (double)ctx->pool.count);
+    metric(&m, "pool_denied", "gauge", "Pool records skipped: their address fails node.upstream_allow_private.",
+           (double)ctx->pool.ndenied);
     metric(&m, "pool_version", "gauge", "Version of the pool snapshot served (0 = none).", (double)ctx->pool.version);
     metric(&m, "pool_last_apply_seconds", "gauge", "Longest time the last pool snapshot apply blocked the loop in one turn (same as pool_apply_max_slice_seconds).", (double)ctx->pool.last_apply_us / 1e6);
     metric(&m, "pool_apply_max_slice_seconds", "gauge", "Longest single loop turn spent on the last pool snapshot apply (decode, sort, layout, swap or free slice).",
@@ -252,6 +254,7 @@ int admin_http_write_stats(const struct node_ctx *ctx, struct evbuffer *out)
     ok = o != NULL && json_hist(o, "ttfb", &s->ttfb) && json_hist(o, "connect", &s->connect_time);
     o = ok ? cJSON_AddObjectToObject(root, "pool") : NULL;
     ok = o != NULL && json_add_int(o, "size", (int64_t)ctx->pool.count) != NULL &&
+         json_add_int(o, "denied", (int64_t)ctx->pool.ndenied) != NULL &&
          json_add_int(o, "live", (int64_t)pool_cache_live_count(&ctx->pool, clock_wall_ms())) != NULL &&
          json_add_int(o, "version", ctx->pool.version) != NULL &&
          cJSON_AddStringToObject(o, "epoch", ctx->pool.epoch) != NULL &&

@@ -237,6 +237,16 @@ static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
         finish(d, DIAL_ERR_POLICY);
         return;
     }
+    /* An upstream given by name is checked once resolved, as records are
+     * when laid out (pool_cache.h): a name must not lead to loopback or
+     * metadata. It fails as a name that does not resolve would: the
+     * upstream's fault, retried on another one and counted against it. */
+    if (d->is_via_upstream && !addr_policy_allows(&d->ctx->conf.node.upstream_policy, sa)) {
+        log_debug("upstream %s resolves to an address node.upstream_allow_private refuses",
+                  d->host);
+        finish(d, DIAL_ERR_DNS);
+        return;
+    }
     d->ctx->stats.upstream_dials++;
     evutil_socket_t fd = -1;
     if (d->ctx->conf.node.source_address[0] != '\0' &&

@@ -132,6 +132,7 @@ int node_ctx_start(struct node_ctx *ctx, struct pf_err *err)
     signal(SIGPIPE, SIG_IGN);
     ctx->started_at_ms = clock_wall_ms();
     pool_cache_init(&ctx->pool);
+    pool_cache_set_policy(&ctx->pool, &ctx->conf.node.upstream_policy);
     rng_seed_os(&ctx->rng);
 
     /* The epoll changelist folds the add/del pairs a bufferevent makes within

@@ -10,6 +10,7 @@
 
 #include "upstream-t.h"
 
+struct conf_upstream_policy;
 struct select_item;
 
 /* Longest epoch token plus its NUL (equal to SNAPSHOT_EPOCH_MAX of
@@ -42,6 +43,9 @@ struct pool_cache {
     uint32_t             last_apply_slices;       /* last apply: loop turns it took */
     long                 rotate_idx;     /* rotate: current upstream, -1 = none */
     int64_t              rotate_until_ms;/* monotonic end of its turn */
+    const struct conf_upstream_policy *policy; /* borrowed from the node's conf; NULL =
+                                            public addresses only */
+    size_t               ndenied;        /* records of this snapshot the policy refuses */
 };
 
 #endif

@@ -187,8 +187,10 @@ static int pool_build_start_layout(struct pool_build *b)
     return PF_OK;
 }
 
-/* Lays out at most <units> upstreams in id order. Returns units used. */
-static size_t pool_build_layout_some(struct pool_build *b, size_t units)
+/* Lays out at most <units> upstreams in id order, each checked against
+ * the upstream policy of <pc>. Returns units used. */
+static size_t pool_build_layout_some(struct pool_build *b, const struct pool_cache *pc,
+                                     size_t units)
 {
     size_t used = 0;
     while (used < units && b->pos < b->count) {
@@ -199,6 +201,9 @@ static size_t pool_build_layout_some(struct pool_build *b, size_t units)
         b->out_sel[k].id_hash = b->id_hash[src];
         b->out_sel[k].weight = b->items[src].weight > 0 ? b->items[src].weight : 1;
         b->out_sel[k].latency_ms = b->items[src].latency_ms;
+        b->out_sel[k].tier = b->items[src].tier;
+        b->out_sel[k].is_denied = addr_validate_upstream(&b->items[src], pc->policy, NULL) != PF_OK;
+        b->ndenied += (size_t)b->out_sel[k].is_denied;
         used++;
     }
     return used;
@@ -255,7 +260,7 @@ int pool_build_step(struct pool_build *b, const struct pool_cache *pc, size_t un
                 return PF_ENOMEM;
             break;
         case POOL_BUILD_LAYOUT:
-            used += pool_build_layout_some(b, units - used);
+            used += pool_build_layout_some(b, pc, units - used);
             if (b->pos == b->count)
                 pool_build_start_mapping(b, pc);
             break;
@@ -314,6 +319,7 @@ int pool_build_commit(struct pool_build *b, struct pool_cache *pc, int64_t now_m
     pc->sel = b->out_sel;
     pc->st = b->out_st;
     pc->count = b->count;
+    pc->ndenied = b->ndenied;
     b->out_items = NULL;
     b->out_ids = NULL;
     b->arena = NULL;

@@ -60,6 +60,7 @@ struct pool_build {
     struct select_item  *out_sel;     /* owned until commit */
     struct pool_ustate  *out_st;      /* owned until commit */
     long                *prev_idx;    /* owned; index in the served pool, -1 = new */
+    size_t               ndenied;     /* laid out so far: refused by pc->policy */
     struct upstream     *old_items;   /* owned after commit: the retired pool */
     char               **old_ids;
     char                *old_arena;

@@ -14,6 +14,11 @@ void pool_cache_init(struct pool_cache *pc)
     pc->rotate_idx = -1;
 }
 
+void pool_cache_set_policy(struct pool_cache *pc, const struct conf_upstream_policy *policy)
+{
+    pc->policy = policy;
+}
+
 static void pool_free_arrays(struct upstream *items, char **ids, char *arena,
                              struct select_item *sel, struct pool_ustate *st)
 {
@@ -102,9 +107,10 @@ long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
 {
     for (size_t i = 0; i < pc->count; i++) {
         const struct upstream *u = &pc->items[i];
-        pc->sel[i].is_usable = !is_expired(u, now_wall_ms) &&
+        pc->sel[i].is_usable = !pc->sel[i].is_denied && !is_expired(u, now_wall_ms) &&
                                !is_excluded(exclude, nexclude, i);
     }
+    select_restrict_tier(pc->sel, pc->count);
     return select_round_robin(pc->sel, pc->count, &pc->rr_next);
 }
 
@@ -115,7 +121,7 @@ static size_t mark_usable(struct pool_cache *pc, const struct pool_select_req *r
     size_t n = 0;
     for (size_t i = 0; i < pc->count; i++) {
         const struct upstream *u = &pc->items[i];
-        int ok = !is_expired(u, rq->now_wall_ms) &&
+        int ok = !pc->sel[i].is_denied && !is_expired(u, rq->now_wall_ms) &&
                  !is_excluded(rq->exclude, rq->nexclude, i);
         if (ok && !(rq->scheme_mask & (1u << (unsigned)u->scheme))) {
             ok = 0;
@@ -173,6 +179,8 @@ long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
         if (res != NULL)
             res->is_ejection_ignored = 1;
     }
+    /* The lowest tier with a usable upstream serves (HAProxy's backup). */
+    select_restrict_tier(pc->sel, pc->count);
     if (rq->has_session)
         return select_hrw(pc->sel, pc->count, rq->session_hash);
     /* A retry (something already excluded) walks on from the shared cursor
@@ -194,7 +202,7 @@ size_t pool_cache_live_count(const struct pool_cache *pc, int64_t now_wall_ms)
 {
     size_t n = 0;
     for (size_t i = 0; i < pc->count; i++)
-        n += !is_expired(&pc->items[i], now_wall_ms);
+        n += !is_expired(&pc->items[i], now_wall_ms) && !pc->sel[i].is_denied;
     return n;
 }
 

@@ -2,6 +2,14 @@
  * pool_sync.c, read by the selection code on every new connection. The
  * cache survives Redis outages: it is only replaced by a newer snapshot.
  *
+ * Every record is checked against the node's own upstream policy
+ * (node.upstream_allow_private, pool_cache_set_policy) when a snapshot is
+ * laid out (pool_build): a record the policy refuses stays in the pool,
+ * counted in <ndenied>, but is never selected, so a wrong or poisoned
+ * snapshot cannot send the node to loopback, private or metadata
+ * addresses. A hostname record is checked again once resolved (dial.c).
+ * Selection honours provider tiers (select_restrict_tier()).
+ *
  * Beside the snapshot it keeps per-upstream state, carried by upstream id
  * across snapshot swaps: active connections (least_conn), cumulative
  * attempts/failures (the node report), consecutive failures and local
@@ -48,6 +56,11 @@ struct pool_select_res {
 };
 
 void pool_cache_init(struct pool_cache *pc);
+
+/* Sets the upstream policy records are checked against (borrowed: must
+ * outlive <pc>; NULL = public addresses only, the default after
+ * pool_cache_init()). Applies from the next snapshot laid out. */
+void pool_cache_set_policy(struct pool_cache *pc, const struct conf_upstream_policy *policy);
 void pool_cache_deinit(struct pool_cache *pc);
 
 /* Returns 1 when a notice or meta read of (<version>, <epoch>) must trigger a
@@ -70,15 +83,17 @@ long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
                      const long *exclude, size_t nexclude);
 
 /* Picks an upstream for <rq>: sticky (rendezvous) when rq->has_session,
- * else by rq->strategy, among upstreams not expired, not excluded, of a
- * usable scheme and not ejected. When all those are ejected: with
+ * else by rq->strategy, among upstreams allowed by the policy, not
+ * expired, not excluded, of a usable scheme and not ejected, of the lowest
+ * tier that has any. When all those are ejected: with
  * rq->is_eject_panic they are used anyway (res->is_ejection_ignored), else
  * -1 with res->is_all_ejected and res->retry_after_ms (time until the
  * first ejection ends). Fills <res> (may be NULL). Returns the index or -1. */
 long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
                        struct pool_select_res *res);
 
-/* How many upstreams of <pc> have not expired at <now_wall_ms>. */
+/* How many upstreams of <pc> have not expired at <now_wall_ms> and are
+ * allowed by the policy. */
 size_t pool_cache_live_count(const struct pool_cache *pc, int64_t now_wall_ms);
 
 /* Index of upstream <id>, or -1. O(log n). */

@@ -44,6 +44,21 @@ uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int6
     return h;
 }
 
+size_t select_restrict_tier(struct select_item *v, size_t n)
+{
+    uint32_t lowest = UINT32_MAX;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].is_usable && v[i].tier < lowest)
+            lowest = v[i].tier;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].is_usable && v[i].tier != lowest)
+            v[i].is_usable = 0;
+        kept += v[i].is_usable != 0;
+    }
+    return kept;
+}
+
 long select_round_robin(const struct select_item *v, size_t n, uint64_t *cursor)
 {
     if (n == 0)

@@ -25,6 +25,8 @@ struct select_item {
     uint32_t latency_ms;            /* controller record, 0 = unknown */
     uint32_t consecutive_failures;  /* local, reset by a success */
     int64_t  active;                /* connections using it on this node now */
+    uint32_t tier;                  /* controller record: provider tier, 0 = primary */
+    int      is_denied;             /* fails node.upstream_allow_private: never usable */
     int      is_usable;             /* set by the caller before each pick */
 };
 
@@ -39,6 +41,12 @@ uint64_t select_hrw_score(uint64_t key_hash, uint64_t id_hash);
  * index of the aligned <lifetime_min>-minute window of <now_wall_ms> (so
  * all nodes with synchronised clocks move the session at the same time). */
 uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int64_t now_wall_ms);
+
+/* Provider tiers, as HAProxy's "backup" servers: keeps usable only the
+ * usable items of the lowest tier any usable item has, so tier n+1 serves
+ * only while no upstream of tier <= n is usable. Sticky sessions then rank
+ * inside that tier. Returns how many items stay usable. */
+size_t select_restrict_tier(struct select_item *v, size_t n);
 
 /* Round robin from <*cursor> (advanced past the pick). Returns the index
  * of a usable item or -1. */

@@ -180,6 +180,7 @@ node_conf() {  # id listen admin mode
     "mode": "$4",
     "report_interval_ms": 1000,
     "destination_allow": ["127.0.0.0/8"],
+    "upstream_allow_private": ["127.0.0.0/8"],
     "connect_ports": [443, 80, $ORIGIN_PORT]
   }
 }
@@ -199,7 +200,7 @@ cat > "$RUN_DIR/controller.json" <<EOF
     "poll_interval_ms": 2000,
     "heartbeat_interval_ms": 1000,
     "providers": [
-      { "name": "demo", "type": "static", "allow_private": true,
+      { "name": "demo", "type": "static", "allow_private": ["127.0.0.0/8"],
         "upstreams": ["http://127.0.0.1:$UP_A", "http://127.0.0.1:$UP_B"] }
     ]
   }

@@ -50,6 +50,54 @@ delay_ms overrides):
                     good_json body; upstreams, ttl_s as there) and its full
                     Content-Length, trickled at params.bytes_per_s (default 20)
                     bytes a second; the whole send is capped at 60 s
+  echo_key          params.status (default 401) with a body that quotes the
+                    request's own query value params.param (default "key")
+                    back, as careless APIs do: "invalid key <value>"
+                    (params.json true: {"code":1,"msg":"invalid key <value>"})
+  provider_shape    200 with the body a real provider sends, params.shape:
+                      kdl_text       Kuaidaili format=text: "ip:port" lines
+                      kdl_text_auth  Kuaidaili format=text&f_auth=1:
+                                     "ip:port:user:pass" lines
+                      kdl_json       {"msg":"","code":0,"data":{"count",
+                                     "dedup_count","order_left_count",
+                                     "proxy_list":["ip:port[:user:pass]"]}}
+                      zhima          {"code":0,"success":true,"msg":"0","data":
+                                     [{"ip","port","expire_time" (UTC+8),
+                                     "city","isp"}]}
+                      xiequ          {"code":0,"success":"true","msg":"",
+                                     "data":[{"IP","Port","IpAddress"}]}
+                      webshare       /api/v2/proxy/list/: {"count","next",
+                                     "previous","results":[{"id","username",
+                                     "password","proxy_address","port",
+                                     "valid","country_code","city_name",
+                                     "asn_name", ...}]}, paginated by the
+                                     request's ?page=N (params.page_size,
+                                     default 2; the next link repeats the
+                                     request's query); params.next: "absolute"
+                                     (default), "relative" ("?page=N"),
+                                     "path" ("/path?page=N"), "foreign"
+                                     (another port) or "none"
+                      iproyal        "host:port:user:pass" lines (CRLF)
+                    params.upstreams: dicts {"host","port","user","pass",
+                    "valid","country","city","isp"} or "host:port" strings;
+                    params.ttl_s (300) for expiries
+  provider_error    the error a real provider sends, params.shape:
+                      zhima_whitelist  200 {"code":113,...,"msg":"请添加白名单<ip>"}
+                      zhima_balance    200 {"code":114,...,"msg":"账户余额不足"}
+                      zhima_rate       200 {"code":111,...,"msg":"提取频繁，请按规定频率提取"}
+                      kdl_expired      200 {"msg":"订单已过期","code":-15}
+                      kdl_rate         200 {"msg":"调用频率限制...","code":-51}
+                      kdl_text_rate    200 "ERROR(-51)：调用频率限制，请稍后再试"
+                      xiequ_whitelist  200 {"code":-10,...,"msg":"请将您的IP:<ip>加入白名单"}
+                      webshare_401     401 {"detail":"Invalid token."}
+                      key_error        200 "KEY_ERROR"
+                    params.ip (default 203.0.113.99) in whitelist messages
+
+Bodies with credentials: good_text, slow_body, truncated_json (params.format
+"json" or "text" and params.upstreams: the good body cut in half), oversize
+(params.line, repeated) and reset with params.partial (the first 32 bytes of
+the good_text body of params.upstreams) carry whatever upstream strings the
+test gives, "user:pass@host:port" or "host:port:user:pass" included.
 """
 
 import argparse
@@ -75,7 +123,11 @@ SCENARIOS = (
     "good_text", "good_json", "empty_200", "html_error", "truncated_json",
     "json_error_code", "unauthorized_401", "rate_limited_429",
     "server_error_500", "hang", "oversize", "reset", "slow_body",
+    "echo_key", "provider_shape", "provider_error",
 )
+SHAPES = ("kdl_text", "kdl_text_auth", "kdl_json", "zhima", "xiequ", "webshare", "iproyal")
+ERROR_SHAPES = ("zhima_whitelist", "zhima_balance", "zhima_rate", "kdl_expired", "kdl_rate",
+                "kdl_text_rate", "xiequ_whitelist", "webshare_401", "key_error")
 
 
 class State:
@@ -140,6 +192,11 @@ def validate_spec(spec):
     body = spec.get("body", "")
     if not isinstance(body, str):
         raise ValueError("body must be a string")
+    shape = spec.get("params", {}).get("shape")
+    if scen == "provider_shape" and shape not in SHAPES:
+        raise ValueError("unknown shape %r (known: %s)" % (shape, ", ".join(SHAPES)))
+    if scen == "provider_error" and shape not in ERROR_SHAPES:
+        raise ValueError("unknown error shape %r (known: %s)" % (shape, ", ".join(ERROR_SHAPES)))
     return spec
 
 
@@ -158,7 +215,151 @@ def split_hostport(s):
     return host, port
 
 
-def render(spec):
+def _up_dict(u):
+    """An upstream of params.upstreams as a dict (strings are host:port)."""
+    if isinstance(u, dict):
+        return u
+    host, port = split_hostport(u)
+    return {"host": host, "port": port}
+
+
+def _hp(u):
+    host = u["host"]
+    return "%s:%s" % ("[%s]" % host if ":" in str(host) else host, u["port"])
+
+
+def _hpup(u):
+    return _hp(u) + (":%s:%s" % (u["user"], u["pass"]) if u.get("user") else "")
+
+
+def expire_str_cn(ttl_s):
+    """An expiry as Chinese providers write it: local time of UTC+8."""
+    t = datetime.fromtimestamp(time.time() + ttl_s + 8 * 3600, tz=timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render_shape(params, query, host_header, path):
+    """(status, headers, body bytes) of a real provider's good answer."""
+    shape = params.get("shape")
+    ups = [_up_dict(u) for u in params.get("upstreams", DEFAULT_UPSTREAMS)]
+    ttl = params.get("ttl_s", 300)
+    text = {"Content-Type": "text/plain; charset=utf-8"}
+    js = {"Content-Type": "application/json"}
+    if shape == "kdl_text":
+        return 200, text, "\n".join(_hp(u) for u in ups).encode()
+    if shape in ("kdl_text_auth", "iproyal"):
+        return 200, text, "".join(_hpup(u) + "\r\n" for u in ups).encode()
+    if shape == "kdl_json":
+        return 200, js, json.dumps({"msg": "", "code": 0, "data": {
+            "count": len(ups), "dedup_count": len(ups), "order_left_count": 990,
+            "proxy_list": [_hpup(u) for u in ups]}}).encode()
+    if shape == "zhima":
+        return 200, js, json.dumps({"code": 0, "data": [
+            {"ip": u["host"], "port": u["port"], "expire_time": expire_str_cn(ttl),
+             "city": u.get("city", "徐州市"), "isp": u.get("isp", "电信")} for u in ups],
+            "msg": "0", "success": True}, ensure_ascii=False).encode()
+    if shape == "xiequ":
+        return 200, js, json.dumps({"code": 0, "success": "true", "msg": "", "data": [
+            {"IP": u["host"], "Port": u["port"], "IpAddress": u.get("city", "江苏省宿迁市 电信")}
+            for u in ups]}, ensure_ascii=False).encode()
+    if shape == "webshare":
+        size = max(1, int(params.get("page_size", 2)))
+        try:
+            page = max(1, int(urllib.parse.parse_qs(query).get("page", ["1"])[0]))
+        except ValueError:
+            page = 1
+        chunk = ups[(page - 1) * size: page * size]
+        last = page * size >= len(ups)
+        style = params.get("next", "absolute")
+        # Like Webshare, the next link repeats the request's own query
+        # (keys included) with the page moved on.
+        qd = urllib.parse.parse_qs(query, keep_blank_values=True)
+        qd.setdefault("mode", ["direct"])
+        qd["page"] = [str(page + 1)]
+        qd["page_size"] = [str(size)]
+        q = urllib.parse.urlencode(qd, doseq=True)
+        if last or style == "none":
+            nxt = None
+        elif style == "relative":
+            nxt = "?" + q
+        elif style == "path":
+            nxt = "%s?%s" % (path, q)
+        elif style == "foreign":
+            h, _, p = host_header.rpartition(":")
+            nxt = "http://%s:%d%s?%s" % (h, int(p) + 1, path, q)
+        else:
+            nxt = "http://%s%s?%s" % (host_header, path, q)
+        prev = None if page == 1 else "http://%s%s?page=%d" % (host_header, path, page - 1)
+        results = []
+        for i, u in enumerate(chunk):
+            results.append({
+                "id": "d-%d" % (10000 + (page - 1) * size + i),
+                "username": u.get("user", ""), "password": u.get("pass", ""),
+                "proxy_address": u["host"], "port": u["port"], "valid": u.get("valid", True),
+                "last_verification": "2026-11-20T23:34:00.095501-07:00",
+                "country_code": u.get("country", "US"), "city_name": u.get("city", "New York"),
+                "asn_name": u.get("isp", "Example ISP"), "asn_number": 64500,
+                "high_country_confidence": True,
+                "created_at": "2026-06-14T11:58:10.246406-07:00"})
+        return 200, js, json.dumps({"count": len(ups), "next": nxt, "previous": prev,
+                                    "results": results}).encode()
+    raise ValueError("unknown shape %r" % shape)
+
+
+def render_error_shape(params):
+    """(status, headers, body bytes) of a real provider's error answer."""
+    shape = params.get("shape")
+    ip = params.get("ip", "203.0.113.99")
+    js = {"Content-Type": "application/json"}
+    text = {"Content-Type": "text/plain; charset=utf-8"}
+    zhima = lambda code, msg: json.dumps({"code": code, "data": None, "msg": msg,
+                                          "success": False}, ensure_ascii=False).encode()
+    if shape == "zhima_whitelist":
+        return 200, js, zhima(113, "请添加白名单" + ip)
+    if shape == "zhima_balance":
+        return 200, js, zhima(114, "账户余额不足")
+    if shape == "zhima_rate":
+        return 200, js, zhima(111, "提取频繁，请按规定频率提取")
+    if shape == "kdl_expired":
+        return 200, js, json.dumps({"msg": "订单已过期", "code": -15}, ensure_ascii=False).encode()
+    if shape == "kdl_rate":
+        return 200, js, json.dumps({"msg": "调用频率限制，请稍后再试", "code": -51},
+                                   ensure_ascii=False).encode()
+    if shape == "kdl_text_rate":
+        return 200, text, "ERROR(-51)：调用频率限制，请稍后再试".encode()
+    if shape == "xiequ_whitelist":
+        return 200, js, json.dumps({"code": -10, "success": "false",
+                                    "msg": "请将您的IP:%s加入白名单" % ip, "data": []},
+                                   ensure_ascii=False).encode()
+    if shape == "webshare_401":
+        return 401, js, b'{"detail":"Invalid token."}'
+    if shape == "key_error":
+        return 200, text, b"KEY_ERROR"
+    raise ValueError("unknown error shape %r" % shape)
+
+
+def good_body(params):
+    """The good body of params.upstreams in params.format (text or json)."""
+    ups = params.get("upstreams", DEFAULT_UPSTREAMS)
+    if params.get("format") == "json":
+        data = []
+        for u in ups:
+            d = _up_dict(u) if isinstance(u, dict) else None
+            if d is None:
+                cred, _, hp = u.rpartition("@")
+                host, port = split_hostport(hp)
+                d = {"host": host, "port": port}
+                if cred:
+                    d["user"], _, d["pass"] = cred.partition(":")
+            e = {"ip": d["host"], "port": d["port"], "expire_time": expire_str(300)}
+            if d.get("user"):
+                e["user"], e["pass"] = d["user"], d.get("pass", "")
+            data.append(e)
+        return json.dumps({"code": 0, "success": True, "msg": "0", "data": data}).encode()
+    return "".join((u if isinstance(u, str) else _hpup(u)) + "\n" for u in ups).encode()
+
+
+def render(spec, query="", host_header="127.0.0.1", path="/"):
     """Returns (status, headers dict, body bytes or None, extra) for <spec>.
     extra carries hang seconds or an oversize byte count."""
     scen = spec.get("scenario")
@@ -166,12 +367,24 @@ def render(spec):
     headers = {}
     extra = {}
     status = 200
-    if scen is None:
+    if scen == "provider_shape":
+        status, headers, body = render_shape(params, query, host_header, path)
+    elif scen == "provider_error":
+        status, headers, body = render_error_shape(params)
+    elif scen == "echo_key":
+        value = urllib.parse.parse_qs(query).get(params.get("param", "key"), [""])[0]
+        status = int(params.get("status", 401))
+        if params.get("json"):
+            body = json.dumps({"code": 1, "msg": "invalid key " + value}).encode()
+            headers["Content-Type"] = "application/json"
+        else:
+            body = ("invalid key " + value + "\n").encode()
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+    elif scen is None:
         body = spec.get("body", "").encode()
         headers["Content-Type"] = "text/plain; charset=utf-8"
     elif scen == "good_text":
-        ups = params.get("upstreams", DEFAULT_UPSTREAMS)
-        body = "".join(u + "\n" for u in ups).encode()
+        body = good_body(dict(params, format="text"))
         headers["Content-Type"] = "text/plain; charset=utf-8"
     elif scen == "good_json" or (scen == "slow_body" and params.get("json")):
         ups = params.get("upstreams", DEFAULT_UPSTREAMS)
@@ -186,14 +399,15 @@ def render(spec):
         if scen == "slow_body":
             extra["slow_bps"] = max(1, int(params.get("bytes_per_s", 20)))
     elif scen == "slow_body":
-        ups = params.get("upstreams", DEFAULT_UPSTREAMS)
-        body = "".join(u + "\n" for u in ups).encode()
+        body = good_body(dict(params, format="text"))
         headers["Content-Type"] = "text/plain; charset=utf-8"
         extra["slow_bps"] = max(1, int(params.get("bytes_per_s", 20)))
     elif scen == "reset":
         body = b""
         extra["reset"] = True
         extra["reset_partial"] = bool(params.get("partial", False))
+        if "upstreams" in params:
+            extra["reset_head"] = good_body(params)[:32]
         headers["Content-Type"] = "text/plain; charset=utf-8"
     elif scen == "empty_200":
         body = b""
@@ -204,7 +418,11 @@ def render(spec):
                 b"</p></body></html>\n")
         headers["Content-Type"] = "text/html; charset=utf-8"
     elif scen == "truncated_json":
-        body = b'{"code":0,"data":[{"ip":"127.0.0.1","port":3301,"expire_time":"20'
+        if "upstreams" in params:
+            whole = good_body(params)
+            body = whole[: len(whole) // 2]
+        else:
+            body = b'{"code":0,"data":[{"ip":"127.0.0.1","port":3301,"expire_time":"20'
         headers["Content-Type"] = "application/json"
     elif scen == "json_error_code":
         body = json.dumps({"code": 10001, "success": False, "msg": "IP not whitelisted",
@@ -230,6 +448,7 @@ def render(spec):
     elif scen == "oversize":
         mib = min(float(params.get("mib", 2)), OVERSIZE_MAX_MIB)
         extra["oversize_bytes"] = int(mib * 1024 * 1024)
+        extra["oversize_line"] = (params.get("line", "127.0.0.1:3301") + "\n").encode()
         body = None
         headers["Content-Type"] = "text/plain; charset=utf-8"
     else:  # validated earlier
@@ -315,7 +534,8 @@ class Handler(BaseHTTPRequestHandler):
         spec = STATE.take(path, record)
         if spec is None:
             return self.send_json(404, {"error": "no response set for %s" % path})
-        status, headers, body, extra = render(spec)
+        status, headers, body, extra = render(spec, parsed.query,
+                                              self.headers.get("Host", "127.0.0.1"), path)
         delay = min(int(spec.get("delay_ms", 0) or 0), DELAY_MAX_MS)
         if delay > 0:
             time.sleep(delay / 1000.0)
@@ -325,7 +545,8 @@ class Handler(BaseHTTPRequestHandler):
             while time.monotonic() < end:
                 time.sleep(0.2)
         if extra.get("reset"):
-            return self.reset_connection(headers, extra["reset_partial"])
+            return self.reset_connection(headers, extra["reset_partial"],
+                                         extra.get("reset_head"))
         if "slow_bps" in extra:
             return self.send_slowly(status, headers, body, extra["slow_bps"])
         self.send_response(status)
@@ -337,7 +558,7 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command == "HEAD":
                 return
-            line = b"127.0.0.1:3301\n" * 4096  # 60 KiB of lines
+            line = extra["oversize_line"] * max(1, 61440 // len(extra["oversize_line"]))
             sent = 0
             try:
                 while sent < total:
@@ -355,9 +576,10 @@ class Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
-    def reset_connection(self, headers, partial):
+    def reset_connection(self, headers, partial, head=None):
         """Ends the connection with a RST (SO_LINGER 0 then close), after a
-        200 head and 32 of the 4096 announced body bytes when <partial>."""
+        200 head and 32 of the 4096 announced body bytes when <partial>
+        (<head>, else two default lines)."""
         sock = self.connection
         try:
             if partial:
@@ -366,7 +588,7 @@ class Handler(BaseHTTPRequestHandler):
                     self.send_header(k, str(v))
                 self.send_header("Content-Length", "4096")
                 self.end_headers()
-                self.wfile.write(b"127.0.0.1:3301\n" * 2 + b"12")
+                self.wfile.write(head if head else b"127.0.0.1:3301\n" * 2 + b"12")
                 self.wfile.flush()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:

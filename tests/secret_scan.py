@@ -41,6 +41,12 @@ intended receiver of the API keys the controller sends. --exclude GLOB
 skips more file names. --redis-dump FILE scans an RDB file, raw and with its LZF-compressed strings
 expanded (Redis compresses strings over 20 bytes, which can split a secret).
 
+--encoded also looks for each secret percent-encoded (as a URL query or
+form would carry it) and base64-encoded (as in an Authorization header,
+whatever its alignment inside a longer base64 text): encoded_forms().
+tests/integration/test_provider_secrets.py uses the same functions over
+one fleet's logs, files and Redis keys.
+
 Output: one line per hit, "file:line: secret <masked> (from source:line)";
 secrets are never printed in full. Exit 0 when clean, 1 on any hit, 2 on
 a usage error (no path found, nothing collected)."""
@@ -211,6 +217,58 @@ def collect(roots, base=REPO):
 
 
 # --------------------------------------------------------------------------
+# encoded forms
+
+B64_CORE_MIN = 8     # base64 cores shorter than this would match by chance
+
+
+def _b64_cores(data, alphabet_urlsafe):
+    """The base64 text that depends only on <data>, for each of the three
+    alignments <data> can have inside a longer encoded string."""
+    import base64
+    enc = base64.urlsafe_b64encode if alphabet_urlsafe else base64.b64encode
+    out = []
+    n = len(data)
+    for k in range(3):
+        text = enc(b"\0" * k + data).rstrip(b"=")
+        start = -(-8 * k // 6)                 # ceil: chars touching the prefix dropped
+        end = (8 * (k + n)) // 6               # floor: the char mixing in what follows dropped
+        core = text[start:end]
+        if len(core) >= B64_CORE_MIN:
+            out.append(core)
+    return out
+
+
+def encoded_forms(secret):
+    """[(label, bytes)] a leaked <secret> may take: in clear; percent-encoded
+    (nothing safe, '/' safe, the form encoding with '+', lower-case hex);
+    base64 and URL-safe base64 (the alignment-independent cores)."""
+    import urllib.parse as up
+    raw = secret.encode()
+    forms = {("clear", raw)}
+    for q in (up.quote(secret, safe=""), up.quote(secret, safe="/:@"), up.quote_plus(secret)):
+        forms.add(("percent-encoded", q.encode()))
+        forms.add(("percent-encoded", re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(),
+                                             q).encode()))
+    for urlsafe in (False, True):
+        for core in _b64_cores(raw, urlsafe):
+            forms.add(("base64", core))
+    return sorted(forms, key=lambda f: (f[0], f[1]))
+
+
+def find_encoded(data, secrets):
+    """[(secret, label)] of every secret of <secrets> (strs) found in bytes
+    <data> in any of its encoded_forms()."""
+    hits = []
+    for s in secrets:
+        for label, form in encoded_forms(s):
+            if form in data:
+                hits.append((s, label))
+                break
+    return hits
+
+
+# --------------------------------------------------------------------------
 # scanning
 
 def mask(s):
@@ -225,6 +283,7 @@ PROVIDER_LOG_MARK = b"fake_provider: "
 
 
 def scan_file(path, secrets, hits, provider_logs=False, skipped=None):
+    """<secrets>: [(str, bytes)], each bytes a form to look for."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -235,9 +294,11 @@ def scan_file(path, secrets, hits, provider_logs=False, skipped=None):
             skipped.append(path)
         return
     for i, line in enumerate(data.split(b"\n"), 1):
+        seen = set()
         for s, sb in secrets:
-            if sb in line:
+            if s not in seen and sb in line:
                 hits.append("%s:%d: secret %s" % (path, i, s))
+                seen.add(s)
 
 
 def scan_paths(paths, secrets, all_files=False, exclude=(), provider_logs=False,
@@ -353,7 +414,7 @@ def scan_rdb(path, secrets, hits):
 
 
 def run(paths, sources, extra, redis_dump=None, all_files=False, list_only=False, out=sys.stdout,
-        exclude=(), provider_logs=False, min_files=0, min_rdb=0):
+        exclude=(), provider_logs=False, min_files=0, min_rdb=0, encoded=False):
     """The whole check; returns the exit code."""
     c = collect(sources)
     for v in extra:
@@ -372,6 +433,8 @@ def run(paths, sources, extra, redis_dump=None, all_files=False, list_only=False
         out.write("secret_scan: nothing to scan (missing: %s)\n" % ", ".join(missing))
         return 2
     secrets = sorted(((v, v.encode()) for v in c.found), key=lambda x: (-len(x[0]), x[0]))
+    if encoded:
+        secrets = [(v, form) for v, _ in secrets for _, form in encoded_forms(v)]
     skipped = []
     counts = {}
     hits, nfiles = scan_paths(paths, secrets, all_files, exclude, provider_logs, skipped, counts)
@@ -534,6 +597,29 @@ def self_test(out=sys.stdout):
             check(rc == 1 and "LZF string" in buf.getvalue(),
                   "secret found in the Redis dump (rc %d: %s)" % (rc, buf.getvalue().strip()))
 
+        # encoded forms: percent-encoded and base64 at every alignment
+        import base64
+        enc_secret = "pw/enc+ODED=42"
+        for prefix in (b"", b"a", b"ab"):
+            blob = b"Proxy-Authorization: Basic " + base64.b64encode(prefix + b"user:" +
+                                                                    enc_secret.encode())
+            check(find_encoded(blob, [enc_secret]) == [(enc_secret, "base64")],
+                  "base64 found at alignment %d" % len(prefix))
+        check(find_encoded(b"GET /list?key=pw%2Fenc%2BODED%3D42", [enc_secret]) ==
+              [(enc_secret, "percent-encoded")], "percent-encoded found")
+        check(find_encoded(b"key=pw%2fenc%2boded%3d42", [enc_secret]) == [],
+              "a different secret (case of the letters) is not found")
+        check(find_encoded(b"nothing to see", [enc_secret]) == [], "clean bytes pass")
+        elog = os.path.join(logs, "pf-test_x-abc", "enc.log")
+        with open(elog, "w") as f:
+            f.write("auth %s\n" % base64.b64encode(b"u:" + planted["call"].encode()).decode())
+        buf = io.StringIO()
+        check(run([logs], [src], [], out=buf) == 0, "clear scan misses base64")
+        buf = io.StringIO()
+        check(run([logs], [src], [], out=buf, encoded=True) == 1 and "enc.log:1" in buf.getvalue(),
+              "--encoded finds it")
+        os.remove(elog)
+
         # the real sources: the rule finds secrets the tests are known to use
         real = collect([HERE])
         check(len(real.found) >= 5, "collects >= 5 secrets from tests/ (%d)" % len(real.found))
@@ -558,6 +644,8 @@ def main(argv=None):
                     help="fail (exit 2) when fewer files were scanned")
     ap.add_argument("--min-rdb", type=int, default=0,
                     help="fail (exit 2) when fewer Redis dumps were scanned")
+    ap.add_argument("--encoded", action="store_true",
+                    help="also find secrets percent-encoded or base64-encoded")
     ap.add_argument("--self-test", action="store_true", help="run the self-test and exit")
     a = ap.parse_args(argv)
     if a.self_test:
@@ -565,7 +653,7 @@ def main(argv=None):
     sources = a.source or [HERE, os.path.join(REPO, "docker")]
     return run(a.paths, sources, a.secret, a.redis_dump, a.all_files, a.list,
                exclude=a.exclude, provider_logs=a.provider_logs, min_files=a.min_files,
-               min_rdb=a.min_rdb)
+               min_rdb=a.min_rdb, encoded=a.encoded)
 
 
 if __name__ == "__main__":

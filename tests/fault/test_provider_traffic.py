@@ -71,10 +71,11 @@ TRANSIENT = [
     ("200 HTML error page", dict(scenario="html_error"), "HTML body"),
     ("500", dict(scenario="server_error_500"), "HTTP 500"),
     ("503", dict(status=503, body="service unavailable\n"), "HTTP 503"),
-    ("timeout (hang)", dict(scenario="hang", seconds=3), "imed out"),
+    ("timeout (hang)", dict(scenario="hang", seconds=3), "Timeout was reached after"),
     ("connection reset", dict(scenario="reset"), ""),
     ("reset mid-body", dict(scenario="reset", partial=True), ""),
-    ("slow body past timeout_ms", dict(scenario="slow_body", json=True, bytes_per_s=20), "imed out"),
+    ("slow body past timeout_ms", dict(scenario="slow_body", json=True, bytes_per_s=20),
+     "Timeout was reached after"),
     ("truncated JSON", dict(scenario="truncated_json"), "invalid or truncated JSON"),
     ("no valid entry", dict(body=json.dumps({"code": 0, "data": [
         {"ip": "not an ip", "port": 80}, {"ip": "203.0.113.7", "port": 70000},

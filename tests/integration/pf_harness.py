@@ -1148,7 +1148,8 @@ class Fleet:
         return cfg
 
     def node_config(self, config=None, name="node", redis=None):
-        """The config start_node would write: defaults merged with <config>."""
+        """The config start_node would write: defaults merged with <config>
+        (node.upstream_allow_private is true: test upstreams are on loopback)."""
         base = self._base_config(redis)
         base["node"] = {
             "id": name,
@@ -1158,6 +1159,11 @@ class Fleet:
             # Origins and peers listen on random ports; tests of the port
             # policy set their own list.
             "connect_ports": [],
+            # Every upstream a test starts listens on loopback, which the
+            # node's upstream policy refuses by default (a poisoned pool
+            # must not send nodes to loopback). Tests of that policy set
+            # their own value.
+            "upstream_allow_private": True,
         }
         return deep_merge(base, config or {})
 

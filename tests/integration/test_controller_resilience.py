@@ -74,7 +74,7 @@ class TestRetries(ResilienceBase):
             (dict(scenario="empty_200"), "empty body"),
             (dict(scenario="html_error"), "HTML body"),
             (dict(scenario="server_error_500"), "HTTP 500"),
-            (dict(scenario="hang", seconds=3), "imed out"),
+            (dict(scenario="hang", seconds=3), "Timeout was reached after"),
             (dict(scenario="oversize", mib=1), "body over 65536 bytes"),
         ]
         for spec, reason in cases:

@@ -154,3 +154,38 @@ class TestProviderFormats(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestRejectSummary(unittest.TestCase):
+    """Rejected entries are visible: one summary line for a poll that
+    rejected some, with counts by reason and at most three examples as
+    host:port (or position and size), at most once a minute however often
+    the provider is polled; nothing of an entry's credentials in it."""
+
+    def test_rejects_summarised_once_a_minute(self):
+        f = Fleet(self)
+        f.start_redis()
+        prov = f.start_fake_provider()
+        pw = f.secret("rej-PASS-6a1f90")
+        body = ("203.0.113.10:8080\n127.0.0.1:3128\n10.0.0.1:80:u:%s\n203.0.113.11:0\n"
+                "203.0.113.12:80:u:%s:x\n169.254.169.254:80\n" % (pw, pw))
+        prov.set("/api", body=body)
+        ctl = f.start_controller({"controller": {"providers": [
+            {"name": "rj", "type": "api", "format": "lines", "url": prov.url("/api"),
+             "interval_ms": 150, "ttl_s": 300}]}})
+        wait_until(lambda: "entries rejected" in ctl.log_text(), 10, "a reject summary")
+        polls0 = int(f.redis.hgetall(f.keys.provider("rj"))["polls"])
+        wait_until(lambda: int(f.redis.hgetall(f.keys.provider("rj"))["polls"]) >= polls0 + 8, 10,
+                   "eight more polls")
+        lines = [l for l in ctl.log_text().splitlines() if "entries rejected" in l]
+        self.assertEqual(len(lines), 1, lines)
+        line = lines[0]
+        self.assertIn("provider rj: 5 of 6 entries rejected (host 1, port 1, denied 3), e.g. "
+                      "127.0.0.1:3128, 10.0.0.1:80, line 4 (14 bytes)", line)
+        self.assertNotIn(pw, line)
+        m = ctl.metrics()
+        self.assertGreaterEqual(m['pf_controller_rejected_addresses_total{provider="rj",reason="denied"}'],
+                                3 * 8)
+        # the count of upstreams did not change: no "N upstreams" line after the first
+        self.assertEqual(sum(l.endswith("provider rj: 1 upstreams")
+                             for l in ctl.log_text().splitlines()), 1)

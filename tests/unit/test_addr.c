@@ -200,39 +200,44 @@ struct validate_case {
     const char *in;
     int         is_denied;    /* without allow_private */
     const char *cls;          /* class word expected in the message */
+    int         is_metadata;  /* denied even under allow_private: true */
 };
 
 static const struct validate_case validate_cases[] = {
-    { "127.0.0.1:80", 1, "loopback" },
-    { "[::1]:80", 1, "loopback" },
-    { "10.1.2.3:80", 1, "private" },
-    { "172.16.0.1:80", 1, "private" },
-    { "192.168.1.1:80", 1, "private" },
-    { "100.64.0.1:80", 1, "private" },
-    { "169.254.169.254:80", 1, "metadata" },
-    { "169.254.1.1:80", 1, "link-local" },
-    { "224.0.0.1:80", 1, "multicast" },
-    { "0.0.0.0:80", 1, "unspecified" },
-    { "255.255.255.255:80", 1, "reserved" },
-    { "192.0.0.8:80", 1, "reserved" },
-    { "198.18.0.1:80", 1, "reserved" },
-    { "localhost:80", 1, "localhost" },
-    { "foo.LOCALHOST:80", 1, "localhost" },
-    { "[fd00::1]:80", 1, "private" },
-    { "[fe80::1]:80", 1, "link-local" },
-    { "[fd00:ec2::254]:80", 1, "metadata" },
-    { "[ff02::1]:80", 1, "multicast" },
-    { "[::]:80", 1, "unspecified" },
-    { "[::ffff:127.0.0.1]:80", 1, "loopback" },
-    { "[::ffff:10.0.0.1]:80", 1, "private" },
-    { "1.2.3.4:80", 0, NULL },
-    { "203.0.113.10:8080", 0, NULL },
-    { "172.32.0.1:80", 0, NULL },
-    { "100.128.0.1:80", 0, NULL },
-    { "[2001:db8::1]:80", 0, NULL },
-    { "[::ffff:8.8.8.8]:80", 0, NULL },
-    { "proxy.example.com:80", 0, NULL },
-    { "notlocalhost:80", 0, NULL },
+    { "127.0.0.1:80", 1, "loopback", 0 },
+    { "[::1]:80", 1, "loopback", 0 },
+    { "10.1.2.3:80", 1, "private", 0 },
+    { "172.16.0.1:80", 1, "private", 0 },
+    { "192.168.1.1:80", 1, "private", 0 },
+    { "100.64.0.1:80", 1, "private", 0 },
+    { "169.254.169.254:80", 1, "metadata", 1 },
+    { "169.254.170.2:80", 1, "metadata", 1 },
+    { "100.100.100.200:80", 1, "metadata", 1 },
+    { "168.63.129.16:80", 1, "metadata", 1 },
+    { "[::ffff:169.254.169.254]:80", 1, "metadata", 1 },
+    { "169.254.1.1:80", 1, "link-local", 0 },
+    { "224.0.0.1:80", 1, "multicast", 0 },
+    { "0.0.0.0:80", 1, "unspecified", 0 },
+    { "255.255.255.255:80", 1, "reserved", 0 },
+    { "192.0.0.8:80", 1, "reserved", 0 },
+    { "198.18.0.1:80", 1, "reserved", 0 },
+    { "localhost:80", 1, "localhost", 0 },
+    { "foo.LOCALHOST:80", 1, "localhost", 0 },
+    { "[fd00::1]:80", 1, "private", 0 },
+    { "[fe80::1]:80", 1, "link-local", 0 },
+    { "[fd00:ec2::254]:80", 1, "metadata", 1 },
+    { "[ff02::1]:80", 1, "multicast", 0 },
+    { "[::]:80", 1, "unspecified", 0 },
+    { "[::ffff:127.0.0.1]:80", 1, "loopback", 0 },
+    { "[::ffff:10.0.0.1]:80", 1, "private", 0 },
+    { "1.2.3.4:80", 0, NULL, 0 },
+    { "203.0.113.10:8080", 0, NULL, 0 },
+    { "172.32.0.1:80", 0, NULL, 0 },
+    { "100.128.0.1:80", 0, NULL, 0 },
+    { "[2001:db8::1]:80", 0, NULL, 0 },
+    { "[::ffff:8.8.8.8]:80", 0, NULL, 0 },
+    { "proxy.example.com:80", 0, NULL, 0 },
+    { "notlocalhost:80", 0, NULL, 0 },
 };
 
 Test(addr, validate_table)
@@ -243,12 +248,13 @@ Test(addr, validate_table)
         struct pf_err err = { 0 };
         cr_assert_eq(addr_parse_upstream(tc->in, strlen(tc->in), UPSTREAM_HTTP, &u, &err), PF_OK,
                      "case %zu (%s): %s", i, tc->in, err.msg);
-        int rc = addr_validate_upstream(&u, 0, &err);
+        int rc = addr_validate_upstream(&u, NULL, &err);
         cr_expect_eq(rc, tc->is_denied ? PF_EDENIED : PF_OK, "case %zu (%s): rc %d", i, tc->in, rc);
         if (tc->cls != NULL)
             cr_expect(strstr(err.msg, tc->cls) != NULL, "case %zu: msg '%s'", i, err.msg);
-        cr_expect_eq(addr_validate_upstream(&u, 1, &err), PF_OK,
-                     "case %zu (%s): allowed when private is allowed", i, tc->in);
+        struct conf_upstream_policy all = { .is_private_allowed = 1 };
+        cr_expect_eq(addr_validate_upstream(&u, &all, &err), tc->is_metadata ? PF_EDENIED : PF_OK,
+                     "case %zu (%s): allow_private true", i, tc->in);
     }
 }
 
@@ -257,8 +263,109 @@ Test(addr, validate_message_format)
     struct upstream u;
     struct pf_err err = { 0 };
     cr_assert_eq(addr_parse_upstream("127.0.0.1:80", 12, UPSTREAM_HTTP, &u, NULL), PF_OK);
-    cr_assert_eq(addr_validate_upstream(&u, 0, &err), PF_EDENIED);
+    cr_assert_eq(addr_validate_upstream(&u, NULL, &err), PF_EDENIED);
     cr_expect_str_eq(err.msg, "loopback address 127.0.0.1 not allowed");
+}
+
+static struct conf_upstream_policy policy_of(const char *const *cidrs, size_t n)
+{
+    struct conf_upstream_policy p;
+    memset(&p, 0, sizeof(p));
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(addr_cidr_parse(cidrs[i], &p.allow[p.nallow++], NULL), PF_OK, "%s", cidrs[i]);
+    return p;
+}
+
+static int allowed(const struct conf_upstream_policy *p, const char *hostport)
+{
+    struct upstream u;
+    cr_assert_eq(addr_parse_upstream(hostport, strlen(hostport), UPSTREAM_HTTP, &u, NULL), PF_OK,
+                 "%s", hostport);
+    return addr_validate_upstream(&u, p, NULL) == PF_OK;
+}
+
+/* allow_private as a CIDR list: only those nets; metadata only when a CIDR
+ * names exactly that host. */
+Test(addr, policy_cidr_list)
+{
+    static const char *const cidrs[] = { "127.0.0.0/8", "10.1.0.0/16", "169.254.0.0/16",
+                                         "100.64.0.0/10", "::1/128" };
+    struct conf_upstream_policy p = policy_of(cidrs, PF_ARRAY_LEN(cidrs));
+    cr_expect(allowed(&p, "127.0.0.1:80"));
+    cr_expect(allowed(&p, "[::1]:80"));
+    cr_expect(allowed(&p, "10.1.2.3:80"));
+    cr_expect(!allowed(&p, "10.2.0.1:80"), "outside every CIDR");
+    cr_expect(!allowed(&p, "192.168.1.1:80"));
+    cr_expect(allowed(&p, "169.254.1.1:80"), "link-local inside the /16");
+    cr_expect(!allowed(&p, "169.254.169.254:80"), "metadata not admitted by a wider range");
+    cr_expect(!allowed(&p, "100.100.100.200:80"), "metadata not admitted by 100.64/10");
+    cr_expect(allowed(&p, "8.8.8.8:80"), "public always passes");
+    cr_expect(!allowed(&p, "168.63.129.16:80"), "Azure's public-range metadata address");
+    cr_expect(allowed(&p, "localhost:80"), "localhost counts as 127.0.0.1");
+
+    static const char *const meta[] = { "169.254.169.254/32", "fd00:ec2::254/128" };
+    struct conf_upstream_policy m = policy_of(meta, PF_ARRAY_LEN(meta));
+    cr_expect(allowed(&m, "169.254.169.254:80"), "listed explicitly");
+    cr_expect(allowed(&m, "[::ffff:169.254.169.254]:80"), "its mapped form too");
+    cr_expect(allowed(&m, "[fd00:ec2::254]:80"));
+    cr_expect(!allowed(&m, "169.254.170.2:80"), "another metadata address");
+    cr_expect(!allowed(&m, "127.0.0.1:80"));
+    cr_expect(!allowed(&m, "localhost:80"));
+    cr_expect(!allowed(NULL, "localhost:80"));
+}
+
+struct parts_case {
+    char host[48];
+    char port[8];
+    char user[24];
+    char pass[24];
+    int  rc;
+    char reason[40];      /* substring; "" = not checked */
+};
+
+Test(addr, upstream_from_parts)
+{
+    static const struct parts_case cases[] = {
+        { "203.0.113.10", "8080", "u1", "p:w@d%41", PF_OK, "" },
+        { "[2001:db8::1]", "1080", "", "", PF_OK, "" },
+        { "2001:db8::1", "1080", "", "", PF_OK, "" },
+        { "Proxy.Example.COM", "80", "a", "", PF_OK, "" },
+        { "203.0.113.10", "0", "u", "p", PF_EINVAL, "port" },
+        { "203.0.113.10", "123456", "u", "p", PF_EINVAL, "port" },
+        { "203.0.113.10", "80x", "u", "p", PF_EINVAL, "port" },
+        { "", "80", "u", "p", PF_EINVAL, "missing host" },
+        { "bad_host", "80", "u", "p", PF_EINVAL, "host" },
+        { "203.0.113.10", "80", "", "secret", PF_EINVAL, "without user" },
+        { "203.0.113.10", "80", "u", "sp ace", PF_EINVAL, "password" },
+        { "203.0.113.10", "80", "u\x01", "p", PF_EINVAL, "user" },
+        { "1.2.3.4/x", "80", "u", "p", PF_EINVAL, "host" },
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
+        const struct parts_case *c = &cases[i];
+        struct addr_parts parts = {
+            c->host, strlen(c->host), c->port, strlen(c->port),
+            c->user, strlen(c->user), c->pass, strlen(c->pass),
+        };
+        struct upstream u;
+        struct pf_err err = { 0 };
+        int rc = addr_upstream_from_parts(UPSTREAM_SOCKS5, &parts, &u, &err);
+        cr_expect_eq(rc, c->rc, "case %zu: rc %d (%s)", i, rc, err.msg);
+        if (rc == PF_OK) {
+            cr_expect_eq(u.scheme, UPSTREAM_SOCKS5, "case %zu", i);
+            cr_expect_str_eq(u.user, c->user, "case %zu", i);
+            cr_expect_str_eq(u.pass, c->pass, "case %zu: raw, not percent-decoded", i);
+            cr_expect_eq(u.weight, 1, "case %zu", i);
+        } else {
+            cr_expect(strstr(err.msg, c->reason) != NULL, "case %zu: '%s'", i, err.msg);
+            if (strlen(c->pass) >= 4)
+                cr_expect(strstr(err.msg, c->pass) == NULL, "case %zu: password in reason", i);
+        }
+    }
+    struct addr_parts v6 = { "2001:db8::1", 11, "1080", 4, NULL, 0, NULL, 0 };
+    struct upstream u;
+    cr_assert_eq(addr_upstream_from_parts(UPSTREAM_HTTP, &v6, &u, NULL), PF_OK);
+    cr_expect_eq(u.host_kind, UPSTREAM_HOST_IPV6);
+    cr_expect_str_eq(u.host, "2001:db8::1");
 }
 
 static struct sockaddr_storage sa_of(const char *ip)
@@ -296,6 +403,12 @@ static const struct class_case class_cases[] = {
     { "fe80::1", ADDR_LINK_LOCAL },
     { "febf::1", ADDR_LINK_LOCAL },
     { "169.254.169.254", ADDR_METADATA },
+    { "169.254.170.2", ADDR_METADATA },
+    { "100.100.100.200", ADDR_METADATA },
+    { "168.63.129.16", ADDR_METADATA },
+    { "168.63.129.17", ADDR_PUBLIC },
+    { "100.100.100.201", ADDR_PRIVATE },
+    { "169.254.170.3", ADDR_LINK_LOCAL },
     { "fd00:ec2::254", ADDR_METADATA },
     { "239.255.255.255", ADDR_MULTICAST },
     { "ff00::", ADDR_MULTICAST },

@@ -80,7 +80,7 @@ Test(conf, full_config)
     const struct conf_provider *p1 = &c.controller.providers[1];
     cr_expect_str_eq(p0->name, "demo");
     cr_expect_eq(p0->type, CONF_PROVIDER_STATIC);
-    cr_expect_eq(p0->is_private_allowed, 1);
+    cr_expect_eq(p0->allow_private.is_private_allowed, 1);
     cr_assert_eq(p0->nstatic, 2);
     cr_expect_str_eq(p0->static_upstreams[1], "http://user:pass@127.0.0.1:3302");
     cr_expect_eq(p0->interval_ms, 10000);          /* inherited */
@@ -95,7 +95,7 @@ Test(conf, full_config)
     cr_expect_eq(p1->default_scheme, UPSTREAM_SOCKS5);
     cr_expect_eq(p1->ttl_s, 120);
     cr_expect_eq(p1->priority, 10);
-    cr_expect_eq(p1->is_private_allowed, 0);
+    cr_expect_eq(p1->allow_private.is_private_allowed, 0);
     cr_expect_str_eq(c.node.id, "node-a");
     cr_expect_eq(c.node.mode, CONF_NODE_DIRECT);
     cr_expect_eq(c.node.max_clients, 100);
@@ -191,7 +191,7 @@ Test(conf, provider_defaults)
     cr_expect_eq(p->default_scheme, UPSTREAM_HTTP);
     cr_expect_eq(p->format, CONF_FORMAT_LINES);
     cr_expect_eq(p->priority, 0);
-    cr_expect_eq(p->is_private_allowed, 0);
+    cr_expect_eq(p->allow_private.is_private_allowed, 0);
     conf_deinit(&c);
 }
 
@@ -295,6 +295,43 @@ static const struct err_case err_cases[] = {
     { "{\"node\":{\"sticky_header\":\"transfer-encoding\"}}",
       "node.sticky_header: transfer-encoding frames or controls the request; pick a header of your own (e.g. X-Session)" },
     { "{\"node\":{\"eject_panic\":1}}", "node.eject_panic: must be true or false" },
+    /* upstream policies, tiers, formats */
+    { "{\"node\":{\"upstream_allow_private\":1}}",
+      "node.upstream_allow_private: must be true, false or an array of CIDRs" },
+    { "{\"node\":{\"upstream_allow_private\":[\"10.0.0.0/33\"]}}",
+      "node.upstream_allow_private[0]: CIDR prefix length 33 out of range" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\",\"allow_private\":\"yes\","
+      "\"upstreams\":[]}]}}",
+      "controller.providers[0].allow_private: must be true, false or an array of CIDRs" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\",\"allow_private\":true,"
+      "\"upstreams\":[\"169.254.169.254:80\"]}]}}",
+      "controller.providers[0].upstreams[0]: metadata address 169.254.169.254 not allowed" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\",\"allow_private\":[\"10.0.0.0/8\"],"
+      "\"upstreams\":[\"127.0.0.1:80\"]}]}}",
+      "controller.providers[0].upstreams[0]: loopback address 127.0.0.1 not allowed" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\",\"tier\":16,"
+      "\"upstreams\":[]}]}}", "controller.providers[0].tier: must be 0..15" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
+      "\"line_format\":\"{host}{port}\"}]}}",
+      "controller.providers[0].line_format: {host} and the next field need a separator" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
+      "\"line_format\":\"{host}:{port}:{pass}\"}]}}",
+      "controller.providers[0].line_format: {pass} needs {user}" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
+      "\"format\":\"json\",\"line_format\":\"{host}:{port}\"}]}}",
+      "controller.providers[0].line_format: only valid for format lines" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
+      "\"format\":\"json\",\"max_pages\":3}]}}",
+      "controller.providers[0].max_pages: only valid for type api with json.next" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
+      "\"format\":\"json\",\"json\":{\"filter\":{\"field\":\"valid\"}}}]}}",
+      "controller.providers[0].json.filter: needs field and equals" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
+      "\"format\":\"json\",\"json\":{\"labels\":{\"asn\":\"asn\"}}}]}}",
+      "controller.providers[0].json.labels.asn: unknown key" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"file\",\"path\":\"/x\","
+      "\"format\":\"json\",\"json\":{\"next\":\"next\"}}]}}",
+      "controller.providers[0].json.next: only valid for type api" },
     /* syntax */
     { "{\"node\":", "config: invalid JSON near line 1" },
     { "{}\n{}", "config: trailing bytes after JSON value" },
@@ -313,6 +350,55 @@ Test(conf, error_table)
         conf_deinit(&c);
         conf_deinit(&c);    /* safe twice */
     }
+}
+
+/* The new provider and node keys of issue 9: policies, tiers, formats, pages. */
+Test(conf, provider_formats_policies_tiers)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    const char *j =
+        "{\"node\":{\"upstream_allow_private\":[\"127.0.0.0/8\",\"169.254.169.254/32\"]},"
+        "\"controller\":{\"providers\":["
+        "{\"name\":\"ipr\",\"type\":\"api\",\"url\":\"http://x/l\",\"tier\":1,"
+        "\"line_format\":\"{user}:{pass}@{host}:{port}\",\"allow_private\":true},"
+        "{\"name\":\"ws\",\"type\":\"api\",\"url\":\"https://x/l\",\"format\":\"json\","
+        "\"max_pages\":4,\"allow_private\":[\"10.0.0.0/8\"],\"json\":{\"list\":\"results\","
+        "\"host\":\"proxy_address\",\"next\":\"next\",\"filter\":{\"field\":\"valid\",\"equals\":[true]},"
+        "\"labels\":{\"country\":\"country_code\",\"city\":\"city_name\",\"isp\":\"asn_name\"}}},"
+        "{\"name\":\"st\",\"type\":\"static\",\"upstreams\":[\"203.0.113.1:80\"]}]}}";
+    cr_assert_eq(parse(&c, j, &err), PF_OK, "%s", err.msg);
+    const struct conf_upstream_policy *np = &c.node.upstream_policy;
+    cr_expect_eq(np->is_private_allowed, 0);
+    cr_expect_eq(np->nallow, 2);
+    cr_expect_eq(np->allow[1].prefix_len, 32);
+    const struct conf_provider *a = &c.controller.providers[0];
+    cr_expect_eq(a->tier, 1);
+    cr_expect_str_eq(a->line_format, "{user}:{pass}@{host}:{port}");
+    cr_expect_eq(a->allow_private.is_private_allowed, 1);
+    cr_expect_eq(a->max_pages, 10, "default");
+    const struct conf_provider *w = &c.controller.providers[1];
+    cr_expect_eq(w->max_pages, 4);
+    cr_expect_eq(w->allow_private.nallow, 1);
+    cr_expect_eq(w->allow_private.is_private_allowed, 0);
+    cr_expect_str_eq(w->json.next, "next");
+    cr_expect_str_eq(w->json.filter_field, "valid");
+    cr_expect_eq(w->json.nfilter_equals, 1);
+    cr_expect_str_eq(w->json.filter_equals[0], "true");
+    cr_expect_str_eq(w->json.label_country, "country_code");
+    cr_expect_str_eq(w->json.label_city, "city_name");
+    cr_expect_str_eq(w->json.label_isp, "asn_name");
+    cr_expect_eq(c.controller.providers[2].tier, 0, "default tier");
+    conf_deinit(&c);
+
+    /* node default: public upstreams only */
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK);
+    cr_expect_eq(c.node.upstream_policy.is_private_allowed, 0);
+    cr_expect_eq(c.node.upstream_policy.nallow, 0);
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"node\":{\"upstream_allow_private\":true}}", &err), PF_OK);
+    cr_expect_eq(c.node.upstream_policy.is_private_allowed, 1);
+    conf_deinit(&c);
 }
 
 struct url_case {

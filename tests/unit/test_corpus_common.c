@@ -1,4 +1,5 @@
-/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,seal} through
+/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,seal,sanitize,
+ * line_format} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
 #include <criterion/criterion.h>
@@ -9,8 +10,10 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "line_format.h"
 #include "seal.h"
 #include "snapshot.h"
+#include "str.h"
 
 typedef void (*replay_fn)(const char *name, const char *data, size_t len);
 
@@ -67,7 +70,7 @@ static void replay_addr(const char *name, const char *data, size_t len)
     cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
     if (rc == PF_OK) {
         char buf[UPSTREAM_ID_MAX];
-        rc = addr_validate_upstream(&u, 0, &err);
+        rc = addr_validate_upstream(&u, NULL, &err);
         cr_expect(rc == PF_OK || rc == PF_EDENIED, "%s: validate rc %d", name, rc);
         addr_upstream_id(&u, buf, sizeof(buf));
         char *json = snapshot_record_encode(&u, NULL);
@@ -153,6 +156,50 @@ static void replay_seal(const char *name, const char *data, size_t len)
 Test(corpus, seal)
 {
     cr_expect_gt(replay_dir("seal", replay_seal), 0);
+}
+
+/* fuzz/fuzz_sanitize.c's invariants: clean, fixed point, clean input kept */
+static void replay_sanitize(const char *name, const char *data, size_t len)
+{
+    char out[512], again[512];
+    size_t n = str_sanitize_text(data, len, 0, out, sizeof(out));
+    cr_expect(str_is_clean_text(out, n), "%s: output not clean", name);
+    cr_expect_eq(str_sanitize_text(out, n, 0, again, sizeof(again)), n, "%s", name);
+    cr_expect_str_eq(out, again, "%s: not a fixed point", name);
+    if (len < sizeof(out) / 4 && str_is_clean_text(data, len))
+        cr_expect(n == len && memcmp(out, data, len) == 0, "%s: clean text changed", name);
+}
+
+Test(corpus, sanitize)
+{
+    cr_expect_gt(replay_dir("sanitize", replay_sanitize), 0);
+}
+
+/* fuzz/fuzz_line_format.c: first line a template, the rest an entry */
+static void replay_line_format(const char *name, const char *data, size_t len)
+{
+    char tmpl[128];
+    const char *nl = memchr(data, '\n', len);
+    size_t tn = nl != NULL ? (size_t)(nl - data) : len;
+    struct line_format f;
+    struct addr_parts p;
+    struct pf_err err = { 0 };
+    cr_assert_lt(tn, sizeof(tmpl), "%s", name);
+    memcpy(tmpl, data, tn);
+    tmpl[tn] = '\0';
+    int rc = line_format_compile(tmpl, &f, &err);
+    cr_expect(rc == PF_OK || (rc == PF_EINVAL && err.msg[0] != '\0'), "%s: rc %d", name, rc);
+    if (rc != PF_OK || nl == NULL)
+        return;
+    rc = line_format_match(&f, nl + 1, len - tn - 1, &p);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: match rc %d", name, rc);
+    if (rc == PF_OK)
+        cr_expect(p.host_len > 0 && p.port_len > 0, "%s", name);
+}
+
+Test(corpus, line_format)
+{
+    cr_expect_gt(replay_dir("line_format", replay_line_format), 0);
 }
 
 Test(corpus, conf_full_example_is_valid)

@@ -305,3 +305,110 @@ Test(pool_cache, retry_does_not_advance_round_robin)
     cr_expect_eq(dead_first, 4);
     pool_cache_deinit(&pc);
 }
+
+/* Tiers as HAProxy backup: tier 1 serves only once no tier-0 upstream is
+ * usable (expired, excluded by a retry, ejected), then tier 0 again. */
+Test(pool_cache, tiers_fail_over_and_back)
+{
+    int ports[] = { 10, 20, 30, 40 };
+    struct upstream *u = make(ports, 4, NULL);
+    u[0].tier = 0;
+    u[1].tier = 0;
+    u[2].tier = 1;
+    u[3].tier = 1;
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    pool_cache_replace(&pc, u, 4, 1, "e", 0);
+    struct pool_select_req rq = req_at(CONF_STRATEGY_ROUND_ROBIN, 0);
+    for (int k = 0; k < 8; k++) {
+        long i = pool_cache_select(&pc, &rq, NULL);
+        cr_assert_geq(i, 0);
+        cr_expect_eq(pc.items[i].tier, 0u, "pick %d", k);
+    }
+    /* a retry that already failed both tier-0 upstreams goes to tier 1 */
+    long tried[2] = { 0, 1 };
+    rq.exclude = tried;
+    rq.nexclude = 2;
+    long i = pool_cache_select(&pc, &rq, NULL);
+    cr_assert_geq(i, 0);
+    cr_expect_eq(pc.items[i].tier, 1u);
+    rq.nexclude = 1;
+    cr_expect_eq(pool_cache_select(&pc, &rq, NULL), 1, "one tier-0 left: it serves");
+    rq.nexclude = 0;
+    /* both tier-0 ejected: tier 1, not a 503 */
+    struct pool_eject_conf ec = { 1, 1000, 1000 };
+    (void)pool_cache_record(&pc, pc.ids[0], 1, 0, &ec, NULL);
+    (void)pool_cache_record(&pc, pc.ids[1], 1, 0, &ec, NULL);
+    struct pool_select_res res;
+    for (int k = 0; k < 4; k++) {
+        i = pool_cache_select(&pc, &rq, &res);
+        cr_assert_geq(i, 0);
+        cr_expect_eq(pc.items[i].tier, 1u);
+        cr_expect_not(res.is_all_ejected);
+    }
+    /* the ejection ends: back to tier 0 */
+    rq.now_mono_ms = 1001;
+    i = pool_cache_select(&pc, &rq, NULL);
+    cr_expect_eq(pc.items[i].tier, 0u);
+    /* sticky sessions stay in tier 0 while it is up */
+    rq.has_session = 1;
+    for (uint64_t key = 1; key < 50; key++) {
+        rq.session_hash = key * 0x9e3779b97f4a7c15ULL;
+        i = pool_cache_select(&pc, &rq, NULL);
+        cr_expect_eq(pc.items[i].tier, 0u, "key %llu", (unsigned long long)key);
+    }
+    pool_cache_deinit(&pc);
+}
+
+/* The node re-checks every record against its own upstream policy: a
+ * record it refuses is counted and never picked, even as the only one. */
+Test(pool_cache, policy_denies_records)
+{
+    const char *const addrs[] = { "127.0.0.1:3128", "169.254.169.254:80", "10.0.0.7:8080",
+                                  "198.51.100.7:3128", "localhost:3128", "[::1]:3128" };
+    size_t n = PF_ARRAY_LEN(addrs);
+    struct upstream *u = calloc(n, sizeof(*u));
+    cr_assert_not_null(u);
+    for (size_t k = 0; k < n; k++)
+        cr_assert_eq(addr_parse_upstream(addrs[k], strlen(addrs[k]), UPSTREAM_HTTP, &u[k], NULL),
+                     PF_OK);
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    pool_cache_replace(&pc, u, n, 1, "e", 0);
+    cr_expect_eq(pc.ndenied, 5, "default policy: public only");
+    cr_expect_eq(pool_cache_live_count(&pc, 0), 1);
+    struct pool_select_req rq = req_at(CONF_STRATEGY_ROUND_ROBIN, 0);
+    for (int k = 0; k < 6; k++) {
+        long i = pool_cache_select(&pc, &rq, NULL);
+        cr_assert_geq(i, 0);
+        cr_expect_str_eq(pc.items[i].host, "198.51.100.7");
+        cr_expect_str_eq(pc.items[pool_cache_pick(&pc, 0, NULL, 0)].host, "198.51.100.7");
+    }
+
+    /* true: loopback and private pass, metadata still does not */
+    struct conf_upstream_policy all = { .is_private_allowed = 1 };
+    pool_cache_set_policy(&pc, &all);
+    u = calloc(n, sizeof(*u));
+    cr_assert_not_null(u);
+    for (size_t k = 0; k < n; k++)
+        cr_assert_eq(addr_parse_upstream(addrs[k], strlen(addrs[k]), UPSTREAM_HTTP, &u[k], NULL),
+                     PF_OK);
+    pool_cache_replace(&pc, u, n, 2, "e", 0);
+    cr_expect_eq(pc.ndenied, 1);
+    long meta = -1;
+    for (size_t k = 0; k < pc.count; k++)
+        if (strcmp(pc.items[k].host, "169.254.169.254") == 0)
+            meta = (long)k;
+    cr_assert_geq(meta, 0);
+    for (int k = 0; k < 12; k++)
+        cr_expect_neq(pool_cache_select(&pc, &rq, NULL), meta);
+
+    /* only a metadata record, the policy refusing it: nothing to pick */
+    u = calloc(1, sizeof(*u));
+    cr_assert_not_null(u);
+    cr_assert_eq(addr_parse_upstream("169.254.169.254:80", 18, UPSTREAM_HTTP, u, NULL), PF_OK);
+    pool_cache_replace(&pc, u, 1, 3, "e", 0);
+    cr_expect_eq(pool_cache_select(&pc, &rq, NULL), -1);
+    cr_expect_eq(pool_cache_live_count(&pc, 0), 0);
+    pool_cache_deinit(&pc);
+}

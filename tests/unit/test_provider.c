@@ -97,3 +97,42 @@ Test(provider, static_upstreams_never_expire)
     cr_expect_eq(fx.p->entries[0].u.expires_at_ms, 0);
     fixture_close(&fx);
 }
+
+/* The request's secrets are collected from the config (query values raw
+ * and decoded, long path segments, URL password, auth header value and
+ * password) and redacted from any text before it is logged or stored. */
+Test(provider, secrets_are_collected_and_redacted)
+{
+    struct fixture fx;
+    memset(&fx, 0, sizeof(fx));
+    fx.base = event_base_new();
+    cr_assert_not_null(fx.base);
+    snprintf(fx.conf.name, sizeof(fx.conf.name), "s");
+    fx.conf.type = CONF_PROVIDER_API;
+    snprintf(fx.conf.url, sizeof(fx.conf.url), "https://u:pw-URL-1@api.example.com/v1/"
+             "PATHKEY-0123456789/list?key=k-APIKEY-2718&num=5&sig=s%%2FSECRET%%3D31");
+    snprintf(fx.conf.request_body, sizeof(fx.conf.request_body),
+             "{\"api_key\":\"BODYKEY-0123456789\",\"count\":10}");
+    fx.conf.auth.kind = CONF_AUTH_HEADER;
+    snprintf(fx.conf.auth.name, sizeof(fx.conf.auth.name), "Authorization");
+    snprintf(fx.conf.auth.value, sizeof(fx.conf.auth.value), "Token tok-SECRET-99");
+    fx.p = provider_create(fx.base, NULL, &fx.conf, 0, NULL, NULL);
+    cr_assert_not_null(fx.p);
+    char buf[PF_ERR_MSG_LEN];
+    provider_redact(fx.p, "HTTP 401 (body: 'bad key k-APIKEY-2718, sig s/SECRET=31, "
+                    "Token tok-SECRET-99, pw-URL-1, PATHKEY-0123456789')", buf, sizeof(buf));
+    cr_expect(strstr(buf, "APIKEY") == NULL, "%s", buf);
+    cr_expect(strstr(buf, "SECRET") == NULL, "%s", buf);
+    cr_expect(strstr(buf, "pw-URL-1") == NULL, "%s", buf);
+    cr_expect(strstr(buf, "PATHKEY") == NULL, "%s", buf);
+    cr_expect(strstr(buf, "HTTP 401 (body: 'bad key (13 bytes)") != NULL, "%s", buf);
+    provider_redact(fx.p, "no such key BODYKEY-0123456789 for count", buf, sizeof(buf));
+    cr_expect_str_eq(buf, "no such key (18 bytes) for count");
+    /* "num=5" is too short to be a key and stays */
+    provider_redact(fx.p, "num 5 of 5", buf, sizeof(buf));
+    cr_expect_str_eq(buf, "num 5 of 5");
+    /* the failure reason stored for Redis goes through it too */
+    provider_apply_failure(fx.p, "invalid key k-APIKEY-2718", PROVIDER_ERR_FATAL, 1000);
+    cr_expect_str_eq(fx.p->last_error, "invalid key (13 bytes)");
+    fixture_close(&fx);
+}

@@ -1,5 +1,6 @@
-/* Unit tests of controller/provider_json.c and the classification in
- * provider_parse.c (provider_parse_response(), provider_classify_*()).
+/* Unit tests of controller/provider_json.c, run through the answer entry
+ * point (provider_answer_parse()) as provider.c runs it, and of the
+ * classification of provider_intake.c (provider_classify_*()).
  * Fixed clock: NOW_MS is 2026-11-21 00:00:00 UTC. */
 #include <criterion/criterion.h>
 
@@ -8,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "provider_answer.h"
 #include "provider_json.h"
 #include "provider_parse.h"
+#include "str.h"
 
 #define NOW_MS 1795219200000LL     /* 2026-11-21T00:00:00Z */
 
@@ -43,7 +46,7 @@ static int run(long status, const char *body, const char *retry_after, enum conf
     struct provider_parse_opts o = opts_of(fmt);
     struct provider_response r = { status, body, strlen(body), retry_after };
     pf_err_clear(err);
-    return provider_parse_response(&r, &o, res, err);
+    return provider_answer_parse(&r, &o, res, err);
 }
 
 struct cls_case {
@@ -105,7 +108,9 @@ static const struct cls_case cls_cases[] = {
     { 200, CONF_FORMAT_JSON, "{\"code\":0,\"data\":[]}", "", PF_EINVAL, PROVIDER_ERR_TRANSIENT,
       "empty list, code 0", -1 },
     { 200, CONF_FORMAT_JSON, "{\"data\":[{\"ip\":\"10.0.0.1\",\"port\":80}]}", "", PF_EINVAL,
-      PROVIDER_ERR_TRANSIENT, "no valid address in 1 entry (first: entry 1:", -1 },
+      PROVIDER_ERR_TRANSIENT,
+      "no valid address in 1 entry (first: entry 1 (10.0.0.1:80): private address 10.0.0.1 not allowed)",
+      -1 },
     /* good */
     { 200, CONF_FORMAT_JSON, "{\"code\":0,\"data\":[\"203.0.113.1:80\"]}", "", PF_OK,
       PROVIDER_ERR_NONE, "", -1 },
@@ -378,4 +383,61 @@ Test(provider_json, corpus_replay, .init = setup)
     }
     closedir(d);
     cr_expect_gt(n, 0);
+}
+
+/* json.next: a string of printable ASCII, else no next page; labels are
+ * copied as clean UTF-8, cut to fit, numbers as their text. */
+Test(provider_json, next_link_and_labels_edges, .init = setup)
+{
+    static const struct { const char *next; const char *want; } nexts[] = {
+        { "\"?page=2\"", "?page=2" },
+        { "null", "" },
+        { "2", "" },
+        { "\"\"", "" },
+        { "\"/list?page=2 x\"", "" },
+        { "\"/list?\\u00e9=2\"", "" },
+    };
+    snprintf(jconf.next, CONF_FIELD_MAX, "links.next");
+    snprintf(jconf.label_country, CONF_FIELD_MAX, "cc");
+    snprintf(jconf.label_isp, CONF_FIELD_MAX, "asn");
+    snprintf(jconf.label_city, CONF_FIELD_MAX, "city");
+    for (size_t i = 0; i < PF_ARRAY_LEN(nexts); i++) {
+        char body[512];
+        snprintf(body, sizeof(body), "{\"links\":{\"next\":%s},\"data\":[{\"ip\":\"203.0.113.1\","
+                 "\"port\":80,\"cc\":\"US\",\"asn\":64500,\"city\":\"a\\u0001b\\ud83d\\ude00"
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]}",
+                 nexts[i].next);
+        struct provider_parse_result res;
+        struct pf_err err;
+        cr_assert_eq(run(200, body, "", CONF_FORMAT_JSON, &res, &err), PF_OK, "case %zu: %s", i,
+                     err.msg);
+        cr_expect_str_eq(res.next, nexts[i].want, "case %zu", i);
+        const struct upstream_labels *l = &res.upstreams[0].labels;
+        cr_expect_str_eq(l->country, "US");
+        cr_expect_str_eq(l->isp, "64500");
+        cr_expect(strncmp(l->city, "a?b\xf0\x9f\x98\x80xxx", 10) == 0, "city '%s'", l->city);
+        cr_expect_lt(strlen(l->city), UPSTREAM_LABEL_MAX);
+        cr_expect(str_is_clean_text(l->city, strlen(l->city)));
+        provider_parse_result_deinit(&res);
+    }
+}
+
+/* The filter applies to objects; string entries carry no field to test. */
+Test(provider_json, filter_objects_only, .init = setup)
+{
+    snprintf(jconf.filter_field, CONF_FIELD_MAX, "status");
+    snprintf(jconf.filter_equals[0], CONF_FIELD_MAX, "1");
+    snprintf(jconf.filter_equals[1], CONF_FIELD_MAX, "ok");
+    jconf.nfilter_equals = 2;
+    const char body[] = "{\"data\":[\"203.0.113.1:80\",{\"ip\":\"203.0.113.2\",\"port\":80,\"status\":1},"
+                        "{\"ip\":\"203.0.113.3\",\"port\":80,\"status\":\"ok\"},"
+                        "{\"ip\":\"203.0.113.4\",\"port\":80,\"status\":0},"
+                        "{\"ip\":\"203.0.113.5\",\"port\":80}]}";
+    struct provider_parse_result res;
+    struct pf_err err;
+    cr_assert_eq(run(200, body, "", CONF_FORMAT_JSON, &res, &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(res.nupstreams, 3);
+    cr_expect_eq(res.rejected[PROVIDER_REJECT_FILTERED], 2);
+    cr_expect_str_eq(provider_reject_name(PROVIDER_REJECT_FILTERED), "filtered");
+    provider_parse_result_deinit(&res);
 }

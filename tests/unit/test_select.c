@@ -177,3 +177,54 @@ Test(select, weighted_follows_weight_latency_health)
         n0 += select_weighted(v, 2, rng_next(&st)) == 0;
     cr_expect_gt(n0, 900);
 }
+
+/* Tiers: only the lowest tier with a usable item stays usable. */
+Test(select, restrict_tier_keeps_lowest_usable)
+{
+    struct select_item v[6];
+    make_items(v, 6, 99);
+    uint32_t tiers[6] = { 1, 0, 2, 0, 1, 2 };
+    for (int i = 0; i < 6; i++)
+        v[i].tier = tiers[i];
+    cr_expect_eq(select_restrict_tier(v, 6), 2);
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(v[i].is_usable, tiers[i] == 0, "item %d", i);
+    /* tier 0 all unusable: tier 1 serves */
+    make_items(v, 6, 99);
+    for (int i = 0; i < 6; i++) {
+        v[i].tier = tiers[i];
+        v[i].is_usable = tiers[i] != 0;
+    }
+    cr_expect_eq(select_restrict_tier(v, 6), 2);
+    cr_expect(v[0].is_usable && v[4].is_usable && !v[2].is_usable && !v[5].is_usable);
+    /* nothing usable: nothing changes */
+    for (int i = 0; i < 6; i++)
+        v[i].is_usable = 0;
+    cr_expect_eq(select_restrict_tier(v, 6), 0);
+    cr_expect_eq(select_restrict_tier(v, 0), 0);
+}
+
+/* Sticky sessions rank inside the tier in use: with tier 0 up, every key
+ * lands on a tier-0 item, and the keys' order among those items is the
+ * rendezvous order of the tier alone. */
+Test(select, hrw_inside_the_tier)
+{
+    struct select_item v[NUP], only0[NUP];
+    size_t n0 = 0;
+    make_items(v, NUP, NUP);
+    for (size_t i = 0; i < NUP; i++) {
+        v[i].tier = i % 2;
+        if (v[i].tier == 0)
+            only0[n0++] = v[i];
+    }
+    for (int k = 0; k < 500; k++) {
+        struct select_item w[NUP];
+        memcpy(w, v, sizeof(w));
+        select_restrict_tier(w, NUP);
+        long a = select_hrw(w, NUP, key_hash(k));
+        cr_assert_geq(a, 0);
+        cr_expect_eq(w[a].tier, 0u, "key %d", k);
+        long b = select_hrw(only0, n0, key_hash(k));
+        cr_expect_eq(w[a].id_hash, only0[b].id_hash, "key %d: same pick as the tier alone", k);
+    }
+}

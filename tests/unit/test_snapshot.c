@@ -135,7 +135,58 @@ static const struct bad_case bad_cases[] = {
     { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"expires_at_ms\":-5}", "expires_at_ms" },
     { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"expires_at_ms\":true}", "expires_at_ms" },
     { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"port\":81}", "duplicate" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"tier\":16}", "tier" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"tier\":-1}", "tier" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"tier\":\"1\"}", "tier" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"labels\":[]}", "labels: must be an object" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"labels\":{\"city\":5}}",
+      "labels.city: must be a string" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"labels\":{\"isp\":\"a\\u0001b\"}}",
+      "labels.isp" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"labels\":{\"country\":"
+      "\"0123456789012345678901234567890123456789012345678901234567890123\"}}", "labels.country" },
 };
+
+/* tier and labels round trip; a record without them (what controllers
+ * wrote before) decodes to tier 0 and no labels; unknown labels are ignored. */
+Test(snapshot, tier_and_labels)
+{
+    struct upstream u = make("socks5://u:p@203.0.113.10:1080");
+    struct upstream v;
+    struct pf_err err = { 0 };
+    u.tier = 3;
+    strcpy(u.labels.country, "US");
+    strcpy(u.labels.city, "S\xc3\xa3o Paulo");
+    strcpy(u.labels.isp, "\xe7\x94\xb5\xe4\xbf\xa1");
+    char *json = snapshot_record_encode(&u, NULL);
+    cr_assert_not_null(json);
+    cr_expect(strstr(json, "\"tier\":3") != NULL, "%s", json);
+    cr_expect(strstr(json, "\"labels\":{\"country\":\"US\",\"city\":\"S\xc3\xa3o Paulo\"") != NULL,
+              "%s", json);
+    cr_assert_eq(snapshot_record_decode(json, strlen(json), NULL, &v, &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0, "round trip differs");
+    free(json);
+
+    u.tier = 0;
+    memset(&u.labels, 0, sizeof(u.labels));
+    json = snapshot_record_encode(&u, NULL);
+    cr_assert_not_null(json);
+    cr_expect(strstr(json, "tier") == NULL && strstr(json, "labels") == NULL,
+              "zero tier and empty labels are not written: %s", json);
+    free(json);
+
+    const char old[] = "{\"scheme\":\"http\",\"host\":\"203.0.113.10\",\"port\":8080,"
+                       "\"provider\":\"plain\",\"expires_at_ms\":0,\"weight\":1,\"latency_ms\":0}";
+    cr_assert_eq(snapshot_record_decode(old, sizeof(old) - 1, NULL, &v, &err), PF_OK);
+    cr_expect_eq(v.tier, 0);
+    cr_expect_str_eq(v.labels.country, "");
+    const char extra[] = "{\"scheme\":\"http\",\"host\":\"203.0.113.10\",\"port\":8080,"
+                         "\"tier\":15,\"labels\":{\"asn\":\"64500\",\"city\":\"Berlin\"}}";
+    cr_assert_eq(snapshot_record_decode(extra, sizeof(extra) - 1, NULL, &v, &err), PF_OK, "%s",
+                 err.msg);
+    cr_expect_eq(v.tier, 15);
+    cr_expect_str_eq(v.labels.city, "Berlin");
+}
 
 Test(snapshot, decode_bad_table)
 {

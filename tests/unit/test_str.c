@@ -192,3 +192,77 @@ Test(str, base64url_range)
     cr_expect_eq(str_base64url_encode("foo", 3, buf, sizeof(buf)), PF_ERANGE);
     cr_expect_str_eq(buf, "");
 }
+
+/* One row of the sanitizer table: input bytes, max chars, expected output. */
+struct sanitize_case {
+    const char *in;
+    size_t      in_len;
+    size_t      max_chars;
+    const char *out;
+};
+
+#define SC(s, max, out) { s, sizeof(s) - 1, max, out }
+
+Test(str, sanitize_text_table)
+{
+    static const struct sanitize_case cases[] = {
+        SC("plain ascii", 0, "plain ascii"),
+        SC("\xe8\xaf\xb7\xe6\xb7\xbb\xe5\x8a\xa0\xe7\x99\xbd\xe5\x90\x8d\xe5\x8d\x95" "127.0.0.1", 0,
+           "\xe8\xaf\xb7\xe6\xb7\xbb\xe5\x8a\xa0\xe7\x99\xbd\xe5\x90\x8d\xe5\x8d\x95" "127.0.0.1"),
+        SC("caf\xc3\xa9 \xf0\x9f\x98\x80", 0, "caf\xc3\xa9 \xf0\x9f\x98\x80"),
+        SC("a\tb\r\nc", 0, "a b  c"),
+        SC("\x01\x02junk\x7f", 0, "??junk?"),
+        SC("x\xc2\x85y", 0, "x?y"),                               /* C1 NEL */
+        SC("\xff", 0, "\xef\xbf\xbd"),                             /* never valid */
+        SC("\x80x", 0, "\xef\xbf\xbdx"),                           /* stray continuation */
+        SC("\xc0\xaf", 0, "\xef\xbf\xbd\xef\xbf\xbd"),             /* overlong '/' */
+        SC("\xe0\x80\xaf", 0, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"), /* overlong, 3 bytes */
+        SC("\xed\xa0\x80", 0, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"), /* surrogate */
+        SC("\xf4\x90\x80\x80", 0, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"), /* > U+10FFFF */
+        SC("ab\xe4\xbd", 0, "ab\xef\xbf\xbd\xef\xbf\xbd"),         /* cut short */
+        SC("a\0b", 0, "a?b"),
+        SC("abcdef", 3, "abc"),
+        SC("\xe4\xbd\xa0\xe5\xa5\xbd!", 2, "\xe4\xbd\xa0\xe5\xa5\xbd"),
+        SC("", 0, ""),
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
+        char buf[64];
+        size_t n = str_sanitize_text(cases[i].in, cases[i].in_len, cases[i].max_chars, buf,
+                                     sizeof(buf));
+        cr_expect_str_eq(buf, cases[i].out, "case %zu", i);
+        cr_expect_eq(n, strlen(cases[i].out), "case %zu", i);
+        cr_expect(str_is_clean_text(buf, n), "case %zu: output clean", i);
+    }
+}
+
+Test(str, sanitize_text_never_splits_a_character)
+{
+    /* "你好" is 6 bytes: a 5-byte buffer holds one character and the NUL. */
+    char buf[5];
+    cr_expect_eq(str_sanitize_text("\xe4\xbd\xa0\xe5\xa5\xbd", 6, 0, buf, sizeof(buf)), 3);
+    cr_expect_str_eq(buf, "\xe4\xbd\xa0");
+    char tiny[1];
+    cr_expect_eq(str_sanitize_text("abc", 3, 0, tiny, sizeof(tiny)), 0);
+    cr_expect_str_eq(tiny, "");
+    cr_expect_eq(str_sanitize_text(NULL, 5, 0, buf, sizeof(buf)), 0);
+    cr_expect_str_eq(buf, "");
+}
+
+Test(str, is_clean_text)
+{
+    cr_expect_eq(str_is_clean_text("ok \xe4\xbd\xa0", 6), 1);
+    cr_expect_eq(str_is_clean_text("tab\t", 4), 0);
+    cr_expect_eq(str_is_clean_text("\xc3", 1), 0);
+    cr_expect_eq(str_is_clean_text("\xc2\x9b", 2), 0);        /* C1 CSI */
+    cr_expect_eq(str_is_clean_text("", 0), 1);
+}
+
+Test(str, utf8_cut)
+{
+    cr_expect_eq(str_utf8_cut("abc", 3), 3);
+    cr_expect_eq(str_utf8_cut("a\xe4\xbd", 3), 1);             /* 2 of 3 bytes */
+    cr_expect_eq(str_utf8_cut("a\xe4", 2), 1);
+    cr_expect_eq(str_utf8_cut("a\xe4\xbd\xa0", 4), 4);         /* whole */
+    cr_expect_eq(str_utf8_cut("\xf0\x9f\x98", 3), 0);
+    cr_expect_eq(str_utf8_cut("", 0), 0);
+}
