@@ -504,12 +504,13 @@ int metrics_write_doc(const struct metrics_row *rows, size_t n, const char *pref
         for (int k = 0; k < row_nlabels(r); k++)
             len += (size_t)snprintf(labels + len, sizeof(labels) - PF_MIN_OF(len, sizeof(labels)),
                                     "%s`%s`", k > 0 ? ", " : "", r->labels[k]);
+        char field[128] = "-";
+        if (r->flags & METRICS_IN_REPORT)
+            snprintf(field, sizeof(field), "`%s`", json_key(r->name, prefix));
         char line[LINE_MAX_LEN];
         int w = snprintf(line, sizeof(line), "| `%s` | %s | %s | %s | %s | %s |\n", r->name,
                          metrics_type_name(r->type), labels[0] != '\0' ? labels : "-",
-                         unit_name(r->unit),
-                         (r->flags & METRICS_IN_REPORT) ? json_key(r->name, prefix) : "-",
-                         r->help);
+                         unit_name(r->unit), field, r->help);
         if (w < 0 || (size_t)w >= sizeof(line) || write(arg, line, (size_t)w) != 0)
             return PF_ENOMEM;
     }

@@ -133,7 +133,7 @@ int metrics_table_check(const struct metrics_row *rows, size_t n, const char *pr
                         struct pf_err *err) PF_MUSTCHECK;
 
 /* Writes the reference rows of docs/metrics.md for <rows>, one line each:
- * "| `name` | type | labels | unit | heartbeat | help |". Returns PF_OK or
+ * "| `name` | type | labels | unit | `heartbeat field` or - | help |". Returns PF_OK or
  * PF_ENOMEM when <write> failed. */
 int metrics_write_doc(const struct metrics_row *rows, size_t n, const char *prefix,
                       metrics_write_fn *write, void *arg) PF_MUSTCHECK;
