@@ -38,6 +38,7 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm-14 valgrind
   procps iproute2 iptables nftables wrk libssl-dev
   systemd groff-base man-db
+  prometheus   # promtool check metrics (tests/integration/test_metrics_hygiene.py)
 )
 
 log() { printf '\n=== %s\n' "$*"; }
