@@ -28,6 +28,22 @@ def doc_metrics(binary):
     return rows
 
 
+def doc_heartbeat_fields(binary):
+    """The heartbeat fields of <binary>'s table in docs/metrics.md."""
+    with open(os.path.join(SOURCE_DIR, "docs", "metrics.md")) as f:
+        text = f.read()
+    block = text.split("<!-- metrics:%s -->" % binary, 1)[1].split("<!-- end metrics:", 1)[0]
+    return set(re.findall(r"^\| `[a-z_:]+` \| [a-z]+ \| [^|]+ \| [a-z-]+ \| `([a-z_]+)` \|",
+                          block, re.M))
+
+
+IDENTITY = {
+    "node": {"id", "listen", "version", "commit", "updated_at_ms", "pool_epoch",
+             "redis_connected"},
+    "controller": {"id", "epoch", "heartbeat_at_ms", "leader", "version", "commit"},
+}
+
+
 def promtool(text):
     """(exit code, output) of promtool check metrics on <text>."""
     p = subprocess.run([_require_tool("promtool"), "check", "metrics"], input=text,
@@ -168,6 +184,16 @@ class MetricsHygiene(unittest.TestCase):
             h = wait_until(lambda key=key: (lambda h: h if "version" in h else None)(
                 redis.hgetall(key)), 10, "%s heartbeat" % proc.name)
             self.assertEqual((h["version"], h["commit"]), (version, commit), h)
+        # each hash holds its identity fields and the table's heartbeat
+        # figures, all of them named in docs/redis-keys.md
+        with open(os.path.join(SOURCE_DIR, "docs", "redis-keys.md")) as fh:
+            keys_doc = fh.read()
+        for kind, key in (("node", f.keys.node(node.id)), ("controller", f.keys.controller)):
+            figures = doc_heartbeat_fields(kind)
+            self.assertGreaterEqual(len(figures), 4, kind)
+            self.assertEqual(set(redis.hgetall(key)), IDENTITY[kind] | figures, kind)
+            for field in IDENTITY[kind] | figures:
+                self.assertIn("`%s`" % field, keys_doc, "redis-keys.md: %s hash field" % kind)
         # the controller hash's figures come from its table
         h = wait_until(lambda: (lambda h: h if h.get("pool_version", "0") != "0" else None)(
             redis.hgetall(f.keys.controller)), 10, "controller hash with pool_version")
