@@ -1,8 +1,8 @@
 /* Whether this node can serve requests now: /readyz and the pf_node_ready
  * gauge. Direct mode: ready unless draining. Pool mode: not draining and at
- * least one pool upstream usable by this node, as a pick would see it (not
- * expired, a scheme this node can dial, not locally ejected, or ejected
- * but used anyway under node.eject_panic). A node that answers every
+ * least one pool upstream usable by this node, as a pick would see it
+ * (allowed by its upstream policy, not expired, a scheme it can dial, not
+ * locally ejected, or ejected but used anyway under node.eject_panic). A node that answers every
  * request 503 is never "ready". */
 #ifndef PF_NODE_READINESS_H
 #define PF_NODE_READINESS_H
