@@ -116,6 +116,7 @@ static void admin_status(struct evhttp_request *req, void *arg)
     cJSON_AddNumberToObject(root, "version", (double)ctx->pub->version);
     cJSON_AddNumberToObject(root, "pool_size", (double)ctx->pool_size);
     cJSON_AddBoolToObject(root, "redis_connected", redis_is_connected(ctx->redis));
+    cJSON_AddStringToObject(root, "redis_target", redis_target(ctx->redis));
     provs = cJSON_AddArrayToObject(root, "providers");
     if (provs == NULL)
         goto fail;
@@ -201,6 +202,10 @@ static void admin_metrics(struct evhttp_request *req, void *arg)
                         redis_drops(ctx->redis) + ctx->pub->nerrors);
     evbuffer_add_printf(b, "# TYPE pf_controller_redis_connected gauge\npf_controller_redis_connected %d\n",
                         redis_is_connected(ctx->redis));
+    evbuffer_add_printf(b, "# HELP pf_controller_redis_master_moves_total Master changes followed (Sentinel).\n"
+                        "# TYPE pf_controller_redis_master_moves_total counter\n"
+                        "pf_controller_redis_master_moves_total %" PRIu64 "\n",
+                        redis_master_moves(ctx->redis));
     admin_metrics_resilience(ctx, b);
     if (ctx->health != NULL)
         health_check_metrics(ctx->health, b, now);
