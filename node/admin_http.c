@@ -120,6 +120,7 @@ int admin_http_write_metrics(const struct node_ctx *ctx, struct evbuffer *out)
         metric(&m, "redis_bad_records_total", "counter", "Upstream records skipped as undecodable.", (double)y->bad_records);
         metric(&m, "redis_command_timeouts_total", "counter", "Redis commands that timed out.", (double)r->command_timeouts);
         metric(&m, "redis_apply_superseded_total", "counter", "Snapshot applies abandoned for a newer snapshot.", (double)y->apply_superseded);
+        metric(&m, "redis_master_moves_total", "counter", "Redis master changes followed (Sentinel).", (double)r->master_moves);
     }
     metric(&m, "uptime_seconds", "gauge", "Seconds since the node started.",
            (double)(clock_wall_ms() - ctx->started_at_ms) / 1e3);
@@ -275,7 +276,9 @@ int admin_http_write_stats(const struct node_ctx *ctx, struct evbuffer *out)
              json_add_int(o, "reloads", (int64_t)y->reloads) != NULL &&
              json_add_int(o, "bad_records", (int64_t)y->bad_records) != NULL &&
              json_add_int(o, "command_timeouts", (int64_t)r->command_timeouts) != NULL &&
-             json_add_int(o, "apply_superseded", (int64_t)y->apply_superseded) != NULL;
+             json_add_int(o, "apply_superseded", (int64_t)y->apply_superseded) != NULL &&
+             json_add_int(o, "master_moves", (int64_t)r->master_moves) != NULL &&
+             cJSON_AddStringToObject(o, "target", redis_link_target(ctx->redis)) != NULL;
     }
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
