@@ -389,12 +389,12 @@ static int link_fail_on_error(struct redis_link *link, struct redis_conn *c, con
     switch (redis_proto_error_class(r->str, r->len)) {
     case REDIS_PROTO_ERR_AUTH:
         if (!link->is_auth_logged)
-            log_error("redis: %s: %s refused: %s; check the credentials in redis.url (%s); "
-                      "retrying with backoff", link->addr, what, buf,
+            log_error("redis: %s: authentication refused (%s): %s; check the credentials in "
+                      "redis.url (%s); retrying with backoff", link->addr, what, buf,
                       link->conf->user[0] != '\0' ? "AUTH <user> <password>"
                       : link->conf->password[0] != '\0' ? "AUTH <password>, no user"
                       : "none given");
-        link->is_fail_quiet = link->is_auth_logged;
+        link->is_fail_quiet = 1;   /* the line above is the loud one */
         link->is_auth_logged = 1;
         link_fail(link, c, "%s refused: %s", what, buf);
         return 1;
@@ -490,7 +490,9 @@ static void link_on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     c->is_tcp_up = 1;
-    if (redisEnableKeepAlive((redisContext *)&ac->c) != REDIS_OK)
+    /* Not on a unix socket: hiredis 0.14 would mark the context failed. */
+    if (link->conf->unix_path[0] == '\0' &&
+        redisEnableKeepAlive((redisContext *)&ac->c) != REDIS_OK)
         log_debug("redis: set keepalive on %s connection failed, ignored", c->name);
     log_debug("redis: %s connection to %s established", c->name, link->addr);
 }
