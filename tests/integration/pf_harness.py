@@ -42,14 +42,15 @@ What the cleanup does (and why a test can fail there):
 
 API summary:
   Fleet(testcase) / with Fleet() as f      .tmp .redis .keys .procs
-    f.start_redis(name=None, port=None, args=(), replicaof=None) -> Redis
+    f.start_redis(name=None, port=None, args=(), replicaof=None, auth=None) -> Redis
         .port .url .cmd(*a) .cli(*a) .hgetall(k) .zrange_withscores(k)
         .keys(pat) .kill() .stop() .start() .pause() .resume() .role()
         .auth = (user, password) or password: what .cmd/.cli authenticate with
-    f.start_replica(master, name=None) -> Redis (REPLICAOF master, synced)
+    f.start_replica(master, name=None, args=(), auth=None) -> Redis (synced)
     f.start_sentinel(master, name, master_name, quorum, down_after_ms,
-        failover_timeout_ms, requirepass, auth) -> Sentinel
-        .port .addr .cmd(*a) .master_addr() .subscribe_switch() -> SwitchWatch
+        failover_timeout_ms, requirepass, auth, acl_user) -> Sentinel
+        .port .addr .cmd(*a) .master_addr() .pause() .resume()
+        .subscribe_switch() -> SwitchWatch (.events, .wait(timeout))
     f.start_sentinels(master, n=3, **kw) -> [Sentinel]  (quorum 2 by default)
     f.sentinel_redis_config(sentinels, master_name, url, **extra) -> "redis" dict
     f.start_fake_provider() -> FakeProvider
@@ -763,12 +764,14 @@ class Sentinel(Proc):
     Redis <master>, with its own writable config file in the temp dir
     (Sentinel rewrites it). <auth> is what it authenticates to the master
     and replicas with: a password or a (user, password) pair (sentinel
-    auth-user / auth-pass); <requirepass> protects the sentinel itself."""
+    auth-user / auth-pass); <requirepass> protects the sentinel itself;
+    <acl_user> (user, password) adds an ACL user on the sentinel."""
 
     kind = "sentinel"
 
     def __init__(self, fleet, name, port, master, master_name="pfmaster", quorum=2,
-                 down_after_ms=1000, failover_timeout_ms=3000, requirepass=None, auth=None):
+                 down_after_ms=1000, failover_timeout_ms=3000, requirepass=None, auth=None,
+                 acl_user=None):
         self.port = port
         self.addr = "127.0.0.1:%d" % port
         self.master_name = master_name
@@ -789,6 +792,11 @@ class Sentinel(Proc):
             lines.append("sentinel auth-pass %s %s" % (master_name, creds[1]))
         if requirepass:
             lines.append("requirepass %s" % requirepass)
+        if acl_user:
+            # An ACL user besides the default one (which the sentinels keep
+            # using among themselves); .cmd authenticates as it.
+            lines.append("user %s on >%s ~* &* +@all" % tuple(acl_user))
+            self.auth = tuple(acl_user)
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
         argv = [_require_tool("redis-sentinel"), self.conf_path]
@@ -823,6 +831,13 @@ class Sentinel(Proc):
 
     def cmd(self, *args, timeout=5.0):
         return redis_command(self.port, *args, timeout=timeout, auth=self.auth)
+
+    def pause(self):
+        """SIGSTOP: the sentinel holds its connections but answers nothing."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.pid, signal.SIGCONT)
 
     def master_addr(self):
         """(host, port) this sentinel names as the master, or None."""
@@ -1270,26 +1285,30 @@ class Fleet:
 
     # -- starting things ------------------------------------------------------
 
-    def start_redis(self, name=None, port=None, args=(), replicaof=None):
+    def start_redis(self, name=None, port=None, args=(), replicaof=None, auth=None):
         """Starts an empty redis-server on a free port (or <port>) and makes
         it the fleet's default Redis (unless it is a replica). <args> are
         extra redis-server options (e.g. ["--requirepass", pw]); <replicaof>
-        a Redis to replicate. Fails loudly if redis-server is not
-        installed."""
+        a Redis to replicate; <auth> what .cmd/.cli authenticate with (a
+        password or a (user, password) pair). Fails loudly if redis-server
+        is not installed."""
         extra = list(args)
         if replicaof is not None:
             extra += ["--replicaof", "127.0.0.1", str(replicaof.port)]
         r = Redis(self, self._unique(name or self._name("redis")), port or free_port(), extra)
+        r.auth = auth
         self.procs.append(r)
         r.start()
         if replicaof is None:
             self.redis = r
         return r
 
-    def start_replica(self, master, name=None, args=()):
+    def start_replica(self, master, name=None, args=(), auth=None):
         """A redis-server replicating <master>, waited for until its link
-        to the master is up and the initial sync done."""
-        r = self.start_redis(name or self._name("replica"), args=args, replicaof=master)
+        to the master is up and the initial sync done (<args>, <auth> as
+        for start_redis; a master with a password needs --masterauth)."""
+        r = self.start_redis(name or self._name("replica"), args=args, replicaof=master,
+                             auth=auth)
 
         def synced():
             info = r.cmd("INFO", "replication")

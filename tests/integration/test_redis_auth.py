@@ -46,10 +46,9 @@ class TestRedisAuth(unittest.TestCase):
 
     def acl_redis(self, password=ACL_PASS, **kw):
         """A redis-server whose only usable user is ACL_USER (default off)."""
-        r = self.fleet.start_redis(args=["--user", ACL_USER, "on", ">" + password, "~*", "&*",
-                                         "+@all", "--user", "default", "off"], **kw)
-        r.auth = (ACL_USER, password)
-        return r
+        return self.fleet.start_redis(args=["--user", ACL_USER, "on", ">" + password, "~*", "&*",
+                                            "+@all", "--user", "default", "off"],
+                                      auth=(ACL_USER, password), **kw)
 
     def world(self):
         self.origin = self.fleet.start_origin()
@@ -141,8 +140,7 @@ class TestRedisAuth(unittest.TestCase):
 
     def test_requirepass_sends_auth_pass(self):
         self.world()
-        r = self.fleet.start_redis(args=["--requirepass", LEGACY_PASS])
-        r.auth = LEGACY_PASS
+        r = self.fleet.start_redis(args=["--requirepass", LEGACY_PASS], auth=LEGACY_PASS)
         ctl, node = self.start_pair("redis://:%s@127.0.0.1:%d/0" % (LEGACY_PASS, r.port))
         wait_until(lambda: r.hgetall(self.k.pool_meta).get("count") == "1", 15,
                    "the controller to publish")
@@ -171,8 +169,7 @@ class TestRedisAuth(unittest.TestCase):
         stunnel4 server (TLS), the fleet talking to a local stunnel4 client
         that verifies the server's certificate."""
         self.world()
-        r = self.fleet.start_redis(args=["--requirepass", TLS_PASS])
-        r.auth = TLS_PASS
+        r = self.fleet.start_redis(args=["--requirepass", TLS_PASS], auth=TLS_PASS)
         d = os.path.join(self.fleet.tmp, "tls")
         os.makedirs(d)
         cert, key = _self_signed_cert(d, "redis-tls")
