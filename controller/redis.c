@@ -195,7 +195,6 @@ int redis_master_moved(struct redis *r, const char *host, uint16_t port)
         redisFree(r->rc);
         r->rc = NULL;
     }
-    r->nmoves++;
     r->attempt = 0;
     r->next_connect_at_ms = 0;
     return 1;
@@ -289,6 +288,8 @@ int redis_connect(struct redis *r, int64_t now_mono_ms)
         if (sentinel_get_master(r->sentinel, host, sizeof(host), &port, &err) != PF_OK)
             return redis_drop_why(r, "asking the sentinels", err.msg, now_mono_ms);
         if (r->port != port || strcmp(r->host, host) != 0) {
+            if (r->host[0] != '\0')
+                r->nmoves++;
             log_info("redis: the sentinels name %s%s%s:%u as master %s", strchr(host, ':') ? "["
                      : "", host, strchr(host, ':') ? "]" : "", (unsigned)port,
                      r->conf->master_name);

@@ -617,6 +617,8 @@ static void link_on_sentinel_master(const char *host, uint16_t port, void *arg)
         return;
     link->is_resolving = 0;
     if (link->port != port || strcmp(link->host, host) != 0) {
+        if (link->host[0] != '\0')
+            link->stats.master_moves++;
         link_set_target(link, host, port);
         log_info("redis: the sentinels name %s as master %s", link->addr,
                  link->conf->master_name);
@@ -643,7 +645,6 @@ static void link_on_sentinel_moved(const char *host, uint16_t port, void *arg)
         return;
     if (link->state == LINK_ST_CONNECTING && link->is_resolving)
         return;     /* the answer to the pending question will tell */
-    link->stats.master_moves++;
     log_info("redis: the sentinels moved master %s from %s to %s%s%s:%u", link->conf->master_name,
              link->addr, strchr(host, ':') != NULL ? "[" : "", host,
              strchr(host, ':') != NULL ? "]" : "", (unsigned)port);
