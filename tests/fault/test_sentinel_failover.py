@@ -216,23 +216,25 @@ class TestSentinelFailover(FaultTestCase):
         # A term starts with an epoch; a leader that finds the snapshot gone
         # moves on to a new epoch within its term (publish.c).
         term_re = re.compile(r"(?:leader: epoch|snapshot missing .*, new epoch) ([0-9a-f]+)")
-        events = []      # (wall, controller, kind, epoch)
+        events = []      # (wall, controller, line number, kind, epoch)
         for c in self.ctls:
-            for line in c.log_text().splitlines():
+            for i, line in enumerate(c.log_text().splitlines()):
                 w = wall_of(line)
                 m = pub_re.search(line)
                 if m:
-                    events.append((w, c.name, "pub", m.group(2)))
+                    events.append((w, c.name, i, "pub", m.group(2)))
                 m = term_re.search(line)
                 if m:
-                    events.append((w, c.name, "term", m.group(1)))
+                    events.append((w, c.name, i, "term", m.group(1)))
+        # By time; lines of one controller stamped in the same millisecond
+        # keep their log order.
         events.sort()
-        terms = [e[3] for e in events if e[2] == "term"]
+        terms = [e[4] for e in events if e[3] == "term"]
         self.assertEqual(len(terms), len(set(terms)), "an epoch used twice: %s" % terms)
         order = {ep: i for i, ep in enumerate(terms)}
         last = -1
         current = {}     # controller -> epoch of its latest term
-        for w, name, kind, ep in events:
+        for w, name, _, kind, ep in events:
             if kind == "term":
                 current[name] = ep
                 continue
