@@ -22,6 +22,11 @@ from pf_harness import (Fleet, HarnessError, Peer, RespError, _self_signed_cert,
 
 ACL_USER = "pfuser"
 ACL_PASS = "pf-acl-pass-4471"
+# docs/configuration.md, "redis.url": what the fleet's ACL user needs.
+ACL_RULES = ("~{pf}:v1:* &{pf}:v1:* +@read +@write +@scripting +@pubsub +@connection "
+             "+@transaction +role")
+ADMIN_USER = "pfadmin"
+ADMIN_PASS = "pf-admin-pass-6630"
 WRONG_PASS = "wr0ng-pass-9913"
 LEGACY_PASS = "legacy-pass-7720"
 TLS_PASS = "tls-pass-3319"
@@ -38,17 +43,21 @@ def need(name):
 class TestRedisAuth(unittest.TestCase):
     def setUp(self):
         self.fleet = Fleet(self)
-        for s in (ACL_PASS, WRONG_PASS, LEGACY_PASS, TLS_PASS):
+        for s in (ACL_PASS, WRONG_PASS, LEGACY_PASS, TLS_PASS, ADMIN_PASS):
             self.fleet.secret(s)
         self.k = self.fleet.keys
 
     # -- building blocks ------------------------------------------------------
 
     def acl_redis(self, password=ACL_PASS, **kw):
-        """A redis-server whose only usable user is ACL_USER (default off)."""
-        return self.fleet.start_redis(args=["--user", ACL_USER, "on", ">" + password, "~*", "&*",
-                                            "+@all", "--user", "default", "off"],
-                                      auth=(ACL_USER, password), **kw)
+        """A redis-server whose fleet user is ACL_USER with exactly the rights
+        docs/configuration.md gives it; the default user is off and the test
+        itself (CLIENT LIST, ACL LOG, ACL SETUSER) uses ADMIN_USER."""
+        return self.fleet.start_redis(args=["--user", ACL_USER, "on", ">" + password]
+                                      + ACL_RULES.split()
+                                      + ["--user", ADMIN_USER, "on", ">" + ADMIN_PASS, "~*",
+                                         "&*", "+@all", "--user", "default", "off"],
+                                      auth=(ADMIN_USER, ADMIN_PASS), **kw)
 
     def world(self):
         self.origin = self.fleet.start_origin()
@@ -95,12 +104,17 @@ class TestRedisAuth(unittest.TestCase):
         # Every connection of both binaries is the ACL user's.
         clients = [dict(kv.split("=", 1) for kv in line.split(" ") if "=" in kv)
                    for line in r.cmd("CLIENT", "LIST").strip().splitlines()]
-        fleet = [c for c in clients if c.get("cmd") != "client|list"]
+        fleet = [c for c in clients if c.get("user") != ADMIN_USER]
         self.assertGreaterEqual(len(fleet), 3, clients)     # controller + node cmd + node sub
         self.assertEqual({c.get("user") for c in fleet}, {ACL_USER}, clients)
         self.assertEqual(self.error_lines(ctl, "refused") + self.error_lines(node, "refused"), [])
         wait_until(lambda: r.hgetall(self.k.node(node.id)).get("redis_connected") == "1", 5,
                    "the node's heartbeat, written as %s" % ACL_USER)
+        # The documented rights suffice: the server denied the user nothing
+        # (ACL LOG records every denied command, key and channel).
+        time.sleep(1.5)
+        denied = [dict(zip(e[0::2], e[1::2])) for e in r.cmd("ACL", "LOG")]
+        self.assertEqual([d for d in denied if d.get("username") == ACL_USER], [])
 
     def test_wrong_password_logged_once_and_retried_with_backoff(self):
         self.world()
@@ -131,7 +145,6 @@ class TestRedisAuth(unittest.TestCase):
         self.assertEqual(node.admin("/readyz")[0], 503)
         # The operator fixes the server: both connect within their backoff cap.
         r.cmd("ACL", "SETUSER", ACL_USER, ">" + WRONG_PASS)
-        r.auth = (ACL_USER, WRONG_PASS)
         wait_until(lambda: r.hgetall(self.k.pool_meta).get("count") == "1", 20,
                    "the controller to connect and publish")
         self.assert_serves(node, timeout=15)
