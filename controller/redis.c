@@ -147,6 +147,7 @@ static int redis_drop_on_error(struct redis *r, const char *what, const redisRep
     if (cls == REDIS_PROTO_ERR_READONLY && r->sentinel != NULL) {
         log_warn("redis %s: %s: %s; the master moved, asking the sentinels again", r->addr,
                  what, buf);
+        r->is_down_logged = 1;
         redis_drop_why(r, what, "READONLY", now_mono_ms);
         r->next_connect_at_ms = now_mono_ms;
         r->attempt = 0;
