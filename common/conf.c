@@ -15,6 +15,7 @@
 #include "keys.h"
 #include "line_format.h"
 #include "log.h"
+#include "redis_url.h"
 #include "str.h"
 
 #define CONF_FILE_MAX       (1024 * 1024)
@@ -210,81 +211,111 @@ static int conf_check_listen(const cJSON *item, const char *path, char *dst, siz
 
 /* ---- redis ---------------------------------------------------------------- */
 
-/* Parses redis://[[user]:password@]host[:port][/db] of <url>. */
+/* Parses redis.url <url> (common/redis_url.h) into <r>; <r> is unchanged
+ * on error. */
 static int conf_parse_redis_url(struct conf_redis *r, const char *url, struct pf_err *err)
 {
-    static const char scheme[] = "redis://";
-    const size_t sn = sizeof(scheme) - 1;
-    char hostport[UPSTREAM_HOST_MAX + 16];
-    char password[UPSTREAM_CRED_MAX];
-    const char *p, *end, *slash, *at;
-    int db = 0;
+    struct redis_url u;
+    size_t n = strlen(url);
 
-    if (strlen(url) >= sizeof(r->url))
+    if (n >= sizeof(r->url))
         return pf_err_set(err, PF_EINVAL, "too long");
-    if (strncasecmp(url, scheme, sn) != 0)
-        return pf_err_set(err, PF_EINVAL, "must start with redis://");
-    p = url + sn;
-    end = p + strlen(p);
-    for (const char *q = p; q < end; q++) {
-        unsigned char ch = (unsigned char)*q;
-        if (ch <= 0x20 || ch >= 0x7f || ch == '?' || ch == '#')
-            return pf_err_set(err, PF_EINVAL, "invalid character in URL");
-    }
-    slash = strchr(p, '/');
-    if (slash != NULL) {
-        const char *d = slash + 1;
-        size_t dn = strlen(d);
-        if (dn > 5)
-            return pf_err_set(err, PF_EINVAL, "database must be 0..65535");
-        for (size_t i = 0; i < dn; i++) {
-            if (d[i] < '0' || d[i] > '9')
-                return pf_err_set(err, PF_EINVAL, "database must be 0..65535");
-            db = db * 10 + (d[i] - '0');
-        }
-        if (db > 65535)
-            return pf_err_set(err, PF_EINVAL, "database must be 0..65535");
-        end = slash;
-    }
-    password[0] = '\0';
-    at = NULL;
-    for (const char *q = end; q > p; q--) {
-        if (q[-1] == '@') {
-            at = q - 1;
-            break;
-        }
-    }
-    if (at != NULL) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon != NULL &&
-            str_pct_decode(colon + 1, (size_t)(at - colon - 1), password,
-                           sizeof(password), NULL) != PF_OK)
-            return pf_err_set(err, PF_EINVAL, "bad password");
-        p = at + 1;
-    }
-    size_t hn = (size_t)(end - p);
-    if (hn == 0)
-        return pf_err_set(err, PF_EINVAL, "missing host");
-    if (hn + 6 >= sizeof(hostport))
-        return pf_err_set(err, PF_EINVAL, "host too long");
-    memcpy(hostport, p, hn);
-    hostport[hn] = '\0';
-    /* Port is optional: add the default when the last ':' is not a port's. */
-    const char *lastc = strrchr(hostport, ':');
-    const char *rbr = strrchr(hostport, ']');
-    if (lastc == NULL || (hostport[0] == '[' && (rbr == NULL || lastc < rbr)))
-        strcat(hostport, ":6379");
-    struct pf_err aerr;
-    uint16_t port;
-    char host[UPSTREAM_HOST_MAX];
-    if (addr_parse_hostport(hostport, host, sizeof(host), &port, &aerr) != PF_OK)
-        return pf_err_set(err, PF_EINVAL, "%s", aerr.msg);
-    memcpy(r->url, url, strlen(url) + 1);
-    memcpy(r->host, host, sizeof(r->host));
-    r->port = port;
-    r->db = db;
-    memcpy(r->password, password, sizeof(r->password));
+    if (redis_url_parse(url, n, &u, err) != PF_OK)
+        return PF_EINVAL;
+    memcpy(r->url, url, n + 1);
+    memcpy(r->host, u.host, sizeof(r->host));
+    r->port = u.port;
+    r->db = u.db;
+    memcpy(r->password, u.pass, sizeof(r->password));
+    memcpy(r->user, u.user, sizeof(r->user));
+    memcpy(r->unix_path, u.path, sizeof(r->unix_path));
+    memset(&u, 0, sizeof(u));
     return PF_OK;
+}
+
+/* The redis settings that only make sense together. */
+static int conf_redis_check(const struct conf_redis *r, struct pf_err *err)
+{
+    if (r->nsentinels > 0 && r->master_name[0] == '\0')
+        return pf_err_set(err, PF_EINVAL, "redis.master_name: required with redis.sentinels");
+    if (r->nsentinels == 0 && r->master_name[0] != '\0')
+        return pf_err_set(err, PF_EINVAL, "redis.sentinels: required with redis.master_name");
+    if (r->nsentinels > 0 && r->unix_path[0] != '\0')
+        return pf_err_set(err, PF_EINVAL, "redis.url: unix:// cannot be used with "
+                          "redis.sentinels (the sentinels name the master's TCP address)");
+    if (r->nsentinels == 0 && (r->sentinel_password[0] != '\0' || r->sentinel_user[0] != '\0'))
+        return pf_err_set(err, PF_EINVAL, "redis.sentinel_password: set without redis.sentinels");
+    if (r->sentinel_user[0] != '\0' && r->sentinel_password[0] == '\0')
+        return pf_err_set(err, PF_EINVAL, "redis.sentinel_user: needs redis.sentinel_password");
+    return PF_OK;
+}
+
+/* One "host:port" of redis.sentinels (<len> bytes at <s>) appended to <r>. */
+static int conf_add_sentinel(struct conf_redis *r, const char *s, size_t len, struct pf_err *err)
+{
+    char buf[UPSTREAM_HOST_MAX + 8];
+    struct pf_err aerr;
+
+    if (r->nsentinels >= CONF_SENTINELS_MAX)
+        return pf_err_set(err, PF_EINVAL, "more than %d sentinels", CONF_SENTINELS_MAX);
+    if (len == 0 || len >= sizeof(buf))
+        return pf_err_set(err, PF_EINVAL, "must be host:port");
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    struct conf_sentinel *sn = &r->sentinels[r->nsentinels];
+    if (addr_parse_hostport(buf, sn->host, sizeof(sn->host), &sn->port, &aerr) != PF_OK)
+        return pf_err_set(err, PF_EINVAL, "must be host:port: %s", aerr.msg);
+    for (int i = 0; i < r->nsentinels; i++)
+        if (r->sentinels[i].port == sn->port && strcmp(r->sentinels[i].host, sn->host) == 0)
+            return pf_err_set(err, PF_EINVAL, "sentinel listed twice");
+    r->nsentinels++;
+    return PF_OK;
+}
+
+static int conf_redis_sentinels(void *base, const cJSON *item, const char *path,
+                                struct pf_err *err)
+{
+    struct conf_redis *r = base;
+    char ipath[CONF_PATH_MAX];
+    const cJSON *it;
+    int i = 0;
+
+    if (!cJSON_IsArray(item))
+        return pf_err_set(err, PF_EINVAL, "%s: must be an array of \"host:port\"", path);
+    r->nsentinels = 0;
+    cJSON_ArrayForEach(it, item) {
+        const char *s;
+        conf_pathf(ipath, sizeof(ipath), "%s[%d]", path, i++);
+        if (conf_get_string(it, ipath, UPSTREAM_HOST_MAX + 8, 0, &s, err) != PF_OK)
+            return PF_EINVAL;
+        if (conf_add_sentinel(r, s, strlen(s), err) != PF_OK) {
+            pf_err_prefix(err, "%s: ", ipath);
+            return PF_EINVAL;
+        }
+    }
+    return PF_OK;
+}
+
+static int conf_redis_master_name(void *base, const cJSON *item, const char *path,
+                                  struct pf_err *err)
+{
+    struct conf_redis *r = base;
+    return conf_check_name(item, path, r->master_name, sizeof(r->master_name), err);
+}
+
+static int conf_redis_sentinel_user(void *base, const cJSON *item, const char *path,
+                                    struct pf_err *err)
+{
+    struct conf_redis *r = base;
+    return conf_copy_string(item, path, r->sentinel_user, sizeof(r->sentinel_user), 1, err);
+}
+
+static int conf_redis_sentinel_password(void *base, const cJSON *item, const char *path,
+                                        struct pf_err *err)
+{
+    struct conf_redis *r = base;
+    return conf_copy_string(item, path, r->sentinel_password, sizeof(r->sentinel_password), 1,
+                            err);
 }
 
 static int conf_redis_url(void *base, const cJSON *item, const char *path, struct pf_err *err)
@@ -329,6 +360,10 @@ static const struct conf_field conf_redis_fields[] = {
     CONF_FN("credential_key_file", conf_redis_credential_key_file),
     CONF_INT(struct conf_redis, "connect_timeout_ms", connect_timeout_ms, 1, 600000),
     CONF_INT(struct conf_redis, "command_timeout_ms", command_timeout_ms, 1, 600000),
+    CONF_FN("sentinels", conf_redis_sentinels),
+    CONF_FN("master_name", conf_redis_master_name),
+    CONF_FN("sentinel_user", conf_redis_sentinel_user),
+    CONF_FN("sentinel_password", conf_redis_sentinel_password),
 };
 
 /* ---- log ------------------------------------------------------------------ */
@@ -1586,8 +1621,9 @@ static const struct conf_field conf_node_fields[] = {
 static int conf_sec_redis(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
     struct conf *c = base;
-    return conf_parse_object(item, path, conf_redis_fields, PF_ARRAY_LEN(conf_redis_fields),
-                             &c->redis, err);
+    int rc = conf_parse_object(item, path, conf_redis_fields, PF_ARRAY_LEN(conf_redis_fields),
+                               &c->redis, err);
+    return rc != PF_OK ? rc : conf_redis_check(&c->redis, err);
 }
 
 static int conf_sec_log(void *base, const cJSON *item, const char *path, struct pf_err *err)
@@ -1742,6 +1778,30 @@ int conf_apply_env(struct conf *c, char *(*getenv_fn)(const char *), struct pf_e
         pf_err_prefix(err, "PF_REDIS_URL: ");
         return PF_EINVAL;
     }
+    v = getenv_fn("PF_REDIS_SENTINELS");
+    if (v != NULL && v[0] != '\0') {
+        c->redis.nsentinels = 0;
+        for (const char *p = v;;) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+            if (conf_add_sentinel(&c->redis, p, n, err) != PF_OK) {
+                pf_err_prefix(err, "PF_REDIS_SENTINELS: entry %d: ", c->redis.nsentinels + 1);
+                return PF_EINVAL;
+            }
+            if (comma == NULL)
+                break;
+            p = comma + 1;
+        }
+    }
+    v = getenv_fn("PF_REDIS_MASTER_NAME");
+    if (v != NULL && v[0] != '\0') {
+        if (!keys_valid_name(v) || strlen(v) >= sizeof(c->redis.master_name))
+            return pf_err_set(err, PF_EINVAL,
+                              "PF_REDIS_MASTER_NAME: must be 1..63 chars of [A-Za-z0-9_.-]");
+        snprintf(c->redis.master_name, sizeof(c->redis.master_name), "%s", v);
+    }
+    if (conf_redis_check(&c->redis, err) != PF_OK)
+        return PF_EINVAL;
     v = getenv_fn("PF_LOG_LEVEL");
     if (v != NULL && v[0] != '\0' &&
         conf_set_level(c->log_level, sizeof(c->log_level), v) != PF_OK)
@@ -1814,4 +1874,5 @@ void conf_deinit(struct conf *c)
     conf_free_providers(&c->controller);
     conf_free_users(&c->node);
     memset(c->redis.password, 0, sizeof(c->redis.password));
+    memset(c->redis.sentinel_password, 0, sizeof(c->redis.sentinel_password));
 }

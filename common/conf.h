@@ -1,6 +1,7 @@
 /* Configuration: one JSON file with "redis", "log", "controller" and "node"
  * sections; each binary reads the sections it needs. Env overrides:
- * PF_REDIS_URL, PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID.
+ * PF_REDIS_URL, PF_REDIS_SENTINELS, PF_REDIS_MASTER_NAME, PF_LOG_LEVEL,
+ * PF_NODE_ID, PF_CONTROLLER_ID.
  * The schema is documented in docs/configuration.md. */
 #ifndef PF_CONF_H
 #define PF_CONF_H
@@ -8,6 +9,8 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "redis_proto.h"
+#include "redis_url.h"
 #include "upstream-t.h"
 
 #define CONF_ADDR_MAX     128    /* "host:port" of a listener */
@@ -35,17 +38,36 @@ struct conf_upstream_policy {
     int      nallow;
 };
 
+#define CONF_SENTINELS_MAX 16
+
+/* One sentinel of redis.sentinels. */
+struct conf_sentinel {
+    char     host[UPSTREAM_HOST_MAX];   /* IPv6 without brackets */
+    uint16_t port;
+};
+
 struct conf_redis {
-    char     url[CONF_URL_MAX];       /* redis://[:pass@]host:port[/db]; default redis://127.0.0.1:6379/0 */
-    char     host[UPSTREAM_HOST_MAX]; /* parsed from url */
+    char     url[CONF_URL_MAX];       /* redis://[[user]:pass@]host[:port][/db] or
+                                         unix://[[user]:pass@]/path[?db=N] (common/redis_url.h);
+                                         default redis://127.0.0.1:6379/0 */
+    char     host[UPSTREAM_HOST_MAX]; /* parsed from url; "" for unix:// */
     uint16_t port;
     int      db;
     char     password[UPSTREAM_CRED_MAX]; /* from url; never logged */
+    char     user[UPSTREAM_CRED_MAX]; /* ACL user from url: AUTH user password; "" = AUTH password */
+    char     unix_path[REDIS_URL_PATH_MAX]; /* unix:// socket path; "" = TCP host:port */
     char     prefix[40];              /* key prefix, default "pf" */
     int      connect_timeout_ms;      /* default 2000 */
     int      command_timeout_ms;      /* default 2000 */
     char     credential_key_file[CONF_FILE_PATH_MAX]; /* seals upstream passwords in records
                                          (common/seal.h); "" = stored in clear (default) */
+    /* Sentinel: with sentinels set, the master's address is asked from them
+     * (url then gives only the credentials and the database). */
+    struct conf_sentinel sentinels[CONF_SENTINELS_MAX];
+    int      nsentinels;              /* 0 = plain url (default) */
+    char     master_name[REDIS_PROTO_MASTER_NAME_MAX]; /* the name the sentinels monitor */
+    char     sentinel_user[UPSTREAM_CRED_MAX];     /* ACL user on the sentinels; "" = none */
+    char     sentinel_password[UPSTREAM_CRED_MAX]; /* "" = no AUTH to sentinels; never logged */
 };
 
 enum conf_provider_type {
@@ -288,8 +310,10 @@ int conf_parse(struct conf *c, const char *text, size_t len, struct pf_err *err)
 /* Reads <path>, conf_init_defaults + conf_parse + conf_apply_env. */
 int conf_load_file(struct conf *c, const char *path, struct pf_err *err) PF_MUSTCHECK;
 
-/* Applies PF_REDIS_URL, PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID from <getenv_fn>
- * (pass getenv; tests pass a fake). */
+/* Applies PF_REDIS_URL, PF_REDIS_SENTINELS ("host:port,host:port"),
+ * PF_REDIS_MASTER_NAME, PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID from
+ * <getenv_fn> (pass getenv; tests pass a fake), then checks the redis
+ * settings that go together (sentinels and master_name). */
 int conf_apply_env(struct conf *c, char *(*getenv_fn)(const char *), struct pf_err *err) PF_MUSTCHECK;
 
 /* Frees what <c> owns (accepts NULL). */

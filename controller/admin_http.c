@@ -99,6 +99,7 @@ static void admin_status(struct evhttp_request *req, void *arg)
              cJSON_AddStringToObject(root, "commit", version_commit()) != NULL &&
              cJSON_AddStringToObject(root, "epoch", ctx->lease.is_leader ? ctx->pub->epoch : "") != NULL &&
              cJSON_AddStringToObject(root, "last_leadership_loss", ctx->lease.last_loss) != NULL &&
+             cJSON_AddStringToObject(root, "redis_target", redis_target(ctx->redis)) != NULL &&
              controller_metrics_add_json(&src, root) == PF_OK;
     cJSON *provs = ok ? cJSON_AddArrayToObject(root, "providers") : NULL;
     ok = provs != NULL;

@@ -16,6 +16,7 @@
 #include "redis.h"
 #include "reload.h"
 #include "seal.h"
+#include "sentinel.h"
 #include "sync.h"
 
 int context_check(struct ctl_ctx *ctx, struct pf_err *err)
@@ -60,7 +61,12 @@ int context_create(struct ctl_ctx *ctx)
     if (ctx->base == NULL)
         return PF_ENOMEM;
     ctx->fetch = fetch_create(ctx->base);
-    ctx->redis = redis_create(&ctx->conf.redis);
+    if (ctx->conf.redis.nsentinels > 0) {
+        ctx->sentinel = sentinel_create(ctx->base, &ctx->conf.redis, sync_on_master_moved, ctx);
+        if (ctx->sentinel == NULL || sentinel_watch_start(ctx->sentinel) != PF_OK)
+            return PF_ENOMEM;
+    }
+    ctx->redis = redis_create(&ctx->conf.redis, ctx->sentinel);
     ctx->pub = ctx->redis != NULL ? publish_create(ctx->redis, &ctx->keys, cc->id, ctx->cred_key)
                                   : NULL;
     ctx->sigint_ev = evsignal_new(ctx->base, SIGINT, context_signal_cb, ctx);
@@ -109,6 +115,7 @@ void context_destroy(struct ctl_ctx *ctx)
     fetch_destroy(ctx->fetch);
     publish_destroy(ctx->pub);
     redis_destroy(ctx->redis);
+    sentinel_destroy(ctx->sentinel);
     sync_deinit(ctx);
     struct event *evs[] = { ctx->sigint_ev, ctx->sigterm_ev, ctx->sighup_ev };
     for (size_t i = 0; i < PF_ARRAY_LEN(evs); i++)

@@ -19,6 +19,7 @@ struct provider;
 struct publish;
 struct redis;
 struct seal_key;
+struct sentinel;
 
 struct ctl_ctx {
     struct conf         conf;           /* owned: loaded config */
@@ -27,6 +28,7 @@ struct ctl_ctx {
     struct fetch       *fetch;          /* owned: provider HTTP requests */
     struct health_check *health;        /* owned; NULL without controller.health */
     struct redis       *redis;          /* owned: the Redis connection */
+    struct sentinel    *sentinel;       /* owned; NULL without redis.sentinels */
     struct publish     *pub;            /* owned: Redis writer */
     struct seal_key    *cred_key;       /* owned: redis.credential_key_file, NULL = none */
     struct provider   **providers;      /* owned array of owned providers */

@@ -153,6 +153,12 @@ static void f_fenced(const void *s, const struct metrics_row *row, struct metric
     metrics_uint(e, NULL, SRC(s)->ctx->pub->nfenced);
 }
 
+static void f_redis_master_moves(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    metrics_uint(e, NULL, redis_master_moves(SRC(s)->ctx->redis));
+}
+
 static void f_redis_connected(const void *s, const struct metrics_row *row, struct metrics_emit *e)
 {
     (void)row;
@@ -326,7 +332,9 @@ static const struct metrics_row controller_rows[] = {
       NOL, FN(f_redis_connected), 0 },
     { "pf_controller_redis_errors_total", C, NONE, "Redis connections dropped on an error, and writes answered with an error.",
       NOL, FN(f_redis_errors), 0 },
-    /* (Sentinel and provider counters: add their rows here) */
+    { "pf_controller_redis_master_moves_total", C, NONE, "Redis master changes followed (Sentinel).",
+      NOL, FN(f_redis_master_moves), 0 },
+    /* (provider counters: add their rows here) */
     /* leadership and config */
     { "pf_controller_leader", G, NONE, "1 while this controller holds the lease.",
       NOL, FN(f_leader), 0 },

@@ -15,6 +15,7 @@
 #include "context.h"
 #include "controller.h"
 #include "log.h"
+#include "redis.h"
 #include "seal.h"
 
 #define CTL_EXIT_OK     0
@@ -99,8 +100,9 @@ int main(int argc, char **argv)
         log_error("controller setup failed");
         goto out;
     }
-    log_info("controller %s started: %zu providers, redis %s:%u prefix %s", ctx.conf.controller.id,
-             ctx.nproviders, ctx.conf.redis.host, (unsigned)ctx.conf.redis.port, ctx.keys.base);
+    log_info("controller %s started: %zu providers, redis %s%s prefix %s", ctx.conf.controller.id,
+             ctx.nproviders, redis_target(ctx.redis),
+             ctx.conf.redis.nsentinels > 0 ? " (via redis.sentinels)" : "", ctx.keys.base);
     if (event_base_dispatch(ctx.base) < 0) {
         log_error("event loop failed");
         goto out;

@@ -271,6 +271,20 @@ void sync_on_health(void *arg)
     sync_want(arg);
 }
 
+void sync_on_master_moved(const char *host, uint16_t port, void *arg)
+{
+    struct ctl_ctx *ctx = arg;
+    if (!redis_master_moved(ctx->redis, host, port))
+        return;
+    /* Only timers here: the watch that calls this is still reading. */
+    sync_arm_lease(ctx, 0);
+    if (ctx->lease.is_leader) {
+        for (size_t i = 0; i < ctx->nproviders; i++)
+            ctx->providers[i]->is_dirty = 1;
+        sync_want(ctx);
+    }
+}
+
 void sync_on_provider(struct provider *p, void *arg)
 {
     (void)p;

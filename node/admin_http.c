@@ -17,6 +17,7 @@
 #include "log.h"
 #include "node_metrics.h"
 #include "readiness.h"
+#include "redis_link.h"
 #include "version.h"
 
 struct admin_http {
@@ -48,6 +49,8 @@ int admin_http_write_stats(const struct node_ctx *ctx, struct evbuffer *out)
              cJSON_AddStringToObject(root, "commit", version_commit()) != NULL &&
              cJSON_AddStringToObject(root, "pool_epoch", ctx->pool.epoch) != NULL &&
              cJSON_AddStringToObject(root, "ready_reason", src.ready.why) != NULL &&
+             cJSON_AddStringToObject(root, "redis_target",
+                                     ctx->redis != NULL ? redis_link_target(ctx->redis) : "") != NULL &&
              node_metrics_add_json(&src, root) == PF_OK;
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);

@@ -287,6 +287,8 @@ static const struct metrics_row node_rows[] = {
       NOL, LINK(disconnects), 0 },
     { "pf_node_redis_command_timeouts_total", C, NONE, "Redis commands that hit their deadline.",
       NOL, LINK(command_timeouts), 0 },
+    { "pf_node_redis_master_moves_total", C, NONE, "Redis master changes followed (Sentinel).",
+      NOL, LINK(master_moves), 0 },
     { "pf_node_redis_notices_total", C, NONE, "Pool notices received.",
       NOL, SYNC(notices), 0 },
     { "pf_node_redis_reloads_total", C, NONE, "Pool snapshots applied.",
