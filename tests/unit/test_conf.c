@@ -201,6 +201,11 @@ struct err_case {
 };
 
 static const struct err_case err_cases[] = {
+    /* log.format, node.access_log */
+    { "{\"log\":{\"format\":\"xml\"}}", "log.format: must be text or json" },
+    { "{\"log\":{\"format\":1}}", "log.format: must be a string" },
+    { "{\"node\":{\"access_log\":\"access.log\"}}",
+      "node.access_log: must be \"stderr\" or an absolute path" },
     /* unknown keys */
     { "{\"nodes\":{}}", "nodes: unknown key" },
     { "{\"node\":{\"max_header\":1}}", "node.max_header: unknown key" },
@@ -610,5 +615,25 @@ Test(conf, redis_credential_key_file)
     conf_deinit(&c);
     conf_init_defaults(&c);
     cr_expect_eq(parse(&c, "{\"redis\":{\"credential_key\":\"x\"}}", &err), PF_EINVAL);
+    conf_deinit(&c);
+}
+
+/* log.format and node.access_log (issue 11 item 8): off and text by default. */
+Test(conf, log_format_and_access_log)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.log_format, "text");
+    cr_expect_str_eq(c.node.access_log, "");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"log\":{\"format\":\"JSON\"},"
+                           "\"node\":{\"access_log\":\"stderr\"}}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.log_format, "json", "canonical name");
+    cr_expect_str_eq(c.node.access_log, "stderr");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"node\":{\"access_log\":\"/var/log/proxyfleet/access.log\"}}",
+                       &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.node.access_log, "/var/log/proxyfleet/access.log");
     conf_deinit(&c);
 }
