@@ -471,6 +471,8 @@ static void read_head(struct conn *c, struct http_session *hs)
     }
     if (!hs->is_head_started) {
         hs->is_head_started = 1;
+        /* a new exchange, nothing in flight: it meets a reload's settings */
+        conn_use_current_settings(c);
         if (c->nreq > 0)   /* idle wait is over: the head deadline starts now */
             conn_arm_timer(c, c->cn->header_timeout_ms);
     }
@@ -509,8 +511,6 @@ static void read_head(struct conn *c, struct http_session *hs)
 static void next_request(struct conn *c, struct http_session *hs)
 {
     exchange_reset(hs);
-    /* nothing in flight: the next request meets a reload's settings */
-    conn_use_current_settings(c);
     conn_set_state(c, CONN_ST_READ_HEAD);
     bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
     bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
