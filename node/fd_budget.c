@@ -13,21 +13,17 @@ uint64_t fd_budget_need(int max_clients, int rejecting_max)
 
 void fd_budget_fit(uint64_t limit, int max_clients, struct fd_budget *b)
 {
+    uint64_t want = (uint64_t)PF_MAX_OF(max_clients, 0);
     b->limit = limit;
-    b->need = fd_budget_need(max_clients, FD_BUDGET_REJECTING_MAX);
-    if (limit >= b->need) {
-        b->max_clients = max_clients;
-        b->rejecting_max = FD_BUDGET_REJECTING_MAX;
-        b->is_short = 0;
-        return;
-    }
-    uint64_t rej = PF_MIN_OF(PF_MAX_OF(limit / 16, (uint64_t)FD_BUDGET_REJECTING_MIN),
-                             (uint64_t)FD_BUDGET_REJECTING_MAX);
-    uint64_t fixed = FD_BUDGET_PIPES + FD_BUDGET_RESERVE + rej;
+    b->rejecting_max = FD_BUDGET_REJECTING_MAX;
+    if (limit < fd_budget_need(max_clients, FD_BUDGET_REJECTING_MAX))
+        b->rejecting_max = (int)PF_MIN_OF(PF_MAX_OF(limit / 16, (uint64_t)FD_BUDGET_REJECTING_MIN),
+                                          (uint64_t)FD_BUDGET_REJECTING_MAX);
+    b->need = fd_budget_need(max_clients, b->rejecting_max);
+    uint64_t fixed = FD_BUDGET_PIPES + FD_BUDGET_RESERVE + (uint64_t)b->rejecting_max;
     uint64_t clients = limit > fixed ? (limit - fixed) / 2 : 0;
-    b->max_clients = (int)PF_MIN_OF(clients, (uint64_t)PF_MAX_OF(max_clients, 0));
-    b->rejecting_max = (int)rej;
-    b->is_short = 1;
+    b->is_short = clients < want;
+    b->max_clients = (int)PF_MIN_OF(clients, want);
 }
 
 int fd_budget_plan(int max_clients, struct fd_budget *b)

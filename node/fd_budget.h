@@ -39,9 +39,10 @@ struct fd_budget {
 uint64_t fd_budget_need(int max_clients, int rejecting_max);
 
 /* Fits <max_clients> into <limit> descriptors: fills b->limit, b->need,
- * b->max_clients, b->rejecting_max and b->is_short. When the need is
- * met, max_clients and FD_BUDGET_REJECTING_MAX; else limit/16 (within
- * 8..256) answering conns and what is left for clients, which may be 0. */
+ * b->max_clients, b->rejecting_max and b->is_short. FD_BUDGET_REJECTING_MAX
+ * answering conns when everything fits, else limit/16 of them (within
+ * 8..256); then max_clients, or what is left for clients when that is
+ * fewer (is_short; may be 0). b->need counts those answering conns. */
 void fd_budget_fit(uint64_t limit, int max_clients, struct fd_budget *b);
 
 /* Reads RLIMIT_NOFILE, raises the soft limit toward the need of

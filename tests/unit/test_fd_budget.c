@@ -59,13 +59,20 @@ Test(fd_budget, too_small_for_any_client)
     cr_expect_eq(b.max_clients, 0);
 }
 
-/* A configured max_clients below what the limit allows stays. */
+/* A configured max_clients below what the limit allows stays; fewer
+ * answering conns make room when the limit is tight. */
 Test(fd_budget, small_max_clients)
 {
     struct fd_budget b;
     fd_budget_fit(1024, 10, &b);
     cr_expect_eq(b.is_short, 0);
     cr_expect_eq(b.max_clients, 10);
+    cr_expect_eq(b.rejecting_max, FD_BUDGET_REJECTING_MAX);
+    fd_budget_fit(256, 20, &b);
+    cr_expect_eq(b.is_short, 0, "20 clients fit in 256 with fewer answering conns");
+    cr_expect_eq(b.max_clients, 20);
+    cr_expect_eq(b.rejecting_max, 16);
+    cr_expect(b.need <= 256);
 }
 
 /* The real limit: raised toward the need, within the hard limit. */
