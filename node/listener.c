@@ -85,9 +85,13 @@ static void error_cb(struct evconnlistener *evl, void *arg)
     int64_t now = clock_mono_ms();
     l->ctx->stats.accept_errors++;
     if (l->error_logged_ms == 0 || now - l->error_logged_ms >= LISTENER_LOG_MS) {
-        log_warn("accept on %s failed, pausing %d ms: %s (%llu more since the last line)",
-                 l->addr, LISTENER_PAUSE_MS, evutil_socket_error_to_string(e),
-                 (unsigned long long)l->nerrors_quiet);
+        if (l->nerrors_quiet == 0)
+            log_warn("accept on %s failed, pausing %d ms: %s", l->addr, LISTENER_PAUSE_MS,
+                     evutil_socket_error_to_string(e));
+        else
+            log_warn("accept on %s failed, pausing %d ms: %s (%llu more since the last line)",
+                     l->addr, LISTENER_PAUSE_MS, evutil_socket_error_to_string(e),
+                     (unsigned long long)l->nerrors_quiet);
         l->error_logged_ms = now;
         l->nerrors_quiet = 0;
     } else {
