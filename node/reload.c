@@ -69,6 +69,7 @@ void reload_run(struct node_ctx *ctx)
     enum pf_log_format format = PF_LOG_TEXT;
     struct access_log *al = NULL;
     struct conf_gen *gen = NULL;
+    struct conf old;
     char restart[512], changed[1024];
     int nrestart = 0, nchanged = 0, rc;
 
@@ -104,7 +105,7 @@ void reload_run(struct node_ctx *ctx)
     }
 
     /* commit: nothing below can fail */
-    struct conf old = ctx->conf;
+    old = ctx->conf;
     ctx->conf = *nc;                    /* takes what nc owns */
     free(nc);
     nc = NULL;
