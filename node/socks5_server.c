@@ -61,7 +61,6 @@ static void start(struct conn *c)
         return;
     }
     s->step = STEP_GREETING;
-    access_mark_begin(&s->mark, c, "SOCKS5", 0);
     c->ctx->stats.socks5_total++;
     conn_set_state(c, CONN_ST_SOCKS5);
     on_read(c);
@@ -232,6 +231,8 @@ static int step(struct conn *c)
         evbuffer_drain(in, used);
         c->bytes_in += used;
         c->ctx->stats.bytes_in += used;
+        /* a tunnel asked for: from here on it gets an access log line */
+        access_mark_begin(&s->mark, c, "SOCKS5", used);
         uint8_t want = c->cn->nusers > 0 ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
         uint8_t answer[2] = { SOCKS5_VERSION, want };
         if (!socks5_greeting_has(&g, want)) {
