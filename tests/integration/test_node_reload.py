@@ -24,7 +24,7 @@ import threading
 import time
 import unittest
 
-from pf_harness import Fleet, curl, wait_until
+from pf_harness import TIMEOUT_SCALE, Fleet, curl, wait_until
 
 EPOCH = "abababababababab"
 ALICE = ("alice", "s3cr3t-alice")
@@ -34,6 +34,29 @@ CAROL = ("carol", "s3cr3t-carol")
 
 def basic(user):
     return "Basic " + base64.b64encode(("%s:%s" % user).encode()).decode()
+
+
+def read_response(s):
+    """One HTTP/1.1 response head and its Content-Length body from socket
+    <s> (b"" when the peer closed before a byte)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 class KeepAliveClient:
@@ -187,19 +210,20 @@ class NodeReload(unittest.TestCase):
     def tunnel(self, node):
         """A CONNECT tunnel to the origin through <node>, checked with one
         GET inside it; returns the socket."""
-        s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+        s = socket.create_connection(("127.0.0.1", node.port), timeout=10 * TIMEOUT_SCALE)
         self.addCleanup(s.close)
         s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\nProxy-Authorization: %s\r\n\r\n"
                   % (self.origin.port, basic(ALICE).encode()))
-        self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
+        self.assertTrue(read_response(s).startswith(b"HTTP/1.1 200"))
         self.assertTrue(self.tunnel_get(s).startswith(b"HTTP/1.1 200"))
         return s
 
     @staticmethod
     def tunnel_get(s):
-        s.sendall(b"GET /in-tunnel HTTP/1.1\r\nHost: x\r\n\r\n")
+        """One GET through tunnel <s>: the whole response, b"" when closed."""
         try:
-            return s.recv(65536)
+            s.sendall(b"GET /in-tunnel HTTP/1.1\r\nHost: x\r\n\r\n")
+            return read_response(s)
         except OSError:
             return b""
 
