@@ -8,8 +8,10 @@ NOTIFY_SOCKET, as systemd would bind it:
     a refused one included;
   * STOPPING=1 on SIGTERM, then a clean exit;
   * an abstract socket ("@name") works too; without NOTIFY_SOCKET nothing
-    is sent and nothing is logged about it."""
+    is sent and nothing is logged about it;
+  * the controller honours log.format json too."""
 
+import json
 import os
 import signal
 import socket
@@ -95,9 +97,19 @@ class ServiceNotify(unittest.TestCase):
 
     def test_controller(self):
         m = self.manager()
-        ctl = self.fleet.start_controller(name="ctl", env={"NOTIFY_SOCKET": m.path})
+        ctl = self.fleet.start_controller({"log": {"format": "json"}}, name="ctl",
+                                          env={"NOTIFY_SOCKET": m.path})
         self.check_lifecycle(ctl, ctl.admin_port, m)
         self.assertNotIn("service manager", ctl.log_text())
+        # log.format json: every line of the controller is one JSON object
+        lines = ctl.log_text().splitlines()
+        self.assertGreater(len(lines), 3)
+        for line in lines:
+            entry = json.loads(line)
+            self.assertEqual(entry["program"], "controller")
+            self.assertIn(entry["level"], ("error", "warn", "info", "debug"))
+        self.assertTrue(any("keeping the old config" in json.loads(l)["message"] for l in lines),
+                        "the refused reload said why")
 
     def test_abstract_socket_and_none(self):
         m = self.manager("abstract", abstract=True)
