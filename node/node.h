@@ -61,7 +61,6 @@ struct node_ctx {
     struct access_log *access_log;      /* owned; NULL when node.access_log is "" */
     const char        *notify_socket;   /* borrowed ($NOTIFY_SOCKET); NULL = no service manager */
     int                is_notify_failed;/* a notify failed: logged once */
-    uint64_t           fd_limit;        /* soft RLIMIT_NOFILE after the start-up raise */
     int                max_clients;     /* node.max_clients within the descriptor budget
                                            (fd_budget.h): what the listeners admit */
     int                rejecting_max;   /* over-limit conns answered 503 at once */

@@ -85,7 +85,6 @@ static int setup_fd_budget(struct node_ctx *ctx, struct pf_err *err)
         log_warn("descriptors: reading RLIMIT_NOFILE failed, ignored: %s", strerror(errno));
         return PF_OK;
     }
-    ctx->fd_limit = b.limit;
     ctx->rejecting_max = b.rejecting_max;
     if (b.raise_errno != 0)
         log_info("descriptors: raising RLIMIT_NOFILE toward %llu failed, ignored: %s",

@@ -43,7 +43,6 @@ static void apply_limits(struct node_ctx *ctx, const struct conf_node *before)
         struct fd_budget b;
         ctx->max_clients = cn->max_clients;
         if (fd_budget_plan(cn->max_clients, &b) == PF_OK) {
-            ctx->fd_limit = b.limit;
             ctx->rejecting_max = b.rejecting_max;
             if (b.is_short) {
                 ctx->max_clients = PF_MAX_OF(b.max_clients, 1);

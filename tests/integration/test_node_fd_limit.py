@@ -3,7 +3,7 @@ under a low RLIMIT_NOFILE (soft = hard = 256, as `prlimit --nofile=256:256`
 would set it) and the real origin:
 
   * at start the node warns once, with the number of clients it can serve,
-    and caps max_clients to it (/stats max_clients, fd_limit);
+    and caps max_clients to it (pf_node_max_clients; the limit is process_max_fds);
   * with every slot taken, idle clients beyond the cap get the fast 503
     (or a close when even the 503s are too many), while requests already
     admitted still get the descriptors for their upstream: all of them
@@ -65,7 +65,8 @@ class NodeFdLimit(unittest.TestCase):
         self.assertGreater(cap, 10)
         self.assertLess(2 * cap, limit, "two descriptors per client fit in the limit")
         s = self.stats(node)
-        self.assertEqual((s["max_clients"], s["fd_limit"]), (cap, limit))
+        self.assertEqual((s["max_clients"], s["process_max_fds"]), (cap, limit))
+        self.assertEqual(node.metric("pf_node_max_clients"), cap)
 
         # every slot taken: cap - 10 idle clients and 10 that will send a request later
         idle = [self.connect(node) for _ in range(cap - 10)]
@@ -107,8 +108,8 @@ class NodeFdLimit(unittest.TestCase):
                 data += chunk
             self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:200])
         s = self.stats(node)
-        self.assertEqual(s["accept_errors"], 0, "no accept() ran out of descriptors")
-        self.assertGreaterEqual(s["rejected_over_limit"], LIMIT)
+        self.assertEqual(s["accept_errors_total"], 0, "no accept() ran out of descriptors")
+        self.assertGreaterEqual(s["rejected_over_limit_total"], LIMIT)
         self.assertNotIn("accept on", node.log_text())
 
         # once idle clients leave, requests are served again
@@ -140,7 +141,7 @@ class NodeFdLimit(unittest.TestCase):
         self.assertLessEqual(len(lines), int(elapsed) + 2, "at most one line a second: %s" % lines)
         self.close_all()
         wait_until(lambda: self.stats(node)["conns_active"] == 0, 10, "clients gone")
-        errors = self.stats(node)["accept_errors"]
+        errors = self.stats(node)["accept_errors_total"]
         self.assertGreater(errors, len(lines), "every error counted, not every one logged")
         if len(lines) > 1:
             self.assertRegex(lines[-1], r"\((\d+) more since the last line\)")

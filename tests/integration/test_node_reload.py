@@ -204,7 +204,7 @@ class NodeReload(unittest.TestCase):
             failed = [s for _, s in rs if s != 200]
             self.assertEqual(failed, [], "%s: bob's requests failed across the reload" % kind)
         s = self.stats(node)
-        self.assertEqual((s["reloads"], s["reload_errors"], s["settings_generation"]), (1, 0, 2))
+        self.assertEqual((s["reloads_total"], s["reload_errors_total"], s["settings_generation"]), (1, 0, 2))
         self.assertTrue(node.running())
 
     def tunnel(self, node):
@@ -259,7 +259,7 @@ class NodeReload(unittest.TestCase):
             self.assertEqual(self.get(node, ALICE).status, 200, "the old users still hold")
             self.assertEqual(self.get(node, CAROL).status, 407)
         s = self.stats(node)
-        self.assertEqual((s["reloads"], s["reload_errors"], s["settings_generation"]), (0, 3, 1))
+        self.assertEqual((s["reloads_total"], s["reload_errors_total"], s["settings_generation"]), (0, 3, 1))
         # a good file afterwards applies
         self.rewrite(node, {"node": {"users": [{"user": CAROL[0], "pass": CAROL[1]}]}})
         self.wait_log(node, "settings generation 2")
