@@ -50,8 +50,8 @@ const char *conn_state_name(enum conn_state st)
 
 void conn_bug(const struct conn *c, const char *what, const char *file, int line)
 {
-    log_error("c%llu %s: BUG at %s:%d in state %s: %s does not hold", (unsigned long long)c->id,
-              c->peer, file, line, conn_state_name(c->state), what);
+    log_write_conn(PF_LOG_ERROR, file, line, c->id, c->peer, "BUG in state %s: %s does not hold",
+                   conn_state_name(c->state), what);
     abort();
 }
 
@@ -81,6 +81,7 @@ int conn_client_write(struct conn *c, const void *data, size_t len)
 static void conn_free(struct conn *c)
 {
     c->ops->release(c);
+    conf_gen_put(c->gen);
     dial_deinit(&c->dial);
     if (c->timer != NULL)
         event_free(c->timer);
@@ -151,6 +152,8 @@ struct conn *conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa
         return NULL;
     }
     c->ctx = ctx;
+    c->gen = conf_gen_get(ctx->gen);
+    c->cn = &c->gen->node;
     c->ops = ops;
     c->proto = (char *)c + CONN_PROTO_OFFSET;
     c->id = ++ctx->next_conn_id;
@@ -178,14 +181,23 @@ struct conn *conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa
         conn_close(c, CONN_ERR_INTERNAL);
         return NULL;
     }
-    size_t high = PF_MAX_OF((size_t)CONN_HIGH_WATER, (size_t)ctx->conf.node.max_header_bytes + 1);
+    size_t high = PF_MAX_OF((size_t)CONN_HIGH_WATER, (size_t)c->cn->max_header_bytes + 1);
     bufferevent_setwatermark(c->cbev, EV_READ, 0, high);
     bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
     bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
     clog_debug(c, "accepted%s", is_reject ? " over max_clients" : "");
     if (!is_reject)
-        conn_arm_timer(c, ctx->conf.node.header_timeout_ms);
+        conn_arm_timer(c, c->cn->header_timeout_ms);
     return c;
+}
+
+void conn_use_current_settings(struct conn *c)
+{
+    if (c->gen == c->ctx->gen)
+        return;
+    conf_gen_put(c->gen);
+    c->gen = conf_gen_get(c->ctx->gen);
+    c->cn = &c->gen->node;
 }
 
 void conn_close(struct conn *c, enum conn_err reason)
@@ -194,6 +206,8 @@ void conn_close(struct conn *c, enum conn_err reason)
         return;
     struct node_ctx *ctx = c->ctx;
     c->is_closing = 1;
+    if (c->ops->on_close != NULL)
+        c->ops->on_close(c, reason);
     const struct conn_err_kind *k = conn_err_kind(reason);
     clog_at(k->log_level, c, "closed in %s after %llu requests, in %llu out %llu bytes: %s",
             conn_state_name(c->state), (unsigned long long)c->nreq,
@@ -261,7 +275,7 @@ void conn_attach_upstream(struct conn *c, struct bufferevent *bev)
     c->ubev = bev;
     bufferevent_setwatermark(bev, EV_READ, 0,
                              PF_MAX_OF((size_t)CONN_HIGH_WATER,
-                                       (size_t)c->ctx->conf.node.max_header_bytes + 1));
+                                       (size_t)c->cn->max_header_bytes + 1));
     bufferevent_setwatermark(bev, EV_WRITE, CONN_HIGH_WATER / 2, 0);
     bufferevent_setcb(bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -294,7 +308,7 @@ void conn_flush_and_close(struct conn *c, enum conn_err reason)
     conn_set_state(c, CONN_ST_FLUSH);
     bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
     bufferevent_enable(c->cbev, EV_WRITE);
-    conn_arm_timer(c, c->is_reject ? REJECT_FLUSH_MS : c->ctx->conf.node.idle_timeout_ms);
+    conn_arm_timer(c, c->is_reject ? REJECT_FLUSH_MS : c->cn->idle_timeout_ms);
     if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0)
         start_linger(c);
 }
@@ -361,7 +375,7 @@ void conn_tunnel_start(struct conn *c)
     st->tunnels_total++;
     conn_set_state(c, CONN_ST_TUNNEL);
     /* armed once: the relay stamps activity and the timer re-arms for the rest */
-    conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+    conn_arm_timer(c, c->cn->idle_timeout_ms);
     struct tunnel_args a = {
         .base = c->ctx->base,
         .pool = c->ctx->tunnels,
@@ -402,7 +416,7 @@ void conn_tunnel_start(struct conn *c)
  * node.idle_timeout_ms, else re-arms for the time left. */
 static void tunnel_timer(struct conn *c)
 {
-    int idle_ms = c->ctx->conf.node.idle_timeout_ms;
+    int idle_ms = c->cn->idle_timeout_ms;
     int64_t left = c->tun == NULL ? 0 : idle_ms - tunnel_idle_ms(c->tun);
     if (left <= 0) {
         conn_close(c, CONN_ERR_IDLE_TIMEOUT);
@@ -450,7 +464,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
         if (out == 0)
             start_linger(c);
         else
-            conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+            conn_arm_timer(c, c->cn->idle_timeout_ms);
         break;
     case CONN_ST_FORWARD:
         /* backpressure released: the upstream may be read again */

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conf_gen.h"
 #include "conn_err.h"
 #include "dial.h"
 #include "node.h"
@@ -76,10 +77,17 @@ struct conn_ops {
     /* The conn is being freed: release what c->proto owns. Also runs for
      * a conn closed before the protocol set up its state (all zero). */
     void (*release)(struct conn *c);
+    /* conn_close() runs with <reason>: the protocol's last word on its
+     * open exchange (the access log line), before both sides stop. NULL
+     * when it has none. */
+    void (*on_close)(struct conn *c, enum conn_err reason);
 };
 
 struct conn {
     struct node_ctx       *ctx;          /* borrowed */
+    struct conf_gen       *gen;          /* one reference: the settings generation of the
+                                          * current exchange (conf_gen.h) */
+    const struct conf_node *cn;          /* &gen->node: every setting a conn reads */
     struct conn           *next;         /* in ctx->conns or ctx->closing */
     struct conn           *prev;
     uint64_t               id;
@@ -116,6 +124,12 @@ struct conn *conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa
 /* The one close path: logs once, bumps the reason's counter, cancels the
  * dial, stops both sides and hands the conn to the reaper. Idempotent. */
 void conn_close(struct conn *c, enum conn_err reason);
+
+/* Between exchanges (nothing in flight): moves <c> to the current
+ * settings generation (ctx->gen) when a reload made a new one, so a
+ * kept-alive client meets the new users, timeouts and limits at its next
+ * request. */
+void conn_use_current_settings(struct conn *c);
 
 /* Changes state and keeps per-state counters. */
 void conn_set_state(struct conn *c, enum conn_state st);

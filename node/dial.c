@@ -233,7 +233,7 @@ static evutil_socket_t dial_bound_socket(const char *src, int family)
 
 static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
 {
-    if (d->is_policy_checked && !policy_dest_allowed(&d->ctx->conf.node, sa)) {
+    if (d->is_policy_checked && !policy_dest_allowed(d->cn, sa)) {
         finish(d, DIAL_ERR_POLICY);
         return;
     }
@@ -249,8 +249,8 @@ static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
     }
     d->ctx->stats.upstream_dials++;
     evutil_socket_t fd = -1;
-    if (d->ctx->conf.node.source_address[0] != '\0' &&
-        (fd = dial_bound_socket(d->ctx->conf.node.source_address, sa->sa_family)) < 0 &&
+    if (d->cn->source_address[0] != '\0' &&
+        (fd = dial_bound_socket(d->cn->source_address, sa->sa_family)) < 0 &&
         fd != -2) {
         finish(d, DIAL_ERR_INTERNAL);
         return;
@@ -319,7 +319,7 @@ static void dest_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
     if (!take_resolved(d, result, res, d->dest_host))
         return;
     char ip[INET6_ADDRSTRLEN] = "";
-    int is_allowed = policy_dest_allowed(&d->ctx->conf.node, res->ai_addr);
+    int is_allowed = policy_dest_allowed(d->cn, res->ai_addr);
     if (res->ai_family == AF_INET)
         evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip));
     else if (res->ai_family == AF_INET6)
@@ -424,7 +424,7 @@ static int http_start(struct dial *d)
         evbuffer_add(out, "\r\n", 2) != 0)
         return -DIAL_ERR_INTERNAL;
     http_head_destroy(d->reply);
-    d->reply = http_head_create(HTTP_HEAD_RESPONSE, (size_t)d->ctx->conf.node.max_header_bytes);
+    d->reply = http_head_create(HTTP_HEAD_RESPONSE, (size_t)d->cn->max_header_bytes);
     if (d->reply == NULL)
         return -DIAL_ERR_INTERNAL;
     return 0;

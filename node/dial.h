@@ -36,6 +36,8 @@ typedef void (*dial_done_fn)(void *arg, enum dial_err err, struct bufferevent *b
 
 struct dial {
     struct node_ctx *ctx;                     /* borrowed */
+    const struct conf_node *cn;               /* borrowed: the settings of the conn dialing
+                                               * (c->cn), set by its caller before dial_start() */
     dial_done_fn     cb;
     void            *arg;
     struct event    *done_ev;                 /* owned: deferred completion */

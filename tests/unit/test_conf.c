@@ -201,6 +201,11 @@ struct err_case {
 };
 
 static const struct err_case err_cases[] = {
+    /* log.format, node.access_log */
+    { "{\"log\":{\"format\":\"xml\"}}", "log.format: must be text or json" },
+    { "{\"log\":{\"format\":1}}", "log.format: must be a string" },
+    { "{\"node\":{\"access_log\":\"access.log\"}}",
+      "node.access_log: must be \"stderr\" or an absolute path" },
     /* unknown keys */
     { "{\"nodes\":{}}", "nodes: unknown key" },
     { "{\"node\":{\"max_header\":1}}", "node.max_header: unknown key" },
@@ -725,5 +730,23 @@ Test(conf, redis_sentinel_env)
     fake_env = bad_env;
     cr_expect_eq(conf_apply_env(&c, fake_getenv, &err), PF_EINVAL);
     cr_expect_str_eq(err.msg, "PF_REDIS_SENTINELS: entry 2: must be host:port");
+
+/* log.format and node.access_log (issue 11 item 8): off and text by default. */
+Test(conf, log_format_and_access_log)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.log_format, "text");
+    cr_expect_str_eq(c.node.access_log, "");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"log\":{\"format\":\"JSON\"},"
+                           "\"node\":{\"access_log\":\"stderr\"}}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.log_format, "json", "canonical name");
+    cr_expect_str_eq(c.node.access_log, "stderr");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"node\":{\"access_log\":\"/var/log/proxyfleet/access.log\"}}",
+                       &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.node.access_log, "/var/log/proxyfleet/access.log");
     conf_deinit(&c);
 }
