@@ -730,6 +730,8 @@ Test(conf, redis_sentinel_env)
     fake_env = bad_env;
     cr_expect_eq(conf_apply_env(&c, fake_getenv, &err), PF_EINVAL);
     cr_expect_str_eq(err.msg, "PF_REDIS_SENTINELS: entry 2: must be host:port");
+    conf_deinit(&c);
+}
 
 /* log.format and node.access_log (issue 11 item 8): off and text by default. */
 Test(conf, log_format_and_access_log)
