@@ -290,6 +290,10 @@ struct conf_node {
     int      drain_grace_ms;            /* SIGTERM/SIGINT drain time, default 10000 */
     char     source_address[64];        /* outgoing bind address (IP literal); "" = kernel's choice */
     char     snapshot_file[CONF_FILE_PATH_MAX]; /* local pool snapshot (saved, loaded at start); "" = off */
+    char     upstream_ca_file[CONF_FILE_PATH_MAX]; /* PEM CAs trusted for https upstreams'
+                                           certificates; "" = the system CAs (default) */
+    int      is_upstream_tls_verified;  /* "upstream_tls_verify": check https upstreams'
+                                           certificates and names, default true */
 };
 
 struct conf {
