@@ -251,6 +251,8 @@ static const struct metrics_row node_rows[] = {
       NOL, STAT(upstream_dials), 0 },
     { "pf_node_upstream_reused_total", C, NONE, "Requests sent on a kept-alive upstream connection.",
       NOL, STAT(upstream_reused), 0 },
+    { "pf_node_upstream_tls_handshakes_total", C, NONE, "TLS handshakes completed with https upstreams.",
+      NOL, STAT(upstream_tls_handshakes), 0 },
     { "pf_node_upstream_unsupported_total", C, NONE, "Pool upstreams skipped by a pick: a scheme this node cannot dial.",
       NOL, STAT(upstream_unsupported), 0 },
     { "pf_node_upstream_errors_total", C, NONE, "Failed upstream attempts, by failure kind.",
