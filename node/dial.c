@@ -202,6 +202,8 @@ static void dial_tls_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         d->is_tls_up = 1;
         d->ctx->stats.upstream_tls_handshakes++;
+        if (upstream_tls_is_resumed(bev))
+            d->ctx->stats.upstream_tls_resumed++;
         upstream_handshake(d);
         return;
     }
@@ -218,7 +220,7 @@ static void dial_tls_event_cb(struct bufferevent *bev, short what, void *arg)
 static void start_tls(struct dial *d)
 {
     if (d->ctx->upstream_tls == NULL ||
-        upstream_tls_wrap(d->ctx->upstream_tls, d->ctx->base, &d->bev, d->host) != PF_OK) {
+        upstream_tls_wrap(d->ctx->upstream_tls, d->ctx->base, &d->bev, d->host, d->port) != PF_OK) {
         finish(d, DIAL_ERR_INTERNAL);
         return;
     }

@@ -253,6 +253,8 @@ static const struct metrics_row node_rows[] = {
       NOL, STAT(upstream_reused), 0 },
     { "pf_node_upstream_tls_handshakes_total", C, NONE, "TLS handshakes completed with https upstreams.",
       NOL, STAT(upstream_tls_handshakes), 0 },
+    { "pf_node_upstream_tls_resumed_total", C, NONE, "TLS handshakes with https upstreams that resumed a session.",
+      NOL, STAT(upstream_tls_resumed), 0 },
     { "pf_node_upstream_unsupported_total", C, NONE, "Pool upstreams skipped by a pick: a scheme this node cannot dial.",
       NOL, STAT(upstream_unsupported), 0 },
     { "pf_node_upstream_errors_total", C, NONE, "Failed upstream attempts, by failure kind.",

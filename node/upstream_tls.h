@@ -11,9 +11,18 @@
  * A plain connection costs nothing here: only https upstreams get an SSL,
  * made when their TCP connect succeeds (dial.c), freed with the
  * bufferevent. Idle connections give their record buffers back
- * (SSL_MODE_RELEASE_BUFFERS). */
+ * (SSL_MODE_RELEASE_BUFFERS).
+ *
+ * The last session of each upstream (host and port; a bounded
+ * direct-mapped table) is offered again when the next connection to it is
+ * made, so that a new tunnel resumes instead of a full handshake with its
+ * certificate checks (HAProxy and Envoy do the same towards their
+ * servers). A session is only ever offered to the host and port it was
+ * verified for, and never after TLS_SESSION_MAX_S or its own lifetime. */
 #ifndef PF_NODE_UPSTREAM_TLS_H
 #define PF_NODE_UPSTREAM_TLS_H
+
+#include <stdint.h>
 
 #include "conf.h"
 #include "err.h"
@@ -38,14 +47,18 @@ int upstream_tls_is_verified(const struct upstream_tls *t);
 
 /* Replaces the connected socket bufferevent <*bev> (freed, its socket
  * kept) with a TLS client bufferevent on the same socket that starts the
- * handshake with <host> at once: SNI for a name, and the certificate must
+ * handshake with <host>:<port> at once (resuming that upstream's last
+ * session when there is one): SNI for a name, and the certificate must
  * match <host> (a DNS name, or for an IP literal an IP address SAN). The
  * new one reports BEV_EVENT_CONNECTED when the handshake is done, an error
  * or EOF event when it failed (upstream_tls_failure() says why); it closes
  * the socket and frees the SSL when freed. Returns PF_OK, or PF_ENOMEM
  * (then <*bev> is NULL and the socket closed). */
 int upstream_tls_wrap(struct upstream_tls *t, struct event_base *base, struct bufferevent **bev,
-                      const char *host) PF_MUSTCHECK;
+                      const char *host, uint16_t port) PF_MUSTCHECK;
+
+/* 1 when the handshake on <bev> resumed an earlier session. */
+int upstream_tls_is_resumed(struct bufferevent *bev);
 
 /* 1 when <bev> speaks TLS (made by upstream_tls_wrap()). */
 int upstream_tls_is_tls(struct bufferevent *bev);

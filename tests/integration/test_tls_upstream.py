@@ -375,6 +375,19 @@ class TestTlsUpstream(unittest.TestCase):
         self.assertEqual(node.metric("pf_node_upstream_tls_handshakes_total") - before, 1)
         self.assertGreaterEqual(node.metric("pf_node_upstream_reused_total"), 4)
 
+    def test_new_tunnels_resume_the_upstream_session(self):
+        """The second and later connections to an https upstream resume the
+        session of the first (stunnel keeps a session cache): fewer full
+        handshakes, and each resumed one still works end to end."""
+        up, _up = self.https_direct_node()
+        node = self.pool_node([up])
+        for i in range(4):
+            r = curl("-p", "-x", node.proxy_url, self.origin.url("/resume-%d" % i))
+            self.assertEqual(r.status, 200, r)
+        m = node.metrics()
+        self.assertEqual(m.get("pf_node_upstream_tls_handshakes_total"), 4)
+        self.assertGreaterEqual(m.get("pf_node_upstream_tls_resumed_total", 0), 3)
+
     def test_last_bytes_before_close_notify_arrive(self):
         """Responses after which the upstream closes at once: their last
         TLS records and the close_notify come in one read, and every byte
