@@ -1595,6 +1595,7 @@ static int conf_node_users(void *base, const cJSON *item, const char *path, stru
 }
 
 CONF_STR_FN(conf_node_snapshot_file, struct conf_node, snapshot_file, 1)
+CONF_STR_FN(conf_node_upstream_ca_file, struct conf_node, upstream_ca_file, 1)
 
 static int conf_node_access_log(void *base, const cJSON *item, const char *path,
                                 struct pf_err *err)
@@ -1645,6 +1646,8 @@ static const struct conf_field conf_node_fields[] = {
     CONF_FN("source_address", conf_node_source_address),
     CONF_FN("snapshot_file", conf_node_snapshot_file),
     CONF_FN("access_log", conf_node_access_log),
+    CONF_FN("upstream_ca_file", conf_node_upstream_ca_file),
+    CONF_BOOL(struct conf_node, "upstream_tls_verify", is_upstream_tls_verified),
 };
 
 /* ---- root ----------------------------------------------------------------- */
@@ -1757,6 +1760,7 @@ void conf_init_defaults(struct conf *c)
     for (size_t i = 0; i < PF_ARRAY_LEN(connect_ports); i++)
         c->node.connect_ports[c->node.nconnect_ports++] = connect_ports[i];
     c->node.drain_grace_ms = 10000;
+    c->node.is_upstream_tls_verified = 1;
 }
 
 int conf_parse(struct conf *c, const char *text, size_t len, struct pf_err *err)

@@ -292,6 +292,10 @@ struct conf_node {
     char     snapshot_file[CONF_FILE_PATH_MAX]; /* local pool snapshot (saved, loaded at start); "" = off */
     char     access_log[CONF_FILE_PATH_MAX]; /* one line per request or tunnel: "" = off (default),
                                            "stderr", or an absolute file path */
+    char     upstream_ca_file[CONF_FILE_PATH_MAX]; /* PEM CAs trusted for https upstreams'
+                                           certificates; "" = the system CAs (default) */
+    int      is_upstream_tls_verified;  /* "upstream_tls_verify": check https upstreams'
+                                           certificates and names, default true */
 };
 
 struct conf {

@@ -27,6 +27,7 @@ struct attempt_verdict attempt_dial_verdict(enum dial_err err, int reply_status)
     case DIAL_ERR_RESET:           v.reason = CONN_ERR_UPSTREAM_RESET; break;
     case DIAL_ERR_TIMEOUT:         v.reason = CONN_ERR_UPSTREAM_TIMEOUT; break;
     case DIAL_ERR_UPSTREAM_AUTH:   v.reason = CONN_ERR_UPSTREAM_AUTH; break;
+    case DIAL_ERR_TLS:             v.reason = CONN_ERR_UPSTREAM_TLS; break;
     case DIAL_ERR_BAD_REPLY:
     case DIAL_ERR_UNSUPPORTED:     v.reason = CONN_ERR_UPSTREAM_BAD_REPLY; break;
     case DIAL_ERR_UPSTREAM_STATUS:
@@ -339,8 +340,9 @@ static void on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev)
     char via[UPSTREAM_HOST_MAX + 32] = "direct";
     if (a->has_up)
         addr_format_safe(&a->up, via, sizeof(via));
-    clog_info(c, "%s %s via %s failed: %s (status %d)", a->verb, a->dest, via, dial_err_name(err),
-              c->dial.reply_status);
+    clog_info(c, "%s %s via %s failed: %s%s%s (status %d)", a->verb, a->dest, via,
+              dial_err_name(err), c->dial.detail != NULL ? ": " : "",
+              c->dial.detail != NULL ? c->dial.detail : "", c->dial.reply_status);
     struct attempt_verdict v = attempt_dial_verdict(err, c->dial.reply_status);
     if (v.is_upstream_fault)
         attempt_record(a, 1);

@@ -69,6 +69,8 @@ static const struct gen_key restart_node_keys[] = {
     KEY("node.report_interval_ms", node.report_interval_ms),
     KEY_STR("node.snapshot_file", node.snapshot_file),
     KEY("node.upstream_allow_private", node.upstream_policy),
+    KEY_STR("node.upstream_ca_file", node.upstream_ca_file),
+    KEY("node.upstream_tls_verify", node.is_upstream_tls_verified),
 };
 
 static const struct gen_key restart_redis_keys[] = {
@@ -77,6 +79,11 @@ static const struct gen_key restart_redis_keys[] = {
     KEY("redis.connect_timeout_ms", redis.connect_timeout_ms),
     KEY("redis.command_timeout_ms", redis.command_timeout_ms),
     KEY_STR("redis.credential_key_file", redis.credential_key_file),
+    KEY("redis.sentinels", redis.sentinels),
+    KEY("redis.sentinels", redis.nsentinels),
+    KEY_STR("redis.master_name", redis.master_name),
+    KEY_STR("redis.sentinel_user", redis.sentinel_user),
+    KEY_STR("redis.sentinel_password", redis.sentinel_password),
 };
 
 /* Reloaded (node.users is compared apart: it is an owned array). */

@@ -21,6 +21,8 @@
 #include "clog.h"
 #include "log.h"
 #include "tunnel.h"
+#include "tunnel_bev.h"
+#include "upstream_tls.h"
 
 #define LINGER_MS 2000
 #define REJECT_FLUSH_MS 1000
@@ -90,6 +92,7 @@ static void conn_free(struct conn *c)
     if (c->ubev != NULL)
         bufferevent_free(c->ubev);
     tunnel_destroy(c->tun);
+    tunnel_bev_destroy(c->btun);
     free(c);
 }
 
@@ -230,6 +233,7 @@ void conn_close(struct conn *c, enum conn_err reason)
         bufferevent_disable(c->ubev, EV_READ | EV_WRITE);
     }
     tunnel_stop(c->tun);
+    tunnel_bev_stop(c->btun);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -298,7 +302,7 @@ void conn_flush_and_close(struct conn *c, enum conn_err reason)
 {
     if (c->is_closing)
         return;
-    if (c->tun != NULL) {        /* a tunnel has no bufferevent left to flush */
+    if (c->tun != NULL || c->btun != NULL) {   /* a tunnel's relay owns the sockets */
         conn_close(c, reason);
         return;
     }
@@ -369,6 +373,30 @@ static void tunnel_done_cb(void *arg, enum tunnel_end end)
     conn_close(arg, reasons[end]);
 }
 
+/* TUNNEL through a TLS upstream: both bufferevents, with what they hold,
+ * go to the bufferevent relay. */
+static void tunnel_bev_start(struct conn *c)
+{
+    struct node_stats *st = &c->ctx->stats;
+    struct tunnel_bev_args a = {
+        .base = c->ctx->base,
+        .bev = { c->cbev, c->ubev },
+        .nread = { { &c->bytes_in, &st->bytes_in }, { &c->bytes_out, &st->bytes_out } },
+        .high_water = CONN_HIGH_WATER,
+        .done = tunnel_done_cb,
+        .arg = c,
+        .id = c->id,
+        .peer = c->peer,
+    };
+    c->cbev = c->ubev = NULL;
+    struct tunnel_bev *t = tunnel_bev_create(&a);   /* may end (and close c) before it returns */
+    if (t == NULL) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    c->btun = t;
+}
+
 void conn_tunnel_start(struct conn *c)
 {
     struct node_stats *st = &c->ctx->stats;
@@ -376,6 +404,10 @@ void conn_tunnel_start(struct conn *c)
     conn_set_state(c, CONN_ST_TUNNEL);
     /* armed once: the relay stamps activity and the timer re-arms for the rest */
     conn_arm_timer(c, c->cn->idle_timeout_ms);
+    if (upstream_tls_is_tls(c->ubev)) {
+        tunnel_bev_start(c);
+        return;
+    }
     struct tunnel_args a = {
         .base = c->ctx->base,
         .pool = c->ctx->tunnels,
@@ -417,7 +449,8 @@ void conn_tunnel_start(struct conn *c)
 static void tunnel_timer(struct conn *c)
 {
     int idle_ms = c->cn->idle_timeout_ms;
-    int64_t left = c->tun == NULL ? 0 : idle_ms - tunnel_idle_ms(c->tun);
+    int64_t left = c->tun != NULL  ? idle_ms - tunnel_idle_ms(c->tun)
+                 : c->btun != NULL ? idle_ms - tunnel_bev_idle_ms(c->btun) : 0;
     if (left <= 0) {
         conn_close(c, CONN_ERR_IDLE_TIMEOUT);
         return;

@@ -7,7 +7,8 @@
  * no protocol header.
  *
  *   READ_HEAD -> DIALING -> FORWARD -> READ_HEAD (keep-alive) ...
- *                       \-> TUNNEL (CONNECT; bufferevents freed, raw relay in tunnel.c)
+ *                       \-> TUNNEL (CONNECT; bufferevents freed, raw relay in tunnel.c;
+ *                                  through a TLS upstream the bufferevent relay, tunnel_bev.c)
  *   SOCKS5 (handshake, see socks5_server.h) -> DIALING -> TUNNEL
  *   any -> FLUSH (final answer or last bytes) -> LINGER -> closed
  *
@@ -30,6 +31,7 @@
 
 struct bufferevent;
 struct tunnel;
+struct tunnel_bev;
 
 /* Upper bound of bytes queued towards one side before reading the other
  * side stops (backpressure); reading resumes below half of it. */
@@ -97,9 +99,12 @@ struct conn {
     int                    is_closing;   /* conn_close() ran; waiting for the reaper */
     int                    is_reject;    /* over max_clients: only answers 503 */
     int                    is_client_eof;/* client sent FIN */
-    struct bufferevent    *cbev;         /* owned: client; NULL in a tunnel (c->tun owns the socket) */
-    struct bufferevent    *ubev;         /* owned: upstream or destination; may be NULL; NULL in a tunnel */
+    struct bufferevent    *cbev;         /* owned: client; NULL in a tunnel (its relay owns the socket) */
+    struct bufferevent    *ubev;         /* owned: upstream or destination (a TLS one for an https
+                                          * upstream); may be NULL; NULL in a tunnel */
     struct tunnel         *tun;          /* owned: raw relay and both sockets in CONN_ST_TUNNEL, else NULL */
+    struct tunnel_bev     *btun;         /* owned: the bufferevent relay and both bufferevents in
+                                          * CONN_ST_TUNNEL through a TLS upstream, else NULL */
     struct event          *timer;        /* owned: the deadline of the current state */
     struct dial            dial;         /* embedded: the outgoing connection being made; set up
                                           * by attempt_init(), cancelled by conn_close() */
@@ -166,7 +171,8 @@ void conn_drop_upstream(struct conn *c);
 
 /* Switches to TUNNEL: hands both sockets and what their bufferevents hold
  * to the raw relay (tunnel.h) under node.idle_timeout_ms, and counts the
- * tunnel. The conn may be closed on return. */
+ * tunnel; through a TLS upstream, both bufferevents to the bufferevent
+ * relay (tunnel_bev.h) instead. The conn may be closed on return. */
 void conn_tunnel_start(struct conn *c);
 
 /* Cancels the dial, drops the upstream side, flushes the client's output,

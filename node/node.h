@@ -21,6 +21,7 @@ struct admin_http;
 struct report;
 struct conn;
 struct tunnel_pool;
+struct upstream_tls;
 struct drain;
 struct reload;
 struct conf_gen;
@@ -50,6 +51,8 @@ struct node_ctx {
     struct conn       *closing;         /* closed conns waiting for the reaper */
     struct event      *reaper;          /* owned: frees closing conns at the loop tail */
     struct tunnel_pool *tunnels;        /* owned by conn.c: tunnel relay scratch buffer and pipes */
+    struct upstream_tls *upstream_tls;  /* owned: the TLS client context for https upstreams;
+                                           NULL in direct mode */
     uint64_t           next_conn_id;
     int64_t            started_at_ms;   /* wall clock */
     uint64_t           nrejecting;      /* over-limit conns still sending their 503 */

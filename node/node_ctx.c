@@ -32,6 +32,7 @@
 #include "rng.h"
 #include "seal.h"
 #include "snapshot_file.h"
+#include "upstream_tls.h"
 
 int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
 {
@@ -59,6 +60,14 @@ int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
             pf_err_prefix(err, "redis.credential_key_file: ");
             rc = PF_EINVAL;
         }
+    }
+    /* the TLS context for https upstreams, here so that --check-config
+     * reads node.upstream_ca_file too; direct mode dials no upstream */
+    if (rc == PF_OK && (ctx->conf.node.mode == CONF_NODE_POOL ||
+                        ctx->conf.node.upstream_ca_file[0] != '\0')) {
+        ctx->upstream_tls = upstream_tls_create(&ctx->conf.node, err);
+        if (ctx->upstream_tls == NULL)
+            rc = PF_EINVAL;
     }
     if (rc != PF_OK) {
         node_ctx_destroy(ctx);
@@ -190,6 +199,10 @@ int node_ctx_start(struct node_ctx *ctx, struct pf_err *err)
     if (ctx->cred_key != NULL && ctx->cred_key->is_mode_loose)
         log_warn("credential key file %s is accessible to group or others; chmod 600 it",
                  ctx->conf.redis.credential_key_file);
+    if (ctx->upstream_tls != NULL && !upstream_tls_is_verified(ctx->upstream_tls))
+        log_warn("%s", "node.upstream_tls_verify is false: the certificates of https upstreams "
+                 "are NOT verified; anyone on the path can impersonate them and read the proxy "
+                 "credentials and traffic sent to them");
     signal(SIGPIPE, SIG_IGN);
     int rc = setup_fd_budget(ctx, err);
     if (rc != PF_OK)
@@ -281,6 +294,7 @@ void node_ctx_destroy(struct node_ctx *ctx)
     if (ctx->base != NULL)
         event_base_free(ctx->base);
     seal_key_destroy(ctx->cred_key);
+    upstream_tls_destroy(ctx->upstream_tls);
     conf_deinit(&ctx->conf);
     free(ctx);
 }

@@ -40,6 +40,8 @@ struct node_stats {
     uint64_t policy_denials;        /* 403 answers (destination policy) */
     uint64_t upstream_reused;       /* requests sent on a kept-alive upstream connection */
     uint64_t upstream_dials;        /* upstream/destination connections attempted */
+    uint64_t upstream_tls_handshakes; /* TLS handshakes completed with https upstreams */
+    uint64_t upstream_tls_resumed;  /* ... of which resumed an earlier session */
     uint64_t upstream_unsupported;  /* pool upstreams skipped: scheme not implemented yet */
     uint64_t socks5_total;          /* client conns that spoke SOCKS5 (either port) */
     int64_t  conns_by_state[8];     /* live client conns per enum conn_state */
