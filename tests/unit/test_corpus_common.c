@@ -1,5 +1,5 @@
 /* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,seal,sanitize,
- * line_format,redis_url,redis_proto} through
+ * line_format,redis_url,redis_proto,user_params} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
 #include <criterion/criterion.h>
@@ -16,6 +16,7 @@
 #include "seal.h"
 #include "snapshot.h"
 #include "str.h"
+#include "user_params.h"
 
 typedef void (*replay_fn)(const char *name, const char *data, size_t len);
 
@@ -197,6 +198,27 @@ static void replay_line_format(const char *name, const char *data, size_t len)
     cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: match rc %d", name, rc);
     if (rc == PF_OK)
         cr_expect(p.host_len > 0 && p.port_len > 0, "%s", name);
+}
+
+static void replay_user_params(const char *name, const char *data, size_t len)
+{
+    char *s = strndup(data, len);
+    cr_assert_not_null(s);
+    struct user_params_words w;
+    struct user_params p;
+    struct pf_err err = { 0 };
+    cr_assert_eq(user_params_words_from_tags("-session-", "-sesstime-", &w, &err), PF_OK);
+    int rc = user_params_parse(s, &w, &p, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+    if (rc != PF_OK)
+        cr_expect_neq(err.msg[0], '\0', "%s: error without a reason", name);
+    cr_expect_eq(strncmp(p.base_user, s, strlen(p.base_user)), 0, "%s: base is a prefix", name);
+    free(s);
+}
+
+Test(corpus, user_params)
+{
+    cr_expect_gt(replay_dir("user_params", replay_user_params), 0);
 }
 
 Test(corpus, line_format)
