@@ -221,6 +221,7 @@ static int pick(struct attempt *a)
     a->up_idx = idx;
     attempt_tried_add(&a->tried, idx);
     snprintf(a->up_id, sizeof(a->up_id), "%s", ctx->pool.ids[idx]);
+    upstream_sid_format(&ctx->sid_key, a->up_id, a->up_sid, sizeof(a->up_sid));
     pool_cache_conn_delta(&ctx->pool, a->up_id, 1);
     a->is_up_counted = 1;
     return 0;

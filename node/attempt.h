@@ -37,6 +37,7 @@
 #include "dial.h"
 #include "http_head.h"
 #include "upstream-t.h"
+#include "upstream_sid.h"
 
 #define ATTEMPT_TRIED_MAX 16
 #define ATTEMPT_DEST_MAX  300           /* "host:port", IPv6 bracketed */
@@ -66,6 +67,8 @@ struct attempt {
     int                 has_up;
     long                up_idx;         /* its pool index, in tried.generation */
     char                up_id[UPSTREAM_ID_MAX]; /* its id, for counts and passive health */
+    char                up_sid[UPSTREAM_SID_LEN]; /* its short id (upstream_sid.h): what
+                                         * clients and the access log see */
     int                 is_up_counted;  /* counted in pool_cache active conns of up_id */
     int                 is_outcome_open;/* a plain request dialed up: its passive-health outcome
                                          * waits for the response head (attempt_settle()) */

@@ -9,6 +9,7 @@
 #include "pool_cache.h"
 #include "rng.h"
 #include "stats.h"
+#include "upstream_sid.h"
 
 struct event;
 struct seal_key;
@@ -40,6 +41,8 @@ struct node_ctx {
     struct pool_cache  pool;            /* pool mode; filled by pool_sync */
     struct seal_key   *cred_key;        /* owned (seal_key_destroy); redis.credential_key_file,
                                            NULL = none */
+    struct upstream_sid_key sid_key;    /* upstreams' short ids (upstream_sid.h): derived
+                                           from cred_key, all zeros without one */
     struct redis_link *redis;           /* owned; NULL in direct mode */
     struct pool_sync  *sync;            /* owned; NULL in direct mode */
     struct listener   *listener;        /* owned */

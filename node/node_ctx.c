@@ -59,6 +59,9 @@ int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
         if (ctx->cred_key == NULL) {
             pf_err_prefix(err, "redis.credential_key_file: ");
             rc = PF_EINVAL;
+        } else {
+            upstream_sid_key_derive(ctx->cred_key->bytes, sizeof(ctx->cred_key->bytes),
+                                    &ctx->sid_key);
         }
     }
     /* the TLS context for https upstreams, here so that --check-config
