@@ -162,7 +162,10 @@ static int set_value(struct user_params *out, int key, const char *v, size_t n,
         if (!is_digits(v + skip, n - skip) || n - skip > 10)
             return pf_err_set(err, PF_EINVAL, "asn: digits, optionally after AS");
     }
-    user_params_norm((enum user_label)key, v, n, out->label[key], sizeof(out->label[key]));
+    if (key == USER_LABEL_TIER)     /* "01" is tier 1, as the pool spells it */
+        snprintf(out->label[key], sizeof(out->label[key]), "%d", atoi_n(v, n));
+    else
+        user_params_norm((enum user_label)key, v, n, out->label[key], sizeof(out->label[key]));
     out->label_mask |= 1u << key;
     return PF_OK;
 }

@@ -42,6 +42,8 @@ Test(user_params, the_issue_examples)
     cr_expect_eq(p.sesstime_min, 10);
     cr_assert_eq(parse("alice-provider-kdl", &p, &err), PF_OK);
     cr_expect_str_eq(p.label[USER_LABEL_PROVIDER], "kdl");
+    cr_assert_eq(parse("alice-tier-01", &p, &err), PF_OK);
+    cr_expect_str_eq(p.label[USER_LABEL_TIER], "1");
     cr_assert_eq(parse("alice-city-shanghai", &p, &err), PF_OK);
     cr_expect_str_eq(p.label[USER_LABEL_CITY], "shanghai");
 }
