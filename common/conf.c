@@ -1467,31 +1467,45 @@ static int conf_node_connect_ports(void *base, const cJSON *item, const char *pa
     return PF_OK;
 }
 
-/* An HTTP field name (RFC 9110 token), or "". The node strips this header
- * before forwarding, so a name that frames the message or that the proxy
- * itself interprets is refused: stripping Content-Length while framing the
- * body by it would desynchronise the upstream (request smuggling). */
-static int conf_node_sticky_header(void *base, const cJSON *item, const char *path,
-                                   struct pf_err *err)
+/* An HTTP field name (RFC 9110 token), or "", into <buf> of <len>. The
+ * node strips or writes this header, so a name that frames the message or
+ * that the proxy itself interprets is refused: stripping Content-Length
+ * while framing the body by it would desynchronise the upstream (request
+ * smuggling), and a second one would confuse the client. */
+static int conf_header_name(const cJSON *item, const char *path, char *buf, size_t len,
+                            struct pf_err *err)
 {
     static const char *const reserved[] = {
         "content-length", "transfer-encoding", "host", "connection", "proxy-connection",
         "keep-alive", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate",
         "expect",
     };
-    struct conf_node *n = base;
-    int rc = conf_copy_string(item, path, n->sticky_header, sizeof(n->sticky_header), 1, err);
+    int rc = conf_copy_string(item, path, buf, len, 1, err);
     if (rc != PF_OK)
         return rc;
-    for (const char *p = n->sticky_header; *p != '\0'; p++)
+    for (const char *p = buf; *p != '\0'; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '-' || *p == '_' || *p == '.'))
             return pf_err_set(err, PF_EINVAL, "%s: not a header name", path);
     for (size_t i = 0; i < PF_ARRAY_LEN(reserved); i++)
-        if (strcasecmp(n->sticky_header, reserved[i]) == 0)
+        if (strcasecmp(buf, reserved[i]) == 0)
             return pf_err_set(err, PF_EINVAL, "%s: %s frames or controls the request; "
-                              "pick a header of your own (e.g. X-Session)", path, n->sticky_header);
+                              "pick a header of your own (e.g. X-Session)", path, buf);
     return PF_OK;
+}
+
+static int conf_node_sticky_header(void *base, const cJSON *item, const char *path,
+                                   struct pf_err *err)
+{
+    struct conf_node *n = base;
+    return conf_header_name(item, path, n->sticky_header, sizeof(n->sticky_header), err);
+}
+
+static int conf_node_upstream_header(void *base, const cJSON *item, const char *path,
+                                     struct pf_err *err)
+{
+    struct conf_node *n = base;
+    return conf_header_name(item, path, n->upstream_header, sizeof(n->upstream_header), err);
 }
 
 static int conf_node_session_tag(void *base, const cJSON *item, const char *path,
@@ -1640,6 +1654,8 @@ static const struct conf_field conf_node_fields[] = {
     CONF_INT(struct conf_node, "eject_base_ms", eject_base_ms, 1, 3600000),
     CONF_INT(struct conf_node, "eject_max_ms", eject_max_ms, 1, 86400000),
     CONF_BOOL(struct conf_node, "eject_panic", is_eject_panic),
+    CONF_BOOL(struct conf_node, "label_fallback", is_label_fallback),
+    CONF_FN("upstream_header", conf_node_upstream_header),
     CONF_FN("client_allow", conf_node_client_allow),
     CONF_FN("connect_ports", conf_node_connect_ports),
     CONF_INT(struct conf_node, "drain_grace_ms", drain_grace_ms, 0, 3600000),

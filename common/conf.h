@@ -283,6 +283,10 @@ struct conf_node {
     int      eject_base_ms;             /* ejection time x n-th ejection, default 10000 */
     int      eject_max_ms;              /* ejection time cap, default 300000 */
     int      is_eject_panic;            /* every usable upstream ejected: 0 = 503 (default), 1 = use them anyway */
+    int      is_label_fallback;         /* "label_fallback": user-name labels match nothing:
+                                           0 = 503 naming the filter (default), 1 = whole pool */
+    char     upstream_header[64];       /* response header naming "<provider>/<short id>";
+                                           "" = none (default) */
     struct conf_cidr client_allow[CONF_CIDRS_MAX]; /* "client_allow": empty = any client */
     int      nclient_allow;
     uint16_t connect_ports[CONF_PORTS_MAX]; /* CONNECT destination ports, default 443 80 8080 8443 */

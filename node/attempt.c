@@ -110,6 +110,9 @@ void attempt_reset(struct attempt *a)
     attempt_settle(a, 0);       /* ended otherwise (client gone, ...): a success, as the dial was */
     release_upstream(a);
     a->has_session = 0;
+    a->filter.mask = 0;
+    a->filter_text[0] = '\0';
+    a->note[0] = '\0';
     http_target_deinit(&a->tgt);
     memset(&a->tgt, 0, sizeof(a->tgt));
     a->dest[0] = '\0';
@@ -135,6 +138,8 @@ void attempt_set_session_user(struct attempt *a, struct auth_user *u)
         a->session_hash = select_session_hash(u->key, strlen(u->key), u->lifetime_min,
                                               clock_wall_ms());
     }
+    select_filter_from_params(&u->params, &a->filter);
+    user_params_format_filter(&u->params, a->filter_text, sizeof(a->filter_text));
     memset(u, 0, sizeof(*u));
 }
 
@@ -201,6 +206,8 @@ static int pick(struct attempt *a)
         .rnd = rng_next(&ctx->rng),
         .rotate_interval_s = cn->rotate_interval_s,
         .is_eject_panic = cn->is_eject_panic,
+        .filter = &a->filter,
+        .is_filter_fallback = cn->is_label_fallback,
     };
     for (unsigned s = 0; s < 8; s++)
         if (dial_scheme_is_supported((enum upstream_scheme)s))
@@ -208,6 +215,19 @@ static int pick(struct attempt *a)
     struct pool_select_res res;
     long idx = pool_cache_select(&ctx->pool, &rq, &res);
     ctx->stats.upstream_unsupported += res.nunsupported;
+    if (idx < 0 && res.is_filter_empty) {
+        /* never a silent fallback: the client asked for labels the pool lacks */
+        snprintf(a->note, sizeof(a->note), "no upstream matches %s", a->filter_text);
+        clog_info(c, "%s %s: %s", a->verb, a->dest, a->note);
+        ctx->stats.label_misses++;
+        conn_reply_error(c, CONN_ERR_NO_UPSTREAM);
+        return -1;
+    }
+    if (res.is_filter_fallback_used) {
+        clog_debug(c, "no upstream matches %s: node.label_fallback uses the whole pool",
+                   a->filter_text);
+        ctx->stats.label_fallbacks++;
+    }
     if (idx < 0) {
         if (a->nattempts == 0 && res.is_all_ejected)
             a->retry_after_s = attempt_retry_after_s(res.retry_after_ms);

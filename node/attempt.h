@@ -36,6 +36,7 @@
 #include "conn_err.h"
 #include "dial.h"
 #include "http_head.h"
+#include "select.h"
 #include "upstream-t.h"
 #include "upstream_sid.h"
 
@@ -62,6 +63,10 @@ struct attempt {
                                          * (an idempotent plain request) */
     int                 has_session;    /* sticky: rendezvous on session_hash */
     uint64_t            session_hash;
+    struct select_filter filter;        /* labels of the user name; mask 0 = whole pool */
+    char                filter_text[160]; /* "country=us city=boston", for the 503 and logs */
+    char                note[PF_ERR_MSG_LEN]; /* said in the body of the node's own error
+                                         * answer ("no upstream matches country=us"); "" = none */
     /* the chosen upstream (pool mode) */
     struct upstream     up;             /* copy: the pool may be swapped meanwhile */
     int                 has_up;
@@ -98,7 +103,8 @@ void attempt_deinit(struct attempt *a);
  * the tries forgotten. The kept-alive connection (c->ubev, ukey) stays. */
 void attempt_reset(struct attempt *a);
 
-/* The sticky session named by client user <u> (auth.h), if any; wipes <u>. */
+/* The sticky session and label filter named by client user <u> (auth.h),
+ * if any; wipes <u>. */
 void attempt_set_session_user(struct attempt *a, struct auth_user *u);
 
 /* The sticky session keyed by <key> (node.sticky_header), unless one is

@@ -110,6 +110,8 @@ static const struct gen_key reload_keys[] = {
     KEY("node.eject_base_ms", node.eject_base_ms),
     KEY("node.eject_max_ms", node.eject_max_ms),
     KEY("node.eject_panic", node.is_eject_panic),
+    KEY("node.label_fallback", node.is_label_fallback),
+    KEY_STR("node.upstream_header", node.upstream_header),
     KEY("node.client_allow", node.client_allow),
     KEY("node.client_allow", node.nclient_allow),
     KEY("node.connect_ports", node.connect_ports),

@@ -183,8 +183,9 @@ static void http_reply_error(struct conn *c, enum conn_err reason)
     if (status == 407) st->auth_failures++;
     if (status == 403) st->policy_denials++;
     const char *text = status_text(status);
-    char body[128];
-    int blen = snprintf(body, sizeof(body), "%d %s\n", status, text);
+    char body[128 + sizeof(hs->att.note)];
+    int blen = snprintf(body, sizeof(body), "%d %s\n%s%s", status, text, hs->att.note,
+                        hs->att.note[0] != '\0' ? "\n" : "");
     const char *extra = "";
     char retry_after[48];
     if (status == 503) {
@@ -362,6 +363,17 @@ static void send_request(struct conn *c, struct http_session *hs)
     forward_request(c, hs);
 }
 
+/* "<node.upstream_header>: <provider>/<short id>\r\n" of the upstream that
+ * served (pool mode) into <buf>; "" when the header is off or no upstream
+ * was used. */
+static void format_upstream_header(const struct conn *c, const struct attempt *a, char *buf,
+                                   size_t len)
+{
+    buf[0] = '\0';
+    if (c->cn->upstream_header[0] != '\0' && a->has_up && a->nattempts > 0)
+        snprintf(buf, len, "%s: %s/%s\r\n", c->cn->upstream_header, a->up.provider, a->up_sid);
+}
+
 /* ops->on_upstream_ready: the request goes out, or a CONNECT gets its 200
  * and becomes a tunnel. */
 static void http_on_upstream_ready(struct conn *c)
@@ -374,8 +386,11 @@ static void http_on_upstream_ready(struct conn *c)
         send_request(c, hs);
         return;
     }
-    static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-    if (conn_client_write(c, ok, sizeof(ok) - 1) != PF_OK) {
+    char ok[UPSTREAM_NAME_MAX + sizeof(c->cn->upstream_header) + 96];
+    char up[UPSTREAM_NAME_MAX + sizeof(c->cn->upstream_header) + 32];
+    format_upstream_header(c, &hs->att, up, sizeof(up));
+    int n = snprintf(ok, sizeof(ok), "HTTP/1.1 200 Connection established\r\n%s\r\n", up);
+    if (n < 0 || (size_t)n >= sizeof(ok) || conn_client_write(c, ok, (size_t)n) != PF_OK) {
         conn_close(c, CONN_ERR_INTERNAL);
         return;
     }
@@ -401,6 +416,13 @@ static int is_authorized(struct conn *c, struct http_session *hs)
     int ok = auth_check_basic(c->cn, http_head_get(hs->x.req, "proxy-authorization"), &u);
     if (ok && c->cn->nusers > 0)
         access_mark_user(&hs->x.mark, c, u.base_user);
+    if (u.reason[0] != '\0') {
+        /* unknown or malformed parameters: refused even without node.users,
+         * with the reason (it quotes only what was validated) */
+        snprintf(hs->att.note, sizeof(hs->att.note), "bad user name: %.200s", u.reason);
+        c->ctx->stats.user_param_errors++;
+        ok = 0;
+    }
     attempt_set_session_user(&hs->att, &u);
     return ok;
 }
@@ -424,7 +446,9 @@ static void on_request(struct conn *c, struct http_session *hs)
             (req->is_conn_keep_alive ||
              http_list_has_token(http_head_get(req, "proxy-connection"), "keep-alive"));
     if (!is_authorized(c, hs)) {
-        clog_info(c, "%s: proxy authentication failed or missing", x->is_connect ? "CONNECT" : req->method);
+        clog_info(c, "%s: proxy authentication failed or missing%s%s",
+                  x->is_connect ? "CONNECT" : req->method, hs->att.note[0] != '\0' ? ": " : "",
+                  hs->att.note);
         conn_reply_error(c, CONN_ERR_AUTH);
         return;
     }
@@ -539,17 +563,26 @@ static void finish_exchange(struct conn *c, struct http_session *hs)
     next_request(c, hs);
 }
 
-/* Writes <resp>'s status line and end-to-end headers to the client. */
+/* Writes <resp>'s status line and end-to-end headers to the client, with
+ * node.upstream_header naming the upstream on a final answer (one the
+ * upstream or the origin sent under that name is dropped: it could lie). */
 static int write_response_head(struct conn *c, const struct http_head *resp, const char *conn_hdr)
 {
     struct evbuffer *tmp = evbuffer_new();
     if (tmp == NULL)
         return PF_ENOMEM;
+    const char *own = c->cn->upstream_header;
     int ok = evbuffer_add_printf(tmp, "HTTP/1.1 %03d %s\r\n", resp->status, resp->reason) >= 0;
     for (size_t i = 0; ok && i < resp->nheaders; i++) {
-        if (http_head_is_hop_by_hop(resp, i))
+        if (http_head_is_hop_by_hop(resp, i) ||
+            (own[0] != '\0' && strcasecmp(resp->headers[i].name, own) == 0))
             continue;
         ok = add_header_line(tmp, &resp->headers[i]) == 0;
+    }
+    if (ok && resp->status >= 200) {
+        char up[UPSTREAM_NAME_MAX + sizeof(((struct conf_node *)0)->upstream_header) + 32];
+        format_upstream_header(c, &session_of(c)->att, up, sizeof(up));
+        ok = up[0] == '\0' || evbuffer_add(tmp, up, strlen(up)) == 0;
     }
     if (ok && conn_hdr != NULL)
         ok = evbuffer_add_printf(tmp, "Connection: %s\r\n", conn_hdr) >= 0;

@@ -13,6 +13,7 @@
 
 #include "access_log.h"
 #include "admin_http.h"
+#include "auth.h"
 #include "clock.h"
 #include "conf.h"
 #include "conf_gen.h"
@@ -51,6 +52,8 @@ int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
     if (rc == PF_OK && ctx->conf.node.mode == CONF_NODE_POOL &&
         (rc = keys_init(&ctx->keys, ctx->conf.redis.prefix, err)) != PF_OK)
         pf_err_prefix(err, "redis.prefix: ");
+    if (rc == PF_OK)
+        rc = auth_check_conf(&ctx->conf.node, err);
     if (rc == PF_OK)
         rc = policy_check_open_proxy(&ctx->conf.node, err);
     if (rc == PF_OK && ctx->conf.node.mode == CONF_NODE_POOL &&

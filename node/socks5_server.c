@@ -115,6 +115,10 @@ static int check_user(struct conn *c, const struct socks5_userpass *up)
     int ok = auth_check_user(c->cn, up->user, up->pass, up->pass_len, &u);
     if (ok)
         access_mark_user(&session_of(c)->mark, c, u.base_user);
+    if (u.reason[0] != '\0') {
+        clog_info(c, "SOCKS5 user name refused: %s", u.reason);
+        c->ctx->stats.user_param_errors++;
+    }
     attempt_set_session_user(&session_of(c)->att, &u);
     return ok;
 }
