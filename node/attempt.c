@@ -365,6 +365,14 @@ static void on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev)
               dial_err_name(err), c->dial.detail != NULL ? ": " : "",
               c->dial.detail != NULL ? c->dial.detail : "", c->dial.reply_status);
     struct attempt_verdict v = attempt_dial_verdict(err, c->dial.reply_status);
+    /* the answer names a refused tunnel, which the client cannot see
+     * otherwise: another upstream may allow what this one's policy denies */
+    if (err == DIAL_ERR_UPSTREAM_STATUS && a->has_up)
+        snprintf(a->note, sizeof(a->note), "upstream %.40s/%s refused CONNECT to %.100s with %d%s",
+                 a->up.provider, a->up_sid, a->dest, c->dial.reply_status,
+                 c->dial.reply_status == 403 ? " (its port or destination policy)" : "");
+    else
+        a->note[0] = '\0';
     if (v.is_upstream_fault)
         attempt_record(a, 1);
     attempt_fail(a, v.reason, v.is_retryable);

@@ -814,8 +814,10 @@ static void http_on_timeout(struct conn *c)
                   hs->att.dest, cn->response_timeout_ms);
         hs->att.is_outcome_open = 0;
         attempt_record(&hs->att, 1);   /* the upstream's fault (also on a reused connection): passive ejection */
-        /* never replayed: the upstream may have acted on the request */
-        exchange_fail(c, hs, CONN_ERR_UPSTREAM_TIMEOUT, 0);
+        /* an idempotent request whose body is not streamed yet is retried
+         * elsewhere (RFC 9110 9.2.2); exchange_fail() refuses the others:
+         * the upstream may have acted on them */
+        exchange_fail(c, hs, CONN_ERR_UPSTREAM_TIMEOUT, 1);
         return;
     }
     if (x->phase == HTTP_RESP_NONE) {
