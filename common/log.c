@@ -120,6 +120,9 @@ size_t log_format_line(enum pf_log_format format, const struct log_line *l, char
 
 static void log_emit(enum pf_log_level level, const char *file, int line, int has_conn,
                      uint64_t conn_id, const char *peer, const char *fmt, va_list ap)
+    PF_PRINTF(7, 0);
+static void log_emit(enum pf_log_level level, const char *file, int line, int has_conn,
+                     uint64_t conn_id, const char *peer, const char *fmt, va_list ap)
 {
     char msg[LOG_MSG_MAX];
     char out[LOG_LINE_MAX];
