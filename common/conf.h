@@ -7,33 +7,14 @@
 
 #include <stdint.h>
 
+#include "addr-t.h"
 #include "err.h"
 #include "upstream-t.h"
 
 #define CONF_ADDR_MAX     128    /* "host:port" of a listener */
 #define CONF_URL_MAX      2048
-#define CONF_CIDRS_MAX    64
 #define CONF_USERS_MAX    256
 #define CONF_FILE_PATH_MAX 1024   /* a file name in the config */
-
-struct conf_cidr {
-    int     family;            /* AF_INET or AF_INET6 */
-    uint8_t addr[16];          /* network order, masked */
-    int     prefix_len;
-};
-
-/* Which non-public upstream addresses are accepted: a provider's
- * "allow_private" and the node's "upstream_allow_private" (false, true or a
- * list of CIDRs). Public addresses always pass. Cloud metadata addresses
- * (169.254.169.254, 169.254.170.2, fd00:ec2::254, 100.100.100.200,
- * 168.63.129.16) pass only when a CIDR of the list names exactly that
- * address (a /32 or /128), never through true or a wider range. See
- * addr_policy_allows(). */
-struct conf_upstream_policy {
-    int      is_private_allowed;        /* true: every non-public class but metadata */
-    struct conf_cidr allow[CONF_CIDRS_MAX]; /* CIDR list form, else empty */
-    int      nallow;
-};
 
 struct conf_redis {
     char     url[CONF_URL_MAX];       /* redis://[:pass@]host:port[/db]; default redis://127.0.0.1:6379/0 */
