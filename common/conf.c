@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "conf_node.h"
+#include "conf_schema.h"
 #include "json_text.h"
 #include "keys.h"
 #include "line_format.h"
@@ -18,7 +20,6 @@
 #include "str.h"
 
 #define CONF_FILE_MAX       (1024 * 1024)
-#define CONF_PATH_MAX       160
 #define CONF_PROVIDERS_MAX  256
 #define CONF_STATIC_MAX     100000
 #define CONF_DEFAULT_REDIS  "redis://127.0.0.1:6379/0"
@@ -45,9 +46,9 @@ struct conf_field {
     conf_field_fn   fn;         /* CONF_F_FN only */
 };
 
-#define CONF_INT(s, key, field, lo, hi)   { key, CONF_F_INT, offsetof(s, field), lo, hi, NULL }
-#define CONF_INT64(s, key, field, lo, hi) { key, CONF_F_INT64, offsetof(s, field), lo, hi, NULL }
-#define CONF_BOOL(s, key, field)          { key, CONF_F_BOOL, offsetof(s, field), 0, 1, NULL }
+#define CONF_FIELD_INT(s, key, field, lo, hi)   { key, CONF_F_INT, offsetof(s, field), lo, hi, NULL }
+#define CONF_FIELD_INT64(s, key, field, lo, hi) { key, CONF_F_INT64, offsetof(s, field), lo, hi, NULL }
+#define CONF_FIELD_BOOL(s, key, field)          { key, CONF_F_BOOL, offsetof(s, field), 0, 1, NULL }
 #define CONF_FN(key, fn)                  { key, CONF_F_FN, 0, 0, 0, fn }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -181,7 +182,7 @@ static int conf_parse_object(const cJSON *obj, const char *path, const struct co
     return PF_OK;
 }
 
-static int conf_check_name(const cJSON *item, const char *path, char *dst, size_t dst_len,
+static int conf_check_name_json(const cJSON *item, const char *path, char *dst, size_t dst_len,
                            struct pf_err *err)
 {
     const char *s;
@@ -327,8 +328,8 @@ static const struct conf_field conf_redis_fields[] = {
     CONF_FN("url", conf_redis_url),
     CONF_FN("prefix", conf_redis_prefix),
     CONF_FN("credential_key_file", conf_redis_credential_key_file),
-    CONF_INT(struct conf_redis, "connect_timeout_ms", connect_timeout_ms, 1, 600000),
-    CONF_INT(struct conf_redis, "command_timeout_ms", command_timeout_ms, 1, 600000),
+    CONF_FIELD_INT(struct conf_redis, "connect_timeout_ms", connect_timeout_ms, 1, 600000),
+    CONF_FIELD_INT(struct conf_redis, "command_timeout_ms", command_timeout_ms, 1, 600000),
 };
 
 /* ---- log ------------------------------------------------------------------ */
@@ -382,14 +383,8 @@ static int conf_upstream_policy(const cJSON *item, const char *path,
 static int conf_prov_name(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
     struct conf_provider *p = base;
-    return conf_check_name(item, path, p->name, sizeof(p->name), err);
+    return conf_check_name_json(item, path, p->name, sizeof(p->name), err);
 }
-
-/* One accepted spelling of an enum-valued string key. */
-struct conf_choice {
-    const char *name;
-    int         value;
-};
 
 /* Maps string <item> to the value of the matching entry of <choices>
  * (<n> entries) in <*out>. The error lists every choice: "must be a, b or c". */
@@ -712,7 +707,7 @@ static const struct conf_field conf_json_fields[] = {
     CONF_FN("scheme", conf_json_scheme),
     CONF_FN("expire", conf_json_expire),
     CONF_FN("expire_kind", conf_json_expire_kind),
-    CONF_INT(struct conf_provider_json, "expire_tz_offset_min", expire_tz_offset_min,
+    CONF_FIELD_INT(struct conf_provider_json, "expire_tz_offset_min", expire_tz_offset_min,
              -24 * 60, 24 * 60),
     CONF_FN("success", conf_json_success),
     CONF_FN("filter", conf_json_filter),
@@ -958,23 +953,23 @@ static const struct conf_field conf_provider_fields[] = {
     CONF_FN("url", conf_prov_url),
     CONF_FN("upstreams", conf_prov_upstreams),
     CONF_FN("default_scheme", conf_prov_scheme),
-    CONF_INT(struct conf_provider, "interval_ms", interval_ms, 10, 86400000),
-    CONF_INT(struct conf_provider, "timeout_ms", timeout_ms, 1, 600000),
-    CONF_INT(struct conf_provider, "connect_timeout_ms", connect_timeout_ms, 1, 600000),
-    CONF_INT64(struct conf_provider, "max_body_bytes", max_body_bytes, 1, 64 * 1024 * 1024),
-    CONF_INT(struct conf_provider, "ttl_s", ttl_s, 1, 30 * 86400),
-    CONF_INT(struct conf_provider, "priority", priority, -1000000, 1000000),
+    CONF_FIELD_INT(struct conf_provider, "interval_ms", interval_ms, 10, 86400000),
+    CONF_FIELD_INT(struct conf_provider, "timeout_ms", timeout_ms, 1, 600000),
+    CONF_FIELD_INT(struct conf_provider, "connect_timeout_ms", connect_timeout_ms, 1, 600000),
+    CONF_FIELD_INT64(struct conf_provider, "max_body_bytes", max_body_bytes, 1, 64 * 1024 * 1024),
+    CONF_FIELD_INT(struct conf_provider, "ttl_s", ttl_s, 1, 30 * 86400),
+    CONF_FIELD_INT(struct conf_provider, "priority", priority, -1000000, 1000000),
     CONF_FN("allow_private", conf_prov_allow_private),
     CONF_FN("line_format", conf_prov_line_format),
-    CONF_INT(struct conf_provider, "tier", tier, 0, UPSTREAM_TIER_MAX),
-    CONF_INT(struct conf_provider, "max_pages", max_pages, 1, 1000),
-    CONF_INT(struct conf_provider, "retry_base_ms", retry_base_ms, 1, 3600000),
-    CONF_INT(struct conf_provider, "retry_cap_ms", retry_cap_ms, 1, 3600000),
-    CONF_INT(struct conf_provider, "retry_attempts", retry_attempts, 1, 10),
-    CONF_INT(struct conf_provider, "breaker_failures", breaker_failures, 1, 1000),
-    CONF_INT(struct conf_provider, "breaker_open_ms", breaker_open_ms, 1, 86400000),
-    CONF_INT(struct conf_provider, "breaker_open_max_ms", breaker_open_max_ms, 1, 86400000),
-    CONF_INT(struct conf_provider, "fatal_recheck_s", fatal_recheck_s, 1, 7 * 86400),
+    CONF_FIELD_INT(struct conf_provider, "tier", tier, 0, UPSTREAM_TIER_MAX),
+    CONF_FIELD_INT(struct conf_provider, "max_pages", max_pages, 1, 1000),
+    CONF_FIELD_INT(struct conf_provider, "retry_base_ms", retry_base_ms, 1, 3600000),
+    CONF_FIELD_INT(struct conf_provider, "retry_cap_ms", retry_cap_ms, 1, 3600000),
+    CONF_FIELD_INT(struct conf_provider, "retry_attempts", retry_attempts, 1, 10),
+    CONF_FIELD_INT(struct conf_provider, "breaker_failures", breaker_failures, 1, 1000),
+    CONF_FIELD_INT(struct conf_provider, "breaker_open_ms", breaker_open_ms, 1, 86400000),
+    CONF_FIELD_INT(struct conf_provider, "breaker_open_max_ms", breaker_open_max_ms, 1, 86400000),
+    CONF_FIELD_INT(struct conf_provider, "fatal_recheck_s", fatal_recheck_s, 1, 7 * 86400),
 };
 
 /* Checks what only the whole provider object can tell: required keys, keys
@@ -1127,7 +1122,7 @@ static int conf_ctl_providers(void *base, const cJSON *item, const char *path,
 static int conf_ctl_id(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
     struct conf_controller *ctl = base;
-    return conf_check_name(item, path, ctl->id, sizeof(ctl->id), err);
+    return conf_check_name_json(item, path, ctl->id, sizeof(ctl->id), err);
 }
 
 static int conf_ctl_admin(void *base, const cJSON *item, const char *path, struct pf_err *err)
@@ -1204,13 +1199,13 @@ static int conf_passive_ratio(void *base, const cJSON *item, const char *path,
 }
 
 static const struct conf_field conf_passive_fields[] = {
-    CONF_INT(struct conf_health_passive, "interval_ms", interval_ms, 10, 86400000),
-    CONF_INT(struct conf_health_passive, "window_ms", window_ms, 10, 86400000),
+    CONF_FIELD_INT(struct conf_health_passive, "interval_ms", interval_ms, 10, 86400000),
+    CONF_FIELD_INT(struct conf_health_passive, "window_ms", window_ms, 10, 86400000),
     CONF_FN("failure_ratio", conf_passive_ratio),
-    CONF_INT(struct conf_health_passive, "min_requests", min_requests, 1, 1000000000),
-    CONF_INT(struct conf_health_passive, "ejection_ms", ejection_ms, 1, 86400000),
-    CONF_INT(struct conf_health_passive, "ejection_max_ms", ejection_max_ms, 1, 86400000),
-    CONF_INT(struct conf_health_passive, "node_max_age_ms", node_max_age_ms, 10, 86400000),
+    CONF_FIELD_INT(struct conf_health_passive, "min_requests", min_requests, 1, 1000000000),
+    CONF_FIELD_INT(struct conf_health_passive, "ejection_ms", ejection_ms, 1, 86400000),
+    CONF_FIELD_INT(struct conf_health_passive, "ejection_max_ms", ejection_max_ms, 1, 86400000),
+    CONF_FIELD_INT(struct conf_health_passive, "node_max_age_ms", node_max_age_ms, 10, 86400000),
 };
 
 static int conf_health_passive(void *base, const cJSON *item, const char *path,
@@ -1232,14 +1227,14 @@ CONF_STR_FN(conf_health_proxy_ca_file, struct conf_health, proxy_ca_file, 1)
 
 static const struct conf_field conf_health_fields[] = {
     CONF_FN("url", conf_health_url),
-    CONF_INT(struct conf_health, "interval_ms", interval_ms, 10, 86400000),
-    CONF_INT(struct conf_health, "timeout_ms", timeout_ms, 1, 600000),
-    CONF_INT(struct conf_health, "rise", rise, 1, 100),
-    CONF_INT(struct conf_health, "fall", fall, 1, 100),
-    CONF_INT(struct conf_health, "concurrency", concurrency, 1, 10000),
+    CONF_FIELD_INT(struct conf_health, "interval_ms", interval_ms, 10, 86400000),
+    CONF_FIELD_INT(struct conf_health, "timeout_ms", timeout_ms, 1, 600000),
+    CONF_FIELD_INT(struct conf_health, "rise", rise, 1, 100),
+    CONF_FIELD_INT(struct conf_health, "fall", fall, 1, 100),
+    CONF_FIELD_INT(struct conf_health, "concurrency", concurrency, 1, 10000),
     CONF_FN("expect_status", conf_health_expect),
-    CONF_INT(struct conf_health, "max_ejection_percent", max_ejection_percent, 0, 100),
-    CONF_INT(struct conf_health, "latency_publish_interval_ms", latency_publish_interval_ms,
+    CONF_FIELD_INT(struct conf_health, "max_ejection_percent", max_ejection_percent, 0, 100),
+    CONF_FIELD_INT(struct conf_health, "latency_publish_interval_ms", latency_publish_interval_ms,
              0, 86400000),
     CONF_FN("proxy_ca_file", conf_health_proxy_ca_file),
     CONF_FN("passive", conf_health_passive),
@@ -1280,69 +1275,12 @@ static const struct conf_field conf_controller_fields[] = {
     CONF_FN("health", conf_ctl_health),
     CONF_FN("id", conf_ctl_id),
     CONF_FN("admin_listen", conf_ctl_admin),
-    CONF_INT(struct conf_controller, "poll_interval_ms", poll_interval_ms, 10, 86400000),
-    CONF_INT(struct conf_controller, "default_ttl_s", default_ttl_s, 1, 30 * 86400),
-    CONF_INT(struct conf_controller, "heartbeat_interval_ms", heartbeat_interval_ms, 10, 600000),
-    CONF_INT(struct conf_controller, "lease_ms", lease_ms, 300, 600000),
+    CONF_FIELD_INT(struct conf_controller, "poll_interval_ms", poll_interval_ms, 10, 86400000),
+    CONF_FIELD_INT(struct conf_controller, "default_ttl_s", default_ttl_s, 1, 30 * 86400),
+    CONF_FIELD_INT(struct conf_controller, "heartbeat_interval_ms", heartbeat_interval_ms, 10, 600000),
+    CONF_FIELD_INT(struct conf_controller, "lease_ms", lease_ms, 300, 600000),
     CONF_FN("providers", conf_ctl_providers),
 };
-
-/* ---- node ----------------------------------------------------------------- */
-
-static int conf_node_id(void *base, const cJSON *item, const char *path, struct pf_err *err)
-{
-    struct conf_node *n = base;
-    return conf_check_name(item, path, n->id, sizeof(n->id), err);
-}
-
-static int conf_node_listen(void *base, const cJSON *item, const char *path, struct pf_err *err)
-{
-    struct conf_node *n = base;
-    return conf_check_listen(item, path, n->listen, sizeof(n->listen), 0, err);
-}
-
-static int conf_node_admin(void *base, const cJSON *item, const char *path, struct pf_err *err)
-{
-    struct conf_node *n = base;
-    return conf_check_listen(item, path, n->admin_listen, sizeof(n->admin_listen), 1, err);
-}
-
-static int conf_node_socks5(void *base, const cJSON *item, const char *path, struct pf_err *err)
-{
-    struct conf_node *n = base;
-    return conf_check_listen(item, path, n->socks5_listen, sizeof(n->socks5_listen), 1, err);
-}
-
-static int conf_node_mode(void *base, const cJSON *item, const char *path, struct pf_err *err)
-{
-    static const struct conf_choice choices[] = {
-        { "pool", CONF_NODE_POOL },
-        { "direct", CONF_NODE_DIRECT },
-    };
-    struct conf_node *n = base;
-    int v;
-    int rc = conf_get_choice(item, path, choices, PF_ARRAY_LEN(choices), &v, err);
-    if (rc == PF_OK)
-        n->mode = (enum conf_node_mode)v;
-    return rc;
-}
-
-static int conf_node_strategy(void *base, const cJSON *item, const char *path, struct pf_err *err)
-{
-    static const struct conf_choice choices[] = {
-        { "round_robin", CONF_STRATEGY_ROUND_ROBIN },
-        { "random", CONF_STRATEGY_RANDOM },
-        { "least_conn", CONF_STRATEGY_LEAST_CONN },
-        { "weighted", CONF_STRATEGY_WEIGHTED },
-        { "rotate", CONF_STRATEGY_ROTATE },
-    };
-    struct conf_node *n = base;
-    int v;
-    int rc = conf_get_choice(item, path, choices, PF_ARRAY_LEN(choices), &v, err);
-    if (rc == PF_OK)
-        n->strategy = (enum conf_strategy)v;
-    return rc;
-}
 
 /* Parses an array of CIDR strings into <out> (CONF_CIDRS_MAX), count in <*n>. */
 static int conf_cidr_list(const cJSON *item, const char *path, struct conf_cidr *out, int *n,
@@ -1371,216 +1309,6 @@ static int conf_cidr_list(const cJSON *item, const char *path, struct conf_cidr 
     return PF_OK;
 }
 
-static int conf_node_dest_allow(void *base, const cJSON *item, const char *path,
-                                struct pf_err *err)
-{
-    struct conf_node *n = base;
-    return conf_cidr_list(item, path, n->dest_allow, &n->ndest_allow, err);
-}
-
-static int conf_node_client_allow(void *base, const cJSON *item, const char *path,
-                                  struct pf_err *err)
-{
-    struct conf_node *n = base;
-    return conf_cidr_list(item, path, n->client_allow, &n->nclient_allow, err);
-}
-
-static int conf_node_upstream_allow_private(void *base, const cJSON *item, const char *path,
-                                            struct pf_err *err)
-{
-    struct conf_node *n = base;
-    return conf_upstream_policy(item, path, &n->upstream_policy, err);
-}
-
-static int conf_node_connect_ports(void *base, const cJSON *item, const char *path,
-                                   struct pf_err *err)
-{
-    struct conf_node *n = base;
-    char ipath[CONF_PATH_MAX];
-    const cJSON *it;
-    int i = 0;
-
-    if (!cJSON_IsArray(item))
-        return pf_err_set(err, PF_EINVAL, "%s: must be an array of ports", path);
-    if (cJSON_GetArraySize(item) > CONF_PORTS_MAX)
-        return pf_err_set(err, PF_EINVAL, "%s: more than %d entries", path, CONF_PORTS_MAX);
-    n->nconnect_ports = 0;
-    cJSON_ArrayForEach(it, item) {
-        int64_t v = 0;
-        conf_pathf(ipath, sizeof(ipath), "%s[%d]", path, i);
-        int rc = conf_get_int(it, ipath, 1, 65535, &v, err);
-        if (rc != PF_OK)
-            return rc;
-        n->connect_ports[i] = (uint16_t)v;
-        n->nconnect_ports = ++i;
-    }
-    return PF_OK;
-}
-
-/* An HTTP field name (RFC 9110 token), or "". The node strips this header
- * before forwarding, so a name that frames the message or that the proxy
- * itself interprets is refused: stripping Content-Length while framing the
- * body by it would desynchronise the upstream (request smuggling). */
-static int conf_node_sticky_header(void *base, const cJSON *item, const char *path,
-                                   struct pf_err *err)
-{
-    static const char *const reserved[] = {
-        "content-length", "transfer-encoding", "host", "connection", "proxy-connection",
-        "keep-alive", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate",
-        "expect",
-    };
-    struct conf_node *n = base;
-    int rc = conf_copy_string(item, path, n->sticky_header, sizeof(n->sticky_header), 1, err);
-    if (rc != PF_OK)
-        return rc;
-    for (const char *p = n->sticky_header; *p != '\0'; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
-            return pf_err_set(err, PF_EINVAL, "%s: not a header name", path);
-    for (size_t i = 0; i < PF_ARRAY_LEN(reserved); i++)
-        if (strcasecmp(n->sticky_header, reserved[i]) == 0)
-            return pf_err_set(err, PF_EINVAL, "%s: %s frames or controls the request; "
-                              "pick a header of your own (e.g. X-Session)", path, n->sticky_header);
-    return PF_OK;
-}
-
-static int conf_node_session_tag(void *base, const cJSON *item, const char *path,
-                                 struct pf_err *err)
-{
-    struct conf_node *n = base;
-    return conf_copy_string(item, path, n->session_tag, sizeof(n->session_tag), 1, err);
-}
-
-static int conf_node_session_time_tag(void *base, const cJSON *item, const char *path,
-                                      struct pf_err *err)
-{
-    struct conf_node *n = base;
-    return conf_copy_string(item, path, n->session_time_tag, sizeof(n->session_time_tag), 0, err);
-}
-
-static int conf_node_source_address(void *base, const cJSON *item, const char *path,
-                                    struct pf_err *err)
-{
-    struct conf_node *n = base;
-    struct conf_cidr c;
-    struct pf_err aerr;
-    int rc = conf_copy_string(item, path, n->source_address, sizeof(n->source_address), 1, err);
-    if (rc != PF_OK)
-        return rc;
-    if (n->source_address[0] != '\0' &&
-        (strchr(n->source_address, '/') != NULL ||
-         addr_cidr_parse(n->source_address, &c, &aerr) != PF_OK))
-        return pf_err_set(err, PF_EINVAL, "%s: must be an IP address", path);
-    return PF_OK;
-}
-
-static int conf_user_name(void *base, const cJSON *item, const char *path, struct pf_err *err)
-{
-    struct conf_user *u = base;
-    int rc = conf_copy_string(item, path, u->user, sizeof(u->user), 0, err);
-    if (rc != PF_OK)
-        return rc;
-    /* Basic auth splits "user:pass" at the first colon. */
-    if (strchr(u->user, ':') != NULL)
-        return pf_err_set(err, PF_EINVAL, "%s: must not contain ':'", path);
-    return PF_OK;
-}
-
-static int conf_user_pass(void *base, const cJSON *item, const char *path, struct pf_err *err)
-{
-    struct conf_user *u = base;
-    return conf_copy_string(item, path, u->pass, sizeof(u->pass), 1, err);
-}
-
-static const struct conf_field conf_user_fields[] = {
-    CONF_FN("user", conf_user_name),
-    CONF_FN("pass", conf_user_pass),
-};
-
-static void conf_free_users(struct conf_node *n)
-{
-    if (n->users != NULL)
-        memset(n->users, 0, sizeof(*n->users) * (size_t)n->nusers);
-    free(n->users);
-    n->users = NULL;
-    n->nusers = 0;
-}
-
-static int conf_node_users(void *base, const cJSON *item, const char *path, struct pf_err *err)
-{
-    struct conf_node *n = base;
-    char upath[CONF_PATH_MAX];
-    const cJSON *it;
-    int count, i = 0;
-
-    if (!cJSON_IsArray(item))
-        return pf_err_set(err, PF_EINVAL, "%s: must be an array", path);
-    count = cJSON_GetArraySize(item);
-    if (count > CONF_USERS_MAX)
-        return pf_err_set(err, PF_EINVAL, "%s: more than %d users", path, CONF_USERS_MAX);
-    conf_free_users(n);
-    if (count == 0)
-        return PF_OK;
-    n->users = calloc((size_t)count, sizeof(*n->users));
-    if (n->users == NULL)
-        return pf_err_set(err, PF_ENOMEM, "%s: out of memory", path);
-    cJSON_ArrayForEach(it, item) {
-        struct conf_user *u = &n->users[i];
-        conf_pathf(upath, sizeof(upath), "%s[%d]", path, i);
-        n->nusers = ++i;
-        int rc = conf_parse_object(it, upath, conf_user_fields, PF_ARRAY_LEN(conf_user_fields),
-                                   u, err);
-        if (rc != PF_OK)
-            return rc;
-        if (!cJSON_HasObjectItem(it, "user"))
-            return pf_err_set(err, PF_EINVAL, "%s.user: missing", upath);
-        if (!cJSON_HasObjectItem(it, "pass"))
-            return pf_err_set(err, PF_EINVAL, "%s.pass: missing", upath);
-        for (int j = 0; j + 1 < i; j++) {
-            if (strcmp(n->users[j].user, u->user) == 0)
-                return pf_err_set(err, PF_EINVAL, "%s: duplicate user", upath);
-        }
-    }
-    return PF_OK;
-}
-
-CONF_STR_FN(conf_node_snapshot_file, struct conf_node, snapshot_file, 1)
-
-static const struct conf_field conf_node_fields[] = {
-    CONF_FN("id", conf_node_id),
-    CONF_FN("listen", conf_node_listen),
-    CONF_FN("admin_listen", conf_node_admin),
-    CONF_FN("socks5_listen", conf_node_socks5),
-    CONF_FN("mode", conf_node_mode),
-    CONF_FN("strategy", conf_node_strategy),
-    CONF_INT(struct conf_node, "max_clients", max_clients, 1, 1000000),
-    CONF_INT(struct conf_node, "connect_timeout_ms", connect_timeout_ms, 1, 600000),
-    CONF_INT(struct conf_node, "header_timeout_ms", header_timeout_ms, 1, 600000),
-    CONF_INT(struct conf_node, "idle_timeout_ms", idle_timeout_ms, 1, 86400000),
-    CONF_INT(struct conf_node, "response_timeout_ms", response_timeout_ms, 0, 86400000),
-    CONF_INT(struct conf_node, "max_header_bytes", max_header_bytes, 1024, 1048576),
-    CONF_INT(struct conf_node, "retries", retries, 0, 10),
-    CONF_INT(struct conf_node, "report_interval_ms", report_interval_ms, 10, 600000),
-    CONF_BOOL(struct conf_node, "allow_private_destinations", is_private_dest_allowed),
-    CONF_FN("destination_allow", conf_node_dest_allow),
-    CONF_FN("upstream_allow_private", conf_node_upstream_allow_private),
-    CONF_FN("users", conf_node_users),
-    CONF_BOOL(struct conf_node, "allow_anonymous", is_anonymous_allowed),
-    CONF_INT(struct conf_node, "rotate_interval_s", rotate_interval_s, 0, 86400),
-    CONF_FN("sticky_header", conf_node_sticky_header),
-    CONF_FN("session_tag", conf_node_session_tag),
-    CONF_FN("session_time_tag", conf_node_session_time_tag),
-    CONF_INT(struct conf_node, "eject_consecutive_failures", eject_consecutive_failures, 0, 1000),
-    CONF_INT(struct conf_node, "eject_base_ms", eject_base_ms, 1, 3600000),
-    CONF_INT(struct conf_node, "eject_max_ms", eject_max_ms, 1, 86400000),
-    CONF_BOOL(struct conf_node, "eject_panic", is_eject_panic),
-    CONF_FN("client_allow", conf_node_client_allow),
-    CONF_FN("connect_ports", conf_node_connect_ports),
-    CONF_INT(struct conf_node, "drain_grace_ms", drain_grace_ms, 0, 3600000),
-    CONF_FN("source_address", conf_node_source_address),
-    CONF_FN("snapshot_file", conf_node_snapshot_file),
-};
-
 /* ---- root ----------------------------------------------------------------- */
 
 static int conf_sec_redis(void *base, const cJSON *item, const char *path, struct pf_err *err)
@@ -1607,14 +1335,7 @@ static int conf_sec_controller(void *base, const cJSON *item, const char *path,
 static int conf_sec_node(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
     struct conf *c = base;
-    int rc = conf_parse_object(item, path, conf_node_fields, PF_ARRAY_LEN(conf_node_fields),
-                               &c->node, err);
-    if (rc != PF_OK)
-        return rc;
-    if (c->node.eject_max_ms < c->node.eject_base_ms)
-        return pf_err_set(err, PF_EINVAL, "%s.eject_max_ms: must be >= eject_base_ms (%d)",
-                          path, c->node.eject_base_ms);
-    return PF_OK;
+    return conf_schema_parse(&conf_node_table, &c->node, item, path, NULL, NULL, err);
 }
 
 static const struct conf_field conf_root_fields[] = {
@@ -1623,32 +1344,6 @@ static const struct conf_field conf_root_fields[] = {
     CONF_FN("controller", conf_sec_controller),
     CONF_FN("node", conf_sec_node),
 };
-
-/* "<hostname>-<pid>" reduced to [A-Za-z0-9_.-], at most 63 chars. */
-static void conf_default_id(char *dst, size_t dst_len)
-{
-    char host[256];
-    char suffix[24];
-    size_t o = 0;
-
-    if (gethostname(host, sizeof(host)) != 0)
-        host[0] = '\0';
-    host[sizeof(host) - 1] = '\0';
-    snprintf(suffix, sizeof(suffix), "-%ld", (long)getpid());
-    size_t room = PF_MIN_OF(dst_len - 1, (size_t)63) - strlen(suffix);
-    for (size_t i = 0; host[i] != '\0' && o < room; i++) {
-        char ch = host[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-            (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.')
-            dst[o++] = ch;
-    }
-    if (o == 0) {
-        memcpy(dst, "pf", 2);
-        o = 2;
-    }
-    dst[o] = '\0';
-    snprintf(dst + o, dst_len - o, "%s", suffix);
-}
 
 void conf_init_defaults(struct conf *c)
 {
@@ -1666,29 +1361,7 @@ void conf_init_defaults(struct conf *c)
     c->controller.heartbeat_interval_ms = 2000;
     c->controller.lease_ms = 6000;
 
-    conf_default_id(c->node.id, sizeof(c->node.id));
-    snprintf(c->node.listen, sizeof(c->node.listen), "127.0.0.1:3128");
-    snprintf(c->node.admin_listen, sizeof(c->node.admin_listen), "127.0.0.1:3180");
-    c->node.mode = CONF_NODE_POOL;
-    c->node.strategy = CONF_STRATEGY_ROUND_ROBIN;
-    c->node.max_clients = 4096;
-    c->node.connect_timeout_ms = 5000;
-    c->node.header_timeout_ms = 10000;
-    c->node.idle_timeout_ms = 300000;
-    c->node.response_timeout_ms = 30000;
-    c->node.max_header_bytes = 32768;
-    c->node.retries = 2;
-    c->node.report_interval_ms = 2000;
-    c->node.rotate_interval_s = 60;
-    snprintf(c->node.session_tag, sizeof(c->node.session_tag), "-session-");
-    snprintf(c->node.session_time_tag, sizeof(c->node.session_time_tag), "-sesstime-");
-    c->node.eject_consecutive_failures = 5;
-    c->node.eject_base_ms = 10000;
-    c->node.eject_max_ms = 300000;
-    static const uint16_t connect_ports[] = { 443, 80, 8080, 8443 };
-    for (size_t i = 0; i < PF_ARRAY_LEN(connect_ports); i++)
-        c->node.connect_ports[c->node.nconnect_ports++] = connect_ports[i];
-    c->node.drain_grace_ms = 10000;
+    conf_schema_defaults(&conf_node_table, &c->node);
 }
 
 int conf_parse(struct conf *c, const char *text, size_t len, struct pf_err *err)
@@ -1812,6 +1485,6 @@ void conf_deinit(struct conf *c)
     if (c == NULL)
         return;
     conf_free_providers(&c->controller);
-    conf_free_users(&c->node);
+    conf_schema_deinit(&conf_node_table, &c->node);
     memset(c->redis.password, 0, sizeof(c->redis.password));
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "json_text.h"
@@ -141,7 +142,32 @@ int conf_schema_int(const cJSON *item, int64_t min, int64_t max, int64_t *out,
     return PF_OK;
 }
 
-/* ---- standard checks ---------------------------------------------------- */
+/* ---- standard checks and defaults ------------------------------------------ */
+
+void conf_default_id(char *dst, size_t dst_len)
+{
+    char host[256];
+    char suffix[24];
+    size_t o = 0;
+
+    if (gethostname(host, sizeof(host)) != 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    snprintf(suffix, sizeof(suffix), "-%ld", (long)getpid());
+    size_t room = PF_MIN_OF(dst_len - 1, (size_t)63) - strlen(suffix);
+    for (size_t i = 0; host[i] != '\0' && o < room; i++) {
+        char ch = host[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.')
+            dst[o++] = ch;
+    }
+    if (o == 0) {
+        memcpy(dst, "pf", 2);
+        o = 2;
+    }
+    dst[o] = '\0';
+    snprintf(dst + o, dst_len - o, "%s", suffix);
+}
 
 int conf_check_name(void *base, char *value, struct pf_err *err)
 {

@@ -238,6 +238,10 @@ void conf_schema_walk(const struct conf_table *t, const char *prefix, conf_walk_
 int conf_schema_int(const struct cJSON *item, int64_t min, int64_t max, int64_t *out,
                     struct pf_err *err) PF_MUSTCHECK;
 
+/* Writes the default id: "<hostname>-<pid>" reduced to [A-Za-z0-9_.-], at
+ * most 63 chars ("pf-<pid>" without a usable host name). */
+void conf_default_id(char *dst, size_t dst_len);
+
 /* Standard string checks (conf_check_fn). */
 /* 1..63 chars of [A-Za-z0-9_.-]. */
 int conf_check_name(void *base, char *value, struct pf_err *err);
