@@ -1,7 +1,9 @@
 /* Configuration: one JSON file with "redis", "log", "controller" and "node"
- * sections; each binary reads the sections it needs. Env overrides:
- * PF_REDIS_URL, PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID.
- * The schema is documented in docs/configuration.md. */
+ * sections (types in conf-t.h); each binary reads the sections it needs.
+ * Env overrides: PF_REDIS_URL, PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID.
+ * The schema is one table per section (conf.c, conf_node.c,
+ * conf_controller.c) read by the engine in conf_schema.c; it is documented
+ * in docs/configuration.md. */
 #ifndef PF_CONF_H
 #define PF_CONF_H
 
@@ -25,7 +27,18 @@ int conf_load_file(struct conf *c, const char *path, struct pf_err *err) PF_MUST
  * (pass getenv; tests pass a fake). */
 int conf_apply_env(struct conf *c, char *(*getenv_fn)(const char *), struct pf_err *err) PF_MUSTCHECK;
 
-/* Frees what <c> owns (accepts NULL). */
+/* Frees what <c> owns and wipes its secrets (accepts NULL; safe twice). */
 void conf_deinit(struct conf *c);
+
+struct conf_table;
+
+/* The schema of the whole file (common/conf_schema.h): conf_schema_walk()
+ * on it lists every key path, which test_conf checks against
+ * docs/configuration.md. */
+const struct conf_table *conf_table(void);
+
+/* The <i>-th PF_* override: returns the variable's name and sets
+ * <*key_path> (may be NULL) to the key it overrides; NULL past the last. */
+const char *conf_env_override(size_t i, const char **key_path);
 
 #endif
