@@ -259,8 +259,9 @@ struct conf_node {
  * file readable by others): the shells log them at start. Never holds a
  * secret. */
 struct conf_warnings {
-    int      n;                         /* warnings found, may exceed CONF_WARNINGS_MAX */
-    char     msg[CONF_WARNINGS_MAX][CONF_WARNING_LEN];
+    int      n;                         /* warnings found; msg[0 .. min(n, MAX) - 1] are set */
+    char     msg[CONF_WARNINGS_MAX][CONF_WARNING_LEN]; /* the last one counts the rest
+                                           when there are more */
 };
 
 /* Reads the whole file <path> into <buf> (<cap> bytes), its length in

@@ -5,10 +5,13 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "conf_controller.h"
@@ -191,6 +194,12 @@ void conf_init_defaults(struct conf *c)
 
 int conf_parse(struct conf *c, const char *text, size_t len, struct pf_err *err)
 {
+    return conf_parse_io(c, text, len, NULL, err);
+}
+
+int conf_parse_io(struct conf *c, const char *text, size_t len, const struct conf_io *io,
+                  struct pf_err *err)
+{
     const char *end = NULL;
     cJSON *root;
     int rc;
@@ -215,7 +224,7 @@ int conf_parse(struct conf *c, const char *text, size_t len, struct pf_err *err)
             return pf_err_set(err, PF_EINVAL, "config: trailing bytes after JSON value");
         }
     }
-    rc = conf_schema_parse(&root_table, c, root, "", NULL, &c->warnings, err);
+    rc = conf_schema_parse(&root_table, c, root, "", io, &c->warnings, err);
     cJSON_Delete(root);
     return rc;
 }
@@ -234,8 +243,57 @@ int conf_apply_env(struct conf *c, char *(*getenv_fn)(const char *), struct pf_e
     return PF_OK;
 }
 
+/* conf_read_file_fn on the real file system: a regular file (a FIFO or a
+ * device is refused, never waited on) of at most <cap> bytes. */
+static int read_secret_file(void *arg, const char *path, char *buf, size_t cap, size_t *len,
+                            int *is_loose, struct pf_err *err)
+{
+    struct stat st;
+    size_t n = 0;
+    int rc = PF_OK;
+    (void)arg;
+
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return pf_err_set(err, PF_EIO, "%s", strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        rc = pf_err_set(err, PF_EIO, "%s", strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = pf_err_set(err, PF_EINVAL, "not a regular file");
+        goto out;
+    }
+    for (;;) {
+        char extra;
+        ssize_t r = n < cap ? read(fd, buf + n, cap - n) : read(fd, &extra, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = pf_err_set(err, PF_EIO, "%s", strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        if (n >= cap) {
+            rc = pf_err_set(err, PF_ERANGE, "larger than %zu bytes", cap);
+            goto out;
+        }
+        n += (size_t)r;
+    }
+    *len = n;
+    *is_loose = (st.st_mode & (S_IRWXG | S_IRWXO)) != 0;
+out:
+    if (rc != PF_OK)
+        explicit_bzero(buf, n);
+    close(fd);
+    return rc;
+}
+
 int conf_load_file(struct conf *c, const char *path, struct pf_err *err)
 {
+    const struct conf_io io = { getenv, read_secret_file, NULL };
     char *buf = NULL;
     size_t n = 0;
     FILE *f = NULL;
@@ -262,7 +320,7 @@ int conf_load_file(struct conf *c, const char *path, struct pf_err *err)
                         path, CONF_FILE_MAX);
         goto fail;
     }
-    rc = conf_parse(c, buf, n, err);
+    rc = conf_parse_io(c, buf, n, &io, err);
     if (rc != PF_OK)
         goto fail;
     rc = conf_apply_env(c, getenv, err);

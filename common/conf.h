@@ -17,10 +17,22 @@ void conf_init_defaults(struct conf *c);
 
 /* Parses JSON <text> of <len> bytes into <c> (after conf_init_defaults).
  * Unknown keys are errors. On error returns PF_EINVAL with a path and
- * reason in <err>, e.g. "controller.providers[1].url: missing". */
+ * reason in <err>, e.g. "controller.providers[1].url: missing". A secret
+ * key (provider url, auth value and pass, request body, user passwords,
+ * redis.url) may also be {"env": NAME} or {"file": PATH}: read through
+ * <io> (NULL: no variable is set and no file can be read), a file's
+ * trailing line ends stripped; a missing one is reported by its key path
+ * and source, never by a value ("node.users[0].pass: env PF_ALICE_PASS is
+ * not set"). Warnings (a secret file others may read) go to c->warnings. */
+int conf_parse_io(struct conf *c, const char *text, size_t len, const struct conf_io *io,
+                  struct pf_err *err) PF_MUSTCHECK;
+
+/* conf_parse_io() without env or files. */
 int conf_parse(struct conf *c, const char *text, size_t len, struct pf_err *err) PF_MUSTCHECK;
 
-/* Reads <path>, conf_init_defaults + conf_parse + conf_apply_env. */
+/* The shells' entry: reads <path>, then conf_init_defaults, conf_parse_io
+ * with the process environment (getenv) and the file system (regular
+ * files of at most 4096 bytes), and conf_apply_env. */
 int conf_load_file(struct conf *c, const char *path, struct pf_err *err) PF_MUSTCHECK;
 
 /* Applies PF_REDIS_URL, PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID from <getenv_fn>

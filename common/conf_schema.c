@@ -53,16 +53,21 @@ static void path_index(char *buf, size_t len, const char *path, int i)
 }
 
 static void warn(struct conf_warnings *w, const char *fmt, ...) PF_PRINTF(2, 3);
+/* Adds a warning; past CONF_WARNINGS_MAX - 1 of them, the last slot counts
+ * the rest. */
 static void warn(struct conf_warnings *w, const char *fmt, ...)
 {
-    if (w == NULL)
+    if (w == NULL || w->n < 0)
         return;
-    if (w->n >= 0 && w->n < CONF_WARNINGS_MAX) {
+    if (w->n < CONF_WARNINGS_MAX - 1) {
         va_list ap;
         va_start(ap, fmt);
         if (vsnprintf(w->msg[w->n], sizeof(w->msg[w->n]), fmt, ap) < 0)
             w->msg[w->n][0] = '\0';
         va_end(ap);
+    } else {
+        snprintf(w->msg[CONF_WARNINGS_MAX - 1], sizeof(w->msg[0]), "%d more warnings like these",
+                 w->n - (CONF_WARNINGS_MAX - 1) + 1);
     }
     w->n++;
 }

@@ -129,6 +129,8 @@ int node_ctx_start(struct node_ctx *ctx, struct pf_err *err)
     if (ctx->cred_key != NULL && ctx->cred_key->is_mode_loose)
         log_warn("credential key file %s is accessible to group or others; chmod 600 it",
                  ctx->conf.redis.credential_key_file);
+    for (int i = 0; i < ctx->conf.warnings.n && i < CONF_WARNINGS_MAX; i++)
+        log_warn("config: %s", ctx->conf.warnings.msg[i]);
     signal(SIGPIPE, SIG_IGN);
     ctx->started_at_ms = clock_wall_ms();
     pool_cache_init(&ctx->pool);

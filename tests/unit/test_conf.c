@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -611,4 +612,273 @@ Test(conf, redis_credential_key_file)
     conf_init_defaults(&c);
     cr_expect_eq(parse(&c, "{\"redis\":{\"credential_key\":\"x\"}}", &err), PF_EINVAL);
     conf_deinit(&c);
+}
+
+/* ---- secrets given as {"env": NAME} or {"file": PATH} ------------------------ */
+
+static char *secret_getenv(const char *name)
+{
+    static char url[] = "https://api.example/list?key=KEYFROMENV";
+    static char pass[] = "pass-from-env";
+    static char redis[] = "redis://:redispw-env@10.1.1.1:6390/3";
+    static char bad_url[] = "ftp://example/?key=KEYFROMENV";
+    if (strcmp(name, "PF_TEST_URL") == 0)
+        return url;
+    if (strcmp(name, "PF_TEST_PASS") == 0)
+        return pass;
+    if (strcmp(name, "PF_TEST_REDIS") == 0)
+        return redis;
+    if (strcmp(name, "PF_TEST_BAD_URL") == 0)
+        return bad_url;
+    return NULL;
+}
+
+static int secret_reads;
+
+static int secret_read_file(void *arg, const char *path, char *buf, size_t cap, size_t *len,
+                            int *is_loose, struct pf_err *err)
+{
+    static const struct {
+        char path[32];
+        char data[96];
+        int  is_loose;
+    } files[] = {
+        { "/run/secrets/url", "https://api.example/list?key=KEYFROMFILE\n", 0 },
+        { "/run/secrets/value", "Bearer TOKENFROMFILE\n", 0 },
+        { "/run/secrets/pass", "pass-from-file\n", 1 },
+        { "/run/secrets/body", "{\"key\":\"BODYKEYFROMFILE\"}\n", 0 },
+        { "/run/secrets/bad_url", "http:///nohost?key=KEYFROMFILE\n", 0 },
+        { "/run/secrets/redis", "redis://:REDISPWFROMFILE@cache:6379/1\n", 0 },
+    };
+    (void)arg;
+    secret_reads++;
+    for (size_t i = 0; i < PF_ARRAY_LEN(files); i++) {
+        if (strcmp(files[i].path, path) == 0) {
+            size_t n = strlen(files[i].data);
+            cr_assert_leq(n, cap);
+            memcpy(buf, files[i].data, n);
+            *len = n;
+            *is_loose = files[i].is_loose;
+            return PF_OK;
+        }
+    }
+    return pf_err_set(err, PF_EIO, "No such file or directory");
+}
+
+static const struct conf_io secret_io = { secret_getenv, secret_read_file, NULL };
+
+static int parse_io(struct conf *c, const char *text, struct pf_err *err)
+{
+    conf_init_defaults(c);
+    return conf_parse_io(c, text, strlen(text), &secret_io, err);
+}
+
+/* Every secret key, in each form. */
+Test(conf, secrets_from_env_and_files)
+{
+    const char *j =
+        "{\"redis\":{\"url\":{\"file\":\"/run/secrets/redis\"}},"
+        "\"controller\":{\"providers\":["
+        "{\"name\":\"a\",\"type\":\"api\",\"url\":{\"file\":\"/run/secrets/url\"},"
+        "\"auth\":{\"type\":\"header\",\"name\":\"Authorization\","
+        "\"value\":{\"file\":\"/run/secrets/value\"}}},"
+        "{\"name\":\"b\",\"type\":\"api\",\"url\":{\"env\":\"PF_TEST_URL\"},\"method\":\"POST\","
+        "\"body\":{\"file\":\"/run/secrets/body\"},"
+        "\"auth\":{\"type\":\"basic\",\"user\":\"u\",\"pass\":{\"env\":\"PF_TEST_PASS\"}}}]},"
+        "\"node\":{\"users\":[{\"user\":\"alice\",\"pass\":{\"file\":\"/run/secrets/pass\"}},"
+        "{\"user\":\"bob\",\"pass\":{\"env\":\"PF_TEST_PASS\"}},"
+        "{\"user\":\"carol\",\"pass\":\"inline\"}]}}";
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse_io(&c, j, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.url, "redis://:REDISPWFROMFILE@cache:6379/1");
+    cr_expect_str_eq(c.redis.password, "REDISPWFROMFILE");
+    cr_expect_str_eq(c.redis.host, "cache");
+    cr_expect_eq(c.redis.db, 1);
+    const struct conf_provider *a = &c.controller.providers[0];
+    const struct conf_provider *b = &c.controller.providers[1];
+    cr_expect_str_eq(a->url, "https://api.example/list?key=KEYFROMFILE", "trailing newline stripped");
+    cr_expect_str_eq(a->auth.value, "Bearer TOKENFROMFILE");
+    cr_expect_str_eq(b->url, "https://api.example/list?key=KEYFROMENV");
+    cr_expect_str_eq(b->request_body, "{\"key\":\"BODYKEYFROMFILE\"}");
+    cr_expect_str_eq(b->auth.pass, "pass-from-env");
+    cr_assert_eq(c.node.nusers, 3);
+    cr_expect_str_eq(c.node.users[0].pass, "pass-from-file");
+    cr_expect_str_eq(c.node.users[1].pass, "pass-from-env");
+    cr_expect_str_eq(c.node.users[2].pass, "inline");
+    /* /run/secrets/pass is readable by others: one warning naming key and file */
+    cr_assert_eq(c.warnings.n, 1);
+    cr_expect_str_eq(c.warnings.msg[0], "node.users[0].pass: file /run/secrets/pass is "
+                                        "accessible to group or others; chmod 600 it");
+    conf_deinit(&c);
+    cr_expect_str_eq(c.redis.password, "", "wiped");
+    cr_expect_str_eq(c.redis.url, "", "wiped");
+}
+
+Test(conf, secret_failures_name_the_key_never_the_value)
+{
+    static const struct err_case cases[] = {
+        { "{\"node\":{\"users\":[{\"user\":\"alice\",\"pass\":{\"env\":\"PF_ALICE_PASS\"}}]}}",
+          "node.users[0].pass: env PF_ALICE_PASS is not set" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"file\":\"/run/secrets/kdl\"}}]}}",
+          "controller.providers[0].url: file /run/secrets/kdl: No such file or directory" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"file\":\"/run/secrets/bad_url\"}}]}}",
+          "controller.providers[0].url: file /run/secrets/bad_url: missing host" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"env\":\"PF_TEST_BAD_URL\"}}]}}",
+          "controller.providers[0].url: env PF_TEST_BAD_URL: must start with http:// or https://" },
+        { "{\"redis\":{\"url\":{\"env\":\"PF_TEST_URL\"}}}",
+          "redis.url: env PF_TEST_URL: must start with redis://" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\",\"url\":\"http://x\","
+          "\"auth\":{\"type\":\"header\",\"name\":\"X-Key\",\"value\":{\"env\":\"NOPE\"}}}]}}",
+          "controller.providers[0].auth.value: env NOPE is not set" },
+        { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"file\":\"/x\",\"env\":\"Y\"}}]}}",
+          "node.users[0].pass: give env or file, not both" },
+        { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"path\":\"/x\"}}]}}",
+          "node.users[0].pass.path: unknown key" },
+        { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"env\":\"has space\"}}]}}",
+          "node.users[0].pass.env: must be a variable name ([A-Za-z_][A-Za-z0-9_]*, at most 128)" },
+        /* secrets that resolve, then a mistake elsewhere: the error is that
+         * mistake's, never the secret's value */
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"file\":\"/run/secrets/url\"},\"auth\":{\"type\":\"header\",\"name\":\"K\","
+          "\"value\":{\"file\":\"/run/secrets/value\"}},\"retries\":1}]}}",
+          "controller.providers[0].retries: unknown key" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"env\":\"PF_TEST_URL\"},\"auth\":{\"type\":\"header\","
+          "\"value\":{\"file\":\"/run/secrets/value\"}}}]}}",
+          "controller.providers[0].auth: type header needs name and value only" },
+        { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"env\":\"PF_TEST_PASS\"}},"
+          "{\"user\":\"a\",\"pass\":{\"file\":\"/run/secrets/pass\"}}]}}",
+          "node.users[1]: duplicate user" },
+        { "{\"redis\":{\"url\":{\"file\":\"/run/secrets/redis\"},\"prefix\":\"a b\"}}",
+          "redis.prefix: must be 1..32 chars of [A-Za-z0-9_.-]" },
+        /* keys that are no secrets take strings only */
+        { "{\"node\":{\"users\":[{\"user\":{\"env\":\"PF_TEST_PASS\"},\"pass\":\"x\"}]}}",
+          "node.users[0].user: must be a string" },
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
+        struct conf c;
+        struct pf_err err = { 0 };
+        cr_expect_eq(parse_io(&c, cases[i].json, &err), PF_EINVAL, "case %zu", i);
+        cr_expect_str_eq(err.msg, cases[i].msg, "case %zu", i);
+        static const char *const values[] = { "FROMFILE", "FROMENV", "KEYFROM", "TOKEN",
+                                              "BODYKEY", "pass-from", "REDISPW" };
+        for (size_t v = 0; v < PF_ARRAY_LEN(values); v++)
+            cr_expect(strstr(err.msg, values[v]) == NULL, "case %zu leaks: %s", i, err.msg);
+        conf_deinit(&c);
+    }
+}
+
+Test(conf, secrets_without_io_are_not_set)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    const char *j = "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"env\":\"PF_TEST_PASS\"}}]}}";
+    cr_expect_eq(parse(&c, j, &err), PF_EINVAL);
+    cr_expect_str_eq(err.msg, "node.users[0].pass: env PF_TEST_PASS is not set");
+    conf_deinit(&c);
+}
+
+/* conf_load_file wires the real environment and file system. */
+Test(conf, load_file_reads_secret_files_and_env)
+{
+    char *pass = write_temp("s3cret-from-file\n", 17);
+    char *loose = write_temp("loose-pass\r\n", 12);
+    cr_assert_eq(chmod(pass, 0600), 0);
+    cr_assert_eq(chmod(loose, 0644), 0);
+    cr_assert_eq(setenv("PF_TEST_CONF_BOB", "bob-from-env", 1), 0);
+    char json[1024];
+    snprintf(json, sizeof(json),
+             "{\"node\":{\"users\":[{\"user\":\"alice\",\"pass\":{\"file\":\"%s\"}},"
+             "{\"user\":\"bob\",\"pass\":{\"env\":\"PF_TEST_CONF_BOB\"}},"
+             "{\"user\":\"carol\",\"pass\":{\"file\":\"%s\"}}]}}", pass, loose);
+    char *path = write_temp(json, strlen(json));
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(conf_load_file(&c, path, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.node.users[0].pass, "s3cret-from-file");
+    cr_expect_str_eq(c.node.users[1].pass, "bob-from-env");
+    cr_expect_str_eq(c.node.users[2].pass, "loose-pass");
+    cr_assert_eq(c.warnings.n, 1, "only the 0644 file warns");
+    cr_expect(strstr(c.warnings.msg[0], "node.users[2].pass: file ") == c.warnings.msg[0],
+              "%s", c.warnings.msg[0]);
+    cr_expect(strstr(c.warnings.msg[0], "accessible to group or others") != NULL);
+    conf_deinit(&c);
+
+    /* missing file, directory, unset variable, oversized file */
+    unlink(pass);
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    char want[512];
+    snprintf(want, sizeof(want), "node.users[0].pass: file %s: No such file or directory", pass);
+    cr_expect_str_eq(err.msg, want);
+    conf_deinit(&c);
+    unlink(path);
+    free(path);
+
+    snprintf(json, sizeof(json),
+             "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"file\":\"/tmp\"}}]}}");
+    path = write_temp(json, strlen(json));
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    cr_expect_str_eq(err.msg, "node.users[0].pass: file /tmp: not a regular file");
+    conf_deinit(&c);
+    unlink(path);
+    free(path);
+
+    unsetenv("PF_TEST_CONF_BOB");
+    snprintf(json, sizeof(json),
+             "{\"node\":{\"users\":[{\"user\":\"b\",\"pass\":{\"env\":\"PF_TEST_CONF_BOB\"}}]}}");
+    path = write_temp(json, strlen(json));
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    cr_expect_str_eq(err.msg, "node.users[0].pass: env PF_TEST_CONF_BOB is not set");
+    conf_deinit(&c);
+    unlink(path);
+    free(path);
+
+    char big[5000];
+    memset(big, 'k', sizeof(big));
+    char *bigf = write_temp(big, sizeof(big));
+    snprintf(json, sizeof(json),
+             "{\"node\":{\"users\":[{\"user\":\"b\",\"pass\":{\"file\":\"%s\"}}]}}", bigf);
+    path = write_temp(json, strlen(json));
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    snprintf(want, sizeof(want), "node.users[0].pass: file %s: larger than 4096 bytes", bigf);
+    cr_expect_str_eq(err.msg, want);
+    cr_expect(strstr(err.msg, "kkkk") == NULL);
+    conf_deinit(&c);
+    unlink(path);
+    unlink(bigf);
+    unlink(loose);
+    free(path);
+    free(bigf);
+    free(pass);
+    free(loose);
+}
+
+/* A file that is exactly the limit is read whole; one byte more is refused. */
+Test(conf, load_file_secret_file_limit)
+{
+    static char data[4097];
+    memset(data, 'p', sizeof(data));
+    char *edge = write_temp(data, 4096);
+    char json[512];
+    snprintf(json, sizeof(json),
+             "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
+             "\"method\":\"POST\",\"body\":{\"file\":\"%s\"}}]}}", edge);
+    char *path = write_temp(json, strlen(json));
+    struct conf c;
+    struct pf_err err = { 0 };
+    /* body holds at most 2047 bytes: read whole, then refused by its own limit */
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    char want[512];
+    snprintf(want, sizeof(want), "controller.providers[0].body: file %s: longer than 2047 bytes",
+             edge);
+    cr_expect_str_eq(err.msg, want);
+    conf_deinit(&c);
+    unlink(path);
+    unlink(edge);
+    free(path);
+    free(edge);
 }

@@ -590,3 +590,40 @@ Test(conf_schema, error_inside_array_frees_cleanly)
     cr_expect_eq(t.nitems, 2);
     conf_schema_deinit(&toy_table, &t);
 }
+
+/* Past CONF_WARNINGS_MAX - 1 warnings, the last slot counts the rest. */
+struct many {
+    struct toy_item *items;             /* owned */
+    int      nitems;
+};
+
+static const struct conf_key many_keys[] = {
+    CONF_ARRAY(struct many, "items", items, nitems, 20, "items", &toy_item_table),
+};
+static const struct conf_table many_table = CONF_TABLE(many_keys, struct many, NULL, NULL);
+
+Test(conf_schema, warnings_are_bounded)
+{
+    char json[2048] = "{\"items\":[";
+    for (int i = 0; i < 10; i++) {
+        char one[96];
+        snprintf(one, sizeof(one), "%s{\"name\":\"n%d\",\"pass\":{\"file\":\"/s/loose\"}}",
+                 i > 0 ? "," : "", i);
+        strcat(json, one);
+    }
+    strcat(json, "]}");
+    struct many m;
+    struct conf_warnings w = { 0 };
+    struct pf_err err = { 0 };
+    memset(&m, 0, sizeof(m));
+    cJSON *root = cJSON_Parse(json);
+    cr_assert_not_null(root);
+    cr_assert_eq(conf_schema_parse(&many_table, &m, root, "", &fake_io, &w, &err), PF_OK, "%s",
+                 err.msg);
+    cJSON_Delete(root);
+    cr_expect_eq(w.n, 10);
+    cr_expect_str_eq(w.msg[6], "items[6].pass: file /s/loose is accessible to group or others; "
+                               "chmod 600 it");
+    cr_expect_str_eq(w.msg[CONF_WARNINGS_MAX - 1], "3 more warnings like these");
+    conf_schema_deinit(&many_table, &m);
+}
