@@ -882,3 +882,310 @@ Test(conf, load_file_secret_file_limit)
     free(path);
     free(edge);
 }
+
+/* ---- docs/configuration.md and the schema say the same ------------------------ */
+
+#include "conf_schema.h"
+
+#define DOC_KEYS_MAX 512
+#define DOC_CELL_MAX 160
+
+struct doc_key {
+    char path[CONF_PATH_MAX];
+    char type[DOC_CELL_MAX];
+    char def[DOC_CELL_MAX];
+};
+
+struct doc {
+    struct doc_key keys[DOC_KEYS_MAX];             /* rows of the reference tables */
+    int  nkeys;
+    char headings[64][CONF_PATH_MAX];              /* "### `controller.health`" */
+    int  nheadings;
+    char secrets[32][CONF_PATH_MAX];               /* the "Secrets outside the JSON" table */
+    int  nsecrets;
+    char env[16][2][CONF_PATH_MAX];                /* variable, key */
+    int  nenv;
+};
+
+/* Copies cell <i> of table row <line> (trimmed) into <out>; "" when absent. */
+static void doc_cell(const char *line, int i, char *out, size_t len)
+{
+    const char *p = line;
+    out[0] = '\0';
+    for (int k = 0; k <= i; k++) {
+        p = strchr(p, '|');
+        if (p == NULL)
+            return;
+        p++;
+    }
+    const char *end = strchr(p, '|');
+    if (end == NULL)
+        return;
+    while (p < end && *p == ' ')
+        p++;
+    while (end > p && end[-1] == ' ')
+        end--;
+    snprintf(out, len, "%.*s", (int)(end - p), p);
+}
+
+/* "`x`" -> "x"; returns 0 when <cell> is not one backticked word. */
+static int doc_unquote(const char *cell, char *out, size_t len)
+{
+    size_t n = strlen(cell);
+    if (n < 3 || cell[0] != '`' || cell[n - 1] != '`' || memchr(cell + 1, '`', n - 2) != NULL)
+        return 0;
+    snprintf(out, len, "%.*s", (int)(n - 2), cell + 1);
+    return 1;
+}
+
+static void doc_read(struct doc *d)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/../../docs/configuration.md", PF_CORPUS_DIR);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "open %s", path);
+    char line[4096];
+    char section[CONF_PATH_MAX / 2] = "";
+    enum { DOC_NONE, DOC_KEYS, DOC_SECRETS } mode = DOC_NONE;
+    int type_col = -1, def_col = -1;
+    int is_env_table = 0;
+    memset(d, 0, sizeof(*d));
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        char cell[DOC_CELL_MAX], word[CONF_PATH_MAX / 2];
+        if (line[0] == '#') {
+            mode = DOC_NONE;
+            const char *h = line + strspn(line, "#");
+            while (*h == ' ')
+                h++;
+            if (doc_unquote(h, word, sizeof(word))) {
+                snprintf(section, sizeof(section), "%s", word);
+                snprintf(d->headings[d->nheadings++], CONF_PATH_MAX, "%s", word);
+                mode = DOC_KEYS;
+            } else if (strcmp(h, "Secrets outside the JSON") == 0) {
+                mode = DOC_SECRETS;
+            }
+            continue;
+        }
+        if (line[0] != '|')
+            continue;
+        doc_cell(line, 0, cell, sizeof(cell));
+        if (strcmp(cell, "key") == 0 || strcmp(cell, "variable") == 0) {  /* a header row */
+            is_env_table = strcmp(cell, "variable") == 0;
+            type_col = def_col = -1;
+            for (int i = 1; i < 8; i++) {
+                char h[DOC_CELL_MAX];
+                doc_cell(line, i, h, sizeof(h));
+                if (strcmp(h, "type") == 0)
+                    type_col = i;
+                if (strcmp(h, "default") == 0)
+                    def_col = i;
+            }
+            continue;
+        }
+        if (!doc_unquote(cell, word, sizeof(word)))
+            continue;                                      /* "|---|" and prose rows */
+        if (is_env_table) {
+            char key[DOC_CELL_MAX];
+            doc_cell(line, 1, cell, sizeof(cell));
+            cr_assert(doc_unquote(cell, key, sizeof(key)), "env row %s: %s", word, cell);
+            snprintf(d->env[d->nenv][0], CONF_PATH_MAX, "%s", word);
+            snprintf(d->env[d->nenv][1], CONF_PATH_MAX, "%s", key);
+            d->nenv++;
+        } else if (mode == DOC_SECRETS) {
+            snprintf(d->secrets[d->nsecrets++], CONF_PATH_MAX, "%s", word);
+        } else if (mode == DOC_KEYS) {
+            struct doc_key *k = &d->keys[d->nkeys++];
+            cr_assert_lt(d->nkeys, DOC_KEYS_MAX);
+            int w = snprintf(k->path, sizeof(k->path), "%s.%s", section, word);
+            cr_assert(w > 0 && (size_t)w < sizeof(k->path), "path too long: %s", word);
+            if (type_col > 0)
+                doc_cell(line, type_col, k->type, sizeof(k->type));
+            if (def_col > 0)
+                doc_cell(line, def_col, k->def, sizeof(k->def));
+        }
+    }
+    fclose(f);
+}
+
+static const struct doc_key *doc_find(const struct doc *d, const char *path)
+{
+    for (int i = 0; i < d->nkeys; i++)
+        if (strcmp(d->keys[i].path, path) == 0)
+            return &d->keys[i];
+    return NULL;
+}
+
+static int doc_has_heading(const struct doc *d, const char *path)
+{
+    for (int i = 0; i < d->nheadings; i++)
+        if (strcmp(d->headings[i], path) == 0)
+            return 1;
+    return 0;
+}
+
+struct schema_key {
+    char path[CONF_PATH_MAX];
+    const struct conf_key *key;
+};
+
+struct schema {
+    struct schema_key keys[DOC_KEYS_MAX];
+    int n;
+};
+
+static void schema_collect(void *arg, const char *path, const struct conf_key *key)
+{
+    struct schema *s = arg;
+    cr_assert_lt(s->n, DOC_KEYS_MAX);
+    snprintf(s->keys[s->n].path, CONF_PATH_MAX, "%s", path);
+    s->keys[s->n].key = key;
+    s->n++;
+}
+
+static const struct conf_key *schema_find(const struct schema *s, const char *path)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->keys[i].path, path) == 0)
+            return s->keys[i].key;
+    return NULL;
+}
+
+/* The documented default of <k> (a row's "default" cell) must be the
+ * table's, for the keys whose default is one value. */
+static void check_default(const char *path, const struct conf_key *k, const char *cell)
+{
+    char want[DOC_CELL_MAX];
+    if (k->flags & CONF_F_REQUIRED) {
+        cr_expect_str_eq(cell, "required", "%s: default column", path);
+        return;
+    }
+    switch (k->type) {
+    case CONF_T_INT:
+        snprintf(want, sizeof(want), "%lld", (long long)k->def_int);
+        /* 0 may stand for a default taken from elsewhere, written out */
+        if (k->def_int != 0 || (cell[0] >= '0' && cell[0] <= '9') || cell[0] == '-')
+            cr_expect_str_eq(cell, want, "%s: documented default", path);
+        break;
+    case CONF_T_BOOL:
+        cr_expect_str_eq(cell, k->def_int ? "true" : "false", "%s: documented default", path);
+        break;
+    case CONF_T_NUM:
+        snprintf(want, sizeof(want), "%g", k->def_num);
+        cr_expect_str_eq(cell, want, "%s: documented default", path);
+        break;
+    case CONF_T_CHOICE: {
+        const struct conf_choice *c = k->aux;
+        while (c->name != NULL && c->value != k->def_int)
+            c++;
+        cr_assert_not_null(c->name, "%s: default is no choice", path);
+        snprintf(want, sizeof(want), "`%s`", c->name);
+        cr_expect_str_eq(cell, want, "%s: documented default", path);
+        break;
+    }
+    case CONF_T_STR:
+    case CONF_T_SECRET:
+    case CONF_T_PATH:
+    case CONF_T_LISTEN:
+        if (k->def_str != NULL) {
+            snprintf(want, sizeof(want), "`%s`", k->def_str);
+            cr_expect_str_eq(cell, want, "%s: documented default", path);
+        } else {
+            cr_expect(cell[0] == '\0' || strcmp(cell, "`\"\"`") == 0 ||
+                      strncmp(cell, "`<", 2) == 0,
+                      "%s: documented default %s, the schema has none", path, cell);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+Test(conf, docs_match_schema)
+{
+    static struct doc d;
+    static struct schema s;
+    doc_read(&d);
+    memset(&s, 0, sizeof(s));
+    conf_schema_walk(conf_table(), "", schema_collect, &s);
+    cr_assert_gt(s.n, 100, "the walk found %d keys", s.n);
+    cr_assert_gt(d.nkeys, 100, "the docs list %d keys", d.nkeys);
+
+    /* every key of the schema is documented: a row, or a heading of its own */
+    int nsecret = 0;
+    for (int i = 0; i < s.n; i++) {
+        const char *path = s.keys[i].path;
+        const struct conf_key *k = s.keys[i].key;
+        const struct doc_key *dk = doc_find(&d, path);
+        cr_expect(dk != NULL || doc_has_heading(&d, path),
+                  "%s is in the schema but not in docs/configuration.md", path);
+        if (k->type == CONF_T_SECRET) {
+            nsecret++;
+            int listed = 0;
+            for (int j = 0; j < d.nsecrets; j++)
+                listed |= strcmp(d.secrets[j], path) == 0;
+            cr_expect(listed, "%s is a secret but not in the docs' list of secrets", path);
+        }
+        if (dk == NULL)
+            continue;
+        cr_expect_eq(strcmp(dk->type, "secret") == 0, k->type == CONF_T_SECRET,
+                     "%s: documented type '%s'", path, dk->type);
+        check_default(path, k, dk->def);
+    }
+    /* ... and nothing else is */
+    for (int i = 0; i < d.nkeys; i++)
+        cr_expect_not_null(schema_find(&s, d.keys[i].path),
+                           "%s is in docs/configuration.md but not in the schema", d.keys[i].path);
+    for (int i = 0; i < d.nheadings; i++) {
+        /* "controller.providers[]" heads the keys of an array's elements */
+        char h[CONF_PATH_MAX];
+        snprintf(h, sizeof(h), "%s", d.headings[i]);
+        size_t n = strlen(h);
+        int is_elem = n > 2 && strcmp(h + n - 2, "[]") == 0;
+        if (is_elem)
+            h[n - 2] = '\0';
+        const struct conf_key *k = schema_find(&s, h);
+        cr_expect(k != NULL && (!is_elem || k->type == CONF_T_ARRAY),
+                  "heading %s names no key of the schema", d.headings[i]);
+    }
+    for (int i = 0; i < d.nsecrets; i++) {
+        const struct conf_key *k = schema_find(&s, d.secrets[i]);
+        cr_expect(k != NULL && k->type == CONF_T_SECRET, "%s is listed as a secret",
+                  d.secrets[i]);
+    }
+    cr_expect_eq(d.nsecrets, nsecret);
+
+    /* the PF_* overrides, both ways */
+    int nenv = 0;
+    for (const char *var, *key; (var = conf_env_override((size_t)nenv, &key)) != NULL; nenv++) {
+        int found = 0;
+        for (int j = 0; j < d.nenv; j++)
+            found |= strcmp(d.env[j][0], var) == 0 && strcmp(d.env[j][1], key) == 0;
+        cr_expect(found, "%s -> %s is not in the docs' table of overrides", var, key);
+        cr_expect_not_null(schema_find(&s, key), "%s overrides unknown key %s", var, key);
+    }
+    cr_expect_eq(d.nenv, nenv, "the docs list %d overrides, the code has %d", d.nenv, nenv);
+}
+
+/* Every table of the schema fits the engine's limits and its defaults pass
+ * their own checks. */
+static void check_key(void *arg, const char *path, const struct conf_key *key)
+{
+    (void)arg;
+    if (key->type == CONF_T_OBJECT || key->type == CONF_T_ARRAY) {
+        const struct conf_table *t = key->aux;
+        cr_expect_leq(t->nkeys, CONF_KEYS_MAX, "%s: %zu keys", path, t->nkeys);
+    }
+    if (key->type == CONF_T_STR || key->type == CONF_T_SECRET || key->type == CONF_T_PATH ||
+        key->type == CONF_T_LISTEN) {
+        cr_expect_gt(key->size, 1, "%s", path);
+        cr_expect_leq(key->max > 0 ? (size_t)key->max : key->size, CONF_STR_READ_MAX, "%s",
+                      path);
+    }
+}
+
+Test(conf, schema_tables_are_sound)
+{
+    conf_schema_walk(conf_table(), "", check_key, NULL);
+    cr_expect_leq(((const struct conf_table *)conf_table())->nkeys, CONF_KEYS_MAX);
+}
