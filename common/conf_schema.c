@@ -11,10 +11,9 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "conf_secret.h"
 #include "json_text.h"
 #include "keys.h"
-
-#define CONF_ENV_NAME_MAX 128   /* longest variable name of {"env": NAME} */
 
 /* What one conf_schema_parse() call carries down. */
 struct conf_run {
@@ -264,132 +263,22 @@ static int str_store(const struct conf_key *k, void *base, const char *s, struct
     return rc;
 }
 
-static int is_env_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > CONF_ENV_NAME_MAX || (s[0] >= '0' && s[0] <= '9'))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
-static int is_file_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= CONF_FILE_PATH_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
-/* A secret from the environment: {"env": NAME}. */
-static int secret_from_env(const struct conf_key *k, void *base, const char *name,
-                           const char *path, const struct conf_run *run, struct pf_err *err)
-{
-    const char *v = NULL;
-    if (run->io != NULL && run->io->getenv_fn != NULL)
-        v = run->io->getenv_fn(name);
-    if (v == NULL)
-        return pf_err_set(err, PF_EINVAL, "%s: env %s is not set", path, name);
-    if (v[0] == '\0')
-        return pf_err_set(err, PF_EINVAL, "%s: env %s is empty", path, name);
-    if (str_store(k, base, v, err) != PF_OK) {
-        pf_err_prefix(err, "%s: env %s: ", path, name);
-        return PF_EINVAL;
-    }
-    return PF_OK;
-}
-
-/* A secret from a file: {"file": PATH}. The contents, less trailing line
- * ends, are the value. */
-static int secret_from_file(const struct conf_key *k, void *base, const char *fname,
-                            const char *path, const struct conf_run *run, struct pf_err *err)
-{
-    char buf[CONF_SECRET_FILE_MAX + 1];
-    size_t n = 0;
-    int is_loose = 0;
-    int rc;
-
-    if (run->io == NULL || run->io->read_file_fn == NULL)
-        return pf_err_set(err, PF_EINVAL, "%s: file %s: no file can be read here", path, fname);
-    struct pf_err ferr;
-    pf_err_clear(&ferr);
-    rc = run->io->read_file_fn(run->io->arg, fname, buf, CONF_SECRET_FILE_MAX, &n, &is_loose,
-                               &ferr);
-    if (rc == PF_OK && n > CONF_SECRET_FILE_MAX)
-        rc = pf_err_set(&ferr, PF_ERANGE, "larger than %d bytes", CONF_SECRET_FILE_MAX);
-    if (rc != PF_OK) {
-        explicit_bzero(buf, sizeof(buf));
-        return pf_err_set(err, PF_EINVAL, "%s: file %s: %s", path, fname,
-                          ferr.msg[0] != '\0' ? ferr.msg : "cannot be read");
-    }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    if (memchr(buf, '\0', n) != NULL) {
-        rc = pf_err_set(err, PF_EINVAL, "%s: file %s: holds a NUL byte", path, fname);
-    } else if (n == 0) {
-        rc = pf_err_set(err, PF_EINVAL, "%s: file %s is empty", path, fname);
-    } else {
-        buf[n] = '\0';
-        rc = str_store(k, base, buf, err);
-        if (rc != PF_OK)
-            pf_err_prefix(err, "%s: file %s: ", path, fname);
-    }
-    explicit_bzero(buf, sizeof(buf));
-    if (rc == PF_OK && is_loose)
-        warn(run->warnings, "%s: file %s is accessible to group or others; chmod 600 it",
-             path, fname);
-    return rc == PF_OK ? PF_OK : PF_EINVAL;
-}
-
-/* {"env": NAME} or {"file": PATH} in place of a secret string. */
+/* {"env": NAME} or {"file": PATH} in place of a secret string: the value
+ * read (conf_secret), then checked as a string. */
 static int parse_secret_ref(const struct conf_key *k, void *base, const cJSON *item,
                             const char *path, const struct conf_run *run, struct pf_err *err)
 {
-    char kpath[CONF_PATH_MAX];
-    const cJSON *env = NULL, *file = NULL, *it;
-
-    cJSON_ArrayForEach(it, item) {
-        const cJSON **slot = NULL;
-        path_key(kpath, sizeof(kpath), path, it->string);
-        if (it->string != NULL && strcmp(it->string, "env") == 0)
-            slot = &env;
-        else if (it->string != NULL && strcmp(it->string, "file") == 0)
-            slot = &file;
-        else
-            return pf_err_set(err, PF_EINVAL, "%s: unknown key", kpath);
-        if (*slot != NULL)
-            return pf_err_set(err, PF_EINVAL, "%s: duplicate key", kpath);
-        *slot = it;
+    struct conf_secret s;
+    int rc = conf_secret_read(item, path, run->io, &s, err);
+    if (rc == PF_OK && str_store(k, base, s.value, err) != PF_OK) {
+        pf_err_prefix(err, "%s: %s: ", path, s.src);
+        rc = PF_EINVAL;
     }
-    if (env != NULL && file != NULL)
-        return pf_err_set(err, PF_EINVAL, "%s: give env or file, not both", path);
-    if (env != NULL) {
-        path_key(kpath, sizeof(kpath), path, "env");
-        if (!cJSON_IsString(env) || env->valuestring == NULL || !is_env_name(env->valuestring))
-            return pf_err_set(err, PF_EINVAL,
-                              "%s: must be a variable name ([A-Za-z_][A-Za-z0-9_]*, at most %d)",
-                              kpath, CONF_ENV_NAME_MAX);
-        return secret_from_env(k, base, env->valuestring, path, run, err);
-    }
-    if (file != NULL) {
-        path_key(kpath, sizeof(kpath), path, "file");
-        if (!cJSON_IsString(file) || file->valuestring == NULL ||
-            !is_file_name(file->valuestring))
-            return pf_err_set(err, PF_EINVAL,
-                              "%s: must be a file name (1..%d bytes, no control characters)",
-                              kpath, CONF_FILE_PATH_MAX - 1);
-        return secret_from_file(k, base, file->valuestring, path, run, err);
-    }
-    return pf_err_set(err, PF_EINVAL, "%s: needs env or file", path);
+    if (rc == PF_OK && s.is_loose)
+        warn(run->warnings, "%s: %s is accessible to group or others; chmod 600 it", path,
+             s.src);
+    conf_secret_wipe(&s);
+    return rc;
 }
 
 static int parse_str(const struct conf_key *k, void *base, const cJSON *item, const char *path,

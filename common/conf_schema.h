@@ -29,7 +29,6 @@ struct cJSON;
 
 #define CONF_PATH_MAX        160    /* "controller.providers[12].json.filter.equals[3]" */
 #define CONF_STR_READ_MAX    4096   /* longest string any key reads, NUL included */
-#define CONF_SECRET_FILE_MAX 4096   /* largest secret file */
 #define CONF_KEYS_MAX        64     /* keys of one table */
 
 enum conf_type {
