@@ -51,9 +51,9 @@ static void path_index(char *buf, size_t len, const char *path, int i)
         buf[0] = '\0';
 }
 
-static void warn(struct conf_warnings *w, const char *fmt, ...) PF_PRINTF(2, 3);
 /* Adds a warning; past CONF_WARNINGS_MAX - 1 of them, the last slot counts
  * the rest. */
+static void warn(struct conf_warnings *w, const char *fmt, ...) PF_PRINTF(2, 3);
 static void warn(struct conf_warnings *w, const char *fmt, ...)
 {
     if (w == NULL || w->n < 0)
@@ -259,7 +259,8 @@ static int str_store(const struct conf_key *k, void *base, const char *s, struct
         rc = pf_err_set(err, PF_EINVAL, "longer than %zu bytes", k->size - 1);
     if (rc == PF_OK)
         memcpy((char *)base + k->off, tmp, strlen(tmp) + 1);
-    explicit_bzero(tmp, n + 1);
+    if (k->type == CONF_T_SECRET)
+        explicit_bzero(tmp, sizeof(tmp));
     return rc;
 }
 
