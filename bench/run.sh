@@ -148,7 +148,7 @@ done
 # node-side view: failures the nodes generated during the whole run
 for n in "direct:$P_NODE_ADM" "hop:$P_HOP_ADM"; do
   curl -fsS "http://127.0.0.1:${n#*:}/metrics" > "$RUN/metrics-${n%%:*}.txt" 2>/dev/null
-  log "node ${n%%:*}: $(grep -E '^pf_node_(errors_50[234]_total|responses_total\{class="5xx"\}|rejected_over_limit_total)' "$RUN/metrics-${n%%:*}.txt" | tr '\n' ' ')"
+  log "node ${n%%:*}: $(grep -E '^pf_node_(errors_total|errors_50[234]_total|responses_total\{class="5xx"\}|rejected_over_limit_total)' "$RUN/metrics-${n%%:*}.txt" | tr '\n' ' ')"
 done
 
 python3 "$BENCH_DIR/summarize.py" "$RAW" pf-node 'pf-node>pf-node' | tee "$RUN/summary.md"

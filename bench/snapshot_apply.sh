@@ -10,8 +10,9 @@
 # Usage: bench/snapshot_apply.sh     env: NUP (10000) K (5) GAP (2 s) CONNS (64) PF_NODE_BIN
 # Reports per snapshot the node's own figures: pf_node_pool_apply_max_slice_seconds
 # (the longest single event-loop turn the apply took: what blocks requests),
-# pf_node_pool_apply_total_seconds (EXEC reply to swap, wall, spread over
-# pf_node_pool_apply_slices turns) and the read time from its log; then wrk's
+# pf_node_pool_apply_wall_seconds (EXEC reply to swap, wall, spread over
+# pf_node_pool_apply_slices turns; pf_node_pool_apply_total_seconds before
+# the metrics hygiene change) and the read time from its log; then wrk's
 # errors, p99 and max latency over the whole run. A node without the slice
 # metrics (older builds) is reported from pf_node_pool_last_apply_seconds and
 # the log's "applied in" figure, which then both are the one blocking turn.
@@ -85,7 +86,9 @@ for v in $(seq 2 $((K + 1))); do
     fetch="$(sed -n 's/.*fetched in \([0-9]*\) ms.*/\1/p' <<<"$line")"
     slice="$(metric "$P_HOP_ADM" pool_apply_max_slice_seconds)"
     if [ -n "$slice" ]; then
-      slice="$(ms_of "$slice")"; total="$(ms_of "$(metric "$P_HOP_ADM" pool_apply_total_seconds)")"
+      wall="$(metric "$P_HOP_ADM" pool_apply_wall_seconds)"
+      [ -n "$wall" ] || wall="$(metric "$P_HOP_ADM" pool_apply_total_seconds)"   # older name
+      slice="$(ms_of "$slice")"; total="$(ms_of "$wall")"
       turns="$(metric "$P_HOP_ADM" pool_apply_slices)"
     else   # older node: one blocking turn
       us="$(sed -n 's/.*applied in \([0-9]*\) us.*/\1/p' <<<"$line")"
@@ -104,5 +107,5 @@ W="$(grep '^WRKRESULT' "$RUN/snap-wrk.txt")"
 echo "max_slice_ms=$max_slice (longest event-loop turn of any apply) max_total_apply_ms=$max_total"
 echo "wrk: ${W#WRKRESULT }"
 errs="$(sed -n 's/.* errors=\([-0-9]*\) .*/\1/p' <<<"$W")"
-curl -fsS "http://127.0.0.1:$P_HOP_ADM/metrics" | grep -E '^pf_node_(errors_50[234]_total|redis_reloads_total|redis_bad_records_total|redis_apply_superseded_total|pool_size)' >&2
+curl -fsS "http://127.0.0.1:$P_HOP_ADM/metrics" | grep -E '^pf_node_(errors_total|errors_50[234]_total|redis_reloads_total|redis_bad_records_total|redis_apply_superseded_total|pool_size)' >&2
 [ "${errs:-1}" = 0 ]

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "addr-t.h"
+#include "redis_proto.h"
+#include "redis_url.h"
 #include "upstream-t.h"
 
 struct pf_err;
@@ -17,17 +19,36 @@ struct pf_err;
 #define CONF_USERS_MAX    256
 #define CONF_FILE_PATH_MAX 1024   /* a file name in the config */
 
+#define CONF_SENTINELS_MAX 16
+
+/* One sentinel of redis.sentinels. */
+struct conf_sentinel {
+    char     host[UPSTREAM_HOST_MAX];   /* IPv6 without brackets */
+    uint16_t port;
+};
+
 struct conf_redis {
-    char     url[CONF_URL_MAX];       /* redis://[:pass@]host:port[/db]; default redis://127.0.0.1:6379/0 */
-    char     host[UPSTREAM_HOST_MAX]; /* parsed from url */
+    char     url[CONF_URL_MAX];       /* redis://[[user]:pass@]host[:port][/db] or
+                                         unix://[[user]:pass@]/path[?db=N] (common/redis_url.h);
+                                         default redis://127.0.0.1:6379/0 */
+    char     host[UPSTREAM_HOST_MAX]; /* parsed from url; "" for unix:// */
     uint16_t port;
     int      db;
     char     password[UPSTREAM_CRED_MAX]; /* from url; never logged */
+    char     user[UPSTREAM_CRED_MAX]; /* ACL user from url: AUTH user password; "" = AUTH password */
+    char     unix_path[REDIS_URL_PATH_MAX]; /* unix:// socket path; "" = TCP host:port */
     char     prefix[40];              /* key prefix, default "pf" */
     int      connect_timeout_ms;      /* default 2000 */
     int      command_timeout_ms;      /* default 2000 */
     char     credential_key_file[CONF_FILE_PATH_MAX]; /* seals upstream passwords in records
                                          (common/seal.h); "" = stored in clear (default) */
+    /* Sentinel: with sentinels set, the master's address is asked from them
+     * (url then gives only the credentials and the database). */
+    struct conf_sentinel sentinels[CONF_SENTINELS_MAX];
+    int      nsentinels;              /* 0 = plain url (default) */
+    char     master_name[REDIS_PROTO_MASTER_NAME_MAX]; /* the name the sentinels monitor */
+    char     sentinel_user[UPSTREAM_CRED_MAX];     /* ACL user on the sentinels; "" = none */
+    char     sentinel_password[UPSTREAM_CRED_MAX]; /* "" = no AUTH to sentinels; never logged */
 };
 
 enum conf_provider_type {
@@ -250,6 +271,12 @@ struct conf_node {
     int      drain_grace_ms;            /* SIGTERM/SIGINT drain time, default 10000 */
     char     source_address[64];        /* outgoing bind address (IP literal); "" = kernel's choice */
     char     snapshot_file[CONF_FILE_PATH_MAX]; /* local pool snapshot (saved, loaded at start); "" = off */
+    char     access_log[CONF_FILE_PATH_MAX]; /* one line per request or tunnel: "" = off (default),
+                                           "stderr", or an absolute file path */
+    char     upstream_ca_file[CONF_FILE_PATH_MAX]; /* PEM CAs trusted for https upstreams'
+                                           certificates; "" = the system CAs (default) */
+    int      is_upstream_tls_verified;  /* "upstream_tls_verify": check https upstreams'
+                                           certificates and names, default true */
 };
 
 #define CONF_WARNINGS_MAX 8      /* warnings kept; more are counted */
@@ -284,6 +311,7 @@ struct conf_io {
 struct conf {
     struct conf_redis      redis;
     char                   log_level[16];   /* default "info" */
+    char                   log_format[8];   /* "text" (default) or "json" (log.h) */
     struct conf_controller controller;
     struct conf_node       node;
     struct conf_warnings   warnings;        /* found while loading; the shells log them */

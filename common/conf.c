@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include "conf_schema.h"
 #include "keys.h"
 #include "log.h"
+#include "redis_url.h"
 #include "str.h"
 
 #define CONF_FILE_MAX       (1024 * 1024)
@@ -26,85 +26,117 @@
 
 /* ---- redis ---------------------------------------------------------------- */
 
-/* Parses redis://[[user]:password@]host[:port][/db] of <url> into <r>'s
- * host, port, db and password (the engine stores the url itself); <r> is
- * unchanged on error. */
+/* Parses redis.url <url> (common/redis_url.h: redis:// with an ACL user,
+ * unix:// sockets, ?db=) into <r>'s host, port, db, user, password and
+ * socket path (the engine stores the url itself); <r> is unchanged on
+ * error, and the reason never quotes the URL. */
 static int check_redis_url(void *base, char *url, struct pf_err *err)
 {
-    static const char scheme[] = "redis://";
-    const size_t sn = sizeof(scheme) - 1;
     struct conf_redis *r = base;
-    char hostport[UPSTREAM_HOST_MAX + 16];
-    char password[UPSTREAM_CRED_MAX];
-    const char *p, *end, *slash, *at;
-    int db = 0;
+    struct redis_url u;
 
-    if (strncasecmp(url, scheme, sn) != 0)
-        return pf_err_set(err, PF_EINVAL, "must start with redis://");
-    p = url + sn;
-    end = p + strlen(p);
-    for (const char *q = p; q < end; q++) {
-        unsigned char ch = (unsigned char)*q;
-        if (ch <= 0x20 || ch >= 0x7f || ch == '?' || ch == '#')
-            return pf_err_set(err, PF_EINVAL, "invalid character in URL");
+    if (redis_url_parse(url, strlen(url), &u, err) != PF_OK) {
+        explicit_bzero(&u, sizeof(u));
+        return PF_EINVAL;
     }
-    slash = strchr(p, '/');
-    if (slash != NULL) {
-        const char *d = slash + 1;
-        size_t dn = strlen(d);
-        if (dn > 5)
-            return pf_err_set(err, PF_EINVAL, "database must be 0..65535");
-        for (size_t i = 0; i < dn; i++) {
-            if (d[i] < '0' || d[i] > '9')
-                return pf_err_set(err, PF_EINVAL, "database must be 0..65535");
-            db = db * 10 + (d[i] - '0');
-        }
-        if (db > 65535)
-            return pf_err_set(err, PF_EINVAL, "database must be 0..65535");
-        end = slash;
-    }
-    password[0] = '\0';
-    at = NULL;
-    for (const char *q = end; q > p; q--) {
-        if (q[-1] == '@') {
-            at = q - 1;
-            break;
-        }
-    }
-    if (at != NULL) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon != NULL &&
-            str_pct_decode(colon + 1, (size_t)(at - colon - 1), password,
-                           sizeof(password), NULL) != PF_OK)
-            return pf_err_set(err, PF_EINVAL, "bad password");
-        p = at + 1;
-    }
-    size_t hn = (size_t)(end - p);
-    if (hn == 0)
-        return pf_err_set(err, PF_EINVAL, "missing host");
-    if (hn + 6 >= sizeof(hostport))
-        return pf_err_set(err, PF_EINVAL, "host too long");
-    memcpy(hostport, p, hn);
-    hostport[hn] = '\0';
-    /* Port is optional: add the default when the last ':' is not a port's. */
-    const char *lastc = strrchr(hostport, ':');
-    const char *rbr = strrchr(hostport, ']');
-    if (lastc == NULL || (hostport[0] == '[' && (rbr == NULL || lastc < rbr)))
-        strcat(hostport, ":6379");
-    struct pf_err aerr;
-    uint16_t port;
-    char host[UPSTREAM_HOST_MAX];
-    pf_err_clear(&aerr);
-    if (addr_parse_hostport(hostport, host, sizeof(host), &port, &aerr) != PF_OK) {
-        explicit_bzero(password, sizeof(password));
-        return pf_err_set(err, PF_EINVAL, "%s", aerr.msg);
-    }
-    memcpy(r->host, host, sizeof(r->host));
-    r->port = port;
-    r->db = db;
-    memcpy(r->password, password, sizeof(r->password));
-    explicit_bzero(password, sizeof(password));
+    memcpy(r->host, u.host, sizeof(r->host));
+    r->port = u.port;
+    r->db = u.db;
+    memcpy(r->password, u.pass, sizeof(r->password));
+    memcpy(r->user, u.user, sizeof(r->user));
+    memcpy(r->unix_path, u.path, sizeof(r->unix_path));
+    explicit_bzero(&u, sizeof(u));
     return PF_OK;
+}
+
+/* The redis settings that only make sense together; the message names its
+ * keys. */
+static int redis_check(const struct conf_redis *r, struct pf_err *err)
+{
+    if (r->nsentinels > 0 && r->master_name[0] == '\0')
+        return pf_err_set(err, PF_EINVAL, "redis.master_name: required with redis.sentinels");
+    if (r->nsentinels == 0 && r->master_name[0] != '\0')
+        return pf_err_set(err, PF_EINVAL, "redis.sentinels: required with redis.master_name");
+    if (r->nsentinels > 0 && r->unix_path[0] != '\0')
+        return pf_err_set(err, PF_EINVAL, "redis.url: unix:// cannot be used with "
+                          "redis.sentinels (the sentinels name the master's TCP address)");
+    if (r->nsentinels == 0 && (r->sentinel_password[0] != '\0' || r->sentinel_user[0] != '\0'))
+        return pf_err_set(err, PF_EINVAL, "redis.sentinel_password: set without redis.sentinels");
+    if (r->sentinel_user[0] != '\0' && r->sentinel_password[0] == '\0')
+        return pf_err_set(err, PF_EINVAL, "redis.sentinel_user: needs redis.sentinel_password");
+    return PF_OK;
+}
+
+static int redis_finish(void *base, const struct conf_obj *obj, struct pf_err *err)
+{
+    (void)obj;
+    return redis_check(base, err);
+}
+
+/* One "host:port" of redis.sentinels (<len> bytes at <s>) appended to <r>.
+ * The reason has no path. */
+static int redis_add_sentinel(struct conf_redis *r, const char *s, size_t len,
+                              struct pf_err *err)
+{
+    char buf[UPSTREAM_HOST_MAX + 8];
+    struct pf_err aerr;
+
+    if (r->nsentinels >= CONF_SENTINELS_MAX)
+        return pf_err_set(err, PF_EINVAL, "more than %d sentinels", CONF_SENTINELS_MAX);
+    if (len == 0 || len >= sizeof(buf))
+        return pf_err_set(err, PF_EINVAL, "must be host:port");
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    struct conf_sentinel *sn = &r->sentinels[r->nsentinels];
+    pf_err_clear(&aerr);
+    if (addr_parse_hostport(buf, sn->host, sizeof(sn->host), &sn->port, &aerr) != PF_OK)
+        return pf_err_set(err, PF_EINVAL, "must be host:port: %s", aerr.msg);
+    for (int i = 0; i < r->nsentinels; i++)
+        if (r->sentinels[i].port == sn->port && strcmp(r->sentinels[i].host, sn->host) == 0)
+            return pf_err_set(err, PF_EINVAL, "sentinel listed twice");
+    r->nsentinels++;
+    return PF_OK;
+}
+
+/* "sentinels": ["host:port", ...] */
+static int redis_sentinels(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_redis *r = base;
+    char ipath[CONF_PATH_MAX];
+    const cJSON *it;
+    int i = 0;
+
+    if (!cJSON_IsArray(item))
+        return pf_err_set(err, PF_EINVAL, "%s: must be an array of \"host:port\"", path);
+    r->nsentinels = 0;
+    cJSON_ArrayForEach(it, item) {
+        snprintf(ipath, sizeof(ipath), "%s[%d]", path, i++);
+        if (!cJSON_IsString(it) || it->valuestring == NULL)
+            return pf_err_set(err, PF_EINVAL, "%s: must be a string", ipath);
+        if (redis_add_sentinel(r, it->valuestring, strlen(it->valuestring), err) != PF_OK) {
+            pf_err_prefix(err, "%s: ", ipath);
+            return PF_EINVAL;
+        }
+    }
+    return PF_OK;
+}
+
+/* PF_REDIS_SENTINELS: "host:port,host:port" replaces redis.sentinels. */
+static int env_redis_sentinels(struct conf *c, const char *v, struct pf_err *err)
+{
+    struct conf_redis *r = &c->redis;
+    r->nsentinels = 0;
+    for (const char *p = v;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (redis_add_sentinel(r, p, n, err) != PF_OK) {
+            pf_err_prefix(err, "entry %d: ", r->nsentinels + 1);
+            return PF_EINVAL;
+        }
+        if (comma == NULL)
+            return PF_OK;
+        p = comma + 1;
+    }
 }
 
 static int check_redis_prefix(void *base, char *value, struct pf_err *err)
@@ -125,10 +157,14 @@ static const struct conf_key redis_keys[] = {
     CONF_PATH(R, "credential_key_file", credential_key_file, 0),
     CONF_INT(R, "connect_timeout_ms", connect_timeout_ms, 1, 600000, 2000),
     CONF_INT(R, "command_timeout_ms", command_timeout_ms, 1, 600000, 2000),
+    CONF_HOOK("sentinels", 0, redis_sentinels),
+    CONF_NAME(R, "master_name", master_name, 0),
+    CONF_STR(R, "sentinel_user", sentinel_user, 0, NULL, NULL),
+    CONF_SECRET(R, "sentinel_password", sentinel_password, 0, NULL),
 };
 #undef R
 static const struct conf_table redis_table =
-    CONF_TABLE(redis_keys, struct conf_redis, NULL, NULL);
+    CONF_TABLE(redis_keys, struct conf_redis, NULL, redis_finish);
 
 /* ---- log ------------------------------------------------------------------ */
 
@@ -144,9 +180,22 @@ static int check_log_level(void *base, char *value, struct pf_err *err)
     return PF_OK;
 }
 
+/* Any case in, the canonical name out. */
+static int check_log_format(void *base, char *value, struct pf_err *err)
+{
+    enum pf_log_format fmt;
+    (void)base;
+    if (log_parse_format(value, &fmt) != PF_OK)
+        return pf_err_set(err, PF_EINVAL, "must be text or json");
+    snprintf(value, strlen(value) + 1, "%s", log_format_name(fmt));
+    return PF_OK;
+}
+
 /* "log" fills struct conf itself. */
 static const struct conf_key log_keys[] = {
     CONF_STR_READ(struct conf, "level", log_level, CONF_F_NONEMPTY, "info", check_log_level, 64),
+    CONF_STR_READ(struct conf, "format", log_format, CONF_F_NONEMPTY, "text", check_log_format,
+                  64),
 };
 static const struct conf_table log_table = CONF_TABLE(log_keys, struct conf, NULL, NULL);
 
@@ -165,11 +214,15 @@ static const struct conf_table root_table = CONF_TABLE(root_keys, struct conf, N
 static const struct {
     const char *var;
     const char *key_path;
+    /* NULL: the value is set as the key's string, through its checks */
+    int (*set)(struct conf *c, const char *value, struct pf_err *err);
 } env_overrides[] = {
-    { "PF_REDIS_URL", "redis.url" },
-    { "PF_LOG_LEVEL", "log.level" },
-    { "PF_NODE_ID", "node.id" },
-    { "PF_CONTROLLER_ID", "controller.id" },
+    { "PF_REDIS_URL", "redis.url", NULL },
+    { "PF_REDIS_SENTINELS", "redis.sentinels", env_redis_sentinels },
+    { "PF_REDIS_MASTER_NAME", "redis.master_name", NULL },
+    { "PF_LOG_LEVEL", "log.level", NULL },
+    { "PF_NODE_ID", "node.id", NULL },
+    { "PF_CONTROLLER_ID", "controller.id", NULL },
 };
 
 const struct conf_table *conf_table(void)
@@ -235,12 +288,16 @@ int conf_apply_env(struct conf *c, char *(*getenv_fn)(const char *), struct pf_e
         const char *v = getenv_fn(env_overrides[i].var);
         if (v == NULL || v[0] == '\0')
             continue;
-        if (conf_schema_set(&root_table, c, env_overrides[i].key_path, v, err) != PF_OK) {
+        int rc = env_overrides[i].set != NULL
+                     ? env_overrides[i].set(c, v, err)
+                     : conf_schema_set(&root_table, c, env_overrides[i].key_path, v, err);
+        if (rc != PF_OK) {
             pf_err_prefix(err, "%s: ", env_overrides[i].var);
             return PF_EINVAL;
         }
     }
-    return PF_OK;
+    /* the overrides may pair keys the file did not (sentinels, a unix:// url) */
+    return redis_check(&c->redis, err);
 }
 
 /* conf_read_file_fn on the real file system: a regular file (a FIFO or a
@@ -343,4 +400,5 @@ void conf_deinit(struct conf *c)
         return;
     conf_schema_deinit(&root_table, c);
     explicit_bzero(c->redis.password, sizeof(c->redis.password));
+    explicit_bzero(c->redis.user, sizeof(c->redis.user));
 }

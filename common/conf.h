@@ -1,6 +1,7 @@
 /* Configuration: one JSON file with "redis", "log", "controller" and "node"
  * sections (types in conf-t.h); each binary reads the sections it needs.
- * Env overrides: PF_REDIS_URL, PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID.
+ * Env overrides: PF_REDIS_URL, PF_REDIS_SENTINELS, PF_REDIS_MASTER_NAME,
+ * PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID.
  * The schema is one table per section (conf.c, conf_node.c,
  * conf_controller.c) read by the engine in conf_schema.c; it is documented
  * in docs/configuration.md. */
@@ -19,8 +20,9 @@ void conf_init_defaults(struct conf *c);
  * Unknown keys are errors. On error returns PF_EINVAL with a path and
  * reason in <err>, e.g. "controller.providers[1].url: missing". A secret
  * key (provider url, auth value and pass, request body, user passwords,
- * redis.url) may also be {"env": NAME} or {"file": PATH}: read through
- * <io> (NULL: no variable is set and no file can be read), a file's
+ * redis.url, redis.sentinel_password) may also be {"env": NAME} or
+ * {"file": PATH}: read through <io> (NULL: no variable is set and no file
+ * can be read), a file's
  * trailing line ends stripped; a missing one is reported by its key path
  * and source, never by a value ("node.users[0].pass: env PF_ALICE_PASS is
  * not set"). Warnings (a secret file others may read) go to c->warnings. */
@@ -35,8 +37,10 @@ int conf_parse(struct conf *c, const char *text, size_t len, struct pf_err *err)
  * files of at most 4096 bytes), and conf_apply_env. */
 int conf_load_file(struct conf *c, const char *path, struct pf_err *err) PF_MUSTCHECK;
 
-/* Applies PF_REDIS_URL, PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID from <getenv_fn>
- * (pass getenv; tests pass a fake). */
+/* Applies PF_REDIS_URL, PF_REDIS_SENTINELS ("host:port,host:port"),
+ * PF_REDIS_MASTER_NAME, PF_LOG_LEVEL, PF_NODE_ID, PF_CONTROLLER_ID from
+ * <getenv_fn> (pass getenv; tests pass a fake), then checks the redis
+ * settings that go together (sentinels and master_name). */
 int conf_apply_env(struct conf *c, char *(*getenv_fn)(const char *), struct pf_err *err) PF_MUSTCHECK;
 
 /* Frees what <c> owns and wipes its secrets (accepts NULL; safe twice). */

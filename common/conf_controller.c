@@ -15,22 +15,26 @@
 /* ---- controller.health ------------------------------------------------------ */
 
 /* "expect_status": one status (302) or a range "200..399". */
-static int health_expect_status(void *base, const cJSON *item, struct pf_err *err)
+static int health_expect_status(void *base, const cJSON *item, const char *path,
+                                struct pf_err *err)
 {
     struct conf_health *h = base;
     int lo = 0, hi = 0, used = 0;
 
     if (cJSON_IsNumber(item)) {
         int64_t v = 0;
-        if (conf_schema_int(item, 100, 599, &v, err) != PF_OK)
+        if (conf_schema_int(item, 100, 599, &v, err) != PF_OK) {
+            pf_err_prefix(err, "%s: ", path);
             return PF_EINVAL;
+        }
         h->expect_status_min = h->expect_status_max = (int)v;
         return PF_OK;
     }
     if (!cJSON_IsString(item) || item->valuestring == NULL ||
         sscanf(item->valuestring, "%3d..%3d%n", &lo, &hi, &used) != 2 ||
         item->valuestring[used] != '\0' || lo < 100 || hi > 599 || lo > hi)
-        return pf_err_set(err, PF_EINVAL, "must be a status or \"lo..hi\" within 100..599");
+        return pf_err_set(err, PF_EINVAL, "%s: must be a status or \"lo..hi\" within 100..599",
+                          path);
     h->expect_status_min = lo;
     h->expect_status_max = hi;
     return PF_OK;
@@ -155,23 +159,24 @@ static const struct conf_table json_table =
 /* ---- providers[].errors ------------------------------------------------------- */
 
 /* "codes": {"<code>": "fatal" | "transient", ...} */
-static int errors_codes(void *base, const cJSON *item, struct pf_err *err)
+static int errors_codes(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
     struct conf_provider_errors *e = base;
     const cJSON *it;
 
     if (!cJSON_IsObject(item) || cJSON_GetArraySize(item) > CONF_CODES_MAX)
-        return pf_err_set(err, PF_EINVAL, "must be an object of at most %d codes",
+        return pf_err_set(err, PF_EINVAL, "%s: must be an object of at most %d codes", path,
                           CONF_CODES_MAX);
     e->ncodes = 0;
     cJSON_ArrayForEach(it, item) {
         struct conf_provider_code *c = &e->codes[e->ncodes];
         if (it->string == NULL || it->string[0] == '\0' ||
             strlen(it->string) >= sizeof(c->code))
-            return pf_err_set(err, PF_EINVAL, "codes must be 1..%zu chars", sizeof(c->code) - 1);
+            return pf_err_set(err, PF_EINVAL, "%s: codes must be 1..%zu chars", path,
+                              sizeof(c->code) - 1);
         if (!cJSON_IsString(it) || (strcmp(it->valuestring, "fatal") != 0 &&
                                     strcmp(it->valuestring, "transient") != 0))
-            return pf_err_set(err, PF_EINVAL, "values must be fatal or transient");
+            return pf_err_set(err, PF_EINVAL, "%s: values must be fatal or transient", path);
         memcpy(c->code, it->string, strlen(it->string) + 1);
         c->is_fatal = strcmp(it->valuestring, "fatal") == 0;
         e->ncodes++;

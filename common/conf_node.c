@@ -87,6 +87,15 @@ static int check_ip_address(void *base, char *value, struct pf_err *err)
     return PF_OK;
 }
 
+/* "access_log": "stderr" or an absolute file path ("" = off). */
+static int check_access_log(void *base, char *value, struct pf_err *err)
+{
+    (void)base;
+    if (strcmp(value, "stderr") != 0 && value[0] != '/')
+        return pf_err_set(err, PF_EINVAL, "must be \"stderr\" or an absolute path");
+    return PF_OK;
+}
+
 static void node_init(void *base)
 {
     struct conf_node *n = base;
@@ -136,6 +145,9 @@ static const struct conf_key node_keys[] = {
     CONF_INT(N, "drain_grace_ms", drain_grace_ms, 0, 3600000, 10000),
     CONF_STR(N, "source_address", source_address, 0, NULL, check_ip_address),
     CONF_PATH(N, "snapshot_file", snapshot_file, 0),
+    CONF_STR(N, "access_log", access_log, 0, NULL, check_access_log),
+    CONF_PATH(N, "upstream_ca_file", upstream_ca_file, 0),
+    CONF_BOOL(N, "upstream_tls_verify", is_upstream_tls_verified, 1),
 };
 #undef N
 

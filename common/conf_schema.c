@@ -613,10 +613,7 @@ static int parse_value(const struct conf_key *k, void *base, const cJSON *item, 
     case CONF_T_ARRAY:
         return parse_array(k, base, item, path, run, err);
     case CONF_T_HOOK:
-        rc = k->hook(base, item, err);
-        if (rc != PF_OK)
-            pf_err_prefix(err, "%s: ", path);
-        return rc;
+        return k->hook(base, item, path, err);
     }
     return pf_err_set(err, PF_EINVAL, "%s: unsupported key type", path);
 }

@@ -73,8 +73,10 @@ struct conf_obj;
  * has no path (the engine adds it) and never quotes a secret. */
 typedef int (*conf_check_fn)(void *base, char *value, struct pf_err *err);
 
-/* Parses <item> into the struct at <base>. The reason has no path. */
-typedef int (*conf_hook_fn)(void *base, const struct cJSON *item, struct pf_err *err);
+/* Parses <item>, the value of key path <path>, into the struct at <base>.
+ * The message names its own path ("<path>: <reason>", "<path>[2]: ..."). */
+typedef int (*conf_hook_fn)(void *base, const struct cJSON *item, const char *path,
+                            struct pf_err *err);
 
 /* Checks across the keys of the object just parsed into <base>: what <obj>
  * says was given, cross-key limits, uniqueness among array elements. The

@@ -1,8 +1,8 @@
-/* Controller admin HTTP: /healthz, /metrics and /status. */
+/* Controller admin HTTP; see admin_http.h. */
 #include "admin_http.h"
 
 #include <errno.h>
-#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +15,12 @@
 #include "addr.h"
 #include "clock.h"
 #include "controller.h"
-#include "health_check.h"
+#include "controller_metrics.h"
 #include "log.h"
 #include "provider.h"
 #include "publish.h"
 #include "redis.h"
+#include "version.h"
 
 struct admin_http {
     struct ctl_ctx *ctx;     /* borrowed */
@@ -33,179 +34,120 @@ static void admin_send(struct evhttp_request *req, int code, const char *reason,
     evhttp_send_reply(req, code, reason, body);
 }
 
-static void admin_healthz(struct evhttp_request *req, void *arg)
+/* Whether Redis is reachable: the connection is up. Fills <why> when not. */
+static int admin_redis_ok(const struct ctl_ctx *ctx, char *why, size_t len)
 {
-    struct admin_http *a = arg;
-    struct evbuffer *b = evbuffer_new();
+    if (redis_is_connected(ctx->redis))
+        return 1;
+    snprintf(why, len, "redis unreachable: not connected, next attempt in %lld ms",
+             (long long)redis_retry_in_ms(ctx->redis, clock_mono_ms()));
+    return 0;
+}
 
-    (void)a;
+static void admin_text(struct evhttp_request *req, int is_ok, const char *text)
+{
+    struct evbuffer *b = evbuffer_new();
     if (b == NULL) {
         evhttp_send_error(req, 500, NULL);
         return;
     }
-    evbuffer_add_printf(b, "ok\n");
-    admin_send(req, 200, "OK", "text/plain", b);
+    evbuffer_add_printf(b, "%s\n", text);
+    admin_send(req, is_ok ? 200 : 503, is_ok ? "OK" : "Service Unavailable", "text/plain", b);
     evbuffer_free(b);
 }
 
-/* Retries, failures by class, breakers, leadership. */
-static void admin_metrics_resilience(const struct ctl_ctx *ctx, struct evbuffer *b)
+/* GET /healthz: 200 "ok" while Redis is reachable, else 503 and why. */
+static void admin_healthz(struct evhttp_request *req, void *arg)
 {
-    static const enum provider_err_class classes[] = { PROVIDER_ERR_TRANSIENT, PROVIDER_ERR_FATAL };
-    int64_t now = clock_mono_ms();
-
-    evbuffer_add_printf(b, "# TYPE pf_controller_attempt_failures_total counter\n");
-    for (size_t i = 0; i < ctx->nproviders; i++)
-        for (size_t c = 0; c < PF_ARRAY_LEN(classes); c++)
-            evbuffer_add_printf(b, "pf_controller_attempt_failures_total{provider=\"%s\",class=\"%s\"} %" PRIu64 "\n",
-                                ctx->providers[i]->conf->name, provider_err_class_name(classes[c]),
-                                ctx->providers[i]->attempt_failures[classes[c]]);
-    evbuffer_add_printf(b, "# TYPE pf_controller_retries_total counter\n");
-    for (size_t i = 0; i < ctx->nproviders; i++)
-        evbuffer_add_printf(b, "pf_controller_retries_total{provider=\"%s\"} %" PRIu64 "\n",
-                            ctx->providers[i]->conf->name, ctx->providers[i]->retries);
-    evbuffer_add_printf(b, "# HELP pf_controller_breaker_state 0 closed, 1 open, 2 half-open\n"
-                           "# TYPE pf_controller_breaker_state gauge\n");
-    for (size_t i = 0; i < ctx->nproviders; i++)
-        evbuffer_add_printf(b, "pf_controller_breaker_state{provider=\"%s\"} %d\n",
-                            ctx->providers[i]->conf->name, (int)ctx->providers[i]->breaker.state);
-    evbuffer_add_printf(b, "# TYPE pf_controller_breaker_opens_total counter\n");
-    for (size_t i = 0; i < ctx->nproviders; i++)
-        evbuffer_add_printf(b, "pf_controller_breaker_opens_total{provider=\"%s\"} %" PRIu64 "\n",
-                            ctx->providers[i]->conf->name, ctx->providers[i]->breaker.opens);
-    evbuffer_add_printf(b, "# HELP pf_controller_provider_failed 1 while a fatal failure parks the provider\n"
-                           "# TYPE pf_controller_provider_failed gauge\n");
-    for (size_t i = 0; i < ctx->nproviders; i++)
-        evbuffer_add_printf(b, "pf_controller_provider_failed{provider=\"%s\"} %d\n",
-                            ctx->providers[i]->conf->name,
-                            ctx->providers[i]->state == PROVIDER_ST_FAILED);
-    evbuffer_add_printf(b, "# TYPE pf_controller_leader gauge\npf_controller_leader %d\n",
-                        lease_valid(&ctx->lease, now));
-    evbuffer_add_printf(b, "# TYPE pf_controller_leader_acquisitions_total counter\n"
-                           "pf_controller_leader_acquisitions_total %" PRIu64 "\n", ctx->lease.acquisitions);
-    evbuffer_add_printf(b, "# TYPE pf_controller_leader_losses_total counter\n"
-                           "pf_controller_leader_losses_total %" PRIu64 "\n", ctx->lease.losses);
-    evbuffer_add_printf(b, "# TYPE pf_controller_fenced_total counter\npf_controller_fenced_total %" PRIu64 "\n",
-                        ctx->pub->nfenced);
-    evbuffer_add_printf(b, "# TYPE pf_controller_reloads_total counter\npf_controller_reloads_total %" PRIu64 "\n",
-                        ctx->reloads);
-    evbuffer_add_printf(b, "# TYPE pf_controller_reload_errors_total counter\n"
-                           "pf_controller_reload_errors_total %" PRIu64 "\n", ctx->reload_errors);
+    struct admin_http *a = arg;
+    char why[128];
+    int is_ok = admin_redis_ok(a->ctx, why, sizeof(why));
+    admin_text(req, is_ok, is_ok ? "ok" : why);
 }
 
-/* GET /status: JSON view of leadership, snapshot and providers. */
+/* GET /readyz: 200 for the leader, and for a standby that reaches Redis
+ * (it can take over); else 503 and why. */
+static void admin_readyz(struct evhttp_request *req, void *arg)
+{
+    struct admin_http *a = arg;
+    char why[128], msg[160];
+    if (lease_valid(&a->ctx->lease, clock_mono_ms())) {
+        admin_text(req, 1, "ready: leader");
+    } else if (admin_redis_ok(a->ctx, why, sizeof(why))) {
+        admin_text(req, 1, "ready: standby");
+    } else {
+        snprintf(msg, sizeof(msg), "standby, %s", why);
+        admin_text(req, 0, msg);
+    }
+}
+
+/* GET /status: the controller's identity, every figure of its table
+ * (controller_metrics.h, named without "pf_controller_") and each
+ * provider's state in words. */
 static void admin_status(struct evhttp_request *req, void *arg)
 {
     struct admin_http *a = arg;
     const struct ctl_ctx *ctx = a->ctx;
-    int64_t now_mono = clock_mono_ms();
-    int64_t now_wall = clock_wall_ms();
+    struct controller_metrics_src src;
+    controller_metrics_src_init(&src, ctx);
     struct evbuffer *b = evbuffer_new();
     cJSON *root = cJSON_CreateObject();
-    cJSON *provs = NULL;
     char *text = NULL;
-
-    if (b == NULL || root == NULL)
-        goto fail;
-    cJSON_AddStringToObject(root, "id", ctx->conf.controller.id);
-    cJSON_AddBoolToObject(root, "leader", lease_valid(&ctx->lease, now_mono));
-    cJSON_AddNumberToObject(root, "leader_since_ms", (double)ctx->lease.leader_since_ms);
-    cJSON_AddNumberToObject(root, "lease_ms", (double)ctx->lease.lease_ms);
-    cJSON_AddStringToObject(root, "last_leadership_loss", ctx->lease.last_loss);
-    cJSON_AddStringToObject(root, "epoch", ctx->lease.is_leader ? ctx->pub->epoch : "");
-    cJSON_AddNumberToObject(root, "version", (double)ctx->pub->version);
-    cJSON_AddNumberToObject(root, "pool_size", (double)ctx->pool_size);
-    cJSON_AddBoolToObject(root, "redis_connected", redis_is_connected(ctx->redis));
-    provs = cJSON_AddArrayToObject(root, "providers");
-    if (provs == NULL)
-        goto fail;
-    for (size_t i = 0; i < ctx->nproviders; i++) {
+    int ok = b != NULL && root != NULL &&
+             cJSON_AddStringToObject(root, "id", ctx->conf.controller.id) != NULL &&
+             cJSON_AddStringToObject(root, "version", version_string()) != NULL &&
+             cJSON_AddStringToObject(root, "commit", version_commit()) != NULL &&
+             cJSON_AddStringToObject(root, "epoch", ctx->lease.is_leader ? ctx->pub->epoch : "") != NULL &&
+             cJSON_AddStringToObject(root, "last_leadership_loss", ctx->lease.last_loss) != NULL &&
+             cJSON_AddStringToObject(root, "redis_target", redis_target(ctx->redis)) != NULL &&
+             controller_metrics_add_json(&src, root) == PF_OK;
+    cJSON *provs = ok ? cJSON_AddArrayToObject(root, "providers") : NULL;
+    ok = provs != NULL;
+    for (size_t i = 0; ok && i < ctx->nproviders; i++) {
         const struct provider *p = ctx->providers[i];
         cJSON *o = cJSON_CreateObject();
-        if (o == NULL)
-            goto fail;
-        cJSON_AddItemToArray(provs, o);
-        cJSON_AddStringToObject(o, "name", p->conf->name);
-        cJSON_AddStringToObject(o, "state", provider_state_name(p->state));
-        cJSON_AddStringToObject(o, "breaker", breaker_state_name(p->breaker.state));
-        cJSON_AddNumberToObject(o, "breaker_opens", (double)p->breaker.opens);
-        cJSON_AddNumberToObject(o, "breaker_wait_ms", (double)breaker_wait_ms(&p->breaker, now_mono));
-        cJSON_AddNumberToObject(o, "consecutive_failures", (double)p->breaker.consecutive_failures);
-        cJSON_AddNumberToObject(o, "upstreams", (double)provider_live_count(p, now_wall));
-        cJSON_AddNumberToObject(o, "polls", (double)p->polls);
-        cJSON_AddNumberToObject(o, "failures", (double)p->failures);
-        cJSON_AddNumberToObject(o, "retries", (double)p->retries);
-        cJSON_AddStringToObject(o, "last_error", p->last_error);
-        cJSON_AddStringToObject(o, "last_error_class",
-                                p->last_error[0] ? provider_err_class_name(p->last_error_class) : "");
-        cJSON_AddNumberToObject(o, "last_error_at_ms", (double)p->last_error_at_ms);
-        cJSON_AddNumberToObject(o, "last_success_at_ms", (double)p->last_success_at_ms);
-        cJSON_AddNumberToObject(o, "next_poll_in_ms", p->next_poll_at_ms > 0
-                                ? (double)PF_MAX_OF(p->next_poll_at_ms - now_mono, 0) : -1.0);
+        if (o == NULL || !cJSON_AddItemToArray(provs, o)) {
+            cJSON_Delete(o);
+            ok = 0;
+            break;
+        }
+        ok = cJSON_AddStringToObject(o, "name", p->conf->name) != NULL &&
+             cJSON_AddStringToObject(o, "state", provider_state_name(p->state)) != NULL &&
+             cJSON_AddStringToObject(o, "breaker", breaker_state_name(p->breaker.state)) != NULL &&
+             cJSON_AddStringToObject(o, "last_error", p->last_error) != NULL &&
+             cJSON_AddStringToObject(o, "last_error_class", p->last_error[0]
+                                     ? provider_err_class_name(p->last_error_class) : "") != NULL;
     }
-    text = cJSON_PrintUnformatted(root);
-    if (text == NULL)
-        goto fail;
-    evbuffer_add_printf(b, "%s\n", text);
-    admin_send(req, 200, "OK", "application/json", b);
+    text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (text == NULL || evbuffer_add_printf(b, "%s\n", text) < 0) {
+        evhttp_send_error(req, 500, NULL);
+    } else {
+        admin_send(req, 200, "OK", "application/json", b);
+    }
     cJSON_free(text);
-    cJSON_Delete(root);
-    evbuffer_free(b);
-    return;
-
-fail:
-    cJSON_Delete(root);
     if (b != NULL)
         evbuffer_free(b);
-    evhttp_send_error(req, 500, NULL);
 }
 
+static int write_evbuffer(void *arg, const char *s, size_t len)
+{
+    return evbuffer_add(arg, s, len) == 0 ? 0 : -1;
+}
+
+/* GET /metrics: the Prometheus text of the table (controller_metrics.h). */
 static void admin_metrics(struct evhttp_request *req, void *arg)
 {
     struct admin_http *a = arg;
-    struct ctl_ctx *ctx = a->ctx;
+    struct controller_metrics_src src;
+    controller_metrics_src_init(&src, a->ctx);
     struct evbuffer *b = evbuffer_new();
-    int64_t now = clock_wall_ms();
-
-    if (b == NULL) {
+    if (b == NULL || controller_metrics_write_text(&src, write_evbuffer, b) != PF_OK)
         evhttp_send_error(req, 500, NULL);
-        return;
-    }
-    evbuffer_add_printf(b, "# TYPE pf_controller_polls_total counter\n");
-    for (size_t i = 0; i < ctx->nproviders; i++)
-        evbuffer_add_printf(b, "pf_controller_polls_total{provider=\"%s\"} %" PRIu64 "\n",
-                            ctx->providers[i]->conf->name, ctx->providers[i]->polls);
-    evbuffer_add_printf(b, "# TYPE pf_controller_poll_failures_total counter\n");
-    for (size_t i = 0; i < ctx->nproviders; i++)
-        evbuffer_add_printf(b, "pf_controller_poll_failures_total{provider=\"%s\"} %" PRIu64 "\n",
-                            ctx->providers[i]->conf->name, ctx->providers[i]->failures);
-    evbuffer_add_printf(b, "# TYPE pf_controller_provider_upstreams gauge\n");
-    for (size_t i = 0; i < ctx->nproviders; i++)
-        evbuffer_add_printf(b, "pf_controller_provider_upstreams{provider=\"%s\"} %zu\n",
-                            ctx->providers[i]->conf->name,
-                            provider_live_count(ctx->providers[i], now));
-    evbuffer_add_printf(b, "# TYPE pf_controller_rejected_addresses_total counter\n");
-    for (size_t i = 0; i < ctx->nproviders; i++)
-        for (int r = 0; r < PROVIDER_REJECT_COUNT; r++)
-            evbuffer_add_printf(b, "pf_controller_rejected_addresses_total{provider=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
-                                ctx->providers[i]->conf->name,
-                                provider_reject_name((enum provider_reject)r),
-                                ctx->providers[i]->rejected[r]);
-    evbuffer_add_printf(b, "# TYPE pf_controller_pool_size gauge\npf_controller_pool_size %zu\n",
-                        ctx->pool_size);
-    evbuffer_add_printf(b, "# TYPE pf_controller_pool_version gauge\npf_controller_pool_version %" PRId64 "\n",
-                        ctx->pub->version);
-    evbuffer_add_printf(b, "# TYPE pf_controller_publishes_total counter\npf_controller_publishes_total %" PRIu64 "\n",
-                        ctx->pub->npublishes);
-    evbuffer_add_printf(b, "# TYPE pf_controller_redis_errors_total counter\npf_controller_redis_errors_total %" PRIu64 "\n",
-                        redis_drops(ctx->redis) + ctx->pub->nerrors);
-    evbuffer_add_printf(b, "# TYPE pf_controller_redis_connected gauge\npf_controller_redis_connected %d\n",
-                        redis_is_connected(ctx->redis));
-    admin_metrics_resilience(ctx, b);
-    if (ctx->health != NULL)
-        health_check_metrics(ctx->health, b, now);
-    admin_send(req, 200, "OK", "text/plain; version=0.0.4", b);
-    evbuffer_free(b);
+    else
+        admin_send(req, 200, "OK", "text/plain; version=0.0.4", b);
+    if (b != NULL)
+        evbuffer_free(b);
 }
 
 static void admin_other(struct evhttp_request *req, void *arg)
@@ -235,6 +177,7 @@ struct admin_http *admin_http_create(struct ctl_ctx *ctx, const char *listen)
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET);
     evhttp_set_timeout(a->http, 10);
     if (evhttp_set_cb(a->http, "/healthz", admin_healthz, a) != 0 ||
+        evhttp_set_cb(a->http, "/readyz", admin_readyz, a) != 0 ||
         evhttp_set_cb(a->http, "/metrics", admin_metrics, a) != 0 ||
         evhttp_set_cb(a->http, "/status", admin_status, a) != 0)
         goto fail;

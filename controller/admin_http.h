@@ -1,6 +1,14 @@
-/* Controller admin port (evhttp): GET /healthz, GET /metrics (Prometheus
- * text format) and GET /status (JSON: leader, epoch, version, providers with
- * state, breaker, last_error, upstreams). Read-only views of struct ctl_ctx. */
+/* Controller admin port (evhttp), read-only views of struct ctl_ctx:
+ *   GET /healthz -> 200 "ok" while Redis is reachable, else 503 and why
+ *   GET /readyz  -> 200 for the leader, or a standby that reaches Redis;
+ *                   else 503 and why
+ *   GET /metrics -> Prometheus text of the controller's table of figures
+ *                   (controller_metrics.h): pf_controller_* and process_*
+ *   GET /status  -> JSON: id, version, commit, epoch, last_leadership_loss,
+ *                   the same figures named without "pf_controller_", and
+ *                   providers: [{name, state, breaker, last_error,
+ *                   last_error_class}]
+ *   anything else -> 404. */
 #ifndef PF_CTL_ADMIN_HTTP_H
 #define PF_CTL_ADMIN_HTTP_H
 

@@ -19,6 +19,7 @@ struct provider;
 struct publish;
 struct redis;
 struct seal_key;
+struct sentinel;
 
 struct ctl_ctx {
     struct conf         conf;           /* owned: loaded config */
@@ -27,6 +28,7 @@ struct ctl_ctx {
     struct fetch       *fetch;          /* owned: provider HTTP requests */
     struct health_check *health;        /* owned; NULL without controller.health */
     struct redis       *redis;          /* owned: the Redis connection */
+    struct sentinel    *sentinel;       /* owned; NULL without redis.sentinels */
     struct publish     *pub;            /* owned: Redis writer */
     struct seal_key    *cred_key;       /* owned: redis.credential_key_file, NULL = none */
     struct provider   **providers;      /* owned array of owned providers */
@@ -42,6 +44,8 @@ struct ctl_ctx {
     const char         *config_path;    /* borrowed from argv: re-read on SIGHUP */
     uint64_t            reloads;        /* good SIGHUP reloads */
     uint64_t            reload_errors;  /* rejected SIGHUP reloads (old config kept) */
+    const char         *notify_socket;  /* borrowed ($NOTIFY_SOCKET); NULL = no service manager */
+    int                 is_notify_failed;/* a notify failed: logged once */
     int                 is_sync_wanted; /* a poll finished since the last good pool sync */
     int                 is_prune_wanted;/* providers set may hold providers no longer configured */
     size_t              pool_size;      /* upstreams in the last merge */

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "clock.h"
@@ -17,10 +16,6 @@
 #include "passive.h"
 #include "provider.h"
 #include "redis.h"
-
-/* Probe latency histogram bounds (ms); the last bucket is +Inf. */
-static const double check_lat_bounds[] = { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 };
-#define CHECK_LAT_NB (PF_ARRAY_LEN(check_lat_bounds) + 1)
 
 struct check_probe {
     struct health_check *h;          /* borrowed: the owner */
@@ -49,13 +44,7 @@ struct health_check {
     int                       is_latency_changed; /* a first latency was measured this round */
     int64_t                   latency_refreshed_at_ms; /* mono: last refresh of every latency */
     size_t                    last_nover;/* bad upstreams kept by the cap at the last filter */
-    uint64_t                  probes_total[HEALTH_RES_COUNT];
-    uint64_t                  lat_buckets[CHECK_LAT_NB];
-    double                    lat_sum_ms;
-    uint64_t                  lat_count;
-    uint64_t                  ejections_total;
-    uint64_t                  passive_rounds;
-    uint64_t                  passive_errors;
+    struct health_check_stats stats;     /* the figures (controller_metrics.c) */
 };
 
 static void check_changed(struct health_check *h)
@@ -159,14 +148,9 @@ static void check_probe_done(struct fetch_req *req, const struct fetch_result *r
     if (pr->next != NULL)
         pr->next->prev = pr->prev;
     h->inflight--;
-    h->probes_total[kind]++;
+    h->stats.probes_total[kind]++;
     if (kind == HEALTH_RES_OK) {
-        size_t b = 0;
-        while (b < PF_ARRAY_LEN(check_lat_bounds) && lat_ms > check_lat_bounds[b])
-            b++;
-        h->lat_buckets[b]++;
-        h->lat_sum_ms += lat_ms;
-        h->lat_count++;
+        hist_add(&h->stats.latency, fetch_req_total_us(req));
         reason[0] = '\0';
     } else if (kind == HEALTH_RES_STATUS) {
         snprintf(reason, sizeof(reason), "status %ld", res->http_status);
@@ -243,7 +227,7 @@ static void check_pump(struct health_check *h)
         u->is_queued = 0;
         if (check_probe_start(h, u) != PF_OK) {
             log_warn("health: cannot start a probe through %s, skipped this round", u->id);
-            h->probes_total[HEALTH_RES_ERROR]++;
+            h->stats.probes_total[HEALTH_RES_ERROR]++;
         }
     }
     if (h->inflight == 0 && h->scan_from >= h->table.n) {
@@ -304,7 +288,7 @@ static void check_eject_log(const struct health_up *u, int is_ejected, void *arg
     struct health_check *h = arg;
 
     if (is_ejected) {
-        h->ejections_total++;
+        h->stats.ejections_total++;
         log_info("health: upstream %s ejected for %" PRId64 " ms (ejection %u): fleet failure "
                  "ratio over %.2f", u->id, u->ejected_until_ms - clock_wall_ms(), u->ejections,
                  h->table.params.failure_ratio);
@@ -342,7 +326,7 @@ static int check_read_node(struct health_check *h, const char *node_id)
             const char *vs = redis_reply_type(v) == REDIS_TYPE_STRING ? redis_reply_str(v, &vlen) : NULL;
             if (fs == NULL || vs == NULL || flen >= UPSTREAM_ID_MAX ||
                 passive_parse_value(vs, vlen, &cur[n].attempts, &cur[n].failures) != PF_OK) {
-                h->passive_errors++;
+                h->stats.passive_bad_values++;
                 continue;
             }
             memcpy(cur[n].id, fs, flen);
@@ -386,7 +370,7 @@ static void check_passive_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     passive_round_end(&h->passive);
-    h->passive_rounds++;
+    h->stats.passive_rounds++;
     if (health_table_passive_eval(&h->table, clock_wall_ms(), check_eject_log, h) > 0)
         check_changed(h);
     h->is_dirty = 1;
@@ -511,48 +495,12 @@ void health_check_probe_new(struct health_check *h)
     check_queue(h, 1);
 }
 
-void health_check_metrics(const struct health_check *h, struct evbuffer *b, int64_t now_wall_ms)
+const struct health_check_stats *health_check_get_stats(const struct health_check *h)
 {
-    size_t nstate[3] = { 0, 0, 0 }, nejected = 0, nexcluded = 0;
-    uint64_t cum = 0;
+    return &h->stats;
+}
 
-    for (size_t i = 0; i < h->table.n; i++) {
-        const struct health_up *u = h->table.ups[i];
-        nstate[u->state]++;
-        nejected += u->ejected_until_ms > now_wall_ms;
-        nexcluded += health_up_is_excluded(u, now_wall_ms);
-    }
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_probes_total counter\n");
-    for (int r = 0; r < HEALTH_RES_COUNT; r++)
-        evbuffer_add_printf(b, "pf_controller_health_probes_total{result=\"%s\"} %" PRIu64 "\n",
-                            health_result_name((enum health_result)r), h->probes_total[r]);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_probe_latency_ms histogram\n");
-    for (size_t i = 0; i < CHECK_LAT_NB; i++) {
-        cum += h->lat_buckets[i];
-        if (i < PF_ARRAY_LEN(check_lat_bounds))
-            evbuffer_add_printf(b, "pf_controller_health_probe_latency_ms_bucket{le=\"%g\"} %" PRIu64 "\n",
-                                check_lat_bounds[i], cum);
-        else
-            evbuffer_add_printf(b, "pf_controller_health_probe_latency_ms_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-                                cum);
-    }
-    evbuffer_add_printf(b, "pf_controller_health_probe_latency_ms_sum %.3f\n", h->lat_sum_ms);
-    evbuffer_add_printf(b, "pf_controller_health_probe_latency_ms_count %" PRIu64 "\n", h->lat_count);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_probes_inflight gauge\n"
-                        "pf_controller_health_probes_inflight %zu\n", h->inflight);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_upstreams gauge\n");
-    for (int s = 0; s < 3; s++)
-        evbuffer_add_printf(b, "pf_controller_health_upstreams{state=\"%s\"} %zu\n",
-                            health_state_name((enum health_state)s), nstate[s]);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_ejected gauge\n"
-                        "pf_controller_health_ejected %zu\n", nejected);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_excluded gauge\n"
-                        "pf_controller_health_excluded %zu\n", nexcluded);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_ejections_total counter\n"
-                        "pf_controller_health_ejections_total %" PRIu64 "\n", h->ejections_total);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_passive_rounds_total counter\n"
-                        "pf_controller_health_passive_rounds_total %" PRIu64 "\n", h->passive_rounds);
-    evbuffer_add_printf(b, "# TYPE pf_controller_health_passive_bad_values_total counter\n"
-                        "pf_controller_health_passive_bad_values_total %" PRIu64 "\n",
-                        h->passive_errors);
+size_t health_check_inflight(const struct health_check *h)
+{
+    return h->inflight;
 }

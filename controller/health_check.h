@@ -17,10 +17,10 @@
 
 #include "conf.h"
 #include "health.h"
+#include "hist.h"
 #include "pf.h"
 
 struct event_base;
-struct evbuffer;
 struct fetch;
 struct health_check;
 struct keys;
@@ -68,7 +68,19 @@ void health_check_note_cap(struct health_check *h, size_t nover, size_t n);
  * {pf}:v1:health). */
 void health_check_probe_new(struct health_check *h);
 
-/* Appends the health metrics (Prometheus text) to <b> at <now_wall_ms>. */
-void health_check_metrics(const struct health_check *h, struct evbuffer *b, int64_t now_wall_ms);
+/* The checker's counters (controller_metrics.c reads them). */
+struct health_check_stats {
+    uint64_t    probes_total[HEALTH_RES_COUNT]; /* probes by result */
+    struct hist latency;                        /* of successful probes (us) */
+    uint64_t    ejections_total;                /* passive ejections */
+    uint64_t    passive_rounds;                 /* passive rounds run */
+    uint64_t    passive_bad_values;             /* node counters that did not parse */
+};
+
+/* <h>'s counters (owned by <h>). */
+const struct health_check_stats *health_check_get_stats(const struct health_check *h);
+
+/* Probes in flight now. */
+size_t health_check_inflight(const struct health_check *h);
 
 #endif

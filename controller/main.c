@@ -15,6 +15,7 @@
 #include "context.h"
 #include "controller.h"
 #include "log.h"
+#include "redis.h"
 #include "seal.h"
 
 #define CTL_EXIT_OK     0
@@ -58,8 +59,10 @@ int main(int argc, char **argv)
         return CTL_EXIT_CONFIG;
     }
     enum pf_log_level level = PF_LOG_INFO;
-    if (log_parse_level(ctx.conf.log_level, &level) != PF_OK) {
-        fprintf(stderr, "config: %s: log.level: unknown level\n", path);
+    enum pf_log_format format = PF_LOG_TEXT;
+    if (log_parse_level(ctx.conf.log_level, &level) != PF_OK ||
+        log_parse_format(ctx.conf.log_format, &format) != PF_OK) {
+        fprintf(stderr, "config: %s: log: unknown level or format\n", path);
         conf_deinit(&ctx.conf);
         return CTL_EXIT_CONFIG;
     }
@@ -77,6 +80,7 @@ int main(int argc, char **argv)
         return CTL_EXIT_OK;
     }
     log_set_level(level);
+    log_set_format(format);
     if (ctx.cred_key == NULL)
         log_warn("redis.credential_key_file is not set: upstream passwords are stored in Redis "
                  "in clear; to seal them, write 64 hex chars (openssl rand -hex 32) to a file "
@@ -101,8 +105,9 @@ int main(int argc, char **argv)
         log_error("controller setup failed");
         goto out;
     }
-    log_info("controller %s started: %zu providers, redis %s:%u prefix %s", ctx.conf.controller.id,
-             ctx.nproviders, ctx.conf.redis.host, (unsigned)ctx.conf.redis.port, ctx.keys.base);
+    log_info("controller %s started: %zu providers, redis %s%s prefix %s", ctx.conf.controller.id,
+             ctx.nproviders, redis_target(ctx.redis),
+             ctx.conf.redis.nsentinels > 0 ? " (via redis.sentinels)" : "", ctx.keys.base);
     if (event_base_dispatch(ctx.base) < 0) {
         log_error("event loop failed");
         goto out;

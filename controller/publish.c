@@ -14,6 +14,7 @@
 #include "rng.h"
 #include "provider.h"
 #include "snapshot.h"
+#include "version.h"
 
 /* KEYS: 1 pool:upstreams, 2 pool:expiry, 3 pool:meta, 4 pool:events, 5 lease.
  * ARGV: 1 fencing token ("" = none), 2 epoch, 3 updated_at_ms,
@@ -396,23 +397,32 @@ int publish_provider(struct publish *p, const struct provider *pr, int64_t now_w
                         (int)PF_ARRAY_LEN(fv), fv);
 }
 
-int publish_heartbeat(struct publish *p, int64_t now_wall_ms, int interval_ms)
+int publish_heartbeat(struct publish *p, int64_t now_wall_ms, int interval_ms,
+                      const char *const *fields, int nfields)
 {
-    char version[24], at[24], ttl[24], since[24];
+    enum { IDENT = 2 * 6 };
+    char at[24], ttl[24];
 
-    snprintf(version, sizeof(version), "%" PRId64, p->version);
     snprintf(at, sizeof(at), "%" PRId64, now_wall_ms);
     snprintf(ttl, sizeof(ttl), "%" PRId64, (int64_t)interval_ms * 3);
-    snprintf(since, sizeof(since), "%" PRId64, p->leader_since_ms);
-    const char *fv[] = {
+    const char **fv = calloc((size_t)IDENT + (size_t)(nfields > 0 ? 2 * nfields : 0), sizeof(*fv));
+    if (fv == NULL)
+        return PF_ENOMEM;
+    const char *ident[IDENT] = {
         "id", p->controller_id,
         "epoch", p->epoch,
-        "version", version,
         "heartbeat_at_ms", at,
         "leader", p->controller_id,
-        "leader_since_ms", since,
+        "version", version_string(),
+        "commit", version_commit(),
     };
-    return publish_hash(p, "heartbeat", p->keys->controller, "", ttl, (int)PF_ARRAY_LEN(fv), fv);
+    memcpy(fv, ident, sizeof(ident));
+    for (int i = 0; i < 2 * nfields; i++)
+        fv[IDENT + i] = fields[i];
+    int rc = publish_hash(p, "heartbeat", p->keys->controller, "", ttl,
+                          IDENT + 2 * PF_MAX_OF(nfields, 0), fv);
+    free(fv);
+    return rc;
 }
 
 /* 1 when <name> of <len> bytes is one of <names>[0..<n>). */

@@ -69,8 +69,12 @@ int publish_prune_providers(struct publish *p, const char *const *names, size_t 
                             size_t *nremoved) PF_MUSTCHECK;
 
 /* Refreshes the controller hash with a TTL of 3 x <interval_ms>, fenced by
- * the lease token. Returns PF_OK, PF_EIO or PF_EDENIED (fenced). */
-int publish_heartbeat(struct publish *p, int64_t now_wall_ms, int interval_ms) PF_MUSTCHECK;
+ * the lease token: id, epoch, heartbeat_at_ms, leader, version and commit
+ * (the build), then the <nfields> name/value pairs of <fields> (the figures
+ * controller_metrics.h marks for the heartbeat). Returns PF_OK, PF_EIO,
+ * PF_ENOMEM or PF_EDENIED (fenced). */
+int publish_heartbeat(struct publish *p, int64_t now_wall_ms, int interval_ms,
+                      const char *const *fields, int nfields) PF_MUSTCHECK;
 
 /* Starts a leadership term at <now_wall_ms>: every later write is fenced
  * with <token> (copied; "" = none), a new epoch is chosen so the next

@@ -3,7 +3,15 @@
  * never waits longer than that per call. On any I/O error the connection
  * is dropped, and reconnecting waits a backoff with full jitter. The lease,
  * the publisher and health send their commands through it and read the
- * replies through the view below; hiredis stays inside redis.c. */
+ * replies through the view below; hiredis stays inside redis.c (and
+ * sentinel.c).
+ *
+ * The target is redis.url (host:port, or a unix:// socket), or, with
+ * redis.sentinels, the master the sentinels name at each connect (then ROLE
+ * must say master). A connect authenticates with AUTH <password> or, for
+ * an ACL user, AUTH <user> <password>. A refused AUTH (WRONGPASS, NOAUTH)
+ * is logged once per outage and retried with backoff; behind Sentinel a
+ * READONLY reply drops the connection and the next connect asks again. */
 #ifndef PF_CTL_REDIS_H
 #define PF_CTL_REDIS_H
 
@@ -40,9 +48,12 @@ struct redis_script {
 
 #define REDIS_SCRIPT_INIT(src) { (src), sizeof(src) - 1, "", 0 }
 
-/* Creates a connection (not connected yet) for <conf> (borrowed). Returns
- * NULL on allocation failure. */
-struct redis *redis_create(const struct conf_redis *conf);
+struct sentinel;
+
+/* Creates a connection (not connected yet) for <conf> (borrowed); with
+ * <sentinel> (borrowed, may be NULL = plain redis.url) each connect asks
+ * it for the master first. Returns NULL on allocation failure. */
+struct redis *redis_create(const struct conf_redis *conf, struct sentinel *sentinel);
 
 /* Closes the connection and frees <r> (accepts NULL). */
 void redis_destroy(struct redis *r);
@@ -61,6 +72,19 @@ int64_t redis_retry_in_ms(const struct redis *r, int64_t now_mono_ms);
 
 /* Connections dropped on an error since start (/metrics). */
 uint64_t redis_drops(const struct redis *r);
+
+/* Master changes followed since start (Sentinel; /metrics). */
+uint64_t redis_master_moves(const struct redis *r);
+
+/* Where the connection goes, for /status and logs: "host:port",
+ * "unix:/path", or "master <name>" before the sentinels first answered. */
+const char *redis_target(const struct redis *r);
+
+/* Behind Sentinel: the sentinels name <host>:<port> as the master. When
+ * that is not where the connection goes, it is dropped and the next
+ * connect is due at once (it asks the sentinels again). Returns 1 then, 0
+ * when nothing changed (or without Sentinel). */
+int redis_master_moved(struct redis *r, const char *host, uint16_t port);
 
 /* Drops the connection after a reply that makes no sense for <what> (the
  * stream may be out of step); logged, and the next connect waits. Returns

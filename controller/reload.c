@@ -9,6 +9,23 @@
 #include "provider.h"
 #include "sync.h"
 
+/* 1 when a setting of the Redis connection differs (they need a restart). */
+static int reload_redis_changed(const struct conf_redis *a, const struct conf_redis *b)
+{
+    if (strcmp(a->url, b->url) != 0 || strcmp(a->prefix, b->prefix) != 0 ||
+        strcmp(a->credential_key_file, b->credential_key_file) != 0 ||
+        strcmp(a->master_name, b->master_name) != 0 ||
+        strcmp(a->sentinel_user, b->sentinel_user) != 0 ||
+        strcmp(a->sentinel_password, b->sentinel_password) != 0 ||
+        a->nsentinels != b->nsentinels)
+        return 1;
+    for (int i = 0; i < a->nsentinels; i++)
+        if (a->sentinels[i].port != b->sentinels[i].port ||
+            strcmp(a->sentinels[i].host, b->sentinels[i].host) != 0)
+            return 1;
+    return 0;
+}
+
 void reload_run(struct ctl_ctx *ctx)
 {
     struct conf nc, old;
@@ -17,13 +34,15 @@ void reload_run(struct ctl_ctx *ctx)
     struct provider **nps = NULL;
     size_t nn = 0;
     enum pf_log_level level = PF_LOG_INFO;
+    enum pf_log_format format = PF_LOG_TEXT;
 
     pf_err_clear(&err);
     if (conf_load_file(&nc, ctx->config_path, &err) != PF_OK ||
         keys_init(&nk, nc.redis.prefix, &err) != PF_OK ||
-        log_parse_level(nc.log_level, &level) != PF_OK) {
+        log_parse_level(nc.log_level, &level) != PF_OK ||
+        log_parse_format(nc.log_format, &format) != PF_OK) {
         log_error("reload: %s: %s; keeping the old config", ctx->config_path,
-                  err.msg[0] ? err.msg : "log.level: unknown level");
+                  err.msg[0] ? err.msg : "log: unknown level or format");
         conf_deinit(&nc);
         ctx->reload_errors++;
         return;
@@ -38,9 +57,7 @@ void reload_run(struct ctl_ctx *ctx)
             return;
         }
     }
-    if (strcmp(nc.redis.url, ctx->conf.redis.url) != 0 ||
-        strcmp(nc.redis.prefix, ctx->conf.redis.prefix) != 0 ||
-        strcmp(nc.redis.credential_key_file, ctx->conf.redis.credential_key_file) != 0 ||
+    if (reload_redis_changed(&nc.redis, &ctx->conf.redis) ||
         strcmp(nc.controller.admin_listen, ctx->conf.controller.admin_listen) != 0 ||
         strcmp(nc.controller.id, ctx->conf.controller.id) != 0)
         log_warn("reload: redis, admin_listen and id changes need a restart, ignored");
@@ -90,6 +107,7 @@ void reload_run(struct ctl_ctx *ctx)
     log_set_level(level);
     for (int i = 0; i < ctx->conf.warnings.n && i < CONF_WARNINGS_MAX; i++)
         log_warn("reload: config: %s", ctx->conf.warnings.msg[i]);
+    log_set_format(format);
     ctx->reloads++;
     log_info("reload: %s: %zu providers", ctx->config_path, nn);
     sync_providers_changed(ctx);

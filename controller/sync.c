@@ -7,12 +7,15 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "controller_metrics.h"
 #include "health_check.h"
 #include "lease.h"
 #include "log.h"
 #include "provider.h"
 #include "publish.h"
 #include "redis.h"
+
+#define SYNC_HEARTBEAT_FIELDS_MAX 16   /* figures in the controller hash */
 
 static void sync_arm(struct ctl_ctx *ctx, int64_t delay_ms)
 {
@@ -98,6 +101,40 @@ static void sync_lease_cb(evutil_socket_t fd, short what, void *arg)
     sync_arm_lease(ctx, next_ms);
 }
 
+
+/* The heartbeat's figures, owned copies (name, value, name, value ...). */
+struct sync_fields {
+    char *fv[2 * SYNC_HEARTBEAT_FIELDS_MAX];
+    int   n;
+};
+
+static int sync_field_add(void *arg, const char *name, const char *value)
+{
+    struct sync_fields *f = arg;
+    if (f->n >= SYNC_HEARTBEAT_FIELDS_MAX)
+        return -1;
+    f->fv[2 * f->n] = strdup(name);
+    f->fv[2 * f->n + 1] = strdup(value);
+    f->n++;
+    return f->fv[2 * f->n - 2] != NULL && f->fv[2 * f->n - 1] != NULL ? 0 : -1;
+}
+
+/* Writes the controller hash: publish's identity fields and the figures
+ * the table marks for the heartbeat (controller_metrics.h). */
+static int sync_heartbeat(struct ctl_ctx *ctx, int64_t now_wall)
+{
+    struct controller_metrics_src src;
+    struct sync_fields f;
+    memset(&f, 0, sizeof(f));
+    controller_metrics_src_init(&src, ctx);
+    int rc = controller_metrics_report(&src, sync_field_add, &f);
+    if (rc == PF_OK)
+        rc = publish_heartbeat(ctx->pub, now_wall, ctx->conf.controller.heartbeat_interval_ms,
+                               (const char *const *)f.fv, f.n);
+    for (int i = 0; i < 2 * f.n; i++)
+        free(f.fv[i]);
+    return rc;
+}
 
 /* Brings Redis in line with memory: pool snapshot when it changed or Redis
  * lost it, dirty provider hashes (all of them on a heartbeat), heartbeat. */
@@ -187,7 +224,7 @@ static void sync_run(struct ctl_ctx *ctx, int is_heartbeat)
         p->is_dirty = 0;
     }
     if (is_heartbeat) {
-        rc = publish_heartbeat(ctx->pub, now_wall, ctx->conf.controller.heartbeat_interval_ms);
+        rc = sync_heartbeat(ctx, now_wall);
         if (rc == PF_EDENIED)
             goto fenced;
         if (rc != PF_OK)
@@ -232,6 +269,20 @@ void sync_want(struct ctl_ctx *ctx)
 void sync_on_health(void *arg)
 {
     sync_want(arg);
+}
+
+void sync_on_master_moved(const char *host, uint16_t port, void *arg)
+{
+    struct ctl_ctx *ctx = arg;
+    if (!redis_master_moved(ctx->redis, host, port))
+        return;
+    /* Only timers here: the watch that calls this is still reading. */
+    sync_arm_lease(ctx, 0);
+    if (ctx->lease.is_leader) {
+        for (size_t i = 0; i < ctx->nproviders; i++)
+            ctx->providers[i]->is_dirty = 1;
+        sync_want(ctx);
+    }
 }
 
 void sync_on_provider(struct provider *p, void *arg)

@@ -18,6 +18,8 @@
 #ifndef PF_CTL_SYNC_H
 #define PF_CTL_SYNC_H
 
+#include <stdint.h>
+
 #include "controller.h"
 #include "pf.h"
 
@@ -42,6 +44,12 @@ void sync_on_provider(struct provider *p, void *arg);
 
 /* health_check_create()'s change callback (<arg> is the ctl_ctx). */
 void sync_on_health(void *arg);
+
+/* sentinel_create()'s callback (<arg> is the ctl_ctx): the sentinels name
+ * <host>:<port> as the master. When that moves the connection, the lease
+ * timer runs at once (it reconnects and renews or acquires) and a leader
+ * rewrites its state (a failover may have lost it). */
+void sync_on_master_moved(const char *host, uint16_t port, void *arg);
 
 /* The providers were rebuilt (SIGHUP): a leader starts them and syncs now. */
 void sync_providers_changed(struct ctl_ctx *ctx);

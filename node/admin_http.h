@@ -1,10 +1,12 @@
 /* The node's admin port (node.admin_listen), libevent evhttp:
  *   GET /healthz -> 200 "ok\n"
- *   GET /metrics -> Prometheus text exposition (pf_node_*), histograms included
- *   GET /readyz  -> 200 with a non-empty pool (direct mode: always) and not
- *                   draining, else 503
- *   GET /stats   -> JSON: outcomes, active conns, bytes, upstream errors,
- *                   retries, p50/p95/p99 latencies, pool size/version
+ *   GET /metrics -> Prometheus text exposition of the node's table of
+ *                   figures (node_metrics.h): pf_node_* and process_*
+ *   GET /readyz  -> 200 when ready (readiness.h: not draining and, in pool
+ *                   mode, an upstream this node can use), else 503; the
+ *                   body says why
+ *   GET /stats   -> JSON: the same figures named without "pf_node_", plus
+ *                   id, version, commit, pool_epoch and ready_reason
  *   anything else -> 404. */
 #ifndef PF_NODE_ADMIN_HTTP_H
 #define PF_NODE_ADMIN_HTTP_H

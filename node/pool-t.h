@@ -37,7 +37,6 @@ struct pool_cache {
     int64_t              loaded_at_ms;   /* monotonic */
     uint64_t             rr_next;        /* round-robin cursor */
     uint64_t             generation;     /* +1 on every swap (pool_build_commit) */
-    int64_t              last_apply_us;  /* last apply: longest single loop-turn block (= max_slice) */
     int64_t              last_apply_max_slice_us; /* last apply: longest loop turn it took */
     int64_t              last_apply_total_us;     /* last apply: reply arrival to swap, wall */
     uint32_t             last_apply_slices;       /* last apply: loop turns it took */

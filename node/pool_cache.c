@@ -84,7 +84,6 @@ void pool_cache_replace(struct pool_cache *pc, struct upstream *items, size_t co
     pool_build_destroy(b);
     pc->last_apply_total_us = clock_mono_us() - t0;
     pc->last_apply_max_slice_us = pc->last_apply_total_us;
-    pc->last_apply_us = pc->last_apply_total_us;
     pc->last_apply_slices = 1;
 }
 
@@ -198,12 +197,25 @@ long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
     }
 }
 
-size_t pool_cache_live_count(const struct pool_cache *pc, int64_t now_wall_ms)
+void pool_cache_count_usable(const struct pool_cache *pc, int64_t now_wall_ms, int64_t now_mono_ms,
+                             unsigned scheme_mask, int is_eject_panic, struct pool_usable *out)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < pc->count; i++)
-        n += !is_expired(&pc->items[i], now_wall_ms) && !pc->sel[i].is_denied;
-    return n;
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < pc->count; i++) {
+        const struct upstream *u = &pc->items[i];
+        if (pc->sel[i].is_denied)
+            out->denied++;
+        else if (is_expired(u, now_wall_ms))
+            out->expired++;
+        else if (!(scheme_mask & (1u << (unsigned)u->scheme)))
+            out->unsupported++;
+        else if (pc->st[i].ejected_until_ms > now_mono_ms)
+            out->ejected++;
+        else
+            out->usable++;
+    }
+    if (out->usable == 0 && is_eject_panic)
+        out->usable = out->ejected;
 }
 
 long pool_cache_find(const struct pool_cache *pc, const char *id)

@@ -92,9 +92,23 @@ long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
 long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
                        struct pool_select_res *res);
 
-/* How many upstreams of <pc> have not expired at <now_wall_ms> and are
- * allowed by the policy. */
-size_t pool_cache_live_count(const struct pool_cache *pc, int64_t now_wall_ms);
+/* What the pool holds for this node now (pool_cache_count_usable()): each
+ * upstream counts once, under the first reason that applies. */
+struct pool_usable {
+    size_t usable;                  /* a pick can choose it */
+    size_t denied;                  /* refused by the node's upstream policy */
+    size_t expired;                 /* expires_at_ms passed */
+    size_t unsupported;             /* a scheme this node cannot dial */
+    size_t ejected;                 /* locally ejected now (not usable unless panic) */
+};
+
+/* Counts the upstreams of <pc> at <now_wall_ms> (expiry) and <now_mono_ms>
+ * (ejection) by what pool_cache_select() would make of them: allowed by
+ * the policy, not expired, schemes in
+ * <scheme_mask> are supported; with <is_eject_panic> the ejected ones are
+ * usable when nothing else is (selection then uses them anyway). */
+void pool_cache_count_usable(const struct pool_cache *pc, int64_t now_wall_ms, int64_t now_mono_ms,
+                             unsigned scheme_mask, int is_eject_panic, struct pool_usable *out);
 
 /* Index of upstream <id>, or -1. O(log n). */
 long pool_cache_find(const struct pool_cache *pc, const char *id);

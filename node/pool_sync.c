@@ -164,7 +164,6 @@ static void sync_apply_committed(struct pool_sync *s)
     int64_t total_us = clock_mono_us() - a->started_us;
     pc->last_apply_total_us = total_us;
     pc->last_apply_max_slice_us = a->max_slice_us;
-    pc->last_apply_us = a->max_slice_us;
     pc->last_apply_slices = a->nslices;
     sync_apply_log(s, a, total_us);
 }
@@ -229,7 +228,7 @@ static void sync_apply_free_retired(struct pool_sync *s, int64_t t0)
     s->apply = NULL;
     int64_t us = clock_mono_us() - t0;
     if (us > pc->last_apply_max_slice_us)
-        pc->last_apply_max_slice_us = pc->last_apply_us = us;
+        pc->last_apply_max_slice_us = us;
     pc->last_apply_slices++;
 }
 

@@ -35,7 +35,9 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "redis_proto.h"
 #include "rng.h"
+#include "sentinel.h"
 
 #define REDIS_LINK_BACKOFF_BASE_MS  100
 #define REDIS_LINK_BACKOFF_CAP_MS   5000
@@ -55,12 +57,13 @@ static const char *const link_state_names[] = {
 /* What a setup reply callback is for (its privdata). */
 enum link_tag {
     LINK_TAG_SETUP = 0,     /* AUTH / SELECT during connect */
+    LINK_TAG_ROLE,          /* behind Sentinel: must say master */
     LINK_TAG_PING,          /* last setup command: cmd connection ready */
     LINK_TAG_COUNT
 };
 
 /* One tag object per kind: hiredis wants a pointer as privdata. */
-static const int link_tags[LINK_TAG_COUNT] = { 0, 1 };
+static const int link_tags[LINK_TAG_COUNT] = { 0, 1, 2 };
 
 struct redis_conn {
     struct redis_link  *link;         /* borrowed: the owner */
@@ -83,6 +86,15 @@ struct redis_link {
     const char               *channel;     /* borrowed: SUBSCRIBEd */
     struct redis_link_events  ev;          /* the listener (all NULL = none) */
     enum link_state           state;
+    struct sentinel          *sentinel;    /* owned; NULL = plain redis.url */
+    char                      host[UPSTREAM_HOST_MAX]; /* TCP target: url's, or the master
+                                                          the sentinels named */
+    uint16_t                  port;
+    char                      addr[UPSTREAM_HOST_MAX + 16]; /* target for logs */
+    int                       is_resolving;     /* CONNECTING: waiting for the sentinels */
+    int                       is_reconnect_now; /* the master moved: no backoff this time */
+    int                       is_auth_logged;   /* a refused AUTH was logged (once per outage) */
+    int                       is_fail_quiet;    /* the next failure was logged already */
     struct redis_conn         cmd;         /* embedded */
     struct redis_conn         sub;         /* embedded */
     struct event             *reconnect_ev;/* owned: backoff timer (zero at start) */
@@ -94,7 +106,7 @@ struct redis_link {
     struct rng                rng;         /* backoff jitter, seeded from the OS */
     unsigned                  outstanding; /* cmd replies still expected */
     uint64_t                  rx_mark;     /* cmd reader state when the deadline was armed */
-    char                      drop_reason[160];
+    char                      drop_reason[320];
     struct redis_link_stats   stats;
 };
 
@@ -151,13 +163,30 @@ static void link_set_state(struct redis_link *link, enum link_state st)
     link->state = st;
 }
 
-/* Arms the reconnect timer with the next backoff delay. */
+static void link_set_target(struct redis_link *link, const char *host, uint16_t port)
+{
+    snprintf(link->host, sizeof(link->host), "%s", host);
+    link->port = port;
+    snprintf(link->addr, sizeof(link->addr), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+             host, (unsigned)port);
+}
+
+/* Arms the reconnect timer with the next backoff delay (none after the
+ * master moved). */
 static void link_schedule_reconnect(struct redis_link *link)
 {
+    if (link->is_reconnect_now) {
+        link->is_reconnect_now = 0;
+        link->attempt = 0;
+        log_info("redis: reconnecting to master %s now", link->conf->master_name);
+        link_timer_ms(link->reconnect_ev, 0);
+        return;
+    }
     int64_t delay_ms = backoff_delay_ms(&link->backoff, link->attempt, rng_next(&link->rng));
     link->attempt = link->attempt < 63 ? link->attempt + 1 : link->attempt;
-    log_info("redis: reconnecting to %s:%u in %" PRId64 " ms (attempt %u)",
-             link->conf->host, (unsigned)link->conf->port, delay_ms, link->attempt);
+    log_info("redis: reconnecting to %s in %" PRId64 " ms (attempt %u)",
+             link->sentinel != NULL ? "the master the sentinels name" : link->addr, delay_ms,
+             link->attempt);
     link_timer_ms(link->reconnect_ev, delay_ms);
 }
 
@@ -189,9 +218,11 @@ static void link_close_conns(struct redis_link *link)
  * listener of a session that was up hears of it first. */
 static void link_fail(struct redis_link *link, struct redis_conn *c, const char *fmt, ...)
 {
-    if (link->state != LINK_ST_CONNECTING && link->state != LINK_ST_READY)
+    if (link->state != LINK_ST_CONNECTING && link->state != LINK_ST_READY) {
+        link->is_fail_quiet = 0;
         return;
-    char reason[128];
+    }
+    char reason[288];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
@@ -199,6 +230,9 @@ static void link_fail(struct redis_link *link, struct redis_conn *c, const char 
     snprintf(link->drop_reason, sizeof(link->drop_reason), "%s%s%s",
              c != NULL ? c->name : "", c != NULL ? ": " : "", reason);
     enum link_state was = link->state;
+    int is_quiet = link->is_fail_quiet;
+    link->is_fail_quiet = 0;
+    link->is_resolving = 0;
     link_set_state(link, LINK_ST_DROPPING);
     evtimer_del(link->connect_ev);
     evtimer_del(link->command_ev);
@@ -207,12 +241,12 @@ static void link_fail(struct redis_link *link, struct redis_conn *c, const char 
         char note[96] = "";
         if (link->ev.on_down != NULL)
             link->ev.on_down(link->ev.arg, note, sizeof(note));
-        log_warn("redis: disconnected from %s:%u: %s%s%s", link->conf->host,
-                 (unsigned)link->conf->port, link->drop_reason, note[0] != '\0' ? "; " : "",
-                 note);
+        log_warn("redis: disconnected from %s: %s%s%s", link->addr, link->drop_reason,
+                 note[0] != '\0' ? "; " : "", note);
+    } else if (is_quiet) {
+        log_debug("redis: connect to %s failed: %s", link->addr, link->drop_reason);
     } else {
-        log_warn("redis: connect to %s:%u failed: %s", link->conf->host,
-                 (unsigned)link->conf->port, link->drop_reason);
+        log_warn("redis: connect to %s failed: %s", link->addr, link->drop_reason);
     }
 }
 
@@ -331,11 +365,49 @@ static void link_maybe_ready(struct redis_link *link)
     link_set_state(link, LINK_ST_READY);
     link->attempt = 0;
     link->stats.connects++;
-    log_info("redis: connected to %s:%u db %d, subscribed to %s", link->conf->host,
-             (unsigned)link->conf->port, link->conf->db, link->channel);
+    link->is_auth_logged = 0;
+    log_info("redis: connected to %s%s db %d, subscribed to %s", link->addr,
+             link->sentinel != NULL ? " (master)" : "", link->conf->db, link->channel);
     /* Subscribed first, now the listener reads: no message can fall in between. */
     if (link->ev.on_ready != NULL)
         link->ev.on_ready(link->ev.arg);
+}
+
+/* An error reply <r> on <c> that ends the session: AUTH refused (logged
+ * once per outage, at error, without the password) or, behind Sentinel,
+ * READONLY (the master became a replica: ask again at once). Fails the
+ * session and returns 1; returns 0 for any other reply. <what> names the
+ * command in the log. */
+static int link_fail_on_error(struct redis_link *link, struct redis_conn *c, const char *what,
+                              const redisReply *r)
+{
+    char buf[160];
+    if (r == NULL || r->type != REDIS_REPLY_ERROR)
+        return 0;
+    /* The error text comes from Redis and never holds the password. */
+    redis_link_reply_describe((const struct redis_link_reply *)(const void *)r, buf, sizeof(buf));
+    switch (redis_proto_error_class(r->str, r->len)) {
+    case REDIS_PROTO_ERR_AUTH:
+        if (!link->is_auth_logged)
+            log_error("redis: %s: authentication refused (%s): %s; check the credentials in "
+                      "redis.url (%s); retrying with backoff", link->addr, what, buf,
+                      link->conf->user[0] != '\0' ? "AUTH <user> <password>"
+                      : link->conf->password[0] != '\0' ? "AUTH <password>, no user"
+                      : "none given");
+        link->is_fail_quiet = 1;   /* the line above is the loud one */
+        link->is_auth_logged = 1;
+        link_fail(link, c, "%s refused: %s", what, buf);
+        return 1;
+    case REDIS_PROTO_ERR_READONLY:
+        if (link->sentinel == NULL)
+            return 0;
+        link->is_reconnect_now = 1;
+        link_fail(link, c, "%s: %s; the master moved, asking the sentinels again", what, buf);
+        return 1;
+    case REDIS_PROTO_ERR_OTHER:
+        break;
+    }
+    return 0;
 }
 
 static void link_on_setup(redisAsyncContext *ac, void *reply, void *privdata)
@@ -349,9 +421,18 @@ static void link_on_setup(redisAsyncContext *ac, void *reply, void *privdata)
     const redisReply *r = reply;
     char buf[160];
     if (r->type == REDIS_REPLY_ERROR) {
-        /* The error text comes from Redis and never holds the password. */
-        link_fail(link, c, "setup refused: %s",
-                  redis_link_reply_describe(reply, buf, sizeof(buf)));
+        if (!link_fail_on_error(link, c, "setup", r))
+            link_fail(link, c, "setup refused: %s",
+                      redis_link_reply_describe(reply, buf, sizeof(buf)));
+        return;
+    }
+    if (privdata == &link_tags[LINK_TAG_ROLE]) {
+        enum redis_proto_role role = REDIS_PROTO_ROLE_UNKNOWN;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && link_reply_is_str(r->element[0]))
+            role = redis_proto_role(r->element[0]->str, r->element[0]->len);
+        if (role != REDIS_PROTO_ROLE_MASTER)
+            link_fail(link, c, "ROLE: it is a %s, not the master; asking the sentinels again",
+                      redis_proto_role_name(role));
         return;
     }
     if (privdata == &link_tags[LINK_TAG_PING]) {
@@ -372,8 +453,9 @@ static void link_on_message(redisAsyncContext *ac, void *reply, void *privdata)
     const redisReply *r = reply;
     char buf[160];
     if (r->type == REDIS_REPLY_ERROR) {
-        link_fail(link, c, "subscribe refused: %s",
-                  redis_link_reply_describe(reply, buf, sizeof(buf)));
+        if (!link_fail_on_error(link, c, "SUBSCRIBE", r))
+            link_fail(link, c, "subscribe refused: %s",
+                      redis_link_reply_describe(reply, buf, sizeof(buf)));
         return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || !link_reply_is_str(r->element[0]))
@@ -408,10 +490,11 @@ static void link_on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     c->is_tcp_up = 1;
-    if (redisEnableKeepAlive((redisContext *)&ac->c) != REDIS_OK)
+    /* Not on a unix socket: hiredis 0.14 would mark the context failed. */
+    if (link->conf->unix_path[0] == '\0' &&
+        redisEnableKeepAlive((redisContext *)&ac->c) != REDIS_OK)
         log_debug("redis: set keepalive on %s connection failed, ignored", c->name);
-    log_debug("redis: %s connection to %s:%u established", c->name, link->conf->host,
-              (unsigned)link->conf->port);
+    log_debug("redis: %s connection to %s established", c->name, link->addr);
 }
 
 static void link_on_disconnect(const redisAsyncContext *ac, int status)
@@ -429,7 +512,9 @@ static void link_on_disconnect(const redisAsyncContext *ac, int status)
  * socket connects). Returns PF_OK or PF_EIO after calling link_fail. */
 static int link_open(struct redis_link *link, struct redis_conn *c)
 {
-    redisAsyncContext *ac = redisAsyncConnect(link->conf->host, link->conf->port);
+    redisAsyncContext *ac = link->conf->unix_path[0] != '\0'
+                            ? redisAsyncConnectUnix(link->conf->unix_path)
+                            : redisAsyncConnect(link->host, link->port);
     if (ac == NULL) {
         link_fail(link, c, "out of memory");
         return PF_EIO;
@@ -453,12 +538,23 @@ static int link_open(struct redis_link *link, struct redis_conn *c)
     void *setup = (void *)&link_tags[LINK_TAG_SETUP];
     int rc = REDIS_OK;
     if (link->conf->password[0] != '\0' && rc == REDIS_OK) {
-        const char *argv[] = { "AUTH", link->conf->password };
+        /* AUTH <password>, or AUTH <user> <password> for an ACL user. */
+        const char *argv[3];
+        int argc = 0;
+        argv[argc++] = "AUTH";
+        if (link->conf->user[0] != '\0')
+            argv[argc++] = link->conf->user;
+        argv[argc++] = link->conf->password;
         if (c == &link->cmd)
-            rc = link_cmd_argv(link, link_on_setup, setup, 2, argv, NULL) == PF_OK
+            rc = link_cmd_argv(link, link_on_setup, setup, argc, argv, NULL) == PF_OK
                      ? REDIS_OK : REDIS_ERR;
         else
-            rc = redisAsyncCommandArgv(ac, link_on_setup, setup, 2, argv, NULL);
+            rc = redisAsyncCommandArgv(ac, link_on_setup, setup, argc, argv, NULL);
+    }
+    if (c == &link->cmd && link->sentinel != NULL && rc == REDIS_OK) {
+        const char *role[] = { "ROLE" };
+        rc = link_cmd_argv(link, link_on_setup, (void *)&link_tags[LINK_TAG_ROLE], 1, role,
+                           NULL) == PF_OK ? REDIS_OK : REDIS_ERR;
     }
     if (c == &link->cmd) {
         char db[16];
@@ -482,6 +578,17 @@ static int link_open(struct redis_link *link, struct redis_conn *c)
     return PF_OK;
 }
 
+/* Opens both connections to the target, under the connect deadline. */
+static void link_open_both(struct redis_link *link)
+{
+    log_debug("redis: connecting to %s", link->addr);
+    link_timer_ms(link->connect_ev, link->conf->connect_timeout_ms);
+    /* Subscriber first; its confirmation gates the listener's first read. */
+    if (link_open(link, &link->sub) != PF_OK)
+        return;
+    (void)link_open(link, &link->cmd);
+}
+
 static void link_on_reconnect(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -489,14 +596,74 @@ static void link_on_reconnect(evutil_socket_t fd, short what, void *arg)
     struct redis_link *link = arg;
     if (link->state != LINK_ST_IDLE)
         return;
-    log_debug("redis: connecting to %s:%u", link->conf->host, (unsigned)link->conf->port);
     link_set_state(link, LINK_ST_CONNECTING);
     link->outstanding = 0;
-    link_timer_ms(link->connect_ev, link->conf->connect_timeout_ms);
-    /* Subscriber first; its confirmation gates the listener's first read. */
-    if (link_open(link, &link->sub) != PF_OK)
+    if (link->sentinel != NULL) {
+        /* Each session asks where the master is; the sentinel's own
+         * deadlines bound the question. */
+        link->is_resolving = 1;
+        sentinel_ask(link->sentinel);
         return;
-    (void)link_open(link, &link->cmd);
+    }
+    link_open_both(link);
+}
+
+/* ---- Sentinel --------------------------------------------------------- */
+
+static void link_on_sentinel_master(const char *host, uint16_t port, void *arg)
+{
+    struct redis_link *link = arg;
+    if (link->state != LINK_ST_CONNECTING || !link->is_resolving)
+        return;
+    link->is_resolving = 0;
+    if (link->port != port || strcmp(link->host, host) != 0) {
+        if (link->host[0] != '\0')
+            link->stats.master_moves++;
+        link_set_target(link, host, port);
+        log_info("redis: the sentinels name %s as master %s", link->addr,
+                 link->conf->master_name);
+    }
+    link_open_both(link);
+}
+
+static void link_on_sentinel_failed(const char *why, void *arg)
+{
+    struct redis_link *link = arg;
+    if (link->state != LINK_ST_CONNECTING || !link->is_resolving)
+        return;
+    link_fail(link, NULL, "%s", why);
+}
+
+/* The sentinels name <host>:<port> as the master (a +switch-master notice,
+ * or the watch's check): a session elsewhere ends and the next starts at
+ * once. May run inside the watch's hiredis callback: only marks and arms. */
+static void link_on_sentinel_moved(const char *host, uint16_t port, void *arg)
+{
+    struct redis_link *link = arg;
+    /* Before the first answer there is nothing to move from. */
+    if (link->host[0] == '\0' || (link->port == port && strcmp(link->host, host) == 0))
+        return;
+    if (link->state == LINK_ST_CONNECTING && link->is_resolving)
+        return;     /* the answer to the pending question will tell */
+    log_info("redis: the sentinels moved master %s from %s to %s%s%s:%u", link->conf->master_name,
+             link->addr, strchr(host, ':') != NULL ? "[" : "", host,
+             strchr(host, ':') != NULL ? "]" : "", (unsigned)port);
+    switch (link->state) {
+    case LINK_ST_CONNECTING:
+    case LINK_ST_READY:
+        link->is_reconnect_now = 1;
+        link_fail(link, NULL, "the master moved");
+        break;
+    case LINK_ST_DROPPING:
+        link->is_reconnect_now = 1;
+        break;
+    case LINK_ST_IDLE:
+        link->attempt = 0;
+        link_timer_ms(link->reconnect_ev, 0);
+        break;
+    case LINK_ST_CLOSED:
+        break;
+    }
 }
 
 /* ---- users' commands -------------------------------------------------- */
@@ -505,6 +672,10 @@ static void link_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct link_req *req = privdata;
     struct redis_link *link = link_cmd_reply(ac, reply);
+    /* A refused AUTH (the password changed under us) or, behind Sentinel,
+     * READONLY ends the session: the reply is not delivered. */
+    if (link != NULL && link->state == LINK_ST_READY)
+        (void)link_fail_on_error(link, &link->cmd, "command", reply);
     /* Users' commands are sent when READY only; a reply that arrives while
      * the session is failing is dropped with the session. */
     if (link != NULL && link->state == LINK_ST_READY && req->fn != NULL)
@@ -550,6 +721,13 @@ struct redis_link *redis_link_create(struct event_base *base, const struct conf_
     link->cmd.name = "cmd";
     link->sub.link = link;
     link->sub.name = "sub";
+    if (conf->unix_path[0] != '\0') {
+        snprintf(link->addr, sizeof(link->addr), "unix:%s", conf->unix_path);
+    } else if (conf->nsentinels > 0) {
+        snprintf(link->addr, sizeof(link->addr), "master %s", conf->master_name);
+    } else {
+        link_set_target(link, conf->host, conf->port);
+    }
     link->backoff.base_ms = REDIS_LINK_BACKOFF_BASE_MS;
     link->backoff.cap_ms = REDIS_LINK_BACKOFF_CAP_MS;
     rng_seed_os(&link->rng);
@@ -560,6 +738,19 @@ struct redis_link *redis_link_create(struct event_base *base, const struct conf_
     if (link->reconnect_ev == NULL || link->teardown_ev == NULL || link->connect_ev == NULL ||
         link->command_ev == NULL)
         goto fail;
+    if (conf->nsentinels > 0) {
+        const struct sentinel_events sev = {
+            .on_master = link_on_sentinel_master,
+            .on_failed = link_on_sentinel_failed,
+            .on_moved = link_on_sentinel_moved,
+            .arg = link,
+        };
+        link->sentinel = sentinel_create(base, conf, &sev, err);
+        if (link->sentinel == NULL) {
+            redis_link_destroy(link);
+            return NULL;
+        }
+    }
     /* Connect from the loop, so create returns at once. */
     link_timer_ms(link->reconnect_ev, 0);
     return link;
@@ -581,6 +772,7 @@ void redis_link_destroy(struct redis_link *link)
         return;
     link_set_state(link, LINK_ST_CLOSED);
     link_close_conns(link);
+    sentinel_destroy(link->sentinel);
     struct event *evs[] = { link->reconnect_ev, link->teardown_ev, link->connect_ev,
                             link->command_ev };
     for (size_t i = 0; i < PF_ARRAY_LEN(evs); i++)
@@ -597,6 +789,11 @@ int redis_link_is_connected(const struct redis_link *link)
 const struct redis_link_stats *redis_link_get_stats(const struct redis_link *link)
 {
     return &link->stats;
+}
+
+const char *redis_link_target(const struct redis_link *link)
+{
+    return link->addr;
 }
 
 /* ---- reply view ------------------------------------------------------- */

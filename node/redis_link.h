@@ -10,7 +10,17 @@
  * session relies on its users sending a command now and then (pool_sync's
  * periodic meta check); the subscriber is covered by the connect deadline
  * until its SUBSCRIBE is confirmed, and afterwards by the command
- * connection (the same server serves both). */
+ * connection (the same server serves both).
+ *
+ * The target is redis.url (host:port, or a unix:// socket), or, with
+ * redis.sentinels, the master the sentinels name (node/sentinel.c, owned
+ * by the link): each session asks them first, and the command connection
+ * checks with ROLE that it reached a master (a replica: ask again). A
+ * session also ends, and the next starts at once, on -READONLY and when
+ * the sentinels announce another master (+switch-master). Both connections
+ * authenticate with AUTH <password> or, for an ACL user, AUTH <user>
+ * <password>; a refused AUTH (WRONGPASS, NOAUTH) is logged once per outage
+ * at error and retried with backoff. */
 #ifndef PF_NODE_REDIS_LINK_H
 #define PF_NODE_REDIS_LINK_H
 
@@ -43,6 +53,7 @@ struct redis_link_stats {
     uint64_t connects;            /* successful (re)connects of the command link */
     uint64_t disconnects;         /* losses of either connection */
     uint64_t command_timeouts;    /* commands that hit their deadline */
+    uint64_t master_moves;        /* master changes followed (Sentinel) */
 };
 
 /* What the one listener of the session hears. Each runs on the loop; none
@@ -98,6 +109,10 @@ int redis_link_command(struct redis_link *link, redis_link_reply_fn fn, void *ar
 
 /* Returns a pointer to the session's counters (owned by the link). */
 const struct redis_link_stats *redis_link_get_stats(const struct redis_link *link);
+
+/* Where the session goes, for /stats and logs: "host:port", "unix:/path",
+ * or "master <name>" before the sentinels first answered. */
+const char *redis_link_target(const struct redis_link *link);
 
 /* ---- reply view ------------------------------------------------------- */
 

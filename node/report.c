@@ -11,11 +11,14 @@
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
+#include "node_metrics.h"
 #include "redis_link.h"
 #include "snapshot_file.h"
+#include "version.h"
 
 #define REPORT_NODES_MAX_AGE_MS (3600 * 1000) /* nodes zset entries kept */
 #define REPORT_ARGS_MAX         1024          /* HSET fields per command */
+#define REPORT_FIELDS_MAX       64            /* fields of the node hash */
 
 struct report {
     struct node_ctx *ctx;           /* borrowed */
@@ -28,38 +31,62 @@ struct report {
     char             failed_epoch[POOL_EPOCH_MAX];
 };
 
-void report_build(const struct node_ctx *ctx, int64_t now_wall_ms, int is_connected,
-                  const char **names, char (*values)[REPORT_VALUE_MAX])
+/* The heartbeat's fields, owned copies. */
+struct report_fields {
+    char  *names[REPORT_FIELDS_MAX];
+    char  *values[REPORT_FIELDS_MAX];
+    size_t n;
+};
+
+static int fields_add(void *arg, const char *name, const char *value)
 {
-    static const char *const fields[REPORT_NFIELDS] = {
-        "id", "listen", "started_at_ms", "updated_at_ms", "pool_version", "pool_epoch",
-        "pool_size", "redis_connected", "conns_active", "requests_total", "responses_2xx",
-        "responses_4xx", "responses_5xx", "errors_502", "errors_503", "errors_504",
-        "bytes_in", "bytes_out", "tunnels_total",
+    struct report_fields *f = arg;
+    if (f->n >= REPORT_FIELDS_MAX)
+        return -1;
+    f->names[f->n] = strdup(name);
+    f->values[f->n] = strdup(value);
+    if (f->names[f->n] == NULL || f->values[f->n] == NULL) {
+        free(f->names[f->n]);
+        free(f->values[f->n]);
+        return -1;
+    }
+    f->n++;
+    return 0;
+}
+
+static void fields_free(struct report_fields *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->names[i]);
+        free(f->values[i]);
+    }
+    f->n = 0;
+}
+
+/* The node's identity (id, listen, version, commit, updated_at_ms,
+ * pool_epoch, redis_connected: <is_connected>), then the figures of the
+ * table marked for the report (node_metrics.h). Returns PF_OK or
+ * PF_ENOMEM (then <f> may hold some fields: fields_free() it). */
+static int report_fields_build(struct report_fields *f, const struct node_ctx *ctx,
+                               int64_t now_wall_ms, int is_connected)
+{
+    char now[24];
+    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
+    const char *ident[][2] = {
+        { "id", ctx->conf.node.id },
+        { "listen", ctx->conf.node.listen },
+        { "version", version_string() },
+        { "commit", version_commit() },
+        { "updated_at_ms", now },
+        { "pool_epoch", ctx->pool.epoch },
+        { "redis_connected", is_connected ? "1" : "0" },
     };
-    const struct node_stats *s = &ctx->stats;
-    int i = 0;
-    for (int k = 0; k < REPORT_NFIELDS; k++)
-        names[k] = fields[k];
-    snprintf(values[i++], REPORT_VALUE_MAX, "%s", ctx->conf.node.id);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%s", ctx->conf.node.listen);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRId64, ctx->started_at_ms);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRId64, now_wall_ms);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRId64, ctx->pool.version);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%s", ctx->pool.epoch);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%zu", ctx->pool.count);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%d", is_connected);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->conns_active);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->requests_total);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->responses_2xx);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->responses_4xx);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->responses_5xx);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->errors_502);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->errors_503);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->errors_504);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->bytes_in);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->bytes_out);
-    snprintf(values[i++], REPORT_VALUE_MAX, "%" PRIu64, s->tunnels_total);
+    for (size_t i = 0; i < PF_ARRAY_LEN(ident); i++)
+        if (fields_add(f, ident[i][0], ident[i][1]) != 0)
+            return PF_ENOMEM;
+    struct node_metrics_src src;
+    node_metrics_src_init(&src, ctx);
+    return node_metrics_report(&src, fields_add, f);
 }
 
 /* Every reply of a report write: an error is logged once until a write
@@ -221,16 +248,15 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         r->was_connected = 0;
         return;              /* a report is not worth queueing */
     }
-    const char *names[REPORT_NFIELDS];
-    char values[REPORT_NFIELDS][REPORT_VALUE_MAX];
-    const char *vals[REPORT_NFIELDS];
+    struct report_fields f;
+    memset(&f, 0, sizeof(f));
     int64_t now = clock_wall_ms();
     /* 0 on the first report after a (re)connect: readers see the gap */
-    report_build(ctx, now, r->was_connected, names, values);
-    for (int i = 0; i < REPORT_NFIELDS; i++)
-        vals[i] = values[i];
-    int rc = report_node(r, names, vals, REPORT_NFIELDS, 3 * ctx->conf.node.report_interval_ms,
-                         now);
+    int rc = report_fields_build(&f, ctx, now, r->was_connected);
+    if (rc == PF_OK)
+        rc = report_node(r, (const char *const *)f.names, (const char *const *)f.values, f.n,
+                         3 * ctx->conf.node.report_interval_ms, now);
+    fields_free(&f);
     if (rc != PF_OK)
         log_debug("node report dropped: %s", pf_strstatus(rc));
     rc = report_upstreams(r, 3 * ctx->conf.node.report_interval_ms);

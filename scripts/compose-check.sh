@@ -20,6 +20,12 @@
 #   PF_SKIP_BOOTSTRAP  1 = do not run scripts/docker-bootstrap.sh
 #   PF_SKIP_DRILLS     1 = skip the two failure drills at the end (a node
 #                      SIGKILLed under load, Redis restarted under load)
+#   PF_CHECK_SENTINEL  1 = run the fleet with the "sentinel" profile
+#                      (docker/sentinel.env: a replica, three sentinels, the
+#                      fleet asking them) and, instead of the two drills,
+#                      SIGKILL the Redis master under load: 0 failed
+#                      requests, every node and the controller writing to the
+#                      promoted replica (prints "FIGURES drill-sentinel ...")
 # Exit status: 0 all checks passed, 1 a check failed, 2 bad usage.
 set -uo pipefail
 
@@ -73,10 +79,17 @@ phase_end() {
 }
 
 # compose SECONDS ARGS...: one bounded compose command on this project.
+SENTINEL=${PF_CHECK_SENTINEL:-0}
+COMPOSE_EXTRA=()
+EXTRA_CONTAINERS=0
+if [ "$SENTINEL" = 1 ]; then
+    COMPOSE_EXTRA=(--env-file "$ROOT/docker/sentinel.env" --profile sentinel)
+    EXTRA_CONTAINERS=4      # redis-replica, sentinel-1..3
+fi
 compose() {
     local limit=$1
     shift
-    timeout "$limit" "${COMPOSE[@]}" -f "$ROOT/compose.yaml" -p "$PROJECT" "$@"
+    timeout "$limit" "${COMPOSE[@]}" "${COMPOSE_EXTRA[@]}" -f "$ROOT/compose.yaml" -p "$PROJECT" "$@"
 }
 
 # Redis through the redis service's own redis-cli (nothing is published).
@@ -444,8 +457,9 @@ while read -r id cname cstate crestarts; do
         restarts="$restarts ${cname}(${cstate:-?},restarts=${crestarts:-?})"
     fi
 done < <(long_running_containers)
-# redis, controller, upstream-a, upstream-b, origin, lb + the nodes.
-want_containers=$((6 + NODES))
+# redis, controller, upstream-a, upstream-b, origin, lb + the nodes (+ the
+# replica and the three sentinels with PF_CHECK_SENTINEL=1).
+want_containers=$((6 + EXTRA_CONTAINERS + NODES))
 if [ -z "$restarts" ] && [ "$ncontainers" -eq "$want_containers" ]; then
     pass "containers: all $ncontainers running, none restarted"
 elif [ -z "$restarts" ]; then
@@ -520,6 +534,77 @@ load_stats() {
         END { printf "%d %d %d %d %d %d %.3f\n", n, f, wn, wf, an, af, slow }' \
         "$LOG_DIR/$1.load"
 }
+
+# --- sentinel drill (PF_CHECK_SENTINEL=1): SIGKILL the master mid-load -------
+# The sentinels (down-after-milliseconds 5000 in compose.yaml) promote the
+# replica; the nodes serve their cache meanwhile and, like the controller,
+# follow +switch-master to the new master, where their heartbeats and the
+# controller's must appear again. Replaces the two drills below.
+drill_sentinel() {
+    local replica_cid s1_cid old new t_kill t_switch="" t_conv="" k
+    replica_cid=$(compose 30 ps -q redis-replica 2>/dev/null | head -n 1)
+    s1_cid=$(compose 30 ps -q sentinel-1 2>/dev/null | head -n 1)
+    [ -n "$replica_cid" ] && [ -n "$s1_cid" ] || abort "drill sentinel: replica or sentinel-1 missing"
+    sget() { timeout 10 docker exec "$s1_cid" redis-cli -p 26379 --raw \
+                 SENTINEL get-master-addr-by-name pfmaster </dev/null 2>/dev/null | head -n 1 | tr -d '\r'; }
+    rrep() { timeout 10 docker exec "$replica_cid" redis-cli --raw "$@" </dev/null 2>/dev/null | tr -d '\r'; }
+    old=$(sget)
+    [ -n "$old" ] || abort "drill sentinel: sentinel-1 names no master"
+    mapfile -t live_keys < <(rfast --scan --pattern "$PREFIX:node:*" | grep -E ':node:[^:]+$' | sort)
+    say "drill sentinel: master $old, ${#live_keys[@]} live nodes"
+    # The killed master stays dead (see drill_kill).
+    docker update --restart=no "$REDIS_CID" >/dev/null 2>&1 || true
+    load_start sentinel 30
+    sleep 3
+    t_kill=$(now_ms)
+    timeout 30 docker kill "$REDIS_CID" >/dev/null || fail "drill sentinel: docker kill redis"
+    while [ $(( $(now_ms) - t_kill )) -lt 60000 ]; do
+        new=$(sget)
+        if [ -n "$new" ] && [ "$new" != "$old" ]; then t_switch=$(now_ms); break; fi
+        sleep 0.2
+    done
+    [ -n "$t_switch" ] || abort "drill sentinel: no failover within 60 s (sentinel-1 still names $old)"
+    # Converged: every live node's heartbeat and the controller's written on
+    # the new master after the switch.
+    while [ $(( $(now_ms) - t_switch )) -lt 30000 ]; do
+        local ok=1 cmds out i=0
+        cmds=$(printf 'TIME\nHGET %s heartbeat_at_ms' "$PREFIX:controller")
+        for k in "${live_keys[@]}"; do cmds+=$(printf '\nHMGET %s updated_at_ms redis_connected' "$k"); done
+        mapfile -t out < <(timeout 10 docker exec -i "$replica_cid" redis-cli --raw <<<"$cmds" 2>/dev/null | tr -d '\r')
+        [[ "${out[2]:-}" =~ ^[0-9]+$ ]] && [ "${out[2]}" -gt "$t_switch" ] || ok=0
+        i=3
+        for k in "${live_keys[@]}"; do
+            [[ "${out[i]:-}" =~ ^[0-9]+$ ]] && [ "${out[i]}" -gt "$t_switch" ] && [ "${out[i+1]:-}" = 1 ] || ok=0
+            i=$((i + 2))
+        done
+        if [ "$ok" = 1 ]; then t_conv=$(now_ms); break; fi
+        sleep 0.3
+    done
+    load_wait
+    local sn=0 sf=0 swn=0 swf=0 sslow=0
+    read -r sn sf swn swf _ _ sslow < <(load_stats sentinel "$t_kill" "${t_conv:-$(now_ms)}")
+    if [ "$(rrep ROLE | head -n 1)" = master ] && [ "$(rrep HGET "$PREFIX:pool:meta" count)" = 2 ]; then
+        pass "drill sentinel: redis-replica is the master ($new) and holds the pool"
+    else
+        fail "drill sentinel: redis-replica is not a master with the pool (role $(rrep ROLE | head -n 1))"
+    fi
+    if [ -n "$t_conv" ]; then
+        pass "drill sentinel: failover $((t_switch - t_kill)) ms after the kill; the controller and ${#live_keys[@]} nodes wrote to the new master $((t_conv - t_switch)) ms after sentinel-1 named it"
+    else
+        fail "drill sentinel: the controller and the nodes did not all write to the new master within 30 s of the switch"
+    fi
+    if [ "$sn" -gt 0 ] && [ "$sf" -eq 0 ]; then
+        pass "drill sentinel: $sf of $sn requests failed ($swn sent between the kill and convergence); slowest ${sslow} s"
+    else
+        fail "drill sentinel: $sf of $sn requests failed, $swf of $swn between the kill and convergence (must be 0); slowest ${sslow} s; log $LOG_DIR/sentinel.load"
+    fi
+    echo "FIGURES drill-sentinel nodes=${#live_keys[@]} clients=$DRILL_LOOPS requests=$sn failed=$sf requests_until_converged=$swn slowest_s=$sslow switch_after_kill_ms=$((t_switch - t_kill)) converged_after_switch_ms=$([ -n "$t_conv" ] && echo $((t_conv - t_switch)) || echo none)"
+}
+if [ "$SENTINEL" = 1 ]; then
+    phase drill-sentinel
+    drill_sentinel
+    exit 0
+fi
 
 # --- drill 1: kill a node mid-load ---------------------------------------------
 KILLED=0

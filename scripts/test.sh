@@ -33,11 +33,12 @@ cd "$ROOT"
 PACKAGES=(
   build-essential cmake pkg-config
   libhiredis-dev libevent-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
-  redis-server redis-tools curl python3 ca-certificates
+  redis-server redis-tools redis-sentinel curl python3 ca-certificates
   squid tinyproxy microsocks dante-server nginx stunnel4
   clang libclang-rt-14-dev llvm-14 valgrind
-  procps iproute2 iptables nftables wrk libssl-dev
+  procps iproute2 iptables nftables wrk libssl-dev openssl
   systemd groff-base man-db
+  prometheus   # promtool check metrics (tests/integration/test_metrics_hygiene.py)
 )
 
 log() { printf '\n=== %s\n' "$*"; }

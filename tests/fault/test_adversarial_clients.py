@@ -407,7 +407,7 @@ class TestAdversarialClients(FaultTestCase):
         # requests of the pool node's connections, nothing an attack held
         n_pool = n // 2
         self.assertEqual(up.metric("pf_node_requests_total"), n_pool)
-        self.assertEqual(up.metric("pf_node_errors_502_total") + up.metric("pf_node_responses_total{class=\"4xx\"}"), 0)
+        self.assertEqual(up.metric('pf_node_errors_total{code="502"}') + up.metric("pf_node_responses_total{class=\"4xx\"}"), 0)
         self.assertEqual(pool.metric("pf_node_upstream_dials_total"), n_pool)
         self.figures.update(attacks=n, served_first=len(served), leaked=0,
                             upstream_requests=n_pool)

@@ -113,8 +113,8 @@ class TestUpstreamFaults(FaultTestCase):
         self.assertGreaterEqual(retries, 2, "both dead upstreams were tried and retried")
         self.assertLessEqual(retries, n * RETRIES)
         self.assertGreaterEqual(self.upstream_errors("upstream_refused"), 2)
-        self.assertEqual(mt["pf_node_errors_502_total"] + mt["pf_node_errors_503_total"]
-                         + mt["pf_node_errors_504_total"], 0)
+        self.assertEqual(mt['pf_node_errors_total{code="502"}'] + mt['pf_node_errors_total{code="503"}']
+                         + mt['pf_node_errors_total{code="504"}'], 0)
         self.assertTrue(node.running())
         self.figures.update(requests=n, failed=len(bad), retries=retries,
                             worst_s=round(max(e for _, e, _ in results), 3),
@@ -235,8 +235,8 @@ class TestUpstreamFaults(FaultTestCase):
         self.assertEqual(mt["pf_node_retries_total"], n502 * RETRIES)
         self.assertEqual(mt["pf_node_upstream_dials_total"], eject_after * nup)
         self.assertEqual(mt["pf_node_ejections_total"], nup)
-        self.assertEqual(mt["pf_node_errors_502_total"], n502)
-        self.assertEqual(mt["pf_node_errors_503_total"], n - n502)
+        self.assertEqual(mt['pf_node_errors_total{code="502"}'], n502)
+        self.assertEqual(mt['pf_node_errors_total{code="503"}'], n - n502)
         self.assertEqual(mt['pf_node_conn_closed_total{reason="all_ejected"}'], n - n502)
         self.assertTrue(node.running())
         self.figures.update(requests=n, worst_s=round(worst, 3), status_502=n502,

@@ -42,15 +42,23 @@ What the cleanup does (and why a test can fail there):
 
 API summary:
   Fleet(testcase) / with Fleet() as f      .tmp .redis .keys .procs
-    f.start_redis(name=None, port=None) -> Redis
+    f.start_redis(name=None, port=None, args=(), replicaof=None, auth=None) -> Redis
         .port .url .cmd(*a) .cli(*a) .hgetall(k) .zrange_withscores(k)
-        .keys(pat) .kill() .stop() .start() .pause() .resume()
+        .keys(pat) .kill() .stop() .start() .pause() .resume() .role()
+        .auth = (user, password) or password: what .cmd/.cli authenticate with
+    f.start_replica(master, name=None, args=(), auth=None) -> Redis (synced)
+    f.start_sentinel(master, name, master_name, quorum, down_after_ms,
+        failover_timeout_ms, requirepass, auth, acl_user) -> Sentinel
+        .port .addr .cmd(*a) .master_addr() .pause() .resume()
+        .subscribe_switch() -> SwitchWatch (.events, .wait(timeout))
+    f.start_sentinels(master, n=3, **kw) -> [Sentinel]  (quorum 2 by default)
+    f.sentinel_redis_config(sentinels, master_name, url, **extra) -> "redis" dict
     f.start_fake_provider() -> FakeProvider
         .url(path) .set(path, status, body, headers, delay_ms, scenario,
         params, sequence, **params) .hits(path) .requests(path) .reset()
     f.start_origin(name, tls) -> Origin  .port .url(path) .requests() .header(req, name)
         .cert (tls: self-signed for localhost; url() is https://localhost:PORT)
-    f.start_node(config, name, redis, args, env) -> PfBinary
+    f.start_node(config, name, redis, args, env, nofile) -> PfBinary
     f.start_controller(config, name, redis, args, env) -> PfBinary
         .pid .id .port .admin_port .proxy_url .config .log_text() .signal(sig)
         .wait(timeout) .stop(check) .kill() .restart() .admin(path)
@@ -63,7 +71,7 @@ API summary:
   http_get(url) raw_request(port, bytes) parse_metrics(text)
   Keys(prefix) / KEYS: .pool_meta .pool_upstreams .pool_expiry .pool_events
       .providers .provider(name) .controller .controller_lease .nodes .node(id)
-  redis_command(port, *args)
+  redis_command(port, *args, auth=None)
 
 Environment: PF_NODE_BIN, PF_CONTROLLER_BIN (required to start binaries),
 PF_SOURCE_DIR (repo root; defaults to two levels above this file),
@@ -82,6 +90,7 @@ import ctypes
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -124,7 +133,8 @@ SANITIZER_PATTERNS = ("ERROR: Address" + _SAN, "ERROR: Leak" + _SAN,
 
 # Env overrides the binaries honour: never inherited from the caller, so a
 # developer's shell cannot change what a test runs.
-_PF_ENV_OVERRIDES = ("PF_REDIS_URL", "PF_LOG_LEVEL", "PF_NODE_ID", "PF_CONTROLLER_ID")
+_PF_ENV_OVERRIDES = ("PF_REDIS_URL", "PF_REDIS_SENTINELS", "PF_REDIS_MASTER_NAME", "PF_LOG_LEVEL",
+                     "PF_NODE_ID", "PF_CONTROLLER_ID")
 _PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
               "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -484,16 +494,27 @@ def _resp_read(f):
     raise RespError("bad RESP type %r" % line)
 
 
-def redis_command(port, *args, timeout=5.0, host="127.0.0.1"):
-    """Runs one command on a new connection; returns the parsed reply
-    (str, int, None, list) or raises RespError / OSError."""
+def _resp_encode(args):
     parts = [b"*%d\r\n" % len(args)]
     for a in args:
         b = a if isinstance(a, bytes) else str(a).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(parts)
+
+
+def redis_command(port, *args, timeout=5.0, host="127.0.0.1", auth=None):
+    """Runs one command on a new connection; returns the parsed reply
+    (str, int, None, list) or raises RespError / OSError. <auth> is a
+    password (AUTH pass) or a (user, password) pair sent first."""
     with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(b"".join(parts))
+        if auth:
+            creds = list(auth) if isinstance(auth, (tuple, list)) else [auth]
+            s.sendall(_resp_encode(["AUTH"] + creds) + _resp_encode(args))
+        else:
+            s.sendall(_resp_encode(args))
         with s.makefile("rb") as f:
+            if auth:
+                _resp_read(f)
             return _resp_read(f)
 
 
@@ -515,6 +536,12 @@ class Proc:
         self.popen = None
         self.observed = False    # the test saw/caused the exit (no cleanup complaint)
         self.term_sent = False
+        self.nofile = None       # RLIMIT_NOFILE (soft and hard) of the child, None = inherited
+
+    def _preexec(self):
+        _pdeathsig()
+        if self.nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _spawn(self):
         logf = open(self.log_path, "ab")
@@ -522,7 +549,7 @@ class Proc:
             self.popen = subprocess.Popen(
                 self.argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=_clean_env(self.env), cwd=self.cwd, start_new_session=True,
-                preexec_fn=_pdeathsig)
+                preexec_fn=self._preexec)
         finally:
             logf.close()
         self.observed = False
@@ -603,15 +630,17 @@ class Redis(Proc):
 
     kind = "redis"
 
-    def __init__(self, fleet, name, port):
+    def __init__(self, fleet, name, port, args=()):
         self.port = port
         self.url = "redis://127.0.0.1:%d/0" % port
         self.dir = os.path.join(fleet.tmp, name)
+        self.auth = None
         os.makedirs(self.dir, exist_ok=True)
         argv = [_require_tool("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", self.dir,
                 "--daemonize", "no", "--protected-mode", "no", "--loglevel", "notice"]
-        super().__init__(fleet, name, argv, os.path.join(fleet.tmp, name + ".log"))
+        super().__init__(fleet, name, argv + [str(a) for a in args],
+                         os.path.join(fleet.tmp, name + ".log"))
 
     def start(self, timeout=READY_TIMEOUT_S):
         """(Re)starts the server on the same port, empty."""
@@ -628,7 +657,10 @@ class Redis(Proc):
                     self.name, self.popen.returncode, tail(self.log_text(), 30)))
             try:
                 return self.cmd("PING", timeout=0.5) == "PONG"
-            except (OSError, RespError):
+            except RespError as e:
+                # A server with a password is up when it asks for one.
+                return "NOAUTH" in str(e) or "WRONGPASS" in str(e)
+            except OSError:
                 return False
         try:
             wait_until(ready, timeout, "%s to answer PING on port %d" % (self.name, self.port))
@@ -652,13 +684,27 @@ class Redis(Proc):
         os.kill(self.pid, signal.SIGCONT)
 
     def cmd(self, *args, timeout=5.0):
-        return redis_command(self.port, *args, timeout=timeout)
+        return redis_command(self.port, *args, timeout=timeout, auth=self.auth)
 
     def cli(self, *args, timeout=10.0):
+        env = _clean_env()
+        auth = []
+        if self.auth:
+            creds = list(self.auth) if isinstance(self.auth, (tuple, list)) else ["", self.auth]
+            if creds[0]:
+                auth = ["--user", creds[0]]
+            env["REDISCLI_AUTH"] = creds[-1]
         p = subprocess.run([_require_tool("redis-cli"), "-h", "127.0.0.1", "-p", str(self.port),
-                            "--raw"] + [str(a) for a in args],
-                           capture_output=True, timeout=timeout, env=_clean_env())
+                            "--raw", "--no-auth-warning"] + auth + [str(a) for a in args],
+                           capture_output=True, timeout=timeout, env=env)
         return p.stdout.decode(errors="replace")
+
+    def role(self):
+        """"master", "slave" (a replica) or None when it does not answer."""
+        try:
+            return self.cmd("ROLE", timeout=1)[0]
+        except (OSError, RespError, IndexError, TypeError):
+            return None
 
     def hgetall(self, key):
         flat = self.cmd("HGETALL", key) or []
@@ -670,6 +716,146 @@ class Redis(Proc):
 
     def keys(self, pattern="*"):
         return sorted(self.cmd("KEYS", pattern) or [])
+
+
+class SwitchWatch:
+    """A subscription to +switch-master on one sentinel (raw RESP on its own
+    socket, read by a thread): .events is a list of (t_monotonic, t_wall,
+    payload) in arrival order; .wait(timeout) waits for the first one and
+    returns it. Bounded: at most 1000 events; stop() (also run by the
+    fleet's cleanup) closes the socket."""
+
+    def __init__(self, port, auth=None):
+        self.events = []
+        self._cond = threading.Condition()
+        self._sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self._f = self._sock.makefile("rb")
+        if auth:
+            creds = list(auth) if isinstance(auth, (tuple, list)) else [auth]
+            self._sock.sendall(_resp_encode(["AUTH"] + creds))
+            _resp_read(self._f)
+        self._sock.sendall(_resp_encode(["SUBSCRIBE", "+switch-master"]))
+        _resp_read(self._f)                   # the subscribe confirmation
+        self._sock.settimeout(None)           # stop() shuts the socket down
+        self._t = threading.Thread(target=self._run, daemon=True, name="switch-watch")
+        self._t.start()
+
+    def _run(self):
+        while len(self.events) < 1000:
+            try:
+                r = _resp_read(self._f)
+            except (OSError, ValueError, ConnectionError, RespError):
+                return
+            if isinstance(r, list) and len(r) == 3 and r[0] == "message":
+                with self._cond:
+                    self.events.append((time.monotonic(), time.time(), r[2]))
+                    self._cond.notify_all()
+
+    def wait(self, timeout=30.0):
+        timeout *= TIMEOUT_SCALE
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.events, timeout):
+                raise HarnessError("no +switch-master within %.1fs" % timeout)
+            return self.events[0]
+
+    def stop(self):
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._t.join(2)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+class Sentinel(Proc):
+    """A redis-sentinel on 127.0.0.1:<port> monitoring <master_name> at the
+    Redis <master>, with its own writable config file in the temp dir
+    (Sentinel rewrites it). <auth> is what it authenticates to the master
+    and replicas with: a password or a (user, password) pair (sentinel
+    auth-user / auth-pass); <requirepass> protects the sentinel itself;
+    <acl_user> (user, password) adds an ACL user on the sentinel."""
+
+    kind = "sentinel"
+
+    def __init__(self, fleet, name, port, master, master_name="pfmaster", quorum=2,
+                 down_after_ms=1000, failover_timeout_ms=3000, requirepass=None, auth=None,
+                 acl_user=None):
+        self.port = port
+        self.addr = "127.0.0.1:%d" % port
+        self.master_name = master_name
+        self.auth = requirepass
+        self.dir = os.path.join(fleet.tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf_path = os.path.join(self.dir, "sentinel.conf")
+        lines = ["port %d" % port, "bind 127.0.0.1", "daemonize no", "protected-mode no",
+                 'logfile ""', "dir %s" % self.dir,
+                 "sentinel monitor %s 127.0.0.1 %d %d" % (master_name, master.port, quorum),
+                 "sentinel down-after-milliseconds %s %d" % (master_name, down_after_ms),
+                 "sentinel failover-timeout %s %d" % (master_name, failover_timeout_ms),
+                 "sentinel parallel-syncs %s 1" % master_name]
+        if auth:
+            creds = list(auth) if isinstance(auth, (tuple, list)) else [None, auth]
+            if creds[0]:
+                lines.append("sentinel auth-user %s %s" % (master_name, creds[0]))
+            lines.append("sentinel auth-pass %s %s" % (master_name, creds[1]))
+        if requirepass:
+            lines.append("requirepass %s" % requirepass)
+        if acl_user:
+            # An ACL user besides the default one (which the sentinels keep
+            # using among themselves); .cmd authenticates as it.
+            lines.append("user %s on >%s ~* &* +@all" % tuple(acl_user))
+            self.auth = tuple(acl_user)
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        argv = [_require_tool("redis-sentinel"), self.conf_path]
+        super().__init__(fleet, name, argv, os.path.join(fleet.tmp, name + ".log"))
+        self.watches = []
+
+    def start(self, timeout=READY_TIMEOUT_S):
+        self._spawn()
+
+        def ready():
+            if self.popen.poll() is not None:
+                raise HarnessError("%s exited early (code %s):\n%s" % (
+                    self.name, self.popen.returncode, tail(self.log_text(), 30)))
+            try:
+                return self.cmd("PING", timeout=0.5) == "PONG"
+            except (OSError, RespError):
+                return False
+        wait_until(ready, timeout, "%s to answer PING on port %d" % (self.name, self.port))
+        return self
+
+    def stop(self):
+        for w in self.watches:
+            w.stop()
+        rc, _ = self._terminate()
+        self.observed = True
+        return rc
+
+    def _terminate(self, timeout=STOP_TIMEOUT_S):
+        for w in self.watches:
+            w.stop()
+        return super()._terminate(timeout)
+
+    def cmd(self, *args, timeout=5.0):
+        return redis_command(self.port, *args, timeout=timeout, auth=self.auth)
+
+    def pause(self):
+        """SIGSTOP: the sentinel holds its connections but answers nothing."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.pid, signal.SIGCONT)
+
+    def master_addr(self):
+        """(host, port) this sentinel names as the master, or None."""
+        r = self.cmd("SENTINEL", "get-master-addr-by-name", self.master_name)
+        return (r[0], int(r[1])) if r else None
+
+    def subscribe_switch(self):
+        """A SwitchWatch on this sentinel (stopped with it)."""
+        w = SwitchWatch(self.port, self.auth)
+        self.watches.append(w)
+        return w
 
 
 class Peer(Proc):
@@ -1106,15 +1292,74 @@ class Fleet:
 
     # -- starting things ------------------------------------------------------
 
-    def start_redis(self, name=None, port=None):
+    def start_redis(self, name=None, port=None, args=(), replicaof=None, auth=None):
         """Starts an empty redis-server on a free port (or <port>) and makes
-        it the fleet's default Redis. Fails loudly if redis-server is not
-        installed."""
-        r = Redis(self, self._unique(name or self._name("redis")), port or free_port())
+        it the fleet's default Redis (unless it is a replica). <args> are
+        extra redis-server options (e.g. ["--requirepass", pw]); <replicaof>
+        a Redis to replicate; <auth> what .cmd/.cli authenticate with (a
+        password or a (user, password) pair). Fails loudly if redis-server
+        is not installed."""
+        extra = list(args)
+        if replicaof is not None:
+            extra += ["--replicaof", "127.0.0.1", str(replicaof.port)]
+        r = Redis(self, self._unique(name or self._name("redis")), port or free_port(), extra)
+        r.auth = auth
         self.procs.append(r)
         r.start()
-        self.redis = r
+        if replicaof is None:
+            self.redis = r
         return r
+
+    def start_replica(self, master, name=None, args=(), auth=None):
+        """A redis-server replicating <master>, waited for until its link
+        to the master is up and the initial sync done (<args>, <auth> as
+        for start_redis; a master with a password needs --masterauth)."""
+        r = self.start_redis(name or self._name("replica"), args=args, replicaof=master,
+                             auth=auth)
+
+        def synced():
+            info = r.cmd("INFO", "replication")
+            return "master_link_status:up" in info and "master_sync_in_progress:0" in info
+        wait_until(synced, 15, "%s to sync from %s" % (r.name, master.name))
+        return r
+
+    def start_sentinel(self, master, name=None, **kw):
+        """A redis-sentinel monitoring <master> (see Sentinel for the
+        keywords: master_name "pfmaster", quorum 2, down_after_ms 1000,
+        failover_timeout_ms 3000, requirepass, auth). Fails loudly if
+        redis-sentinel (Debian package redis-sentinel) is missing."""
+        s = Sentinel(self, self._unique(name or self._name("sentinel")), free_port(), master,
+                     **kw)
+        self.procs.append(s)
+        return s.start()
+
+    def start_sentinels(self, master, n=3, **kw):
+        """<n> sentinels on <master>, waited for until each knows the
+        replicas and the other sentinels (so a failover can start)."""
+        ss = [self.start_sentinel(master, **kw) for _ in range(n)]
+
+        def known():
+            for s in ss:
+                info = s.cmd("SENTINEL", "master", s.master_name)
+                d = dict(zip(info[0::2], info[1::2]))
+                if int(d.get("num-other-sentinels", 0)) < n - 1:
+                    return False
+            return True
+        wait_until(known, 30, "the %d sentinels to discover each other" % n)
+        return ss
+
+    def sentinel_redis_config(self, sentinels, master_name="pfmaster", url=None, **extra):
+        """The "redis" config section of a binary behind <sentinels>: their
+        addresses, <master_name>, <url> (credentials and db; default
+        redis://127.0.0.1/0, whose host is not used) and <extra> keys."""
+        cfg = {"url": url or "redis://127.0.0.1/0", "prefix": self.prefix,
+               "sentinels": [s.addr for s in sentinels], "master_name": master_name}
+        if self.key_file:
+            cfg["credential_key_file"] = self.key_file
+        if extra.get("sentinel_password"):
+            self.secret(extra["sentinel_password"])
+        cfg.update(extra)
+        return cfg
 
     def start_fake_provider(self, name=None):
         fp = FakeProvider(self, self._unique(name or self._name("provider")), free_port())
@@ -1178,16 +1423,18 @@ class Fleet:
         return deep_merge(base, config or {})
 
     def start_node(self, config=None, name=None, redis=None, args=(), env=None,
-                   wait_ready=True, timeout=READY_TIMEOUT_S):
+                   wait_ready=True, timeout=READY_TIMEOUT_S, nofile=None):
         """Starts proxyfleet-node. <config> is merged over the defaults:
         log.level debug; redis.url/prefix of the fleet's Redis (or <redis>);
         node.id = <name>; node.listen and node.admin_listen on free ports;
         node.report_interval_ms 500. Waits until listen and admin ports
-        accept connections. Returns a PfBinary."""
+        accept connections. <nofile> sets the node's RLIMIT_NOFILE (soft and
+        hard, as `prlimit --nofile=N:N`). Returns a PfBinary."""
         name = self._unique(name or self._name("node"))
         cfg = self.node_config(config, name, redis)
         self._collect_secrets(cfg)
         b = PfBinary(self, "node", name, self._binary("PF_NODE_BIN"), cfg, args, env)
+        b.nofile = nofile
         self.procs.append(b)
         return b.start(timeout, wait_ready)
 

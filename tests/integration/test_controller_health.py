@@ -103,7 +103,7 @@ class TestControllerHealth(unittest.TestCase):
         self.assertGreater(m.get('pf_controller_health_probes_total{result="ok"}', 0), 0)
         self.assertEqual(m.get('pf_controller_health_upstreams{state="unhealthy"}'), 1)
         self.assertEqual(m.get('pf_controller_health_upstreams{state="healthy"}'), 2)
-        self.assertGreater(m.get("pf_controller_health_probe_latency_ms_count", 0), 0)
+        self.assertGreater(m.get("pf_controller_health_probe_latency_seconds_count", 0), 0)
 
         # Back on the same port: it returns after RISE good probes.
         victim.start()

@@ -155,11 +155,16 @@ class E2E(unittest.TestCase):
         self.assertEqual(h["listen"], self.node.listen)
         self.assertEqual(h["redis_connected"], "1")
         self.assertEqual(h["pool_size"], "1")
-        self.assertGreaterEqual(int(h["responses_2xx"]), 1, h)
-        for field in ("started_at_ms", "updated_at_ms", "conns_active", "responses_4xx",
-                      "responses_5xx", "errors_502", "errors_503", "errors_504",
-                      "bytes_in", "bytes_out"):
+        # figures by label are JSON objects keyed by the label value
+        responses = json.loads(h["responses_total"])
+        self.assertGreaterEqual(responses["2xx"], 1, h)
+        self.assertEqual(sorted(responses), ["1xx", "2xx", "3xx", "4xx", "5xx"])
+        self.assertEqual(sorted(json.loads(h["errors_total"])), ["502", "503", "504"])
+        for field in ("updated_at_ms", "conns_active", "bytes_in_total", "bytes_out_total",
+                      "tunnels_total", "pool_version", "pool_usable"):
             self.assertRegex(h.get(field, ""), r"^\d+$", "node hash field %s: %r" % (field, h))
+        self.assertEqual(h["ready"], "1")
+        self.assertLess(abs(float(h["process_start_time_seconds"]) - time.time()), 600)
         pttl = r.cmd("PTTL", nk)
         self.assertGreater(pttl, 0)
         self.assertLessEqual(pttl, 3 * REPORT_MS)
@@ -203,8 +208,9 @@ class E2E(unittest.TestCase):
         self.assertNotEqual(r.exit_code, 0)
         for q in self.origin.requests():
             self.assertNotIn(q["path"], ("/after", "/after-connect"))
-        wait_until(lambda: int(self.redis.hgetall(self.keys.node(self.node.id))
-                               .get("errors_502", "0")) >= 2, 5, "errors_502 >= 2 in heartbeat")
+        wait_until(lambda: json.loads(self.redis.hgetall(self.keys.node(self.node.id))
+                                      .get("errors_total", "{}")).get("502", 0) >= 2, 5,
+                   "errors_total 502 >= 2 in heartbeat")
 
     def test_empty_pool_gives_503(self):
         # Only addresses the controller must reject (allow_private false):

@@ -73,7 +73,7 @@ class ResponseTimeout(NodeHttpBase):
         m = node.metrics()
         self.assertEqual(m.get('pf_node_upstream_errors_total{kind="upstream_timeout"}'), 2.0)
         self.assertGreaterEqual(m.get("pf_node_ejections_total", 0), 1.0)
-        self.assertEqual(m.get("pf_node_errors_504_total", 0), 2.0)
+        self.assertEqual(m.get('pf_node_errors_total{code="504"}', 0), 2.0)
         self.assertTrue(node.running())
 
     def test_zero_disables_idle_timeout_bounds_the_wait(self):

@@ -97,7 +97,7 @@ class NodeSnapshotFile(unittest.TestCase):
     def pool_version(self, node):
         status, body, _ = node.admin("/stats")
         self.assertEqual(status, 200)
-        return json.loads(body)["pool"]["version"]
+        return json.loads(body)["pool_version"]
 
     # -- tests ----------------------------------------------------------------
 

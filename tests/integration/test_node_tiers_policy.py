@@ -168,8 +168,14 @@ class NodeUpstreamPolicy(unittest.TestCase):
                 self.assertEqual(status, 200, n.name)
                 self.assertEqual(reqs[-1]["client"].rsplit(":", 1)[0], "127.0.0.71")
         stats = json.loads(strict.admin("/stats")[1])
-        self.assertEqual(stats["pool"]["denied"], 6)
-        self.assertEqual(stats["pool"]["live"], 0)
+        self.assertEqual(stats["pool_denied"], 6)
+        self.assertEqual(stats["pool_usable"], 0)
+        # honest readiness: a pool the node's policy refuses whole is not ready
+        st, body, _ = strict.admin("/readyz")
+        self.assertEqual(st, 503, body)
+        self.assertIn("6 denied by the upstream policy", body)
+        for n in (loose, listed, wide):
+            self.assertEqual(n.admin("/readyz")[0], 200, n.name)
 
         # only metadata left: nothing to dial anywhere, even under "true"
         # and wide ranges; not one outgoing connection was tried
@@ -181,7 +187,8 @@ class NodeUpstreamPolicy(unittest.TestCase):
             status, reqs = self.get(n)
             self.assertEqual((status, reqs), (503, []), n.name)
             self.assertEqual(n.metric("pf_node_upstream_dials_total"), dials[n.name], n.name)
-            self.assertEqual(json.loads(n.admin("/stats")[1])["pool"]["live"], 0, n.name)
+            self.assertEqual(json.loads(n.admin("/stats")[1])["pool_usable"], 0, n.name)
+            self.assertEqual(n.admin("/readyz")[0], 503, n.name)
 
     def test_upstream_name_checked_once_resolved(self):
         """A record by host name passes the record check (names are resolved

@@ -197,7 +197,7 @@ class NodeUpstreamFailures(unittest.TestCase):
                               retries=0)
         r = curl("-p", "-x", node.proxy_url, self.origin.url("/via-504"))
         self.assertEqual(r.status, 504, r.stderr)
-        self.assertEqual(node.metric("pf_node_errors_504_total"), 1)
+        self.assertEqual(node.metric('pf_node_errors_total{code="504"}'), 1)
         self.assertEqual(u.methods(), ["CONNECT"])
 
     def test_origin_407_through_socks_upstream_is_relayed(self):
@@ -212,7 +212,7 @@ class NodeUpstreamFailures(unittest.TestCase):
         r = curl("-x", node.proxy_url, self.origin.url("/status/407"))
         self.assertEqual(r.status, 407, r.stderr)
         self.assertEqual(node.metric("pf_node_retries_total"), 0)
-        self.assertEqual(node.metric("pf_node_errors_502_total"), 0)
+        self.assertEqual(node.metric('pf_node_errors_total{code="502"}'), 0)
 
     # -- every upstream ejected: a fast 503 --------------------------------
 

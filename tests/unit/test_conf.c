@@ -113,6 +113,21 @@ Test(conf, full_config)
     conf_deinit(&c);
 }
 
+/* TLS to https upstreams: the CA file and the explicit opt-out. */
+Test(conf, upstream_tls_keys)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{\"node\":{\"upstream_ca_file\":\"/etc/pf/ca.pem\","
+                           "\"upstream_tls_verify\":false}}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.node.upstream_ca_file, "/etc/pf/ca.pem");
+    cr_expect_eq(c.node.is_upstream_tls_verified, 0);
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"node\":{\"upstream_tls_verify\":true}}", &err), PF_OK);
+    cr_expect_eq(c.node.is_upstream_tls_verified, 1);
+    conf_deinit(&c);
+}
+
 Test(conf, defaults)
 {
     struct conf c;
@@ -121,6 +136,8 @@ Test(conf, defaults)
     cr_expect_str_eq(c.redis.url, "redis://127.0.0.1:6379/0");
     cr_expect_str_eq(c.redis.host, "127.0.0.1");
     cr_expect_eq(c.redis.port, 6379);
+    cr_expect_str_eq(c.node.upstream_ca_file, "");          /* the system CAs */
+    cr_expect_eq(c.node.is_upstream_tls_verified, 1);       /* verification is on */
     cr_expect_eq(c.redis.db, 0);
     cr_expect_str_eq(c.redis.password, "");
     cr_expect_str_eq(c.redis.prefix, "pf");
@@ -202,6 +219,11 @@ struct err_case {
 };
 
 static const struct err_case err_cases[] = {
+    /* log.format, node.access_log */
+    { "{\"log\":{\"format\":\"xml\"}}", "log.format: must be text or json" },
+    { "{\"log\":{\"format\":1}}", "log.format: must be a string" },
+    { "{\"node\":{\"access_log\":\"access.log\"}}",
+      "node.access_log: must be \"stderr\" or an absolute path" },
     /* unknown keys */
     { "{\"nodes\":{}}", "nodes: unknown key" },
     { "{\"node\":{\"max_header\":1}}", "node.max_header: unknown key" },
@@ -220,6 +242,10 @@ static const struct err_case err_cases[] = {
     { "{\"node\":{\"allow_private_destinations\":1}}",
       "node.allow_private_destinations: must be true or false" },
     { "{\"node\":{\"listen\":3128}}", "node.listen: must be a string" },
+    { "{\"node\":{\"upstream_tls_verify\":\"no\"}}",
+      "node.upstream_tls_verify: must be true or false" },
+    { "{\"node\":{\"upstream_tls_verify\":0}}", "node.upstream_tls_verify: must be true or false" },
+    { "{\"node\":{\"upstream_ca_file\":1}}", "node.upstream_ca_file: must be a string" },
     { "{\"log\":{\"level\":null}}", "log.level: must be a string" },
     { "{\"controller\":{\"providers\":{}}}", "controller.providers: must be an array" },
     { "{\"controller\":{\"providers\":[1]}}", "controller.providers[0]: must be an object" },
@@ -252,7 +278,7 @@ static const struct err_case err_cases[] = {
       "node.users[1]: duplicate user" },
     { "{\"redis\":{\"prefix\":\"p f\"}}", "redis.prefix: must be 1..32 chars of [A-Za-z0-9_.-]" },
     /* bad URLs */
-    { "{\"redis\":{\"url\":\"http://127.0.0.1:6379\"}}", "redis.url: must start with redis://" },
+    { "{\"redis\":{\"url\":\"http://127.0.0.1:6379\"}}", "redis.url: must start with redis:// or unix://" },
     { "{\"redis\":{\"url\":\"redis://127.0.0.1:0\"}}", "redis.url: port 0 out of range" },
     { "{\"redis\":{\"url\":\"redis://127.0.0.1:6379/x\"}}", "redis.url: database must be 0..65535" },
     { "{\"redis\":{\"url\":\"redis://:pw@\"}}", "redis.url: missing host" },
@@ -494,7 +520,7 @@ Test(conf, env_errors)
         const char *value;
         const char *msg;
     } cases[] = {
-        { "PF_REDIS_URL", "http://x:1", "PF_REDIS_URL: must start with redis://" },
+        { "PF_REDIS_URL", "http://x:1", "PF_REDIS_URL: must start with redis:// or unix://" },
         { "PF_LOG_LEVEL", "loud", "PF_LOG_LEVEL: must be error, warn, info or debug" },
         { "PF_NODE_ID", "bad id", "PF_NODE_ID: must be 1..63 chars of [A-Za-z0-9_.-]" },
         { "PF_CONTROLLER_ID", "a:b", "PF_CONTROLLER_ID: must be 1..63 chars of [A-Za-z0-9_.-]" },
@@ -730,7 +756,7 @@ Test(conf, secret_failures_name_the_key_never_the_value)
           "\"url\":{\"env\":\"PF_TEST_BAD_URL\"}}]}}",
           "controller.providers[0].url: env PF_TEST_BAD_URL: must start with http:// or https://" },
         { "{\"redis\":{\"url\":{\"env\":\"PF_TEST_URL\"}}}",
-          "redis.url: env PF_TEST_URL: must start with redis://" },
+          "redis.url: env PF_TEST_URL: must start with redis:// or unix://" },
         { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\",\"url\":\"http://x\","
           "\"auth\":{\"type\":\"header\",\"name\":\"X-Key\",\"value\":{\"env\":\"NOPE\"}}}]}}",
           "controller.providers[0].auth.value: env NOPE is not set" },
@@ -768,6 +794,89 @@ Test(conf, secret_failures_name_the_key_never_the_value)
                                               "BODYKEY", "pass-from", "REDISPW" };
         for (size_t v = 0; v < PF_ARRAY_LEN(values); v++)
             cr_expect(strstr(err.msg, values[v]) == NULL, "case %zu leaks: %s", i, err.msg);
+        conf_deinit(&c);
+    }
+}
+
+/* ---- redis: ACL user, unix socket, Sentinel (common/redis_url.c glue) ---- */
+
+Test(conf, redis_acl_user_and_unix_socket)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{\"redis\":{\"url\":\"redis://pfuser:pfpass@10.0.0.5:6380/2\"}}",
+                       &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.user, "pfuser");
+    cr_expect_str_eq(c.redis.password, "pfpass");
+    cr_expect_str_eq(c.redis.host, "10.0.0.5");
+    cr_expect_str_eq(c.redis.unix_path, "");
+    conf_deinit(&c);
+
+    cr_assert_eq(parse(&c, "{\"redis\":{\"url\":\"unix://:pw@/run/redis/redis.sock?db=3\"}}",
+                       &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.unix_path, "/run/redis/redis.sock");
+    cr_expect_str_eq(c.redis.host, "");
+    cr_expect_eq(c.redis.db, 3);
+    cr_expect_str_eq(c.redis.user, "");
+    cr_expect_str_eq(c.redis.password, "pw");
+    conf_deinit(&c);
+}
+
+Test(conf, redis_sentinels)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{\"redis\":{\"url\":\"redis://:pw@ignored/4\","
+                           "\"sentinels\":[\"10.0.0.1:26379\",\"[::1]:26380\",\"s3:26381\"],"
+                           "\"master_name\":\"pfmaster\",\"sentinel_user\":\"sen\","
+                           "\"sentinel_password\":\"senpw\"}}", &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(c.redis.nsentinels, 3);
+    cr_expect_str_eq(c.redis.sentinels[0].host, "10.0.0.1");
+    cr_expect_eq(c.redis.sentinels[0].port, 26379);
+    cr_expect_str_eq(c.redis.sentinels[1].host, "::1");
+    cr_expect_eq(c.redis.sentinels[1].port, 26380);
+    cr_expect_str_eq(c.redis.sentinels[2].host, "s3");
+    cr_expect_str_eq(c.redis.master_name, "pfmaster");
+    cr_expect_str_eq(c.redis.sentinel_user, "sen");
+    cr_expect_str_eq(c.redis.sentinel_password, "senpw");
+    cr_expect_eq(c.redis.db, 4);
+    cr_expect_str_eq(c.redis.password, "pw");
+    conf_deinit(&c);
+    cr_expect_str_eq(c.redis.sentinel_password, "");
+}
+
+static const struct err_case redis_err_cases[] = {
+    { "{\"redis\":{\"sentinels\":[\"h:1\"]}}", "redis.master_name: required with redis.sentinels" },
+    { "{\"redis\":{\"master_name\":\"m\"}}", "redis.sentinels: required with redis.master_name" },
+    { "{\"redis\":{\"url\":\"unix:///r.sock\",\"sentinels\":[\"h:1\"],\"master_name\":\"m\"}}",
+      "redis.url: unix:// cannot be used with redis.sentinels (the sentinels name the master's "
+      "TCP address)" },
+    { "{\"redis\":{\"sentinel_password\":\"SECRET\"}}",
+      "redis.sentinel_password: set without redis.sentinels" },
+    { "{\"redis\":{\"sentinels\":[\"h:1\"],\"master_name\":\"m\",\"sentinel_user\":\"u\"}}",
+      "redis.sentinel_user: needs redis.sentinel_password" },
+    { "{\"redis\":{\"sentinels\":\"h:1\"}}", "redis.sentinels: must be an array of \"host:port\"" },
+    { "{\"redis\":{\"sentinels\":[\"h\"]}}", "redis.sentinels[0]: must be host:port: missing port" },
+    { "{\"redis\":{\"sentinels\":[\"h:1\",\"h:1\"]}}", "redis.sentinels[1]: sentinel listed twice" },
+    { "{\"redis\":{\"sentinels\":[1]}}", "redis.sentinels[0]: must be a string" },
+    { "{\"redis\":{\"master_name\":\"a b\"}}", "redis.master_name: must be 1..63 chars of [A-Za-z0-9_.-]" },
+    { "{\"redis\":{\"url\":\"rediss://:SECRET@h\"}}",
+      "redis.url: rediss:// (TLS) is not supported: hiredis 0.14 has no TLS; run a local TLS "
+      "tunnel (stunnel4) and point redis.url at it (docs/configuration.md, \"TLS to Redis\")" },
+    { "{\"redis\":{\"url\":\"redis://SECRET@h\"}}",
+      "redis.url: user without a password: write redis://user:password@host for an ACL user, "
+      "redis://:password@host for the default user" },
+};
+
+Test(conf, redis_error_table)
+{
+    for (size_t i = 0; i < PF_ARRAY_LEN(redis_err_cases); i++) {
+        struct conf c;
+        struct pf_err err = { 0 };
+        int rc = parse(&c, redis_err_cases[i].json, &err);
+        cr_expect_eq(rc, PF_EINVAL, "case %zu: rc %d", i, rc);
+        cr_expect_str_eq(err.msg, redis_err_cases[i].msg, "case %zu", i);
+        cr_expect(strstr(err.msg, "SECRET") == NULL, "case %zu leaks", i);
         conf_deinit(&c);
     }
 }
@@ -1188,4 +1297,56 @@ Test(conf, schema_tables_are_sound)
 {
     conf_schema_walk(conf_table(), "", check_key, NULL);
     cr_expect_leq(((const struct conf_table *)conf_table())->nkeys, CONF_KEYS_MAX);
+}
+
+Test(conf, redis_sentinel_env)
+{
+    static const char *const env[] = {
+        "PF_REDIS_SENTINELS", "10.0.0.1:26379,sentinel-2:26379",
+        "PF_REDIS_MASTER_NAME", "pfmaster",
+        NULL,
+    };
+    static const char *const bad_env[] = { "PF_REDIS_SENTINELS", "h:1,,h:2", NULL };
+    static const char *const unix_env[] = { "PF_REDIS_URL", "unix:///r.sock", NULL };
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK);
+    fake_env = env;
+    cr_assert_eq(conf_apply_env(&c, fake_getenv, &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(c.redis.nsentinels, 2);
+    cr_expect_str_eq(c.redis.sentinels[1].host, "sentinel-2");
+    cr_expect_str_eq(c.redis.master_name, "pfmaster");
+    /* unix:// with sentinels, both from the environment: refused */
+    fake_env = unix_env;
+    cr_expect_eq(conf_apply_env(&c, fake_getenv, &err), PF_EINVAL);
+    cr_expect_str_eq(err.msg, "redis.url: unix:// cannot be used with redis.sentinels (the "
+                     "sentinels name the master's TCP address)");
+    conf_deinit(&c);
+
+    cr_assert_eq(parse(&c, "{\"redis\":{\"sentinels\":[\"h:9\"],\"master_name\":\"m\"}}", &err),
+                 PF_OK);
+    fake_env = bad_env;
+    cr_expect_eq(conf_apply_env(&c, fake_getenv, &err), PF_EINVAL);
+    cr_expect_str_eq(err.msg, "PF_REDIS_SENTINELS: entry 2: must be host:port");
+    conf_deinit(&c);
+}
+
+/* log.format and node.access_log (issue 11 item 8): off and text by default. */
+Test(conf, log_format_and_access_log)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.log_format, "text");
+    cr_expect_str_eq(c.node.access_log, "");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"log\":{\"format\":\"JSON\"},"
+                           "\"node\":{\"access_log\":\"stderr\"}}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.log_format, "json", "canonical name");
+    cr_expect_str_eq(c.node.access_log, "stderr");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"node\":{\"access_log\":\"/var/log/proxyfleet/access.log\"}}",
+                       &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.node.access_log, "/var/log/proxyfleet/access.log");
+    conf_deinit(&c);
 }

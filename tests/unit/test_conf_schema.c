@@ -75,7 +75,7 @@ static int toy_check_lower(void *base, char *value, struct pf_err *err)
     return PF_OK;
 }
 
-static int toy_hook(void *base, const cJSON *item, struct pf_err *err)
+static int toy_hook(void *base, const cJSON *item, const char *path, struct pf_err *err)
 {
     struct toy *t = base;
     int64_t v;
@@ -83,8 +83,10 @@ static int toy_hook(void *base, const cJSON *item, struct pf_err *err)
         t->hook_value = 7;
         return PF_OK;
     }
-    if (conf_schema_int(item, 0, 9, &v, err) != PF_OK)
+    if (conf_schema_int(item, 0, 9, &v, err) != PF_OK) {
+        pf_err_prefix(err, "%s: ", path);
         return PF_EINVAL;
+    }
     t->hook_value = (int)v;
     return PF_OK;
 }

@@ -1,5 +1,5 @@
 /* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,seal,sanitize,
- * line_format} through
+ * line_format,redis_url,redis_proto} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
 #include <criterion/criterion.h>
@@ -11,6 +11,8 @@
 #include "addr.h"
 #include "conf.h"
 #include "line_format.h"
+#include "redis_proto.h"
+#include "redis_url.h"
 #include "seal.h"
 #include "snapshot.h"
 #include "str.h"
@@ -310,4 +312,75 @@ static void replay_snapshot_notice(const char *name, const char *data, size_t le
 Test(corpus, snapshot_notice)
 {
     cr_expect_gt(replay_dir("snapshot_notice", replay_snapshot_notice), 0);
+}
+
+/* fuzz/fuzz_redis_url.c: an accepted URL holds what it promises; a refused
+ * one keeps no credential and says why. */
+static void replay_redis_url(const char *name, const char *data, size_t len)
+{
+    struct redis_url u;
+    struct pf_err err = { 0 };
+    int rc = redis_url_parse(data, len, &u, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+    if (rc == PF_OK) {
+        cr_expect(u.db >= 0 && u.db <= REDIS_URL_DB_MAX, "%s", name);
+        cr_expect(u.user[0] == '\0' || u.pass[0] != '\0', "%s", name);
+        cr_expect(u.kind == REDIS_URL_UNIX ? u.path[0] == '/' : u.host[0] != '\0', "%s", name);
+    } else {
+        cr_expect_neq(err.msg[0], '\0', "%s: error without a reason", name);
+        cr_expect(u.pass[0] == '\0' && u.user[0] == '\0', "%s", name);
+        /* no reason quotes the input (fuzz_redis_url.c's check) */
+        cr_expect(strpbrk(err.msg, "~^|$`{}!*") == NULL, "%s: echoes the input", name);
+    }
+}
+
+Test(corpus, redis_url)
+{
+    cr_expect_gt(replay_dir("redis_url", replay_redis_url), 0);
+}
+
+/* fuzz/fuzz_redis_proto.c: the first byte picks the parser; for the master
+ * address the second splits host and port. */
+static void replay_redis_proto(const char *name, const char *data, size_t len)
+{
+    char host[UPSTREAM_HOST_MAX];
+    uint16_t port = 0;
+    struct pf_err err = { 0 };
+    int rc;
+
+    if (len < 1)
+        return;
+    const char *s = data + 1;
+    size_t n = len - 1;
+    switch ((unsigned char)data[0] % 4) {
+    case 0:
+        (void)redis_proto_error_class(s, n);
+        break;
+    case 1:
+        cr_expect_not_null(redis_proto_role_name(redis_proto_role(s, n)), "%s", name);
+        break;
+    case 2:
+        if (n == 0)
+            return;
+        {
+            size_t split = (unsigned char)s[0] % n;
+            rc = redis_proto_master_addr(s + 1, split, s + 1 + split, n - 1 - split, host,
+                                         sizeof(host), &port, &err);
+            cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+            if (rc == PF_OK)
+                cr_expect(host[0] != '\0' && port != 0, "%s", name);
+        }
+        break;
+    default:
+        rc = redis_proto_switch_master(s, n, "pfmaster", host, sizeof(host), &port, &err);
+        cr_expect(rc == PF_OK || rc == PF_EINVAL || rc == PF_ENOENT, "%s: rc %d", name, rc);
+        if (rc == PF_OK)
+            cr_expect(host[0] != '\0' && port != 0, "%s", name);
+        break;
+    }
+}
+
+Test(corpus, redis_proto)
+{
+    cr_expect_gt(replay_dir("redis_proto", replay_redis_proto), 0);
 }

@@ -44,7 +44,7 @@ Test(pool_cache, is_stale)
     cr_expect(pool_cache_is_stale(&pc, 6, "e1"));          /* newer */
     cr_expect(pool_cache_is_stale(&pc, 1, "e2"));          /* new epoch, whatever the version */
     cr_expect_eq(pc.loaded_at_ms, 100);
-    cr_expect_geq(pc.last_apply_us, 0);
+    cr_expect_geq(pc.last_apply_max_slice_us, 0);
     pool_cache_deinit(&pc);
 }
 
@@ -277,7 +277,7 @@ Test(pool_cache, apply_10k_is_correct)
     long k = pool_cache_find(&pc, "http://10.0.0.41:8080");
     cr_assert_geq(k, 0);
     cr_expect_eq(pc.sel[k].active, 1);                 /* carried across the swap */
-    fprintf(stderr, "pool_cache_replace of %zu upstreams: %lld us\n", n, (long long)pc.last_apply_us);
+    fprintf(stderr, "pool_cache_replace of %zu upstreams: %lld us\n", n, (long long)pc.last_apply_max_slice_us);
     pool_cache_deinit(&pc);
 }
 
@@ -376,7 +376,10 @@ Test(pool_cache, policy_denies_records)
     pool_cache_init(&pc);
     pool_cache_replace(&pc, u, n, 1, "e", 0);
     cr_expect_eq(pc.ndenied, 5, "default policy: public only");
-    cr_expect_eq(pool_cache_live_count(&pc, 0), 1);
+    struct pool_usable nu;
+    pool_cache_count_usable(&pc, 0, 0, 1u << UPSTREAM_HTTP, 0, &nu);
+    cr_expect_eq(nu.usable, 1);
+    cr_expect_eq(nu.denied, 5);
     struct pool_select_req rq = req_at(CONF_STRATEGY_ROUND_ROBIN, 0);
     for (int k = 0; k < 6; k++) {
         long i = pool_cache_select(&pc, &rq, NULL);
@@ -409,6 +412,47 @@ Test(pool_cache, policy_denies_records)
     cr_assert_eq(addr_parse_upstream("169.254.169.254:80", 18, UPSTREAM_HTTP, u, NULL), PF_OK);
     pool_cache_replace(&pc, u, 1, 3, "e", 0);
     cr_expect_eq(pool_cache_select(&pc, &rq, NULL), -1);
-    cr_expect_eq(pool_cache_live_count(&pc, 0), 0);
+    pool_cache_count_usable(&pc, 0, 0, 1u << UPSTREAM_HTTP, 1, &nu);
+    cr_expect_eq(nu.usable, 0);
+    cr_expect_eq(nu.denied, 1);
+    pool_cache_deinit(&pc);
+}
+
+Test(pool_cache, usable_count_agrees_with_select)
+{
+    int ports[] = { 10, 20, 30, 40 };
+    int64_t expires[] = { 0, 500, 0, 0 };
+    struct pool_cache pc;
+    pool_cache_init(&pc);
+    struct upstream *u = make(ports, 4, expires);
+    u[2].scheme = UPSTREAM_SOCKS5;              /* not in the mask below */
+    pool_cache_replace(&pc, u, 4, 1, "e", 0);
+    unsigned mask = 1u << UPSTREAM_HTTP;
+    struct pool_usable n;
+    pool_cache_count_usable(&pc, 1000, 0, mask, 0, &n);
+    cr_expect_eq(n.usable, 2);                  /* ports 10 and 40 */
+    cr_expect_eq(n.expired, 1);
+    cr_expect_eq(n.unsupported, 1);
+    cr_expect_eq(n.ejected, 0);
+    /* eject both usable ones: none left, unless panic */
+    struct pool_eject_conf ec = { 1, 1000, 1000 };
+    for (size_t i = 0; i < pc.count; i++)
+        if (pc.items[i].port == 10 || pc.items[i].port == 40)
+            (void)pool_cache_record(&pc, pc.ids[i], 1, 100, &ec, NULL);
+    pool_cache_count_usable(&pc, 1000, 200, mask, 0, &n);
+    cr_expect_eq(n.usable, 0);
+    cr_expect_eq(n.ejected, 2);
+    struct pool_select_req rq = req_at(CONF_STRATEGY_ROUND_ROBIN, 200);
+    rq.now_wall_ms = 1000;
+    rq.scheme_mask = mask;
+    cr_expect_eq(pool_cache_select(&pc, &rq, NULL), -1);
+    pool_cache_count_usable(&pc, 1000, 200, mask, 1, &n);
+    cr_expect_eq(n.usable, 2);
+    rq.is_eject_panic = 1;
+    cr_expect_geq(pool_cache_select(&pc, &rq, NULL), 0);
+    /* the ejections end */
+    pool_cache_count_usable(&pc, 1000, 1101, mask, 0, &n);
+    cr_expect_eq(n.ejected, 0);
+    cr_expect_eq(n.usable, 2);
     pool_cache_deinit(&pc);
 }
