@@ -648,6 +648,7 @@ static char *secret_getenv(const char *name)
     static char pass[] = "pass-from-env";
     static char redis[] = "redis://:redispw-env@10.1.1.1:6390/3";
     static char bad_url[] = "ftp://example/?key=KEYFROMENV";
+    static char sentinel_pw[] = "sentinel-FROMENV";
     if (strcmp(name, "PF_TEST_URL") == 0)
         return url;
     if (strcmp(name, "PF_TEST_PASS") == 0)
@@ -656,6 +657,8 @@ static char *secret_getenv(const char *name)
         return redis;
     if (strcmp(name, "PF_TEST_BAD_URL") == 0)
         return bad_url;
+    if (strcmp(name, "PF_TEST_SENTINEL_PW") == 0)
+        return sentinel_pw;
     return NULL;
 }
 
@@ -675,6 +678,8 @@ static int secret_read_file(void *arg, const char *path, char *buf, size_t cap, 
         { "/run/secrets/body", "{\"key\":\"BODYKEYFROMFILE\"}\n", 0 },
         { "/run/secrets/bad_url", "http:///nohost?key=KEYFROMFILE\n", 0 },
         { "/run/secrets/redis", "redis://:REDISPWFROMFILE@cache:6379/1\n", 0 },
+        { "/run/secrets/redis_acl", "unix://pfuser:REDISPWFROMFILE@/run/r.sock?db=2\n", 0 },
+        { "/run/secrets/sentinel", "sentinel-FROMFILE\n", 1 },
     };
     (void)arg;
     secret_reads++;
@@ -794,6 +799,60 @@ Test(conf, secret_failures_name_the_key_never_the_value)
                                               "BODYKEY", "pass-from", "REDISPW" };
         for (size_t v = 0; v < PF_ARRAY_LEN(values); v++)
             cr_expect(strstr(err.msg, values[v]) == NULL, "case %zu leaks: %s", i, err.msg);
+        conf_deinit(&c);
+    }
+}
+
+/* redis.sentinel_password and an ACL-user or unix:// redis.url are secrets
+ * too: from a file (trailing newline stripped, a loose file warned about)
+ * or from the environment; errors name the key and the source. */
+Test(conf, redis_secrets_from_file_and_env)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    const char *j = "{\"redis\":{\"url\":{\"file\":\"/run/secrets/redis_acl\"}}}";
+    cr_assert_eq(parse_io(&c, j, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.user, "pfuser");
+    cr_expect_str_eq(c.redis.password, "REDISPWFROMFILE");
+    cr_expect_str_eq(c.redis.unix_path, "/run/r.sock");
+    cr_expect_eq(c.redis.db, 2);
+    conf_deinit(&c);
+    cr_expect_str_eq(c.redis.password, "", "wiped");
+
+    j = "{\"redis\":{\"sentinels\":[\"10.0.0.1:26379\"],\"master_name\":\"m\","
+        "\"sentinel_password\":{\"file\":\"/run/secrets/sentinel\"}}}";
+    cr_assert_eq(parse_io(&c, j, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.sentinel_password, "sentinel-FROMFILE");
+    cr_assert_eq(c.warnings.n, 1);
+    cr_expect_str_eq(c.warnings.msg[0], "redis.sentinel_password: file /run/secrets/sentinel is "
+                     "accessible to group or others; chmod 600 it");
+    conf_deinit(&c);
+    cr_expect_str_eq(c.redis.sentinel_password, "", "wiped");
+
+    j = "{\"redis\":{\"sentinels\":[\"10.0.0.1:26379\"],\"master_name\":\"m\","
+        "\"sentinel_user\":\"sen\",\"sentinel_password\":{\"env\":\"PF_TEST_SENTINEL_PW\"}}}";
+    cr_assert_eq(parse_io(&c, j, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.sentinel_password, "sentinel-FROMENV");
+    cr_expect_eq(c.warnings.n, 0);
+    conf_deinit(&c);
+
+    static const struct err_case cases[] = {
+        { "{\"redis\":{\"sentinels\":[\"h:1\"],\"master_name\":\"m\","
+          "\"sentinel_password\":{\"env\":\"PF_NOT_SET\"}}}",
+          "redis.sentinel_password: env PF_NOT_SET is not set" },
+        { "{\"redis\":{\"sentinels\":[\"h:1\"],\"master_name\":\"m\","
+          "\"sentinel_password\":{\"file\":\"/run/secrets/none\"}}}",
+          "redis.sentinel_password: file /run/secrets/none: No such file or directory" },
+        /* resolved, then refused by the cross-key check: no value in it */
+        { "{\"redis\":{\"sentinel_password\":{\"file\":\"/run/secrets/sentinel\"}}}",
+          "redis.sentinel_password: set without redis.sentinels" },
+        { "{\"redis\":{\"url\":{\"env\":\"PF_TEST_SENTINEL_PW\"}}}",
+          "redis.url: env PF_TEST_SENTINEL_PW: must start with redis:// or unix://" },
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
+        cr_expect_eq(parse_io(&c, cases[i].json, &err), PF_EINVAL, "case %zu", i);
+        cr_expect_str_eq(err.msg, cases[i].msg, "case %zu", i);
+        cr_expect(strstr(err.msg, "FROM") == NULL, "case %zu leaks: %s", i, err.msg);
         conf_deinit(&c);
     }
 }
