@@ -19,12 +19,14 @@ API_TOKEN = "tok-FROM-env-a47f0e19"
 ALICE_PASS = "alice-PASS-file-91d3"
 BOB_PASS = "bob-PASS-env-7c20e4"
 CAROL_PASS = "carol-PASS-loose-3f88"
+REDIS_USER = "pfsecret"
+REDIS_PASS = "redis-PASS-acl-62d1b7"
 
 
 class ConfigSecrets(unittest.TestCase):
     def setUp(self):
         self.fleet = Fleet(self)
-        for s in (API_KEY, ENV_KEY, API_TOKEN, ALICE_PASS, BOB_PASS, CAROL_PASS):
+        for s in (API_KEY, ENV_KEY, API_TOKEN, ALICE_PASS, BOB_PASS, CAROL_PASS, REDIS_PASS):
             self.fleet.secret(s)
         self.dir = os.path.join(self.fleet.tmp, "secrets")
         os.mkdir(self.dir, 0o700)
@@ -38,7 +40,7 @@ class ConfigSecrets(unittest.TestCase):
         return path
 
     def assert_no_secret(self, text):
-        for s in (API_KEY, ENV_KEY, API_TOKEN, ALICE_PASS, BOB_PASS, CAROL_PASS):
+        for s in (API_KEY, ENV_KEY, API_TOKEN, ALICE_PASS, BOB_PASS, CAROL_PASS, REDIS_PASS):
             self.assertNotIn(s, text)
 
     def test_end_to_end(self):
@@ -94,6 +96,36 @@ class ConfigSecrets(unittest.TestCase):
                       log)
         self.assertNotIn("node.users[0].pass: file", log)
         self.assert_no_secret(log)
+
+    def test_redis_acl_url_from_env_and_file(self):
+        """redis.url with an ACL user's password: the controller's from the
+        environment, the node's from a file; both reach a Redis whose
+        default user is off, and the pool flows between them."""
+        f = self.fleet
+        origin = f.start_origin()
+        upstream = f.direct_upstream_node(name="upstream")   # before the fleet has a Redis
+        r = f.start_redis(args=["--user", REDIS_USER, "on", ">" + REDIS_PASS, "~*", "&*",
+                                "+@all", "--user", "default", "off"],
+                          auth=(REDIS_USER, REDIS_PASS))
+        url = "redis://%s:%s@127.0.0.1:%d/0" % (REDIS_USER, REDIS_PASS, r.port)
+        ctl = f.start_controller({
+            "redis": {"url": {"env": "PF_TEST_REDIS_URL"}},
+            "controller": {"providers": [
+                {"name": "static", "type": "static", "allow_private": True,
+                 "upstreams": ["http://127.0.0.1:%d" % upstream.port]}]}},
+            env={"PF_TEST_REDIS_URL": url})
+        node = f.start_node({
+            "redis": {"url": {"file": self.secret_file("redis_url", url)}},
+            "node": {"mode": "pool", "destination_allow": ["127.0.0.0/8"]}})
+        wait_until(lambda: node.metric("pf_node_pool_size") == 1, 20,
+                   "the node to load the pool the controller published")
+        res = curl("-x", node.proxy_url, origin.url("/via-pool"))
+        self.assertEqual(res.status, 200, res.stderr)
+        users = {dict(kv.split("=", 1) for kv in line.split(" ") if "=" in kv).get("user")
+                 for line in r.cmd("CLIENT", "LIST").strip().splitlines()}
+        self.assertEqual(users, {REDIS_USER})
+        for p in (ctl, node):
+            self.assert_no_secret(p.log_text())
 
     def check(self, kind, config, env=None):
         rc, out = self.fleet.run_binary(kind, config, args=["--check-config"], env=env,
