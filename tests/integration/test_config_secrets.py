@@ -8,6 +8,7 @@ values never reach stderr or a log, also when the file exists but the JSON
 around it is wrong (the harness scans every log for every fleet.secret())."""
 
 import os
+import signal
 import stat
 import unittest
 
@@ -96,6 +97,15 @@ class ConfigSecrets(unittest.TestCase):
                       log)
         self.assertNotIn("node.users[0].pass: file", log)
         self.assert_no_secret(log)
+
+        # SIGHUP reads the secrets again: the loose file is warned about
+        # again, the users still authenticate, nothing leaks
+        node.signal(signal.SIGHUP)
+        wait_until(lambda: "reload: config: node.users[2].pass: file %s is accessible" % carol_file
+                   in node.log_text(), 10, "the reload's warning")
+        self.assertIsNotNone(served("alice", ALICE_PASS))
+        self.assertIsNotNone(served("bob", BOB_PASS))
+        self.assert_no_secret(node.log_text())
 
     def test_redis_acl_url_from_env_and_file(self):
         """redis.url with an ACL user's password: the controller's from the
