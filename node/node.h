@@ -16,6 +16,7 @@ struct event_base;
 struct evdns_base;
 struct redis_link;
 struct pool_sync;
+struct ban_sync;
 struct listener;
 struct admin_http;
 struct report;
@@ -42,6 +43,7 @@ struct node_ctx {
                                            NULL = none */
     struct redis_link *redis;           /* owned; NULL in direct mode */
     struct pool_sync  *sync;            /* owned; NULL in direct mode */
+    struct ban_sync   *bans;            /* owned; NULL in direct mode (ban_sync.h) */
     struct listener   *listener;        /* owned */
     struct listener   *socks5_listener; /* owned; NULL when socks5_listen is "" */
     struct admin_http *admin;           /* owned; NULL when admin_listen is "" */

@@ -1,0 +1,160 @@
+"""Bans (issue 12 item 2) across two pool-mode nodes against a real
+redis-server and real upstreams: direct-mode nodes, each binding its
+outgoing connections to its own loopback source address, so the origin's
+request log says which upstream carried a request. Two "domains" reach the
+one origin: "localhost" and "127.0.0.1". The snapshot is written by hand as
+docs/redis-keys.md describes; bans go through node A (in-band, on the proxy
+port with the user's own credentials) and must be obeyed by node B."""
+
+import hashlib
+import json
+import time
+import unittest
+
+from pf_harness import Fleet, curl, wait_until
+
+EPOCH = "bcbcbcbcbcbcbcbc"
+USER, PASS = "alice", "s3cr3t-alice"
+
+
+def sid_of(upstream_id):
+    """The short upstream id, as common/upstream_sid.h defines it."""
+    return hashlib.sha256(b"pf-upstream-sid:v1\n" + upstream_id.encode()).hexdigest()[:12]
+
+
+def record(port):
+    return json.dumps({"scheme": "http", "host": "127.0.0.1", "port": port, "provider": "hand",
+                       "expires_at_ms": 0, "weight": 1, "latency_ms": 0})
+
+
+class NodeBans(unittest.TestCase):
+    def setUp(self):
+        self.fleet = Fleet(self)
+        f = self.fleet
+        self.redis = f.start_redis()
+        self.origin = f.start_origin()
+        self.ups = []
+        for i in range(3):
+            src = "127.0.0.%d" % (21 + i)
+            u = f.direct_upstream_node(name="up%d" % i, source_address=src)
+            u.src = src
+            u.uid = "http://127.0.0.1:%d" % u.port
+            u.sid = sid_of(u.uid)
+            self.ups.append(u)
+        self.by_src = {u.src: u for u in self.ups}
+        r, k = self.redis, f.keys
+        for u in self.ups:
+            r.cmd("HSET", k.pool_upstreams, u.uid, record(u.port))
+        r.cmd("HSET", k.pool_meta, "version", "1", "epoch", EPOCH, "count", "3",
+              "updated_at_ms", str(int(time.time() * 1000)), "controller_id", "by-hand")
+        self.a = self.pool_node("node-a")
+        self.b = self.pool_node("node-b")
+
+    def pool_node(self, name):
+        cfg = {"mode": "pool", "destination_allow": ["127.0.0.0/8"], "connect_timeout_ms": 2000,
+               "strategy": "round_robin", "users": [{"user": USER, "pass": PASS}]}
+        n = self.fleet.start_node({"node": cfg}, name=name)
+        wait_until(lambda: n.metric("pf_node_pool_size") == 3, 10, "%s pool" % name)
+        return n
+
+    def via(self, node, host, user=USER):
+        """One request through <node> to <host>; returns the upstream that carried it."""
+        before = len(self.origin.requests())
+        r = curl("-x", node.proxy_url, "--proxy-user", "%s:%s" % (user, PASS),
+                 "http://%s:%d/x" % (host, self.origin.port))
+        self.assertEqual(r.status, 200, "%s %s" % (r.stderr, r.body[:200]))
+        reqs = wait_until(lambda: self.origin.requests()[before:] or None, 5, "origin log")
+        return self.by_src[reqs[-1]["client"].rsplit(":", 1)[0]]
+
+    def inband(self, node, query, user=USER, password=PASS):
+        r = curl("-x", node.proxy_url, "--proxy-user", "%s:%s" % (user, password),
+                 "http://proxyfleet.control/ban?" + query)
+        if r.status == 407:
+            return r.status, None             # the node's plain-text 407, not a ban answer
+        return r.status, json.loads(r.body)
+
+    def bans_in_redis(self):
+        return {k: json.loads(v) for k, v in self.redis.hgetall(self.fleet.keys.bans).items()}
+
+    # ------------------------------------------------------------------------
+
+    def test_session_ban_on_a_moves_the_session_on_b_for_that_domain_only(self):
+        sess = "%s-session-42" % USER
+        first_local = self.via(self.b, "localhost", sess)
+        first_ip = self.via(self.b, "127.0.0.1", sess)
+        # sticky on both nodes, both domains (rendezvous: same upstream)
+        self.assertIs(self.via(self.a, "localhost", sess), first_local)
+        self.assertIs(first_ip, first_local)
+
+        t0 = time.monotonic()
+        status, body = self.inband(self.a, "session=42&domain=localhost&ttl_s=600&reason=captcha")
+        self.assertEqual(status, 200, body)
+        ban = body["ban"]
+        self.assertEqual(ban["upstream"], first_local.sid)
+        self.assertEqual(ban["session"], sess)
+        self.assertEqual(ban["domain"], "localhost")
+        self.assertEqual(ban["reason"], "captcha")
+        # in Redis, readable, with its expiry
+        stored = self.bans_in_redis()
+        self.assertEqual(stored[ban["id"]]["upstream"], first_local.sid)
+        exp = float(self.redis.cmd("ZSCORE", self.fleet.keys.bans_expiry, ban["id"]))
+        self.assertAlmostEqual(exp, ban["expires_at_ms"], delta=1)
+        self.assertGreater(ban["expires_at_ms"], time.time() * 1000 + 590000)
+
+        # node B obeys within 1 s: the session moves for localhost only
+        moved = wait_until(lambda: (lambda u: u if u is not first_local else None)(
+            self.via(self.b, "localhost", sess)), 1.0, "node B obeys the ban")
+        self.assertLess(time.monotonic() - t0, 1.5)
+        self.assertIsNot(moved, first_local)
+        for _ in range(3):
+            self.assertIs(self.via(self.b, "localhost", sess), moved, "sticky on the next one")
+            self.assertIs(self.via(self.a, "localhost", sess), moved, "same on node A")
+            self.assertIs(self.via(self.b, "127.0.0.1", sess), first_local, "other domain kept")
+        # another session of the same user is not concerned
+        other = "%s-session-77" % USER
+        self.assertIs(self.via(self.b, "localhost", other), self.via(self.b, "127.0.0.1", other))
+        self.assertGreater(self.b.metric("pf_node_ban_skips_total"), 0)
+
+    def test_fleet_ban_expires_and_is_loaded_at_connect(self):
+        victim = self.ups[0]
+        # a fleet ban written by another node's script shape, with a 2 s expiry
+        now = int(time.time() * 1000)
+        rec = {"id": "00000000000000aa", "upstream": victim.sid, "domain": "localhost",
+               "created_at_ms": now, "expires_at_ms": now + 2500, "reason": "test"}
+        k = self.fleet.keys
+        self.redis.cmd("HSET", k.bans, rec["id"], json.dumps(rec))
+        self.redis.cmd("ZADD", k.bans_expiry, str(rec["expires_at_ms"]), rec["id"])
+        # a node started now loads it at connect (no notice was sent)
+        c = self.pool_node("node-c")
+        wait_until(lambda: c.metric("pf_node_bans") == 1, 5, "node C loaded the ban")
+        seen = {self.via(c, "localhost") for _ in range(6)}
+        self.assertNotIn(victim, seen)
+        self.assertEqual(len(seen), 2)
+        seen_ip = {self.via(c, "127.0.0.1") for _ in range(6)}
+        self.assertIn(victim, seen_ip, "another domain still uses it")
+        # after its expiry the upstream serves localhost again
+        wait_until(lambda: c.metric("pf_node_bans") == 0, 5, "ban expired")
+        seen = {self.via(c, "localhost") for _ in range(6)}
+        self.assertIn(victim, seen)
+
+    def test_inband_errors_and_never_forwarded(self):
+        before = len(self.origin.requests())
+        st, body = self.inband(self.a, "session=42&domain=localhost", password="wrong-pass")
+        self.assertEqual(st, 407)
+        st, body = self.inband(self.a, "domain=localhost")
+        self.assertEqual(st, 400)
+        self.assertIn("session is required", body["error"])
+        st, body = self.inband(self.a, "session=42&domain=local%20host")
+        self.assertEqual(st, 400)
+        self.assertNotIn("local host", body["error"])
+        st, body = self.inband(self.a, "session=42&domain=localhost&bogus=1")
+        self.assertEqual(st, 400)
+        r = curl("-x", self.a.proxy_url, "--proxy-user", "%s:%s" % (USER, PASS),
+                 "http://proxyfleet.control/other")
+        self.assertEqual(r.status, 404)
+        self.assertEqual(self.bans_in_redis(), {})
+        self.assertEqual(len(self.origin.requests()), before, "nothing was forwarded")
+
+
+if __name__ == "__main__":
+    unittest.main()
