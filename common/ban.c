@@ -158,9 +158,9 @@ static int ban_common_members(const cJSON *o, struct ban *b, struct pf_err *err)
     if (rc != PF_OK)
         return rc;
     if (s != NULL) {
-        if (!upstream_sid_is_valid(s, len))
+        if (len != UPSTREAM_SID_LEN - 1 || !upstream_sid_is_valid(s))
             return pf_err_set(err, PF_EINVAL, "upstream must be a short id of %d hex digits",
-                              UPSTREAM_SID_LEN);
+                              UPSTREAM_SID_LEN - 1);
         memcpy(b->upstream, s, len + 1);
     }
     if ((rc = ban_json_str(o, "session", &s, &len, err)) != PF_OK)
@@ -371,9 +371,9 @@ int ban_query_parse(const char *q, size_t len, const char *user, int64_t now_ms,
                 ban_set_reason(out, val, dl);
         } else if (nl == 8 && memcmp(p, "upstream", 8) == 0) {
             rc = ban_query_value(v, vl, val, sizeof(val), &dl, "upstream", err);
-            if (rc == PF_OK && !upstream_sid_is_valid(val, dl))
+            if (rc == PF_OK && (dl != UPSTREAM_SID_LEN - 1 || !upstream_sid_is_valid(val)))
                 rc = pf_err_set(err, PF_EINVAL, "upstream must be a short id of %d hex digits",
-                                UPSTREAM_SID_LEN);
+                                UPSTREAM_SID_LEN - 1);
             if (rc == PF_OK)
                 memcpy(out->upstream, val, dl + 1);
         } else {

@@ -40,7 +40,7 @@
 
 struct ban {
     char    id[BAN_ID_LEN + 1];            /* random hex, chosen by the writer */
-    char    upstream[UPSTREAM_SID_LEN + 1];/* short id; "" only in a request to be filled */
+    char    upstream[UPSTREAM_SID_LEN];   /* short id; "" only in a request to be filled */
     char    session[BAN_SESSION_MAX];      /* "" = every session (fleet ban) */
     char    domain[BAN_DOMAIN_MAX];        /* lowercase, no trailing dot; "*" = all */
     int64_t created_at_ms;                 /* wall clock */

@@ -140,7 +140,7 @@ int ban_set_put(struct ban_set *s, const struct ban *b)
         return PF_ENOMEM;
     e->b = *b;
     e->b.id[BAN_ID_LEN] = '\0';
-    e->b.upstream[UPSTREAM_SID_LEN] = '\0';
+    e->b.upstream[UPSTREAM_SID_LEN - 1] = '\0';
     e->b.session[BAN_SESSION_MAX - 1] = '\0';
     e->b.domain[BAN_DOMAIN_MAX - 1] = '\0';
     e->b.reason[BAN_REASON_MAX - 1] = '\0';

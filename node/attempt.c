@@ -204,8 +204,8 @@ static int is_banned_id(const struct node_ctx *ctx, const char *id, const char *
     const struct ban_set *bs = ctx->bans != NULL ? ban_sync_set(ctx->bans) : NULL;
     if (bs == NULL || bs->count == 0)
         return 0;
-    char sid[UPSTREAM_SID_LEN + 1];
-    upstream_sid(id, strlen(id), sid);
+    char sid[UPSTREAM_SID_LEN];
+    upstream_sid_format(ban_sync_sid_key(ctx->bans), id, sid, sizeof(sid));
     return ban_set_match(bs, sid, session, host, strlen(host), now_wall_ms) != NULL;
 }
 
@@ -236,7 +236,7 @@ static long select_unbanned(struct node_ctx *ctx, const struct pool_select_req *
 }
 
 int attempt_session_upstream(struct node_ctx *ctx, const char *session_name, const char *host,
-                             char sid[UPSTREAM_SID_LEN + 1])
+                             char sid[UPSTREAM_SID_LEN])
 {
     const char *sep = strstr(session_name, BAN_SESSION_SEP);
     char key[BAN_SESSION_MAX];
@@ -262,7 +262,7 @@ int attempt_session_upstream(struct node_ctx *ctx, const char *session_name, con
     long idx = select_unbanned(ctx, &rq, session_name, host, NULL, &nskipped);
     if (idx < 0)
         return PF_ENOENT;
-    upstream_sid(ctx->pool.ids[idx], strlen(ctx->pool.ids[idx]), sid);
+    upstream_sid_format(ban_sync_sid_key(ctx->bans), ctx->pool.ids[idx], sid, UPSTREAM_SID_LEN);
     return PF_OK;
 }
 

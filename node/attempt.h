@@ -113,7 +113,7 @@ void attempt_set_session_key(struct attempt *a, const char *key);
  * chooses. Writes it into <sid>. Returns PF_OK, PF_ENOENT when no upstream
  * is usable, PF_EINVAL for a malformed name. */
 int attempt_session_upstream(struct node_ctx *ctx, const char *session_name, const char *host,
-                             char sid[UPSTREAM_SID_LEN + 1]) PF_MUSTCHECK;
+                             char sid[UPSTREAM_SID_LEN]) PF_MUSTCHECK;
 
 /* Formats a->dest from a->tgt (fill a->tgt first). */
 void attempt_set_dest(struct attempt *a);

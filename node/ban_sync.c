@@ -38,6 +38,7 @@ struct ban_sync {
     struct redis_link     *link;          /* borrowed from node_ctx */
     const struct keys     *keys;          /* borrowed from node_ctx */
     struct ban_set         set;           /* owned */
+    struct upstream_sid_key sid_key;      /* short ids of upstreams (upstream_sid.h) */
     struct event          *expire_ev;     /* owned: drops expired bans every second */
     int                    is_loading;    /* HGETALL in flight */
     int                    is_reload_wanted; /* a notice came during the load */
@@ -209,13 +210,15 @@ int ban_sync_remove(struct ban_sync *bs, const char *id, int64_t now_ms)
 }
 
 struct ban_sync *ban_sync_create(struct event_base *base, struct redis_link *link,
-                                 const struct keys *keys, struct pf_err *err)
+                                 const struct keys *keys, const uint8_t *secret, size_t len,
+                                 struct pf_err *err)
 {
     struct ban_sync *bs = calloc(1, sizeof(*bs));
     if (bs == NULL)
         goto fail;
     bs->link = link;
     bs->keys = keys;
+    upstream_sid_key_derive(secret, len, &bs->sid_key);
     ban_set_init(&bs->set);
     bs->expire_ev = event_new(base, -1, EV_PERSIST, ban_sync_on_expire, bs);
     if (bs->expire_ev == NULL)
@@ -259,6 +262,11 @@ void ban_sync_destroy(struct ban_sync *bs)
 const struct ban_set *ban_sync_set(const struct ban_sync *bs)
 {
     return &bs->set;
+}
+
+const struct upstream_sid_key *ban_sync_sid_key(const struct ban_sync *bs)
+{
+    return &bs->sid_key;
 }
 
 const struct ban_sync_stats *ban_sync_get_stats(const struct ban_sync *bs)

@@ -24,6 +24,7 @@
 #include "err.h"
 #include "keys.h"
 #include "pf.h"
+#include "upstream_sid.h"
 
 struct event_base;
 struct redis_link;
@@ -38,10 +39,17 @@ struct ban_sync_stats {
 };
 
 /* Creates the ban copy over <link> (borrowed), with the names of <keys>
- * (borrowed); both must outlive it. Listens to the ban channel (call
- * before the loop runs). Returns NULL with a reason in <err>. */
+ * (borrowed); both must outlive it. Bans name upstreams by their short id
+ * under the key derived from <secret> (<len> bytes: the credential key;
+ * NULL = none, the all-zero key), as upstream_sid.h defines. Listens to
+ * the ban channel (call before the loop runs). Returns NULL with a reason
+ * in <err>. */
 struct ban_sync *ban_sync_create(struct event_base *base, struct redis_link *link,
-                                 const struct keys *keys, struct pf_err *err);
+                                 const struct keys *keys, const uint8_t *secret, size_t len,
+                                 struct pf_err *err);
+
+/* The key short ids are computed under (owned by <bs>). */
+const struct upstream_sid_key *ban_sync_sid_key(const struct ban_sync *bs);
 
 /* Stops listening and frees <bs> (accepts NULL). */
 void ban_sync_destroy(struct ban_sync *bs);

@@ -182,7 +182,9 @@ static int start_pool(struct node_ctx *ctx, struct pf_err *err)
                                  &ctx->pool, ctx->cred_key, err);
     if (ctx->sync == NULL)
         return PF_EIO;
-    ctx->bans = ban_sync_create(ctx->base, ctx->redis, &ctx->keys, err);
+    ctx->bans = ban_sync_create(ctx->base, ctx->redis, &ctx->keys,
+                                ctx->cred_key != NULL ? ctx->cred_key->bytes : NULL,
+                                ctx->cred_key != NULL ? sizeof(ctx->cred_key->bytes) : 0, err);
     if (ctx->bans == NULL)
         return PF_EIO;
     ctx->report = report_create(ctx);
