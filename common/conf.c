@@ -1612,10 +1612,32 @@ static int conf_node_access_log(void *base, const cJSON *item, const char *path,
     return PF_OK;
 }
 
+/* node.admin_token: 16..127 printable ASCII characters without spaces (a
+ * Bearer token); the reason never quotes it. */
+static int conf_node_admin_token(void *base, const cJSON *item, const char *path,
+                                 struct pf_err *err)
+{
+    struct conf_node *n = base;
+    int rc = conf_copy_string(item, path, n->admin_token, sizeof(n->admin_token), 1, err);
+    if (rc != PF_OK)
+        return rc;
+    size_t len = strlen(n->admin_token);
+    int ok = len == 0 || len >= 16;
+    for (size_t i = 0; i < len && ok; i++)
+        ok = n->admin_token[i] > 0x20 && n->admin_token[i] < 0x7f;
+    if (!ok) {
+        memset(n->admin_token, 0, sizeof(n->admin_token));
+        return pf_err_set(err, PF_EINVAL, "%s: must be \"\" (off) or 16..%zu printable "
+                          "characters without spaces", path, sizeof(n->admin_token) - 1);
+    }
+    return PF_OK;
+}
+
 static const struct conf_field conf_node_fields[] = {
     CONF_FN("id", conf_node_id),
     CONF_FN("listen", conf_node_listen),
     CONF_FN("admin_listen", conf_node_admin),
+    CONF_FN("admin_token", conf_node_admin_token),
     CONF_FN("socks5_listen", conf_node_socks5),
     CONF_FN("mode", conf_node_mode),
     CONF_FN("strategy", conf_node_strategy),

@@ -10,6 +10,8 @@ import json
 import struct
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 from pf_harness import Fleet, curl, wait_until
 
@@ -76,12 +78,14 @@ class NodeBans(unittest.TestCase):
             r.cmd("HSET", k.pool_upstreams, u.uid, record(u.port))
         r.cmd("HSET", k.pool_meta, "version", "1", "epoch", EPOCH, "count", "3",
               "updated_at_ms", str(int(time.time() * 1000)), "controller_id", "by-hand")
-        self.a = self.pool_node("node-a")
-        self.b = self.pool_node("node-b")
+        self.token = f.secret("t0k3n-admin-0123456789")
+        self.a = self.pool_node("node-a", admin_token=self.token)
+        self.b = self.pool_node("node-b", admin_token=self.token)
 
-    def pool_node(self, name):
+    def pool_node(self, name, **extra):
         cfg = {"mode": "pool", "destination_allow": ["127.0.0.0/8"], "connect_timeout_ms": 2000,
                "strategy": "round_robin", "users": [{"user": USER, "pass": PASS}]}
+        cfg.update(extra)
         n = self.fleet.start_node({"node": cfg}, name=name)
         wait_until(lambda: n.metric("pf_node_pool_size") == 3, 10, "%s pool" % name)
         return n
@@ -101,6 +105,21 @@ class NodeBans(unittest.TestCase):
         if r.status == 407:
             return r.status, None             # the node's plain-text 407, not a ban answer
         return r.status, json.loads(r.body)
+
+    def api(self, node, method, path, body=None, token=None):
+        """The admin ban API: (status, JSON body)."""
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (node.admin_port, path),
+                                     method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        if token is not None:
+            req.add_header("Authorization", "Bearer " + token)
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
 
     def bans_in_redis(self):
         return {k: json.loads(v) for k, v in self.redis.hgetall(self.fleet.keys.bans).items()}
@@ -184,6 +203,51 @@ class NodeBans(unittest.TestCase):
         self.assertEqual(r.status, 404)
         self.assertEqual(self.bans_in_redis(), {})
         self.assertEqual(len(self.origin.requests()), before, "nothing was forwarded")
+
+    def test_admin_api_auth_fleet_ban_list_delete(self):
+        victim = self.ups[1]
+        ban = {"upstream": victim.sid, "domain": "localhost", "ttl_s": 600, "reason": "403s"}
+        # no token, a wrong token: 401, nothing stored
+        self.assertEqual(self.api(self.a, "POST", "/v1/bans", ban)[0], 401)
+        st, body = self.api(self.a, "POST", "/v1/bans", ban, token="wrong-token-0123456789")
+        self.assertEqual(st, 401)
+        self.assertNotIn(self.token, json.dumps(body))
+        self.assertEqual(self.api(self.a, "GET", "/v1/bans")[0], 401)
+        self.assertEqual(self.bans_in_redis(), {})
+        # a node without node.admin_token has the API off
+        c = self.pool_node("node-c")
+        st, body = self.api(c, "GET", "/v1/bans", token=self.token)
+        self.assertEqual(st, 404)
+        self.assertIn("admin_token", body["error"])
+        # bad bodies: 400 with a reason
+        st, body = self.api(self.a, "POST", "/v1/bans", {"domain": "localhost"}, token=self.token)
+        self.assertEqual(st, 400)
+        self.assertIn("upstream or session", body["error"])
+        st, body = self.api(self.a, "POST", "/v1/bans", dict(ban, ttl_s=0), token=self.token)
+        self.assertEqual(st, 400)
+
+        st, body = self.api(self.a, "POST", "/v1/bans", ban, token=self.token)
+        self.assertEqual(st, 201, body)
+        made = body["ban"]
+        self.assertEqual((made["upstream"], made["domain"]), (victim.sid, "localhost"))
+        self.assertNotIn("session", made)
+        # node B lists it and stops using the upstream for localhost (fleet-wide)
+        wait_until(lambda: any(b["id"] == made["id"] for b in
+                               self.api(self.b, "GET", "/v1/bans", token=self.token)[1]["bans"]),
+                   1.0, "node B has the ban")
+        seen = {self.via(self.b, "localhost") for _ in range(6)}
+        self.assertNotIn(victim, seen)
+        self.assertIn(victim, {self.via(self.b, "127.0.0.1") for _ in range(6)})
+        # delete on B: gone from Redis and from A; A uses the upstream again
+        self.assertEqual(self.api(self.b, "DELETE", "/v1/bans/" + made["id"])[0], 401)
+        st, body = self.api(self.b, "DELETE", "/v1/bans/" + made["id"], token=self.token)
+        self.assertEqual((st, body), (200, {"deleted": made["id"]}))
+        self.assertEqual(self.bans_in_redis(), {})
+        wait_until(lambda: self.api(self.a, "GET", "/v1/bans", token=self.token)[1]["bans"] == [],
+                   1.0, "node A dropped the ban")
+        self.assertIn(victim, {self.via(self.a, "localhost") for _ in range(6)})
+        st, _ = self.api(self.b, "DELETE", "/v1/bans/" + made["id"], token=self.token)
+        self.assertEqual(st, 404)
 
 
 if __name__ == "__main__":
