@@ -14,6 +14,19 @@ static int ban_lower(int c)
     return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
 }
 
+int ban_is_control_host(const char *host)
+{
+    size_t n = strlen(host), hl = sizeof(BAN_CONTROL_HOST) - 1;
+    if (n == hl + 1 && host[hl] == '.')
+        n--;
+    if (n != hl)
+        return 0;
+    for (size_t i = 0; i < hl; i++)
+        if (ban_lower((unsigned char)host[i]) != BAN_CONTROL_HOST[i])
+            return 0;
+    return 1;
+}
+
 int ban_domain_norm(const char *s, size_t len, char *out, struct pf_err *err)
 {
     if (len == 1 && s[0] == '*') {

@@ -48,6 +48,13 @@ struct ban {
     char    reason[BAN_REASON_MAX];        /* clean UTF-8 ("" = none) */
 };
 
+/* The reserved host of in-band ban requests on the proxy port: answered
+ * by the node, never forwarded (node/ban_control.h). */
+#define BAN_CONTROL_HOST "proxyfleet.control"
+
+/* Returns 1 when <host> is BAN_CONTROL_HOST (any case, one trailing dot). */
+int ban_is_control_host(const char *host);
+
 /* Normalises domain <s> (<len> bytes) into <out> of BAN_DOMAIN_MAX: "*", or
  * 1..253 chars of letters, digits, '-', '.', '_' (a name or an IPv4
  * literal) or ':' (IPv6, no brackets), lowercased, one trailing dot

@@ -370,6 +370,13 @@ void attempt_begin(struct attempt *a)
         conn_reply_error(c, CONN_ERR_POLICY);
         return;
     }
+    if (ban_is_control_host(a->tgt.host)) {
+        /* reserved for in-band requests (http_proxy answers plain HTTP
+         * ones): a SOCKS5 or CONNECT request for it goes nowhere */
+        clog_info(c, "%s %s: reserved host, not forwarded", a->verb, a->dest);
+        conn_reply_error(c, CONN_ERR_POLICY);
+        return;
+    }
     if (policy_host_denied(cn, a->tgt.host)) {
         clog_info(c, "%s %s: destination denied by policy", a->verb, a->dest);
         conn_reply_error(c, CONN_ERR_POLICY);

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -15,14 +14,6 @@
 #include "clock.h"
 #include "log.h"
 #include "node.h"
-
-int ban_control_is_host(const char *host)
-{
-    size_t n = strlen(host), hl = sizeof(BAN_CONTROL_HOST) - 1;
-    if (n == hl + 1 && host[hl] == '.')
-        n--;
-    return n == hl && strncasecmp(host, BAN_CONTROL_HOST, hl) == 0;
-}
 
 /* {"error": <reason>}; <reason> is built by the node, never raw input. */
 int ban_control_error(int status, const char *reason, char **json)

@@ -13,14 +13,8 @@
 
 struct node_ctx;
 
-/* The reserved host of in-band requests. */
-#define BAN_CONTROL_HOST "proxyfleet.control"
-
 /* Sets <*json> to {"error": <reason>} and returns <status>. */
 int ban_control_error(int status, const char *reason, char **json);
-
-/* Returns 1 when <host> is BAN_CONTROL_HOST (any case, one trailing dot). */
-int ban_control_is_host(const char *host);
 
 /* The in-band request of user <user> ("" when the client sent none) for
  * origin-form <path> ("/ban?..."): a session ban of that user's session.

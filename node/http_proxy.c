@@ -485,7 +485,7 @@ static void on_request(struct conn *c, struct http_session *hs)
         return;
     }
     attempt_set_dest(a);
-    if (ban_control_is_host(a->tgt.host)) {
+    if (ban_is_control_host(a->tgt.host)) {
         answer_control(c, hs);
         return;
     }

@@ -201,6 +201,12 @@ class NodeBans(unittest.TestCase):
         r = curl("-x", self.a.proxy_url, "--proxy-user", "%s:%s" % (USER, PASS),
                  "http://proxyfleet.control/other")
         self.assertEqual(r.status, 404)
+        # SOCKS5 (sniffed on the proxy port) to the reserved host: refused, not forwarded
+        denials = self.a.metric("pf_node_policy_denials_total")
+        r = curl("-x", "socks5h://%s:%s@127.0.0.1:%d" % (USER, PASS, self.a.port),
+                 "http://proxyfleet.control/ban?session=42&domain=localhost")
+        self.assertNotEqual(r.exit_code, 0)
+        self.assertEqual(self.a.metric("pf_node_policy_denials_total"), denials + 1)
         self.assertEqual(self.bans_in_redis(), {})
         self.assertEqual(len(self.origin.requests()), before, "nothing was forwarded")
 

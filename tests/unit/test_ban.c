@@ -27,6 +27,15 @@ Test(ban, domain_norm)
     cr_expect_eq(ban_domain_norm(big, 253, d, &err), PF_OK);
 }
 
+Test(ban, control_host)
+{
+    cr_expect(ban_is_control_host("proxyfleet.control"));
+    cr_expect(ban_is_control_host("ProxyFleet.Control."));
+    cr_expect_not(ban_is_control_host("proxyfleet.control.com"));
+    cr_expect_not(ban_is_control_host("xproxyfleet.control"));
+    cr_expect_not(ban_is_control_host(""));
+}
+
 Test(ban, domain_covers)
 {
     cr_expect(ban_domain_covers("example.com", "example.com", 11));
