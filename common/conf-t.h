@@ -237,6 +237,8 @@ struct conf_node {
     char     id[64];                    /* default "<hostname>-<pid>" */
     char     listen[CONF_ADDR_MAX];     /* default "127.0.0.1:3128" */
     char     admin_listen[CONF_ADDR_MAX];/* default "127.0.0.1:3180"; "" = none */
+    char     admin_token[128];          /* Bearer token of the admin ban API; "" = API off
+                                           (default). A secret: never logged */
     char     socks5_listen[CONF_ADDR_MAX];/* SOCKS5-only listener; default "" = none */
     enum conf_node_mode mode;
     enum conf_strategy  strategy;

@@ -111,11 +111,25 @@ static int node_finish(void *base, const struct conf_obj *obj, struct pf_err *er
     return PF_OK;
 }
 
+/* node.admin_token: a Bearer token, 16..127 printable characters without
+ * spaces, or "" (the ban API is off). The reason never quotes it. */
+static int check_admin_token(void *base, char *value, struct pf_err *err)
+{
+    (void)base;
+    size_t len = strlen(value);
+    int ok = len == 0 || len >= 16;
+    for (size_t i = 0; i < len && ok; i++)
+        ok = value[i] > 0x20 && value[i] < 0x7f;
+    return ok ? PF_OK : pf_err_set(err, PF_EINVAL, "must be \"\" (off) or 16..127 printable "
+                                   "characters without spaces");
+}
+
 #define N struct conf_node
 static const struct conf_key node_keys[] = {
     CONF_NAME(N, "id", id, 0),
     CONF_LISTEN(N, "listen", listen, CONF_F_NONEMPTY, "127.0.0.1:3128"),
     CONF_LISTEN(N, "admin_listen", admin_listen, 0, "127.0.0.1:3180"),
+    CONF_SECRET(N, "admin_token", admin_token, 0, check_admin_token),
     CONF_LISTEN(N, "socks5_listen", socks5_listen, 0, NULL),
     CONF_CHOICE(N, "mode", mode, 0, node_modes, CONF_NODE_POOL),
     CONF_CHOICE(N, "strategy", strategy, 0, node_strategies, CONF_STRATEGY_ROUND_ROBIN),

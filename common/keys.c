@@ -46,6 +46,9 @@ int keys_init(struct keys *k, const char *prefix, struct pf_err *err)
     (void)!keys_join(k->controller, sizeof(k->controller), k->base, "controller");
     (void)!keys_join(k->controller_lease, sizeof(k->controller_lease), k->base, "controller:lease");
     (void)!keys_join(k->health, sizeof(k->health), k->base, "health");
+    (void)!keys_join(k->bans, sizeof(k->bans), k->base, "bans");
+    (void)!keys_join(k->bans_expiry, sizeof(k->bans_expiry), k->base, "bans:expiry");
+    (void)!keys_join(k->bans_channel, sizeof(k->bans_channel), k->base, "bans:events");
     return PF_OK;
 }
 

@@ -23,6 +23,9 @@ struct keys {
     char controller[KEYS_NAME_MAX];         /* HASH: leader id, heartbeat, ... */
     char controller_lease[KEYS_NAME_MAX];   /* STRING with PX: leader token */
     char health[KEYS_NAME_MAX];             /* HASH: upstream id -> JSON health state */
+    char bans[KEYS_NAME_MAX];               /* HASH: ban id -> JSON ban record (ban.h) */
+    char bans_expiry[KEYS_NAME_MAX];        /* ZSET: ban id -> expires_at_ms */
+    char bans_channel[KEYS_NAME_MAX];       /* pub/sub: "add <record>" / "del <id>" */
 };
 
 /* Fills <k> for <prefix> (1..32 chars of [A-Za-z0-9_.-]; braces are added

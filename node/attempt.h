@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "ban.h"
 #include "conn.h"
 #include "conn_err.h"
 #include "dial.h"
@@ -67,6 +68,9 @@ struct attempt {
     char                filter_text[160]; /* "country=us city=boston", for the 503 and logs */
     char                note[PF_ERR_MSG_LEN]; /* said in the body of the node's own error
                                          * answer ("no upstream matches country=us"); "" = none */
+    char                session_name[BAN_SESSION_MAX]; /* "<user>-session-<key>" of a user
+                                         * name's session, which session bans name; "" = none */
+    char                user[AUTH_USER_MAX]; /* the client's base user name ("" = none) */
     /* the chosen upstream (pool mode) */
     struct upstream     up;             /* copy: the pool may be swapped meanwhile */
     int                 has_up;
@@ -103,13 +107,21 @@ void attempt_deinit(struct attempt *a);
  * the tries forgotten. The kept-alive connection (c->ubev, ukey) stays. */
 void attempt_reset(struct attempt *a);
 
-/* The sticky session and label filter named by client user <u> (auth.h),
- * if any; wipes <u>. */
+/* The sticky session, label filter and base user name named by client
+ * user <u> (auth.h), if any; wipes <u>. */
 void attempt_set_session_user(struct attempt *a, struct auth_user *u);
 
 /* The sticky session keyed by <key> (node.sticky_header), unless one is
  * set already. */
 void attempt_set_session_key(struct attempt *a, const char *key);
+
+/* The short id of the upstream that session <session_name>
+ * ("<user>-session-<key>", without a lifetime) gets for host <host> now:
+ * the first in its rendezvous order not banned for that host, as pick()
+ * chooses. Writes it into <sid>. Returns PF_OK, PF_ENOENT when no upstream
+ * is usable, PF_EINVAL for a malformed name. */
+int attempt_session_upstream(struct node_ctx *ctx, const char *session_name, const char *host,
+                             char sid[UPSTREAM_SID_LEN]) PF_MUSTCHECK;
 
 /* Formats a->dest from a->tgt (fill a->tgt first). */
 void attempt_set_dest(struct attempt *a);

@@ -13,6 +13,7 @@
 #include "access_log.h"
 #include "attempt.h"
 #include "auth.h"
+#include "ban_control.h"
 #include "clock.h"
 #include "clog.h"
 #include "conn.h"
@@ -137,8 +138,10 @@ static int add_header_line(struct evbuffer *out, const struct http_header *h)
 static const char *status_text(int status)
 {
     switch (status) {
+    case 200: return "OK";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
+    case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 407: return "Proxy Authentication Required";
     case 408: return "Request Timeout";
@@ -427,6 +430,48 @@ static int is_authorized(struct conn *c, struct http_session *hs)
     return ok;
 }
 
+static void count_response(struct node_stats *st, int status);
+
+/* A request to the reserved host (ban_control.h): answered here with
+ * JSON, never forwarded; then the connection closes. */
+static void answer_control(struct conn *c, struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
+    char *json = NULL;
+    int status;
+    if (x->is_connect || x->req->is_chunked || x->req->content_length > 0)
+        status = ban_control_error(400, "use GET http://" BAN_CONTROL_HOST "/ban?session=..."
+                                   "&domain=... without a body", &json);
+    else
+        status = ban_control_inband(c->ctx, hs->att.user, hs->att.tgt.path, &json);
+    if (json == NULL) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    char head[256];
+    size_t blen = strlen(json);
+    int hlen = snprintf(head, sizeof(head),
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                        status, status_text(status), blen + 1);
+    int rc = conn_client_write(c, head, (size_t)hlen);
+    if (rc == PF_OK && !x->is_head_req)
+        rc = conn_client_write(c, json, blen);
+    if (rc == PF_OK && !x->is_head_req)
+        rc = conn_client_write(c, "\n", 1);
+    free(json);
+    if (rc != PF_OK) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    x->phase = HTTP_RESP_ERROR;
+    count_response(&c->ctx->stats, status);
+    clog_debug(c, "answered %d to an in-band request", status);
+    access_mark_answer(&x->mark, status);
+    access_mark_end(&x->mark, c, &hs->att, CONN_ERR_DONE);
+    conn_flush_and_close(c, CONN_ERR_DONE);
+}
+
 /* A complete request head is in x->req (READ_HEAD): admit it and start
  * its attempt, or answer an error. */
 static void on_request(struct conn *c, struct http_session *hs)
@@ -464,6 +509,10 @@ static void on_request(struct conn *c, struct http_session *hs)
         return;
     }
     attempt_set_dest(a);
+    if (ban_is_control_host(a->tgt.host)) {
+        answer_control(c, hs);
+        return;
+    }
     clog_debug(c, "%s %s", req->method, a->dest);
     a->verb = x->is_connect ? "CONNECT" : req->method;
     a->is_tunnel = x->is_connect;

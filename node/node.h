@@ -17,6 +17,7 @@ struct event_base;
 struct evdns_base;
 struct redis_link;
 struct pool_sync;
+struct ban_sync;
 struct listener;
 struct admin_http;
 struct report;
@@ -45,6 +46,7 @@ struct node_ctx {
                                            from cred_key, all zeros without one */
     struct redis_link *redis;           /* owned; NULL in direct mode */
     struct pool_sync  *sync;            /* owned; NULL in direct mode */
+    struct ban_sync   *bans;            /* owned; NULL in direct mode (ban_sync.h) */
     struct listener   *listener;        /* owned */
     struct listener   *socks5_listener; /* owned; NULL when socks5_listen is "" */
     struct admin_http *admin;           /* owned; NULL when admin_listen is "" */

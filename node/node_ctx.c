@@ -14,6 +14,7 @@
 #include "access_log.h"
 #include "admin_http.h"
 #include "auth.h"
+#include "ban_sync.h"
 #include "clock.h"
 #include "conf.h"
 #include "conf_gen.h"
@@ -178,7 +179,7 @@ static int start_pool(struct node_ctx *ctx, struct pf_err *err)
 {
     if (ctx->conf.node.snapshot_file[0] != '\0')
         load_snapshot_file(ctx);
-    ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, ctx->keys.pool_channel, err);
+    ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, err);
     if (ctx->redis == NULL) {
         pf_err_prefix(err, "redis link: ");
         return PF_EIO;
@@ -186,6 +187,11 @@ static int start_pool(struct node_ctx *ctx, struct pf_err *err)
     ctx->sync = pool_sync_create(ctx->base, ctx->redis, &ctx->conf.redis, &ctx->keys,
                                  &ctx->pool, ctx->cred_key, err);
     if (ctx->sync == NULL)
+        return PF_EIO;
+    ctx->bans = ban_sync_create(ctx->base, ctx->redis, &ctx->keys,
+                                ctx->cred_key != NULL ? ctx->cred_key->bytes : NULL,
+                                ctx->cred_key != NULL ? sizeof(ctx->cred_key->bytes) : 0, err);
+    if (ctx->bans == NULL)
         return PF_EIO;
     ctx->report = report_create(ctx);
     if (ctx->report == NULL)
@@ -289,6 +295,7 @@ void node_ctx_destroy(struct node_ctx *ctx)
         conn_close_all(ctx);
     admin_http_destroy(ctx->admin);
     report_destroy(ctx->report);
+    ban_sync_destroy(ctx->bans);
     pool_sync_destroy(ctx->sync);
     redis_link_destroy(ctx->redis);
     pool_cache_deinit(&ctx->pool);

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "ban_set.h"
+#include "ban_sync.h"
 #include "clock.h"
 #include "conn.h"
 #include "conn_err.h"
@@ -96,6 +98,34 @@ static void f_pool_size(const void *s, const struct metrics_row *row, struct met
 {
     (void)row;
     metrics_uint(e, NULL, SRC(s)->ctx->pool.count);
+}
+
+static void f_bans(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    const struct node_ctx *ctx = SRC(s)->ctx;
+    metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_set(ctx->bans)->count : 0);
+}
+
+static void f_ban_writes(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    const struct node_ctx *ctx = SRC(s)->ctx;
+    metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_get_stats(ctx->bans)->writes : 0);
+}
+
+static void f_ban_notices(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    const struct node_ctx *ctx = SRC(s)->ctx;
+    metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_get_stats(ctx->bans)->notices : 0);
+}
+
+static void f_ban_bad(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    const struct node_ctx *ctx = SRC(s)->ctx;
+    metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_get_stats(ctx->bans)->bad_records : 0);
 }
 
 static void f_pool_denied(const void *s, const struct metrics_row *row, struct metrics_emit *e)
@@ -281,6 +311,16 @@ static const struct metrics_row node_rows[] = {
       L1("kind"), FN(f_upstream_errors), 0 },
     { "pf_node_ejections_total", C, NONE, "Local passive ejections of upstreams.",
       NOL, STAT(ejections), 0 },
+    { "pf_node_ban_skips_total", C, NONE, "Upstreams a pick skipped because a ban covers them for the destination (and session).",
+      NOL, STAT(ban_skips), 0 },
+    { "pf_node_bans", G, NONE, "Bans this node holds (fleet and session bans, expired ones until the next second).",
+      NOL, FN(f_bans), 0 },
+    { "pf_node_ban_writes_total", C, NONE, "Bans added or removed through this node (admin API, in-band).",
+      NOL, FN(f_ban_writes), 0 },
+    { "pf_node_ban_notices_total", C, NONE, "Ban notices applied from the Redis channel.",
+      NOL, FN(f_ban_notices), 0 },
+    { "pf_node_ban_bad_records_total", C, NONE, "Ban records or notices from Redis refused as malformed.",
+      NOL, FN(f_ban_bad), 0 },
     { "pf_node_ttfb_seconds", H, SEC, "Request head parsed to the upstream's response head.",
       NOL, HIST(ttfb), 0 },
     { "pf_node_connect_seconds", H, SEC, "Upstream or destination connect, handshake included.",

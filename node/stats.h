@@ -54,6 +54,7 @@ struct node_stats {
     uint64_t clients_denied;        /* connections closed by node.client_allow */
     uint64_t connect_port_denials;  /* CONNECT to a port outside node.connect_ports */
     uint64_t ejections;             /* local passive ejections of upstreams */
+    uint64_t ban_skips;             /* upstreams a pick skipped because a ban covers them */
     uint64_t accept_errors;         /* accept() failures (EMFILE, ENFILE, ...): listener paused */
     uint64_t reloads;               /* good SIGHUP reloads */
     uint64_t reload_errors;         /* refused SIGHUP reloads (running config kept) */

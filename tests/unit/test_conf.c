@@ -128,6 +128,19 @@ Test(conf, upstream_tls_keys)
     conf_deinit(&c);
 }
 
+Test(conf, admin_token)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{\"node\":{\"admin_token\":\"t0k3n-0123456789abcdef\"}}", &err), PF_OK,
+                 "%s", err.msg);
+    cr_expect_str_eq(c.node.admin_token, "t0k3n-0123456789abcdef");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK);
+    cr_expect_str_eq(c.node.admin_token, "", "off by default");
+    conf_deinit(&c);
+}
+
 Test(conf, defaults)
 {
     struct conf c;
@@ -317,6 +330,10 @@ static const struct err_case err_cases[] = {
     { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
       "\"default_scheme\":\"ftp\"}]}}",
       "controller.providers[0].default_scheme: must be http, https, socks5 or socks5h" },
+    { "{\"node\":{\"admin_token\":\"short-SECRET\"}}",
+      "node.admin_token: must be \"\" (off) or 16..127 printable characters without spaces" },
+    { "{\"node\":{\"admin_token\":\"has a space SECRET-xxxxxx\"}}",
+      "node.admin_token: must be \"\" (off) or 16..127 printable characters without spaces" },
     { "{\"node\":{\"sticky_header\":\"Content-Length\"}}",
       "node.sticky_header: Content-Length frames or controls the request; pick a header of your own (e.g. X-Session)" },
     { "{\"node\":{\"sticky_header\":\"transfer-encoding\"}}",

@@ -1,5 +1,5 @@
 /* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,seal,sanitize,
- * line_format,redis_url,redis_proto,user_params} through
+ * line_format,redis_url,redis_proto,user_params,ban} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
 #include <criterion/criterion.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "ban.h"
 #include "conf.h"
 #include "line_format.h"
 #include "redis_proto.h"
@@ -168,6 +169,35 @@ static void replay_snapshot(const char *name, const char *data, size_t len)
         cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0, "%s: round trip", name);
         free(json);
     }
+}
+
+static void replay_ban(const char *name, const char *data, size_t len)
+{
+    struct ban b, c;
+    struct pf_err err = { 0 };
+    enum ban_notice_kind kind;
+    int rc = ban_record_parse(data, len, &b, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: record rc %d", name, rc);
+    if (rc == PF_OK) {
+        char buf[BAN_RECORD_MAX];
+        int n = ban_record_format(&b, buf, sizeof(buf));
+        cr_assert_gt(n, 0, "%s", name);
+        cr_expect_eq(ban_record_parse(buf, (size_t)n, &c, &err), PF_OK, "%s", name);
+        cr_expect_eq(memcmp(&b, &c, sizeof(b)), 0, "%s: round trip", name);
+    }
+    rc = ban_notice_parse(data, len, &kind, &b, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: notice rc %d", name, rc);
+    rc = ban_request_parse(data, len, 1795306800000LL, &b, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: request rc %d", name, rc);
+    rc = ban_query_parse(data, len, "alice", 1795306800000LL, &b, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: query rc %d", name, rc);
+    if (rc != PF_OK)
+        cr_expect_neq(err.msg[0], '\0', "%s: error without a reason", name);
+}
+
+Test(corpus, ban)
+{
+    cr_expect_gt(replay_dir("ban", replay_ban), 0);
 }
 
 Test(corpus, addr)

@@ -17,6 +17,9 @@ Test(keys, default_prefix_names)
     cr_expect_str_eq(k.nodes, "{pf}:v1:nodes");
     cr_expect_str_eq(k.controller, "{pf}:v1:controller");
     cr_expect_str_eq(k.controller_lease, "{pf}:v1:controller:lease");
+    cr_expect_str_eq(k.bans, "{pf}:v1:bans");
+    cr_expect_str_eq(k.bans_expiry, "{pf}:v1:bans:expiry");
+    cr_expect_str_eq(k.bans_channel, "{pf}:v1:bans:events");
 }
 
 Test(keys, custom_prefix)
