@@ -1632,6 +1632,7 @@ static const struct conf_field conf_node_fields[] = {
     CONF_FN("upstream_allow_private", conf_node_upstream_allow_private),
     CONF_FN("users", conf_node_users),
     CONF_BOOL(struct conf_node, "allow_anonymous", is_anonymous_allowed),
+    CONF_BOOL(struct conf_node, "redis_users", is_redis_users),
     CONF_INT(struct conf_node, "rotate_interval_s", rotate_interval_s, 0, 86400),
     CONF_FN("sticky_header", conf_node_sticky_header),
     CONF_FN("session_tag", conf_node_session_tag),

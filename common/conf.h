@@ -275,6 +275,8 @@ struct conf_node {
     struct conf_user *users;            /* owned; "users": empty = no auth */
     int      nusers;
     int      is_anonymous_allowed;      /* "allow_anonymous": no users on a non-loopback listener */
+    int      is_redis_users;            /* "redis_users": users from {pf}:v1:users too (pool mode;
+                                           node/user_store.h), default false; restart-only */
     int      rotate_interval_s;         /* rotate strategy: seconds per upstream, 0 = every conn; default 60 */
     char     sticky_header[64];         /* session key header, stripped; "" = none (default) */
     char     session_tag[CONF_TAG_MAX]; /* user name session marker, default "-session-"; "" = off */

@@ -79,6 +79,7 @@ static const struct gen_key restart_redis_keys[] = {
     KEY("redis.connect_timeout_ms", redis.connect_timeout_ms),
     KEY("redis.command_timeout_ms", redis.command_timeout_ms),
     KEY_STR("redis.credential_key_file", redis.credential_key_file),
+    KEY("node.redis_users", node.is_redis_users),
     KEY("redis.sentinels", redis.sentinels),
     KEY("redis.sentinels", redis.nsentinels),
     KEY_STR("redis.master_name", redis.master_name),
