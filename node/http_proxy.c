@@ -399,9 +399,11 @@ static void http_on_upstream_ready(struct conn *c)
 /* Returns 1 when the request carries valid client credentials (or none are
  * needed). The user name may carry a session suffix (alice-session-42): the
  * base name is authenticated and the session becomes the sticky key. */
-static int is_authorized(struct conn *c, struct http_session *hs, struct auth_user *u,
+static int is_authorized(struct conn *c, struct http_session *hs, struct user_who *who,
                          int *is_required)
 {
+    struct auth_user au;
+    struct auth_user *u = &au;
     struct auth_source src;
     user_store_auth_source(c->ctx->users, &src);
     hs->att.has_session = 0;
@@ -409,6 +411,7 @@ static int is_authorized(struct conn *c, struct http_session *hs, struct auth_us
     int ok = auth_check_basic_from(c->cn, &src, http_head_get(hs->x.req, "proxy-authorization"), u);
     if (ok && *is_required)
         access_mark_user(&hs->x.mark, c, u->base_user);
+    user_who_from(who, u);
     attempt_set_session_user(&hs->att, u);
     return ok;
 }
@@ -431,20 +434,20 @@ static void on_request(struct conn *c, struct http_session *hs)
         x->is_req_keep_alive = !req->is_conn_close &&
             (req->is_conn_keep_alive ||
              http_list_has_token(http_head_get(req, "proxy-connection"), "keep-alive"));
-    struct auth_user u;
+    struct user_who who;
     int is_required = 0;
-    if (!is_authorized(c, hs, &u, &is_required)) {
+    if (!is_authorized(c, hs, &who, &is_required)) {
         clog_info(c, "%s: proxy authentication failed or missing", x->is_connect ? "CONNECT" : req->method);
         conn_reply_error(c, CONN_ERR_AUTH);
         return;
     }
     if (is_required) {
         int retry_after_s = 0;
-        enum conn_err k = user_meter_admit_user(ctx, &u, &hs->tap, &c->bytes_in, &c->bytes_out,
+        enum conn_err k = user_meter_admit_user(ctx, &who, &hs->tap, &c->bytes_in, &c->bytes_out,
                                                 &retry_after_s);
         if (k != CONN_ERR_NONE) {
             clog_info(c, "%s: user %s over its limit (%s)", x->is_connect ? "CONNECT" : req->method,
-                      u.base_user, conn_err_name(k));
+                      who.name, conn_err_name(k));
             a->retry_after_s = retry_after_s;
             conn_reply_error(c, k);
             return;

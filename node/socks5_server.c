@@ -33,7 +33,7 @@ struct socks5_session {
     enum socks5_step step;      /* handshake progress in CONN_ST_SOCKS5 */
     int              is_replied;/* the reply to the request went out */
     struct access_mark mark;    /* the access log line of the tunnel */
-    struct auth_user user;      /* the authenticated user (STEP_AUTH) */
+    struct user_who  user;      /* the authenticated user (STEP_AUTH) */
     int              is_authed; /* user holds who authenticated */
     struct user_tap  tap;       /* the user's meter (user_meter.h) */
 };
@@ -116,7 +116,8 @@ static int send_bytes(struct conn *c, const void *buf, size_t len)
 static int check_user(struct conn *c, const struct socks5_userpass *up)
 {
     struct socks5_session *s = session_of(c);
-    struct auth_user *u = &s->user;
+    struct auth_user au;
+    struct auth_user *u = &au;
     if (str_has_nul(up->user, up->user_len))
         return 0;
     struct auth_source src;
@@ -125,6 +126,7 @@ static int check_user(struct conn *c, const struct socks5_userpass *up)
     if (ok)
         access_mark_user(&s->mark, c, u->base_user);
     s->is_authed = ok;
+    user_who_from(&s->user, u);
     attempt_set_session_user(&s->att, u);
     return ok;
 }
@@ -323,7 +325,7 @@ static int step(struct conn *c)
             enum conn_err k = user_meter_admit_user(c->ctx, &s->user, &s->tap, &c->bytes_in,
                                                     &c->bytes_out, &retry_after_s);
             if (k != CONN_ERR_NONE) {
-                clog_info(c, "socks5: user %s over its limit (%s)", s->user.base_user,
+                clog_info(c, "socks5: user %s over its limit (%s)", s->user.name,
                           conn_err_name(k));
                 send_reply_error(c, k);
                 return 0;

@@ -199,20 +199,25 @@ enum conn_err user_meter_admit(struct user_meter *m, const char *name,
     return CONN_ERR_NONE;
 }
 
-enum conn_err user_meter_admit_user(struct node_ctx *ctx, const struct auth_user *u,
+void user_who_from(struct user_who *w, const struct auth_user *u)
+{
+    w->is_source_user = u->is_source_user;
+    if (u->is_source_user)
+        user_store_lookup_name(u->base_user, w->name, sizeof(w->name));
+    else
+        snprintf(w->name, sizeof(w->name), "%s", u->base_user);
+}
+
+enum conn_err user_meter_admit_user(struct node_ctx *ctx, const struct user_who *w,
                                     struct user_tap *tap, const uint64_t *bytes_in,
                                     const uint64_t *bytes_out, int *retry_after_s)
 {
     *retry_after_s = 0;
-    if (u->base_user[0] == '\0')
+    if (w->name[0] == '\0')
         return CONN_ERR_NONE;
-    if (!u->is_source_user)
-        return user_meter_admit(ctx->meter, u->base_user, NULL, tap, bytes_in, bytes_out,
-                                retry_after_s);
-    char name[USER_NAME_MAX + 1];
-    user_store_lookup_name(u->base_user, name, sizeof(name));
-    return user_meter_admit(ctx->meter, name, user_store_limits(ctx->users, name), tap, bytes_in,
-                            bytes_out, retry_after_s);
+    const struct user_limits *lim = w->is_source_user ? user_store_limits(ctx->users, w->name)
+                                                      : NULL;
+    return user_meter_admit(ctx->meter, w->name, lim, tap, bytes_in, bytes_out, retry_after_s);
 }
 
 static void batch_free(struct meter_batch *b)

@@ -64,11 +64,22 @@ enum conn_err user_meter_admit(struct user_meter *m, const char *name,
                                const uint64_t *bytes_in, const uint64_t *bytes_out,
                                int *retry_after_s);
 
-/* The request of authenticated user <u> on the conn of <tap>: its lookup
- * name and limits (a Redis user's record, user_store.h; node.users carry
- * none), then user_meter_admit(). Nothing is counted without
- * authentication (no users configured). */
-enum conn_err user_meter_admit_user(struct node_ctx *ctx, const struct auth_user *u,
+/* Who an authenticated request is metered as, taken from its struct
+ * auth_user before attempt_set_session_user() wipes it. */
+struct user_who {
+    char name[AUTH_USER_MAX];        /* the lookup name; "" = none */
+    int  is_source_user;             /* a user from Redis (its record has the limits) */
+};
+
+/* Fills <w> from <u>: a Redis user's lookup name (user_store_lookup_name),
+ * a config user's base name. */
+void user_who_from(struct user_who *w, const struct auth_user *u);
+
+/* The request of authenticated user <w> on the conn of <tap>: its limits
+ * (a Redis user's record, user_store.h; node.users carry none), then
+ * user_meter_admit(). Call it only when authentication is required:
+ * without users nothing is counted. */
+enum conn_err user_meter_admit_user(struct node_ctx *ctx, const struct user_who *w,
                                     struct user_tap *tap, const uint64_t *bytes_in,
                                     const uint64_t *bytes_out, int *retry_after_s);
 

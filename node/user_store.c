@@ -127,7 +127,7 @@ static void load_table(struct user_store *s, const struct redis_link_reply *repl
     }
     size_t removed = 0;
     for (size_t i = 0; i < s->nusers; i++)
-        removed += bsearch(&s->users[i], t, k, sizeof(*t), entry_cmp) == NULL;
+        removed += k == 0 || bsearch(&s->users[i], t, k, sizeof(*t), entry_cmp) == NULL;
     if (s->users != NULL)
         OPENSSL_cleanse(s->users, s->nusers * sizeof(*s->users));
     free(s->users);
