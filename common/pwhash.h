@@ -28,11 +28,12 @@
 #define PWHASH_P_MAX      16
 #define PWHASH_TEXT_MAX   256        /* the longest string this module writes or accepts */
 
-/* The recommended cost of a new hash: N = 2^14, r = 8, p = 1 (16 MiB and
- * a few tens of ms per hash). A node verifies a (user, password) pair once
- * and caches the result, so the cost is paid per new password, not per
- * request. */
-#define PWHASH_DEFAULT_LN 14
+/* The recommended cost of a new hash: N = 2^12, r = 8, p = 1 (4 MiB). A
+ * node verifies a (user, password) pair once and caches the result, so the
+ * cost is paid per new password, not per request; but it is paid on the
+ * node's event loop, so it stays modest (docs/scrapers.md, "Users and
+ * limits"). */
+#define PWHASH_DEFAULT_LN 12
 #define PWHASH_DEFAULT_R  8
 #define PWHASH_DEFAULT_P  1
 

@@ -409,9 +409,9 @@ static int is_authorized(struct conn *c, struct http_session *hs, struct user_wh
     hs->att.has_session = 0;
     *is_required = auth_is_required(c->cn, &src);
     int ok = auth_check_basic_from(c->cn, &src, http_head_get(hs->x.req, "proxy-authorization"), u);
-    if (ok && *is_required)
-        access_mark_user(&hs->x.mark, c, u->base_user);
     user_who_from(who, u);
+    if (ok && *is_required)
+        access_mark_user(&hs->x.mark, c, who->name);
     attempt_set_session_user(&hs->att, u);
     return ok;
 }

@@ -123,10 +123,10 @@ static int check_user(struct conn *c, const struct socks5_userpass *up)
     struct auth_source src;
     user_store_auth_source(c->ctx->users, &src);
     int ok = auth_check_user_from(c->cn, &src, up->user, up->pass, up->pass_len, u);
-    if (ok)
-        access_mark_user(&s->mark, c, u->base_user);
-    s->is_authed = ok;
     user_who_from(&s->user, u);
+    if (ok)
+        access_mark_user(&s->mark, c, s->user.name);
+    s->is_authed = ok;
     attempt_set_session_user(&s->att, u);
     return ok;
 }

@@ -106,7 +106,7 @@ static void load_table(struct user_store *s, const struct redis_link_reply *repl
         if (pwhash_mem_bytes(&e->rec.pass) > USER_STORE_SCRYPT_MEM_MAX) {
             nbad++;
             log_warn("users: record of %s skipped: its scrypt cost needs more than %u MiB "
-                     "(ln=%d, r=%d)", e->name, (unsigned)(USER_STORE_SCRYPT_MEM_MAX >> 20),
+                     "(ln=%d, r=%d)", e->name, (unsigned)USER_STORE_SCRYPT_MIB,
                      e->rec.pass.ln, e->rec.pass.r);
             continue;
         }

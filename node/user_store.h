@@ -33,9 +33,10 @@ struct user_store;
 
 #define USER_STORE_POLL_MS        250
 #define USER_STORE_RELOAD_MS      60000
-#define USER_STORE_VERIFY_PER_S   32
+#define USER_STORE_VERIFY_PER_S   10
 #define USER_STORE_CACHE_SLOTS    4096
-#define USER_STORE_SCRYPT_MEM_MAX (UINT64_C(64) << 20)  /* ln=16, r=8 is 64 MiB */
+#define USER_STORE_SCRYPT_MIB     16   /* ln=14, r=8 passes; ln=15, r=8 does not */
+#define USER_STORE_SCRYPT_MEM_MAX (((uint64_t)USER_STORE_SCRYPT_MIB << 20) + (UINT64_C(1) << 16))
 
 struct user_store_stats {
     uint64_t loads;               /* tables swapped in */

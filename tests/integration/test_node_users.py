@@ -150,6 +150,8 @@ class NodeUsers(unittest.TestCase):
         # the name's parameters are not part of it; a wrong password is not enough
         self.assertEqual(self.get(a, "alice-session-42", ALICE_PASS).status, 200)
         self.assertEqual(self.get(b, "alice-country-us-session-7", ALICE_PASS).status, 200)
+        self.assertIn("user=alice method=GET", self.access_lines(b)[-1],
+                      "the access log names the user, not its parameters")
         self.assertEqual(self.get(a, "alice", ALICE_NEW_PASS).status, 407)
         self.assertEqual(self.get(a, "alicex", ALICE_PASS).status, 407)
         # SOCKS5 with the same user
@@ -185,12 +187,17 @@ class NodeUsers(unittest.TestCase):
         self.put_user("alice", ALICE_PASS)
         self.redis.cmd("HSET", self.users_key(), "mallory", '{"pass":"plain-text-pw"}')
         self.redis.cmd("HSET", self.users_key(), "bad name", '{"pass":"x"}')
+        # well-formed, but 32 MiB of scrypt per check: refused at load
+        costly = "$scrypt$ln=15,r=8,p=1$%s$%s" % (b64url(b"s" * 16), b64url(b"h" * 32))
+        self.redis.cmd("HSET", self.users_key(), "eve", json.dumps({"pass": costly}))
         self.redis.cmd("INCR", self.users_key() + ":version")
-        wait_until(lambda: a.metric("pf_node_user_bad_records_total") >= 2, 5, "bad records")
+        wait_until(lambda: a.metric("pf_node_user_bad_records_total") >= 3, 5, "bad records")
+        self.assertEqual(a.metric("pf_node_users"), 1)
         self.assertEqual(self.get(a, "alice", ALICE_PASS).status, 200)
         self.assertEqual(self.get(a, "mallory", "plain-text-pw").status, 407)
         log = a.log_text()
         self.assertIn("record of mallory skipped", log)
+        self.assertIn("record of eve skipped: its scrypt cost needs more than 16 MiB", log)
         self.assertNotIn("plain-text-pw", log)
 
     # --- limits ----------------------------------------------------------
