@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "conf.h"
+#include "addr-t.h"
 #include "err.h"
 #include "upstream-t.h"
 

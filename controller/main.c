@@ -89,6 +89,8 @@ int main(int argc, char **argv)
     else if (ctx.cred_key->is_mode_loose)
         log_warn("credential key file %s is accessible to group or others; chmod 600 it",
                  ctx.conf.redis.credential_key_file);
+    for (int i = 0; i < ctx.conf.warnings.n && i < CONF_WARNINGS_MAX; i++)
+        log_warn("config: %s", ctx.conf.warnings.msg[i]);
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("curl_global_init failed");

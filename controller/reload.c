@@ -105,6 +105,8 @@ void reload_run(struct ctl_ctx *ctx)
     ctx->nproviders = nn;
     conf_deinit(&old);
     log_set_level(level);
+    for (int i = 0; i < ctx->conf.warnings.n && i < CONF_WARNINGS_MAX; i++)
+        log_warn("reload: config: %s", ctx->conf.warnings.msg[i]);
     log_set_format(format);
     ctx->reloads++;
     log_info("reload: %s: %zu providers", ctx->config_path, nn);

@@ -443,8 +443,8 @@ static void on_request(struct conn *c, struct http_session *hs)
     }
     if (is_required) {
         int retry_after_s = 0;
-        enum conn_err k = user_meter_admit_user(ctx, &who, &hs->tap, &c->bytes_in, &c->bytes_out,
-                                                &retry_after_s);
+        enum conn_err k = user_meter_admit_user(ctx, c->cn, &who, &hs->tap, &c->bytes_in,
+                                                &c->bytes_out, &retry_after_s);
         if (k != CONN_ERR_NONE) {
             clog_info(c, "%s: user %s over its limit (%s)", x->is_connect ? "CONNECT" : req->method,
                       who.name, conn_err_name(k));

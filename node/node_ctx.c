@@ -208,6 +208,8 @@ int node_ctx_start(struct node_ctx *ctx, struct pf_err *err)
     if (ctx->cred_key != NULL && ctx->cred_key->is_mode_loose)
         log_warn("credential key file %s is accessible to group or others; chmod 600 it",
                  ctx->conf.redis.credential_key_file);
+    for (int i = 0; i < ctx->conf.warnings.n && i < CONF_WARNINGS_MAX; i++)
+        log_warn("config: %s", ctx->conf.warnings.msg[i]);
     if (ctx->upstream_tls != NULL && !upstream_tls_is_verified(ctx->upstream_tls))
         log_warn("%s", "node.upstream_tls_verify is false: the certificates of https upstreams "
                  "are NOT verified; anyone on the path can impersonate them and read the proxy "

@@ -123,6 +123,8 @@ void reload_run(struct node_ctx *ctx)
     log_info("reload: %s: settings generation %llu, %s%s", ctx->config_path,
              (unsigned long long)ctx->gen->id, nchanged > 0 ? "changed: " : "nothing changed",
              nchanged > 0 ? changed : "");
+    for (int i = 0; i < ctx->conf.warnings.n && i < CONF_WARNINGS_MAX; i++)
+        log_warn("reload: config: %s", ctx->conf.warnings.msg[i]);
     if (nrestart > 0)
         log_warn("reload: %s need%s a restart; the running value%s stay%s", restart,
                  nrestart == 1 ? "s" : "", nrestart == 1 ? "" : "s", nrestart == 1 ? "s" : "");

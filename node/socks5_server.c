@@ -322,7 +322,7 @@ static int step(struct conn *c)
         }
         if (s->is_authed) {
             int retry_after_s = 0;
-            enum conn_err k = user_meter_admit_user(c->ctx, &s->user, &s->tap, &c->bytes_in,
+            enum conn_err k = user_meter_admit_user(c->ctx, c->cn, &s->user, &s->tap, &c->bytes_in,
                                                     &c->bytes_out, &retry_after_s);
             if (k != CONN_ERR_NONE) {
                 clog_info(c, "socks5: user %s over its limit (%s)", s->user.name,

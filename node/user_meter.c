@@ -208,15 +208,35 @@ void user_who_from(struct user_who *w, const struct auth_user *u)
         snprintf(w->name, sizeof(w->name), "%s", u->base_user);
 }
 
-enum conn_err user_meter_admit_user(struct node_ctx *ctx, const struct user_who *w,
-                                    struct user_tap *tap, const uint64_t *bytes_in,
-                                    const uint64_t *bytes_out, int *retry_after_s)
+/* The limits of config user <name> in <cn> into <out>; NULL when there is
+ * no such user. */
+static const struct user_limits *conf_user_limits(const struct conf_node *cn, const char *name,
+                                                  struct user_limits *out)
+{
+    for (int i = 0; i < cn->nusers; i++) {
+        const struct conf_user *e = &cn->users[i];
+        if (strcmp(e->user, name) != 0)
+            continue;
+        out->max_conns = e->max_conns;
+        out->max_rps = e->max_rps;
+        out->bytes_per_day = (uint64_t)e->bytes_per_day;
+        out->bytes_per_month = (uint64_t)e->bytes_per_month;
+        return out;
+    }
+    return NULL;
+}
+
+enum conn_err user_meter_admit_user(struct node_ctx *ctx, const struct conf_node *cn,
+                                    const struct user_who *w, struct user_tap *tap,
+                                    const uint64_t *bytes_in, const uint64_t *bytes_out,
+                                    int *retry_after_s)
 {
     *retry_after_s = 0;
     if (w->name[0] == '\0')
         return CONN_ERR_NONE;
+    struct user_limits conf_lim;
     const struct user_limits *lim = w->is_source_user ? user_store_limits(ctx->users, w->name)
-                                                      : NULL;
+                                                      : conf_user_limits(cn, w->name, &conf_lim);
     return user_meter_admit(ctx->meter, w->name, lim, tap, bytes_in, bytes_out, retry_after_s);
 }
 

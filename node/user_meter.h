@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "conf.h"
 #include "conn_err.h"
 #include "user_usage.h"
 
@@ -76,12 +77,14 @@ struct user_who {
 void user_who_from(struct user_who *w, const struct auth_user *u);
 
 /* The request of authenticated user <w> on the conn of <tap>: its limits
- * (a Redis user's record, user_store.h; node.users carry none), then
- * user_meter_admit(). Call it only when authentication is required:
- * without users nothing is counted. */
-enum conn_err user_meter_admit_user(struct node_ctx *ctx, const struct user_who *w,
-                                    struct user_tap *tap, const uint64_t *bytes_in,
-                                    const uint64_t *bytes_out, int *retry_after_s);
+ * (a Redis user's record, user_store.h; a config user's from node.users
+ * of <cn>, the conn's settings generation), then user_meter_admit(). Call
+ * it only when authentication is required: without users nothing is
+ * counted. */
+enum conn_err user_meter_admit_user(struct node_ctx *ctx, const struct conf_node *cn,
+                                    const struct user_who *w, struct user_tap *tap,
+                                    const uint64_t *bytes_in, const uint64_t *bytes_out,
+                                    int *retry_after_s);
 
 /* Ends <tap> (accepts a zeroed one): its last bytes are counted, the
  * user's connection released. */

@@ -3,6 +3,9 @@
 #
 # On Debian 12 as root it first installs what the build and tests need
 # (skipped when everything is present). Then:
+#   0. scripts/check-includes.py: its self-test on the fixture trees, then
+#      the tree itself: no include cycle, no include from common/ up into a
+#      binary's folder (one test)
 #   1. sanitizer build (ASan+UBSan) in build-asan/, full ctest (unit +
 #      integration + fault), every test's logs and Redis dumps kept in
 #      build-asan/test-tmp/; then tests/secret_scan.py over all of it: no
@@ -18,7 +21,7 @@
 #   5. scripts/compose-check.sh when it exists (PF_SKIP_COMPOSE=1 skips it:
 #      for local iterations only, CI never sets it)
 # Prints "N passed, M failed" (ctest tests of every run, one per fuzz target,
-# the compose check as one test; a failed configure/build counts as one
+# the include check and the compose check as one test each; a failed configure/build counts as one
 # failed test) and exits non-zero when anything failed.
 #
 # Knobs: PF_CTEST_JOBS (default 2), PF_SKIP_COMPOSE=1, PF_COMPOSE_TIMEOUT_S
@@ -119,6 +122,16 @@ START=$(date +%s)
 
 if ! install_packages; then
   FAILED=$((FAILED + 1)); FAILED_WHAT+=("apt-get install failed")
+fi
+
+# 0. the include graph: the self-test first, so a check that finds nothing
+# on the tree is one that would have found a cycle
+log "includes: scripts/check-includes.py --self-test, then the tree"
+if python3 "$ROOT/scripts/check-includes.py" --self-test && \
+   python3 "$ROOT/scripts/check-includes.py" --root "$ROOT"; then
+  PASSED=$((PASSED + 1))
+else
+  FAILED=$((FAILED + 1)); FAILED_WHAT+=("check-includes.py")
 fi
 
 # 1. everything under ASan + UBSan

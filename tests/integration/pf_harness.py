@@ -1252,7 +1252,8 @@ class Fleet:
                     self._auto_secret(pw and urllib.parse.unquote(pw))
         url = config.get("redis", {}).get("url", "")
         try:
-            pw = urllib.parse.urlsplit(url).password
+            # {"env": ..} or {"file": ..}: the test registers what it holds
+            pw = urllib.parse.urlsplit(url).password if isinstance(url, str) else None
         except ValueError:
             pw = None
         self._auto_secret(pw)

@@ -151,6 +151,16 @@ class Install(unittest.TestCase):
                                 "examples stay off Prometheus' and node_exporter's ports")
             text = text.replace("/etc/proxyfleet/credential.key", key)
             text = text.replace("/var/lib/proxyfleet/", self.tmp + "/")
+            # the secrets the examples read from files ({"file": PATH})
+            secrets = os.path.join(self.tmp, "secrets")
+            os.makedirs(secrets, mode=0o700, exist_ok=True)
+            for name, value in (("scraper.pass", "change-me-scraper-password"),
+                                ("example-api.url",
+                                 "https://provider.example/api/getips?num=50&key=CHANGE-ME")):
+                with open(os.path.join(secrets, name), "w") as f:
+                    f.write(value + "\n")
+                os.chmod(os.path.join(secrets, name), 0o600)
+            text = text.replace("/etc/proxyfleet/secrets/", secrets + "/")
             conf = os.path.join(self.tmp, kind + ".json")
             with open(conf, "w") as f:
                 f.write(text)

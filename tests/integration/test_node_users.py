@@ -31,7 +31,9 @@ BOB_PASS = "s3cr3t-redis-bob"
 CAROL_PASS = "s3cr3t-redis-carol"
 DAVE_PASS = "s3cr3t-redis-dave"
 FRANK_PASS = "s3cr3t-redis-frank"
-ALL_PASSWORDS = (ALICE_PASS, ALICE_NEW_PASS, BOB_PASS, CAROL_PASS, DAVE_PASS, FRANK_PASS)
+GINA_PASS = "s3cr3t-config-gina"
+ALL_PASSWORDS = (ALICE_PASS, ALICE_NEW_PASS, BOB_PASS, CAROL_PASS, DAVE_PASS, FRANK_PASS,
+                 GINA_PASS)
 
 
 def b64url(b):
@@ -95,7 +97,7 @@ class NodeUsers(unittest.TestCase):
               "updated_at_ms", str(int(time.time() * 1000)), "controller_id", "by-hand")
         r.cmd("PUBLISH", k.pool_events, "%d %s" % (self.version, EPOCH))
 
-    def nodes(self, report_interval_ms=500):
+    def nodes(self, report_interval_ms=500, **extra):
         out = []
         for name in ("a", "b"):
             access = os.path.join(self.fleet.tmp, "access-%s.log" % name)
@@ -103,6 +105,7 @@ class NodeUsers(unittest.TestCase):
                    "access_log": access, "report_interval_ms": report_interval_ms,
                    "socks5_listen": "127.0.0.1:%d" % free_port(),
                    "connect_ports": []}
+            cfg.update(extra)
             n = self.fleet.start_node({"node": cfg}, name="node-" + name)
             n.access = access
             n.socks_port = int(cfg["socks5_listen"].rsplit(":", 1)[1])
@@ -378,6 +381,25 @@ class NodeUsers(unittest.TestCase):
             self.assertGreaterEqual(int(got), 200000)
         finally:
             s.close()
+
+    def test_config_user_limits_and_precedence(self):
+        users = [{"user": "gina", "pass": GINA_PASS, "max_conns": 1}]
+        a, b = self.nodes(users=users)
+        # a Redis user of the same name is never looked up: the config decides
+        self.put_user("gina", ALICE_PASS)
+        wait_until(lambda: a.metric("pf_node_users") == 1 and b.metric("pf_node_users") == 1,
+                   5, "the Redis table")
+        self.assertEqual(self.get(a, "gina", ALICE_PASS).status, 407)
+        self.assertEqual(self.get(a, "gina", GINA_PASS).status, 200)
+        s, status, _ = self.open_kept_alive(a, "gina", GINA_PASS)
+        try:
+            self.assertEqual(status, 200)
+            self.assertEqual(self.get(a, "gina", GINA_PASS).status, 429, "one at a time on a")
+            wait_until(lambda: self.get(b, "gina", GINA_PASS).status == 429, 5,
+                       "b counts a's connection")
+        finally:
+            s.close()
+        wait_until(lambda: self.get(b, "gina", GINA_PASS).status == 200, 5, "released")
 
     def assert_no_password_in_redis(self):
         r = self.redis

@@ -72,7 +72,8 @@ Test(auth, user_parse_long_session_id)
     cr_expect_eq(auth_user_parse(name, "-session-", "-sesstime-", &u), PF_EINVAL);
 }
 
-static struct conf_user users[] = { { "alice", "wonder" }, { "bob", "b0b:pass" } };
+static struct conf_user users[] = { { .user = "alice", .pass = "wonder" },
+                                    { .user = "bob", .pass = "b0b:pass" } };
 static struct conf_node cn;
 
 static void setup(void)

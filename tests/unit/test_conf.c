@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -273,6 +274,11 @@ static const struct err_case err_cases[] = {
     { "{\"node\":{\"users\":[{\"user\":\"a:b\",\"pass\":\"x\"}]}}",
       "node.users[0].user: must not contain ':'" },
     { "{\"node\":{\"users\":[{\"user\":\"a\"}]}}", "node.users[0].pass: missing" },
+    { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":\"x\",\"max_conns\":-1}]}}",
+      "node.users[0].max_conns: must be 0..1000000" },
+    { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":\"x\",\"bytes_per_day\":1e300}]}}",
+      "node.users[0].bytes_per_day: must be 0..9007199254740992" },
+    { "{\"node\":{\"redis_users\":1}}", "node.redis_users: must be true or false" },
     { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":\"1\"},{\"user\":\"a\",\"pass\":\"2\"}]}}",
       "node.users[1]: duplicate user" },
     { "{\"redis\":{\"prefix\":\"p f\"}}", "redis.prefix: must be 1..32 chars of [A-Za-z0-9_.-]" },
@@ -639,6 +645,223 @@ Test(conf, redis_credential_key_file)
     conf_deinit(&c);
 }
 
+/* ---- secrets given as {"env": NAME} or {"file": PATH} ------------------------ */
+
+static char *secret_getenv(const char *name)
+{
+    static char url[] = "https://api.example/list?key=KEYFROMENV";
+    static char pass[] = "pass-from-env";
+    static char redis[] = "redis://:redispw-env@10.1.1.1:6390/3";
+    static char bad_url[] = "ftp://example/?key=KEYFROMENV";
+    static char sentinel_pw[] = "sentinel-FROMENV";
+    if (strcmp(name, "PF_TEST_URL") == 0)
+        return url;
+    if (strcmp(name, "PF_TEST_PASS") == 0)
+        return pass;
+    if (strcmp(name, "PF_TEST_REDIS") == 0)
+        return redis;
+    if (strcmp(name, "PF_TEST_BAD_URL") == 0)
+        return bad_url;
+    if (strcmp(name, "PF_TEST_SENTINEL_PW") == 0)
+        return sentinel_pw;
+    return NULL;
+}
+
+static int secret_reads;
+
+static int secret_read_file(void *arg, const char *path, char *buf, size_t cap, size_t *len,
+                            int *is_loose, struct pf_err *err)
+{
+    static const struct {
+        char path[32];
+        char data[96];
+        int  is_loose;
+    } files[] = {
+        { "/run/secrets/url", "https://api.example/list?key=KEYFROMFILE\n", 0 },
+        { "/run/secrets/value", "Bearer TOKENFROMFILE\n", 0 },
+        { "/run/secrets/pass", "pass-from-file\n", 1 },
+        { "/run/secrets/body", "{\"key\":\"BODYKEYFROMFILE\"}\n", 0 },
+        { "/run/secrets/bad_url", "http:///nohost?key=KEYFROMFILE\n", 0 },
+        { "/run/secrets/redis", "redis://:REDISPWFROMFILE@cache:6379/1\n", 0 },
+        { "/run/secrets/redis_acl", "unix://pfuser:REDISPWFROMFILE@/run/r.sock?db=2\n", 0 },
+        { "/run/secrets/sentinel", "sentinel-FROMFILE\n", 1 },
+    };
+    (void)arg;
+    secret_reads++;
+    for (size_t i = 0; i < PF_ARRAY_LEN(files); i++) {
+        if (strcmp(files[i].path, path) == 0) {
+            size_t n = strlen(files[i].data);
+            cr_assert_leq(n, cap);
+            memcpy(buf, files[i].data, n);
+            *len = n;
+            *is_loose = files[i].is_loose;
+            return PF_OK;
+        }
+    }
+    return pf_err_set(err, PF_EIO, "No such file or directory");
+}
+
+static const struct conf_io secret_io = { secret_getenv, secret_read_file, NULL };
+
+static int parse_io(struct conf *c, const char *text, struct pf_err *err)
+{
+    conf_init_defaults(c);
+    return conf_parse_io(c, text, strlen(text), &secret_io, err);
+}
+
+/* Every secret key, in each form. */
+Test(conf, secrets_from_env_and_files)
+{
+    const char *j =
+        "{\"redis\":{\"url\":{\"file\":\"/run/secrets/redis\"}},"
+        "\"controller\":{\"providers\":["
+        "{\"name\":\"a\",\"type\":\"api\",\"url\":{\"file\":\"/run/secrets/url\"},"
+        "\"auth\":{\"type\":\"header\",\"name\":\"Authorization\","
+        "\"value\":{\"file\":\"/run/secrets/value\"}}},"
+        "{\"name\":\"b\",\"type\":\"api\",\"url\":{\"env\":\"PF_TEST_URL\"},\"method\":\"POST\","
+        "\"body\":{\"file\":\"/run/secrets/body\"},"
+        "\"auth\":{\"type\":\"basic\",\"user\":\"u\",\"pass\":{\"env\":\"PF_TEST_PASS\"}}}]},"
+        "\"node\":{\"users\":[{\"user\":\"alice\",\"pass\":{\"file\":\"/run/secrets/pass\"}},"
+        "{\"user\":\"bob\",\"pass\":{\"env\":\"PF_TEST_PASS\"}},"
+        "{\"user\":\"carol\",\"pass\":\"inline\"}]}}";
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse_io(&c, j, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.url, "redis://:REDISPWFROMFILE@cache:6379/1");
+    cr_expect_str_eq(c.redis.password, "REDISPWFROMFILE");
+    cr_expect_str_eq(c.redis.host, "cache");
+    cr_expect_eq(c.redis.db, 1);
+    const struct conf_provider *a = &c.controller.providers[0];
+    const struct conf_provider *b = &c.controller.providers[1];
+    cr_expect_str_eq(a->url, "https://api.example/list?key=KEYFROMFILE", "trailing newline stripped");
+    cr_expect_str_eq(a->auth.value, "Bearer TOKENFROMFILE");
+    cr_expect_str_eq(b->url, "https://api.example/list?key=KEYFROMENV");
+    cr_expect_str_eq(b->request_body, "{\"key\":\"BODYKEYFROMFILE\"}");
+    cr_expect_str_eq(b->auth.pass, "pass-from-env");
+    cr_assert_eq(c.node.nusers, 3);
+    cr_expect_str_eq(c.node.users[0].pass, "pass-from-file");
+    cr_expect_str_eq(c.node.users[1].pass, "pass-from-env");
+    cr_expect_str_eq(c.node.users[2].pass, "inline");
+    /* /run/secrets/pass is readable by others: one warning naming key and file */
+    cr_assert_eq(c.warnings.n, 1);
+    cr_expect_str_eq(c.warnings.msg[0], "node.users[0].pass: file /run/secrets/pass is "
+                                        "accessible to group or others; chmod 600 it");
+    conf_deinit(&c);
+    cr_expect_str_eq(c.redis.password, "", "wiped");
+    cr_expect_str_eq(c.redis.url, "", "wiped");
+}
+
+Test(conf, secret_failures_name_the_key_never_the_value)
+{
+    static const struct err_case cases[] = {
+        { "{\"node\":{\"users\":[{\"user\":\"alice\",\"pass\":{\"env\":\"PF_ALICE_PASS\"}}]}}",
+          "node.users[0].pass: env PF_ALICE_PASS is not set" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"file\":\"/run/secrets/kdl\"}}]}}",
+          "controller.providers[0].url: file /run/secrets/kdl: No such file or directory" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"file\":\"/run/secrets/bad_url\"}}]}}",
+          "controller.providers[0].url: file /run/secrets/bad_url: missing host" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"env\":\"PF_TEST_BAD_URL\"}}]}}",
+          "controller.providers[0].url: env PF_TEST_BAD_URL: must start with http:// or https://" },
+        { "{\"redis\":{\"url\":{\"env\":\"PF_TEST_URL\"}}}",
+          "redis.url: env PF_TEST_URL: must start with redis:// or unix://" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\",\"url\":\"http://x\","
+          "\"auth\":{\"type\":\"header\",\"name\":\"X-Key\",\"value\":{\"env\":\"NOPE\"}}}]}}",
+          "controller.providers[0].auth.value: env NOPE is not set" },
+        { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"file\":\"/x\",\"env\":\"Y\"}}]}}",
+          "node.users[0].pass: give env or file, not both" },
+        { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"path\":\"/x\"}}]}}",
+          "node.users[0].pass.path: unknown key" },
+        { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"env\":\"has space\"}}]}}",
+          "node.users[0].pass.env: must be a variable name ([A-Za-z_][A-Za-z0-9_]*, at most 128)" },
+        /* secrets that resolve, then a mistake elsewhere: the error is that
+         * mistake's, never the secret's value */
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"file\":\"/run/secrets/url\"},\"auth\":{\"type\":\"header\",\"name\":\"K\","
+          "\"value\":{\"file\":\"/run/secrets/value\"}},\"retries\":1}]}}",
+          "controller.providers[0].retries: unknown key" },
+        { "{\"controller\":{\"providers\":[{\"name\":\"k\",\"type\":\"api\","
+          "\"url\":{\"env\":\"PF_TEST_URL\"},\"auth\":{\"type\":\"header\","
+          "\"value\":{\"file\":\"/run/secrets/value\"}}}]}}",
+          "controller.providers[0].auth: type header needs name and value only" },
+        { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"env\":\"PF_TEST_PASS\"}},"
+          "{\"user\":\"a\",\"pass\":{\"file\":\"/run/secrets/pass\"}}]}}",
+          "node.users[1]: duplicate user" },
+        { "{\"redis\":{\"url\":{\"file\":\"/run/secrets/redis\"},\"prefix\":\"a b\"}}",
+          "redis.prefix: must be 1..32 chars of [A-Za-z0-9_.-]" },
+        /* keys that are no secrets take strings only */
+        { "{\"node\":{\"users\":[{\"user\":{\"env\":\"PF_TEST_PASS\"},\"pass\":\"x\"}]}}",
+          "node.users[0].user: must be a string" },
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
+        struct conf c;
+        struct pf_err err = { 0 };
+        cr_expect_eq(parse_io(&c, cases[i].json, &err), PF_EINVAL, "case %zu", i);
+        cr_expect_str_eq(err.msg, cases[i].msg, "case %zu", i);
+        static const char *const values[] = { "FROMFILE", "FROMENV", "KEYFROM", "TOKEN",
+                                              "BODYKEY", "pass-from", "REDISPW" };
+        for (size_t v = 0; v < PF_ARRAY_LEN(values); v++)
+            cr_expect(strstr(err.msg, values[v]) == NULL, "case %zu leaks: %s", i, err.msg);
+        conf_deinit(&c);
+    }
+}
+
+/* redis.sentinel_password and an ACL-user or unix:// redis.url are secrets
+ * too: from a file (trailing newline stripped, a loose file warned about)
+ * or from the environment; errors name the key and the source. */
+Test(conf, redis_secrets_from_file_and_env)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    const char *j = "{\"redis\":{\"url\":{\"file\":\"/run/secrets/redis_acl\"}}}";
+    cr_assert_eq(parse_io(&c, j, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.user, "pfuser");
+    cr_expect_str_eq(c.redis.password, "REDISPWFROMFILE");
+    cr_expect_str_eq(c.redis.unix_path, "/run/r.sock");
+    cr_expect_eq(c.redis.db, 2);
+    conf_deinit(&c);
+    cr_expect_str_eq(c.redis.password, "", "wiped");
+
+    j = "{\"redis\":{\"sentinels\":[\"10.0.0.1:26379\"],\"master_name\":\"m\","
+        "\"sentinel_password\":{\"file\":\"/run/secrets/sentinel\"}}}";
+    cr_assert_eq(parse_io(&c, j, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.sentinel_password, "sentinel-FROMFILE");
+    cr_assert_eq(c.warnings.n, 1);
+    cr_expect_str_eq(c.warnings.msg[0], "redis.sentinel_password: file /run/secrets/sentinel is "
+                     "accessible to group or others; chmod 600 it");
+    conf_deinit(&c);
+    cr_expect_str_eq(c.redis.sentinel_password, "", "wiped");
+
+    j = "{\"redis\":{\"sentinels\":[\"10.0.0.1:26379\"],\"master_name\":\"m\","
+        "\"sentinel_user\":\"sen\",\"sentinel_password\":{\"env\":\"PF_TEST_SENTINEL_PW\"}}}";
+    cr_assert_eq(parse_io(&c, j, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.redis.sentinel_password, "sentinel-FROMENV");
+    cr_expect_eq(c.warnings.n, 0);
+    conf_deinit(&c);
+
+    static const struct err_case cases[] = {
+        { "{\"redis\":{\"sentinels\":[\"h:1\"],\"master_name\":\"m\","
+          "\"sentinel_password\":{\"env\":\"PF_NOT_SET\"}}}",
+          "redis.sentinel_password: env PF_NOT_SET is not set" },
+        { "{\"redis\":{\"sentinels\":[\"h:1\"],\"master_name\":\"m\","
+          "\"sentinel_password\":{\"file\":\"/run/secrets/none\"}}}",
+          "redis.sentinel_password: file /run/secrets/none: No such file or directory" },
+        /* resolved, then refused by the cross-key check: no value in it */
+        { "{\"redis\":{\"sentinel_password\":{\"file\":\"/run/secrets/sentinel\"}}}",
+          "redis.sentinel_password: set without redis.sentinels" },
+        { "{\"redis\":{\"url\":{\"env\":\"PF_TEST_SENTINEL_PW\"}}}",
+          "redis.url: env PF_TEST_SENTINEL_PW: must start with redis:// or unix://" },
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(cases); i++) {
+        cr_expect_eq(parse_io(&c, cases[i].json, &err), PF_EINVAL, "case %zu", i);
+        cr_expect_str_eq(err.msg, cases[i].msg, "case %zu", i);
+        cr_expect(strstr(err.msg, "FROM") == NULL, "case %zu leaks: %s", i, err.msg);
+        conf_deinit(&c);
+    }
+}
+
 /* ---- redis: ACL user, unix socket, Sentinel (common/redis_url.c glue) ---- */
 
 Test(conf, redis_acl_user_and_unix_socket)
@@ -722,6 +945,424 @@ Test(conf, redis_error_table)
     }
 }
 
+Test(conf, secrets_without_io_are_not_set)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    const char *j = "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"env\":\"PF_TEST_PASS\"}}]}}";
+    cr_expect_eq(parse(&c, j, &err), PF_EINVAL);
+    cr_expect_str_eq(err.msg, "node.users[0].pass: env PF_TEST_PASS is not set");
+    conf_deinit(&c);
+}
+
+/* conf_load_file wires the real environment and file system. */
+Test(conf, load_file_reads_secret_files_and_env)
+{
+    char *pass = write_temp("s3cret-from-file\n", 17);
+    char *loose = write_temp("loose-pass\r\n", 12);
+    cr_assert_eq(chmod(pass, 0600), 0);
+    cr_assert_eq(chmod(loose, 0644), 0);
+    cr_assert_eq(setenv("PF_TEST_CONF_BOB", "bob-from-env", 1), 0);
+    char json[1024];
+    snprintf(json, sizeof(json),
+             "{\"node\":{\"users\":[{\"user\":\"alice\",\"pass\":{\"file\":\"%s\"}},"
+             "{\"user\":\"bob\",\"pass\":{\"env\":\"PF_TEST_CONF_BOB\"}},"
+             "{\"user\":\"carol\",\"pass\":{\"file\":\"%s\"}}]}}", pass, loose);
+    char *path = write_temp(json, strlen(json));
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(conf_load_file(&c, path, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.node.users[0].pass, "s3cret-from-file");
+    cr_expect_str_eq(c.node.users[1].pass, "bob-from-env");
+    cr_expect_str_eq(c.node.users[2].pass, "loose-pass");
+    cr_assert_eq(c.warnings.n, 1, "only the 0644 file warns");
+    cr_expect(strstr(c.warnings.msg[0], "node.users[2].pass: file ") == c.warnings.msg[0],
+              "%s", c.warnings.msg[0]);
+    cr_expect(strstr(c.warnings.msg[0], "accessible to group or others") != NULL);
+    conf_deinit(&c);
+
+    /* missing file, directory, unset variable, oversized file */
+    unlink(pass);
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    char want[512];
+    snprintf(want, sizeof(want), "node.users[0].pass: file %s: No such file or directory", pass);
+    cr_expect_str_eq(err.msg, want);
+    conf_deinit(&c);
+    unlink(path);
+    free(path);
+
+    snprintf(json, sizeof(json),
+             "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":{\"file\":\"/tmp\"}}]}}");
+    path = write_temp(json, strlen(json));
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    cr_expect_str_eq(err.msg, "node.users[0].pass: file /tmp: not a regular file");
+    conf_deinit(&c);
+    unlink(path);
+    free(path);
+
+    unsetenv("PF_TEST_CONF_BOB");
+    snprintf(json, sizeof(json),
+             "{\"node\":{\"users\":[{\"user\":\"b\",\"pass\":{\"env\":\"PF_TEST_CONF_BOB\"}}]}}");
+    path = write_temp(json, strlen(json));
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    cr_expect_str_eq(err.msg, "node.users[0].pass: env PF_TEST_CONF_BOB is not set");
+    conf_deinit(&c);
+    unlink(path);
+    free(path);
+
+    char big[5000];
+    memset(big, 'k', sizeof(big));
+    char *bigf = write_temp(big, sizeof(big));
+    snprintf(json, sizeof(json),
+             "{\"node\":{\"users\":[{\"user\":\"b\",\"pass\":{\"file\":\"%s\"}}]}}", bigf);
+    path = write_temp(json, strlen(json));
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    snprintf(want, sizeof(want), "node.users[0].pass: file %s: larger than 4096 bytes", bigf);
+    cr_expect_str_eq(err.msg, want);
+    cr_expect(strstr(err.msg, "kkkk") == NULL);
+    conf_deinit(&c);
+    unlink(path);
+    unlink(bigf);
+    unlink(loose);
+    free(path);
+    free(bigf);
+    free(pass);
+    free(loose);
+}
+
+/* A file that is exactly the limit is read whole; one byte more is refused. */
+Test(conf, load_file_secret_file_limit)
+{
+    static char data[4097];
+    memset(data, 'p', sizeof(data));
+    char *edge = write_temp(data, 4096);
+    char json[512];
+    snprintf(json, sizeof(json),
+             "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
+             "\"method\":\"POST\",\"body\":{\"file\":\"%s\"}}]}}", edge);
+    char *path = write_temp(json, strlen(json));
+    struct conf c;
+    struct pf_err err = { 0 };
+    /* body holds at most 2047 bytes: read whole, then refused by its own limit */
+    cr_expect_eq(conf_load_file(&c, path, &err), PF_EINVAL);
+    char want[512];
+    snprintf(want, sizeof(want), "controller.providers[0].body: file %s: longer than 2047 bytes",
+             edge);
+    cr_expect_str_eq(err.msg, want);
+    conf_deinit(&c);
+    unlink(path);
+    unlink(edge);
+    free(path);
+    free(edge);
+}
+
+/* ---- docs/configuration.md and the schema say the same ------------------------ */
+
+#include "conf_schema.h"
+
+#define DOC_KEYS_MAX 512
+#define DOC_CELL_MAX 160
+
+struct doc_key {
+    char path[CONF_PATH_MAX];
+    char type[DOC_CELL_MAX];
+    char def[DOC_CELL_MAX];
+};
+
+struct doc {
+    struct doc_key keys[DOC_KEYS_MAX];             /* rows of the reference tables */
+    int  nkeys;
+    char headings[64][CONF_PATH_MAX];              /* "### `controller.health`" */
+    int  nheadings;
+    char secrets[32][CONF_PATH_MAX];               /* the "Secrets outside the JSON" table */
+    int  nsecrets;
+    char env[16][2][CONF_PATH_MAX];                /* variable, key */
+    int  nenv;
+};
+
+/* Copies cell <i> of table row <line> (trimmed) into <out>; "" when absent. */
+static void doc_cell(const char *line, int i, char *out, size_t len)
+{
+    const char *p = line;
+    out[0] = '\0';
+    for (int k = 0; k <= i; k++) {
+        p = strchr(p, '|');
+        if (p == NULL)
+            return;
+        p++;
+    }
+    const char *end = strchr(p, '|');
+    if (end == NULL)
+        return;
+    while (p < end && *p == ' ')
+        p++;
+    while (end > p && end[-1] == ' ')
+        end--;
+    snprintf(out, len, "%.*s", (int)(end - p), p);
+}
+
+/* "`x`" -> "x"; returns 0 when <cell> is not one backticked word. */
+static int doc_unquote(const char *cell, char *out, size_t len)
+{
+    size_t n = strlen(cell);
+    if (n < 3 || cell[0] != '`' || cell[n - 1] != '`' || memchr(cell + 1, '`', n - 2) != NULL)
+        return 0;
+    snprintf(out, len, "%.*s", (int)(n - 2), cell + 1);
+    return 1;
+}
+
+static void doc_read(struct doc *d)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/../../docs/configuration.md", PF_CORPUS_DIR);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "open %s", path);
+    char line[4096];
+    char section[CONF_PATH_MAX / 2] = "";
+    enum { DOC_NONE, DOC_KEYS, DOC_SECRETS } mode = DOC_NONE;
+    int type_col = -1, def_col = -1;
+    int is_env_table = 0;
+    memset(d, 0, sizeof(*d));
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        char cell[DOC_CELL_MAX], word[CONF_PATH_MAX / 2];
+        if (line[0] == '#') {
+            mode = DOC_NONE;
+            const char *h = line + strspn(line, "#");
+            while (*h == ' ')
+                h++;
+            if (doc_unquote(h, word, sizeof(word))) {
+                snprintf(section, sizeof(section), "%s", word);
+                snprintf(d->headings[d->nheadings++], CONF_PATH_MAX, "%s", word);
+                mode = DOC_KEYS;
+            } else if (strcmp(h, "Secrets outside the JSON") == 0) {
+                mode = DOC_SECRETS;
+            }
+            continue;
+        }
+        if (line[0] != '|')
+            continue;
+        doc_cell(line, 0, cell, sizeof(cell));
+        if (strcmp(cell, "key") == 0 || strcmp(cell, "variable") == 0) {  /* a header row */
+            is_env_table = strcmp(cell, "variable") == 0;
+            type_col = def_col = -1;
+            for (int i = 1; i < 8; i++) {
+                char h[DOC_CELL_MAX];
+                doc_cell(line, i, h, sizeof(h));
+                if (strcmp(h, "type") == 0)
+                    type_col = i;
+                if (strcmp(h, "default") == 0)
+                    def_col = i;
+            }
+            continue;
+        }
+        if (!doc_unquote(cell, word, sizeof(word)))
+            continue;                                      /* "|---|" and prose rows */
+        if (is_env_table) {
+            char key[DOC_CELL_MAX];
+            doc_cell(line, 1, cell, sizeof(cell));
+            cr_assert(doc_unquote(cell, key, sizeof(key)), "env row %s: %s", word, cell);
+            snprintf(d->env[d->nenv][0], CONF_PATH_MAX, "%s", word);
+            snprintf(d->env[d->nenv][1], CONF_PATH_MAX, "%s", key);
+            d->nenv++;
+        } else if (mode == DOC_SECRETS) {
+            snprintf(d->secrets[d->nsecrets++], CONF_PATH_MAX, "%s", word);
+        } else if (mode == DOC_KEYS) {
+            struct doc_key *k = &d->keys[d->nkeys++];
+            cr_assert_lt(d->nkeys, DOC_KEYS_MAX);
+            int w = snprintf(k->path, sizeof(k->path), "%s.%s", section, word);
+            cr_assert(w > 0 && (size_t)w < sizeof(k->path), "path too long: %s", word);
+            if (type_col > 0)
+                doc_cell(line, type_col, k->type, sizeof(k->type));
+            if (def_col > 0)
+                doc_cell(line, def_col, k->def, sizeof(k->def));
+        }
+    }
+    fclose(f);
+}
+
+static const struct doc_key *doc_find(const struct doc *d, const char *path)
+{
+    for (int i = 0; i < d->nkeys; i++)
+        if (strcmp(d->keys[i].path, path) == 0)
+            return &d->keys[i];
+    return NULL;
+}
+
+static int doc_has_heading(const struct doc *d, const char *path)
+{
+    for (int i = 0; i < d->nheadings; i++)
+        if (strcmp(d->headings[i], path) == 0)
+            return 1;
+    return 0;
+}
+
+struct schema_key {
+    char path[CONF_PATH_MAX];
+    const struct conf_key *key;
+};
+
+struct schema {
+    struct schema_key keys[DOC_KEYS_MAX];
+    int n;
+};
+
+static void schema_collect(void *arg, const char *path, const struct conf_key *key)
+{
+    struct schema *s = arg;
+    cr_assert_lt(s->n, DOC_KEYS_MAX);
+    snprintf(s->keys[s->n].path, CONF_PATH_MAX, "%s", path);
+    s->keys[s->n].key = key;
+    s->n++;
+}
+
+static const struct conf_key *schema_find(const struct schema *s, const char *path)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->keys[i].path, path) == 0)
+            return s->keys[i].key;
+    return NULL;
+}
+
+/* The documented default of <k> (a row's "default" cell) must be the
+ * table's, for the keys whose default is one value. */
+static void check_default(const char *path, const struct conf_key *k, const char *cell)
+{
+    char want[DOC_CELL_MAX];
+    if (k->flags & CONF_F_REQUIRED) {
+        cr_expect_str_eq(cell, "required", "%s: default column", path);
+        return;
+    }
+    switch (k->type) {
+    case CONF_T_INT:
+        snprintf(want, sizeof(want), "%lld", (long long)k->def_int);
+        /* 0 may stand for a default taken from elsewhere, written out */
+        if (k->def_int != 0 || (cell[0] >= '0' && cell[0] <= '9') || cell[0] == '-')
+            cr_expect_str_eq(cell, want, "%s: documented default", path);
+        break;
+    case CONF_T_BOOL:
+        cr_expect_str_eq(cell, k->def_int ? "true" : "false", "%s: documented default", path);
+        break;
+    case CONF_T_NUM:
+        snprintf(want, sizeof(want), "%g", k->def_num);
+        cr_expect_str_eq(cell, want, "%s: documented default", path);
+        break;
+    case CONF_T_CHOICE: {
+        const struct conf_choice *c = k->aux;
+        while (c->name != NULL && c->value != k->def_int)
+            c++;
+        cr_assert_not_null(c->name, "%s: default is no choice", path);
+        snprintf(want, sizeof(want), "`%s`", c->name);
+        cr_expect_str_eq(cell, want, "%s: documented default", path);
+        break;
+    }
+    case CONF_T_STR:
+    case CONF_T_SECRET:
+    case CONF_T_PATH:
+    case CONF_T_LISTEN:
+        if (k->def_str != NULL) {
+            snprintf(want, sizeof(want), "`%s`", k->def_str);
+            cr_expect_str_eq(cell, want, "%s: documented default", path);
+        } else {
+            cr_expect(cell[0] == '\0' || strcmp(cell, "`\"\"`") == 0 ||
+                      strncmp(cell, "`<", 2) == 0,
+                      "%s: documented default %s, the schema has none", path, cell);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+Test(conf, docs_match_schema)
+{
+    static struct doc d;
+    static struct schema s;
+    doc_read(&d);
+    memset(&s, 0, sizeof(s));
+    conf_schema_walk(conf_table(), "", schema_collect, &s);
+    cr_assert_gt(s.n, 100, "the walk found %d keys", s.n);
+    cr_assert_gt(d.nkeys, 100, "the docs list %d keys", d.nkeys);
+
+    /* every key of the schema is documented: a row, or a heading of its own */
+    int nsecret = 0;
+    for (int i = 0; i < s.n; i++) {
+        const char *path = s.keys[i].path;
+        const struct conf_key *k = s.keys[i].key;
+        const struct doc_key *dk = doc_find(&d, path);
+        cr_expect(dk != NULL || doc_has_heading(&d, path),
+                  "%s is in the schema but not in docs/configuration.md", path);
+        if (k->type == CONF_T_SECRET) {
+            nsecret++;
+            int listed = 0;
+            for (int j = 0; j < d.nsecrets; j++)
+                listed |= strcmp(d.secrets[j], path) == 0;
+            cr_expect(listed, "%s is a secret but not in the docs' list of secrets", path);
+        }
+        if (dk == NULL)
+            continue;
+        cr_expect_eq(strcmp(dk->type, "secret") == 0, k->type == CONF_T_SECRET,
+                     "%s: documented type '%s'", path, dk->type);
+        check_default(path, k, dk->def);
+    }
+    /* ... and nothing else is */
+    for (int i = 0; i < d.nkeys; i++)
+        cr_expect_not_null(schema_find(&s, d.keys[i].path),
+                           "%s is in docs/configuration.md but not in the schema", d.keys[i].path);
+    for (int i = 0; i < d.nheadings; i++) {
+        /* "controller.providers[]" heads the keys of an array's elements */
+        char h[CONF_PATH_MAX];
+        snprintf(h, sizeof(h), "%s", d.headings[i]);
+        size_t n = strlen(h);
+        int is_elem = n > 2 && strcmp(h + n - 2, "[]") == 0;
+        if (is_elem)
+            h[n - 2] = '\0';
+        const struct conf_key *k = schema_find(&s, h);
+        cr_expect(k != NULL && (!is_elem || k->type == CONF_T_ARRAY),
+                  "heading %s names no key of the schema", d.headings[i]);
+    }
+    for (int i = 0; i < d.nsecrets; i++) {
+        const struct conf_key *k = schema_find(&s, d.secrets[i]);
+        cr_expect(k != NULL && k->type == CONF_T_SECRET, "%s is listed as a secret",
+                  d.secrets[i]);
+    }
+    cr_expect_eq(d.nsecrets, nsecret);
+
+    /* the PF_* overrides, both ways */
+    int nenv = 0;
+    for (const char *var, *key; (var = conf_env_override((size_t)nenv, &key)) != NULL; nenv++) {
+        int found = 0;
+        for (int j = 0; j < d.nenv; j++)
+            found |= strcmp(d.env[j][0], var) == 0 && strcmp(d.env[j][1], key) == 0;
+        cr_expect(found, "%s -> %s is not in the docs' table of overrides", var, key);
+        cr_expect_not_null(schema_find(&s, key), "%s overrides unknown key %s", var, key);
+    }
+    cr_expect_eq(d.nenv, nenv, "the docs list %d overrides, the code has %d", d.nenv, nenv);
+}
+
+/* Every table of the schema fits the engine's limits and its defaults pass
+ * their own checks. */
+static void check_key(void *arg, const char *path, const struct conf_key *key)
+{
+    (void)arg;
+    if (key->type == CONF_T_OBJECT || key->type == CONF_T_ARRAY) {
+        const struct conf_table *t = key->aux;
+        cr_expect_leq(t->nkeys, CONF_KEYS_MAX, "%s: %zu keys", path, t->nkeys);
+    }
+    if (key->type == CONF_T_STR || key->type == CONF_T_SECRET || key->type == CONF_T_PATH ||
+        key->type == CONF_T_LISTEN) {
+        cr_expect_gt(key->size, 1, "%s", path);
+        cr_expect_leq(key->max > 0 ? (size_t)key->max : key->size, CONF_STR_READ_MAX, "%s",
+                      path);
+    }
+}
+
+Test(conf, schema_tables_are_sound)
+{
+    conf_schema_walk(conf_table(), "", check_key, NULL);
+    cr_expect_leq(((const struct conf_table *)conf_table())->nkeys, CONF_KEYS_MAX);
+}
+
 Test(conf, redis_sentinel_env)
 {
     static const char *const env[] = {
@@ -771,5 +1412,29 @@ Test(conf, log_format_and_access_log)
     cr_assert_eq(parse(&c, "{\"node\":{\"access_log\":\"/var/log/proxyfleet/access.log\"}}",
                        &err), PF_OK, "%s", err.msg);
     cr_expect_str_eq(c.node.access_log, "/var/log/proxyfleet/access.log");
+    conf_deinit(&c);
+}
+
+Test(conf, user_limits_and_redis_users)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    const char *text =
+        "{\"node\":{\"redis_users\":true,\"users\":["
+        "{\"user\":\"alice\",\"pass\":\"pw-alice\",\"max_conns\":10,\"max_rps\":5,"
+        "\"bytes_per_day\":1073741824,\"bytes_per_month\":9007199254740992},"
+        "{\"user\":\"bob\",\"pass\":\"pw-bob\"}]}}";
+    cr_assert_eq(parse(&c, text, &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(c.node.is_redis_users, 1);
+    cr_assert_eq(c.node.nusers, 2);
+    cr_expect_eq(c.node.users[0].max_conns, 10);
+    cr_expect_eq(c.node.users[0].max_rps, 5);
+    cr_expect_eq(c.node.users[0].bytes_per_day, INT64_C(1073741824));
+    cr_expect_eq(c.node.users[0].bytes_per_month, INT64_C(9007199254740992));
+    cr_expect_eq(c.node.users[1].max_conns, 0, "no limit by default");
+    cr_expect_eq(c.node.users[1].bytes_per_day, 0);
+    conf_deinit(&c);
+    conf_init_defaults(&c);
+    cr_expect_eq(c.node.is_redis_users, 0, "off by default");
     conf_deinit(&c);
 }
