@@ -229,8 +229,12 @@ enum conf_strategy {
 #define CONF_TAG_MAX      32
 
 struct conf_user {
-    char user[UPSTREAM_CRED_MAX];
-    char pass[UPSTREAM_CRED_MAX];   /* never logged */
+    char     user[UPSTREAM_CRED_MAX];
+    char     pass[UPSTREAM_CRED_MAX];   /* never logged */
+    int      max_conns;                 /* fleet-wide limits (node/user_meter.h); 0 = none */
+    int      max_rps;
+    int64_t  bytes_per_day;
+    int64_t  bytes_per_month;
 };
 
 struct conf_node {
@@ -258,6 +262,8 @@ struct conf_node {
     struct conf_user *users;            /* owned; "users": empty = no auth */
     int      nusers;
     int      is_anonymous_allowed;      /* "allow_anonymous": no users on a non-loopback listener */
+    int      is_redis_users;            /* "redis_users": users from {pf}:v1:users too (pool mode;
+                                           node/user_store.h), default false; restart-only */
     int      rotate_interval_s;         /* rotate strategy: seconds per upstream, 0 = every conn; default 60 */
     char     sticky_header[64];         /* session key header, stripped; "" = none (default) */
     char     session_tag[CONF_TAG_MAX]; /* user name session marker, default "-session-"; "" = off */

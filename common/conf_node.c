@@ -31,6 +31,11 @@ static const struct conf_key user_keys[] = {
     CONF_STR(struct conf_user, "user", user, CONF_F_NONEMPTY | CONF_F_REQUIRED, NULL,
              check_user_name),
     CONF_SECRET(struct conf_user, "pass", pass, CONF_F_REQUIRED, NULL),
+    /* the bounds of user_record.h: the same limits as a Redis user's */
+    CONF_INT(struct conf_user, "max_conns", max_conns, 0, 1000000, 0),
+    CONF_INT(struct conf_user, "max_rps", max_rps, 0, 1000000, 0),
+    CONF_INT(struct conf_user, "bytes_per_day", bytes_per_day, 0, INT64_C(1) << 53, 0),
+    CONF_INT(struct conf_user, "bytes_per_month", bytes_per_month, 0, INT64_C(1) << 53, 0),
 };
 static const struct conf_table user_table =
     CONF_TABLE(user_keys, struct conf_user, NULL, user_finish);
@@ -146,6 +151,7 @@ static const struct conf_key node_keys[] = {
     CONF_POLICY(N, "upstream_allow_private", upstream_policy),
     CONF_ARRAY(N, "users", users, nusers, CONF_USERS_MAX, "users", &user_table),
     CONF_BOOL(N, "allow_anonymous", is_anonymous_allowed, 0),
+    CONF_BOOL(N, "redis_users", is_redis_users, 0),
     CONF_INT(N, "rotate_interval_s", rotate_interval_s, 0, 86400, 60),
     CONF_STR(N, "sticky_header", sticky_header, 0, NULL, check_header_name),
     CONF_STR(N, "session_tag", session_tag, 0, "-session-", NULL),

@@ -43,8 +43,19 @@ int auth_check_conf(const struct conf_node *cn, struct pf_err *err)
     return user_params_words_from_tags(cn->session_tag, cn->session_time_tag, &w, err);
 }
 
+int auth_is_required(const struct conf_node *cn, const struct auth_source *src)
+{
+    return cn->nusers > 0 || (src != NULL && src->is_on);
+}
+
 int auth_check_user(const struct conf_node *cn, const char *user, const char *pass,
                     size_t pass_len, struct auth_user *u)
+{
+    return auth_check_user_from(cn, NULL, user, pass, pass_len, u);
+}
+
+int auth_check_user_from(const struct conf_node *cn, const struct auth_source *src,
+                         const char *user, const char *pass, size_t pass_len, struct auth_user *u)
 {
     if (auth_user_parse(user, cn->session_tag, cn->session_time_tag, u) != PF_OK) {
         char reason[sizeof(u->reason)];
@@ -54,21 +65,33 @@ int auth_check_user(const struct conf_node *cn, const char *user, const char *pa
         return 0;
     }
     size_t blen = strlen(u->base_user);
-    int ok = 0;
+    int ok = 0, is_known = 0;
     /* no early exit: the same work for every user, matching or not */
     for (int i = 0; i < cn->nusers; i++) {
         const struct conf_user *e = &cn->users[i];
-        ok |= str_consttime_eq(u->base_user, blen, e->user, strlen(e->user)) &
-              str_consttime_eq(pass, pass_len, e->pass, strlen(e->pass));
+        int same = str_consttime_eq(u->base_user, blen, e->user, strlen(e->user));
+        is_known |= same;
+        ok |= same & str_consttime_eq(pass, pass_len, e->pass, strlen(e->pass));
     }
+    if (is_known || src == NULL || !src->is_on || src->check == NULL)
+        return ok;
+    ok = src->check(src->arg, u->base_user, pass, pass_len) == 1;
+    u->is_source_user = ok;
     return ok;
 }
 
 int auth_check_basic(const struct conf_node *cn, const char *value, struct auth_user *u)
 {
+    return auth_check_basic_from(cn, NULL, value, u);
+}
+
+int auth_check_basic_from(const struct conf_node *cn, const struct auth_source *src,
+                          const char *value, struct auth_user *u)
+{
+    int is_required = auth_is_required(cn, src);
     memset(u, 0, sizeof(*u));
     if (value == NULL || strncasecmp(value, "basic ", 6) != 0)
-        return cn->nusers == 0;
+        return !is_required;
     value += 6;
     while (*value == ' ')
         value++;
@@ -83,9 +106,9 @@ int auth_check_basic(const struct conf_node *cn, const char *value, struct auth_
         if (colon != NULL) {
             *colon = '\0';
             const char *pass = colon + 1;
-            ok = auth_check_user(cn, plain, pass, strlen(pass), u);
+            ok = auth_check_user_from(cn, src, plain, pass, strlen(pass), u);
         }
     }
     memset(plain, 0, sizeof(plain));
-    return cn->nusers == 0 ? 1 : ok;
+    return is_required ? ok : 1;
 }

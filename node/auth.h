@@ -25,6 +25,17 @@ struct auth_user {
     int  lifetime_min;              /* -sesstime-<minutes>; 0 = no lifetime */
     struct user_params params;      /* labels (and the session as given) */
     char reason[PF_ERR_MSG_LEN];    /* why the parameters were refused; "" = they were not */
+    int  is_source_user;            /* matched through the auth_source, not node.users */
+};
+
+/* A source of users besides node.users (node/user_store.h: the users in
+ * Redis). node.users comes first: a base user name found there is decided
+ * there and never passed on. */
+struct auth_source {
+    /* 1 when base user name <user> with <pass> of <pass_len> bytes matches */
+    int  (*check)(void *arg, const char *user, const char *pass, size_t pass_len);
+    void  *arg;
+    int    is_on;                  /* authentication is required even without node.users */
 };
 
 /* Parses user name <user> with session marker <tag> (e.g. "-session-"; ""
@@ -57,6 +68,14 @@ int auth_check_conf(const struct conf_node *cn, struct pf_err *err) PF_MUSTCHECK
 int auth_check_user(const struct conf_node *cn, const char *user, const char *pass,
                     size_t pass_len, struct auth_user *u);
 
+/* As auth_check_user(), then, when node.users has no such base user name,
+ * through <src> (NULL = none). */
+int auth_check_user_from(const struct conf_node *cn, const struct auth_source *src,
+                         const char *user, const char *pass, size_t pass_len, struct auth_user *u);
+
+/* 1 when authentication is required: node.users is not empty or <src> is on. */
+int auth_is_required(const struct conf_node *cn, const struct auth_source *src);
+
 /* HTTP: checks Proxy-Authorization header value <value> (NULL when the
  * request has none). Without node.users every request is authorized, but
  * a "Basic" user name still names its session and labels (check
@@ -64,5 +83,9 @@ int auth_check_user(const struct conf_node *cn, const char *user, const char *pa
  * the stack and wiped. Fills <u> as auth_check_user() does (is_sticky 0
  * when there is no usable user name). Returns 1 when authorized. */
 int auth_check_basic(const struct conf_node *cn, const char *value, struct auth_user *u);
+
+/* As auth_check_basic(), with the users of <src> too (NULL = none). */
+int auth_check_basic_from(const struct conf_node *cn, const struct auth_source *src,
+                          const char *value, struct auth_user *u);
 
 #endif

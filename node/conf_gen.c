@@ -79,6 +79,7 @@ static const struct gen_key restart_redis_keys[] = {
     KEY("redis.connect_timeout_ms", redis.connect_timeout_ms),
     KEY("redis.command_timeout_ms", redis.command_timeout_ms),
     KEY_STR("redis.credential_key_file", redis.credential_key_file),
+    KEY("node.redis_users", node.is_redis_users),
     KEY("redis.sentinels", redis.sentinels),
     KEY("redis.sentinels", redis.nsentinels),
     KEY_STR("redis.master_name", redis.master_name),
@@ -162,7 +163,11 @@ static int users_differ(const struct conf_node *a, const struct conf_node *b)
         return 1;
     for (int i = 0; i < a->nusers; i++)
         if (strcmp(a->users[i].user, b->users[i].user) != 0 ||
-            strcmp(a->users[i].pass, b->users[i].pass) != 0)
+            strcmp(a->users[i].pass, b->users[i].pass) != 0 ||
+            a->users[i].max_conns != b->users[i].max_conns ||
+            a->users[i].max_rps != b->users[i].max_rps ||
+            a->users[i].bytes_per_day != b->users[i].bytes_per_day ||
+            a->users[i].bytes_per_month != b->users[i].bytes_per_month)
             return 1;
     return 0;
 }

@@ -11,6 +11,8 @@
 #include <event2/event.h>
 
 #include "access_log.h"
+#include "user_meter.h"
+#include "user_store.h"
 #include "attempt.h"
 #include "auth.h"
 #include "ban_control.h"
@@ -61,6 +63,7 @@ struct http_session {
     struct attempt       att;           /* embedded: where the exchange goes */
     struct http_exchange x;             /* embedded: the current exchange */
     int                  is_head_started; /* READ_HEAD: bytes of the next head arrived */
+    struct user_tap      tap;           /* the authenticated user's meter (user_meter.h) */
 };
 
 static const struct conn_ops http_ops;
@@ -84,6 +87,7 @@ static void exchange_reset(struct http_session *hs)
 static void http_release(struct conn *c)
 {
     struct http_session *hs = session_of(c);
+    user_meter_tap_end(c->ctx->meter, &hs->tap);
     exchange_reset(hs);
     attempt_deinit(&hs->att);
 }
@@ -145,6 +149,7 @@ static const char *status_text(int status)
     case 405: return "Method Not Allowed";
     case 407: return "Proxy Authentication Required";
     case 408: return "Request Timeout";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
@@ -191,7 +196,7 @@ static void http_reply_error(struct conn *c, enum conn_err reason)
                         hs->att.note[0] != '\0' ? "\n" : "");
     const char *extra = "";
     char retry_after[48];
-    if (status == 503) {
+    if (status == 503 || status == 429) {
         snprintf(retry_after, sizeof(retry_after), "Retry-After: %d\r\n",
                  hs->att.retry_after_s > 0 ? hs->att.retry_after_s : 1);
         extra = retry_after;
@@ -412,21 +417,27 @@ static void http_on_upstream_ready(struct conn *c)
 /* Returns 1 when the request carries valid client credentials (or none are
  * needed). The user name may carry a session suffix (alice-session-42): the
  * base name is authenticated and the session becomes the sticky key. */
-static int is_authorized(struct conn *c, struct http_session *hs)
+static int is_authorized(struct conn *c, struct http_session *hs, struct user_who *who,
+                         int *is_required)
 {
-    struct auth_user u;
+    struct auth_user au;
+    struct auth_user *u = &au;
+    struct auth_source src;
+    user_store_auth_source(c->ctx->users, &src);
     hs->att.has_session = 0;
-    int ok = auth_check_basic(c->cn, http_head_get(hs->x.req, "proxy-authorization"), &u);
-    if (ok && c->cn->nusers > 0)
-        access_mark_user(&hs->x.mark, c, u.base_user);
-    if (u.reason[0] != '\0') {
+    *is_required = auth_is_required(c->cn, &src);
+    int ok = auth_check_basic_from(c->cn, &src, http_head_get(hs->x.req, "proxy-authorization"), u);
+    user_who_from(who, u);
+    if (ok && *is_required)
+        access_mark_user(&hs->x.mark, c, who->name);
+    if (u->reason[0] != '\0') {
         /* unknown or malformed parameters: refused even without node.users,
          * with the reason (it quotes only what was validated) */
-        snprintf(hs->att.note, sizeof(hs->att.note), "bad user name: %.200s", u.reason);
+        snprintf(hs->att.note, sizeof(hs->att.note), "bad user name: %.200s", u->reason);
         c->ctx->stats.user_param_errors++;
         ok = 0;
     }
-    attempt_set_session_user(&hs->att, &u);
+    attempt_set_session_user(&hs->att, u);
     return ok;
 }
 
@@ -490,12 +501,26 @@ static void on_request(struct conn *c, struct http_session *hs)
         x->is_req_keep_alive = !req->is_conn_close &&
             (req->is_conn_keep_alive ||
              http_list_has_token(http_head_get(req, "proxy-connection"), "keep-alive"));
-    if (!is_authorized(c, hs)) {
+    struct user_who who;
+    int is_required = 0;
+    if (!is_authorized(c, hs, &who, &is_required)) {
         clog_info(c, "%s: proxy authentication failed or missing%s%s",
                   x->is_connect ? "CONNECT" : req->method, hs->att.note[0] != '\0' ? ": " : "",
                   hs->att.note);
         conn_reply_error(c, CONN_ERR_AUTH);
         return;
+    }
+    if (is_required) {
+        int retry_after_s = 0;
+        enum conn_err k = user_meter_admit_user(ctx, c->cn, &who, &hs->tap, &c->bytes_in,
+                                                &c->bytes_out, &retry_after_s);
+        if (k != CONN_ERR_NONE) {
+            clog_info(c, "%s: user %s over its limit (%s)", x->is_connect ? "CONNECT" : req->method,
+                      who.name, conn_err_name(k));
+            a->retry_after_s = retry_after_s;
+            conn_reply_error(c, k);
+            return;
+        }
     }
     struct pf_err err;
     pf_err_clear(&err);

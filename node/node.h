@@ -28,6 +28,8 @@ struct drain;
 struct reload;
 struct conf_gen;
 struct access_log;
+struct user_store;
+struct user_meter;
 
 struct node_ctx {
     struct event_base *base;            /* owned */
@@ -67,6 +69,9 @@ struct node_ctx {
     struct drain      *drain;           /* owned: the signal handlers and the grace timer */
     struct reload     *reload;          /* owned: SIGHUP (config) and SIGUSR1 (access log) */
     struct access_log *access_log;      /* owned; NULL when node.access_log is "" */
+    struct user_store *users;           /* owned; the users in Redis, NULL unless
+                                           node.redis_users (pool mode) */
+    struct user_meter *meter;           /* owned: per-user limits and usage */
     const char        *notify_socket;   /* borrowed ($NOTIFY_SOCKET); NULL = no service manager */
     int                is_notify_failed;/* a notify failed: logged once */
     int                max_clients;     /* node.max_clients within the descriptor budget

@@ -31,6 +31,8 @@
 #include "redis_link.h"
 #include "reload.h"
 #include "report.h"
+#include "user_meter.h"
+#include "user_store.h"
 #include "rng.h"
 #include "seal.h"
 #include "snapshot_file.h"
@@ -57,6 +59,8 @@ int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
         rc = auth_check_conf(&ctx->conf.node, err);
     if (rc == PF_OK)
         rc = policy_check_open_proxy(&ctx->conf.node, err);
+    if (rc == PF_OK && ctx->conf.node.is_redis_users && ctx->conf.node.mode != CONF_NODE_POOL)
+        rc = pf_err_set(err, PF_EINVAL, "node.redis_users: needs node.mode \"pool\" (Redis)");
     if (rc == PF_OK && ctx->conf.node.mode == CONF_NODE_POOL &&
         ctx->conf.redis.credential_key_file[0] != '\0') {
         ctx->cred_key = seal_key_load(ctx->conf.redis.credential_key_file, err);
@@ -196,6 +200,11 @@ static int start_pool(struct node_ctx *ctx, struct pf_err *err)
     ctx->report = report_create(ctx);
     if (ctx->report == NULL)
         return pf_err_set(err, PF_ENOMEM, "report: out of memory");
+    if (ctx->conf.node.is_redis_users) {
+        ctx->users = user_store_create(ctx->base, ctx->redis, &ctx->keys);
+        if (ctx->users == NULL)
+            return pf_err_set(err, PF_ENOMEM, "users: out of memory or no randomness");
+    }
     return PF_OK;
 }
 
@@ -255,6 +264,9 @@ int node_ctx_start(struct node_ctx *ctx, struct pf_err *err)
         if (rc != PF_OK)
             return rc;
     }
+    ctx->meter = user_meter_create(ctx);   /* after the link: it reports through it */
+    if (ctx->meter == NULL)
+        return pf_err_set(err, PF_ENOMEM, "user meter: out of memory");
     ctx->listener = listener_create(ctx, err);
     if (ctx->listener == NULL)
         return PF_EIO;
@@ -294,6 +306,8 @@ void node_ctx_destroy(struct node_ctx *ctx)
     if (ctx->reaper != NULL)
         conn_close_all(ctx);
     admin_http_destroy(ctx->admin);
+    user_meter_destroy(ctx->meter);
+    user_store_destroy(ctx->users);
     report_destroy(ctx->report);
     ban_sync_destroy(ctx->bans);
     pool_sync_destroy(ctx->sync);

@@ -10,6 +10,8 @@
 #include "conn_err.h"
 #include "pool_sync.h"
 #include "redis_link.h"
+#include "user_meter.h"
+#include "user_store.h"
 #include "version.h"
 
 #define SRC(s) ((const struct node_metrics_src *)(s))
@@ -92,6 +94,39 @@ static void f_upstream_errors(const void *s, const struct metrics_row *row, stru
         if (st->upstream_errors[r] > 0 || conn_err_kind((enum conn_err)r)->is_upstream_fault)
             metrics_uint(e, (const char *[]){ conn_err_name((enum conn_err)r) },
                          st->upstream_errors[r]);
+}
+
+/* The uint64_t at offset <row>->arg of the user store's counters. */
+static void f_user_store(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    struct user_store_stats st;
+    uint64_t v;
+    user_store_get_stats(SRC(s)->ctx->users, &st);
+    memcpy(&v, (const char *)&st + row->arg, sizeof(v));
+    metrics_uint(e, NULL, v);
+}
+
+/* The uint64_t at offset <row>->arg of the user meter's counters. */
+static void f_user_meter(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    struct user_meter_stats st;
+    uint64_t v;
+    user_meter_get_stats(SRC(s)->ctx->meter, &st);
+    memcpy(&v, (const char *)&st + row->arg, sizeof(v));
+    metrics_uint(e, NULL, v);
+}
+
+/* Requests refused by a user's limit, by kind (the CONN_ERR_USER_* ones). */
+static void f_user_denied(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    static const enum conn_err kinds[] = { CONN_ERR_USER_MAX_CONNS, CONN_ERR_USER_MAX_RPS,
+                                           CONN_ERR_USER_BYTES_PER_DAY,
+                                           CONN_ERR_USER_BYTES_PER_MONTH };
+    struct user_meter_stats st;
+    user_meter_get_stats(SRC(s)->ctx->meter, &st);
+    for (size_t i = 0; i < PF_ARRAY_LEN(kinds); i++)
+        metrics_uint(e, (const char *[]){ conn_err_name(kinds[i]) }, st.denied[kinds[i]]);
 }
 
 static void f_pool_size(const void *s, const struct metrics_row *row, struct metrics_emit *e)
@@ -243,6 +278,7 @@ static void f_build_info(const void *s, const struct metrics_row *row, struct me
 #define LINK(f) redis_u64, offsetof(struct redis_link_stats, f)
 #define SYNC(f) sync_u64, offsetof(struct pool_sync_stats, f)
 #define FN(f) f, 0
+#define FN_ARG(f, off) f, (off)
 #define C METRICS_COUNTER
 #define G METRICS_GAUGE
 #define H METRICS_HISTOGRAM
@@ -375,6 +411,29 @@ static const struct metrics_row node_rows[] = {
       NOL, STAT(accept_errors), 0 },
     { "pf_node_access_log_errors_total", C, NONE, "Access log lines lost: the write failed.",
       NOL, STAT(access_log_errors), 0 },
+    /* users from Redis (user_store.h) and per-user limits (user_meter.h) */
+    { "pf_node_users", G, NONE, "Users from Redis ({pf}:v1:users) in the table served.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, users)), 0 },
+    { "pf_node_user_loads_total", C, NONE, "User tables read from Redis and swapped in.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, loads)), 0 },
+    { "pf_node_user_bad_records_total", C, NONE, "User records skipped: bad name, bad record or too costly a hash.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, bad_records)), 0 },
+    { "pf_node_user_verifications_total", C, NONE, "scrypt password verifications run (cache misses within the budget).",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, verifications)), 0 },
+    { "pf_node_user_verify_throttled_total", C, NONE, "Credential checks refused: over the verifications per second budget.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, verify_throttled)), 0 },
+    { "pf_node_user_auth_cache_hits_total", C, NONE, "Credential checks answered from the verified-credentials cache.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, cache_hits)), 0 },
+    { "pf_node_user_auth_cache_misses_total", C, NONE, "Credential checks not in the verified-credentials cache.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, cache_misses)), 0 },
+    { "pf_node_user_slots", G, NONE, "Users metered on this node (served in the last hour).",
+      NOL, FN_ARG(f_user_meter, offsetof(struct user_meter_stats, users)), 0 },
+    { "pf_node_user_denied_total", C, NONE, "Requests refused by a user's limit, by reason.",
+      { "reason" }, FN(f_user_denied), 0 },
+    { "pf_node_user_reports_total", C, NONE, "Per-user usage reports Redis answered.",
+      NOL, FN_ARG(f_user_meter, offsetof(struct user_meter_stats, reports)), 0 },
+    { "pf_node_user_reports_lost_total", C, NONE, "Per-user usage reports whose reply never came (sent again).",
+      NOL, FN_ARG(f_user_meter, offsetof(struct user_meter_stats, reports_lost)), 0 },
     /* the process */
     { "pf_node_draining", G, NONE, "1 while draining after SIGTERM or SIGINT.",
       NOL, FN(f_draining), 0 },

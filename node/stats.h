@@ -7,7 +7,7 @@
 
 #include "hist.h"
 
-#define STATS_REASONS_MAX 32    /* >= CONN_ERR__COUNT (checked in conn.c) */
+#define STATS_REASONS_MAX 40    /* >= CONN_ERR__COUNT (checked in conn.c) */
 
 /* How an accepted request or tunnel ended, for /stats and /metrics. */
 enum stats_outcome {
