@@ -154,7 +154,12 @@ class NodeUsers(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 1.5, "added within 1 s (plus curl time)")
         # the name's parameters are not part of it; a wrong password is not enough
         self.assertEqual(self.get(a, "alice-session-42", ALICE_PASS).status, 200)
-        self.assertEqual(self.get(b, "alice-country-us-session-7", ALICE_PASS).status, 200)
+        self.assertEqual(self.get(b, "alice-session-7-sesstime-10", ALICE_PASS).status, 200)
+        # past authentication, a label filter applies: the pool has no country=us
+        r = self.get(b, "alice-country-us-session-7", ALICE_PASS)
+        self.assertEqual(r.status, 503, r.body)
+        self.assertIn("no upstream matches country=us", r.body)
+        self.get(b, "alice-session-7", ALICE_PASS)
         self.assertIn("user=alice method=GET", self.access_lines(b)[-1],
                       "the access log names the user, not its parameters")
         self.assertEqual(self.get(a, "alice", ALICE_NEW_PASS).status, 407)
