@@ -1171,6 +1171,31 @@ static int conf_ctl_admin(void *base, const cJSON *item, const char *path, struc
     return conf_check_listen(item, path, ctl->admin_listen, sizeof(ctl->admin_listen), 1, err);
 }
 
+/* controller.admin_token: a Bearer token (RFC 6750 characters, 16..255 of
+ * them); errors describe it, never quote it. */
+static int conf_ctl_admin_token(void *base, const cJSON *item, const char *path,
+                                struct pf_err *err)
+{
+    struct conf_controller *ctl = base;
+    int rc = conf_auth_secret(item, path, ctl->admin_token, sizeof(ctl->admin_token), err);
+    if (rc != PF_OK)
+        return rc;
+    size_t n = strlen(ctl->admin_token);
+    size_t ok = strspn(ctl->admin_token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789-._~+/=");
+    if (ok != n) {
+        memset(ctl->admin_token, 0, sizeof(ctl->admin_token));
+        return pf_err_set(err, PF_EINVAL, "%s: only letters, digits and -._~+/= are allowed",
+                          path);
+    }
+    if (n < 16) {
+        memset(ctl->admin_token, 0, sizeof(ctl->admin_token));
+        return pf_err_set(err, PF_EINVAL, "%s: at least 16 characters "
+                          "(e.g. openssl rand -hex 16)", path);
+    }
+    return PF_OK;
+}
+
 /* ---- controller.health ------------------------------------------------------ */
 
 static int conf_health_url(void *base, const cJSON *item, const char *path, struct pf_err *err)
@@ -1315,6 +1340,7 @@ static const struct conf_field conf_controller_fields[] = {
     CONF_FN("health", conf_ctl_health),
     CONF_FN("id", conf_ctl_id),
     CONF_FN("admin_listen", conf_ctl_admin),
+    CONF_FN("admin_token", conf_ctl_admin_token),
     CONF_INT(struct conf_controller, "poll_interval_ms", poll_interval_ms, 10, 86400000),
     CONF_INT(struct conf_controller, "default_ttl_s", default_ttl_s, 1, 30 * 86400),
     CONF_INT(struct conf_controller, "heartbeat_interval_ms", heartbeat_interval_ms, 10, 600000),
@@ -1875,4 +1901,5 @@ void conf_deinit(struct conf *c)
     conf_free_users(&c->node);
     memset(c->redis.password, 0, sizeof(c->redis.password));
     memset(c->redis.sentinel_password, 0, sizeof(c->redis.sentinel_password));
+    memset(c->controller.admin_token, 0, sizeof(c->controller.admin_token));
 }
