@@ -3,7 +3,7 @@ and nodes, fake provider API. Checks `status` (text and --json), `nodes`,
 `providers`, `upstreams` with filters, and `status --check`'s exit codes
 and reasons through a provider failure (breaker open), a node kill, a
 lagging node, a Redis restart and a stopped leader. The text output of the
-first `status` is kept in the test dir as status.txt (docs/status.md
+first `status` is kept as $PF_ARTIFACT_DIR/ctl_status.txt (docs/status.md
 quotes such a capture)."""
 
 import json
@@ -75,7 +75,9 @@ class TestCtlStatus(CtlBase):
 
         rc, out, err = self.ctl(self.cfg, "status")
         self.assertEqual(rc, 0, err)
-        with open(os.path.join(f.tmp, "status.txt"), "w") as fh:
+        art = os.environ.get("PF_ARTIFACT_DIR") or f.tmp
+        os.makedirs(art, exist_ok=True)
+        with open(os.path.join(art, "ctl_status.txt"), "w") as fh:
             fh.write(out)
         self.assertIn("leader    controller", out.replace("\033", ""))
         self.assertIn("version %s" % meta["version"], out)
