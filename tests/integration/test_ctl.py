@@ -2,7 +2,8 @@
 and nodes, fake provider API. Checks `status` (text and --json), `nodes`,
 `providers`, `upstreams` with filters, and `status --check`'s exit codes
 and reasons through a provider failure (breaker open), a node kill, a
-lagging node, a Redis restart and a stopped leader. The text output of the
+lagging node, a Redis restart, a stopped leader, and through ACL Sentinels
+across a failover. The text output of the
 first `status` is kept as $PF_ARTIFACT_DIR/ctl_status.txt (docs/status.md
 quotes such a capture)."""
 
@@ -243,6 +244,57 @@ class TestCtlCheckThroughFailures(CtlBase):
         self.assertEqual((rc, out), (1, "FAIL: no leader: no controller holds the lease\n"))
         rc, out, _ = self.ctl(self.cfg, "status", "--sample-ms", "0")
         self.assertIn("leader    none", out)
+
+
+ACL_USER = "pfuser"
+ACL_PASS = "pf-ctl-acl-6613"
+SENT_USER = "pfsentinel"
+SENT_PASS = "pf-ctl-sentinel-4419"
+
+
+def acl_args():
+    return ["--user", ACL_USER, "on", ">" + ACL_PASS, "~*", "&*", "+@all",
+            "--user", "default", "off", "--masteruser", ACL_USER, "--masterauth", ACL_PASS]
+
+
+class TestCtlSentinel(CtlBase):
+    def test_reads_through_acl_sentinels_and_follows_a_failover(self):
+        """The ctl uses the fleet's redis section as is: an ACL user in the
+        URL, sentinels with their own ACL user; after a failover it reads
+        the new master."""
+        f = self.fleet
+        f.secret(ACL_PASS)
+        f.secret(SENT_PASS)
+        m = f.start_redis(name="master", args=acl_args(), auth=(ACL_USER, ACL_PASS))
+        rep = f.start_replica(m, args=acl_args(), auth=(ACL_USER, ACL_PASS))
+        ss = f.start_sentinels(m, 3, auth=(ACL_USER, ACL_PASS), acl_user=(SENT_USER, SENT_PASS),
+                               failover_timeout_ms=5000)
+        rcfg = f.sentinel_redis_config(ss, "pfmaster",
+                                       url="redis://%s:%s@ignored/0" % (ACL_USER, ACL_PASS),
+                                       sentinel_user=SENT_USER, sentinel_password=SENT_PASS,
+                                       connect_timeout_ms=500, command_timeout_ms=500)
+        ctlr = f.start_controller({"redis": rcfg, "controller": {
+            "lease_ms": 1500, "providers": [{"name": "static", "type": "static",
+                                             "upstreams": ["http://" + PUBLIC_A]}]}})
+        f.start_node({"redis": rcfg, "node": {"report_interval_ms": 300}}, name="node-s")
+        wait_until(lambda: m.hgetall(self.k.pool_meta).get("count") == "1", 15, "a publish")
+        wait_until(lambda: self.ctl(ctlr.config_path, "status", "--check")[0] == 0, 15,
+                   "check ok through the sentinels")
+        s = self.ctl_json(ctlr.config_path, "status", "--sample-ms", "0")
+        self.assertEqual(s["redis"], "127.0.0.1:%d" % m.port)
+        self.assertEqual([n["id"] for n in s["nodes"]], ["node-s"])
+        rc, out, err = self.ctl(ctlr.config_path, "status", "--sample-ms", "0")
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn(ACL_PASS, out + err)
+        self.assertNotIn(SENT_PASS, out + err)
+
+        self.assertEqual(ss[0].cmd("SENTINEL", "FAILOVER", "pfmaster"), "OK")
+        wait_until(lambda: rep.role() == "master", 20, "the replica promoted")
+        want = "127.0.0.1:%d" % rep.port
+        wait_until(lambda: self.ctl_json(ctlr.config_path, "status", "--sample-ms", "0")["redis"]
+                   == want, 20, "ctl reading the new master")
+        wait_until(lambda: self.ctl(ctlr.config_path, "status", "--check")[0] == 0, 20,
+                   "check ok on the new master")
 
 
 if __name__ == "__main__":
