@@ -246,6 +246,47 @@ class TestCtlCheckThroughFailures(CtlBase):
         self.assertIn("leader    none", out)
 
 
+class TestCtlLabels(CtlBase):
+    def test_pool_by_tier_and_label_and_label_filter(self):
+        f = self.fleet
+        f.start_redis()
+        prov = f.start_fake_provider()
+        prov.set("/list", scenario="good_text", upstreams=[PUBLIC_A])
+        city = "\u5f90\u5dde\u5e02"
+        prov.set("/getip", scenario="provider_shape", shape="zhima", ttl_s=600, upstreams=[
+            {"host": "192.0.2.44", "port": 8000, "city": city, "isp": "\u7535\u4fe1"},
+            {"host": "192.0.2.45", "port": 8000, "city": "Nanjing", "isp": "\u7535\u4fe1"}])
+        ctlr = f.start_controller({"controller": {"providers": [
+            {"name": "plain", "type": "api", "format": "lines", "url": prov.url("/list")},
+            {"name": "zhima", "type": "api", "format": "json", "tier": 1,
+             "url": prov.url("/getip?key=" + f.secret("k-ZHIMA-SECRET-19")),
+             "json": {"list": "data", "host": "ip", "port": "port", "expire": "expire_time",
+                      "expire_kind": "timestamp", "expire_tz_offset_min": 480,
+                      "success": {"field": "success", "equals": [True]},
+                      "labels": {"city": "city", "isp": "isp"}}}]}})
+        wait_until(lambda: f.redis.hgetall(self.k.pool_meta).get("count") == "3", 15, "pool of 3")
+        s = self.ctl_json(ctlr.config_path, "status", "--sample-ms", "0")
+        pool = s["pool"]
+        self.assertEqual({g["name"]: g["total"] for g in pool["by_provider"]},
+                         {"zhima": 2, "plain": 1})
+        self.assertEqual({g["name"]: g["total"] for g in pool["by_tier"]}, {"1": 2, "0": 1})
+        self.assertEqual({g["name"]: g["total"] for g in pool["by_label"]["city"]},
+                         {city: 1, "Nanjing": 1, "": 1})
+        self.assertEqual({g["name"]: g["total"] for g in pool["by_label"]["isp"]},
+                         {"\u7535\u4fe1": 2, "": 1})
+        ups = self.ctl_json(ctlr.config_path, "upstreams", "--label", "city=" + city)["upstreams"]
+        self.assertEqual([u["id"] for u in ups], ["http://192.0.2.44:8000"])
+        self.assertEqual(ups[0]["tier"], 1)
+        self.assertEqual(ups[0]["labels"]["isp"], "\u7535\u4fe1")
+        rc, out, _ = self.ctl(ctlr.config_path, "status", "--sample-ms", "0")
+        self.assertIn("by tier           1 2 (0 healthy), 0 1 (0 healthy)", out)
+        self.assertIn("by city           ", out)
+        self.assertIn(city, out)
+        rc, out, _ = self.ctl(ctlr.config_path, "upstreams", "--provider", "zhima")
+        self.assertIn("city=" + city, out)
+        self.assertIn("2 of 3 upstreams", out)
+
+
 ACL_USER = "pfuser"
 ACL_PASS = "pf-ctl-acl-6613"
 SENT_USER = "pfsentinel"
