@@ -127,8 +127,8 @@ void ctl_text_nodes(FILE *out, const struct fleet *f, int is_color)
             fprintf(out, "%s%5s%s ", C_YELLOW, b2, C_OFF);
         else
             fprintf(out, "%5s ", b2);
-        fprintf(out, "%6s %8s %6s %s ago\n", ctl_int(b3, sizeof(b3), n->conns_active), b4, b5,
-                ctl_dur(b6, sizeof(b6), n->age_ms));
+        fprintf(out, "%6s %8s %6s %s%s\n", ctl_int(b3, sizeof(b3), n->conns_active), b4, b5,
+                ctl_dur(b6, sizeof(b6), n->age_ms), n->age_ms != FLEET_UNKNOWN ? " ago" : "");
     }
     if (f->nnodes == 0)
         fprintf(out, "(no node has reported)\n");

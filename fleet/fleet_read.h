@@ -3,7 +3,10 @@
  * fleet-wide keys (lease, controller hash, providers, nodes, pool meta,
  * records, health), the second for each provider's and node's hash. Every
  * value is decoded by fleet_decode (untrusted: a malformed one leaves its
- * figure unknown or its record counted bad, never fails the read). */
+ * figure unknown or its record counted bad, never fails the read); a key
+ * of another type than the schema's (an error reply) fails the read with
+ * a reason. Names that are not valid key names (a node id or provider name
+ * put there by someone else) are listed, never used to build a key. */
 #ifndef PF_FLEET_READ_H
 #define PF_FLEET_READ_H
 
