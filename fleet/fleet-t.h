@@ -2,9 +2,9 @@
  * moment (the leader, the providers, the nodes, the pool and its health),
  * decoded from the keys of docs/redis-keys.md. Built by fleet_read (I/O)
  * from the pure decoders of fleet_decode, finished by fleet_model
- * (derived figures: node state, lag, the pool summary), rated by
- * fleet_check (requests per second from two heartbeats) and rendered by
- * fleet_json and proxyfleet-ctl's text view.
+ * (derived figures: node state, lag, the pool summary; rates from two
+ * reads; the --check verdict) and rendered by fleet_json and
+ * proxyfleet-ctl's text view. (Bans are not in Redis yet: no section.)
  *
  * Every string in the model came from Redis (untrusted) and was sanitized
  * when decoded (str_sanitize_text: no control characters), so renderers
@@ -166,13 +166,6 @@ struct fleet_pool {
     struct fleet_groups by_isp;
 };
 
-/* Bans (issue 12) are not in Redis yet: the section is rendered only when
- * is_present, so the reader fills it once keys.c names the key. */
-struct fleet_bans {
-    int      is_present;
-    int64_t  count;
-};
-
 struct fleet {
     int64_t  now_ms;                    /* wall clock of the read */
     char     prefix[64];                /* the keys' base, "{pf}:v1" */
@@ -185,7 +178,6 @@ struct fleet {
     struct fleet_pool      pool;
     struct fleet_upstream *upstreams;   /* owned; sorted by id */
     size_t   nupstreams;
-    struct fleet_bans      bans;
 };
 
 #endif
