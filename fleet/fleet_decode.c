@@ -51,15 +51,14 @@ static int fleet_parse_double(const char *s, size_t len, double *out)
 
 int64_t fleet_parse_int(const char *s, size_t len)
 {
+    char buf[FLEET_NUM_MAX];
     double d;
     if (!fleet_parse_double(s, len, &d) || d != floor(d) || d < -9.2e18 || d > 9.2e18)
         return FLEET_UNKNOWN;
-    /* exact for the integers the fleet writes as decimal digits */
-    if (strspn(s, "0123456789-") == len) {
-        char buf[FLEET_NUM_MAX];
-        (void)fleet_num_copy(buf, s, len);
+    /* exact for the integers the fleet writes as decimal digits (the copy:
+     * <s> need not be NUL-terminated) */
+    if (fleet_num_copy(buf, s, len) && strspn(buf, "0123456789-") == len)
         return (int64_t)strtoll(buf, NULL, 10);
-    }
     return (int64_t)d;
 }
 
