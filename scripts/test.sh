@@ -42,6 +42,7 @@ PACKAGES=(
   procps iproute2 iptables nftables wrk libssl-dev openssl
   systemd groff-base man-db
   prometheus   # promtool check metrics (tests/integration/test_metrics_hygiene.py)
+  chromium     # headless: the controller's status page (tests/integration/test_status_page.py)
 )
 
 log() { printf '\n=== %s\n' "$*"; }

@@ -52,7 +52,8 @@ class Install(unittest.TestCase):
         return os.path.join(self.root, *parts)
 
     def test_files_are_installed(self):
-        for rel in ("bin/proxyfleet-node", "bin/proxyfleet-controller",
+        for rel in ("bin/proxyfleet-node", "bin/proxyfleet-controller", "bin/proxyfleet-ctl",
+                    "share/man/man1/proxyfleet-ctl.1",
                     "lib/systemd/system/proxyfleet-node.service",
                     "lib/systemd/system/proxyfleet-controller.service",
                     "lib/sysusers.d/proxyfleet.conf",
@@ -63,7 +64,7 @@ class Install(unittest.TestCase):
                     "share/doc/proxyfleet/README.md",
                     "share/doc/proxyfleet/configuration.md"):
             self.assertTrue(os.path.isfile(self.path(rel)), "not installed: " + rel)
-        for rel in ("bin/proxyfleet-node", "bin/proxyfleet-controller"):
+        for rel in ("bin/proxyfleet-node", "bin/proxyfleet-controller", "bin/proxyfleet-ctl"):
             self.assertTrue(os.access(self.path(rel), os.X_OK), rel + " not executable")
         with open(self.path("lib/sysusers.d/proxyfleet.conf")) as f:
             self.assertRegex(f.read(), r"^u proxyfleet ", "sysusers entry creates the user")
@@ -138,6 +139,25 @@ class Install(unittest.TestCase):
                 self.assertIn(want, text, "%s lacks %s" % (unit, want))
             with open(page) as f:
                 self.assertNotIn("@PF_", f.read(), "unconfigured placeholder")
+
+    def test_ctl_man_page_renders_cleanly(self):
+        groff = _need("groff")
+        page = self.path("share/man/man1/proxyfleet-ctl.1")
+        p = subprocess.run([groff, "-man", "-ww", "-Tutf8", page], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr.strip(), "", "groff warnings for proxyfleet-ctl")
+        text = re.sub(".\b", "", p.stdout).replace("\u2010", "-")
+        for want in ("--config", "--json", "--check", "status", "upstreams", "EXIT STATUS",
+                     "Sentinel"):
+            self.assertIn(want, text, "proxyfleet-ctl.1 lacks %s" % want)
+        with open(page) as f:
+            self.assertNotIn("@PF_", f.read(), "unconfigured placeholder")
+        # the installed binary runs
+        p = subprocess.run([self.path("bin/proxyfleet-ctl"), "--version"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("proxyfleet-ctl "))
 
     def test_examples_pass_check_config(self):
         key = os.path.join(self.tmp, "credential.key")
