@@ -390,8 +390,23 @@ static int conf_log_level(void *base, const cJSON *item, const char *path, struc
     return PF_OK;
 }
 
+static int conf_log_format(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf *c = base;
+    enum pf_log_format fmt;
+    const char *s;
+    int rc = conf_get_string(item, path, 64, 0, &s, err);
+    if (rc != PF_OK)
+        return rc;
+    if (log_parse_format(s, &fmt) != PF_OK)
+        return pf_err_set(err, PF_EINVAL, "%s: must be text or json", path);
+    snprintf(c->log_format, sizeof(c->log_format), "%s", log_format_name(fmt));
+    return PF_OK;
+}
+
 static const struct conf_field conf_log_fields[] = {
     CONF_FN("level", conf_log_level),
+    CONF_FN("format", conf_log_format),
 };
 
 /* ---- providers ------------------------------------------------------------ */
@@ -1580,6 +1595,22 @@ static int conf_node_users(void *base, const cJSON *item, const char *path, stru
 }
 
 CONF_STR_FN(conf_node_snapshot_file, struct conf_node, snapshot_file, 1)
+CONF_STR_FN(conf_node_upstream_ca_file, struct conf_node, upstream_ca_file, 1)
+
+static int conf_node_access_log(void *base, const cJSON *item, const char *path,
+                                struct pf_err *err)
+{
+    struct conf_node *n = base;
+    int rc = conf_copy_string(item, path, n->access_log, sizeof(n->access_log), 1, err);
+    if (rc != PF_OK)
+        return rc;
+    if (n->access_log[0] != '\0' && strcmp(n->access_log, "stderr") != 0 &&
+        n->access_log[0] != '/') {
+        n->access_log[0] = '\0';
+        return pf_err_set(err, PF_EINVAL, "%s: must be \"stderr\" or an absolute path", path);
+    }
+    return PF_OK;
+}
 
 static const struct conf_field conf_node_fields[] = {
     CONF_FN("id", conf_node_id),
@@ -1614,6 +1645,9 @@ static const struct conf_field conf_node_fields[] = {
     CONF_INT(struct conf_node, "drain_grace_ms", drain_grace_ms, 0, 3600000),
     CONF_FN("source_address", conf_node_source_address),
     CONF_FN("snapshot_file", conf_node_snapshot_file),
+    CONF_FN("access_log", conf_node_access_log),
+    CONF_FN("upstream_ca_file", conf_node_upstream_ca_file),
+    CONF_BOOL(struct conf_node, "upstream_tls_verify", is_upstream_tls_verified),
 };
 
 /* ---- root ----------------------------------------------------------------- */
@@ -1695,6 +1729,7 @@ void conf_init_defaults(struct conf *c)
     c->redis.connect_timeout_ms = 2000;
     c->redis.command_timeout_ms = 2000;
     snprintf(c->log_level, sizeof(c->log_level), "info");
+    snprintf(c->log_format, sizeof(c->log_format), "text");
 
     conf_default_id(c->controller.id, sizeof(c->controller.id));
     c->controller.poll_interval_ms = 10000;
@@ -1725,6 +1760,7 @@ void conf_init_defaults(struct conf *c)
     for (size_t i = 0; i < PF_ARRAY_LEN(connect_ports); i++)
         c->node.connect_ports[c->node.nconnect_ports++] = connect_ports[i];
     c->node.drain_grace_ms = 10000;
+    c->node.is_upstream_tls_verified = 1;
 }
 
 int conf_parse(struct conf *c, const char *text, size_t len, struct pf_err *err)

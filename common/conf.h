@@ -290,11 +290,18 @@ struct conf_node {
     int      drain_grace_ms;            /* SIGTERM/SIGINT drain time, default 10000 */
     char     source_address[64];        /* outgoing bind address (IP literal); "" = kernel's choice */
     char     snapshot_file[CONF_FILE_PATH_MAX]; /* local pool snapshot (saved, loaded at start); "" = off */
+    char     access_log[CONF_FILE_PATH_MAX]; /* one line per request or tunnel: "" = off (default),
+                                           "stderr", or an absolute file path */
+    char     upstream_ca_file[CONF_FILE_PATH_MAX]; /* PEM CAs trusted for https upstreams'
+                                           certificates; "" = the system CAs (default) */
+    int      is_upstream_tls_verified;  /* "upstream_tls_verify": check https upstreams'
+                                           certificates and names, default true */
 };
 
 struct conf {
     struct conf_redis      redis;
     char                   log_level[16];   /* default "info" */
+    char                   log_format[8];   /* "text" (default) or "json" (log.h) */
     struct conf_controller controller;
     struct conf_node       node;
 };

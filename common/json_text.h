@@ -23,4 +23,17 @@ int json_scalar_text(const cJSON *v, char *buf, size_t len) PF_MUSTCHECK;
  * last digits. Returns the new item, or NULL when out of memory. */
 cJSON *json_add_int(cJSON *o, const char *name, int64_t value);
 
+/* Characters of one string json_text_quote() keeps; the rest is cut. */
+#define JSON_TEXT_QUOTE_MAX 1024
+
+/* Writes the <len> bytes at <s> (untrusted: any bytes) as one JSON string,
+ * quotes included, into <dst> of <dst_len> bytes, NUL-terminated: the text
+ * goes through str_sanitize_text() (invalid UTF-8 becomes U+FFFD, control
+ * characters ' ' or '?'), then '"' and '\\' are escaped. At most
+ * JSON_TEXT_QUOTE_MAX characters are kept, and fewer when <dst> is short:
+ * the string is cut at a character boundary and still closed, so the
+ * result is always valid JSON when <dst_len> >= 3 ("" otherwise). Returns
+ * the bytes written, NUL excluded. For log lines built without cJSON. */
+size_t json_text_quote(const char *s, size_t len, char *dst, size_t dst_len);
+
 #endif

@@ -1,12 +1,15 @@
 /* The controller's context: built, wired and torn down; see context.h. */
 #include "context.h"
 
+#include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
 
 #include "admin_http.h"
+#include "clock.h"
 #include "fetch.h"
 #include "health_check.h"
 #include "lease.h"
@@ -17,6 +20,7 @@
 #include "reload.h"
 #include "seal.h"
 #include "sentinel.h"
+#include "svc_notify.h"
 #include "sync.h"
 
 int context_check(struct ctl_ctx *ctx, struct pf_err *err)
@@ -35,11 +39,31 @@ int context_check(struct ctl_ctx *ctx, struct pf_err *err)
     return PF_OK;
 }
 
+/* Tells the service manager (systemd Type=notify, $NOTIFY_SOCKET) <state>;
+ * the first failure is logged, later ones ignored. */
+static void context_notify(struct ctl_ctx *ctx, const char *state)
+{
+    struct pf_err err;
+    pf_err_clear(&err);
+    if (svc_notify(ctx->notify_socket, state, &err) == PF_OK || ctx->is_notify_failed)
+        return;
+    ctx->is_notify_failed = 1;
+    log_warn("telling the service manager failed, ignored from now on: %s", err.msg);
+}
+
+/* The loop runs, the admin port is up: READY=1. */
+static void context_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    context_notify(arg, "READY=1");
+}
+
 static void context_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct ctl_ctx *ctx = arg;
 
     (void)what;
+    context_notify(ctx, "STOPPING=1");
     log_info("signal %d: shutting down", (int)sig);
     sync_shutdown(ctx);
     event_base_loopbreak(ctx->base);
@@ -47,10 +71,16 @@ static void context_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 static void context_sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
+    struct ctl_ctx *ctx = arg;
+    char state[64];
+
     (void)sig;
     (void)what;
+    snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%" PRId64, clock_mono_us());
+    context_notify(ctx, state);
     log_info("signal SIGHUP: reloading the config");
-    reload_run(arg);
+    reload_run(ctx);
+    context_notify(ctx, "READY=1");
 }
 
 int context_create(struct ctl_ctx *ctx)
@@ -102,6 +132,10 @@ int context_create(struct ctl_ctx *ctx)
     if (event_add(ctx->sigint_ev, NULL) != 0 || event_add(ctx->sigterm_ev, NULL) != 0 ||
         event_add(ctx->sighup_ev, NULL) != 0)
         return PF_EIO;
+    ctx->notify_socket = getenv("NOTIFY_SOCKET");
+    const struct timeval now = { 0, 0 };
+    if (event_base_once(ctx->base, -1, EV_TIMEOUT, context_ready_cb, ctx, &now) != 0)
+        return PF_ENOMEM;
     return sync_start(ctx);
 }
 

@@ -44,6 +44,8 @@ struct ctl_ctx {
     const char         *config_path;    /* borrowed from argv: re-read on SIGHUP */
     uint64_t            reloads;        /* good SIGHUP reloads */
     uint64_t            reload_errors;  /* rejected SIGHUP reloads (old config kept) */
+    const char         *notify_socket;  /* borrowed ($NOTIFY_SOCKET); NULL = no service manager */
+    int                 is_notify_failed;/* a notify failed: logged once */
     int                 is_sync_wanted; /* a poll finished since the last good pool sync */
     int                 is_prune_wanted;/* providers set may hold providers no longer configured */
     size_t              pool_size;      /* upstreams in the last merge */

@@ -59,8 +59,10 @@ int main(int argc, char **argv)
         return CTL_EXIT_CONFIG;
     }
     enum pf_log_level level = PF_LOG_INFO;
-    if (log_parse_level(ctx.conf.log_level, &level) != PF_OK) {
-        fprintf(stderr, "config: %s: log.level: unknown level\n", path);
+    enum pf_log_format format = PF_LOG_TEXT;
+    if (log_parse_level(ctx.conf.log_level, &level) != PF_OK ||
+        log_parse_format(ctx.conf.log_format, &format) != PF_OK) {
+        fprintf(stderr, "config: %s: log: unknown level or format\n", path);
         conf_deinit(&ctx.conf);
         return CTL_EXIT_CONFIG;
     }
@@ -78,6 +80,7 @@ int main(int argc, char **argv)
         return CTL_EXIT_OK;
     }
     log_set_level(level);
+    log_set_format(format);
     if (ctx.cred_key == NULL)
         log_warn("redis.credential_key_file is not set: upstream passwords are stored in Redis "
                  "in clear; to seal them, write 64 hex chars (openssl rand -hex 32) to a file "

@@ -34,13 +34,15 @@ void reload_run(struct ctl_ctx *ctx)
     struct provider **nps = NULL;
     size_t nn = 0;
     enum pf_log_level level = PF_LOG_INFO;
+    enum pf_log_format format = PF_LOG_TEXT;
 
     pf_err_clear(&err);
     if (conf_load_file(&nc, ctx->config_path, &err) != PF_OK ||
         keys_init(&nk, nc.redis.prefix, &err) != PF_OK ||
-        log_parse_level(nc.log_level, &level) != PF_OK) {
+        log_parse_level(nc.log_level, &level) != PF_OK ||
+        log_parse_format(nc.log_format, &format) != PF_OK) {
         log_error("reload: %s: %s; keeping the old config", ctx->config_path,
-                  err.msg[0] ? err.msg : "log.level: unknown level");
+                  err.msg[0] ? err.msg : "log: unknown level or format");
         conf_deinit(&nc);
         ctx->reload_errors++;
         return;
@@ -103,6 +105,7 @@ void reload_run(struct ctl_ctx *ctx)
     ctx->nproviders = nn;
     conf_deinit(&old);
     log_set_level(level);
+    log_set_format(format);
     ctx->reloads++;
     log_info("reload: %s: %zu providers", ctx->config_path, nn);
     sync_providers_changed(ctx);

@@ -27,6 +27,7 @@ struct attempt_verdict attempt_dial_verdict(enum dial_err err, int reply_status)
     case DIAL_ERR_RESET:           v.reason = CONN_ERR_UPSTREAM_RESET; break;
     case DIAL_ERR_TIMEOUT:         v.reason = CONN_ERR_UPSTREAM_TIMEOUT; break;
     case DIAL_ERR_UPSTREAM_AUTH:   v.reason = CONN_ERR_UPSTREAM_AUTH; break;
+    case DIAL_ERR_TLS:             v.reason = CONN_ERR_UPSTREAM_TLS; break;
     case DIAL_ERR_BAD_REPLY:
     case DIAL_ERR_UNSUPPORTED:     v.reason = CONN_ERR_UPSTREAM_BAD_REPLY; break;
     case DIAL_ERR_UPSTREAM_STATUS:
@@ -90,7 +91,7 @@ int attempt_init(struct attempt *a, struct conn *c)
 
 static int is_pool_mode(const struct attempt *a)
 {
-    return a->c->ctx->conf.node.mode == CONF_NODE_POOL;
+    return a->c->cn->mode == CONF_NODE_POOL;
 }
 
 /* Releases the request's count on its upstream's active connections. */
@@ -157,7 +158,7 @@ void attempt_record(struct attempt *a, int is_failure)
     struct node_ctx *ctx = a->c->ctx;
     if (!a->has_up || !is_pool_mode(a))
         return;
-    const struct conf_node *cn = &ctx->conf.node;
+    const struct conf_node *cn = a->c->cn;
     struct pool_eject_conf ec = { cn->eject_consecutive_failures, cn->eject_base_ms, cn->eject_max_ms };
     int64_t now = clock_mono_ms(), until = 0;
     if (pool_cache_record(&ctx->pool, a->up_id, is_failure, now, &ec, &until)) {
@@ -183,7 +184,7 @@ static int pick(struct attempt *a)
 {
     struct conn *c = a->c;
     struct node_ctx *ctx = c->ctx;
-    const struct conf_node *cn = &ctx->conf.node;
+    const struct conf_node *cn = c->cn;
     release_upstream(a);
     /* a snapshot applied since the last try renumbered the pool: the
      * indexes tried mean other upstreams now (the retry budget,
@@ -262,15 +263,16 @@ static void try_next(struct attempt *a)
     a->is_reused = 0;
     a->ubev_pool_version = ctx->pool.version;
     conn_set_state(c, CONN_ST_DIALING);
-    conn_arm_timer(c, ctx->conf.node.connect_timeout_ms);
+    conn_arm_timer(c, c->cn->connect_timeout_ms);
     a->dial_start_us = clock_mono_us();
+    c->dial.cn = c->cn;
     dial_start(&c->dial, a->tgt.host, a->tgt.port, a->has_up ? &a->up : NULL, a->is_tunnel);
 }
 
 void attempt_begin(struct attempt *a)
 {
     struct conn *c = a->c;
-    const struct conf_node *cn = &c->ctx->conf.node;
+    const struct conf_node *cn = c->cn;
     if (a->is_tunnel && !policy_connect_port_allowed(cn, a->tgt.port)) {
         clog_info(c, "%s %s: port not in node.connect_ports", a->verb, a->dest);
         c->ctx->stats.connect_port_denials++;
@@ -296,7 +298,7 @@ void attempt_fail(struct attempt *a, enum conn_err reason, int is_retryable)
     int is_reused = a->is_reused;
     a->is_reused = 0;
     if (attempt_may_retry(is_retryable, is_reused, a->has_up, a->nattempts,
-                          c->ctx->conf.node.retries)) {
+                          c->cn->retries)) {
         c->ctx->stats.retries++;
         clog_debug(c, "retrying %s after %s", a->dest, conn_err_name(reason));
         a->last_reason = reason;
@@ -338,8 +340,9 @@ static void on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev)
     char via[UPSTREAM_HOST_MAX + 32] = "direct";
     if (a->has_up)
         addr_format_safe(&a->up, via, sizeof(via));
-    clog_info(c, "%s %s via %s failed: %s (status %d)", a->verb, a->dest, via, dial_err_name(err),
-              c->dial.reply_status);
+    clog_info(c, "%s %s via %s failed: %s%s%s (status %d)", a->verb, a->dest, via,
+              dial_err_name(err), c->dial.detail != NULL ? ": " : "",
+              c->dial.detail != NULL ? c->dial.detail : "", c->dial.reply_status);
     struct attempt_verdict v = attempt_dial_verdict(err, c->dial.reply_status);
     if (v.is_upstream_fault)
         attempt_record(a, 1);

@@ -21,6 +21,8 @@
 #include "clog.h"
 #include "log.h"
 #include "tunnel.h"
+#include "tunnel_bev.h"
+#include "upstream_tls.h"
 
 #define LINGER_MS 2000
 #define REJECT_FLUSH_MS 1000
@@ -50,8 +52,8 @@ const char *conn_state_name(enum conn_state st)
 
 void conn_bug(const struct conn *c, const char *what, const char *file, int line)
 {
-    log_error("c%llu %s: BUG at %s:%d in state %s: %s does not hold", (unsigned long long)c->id,
-              c->peer, file, line, conn_state_name(c->state), what);
+    log_write_conn(PF_LOG_ERROR, file, line, c->id, c->peer, "BUG in state %s: %s does not hold",
+                   conn_state_name(c->state), what);
     abort();
 }
 
@@ -81,6 +83,7 @@ int conn_client_write(struct conn *c, const void *data, size_t len)
 static void conn_free(struct conn *c)
 {
     c->ops->release(c);
+    conf_gen_put(c->gen);
     dial_deinit(&c->dial);
     if (c->timer != NULL)
         event_free(c->timer);
@@ -89,6 +92,7 @@ static void conn_free(struct conn *c)
     if (c->ubev != NULL)
         bufferevent_free(c->ubev);
     tunnel_destroy(c->tun);
+    tunnel_bev_destroy(c->btun);
     free(c);
 }
 
@@ -151,6 +155,8 @@ struct conn *conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa
         return NULL;
     }
     c->ctx = ctx;
+    c->gen = conf_gen_get(ctx->gen);
+    c->cn = &c->gen->node;
     c->ops = ops;
     c->proto = (char *)c + CONN_PROTO_OFFSET;
     c->id = ++ctx->next_conn_id;
@@ -178,14 +184,23 @@ struct conn *conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa
         conn_close(c, CONN_ERR_INTERNAL);
         return NULL;
     }
-    size_t high = PF_MAX_OF((size_t)CONN_HIGH_WATER, (size_t)ctx->conf.node.max_header_bytes + 1);
+    size_t high = PF_MAX_OF((size_t)CONN_HIGH_WATER, (size_t)c->cn->max_header_bytes + 1);
     bufferevent_setwatermark(c->cbev, EV_READ, 0, high);
     bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
     bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
     clog_debug(c, "accepted%s", is_reject ? " over max_clients" : "");
     if (!is_reject)
-        conn_arm_timer(c, ctx->conf.node.header_timeout_ms);
+        conn_arm_timer(c, c->cn->header_timeout_ms);
     return c;
+}
+
+void conn_use_current_settings(struct conn *c)
+{
+    if (c->gen == c->ctx->gen)
+        return;
+    conf_gen_put(c->gen);
+    c->gen = conf_gen_get(c->ctx->gen);
+    c->cn = &c->gen->node;
 }
 
 void conn_close(struct conn *c, enum conn_err reason)
@@ -194,6 +209,8 @@ void conn_close(struct conn *c, enum conn_err reason)
         return;
     struct node_ctx *ctx = c->ctx;
     c->is_closing = 1;
+    if (c->ops->on_close != NULL)
+        c->ops->on_close(c, reason);
     const struct conn_err_kind *k = conn_err_kind(reason);
     clog_at(k->log_level, c, "closed in %s after %llu requests, in %llu out %llu bytes: %s",
             conn_state_name(c->state), (unsigned long long)c->nreq,
@@ -216,6 +233,7 @@ void conn_close(struct conn *c, enum conn_err reason)
         bufferevent_disable(c->ubev, EV_READ | EV_WRITE);
     }
     tunnel_stop(c->tun);
+    tunnel_bev_stop(c->btun);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -261,7 +279,7 @@ void conn_attach_upstream(struct conn *c, struct bufferevent *bev)
     c->ubev = bev;
     bufferevent_setwatermark(bev, EV_READ, 0,
                              PF_MAX_OF((size_t)CONN_HIGH_WATER,
-                                       (size_t)c->ctx->conf.node.max_header_bytes + 1));
+                                       (size_t)c->cn->max_header_bytes + 1));
     bufferevent_setwatermark(bev, EV_WRITE, CONN_HIGH_WATER / 2, 0);
     bufferevent_setcb(bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -284,7 +302,7 @@ void conn_flush_and_close(struct conn *c, enum conn_err reason)
 {
     if (c->is_closing)
         return;
-    if (c->tun != NULL) {        /* a tunnel has no bufferevent left to flush */
+    if (c->tun != NULL || c->btun != NULL) {   /* a tunnel's relay owns the sockets */
         conn_close(c, reason);
         return;
     }
@@ -294,7 +312,7 @@ void conn_flush_and_close(struct conn *c, enum conn_err reason)
     conn_set_state(c, CONN_ST_FLUSH);
     bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
     bufferevent_enable(c->cbev, EV_WRITE);
-    conn_arm_timer(c, c->is_reject ? REJECT_FLUSH_MS : c->ctx->conf.node.idle_timeout_ms);
+    conn_arm_timer(c, c->is_reject ? REJECT_FLUSH_MS : c->cn->idle_timeout_ms);
     if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0)
         start_linger(c);
 }
@@ -355,13 +373,41 @@ static void tunnel_done_cb(void *arg, enum tunnel_end end)
     conn_close(arg, reasons[end]);
 }
 
+/* TUNNEL through a TLS upstream: both bufferevents, with what they hold,
+ * go to the bufferevent relay. */
+static void tunnel_bev_start(struct conn *c)
+{
+    struct node_stats *st = &c->ctx->stats;
+    struct tunnel_bev_args a = {
+        .base = c->ctx->base,
+        .bev = { c->cbev, c->ubev },
+        .nread = { { &c->bytes_in, &st->bytes_in }, { &c->bytes_out, &st->bytes_out } },
+        .high_water = CONN_HIGH_WATER,
+        .done = tunnel_done_cb,
+        .arg = c,
+        .id = c->id,
+        .peer = c->peer,
+    };
+    c->cbev = c->ubev = NULL;
+    struct tunnel_bev *t = tunnel_bev_create(&a);   /* may end (and close c) before it returns */
+    if (t == NULL) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    c->btun = t;
+}
+
 void conn_tunnel_start(struct conn *c)
 {
     struct node_stats *st = &c->ctx->stats;
     st->tunnels_total++;
     conn_set_state(c, CONN_ST_TUNNEL);
     /* armed once: the relay stamps activity and the timer re-arms for the rest */
-    conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+    conn_arm_timer(c, c->cn->idle_timeout_ms);
+    if (upstream_tls_is_tls(c->ubev)) {
+        tunnel_bev_start(c);
+        return;
+    }
     struct tunnel_args a = {
         .base = c->ctx->base,
         .pool = c->ctx->tunnels,
@@ -402,8 +448,9 @@ void conn_tunnel_start(struct conn *c)
  * node.idle_timeout_ms, else re-arms for the time left. */
 static void tunnel_timer(struct conn *c)
 {
-    int idle_ms = c->ctx->conf.node.idle_timeout_ms;
-    int64_t left = c->tun == NULL ? 0 : idle_ms - tunnel_idle_ms(c->tun);
+    int idle_ms = c->cn->idle_timeout_ms;
+    int64_t left = c->tun != NULL  ? idle_ms - tunnel_idle_ms(c->tun)
+                 : c->btun != NULL ? idle_ms - tunnel_bev_idle_ms(c->btun) : 0;
     if (left <= 0) {
         conn_close(c, CONN_ERR_IDLE_TIMEOUT);
         return;
@@ -450,7 +497,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
         if (out == 0)
             start_linger(c);
         else
-            conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+            conn_arm_timer(c, c->cn->idle_timeout_ms);
         break;
     case CONN_ST_FORWARD:
         /* backpressure released: the upstream may be read again */

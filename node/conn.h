@@ -7,7 +7,8 @@
  * no protocol header.
  *
  *   READ_HEAD -> DIALING -> FORWARD -> READ_HEAD (keep-alive) ...
- *                       \-> TUNNEL (CONNECT; bufferevents freed, raw relay in tunnel.c)
+ *                       \-> TUNNEL (CONNECT; bufferevents freed, raw relay in tunnel.c;
+ *                                  through a TLS upstream the bufferevent relay, tunnel_bev.c)
  *   SOCKS5 (handshake, see socks5_server.h) -> DIALING -> TUNNEL
  *   any -> FLUSH (final answer or last bytes) -> LINGER -> closed
  *
@@ -23,12 +24,14 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conf_gen.h"
 #include "conn_err.h"
 #include "dial.h"
 #include "node.h"
 
 struct bufferevent;
 struct tunnel;
+struct tunnel_bev;
 
 /* Upper bound of bytes queued towards one side before reading the other
  * side stops (backpressure); reading resumes below half of it. */
@@ -76,10 +79,17 @@ struct conn_ops {
     /* The conn is being freed: release what c->proto owns. Also runs for
      * a conn closed before the protocol set up its state (all zero). */
     void (*release)(struct conn *c);
+    /* conn_close() runs with <reason>: the protocol's last word on its
+     * open exchange (the access log line), before both sides stop. NULL
+     * when it has none. */
+    void (*on_close)(struct conn *c, enum conn_err reason);
 };
 
 struct conn {
     struct node_ctx       *ctx;          /* borrowed */
+    struct conf_gen       *gen;          /* one reference: the settings generation of the
+                                          * current exchange (conf_gen.h) */
+    const struct conf_node *cn;          /* &gen->node: every setting a conn reads */
     struct conn           *next;         /* in ctx->conns or ctx->closing */
     struct conn           *prev;
     uint64_t               id;
@@ -89,9 +99,12 @@ struct conn {
     int                    is_closing;   /* conn_close() ran; waiting for the reaper */
     int                    is_reject;    /* over max_clients: only answers 503 */
     int                    is_client_eof;/* client sent FIN */
-    struct bufferevent    *cbev;         /* owned: client; NULL in a tunnel (c->tun owns the socket) */
-    struct bufferevent    *ubev;         /* owned: upstream or destination; may be NULL; NULL in a tunnel */
+    struct bufferevent    *cbev;         /* owned: client; NULL in a tunnel (its relay owns the socket) */
+    struct bufferevent    *ubev;         /* owned: upstream or destination (a TLS one for an https
+                                          * upstream); may be NULL; NULL in a tunnel */
     struct tunnel         *tun;          /* owned: raw relay and both sockets in CONN_ST_TUNNEL, else NULL */
+    struct tunnel_bev     *btun;         /* owned: the bufferevent relay and both bufferevents in
+                                          * CONN_ST_TUNNEL through a TLS upstream, else NULL */
     struct event          *timer;        /* owned: the deadline of the current state */
     struct dial            dial;         /* embedded: the outgoing connection being made; set up
                                           * by attempt_init(), cancelled by conn_close() */
@@ -116,6 +129,12 @@ struct conn *conn_create(struct node_ctx *ctx, int fd, const struct sockaddr *sa
 /* The one close path: logs once, bumps the reason's counter, cancels the
  * dial, stops both sides and hands the conn to the reaper. Idempotent. */
 void conn_close(struct conn *c, enum conn_err reason);
+
+/* Between exchanges (nothing in flight): moves <c> to the current
+ * settings generation (ctx->gen) when a reload made a new one, so a
+ * kept-alive client meets the new users, timeouts and limits at its next
+ * request. */
+void conn_use_current_settings(struct conn *c);
 
 /* Changes state and keeps per-state counters. */
 void conn_set_state(struct conn *c, enum conn_state st);
@@ -152,7 +171,8 @@ void conn_drop_upstream(struct conn *c);
 
 /* Switches to TUNNEL: hands both sockets and what their bufferevents hold
  * to the raw relay (tunnel.h) under node.idle_timeout_ms, and counts the
- * tunnel. The conn may be closed on return. */
+ * tunnel; through a TLS upstream, both bufferevents to the bufferevent
+ * relay (tunnel_bev.h) instead. The conn may be closed on return. */
 void conn_tunnel_start(struct conn *c);
 
 /* Cancels the dial, drops the upstream side, flushes the client's output,

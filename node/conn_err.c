@@ -27,6 +27,7 @@ static const struct conn_err_kind kinds[] = {
     [CONN_ERR_UPSTREAM_BAD_REPLY] = { "upstream_bad_reply", 502, SOCKS5_REP_GENERAL,        STATS_OUT_UPSTREAM_ERROR, 1, I },
     [CONN_ERR_UPSTREAM_AUTH]      = { "upstream_auth",    502, SOCKS5_REP_GENERAL,          STATS_OUT_UPSTREAM_ERROR, 1, I },
     [CONN_ERR_UPSTREAM_EOF]       = { "upstream_eof",     502, SOCKS5_REP_GENERAL,          STATS_OUT_UPSTREAM_ERROR, 1, I },
+    [CONN_ERR_UPSTREAM_TLS]       = { "upstream_tls",     502, SOCKS5_REP_GENERAL,          STATS_OUT_UPSTREAM_ERROR, 1, I },
     [CONN_ERR_NO_UPSTREAM]        = { "no_upstream",      503, SOCKS5_REP_GENERAL,          STATS_OUT_UNAVAILABLE,    0, I },
     [CONN_ERR_ALL_EJECTED]        = { "all_ejected",      503, SOCKS5_REP_GENERAL,          STATS_OUT_UNAVAILABLE,    0, I },
     [CONN_ERR_OVER_LIMIT]         = { "over_limit",       503, SOCKS5_REP_GENERAL,          STATS_OUT_UNAVAILABLE,    0, D },

@@ -30,6 +30,7 @@ enum conn_err {
     CONN_ERR_UPSTREAM_BAD_REPLY,
     CONN_ERR_UPSTREAM_AUTH,       /* an upstream refused our credentials */
     CONN_ERR_UPSTREAM_EOF,        /* upstream closed mid-response */
+    CONN_ERR_UPSTREAM_TLS,        /* https upstream: TLS handshake failed (certificate, name, protocol) */
     CONN_ERR_NO_UPSTREAM,
     CONN_ERR_ALL_EJECTED,         /* every usable upstream is locally ejected */
     CONN_ERR_OVER_LIMIT,          /* max_clients reached */

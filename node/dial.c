@@ -20,11 +20,13 @@
 #include "policy.h"
 #include "socks5.h"
 #include "str.h"
+#include "upstream_tls.h"
 
 /* One entry per upstream scheme: how to finish a connection once TCP is up.
- * https plugs in here (a later issue); NULL means the scheme is not usable
- * yet and selection skips it. */
+ * NULL means the scheme is not usable and selection skips it. */
 struct dial_scheme {
+    /* 1: TLS first (upstream_tls.h), then the handshake below through it */
+    int is_tls;
     /* Starts the handshake on the connected bev. Returns 1 when the
      * connection is already usable, 0 when replies must be read, <0 on error. */
     int (*start)(struct dial *d);
@@ -38,10 +40,10 @@ static int socks5_start(struct dial *d);
 static int socks5_on_read(struct dial *d);
 
 static const struct dial_scheme schemes[] = {
-    [UPSTREAM_HTTP]    = { http_start, http_on_read },
-    [UPSTREAM_HTTPS]   = { NULL, NULL },
-    [UPSTREAM_SOCKS5]  = { socks5_start, socks5_on_read },
-    [UPSTREAM_SOCKS5H] = { socks5_start, socks5_on_read },
+    [UPSTREAM_HTTP]    = { 0, http_start, http_on_read },
+    [UPSTREAM_HTTPS]   = { 1, http_start, http_on_read },
+    [UPSTREAM_SOCKS5]  = { 0, socks5_start, socks5_on_read },
+    [UPSTREAM_SOCKS5H] = { 0, socks5_start, socks5_on_read },
 };
 
 int dial_scheme_is_supported(enum upstream_scheme scheme)
@@ -58,7 +60,7 @@ const char *dial_err_name(enum dial_err err)
 {
     static const char *const names[] = {
         "ok", "dns", "policy", "refused", "reset", "timeout", "bad_reply",
-        "upstream_auth", "upstream_status", "unsupported", "internal",
+        "upstream_auth", "upstream_status", "tls", "unsupported", "internal",
     };
     return (size_t)err < PF_ARRAY_LEN(names) ? names[err] : "?";
 }
@@ -179,6 +181,52 @@ static void dial_read_cb(struct bufferevent *bev, void *arg)
         finish(d, (enum dial_err)-r);
 }
 
+/* The connection to the upstream is up (TCP, and TLS for https): its
+ * handshake starts. */
+static void upstream_handshake(struct dial *d)
+{
+    int r = schemes[d->up->scheme].start(d);
+    if (r == 1)
+        finish(d, DIAL_OK);
+    else if (r < 0)
+        finish(d, (enum dial_err)-r);
+    else
+        bufferevent_enable(d->bev, EV_READ);
+}
+
+/* https upstream, TLS bufferevent: the TLS handshake's end, then the
+ * proxy handshake's reads and failures. */
+static void dial_tls_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct dial *d = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        d->is_tls_up = 1;
+        d->ctx->stats.upstream_tls_handshakes++;
+        if (upstream_tls_is_resumed(bev))
+            d->ctx->stats.upstream_tls_resumed++;
+        upstream_handshake(d);
+        return;
+    }
+    if (!d->is_tls_up) {
+        d->detail = upstream_tls_failure(bev);
+        finish(d, DIAL_ERR_TLS);
+        return;
+    }
+    finish(d, (what & BEV_EVENT_EOF) ? DIAL_ERR_BAD_REPLY : DIAL_ERR_RESET);
+}
+
+/* https upstream, TCP up: the socket goes over to a TLS bufferevent that
+ * starts the handshake with the upstream's host. */
+static void start_tls(struct dial *d)
+{
+    if (d->ctx->upstream_tls == NULL ||
+        upstream_tls_wrap(d->ctx->upstream_tls, d->ctx->base, &d->bev, d->host, d->port) != PF_OK) {
+        finish(d, DIAL_ERR_INTERNAL);
+        return;
+    }
+    bufferevent_setcb(d->bev, dial_read_cb, NULL, dial_tls_event_cb, d);
+}
+
 static void dial_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct dial *d = arg;
@@ -188,17 +236,12 @@ static void dial_event_cb(struct bufferevent *bev, short what, void *arg)
         evutil_socket_t fd = bufferevent_getfd(bev);
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
             log_debug("set nodelay on fd %d failed, ignored: %s", (int)fd, strerror(errno));
-        if (!d->is_via_upstream) {
+        if (!d->is_via_upstream)
             finish(d, DIAL_OK);
-            return;
-        }
-        int r = schemes[d->up->scheme].start(d);
-        if (r == 1)
-            finish(d, DIAL_OK);
-        else if (r < 0)
-            finish(d, (enum dial_err)-r);
+        else if (schemes[d->up->scheme].is_tls)
+            start_tls(d);
         else
-            bufferevent_enable(bev, EV_READ);
+            upstream_handshake(d);
         return;
     }
     int e = EVUTIL_SOCKET_ERROR();
@@ -233,7 +276,7 @@ static evutil_socket_t dial_bound_socket(const char *src, int family)
 
 static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
 {
-    if (d->is_policy_checked && !policy_dest_allowed(&d->ctx->conf.node, sa)) {
+    if (d->is_policy_checked && !policy_dest_allowed(d->cn, sa)) {
         finish(d, DIAL_ERR_POLICY);
         return;
     }
@@ -249,8 +292,8 @@ static void connect_to(struct dial *d, struct sockaddr *sa, socklen_t salen)
     }
     d->ctx->stats.upstream_dials++;
     evutil_socket_t fd = -1;
-    if (d->ctx->conf.node.source_address[0] != '\0' &&
-        (fd = dial_bound_socket(d->ctx->conf.node.source_address, sa->sa_family)) < 0 &&
+    if (d->cn->source_address[0] != '\0' &&
+        (fd = dial_bound_socket(d->cn->source_address, sa->sa_family)) < 0 &&
         fd != -2) {
         finish(d, DIAL_ERR_INTERNAL);
         return;
@@ -319,7 +362,7 @@ static void dest_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
     if (!take_resolved(d, result, res, d->dest_host))
         return;
     char ip[INET6_ADDRSTRLEN] = "";
-    int is_allowed = policy_dest_allowed(&d->ctx->conf.node, res->ai_addr);
+    int is_allowed = policy_dest_allowed(d->cn, res->ai_addr);
     if (res->ai_family == AF_INET)
         evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof(ip));
     else if (res->ai_family == AF_INET6)
@@ -366,6 +409,8 @@ void dial_start(struct dial *d, const char *host, uint16_t port, const struct up
     dial_cancel(d);
     d->is_active = 1;
     d->is_connected = 0;
+    d->is_tls_up = 0;
+    d->detail = NULL;
     d->err = DIAL_OK;
     d->reply_status = 0;
     d->is_via_upstream = up != NULL;
@@ -424,7 +469,7 @@ static int http_start(struct dial *d)
         evbuffer_add(out, "\r\n", 2) != 0)
         return -DIAL_ERR_INTERNAL;
     http_head_destroy(d->reply);
-    d->reply = http_head_create(HTTP_HEAD_RESPONSE, (size_t)d->ctx->conf.node.max_header_bytes);
+    d->reply = http_head_create(HTTP_HEAD_RESPONSE, (size_t)d->cn->max_header_bytes);
     if (d->reply == NULL)
         return -DIAL_ERR_INTERNAL;
     return 0;

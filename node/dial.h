@@ -25,6 +25,7 @@ enum dial_err {
     DIAL_ERR_BAD_REPLY,       /* upstream spoke its protocol wrongly */
     DIAL_ERR_UPSTREAM_AUTH,   /* upstream answered 407 or refused our SOCKS5 credentials */
     DIAL_ERR_UPSTREAM_STATUS, /* upstream refused the tunnel (non-2xx) */
+    DIAL_ERR_TLS,             /* https upstream: TLS handshake failed (certificate, name, protocol) */
     DIAL_ERR_UNSUPPORTED,     /* upstream scheme not implemented yet */
     DIAL_ERR_INTERNAL,        /* allocation or socket failure */
 };
@@ -36,6 +37,8 @@ typedef void (*dial_done_fn)(void *arg, enum dial_err err, struct bufferevent *b
 
 struct dial {
     struct node_ctx *ctx;                     /* borrowed */
+    const struct conf_node *cn;               /* borrowed: the settings of the conn dialing
+                                               * (c->cn), set by its caller before dial_start() */
     dial_done_fn     cb;
     void            *arg;
     struct event    *done_ev;                 /* owned: deferred completion */
@@ -49,6 +52,7 @@ struct dial {
     int      is_active;
     int      is_finishing;                    /* completion scheduled */
     int      is_connected;
+    int      is_tls_up;                       /* https upstream: TLS handshake done */
     char     host[UPSTREAM_HOST_MAX];         /* where to connect */
     uint16_t port;
     char     dest_host[UPSTREAM_HOST_MAX];    /* tunnel destination */
@@ -56,6 +60,8 @@ struct dial {
     enum dial_err err;
     int      reply_status;                    /* upstream's status on UPSTREAM_*: HTTP status, or SOCKS5 REP */
     int      sys_errno;                       /* connect() errno on DIAL_ERR_REFUSED, else 0 */
+    const char *detail;                       /* static text refining err for logs (DIAL_ERR_TLS:
+                                               * why, see upstream_tls_failure()), else NULL */
     int      socks5_step;                     /* socks5 upstream handshake progress */
     int      is_dest_resolved;                /* socks5: dest_host now holds the resolved address */
 };
@@ -71,7 +77,8 @@ void dial_deinit(struct dial *d);
  * must stay valid and unchanged until completion or dial_cancel()) and, with <is_tunnel>, asks it for a
  * tunnel to <host>:<port> (a SOCKS5 upstream always tunnels; for scheme
  * socks5 a name is first resolved here and its address must pass the
- * destination policy); otherwise it goes to the destination itself and
+ * destination policy; an https upstream is spoken to over TLS, its
+ * handshake within the caller's connect deadline: upstream_tls.h); otherwise it goes to the destination itself and
  * the resolved address is checked against the destination policy (policy.h). */
 void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
                 int is_tunnel);
@@ -82,7 +89,7 @@ void dial_cancel(struct dial *d);
 /* Fails a pending dial with DIAL_ERR_TIMEOUT (deferred callback). */
 void dial_fail_timeout(struct dial *d);
 
-/* Returns 1 when dial.c can speak <scheme> (http, socks5, socks5h; https later). */
+/* Returns 1 when dial.c can speak <scheme> (http, https, socks5, socks5h). */
 int dial_scheme_is_supported(enum upstream_scheme scheme);
 
 /* Returns 1 when <scheme> is a SOCKS5 proxy: every connection through it is

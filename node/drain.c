@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 
 struct drain {
     struct node_ctx *ctx;               /* borrowed */
@@ -37,6 +38,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     struct drain *d = arg;
     struct node_ctx *ctx = d->ctx;
+    if (!ctx->is_draining)
+        notify_state(ctx, "STOPPING=1");
     if (ctx->is_draining || ctx->conf.node.drain_grace_ms == 0) {
         log_info("signal %d: shutting down", (int)sig);
         stop_now(ctx);

@@ -10,6 +10,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "access_log.h"
 #include "attempt.h"
 #include "auth.h"
 #include "clock.h"
@@ -51,6 +52,7 @@ struct http_exchange {
     int                  is_upstream_keep_alive;
     int                  upstream_eof;         /* FORWARD: upstream sent FIN (1) or failed (2) */
     int64_t              req_start_us;         /* head parsed: time-to-first-byte origin */
+    struct access_mark   mark;                 /* the access log line of this exchange */
 };
 
 /* The HTTP protocol's per-conn state (c->proto). */
@@ -165,6 +167,9 @@ static void http_reply_error(struct conn *c, enum conn_err reason)
         conn_close(c, reason);
         return;
     }
+    /* an answer to a head cut short (400, 408, 431) is a request too */
+    if (!access_mark_is_open(&x->mark) && hs->is_head_started)
+        access_mark_begin(&x->mark, c, "-", 0);
     if (x->req != NULL && x->req->head_len > 0)   /* an accepted request or tunnel */
         st->outcomes[x->is_connect ? 1 : 0][k->outcome]++;
     x->phase = HTTP_RESP_ERROR;
@@ -198,6 +203,8 @@ static void http_reply_error(struct conn *c, enum conn_err reason)
         return;
     }
     clog_debug(c, "answered %d (%s)", status, k->name);
+    access_mark_answer(&x->mark, status);
+    access_mark_end(&x->mark, c, &hs->att, reason);
     conn_flush_and_close(c, reason);
 }
 
@@ -268,8 +275,8 @@ static void await_response(struct conn *c, struct http_exchange *x)
         return;
     }
     x->is_req_sent = 1;
-    if (is_response_timeout_on(&c->ctx->conf.node))
-        conn_arm_timer(c, c->ctx->conf.node.response_timeout_ms);
+    if (is_response_timeout_on(c->cn))
+        conn_arm_timer(c, c->cn->response_timeout_ms);
 }
 
 /* FORWARD: relays request body bytes towards the upstream. */
@@ -289,7 +296,7 @@ static void forward_request(struct conn *c, struct http_session *hs)
     c->bytes_in += moved;
     c->ctx->stats.bytes_in += moved;
     if (moved > 0)
-        conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+        conn_arm_timer(c, c->cn->idle_timeout_ms);
     if (rc == PF_EPROTO) {
         clog_debug(c, "%s", "malformed chunked request body");
         if (x->phase != HTTP_RESP_NONE)
@@ -322,7 +329,7 @@ static void send_request(struct conn *c, struct http_session *hs)
     else
         ok = evbuffer_add_printf(out, "%s %s HTTP/1.%d\r\nHost: %s\r\n", req->method,
                                  a->tgt.path, req->version_minor, host) >= 0;
-    const char *sticky = c->ctx->conf.node.sticky_header;
+    const char *sticky = c->cn->sticky_header;
     for (size_t i = 0; ok && i < req->nheaders; i++) {
         const struct http_header *h = &req->headers[i];
         if (http_head_is_hop_by_hop(req, i) || (h->name_len == 4 && strcasecmp(h->name, "host") == 0) ||
@@ -341,7 +348,7 @@ static void send_request(struct conn *c, struct http_session *hs)
         return;
     }
     http_head_destroy(x->resp);
-    x->resp = http_head_create(HTTP_HEAD_RESPONSE, (size_t)c->ctx->conf.node.max_header_bytes);
+    x->resp = http_head_create(HTTP_HEAD_RESPONSE, (size_t)c->cn->max_header_bytes);
     if (x->resp == NULL) {
         conn_reply_error(c, CONN_ERR_INTERNAL);
         return;
@@ -351,7 +358,7 @@ static void send_request(struct conn *c, struct http_session *hs)
     x->upstream_eof = 0;
     /* a reused upstream may still have the low mark await_response() set */
     bufferevent_setwatermark(c->ubev, EV_WRITE, CONN_HIGH_WATER / 2, 0);
-    conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+    conn_arm_timer(c, c->cn->idle_timeout_ms);
     forward_request(c, hs);
 }
 
@@ -373,6 +380,7 @@ static void http_on_upstream_ready(struct conn *c)
         return;
     }
     x->phase = HTTP_RESP_TUNNEL;
+    access_mark_answer(&x->mark, 200);
     c->ctx->stats.responses_2xx++;
     c->ctx->stats.outcomes[1][STATS_OUT_OK]++;
     /* a tunnel never parses again */
@@ -390,7 +398,9 @@ static int is_authorized(struct conn *c, struct http_session *hs)
 {
     struct auth_user u;
     hs->att.has_session = 0;
-    int ok = auth_check_basic(&c->ctx->conf.node, http_head_get(hs->x.req, "proxy-authorization"), &u);
+    int ok = auth_check_basic(c->cn, http_head_get(hs->x.req, "proxy-authorization"), &u);
+    if (ok && c->cn->nusers > 0)
+        access_mark_user(&hs->x.mark, c, u.base_user);
     attempt_set_session_user(&hs->att, &u);
     return ok;
 }
@@ -404,6 +414,7 @@ static void on_request(struct conn *c, struct http_session *hs)
     struct attempt *a = &hs->att;
     struct http_head *req = x->req;
     ctx->stats.requests_total++;
+    access_mark_begin(&x->mark, c, req->method, req->head_len);
     x->is_connect = strcmp(req->method, "CONNECT") == 0;
     x->is_head_req = strcmp(req->method, "HEAD") == 0;
     if (req->version_minor == 1)
@@ -433,8 +444,8 @@ static void on_request(struct conn *c, struct http_session *hs)
     a->verb = x->is_connect ? "CONNECT" : req->method;
     a->is_tunnel = x->is_connect;
     a->is_reusable = !x->is_connect && http_method_is_idempotent(req->method);
-    if (ctx->conf.node.sticky_header[0] != '\0')
-        attempt_set_session_key(a, http_head_get(req, ctx->conf.node.sticky_header));
+    if (c->cn->sticky_header[0] != '\0')
+        attempt_set_session_key(a, http_head_get(req, c->cn->sticky_header));
     x->req_start_us = clock_mono_us();
     http_body_init(&x->req_body, x->is_connect ? HTTP_FRAMING_NONE : http_head_request_framing(req),
                    req->content_length);
@@ -460,11 +471,13 @@ static void read_head(struct conn *c, struct http_session *hs)
     }
     if (!hs->is_head_started) {
         hs->is_head_started = 1;
+        /* a new exchange, nothing in flight: it meets a reload's settings */
+        conn_use_current_settings(c);
         if (c->nreq > 0)   /* idle wait is over: the head deadline starts now */
-            conn_arm_timer(c, c->ctx->conf.node.header_timeout_ms);
+            conn_arm_timer(c, c->cn->header_timeout_ms);
     }
     if (x->req == NULL) {   /* allocated when a head starts arriving */
-        x->req = http_head_create(HTTP_HEAD_REQUEST, (size_t)c->ctx->conf.node.max_header_bytes);
+        x->req = http_head_create(HTTP_HEAD_REQUEST, (size_t)c->cn->max_header_bytes);
         if (x->req == NULL) {
             conn_reply_error(c, CONN_ERR_INTERNAL);
             return;
@@ -501,7 +514,7 @@ static void next_request(struct conn *c, struct http_session *hs)
     conn_set_state(c, CONN_ST_READ_HEAD);
     bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
     bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
-    conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+    conn_arm_timer(c, c->cn->idle_timeout_ms);
     if (c->is_client_eof) {
         conn_close(c, CONN_ERR_NONE);
         return;
@@ -512,6 +525,7 @@ static void next_request(struct conn *c, struct http_session *hs)
 static void finish_exchange(struct conn *c, struct http_session *hs)
 {
     struct http_exchange *x = &hs->x;
+    access_mark_end(&x->mark, c, &hs->att, CONN_ERR_DONE);
     int is_reusable = x->is_upstream_keep_alive && x->req_body.is_done && c->ubev != NULL &&
                       evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0;
     if (!is_reusable)
@@ -567,7 +581,7 @@ static int read_response_head(struct conn *c, struct http_session *hs)
 {
     struct http_exchange *x = &hs->x;
     struct attempt *a = &hs->att;
-    const struct conf_node *cn = &c->ctx->conf.node;
+    const struct conf_node *cn = c->cn;
     struct evbuffer *in = bufferevent_get_input(c->ubev);
     for (;;) {
         size_t len = evbuffer_get_length(in);
@@ -620,6 +634,7 @@ static int read_response_head(struct conn *c, struct http_session *hs)
             return 0;
         }
         x->phase = HTTP_RESP_BODY;
+        access_mark_answer(&x->mark, status);
         conn_arm_timer(c, cn->idle_timeout_ms);   /* the body's deadline */
         count_response(&c->ctx->stats, status);
         hist_add(&c->ctx->stats.ttfb, clock_mono_us() - x->req_start_us);
@@ -629,6 +644,14 @@ static int read_response_head(struct conn *c, struct http_session *hs)
     }
 }
 
+/* The exchange ends with <reason> (its access log line now, not after
+ * the flush and linger), then the conn flushes and closes. */
+static void end_and_close(struct conn *c, struct http_session *hs, enum conn_err reason)
+{
+    access_mark_end(&hs->x.mark, c, &hs->att, reason);
+    conn_flush_and_close(c, reason);
+}
+
 static void on_upstream_eof(struct conn *c, struct http_session *hs)
 {
     struct http_exchange *x = &hs->x;
@@ -636,9 +659,9 @@ static void on_upstream_eof(struct conn *c, struct http_session *hs)
         if (x->resp_body.framing == HTTP_FRAMING_UNTIL_CLOSE) {
             x->resp_body.is_done = 1;
             conn_drop_upstream(c);
-            conn_flush_and_close(c, CONN_ERR_DONE);
+            end_and_close(c, hs, CONN_ERR_DONE);
         } else {
-            conn_flush_and_close(c, CONN_ERR_UPSTREAM_EOF);   /* truncated: the client sees it */
+            end_and_close(c, hs, CONN_ERR_UPSTREAM_EOF);   /* truncated: the client sees it */
         }
         return;
     }
@@ -668,10 +691,10 @@ static void http_on_upstream_data(struct conn *c)
     c->bytes_out += moved;
     c->ctx->stats.bytes_out += moved;
     if (moved > 0)
-        conn_arm_timer(c, c->ctx->conf.node.idle_timeout_ms);
+        conn_arm_timer(c, c->cn->idle_timeout_ms);
     if (rc == PF_EPROTO) {
         clog_info(c, "%s %s: malformed chunked response", x->req->method, hs->att.dest);
-        conn_flush_and_close(c, CONN_ERR_UPSTREAM_BAD_REPLY);
+        end_and_close(c, hs, CONN_ERR_UPSTREAM_BAD_REPLY);
         return;
     }
     if (rc == PF_OK) {
@@ -737,7 +760,7 @@ static void http_on_timeout(struct conn *c)
 {
     struct http_session *hs = session_of(c);
     struct http_exchange *x = &hs->x;
-    const struct conf_node *cn = &c->ctx->conf.node;
+    const struct conf_node *cn = c->cn;
     switch (c->state) {
     case CONN_ST_READ_HEAD:
         if (hs->is_head_started || c->nreq == 0)
@@ -771,6 +794,13 @@ static void http_on_timeout(struct conn *c)
     conn_close(c, CONN_ERR_IDLE_TIMEOUT);
 }
 
+/* ops->on_close: an exchange cut by the close gets its access log line. */
+static void http_on_close(struct conn *c, enum conn_err reason)
+{
+    struct http_session *hs = session_of(c);
+    access_mark_end(&hs->x.mark, c, &hs->att, reason);
+}
+
 /* ops->is_idle: between requests, nothing of the next one arrived. */
 static int http_is_idle(const struct conn *c)
 {
@@ -787,4 +817,5 @@ static const struct conn_ops http_ops = {
     .reply_error       = http_reply_error,
     .is_idle           = http_is_idle,
     .release           = http_release,
+    .on_close          = http_on_close,
 };

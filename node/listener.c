@@ -15,6 +15,7 @@
 #include <event2/util.h>
 
 #include "addr.h"
+#include "clock.h"
 #include "http_proxy.h"
 #include "log.h"
 #include "policy.h"
@@ -22,13 +23,15 @@
 
 #define LISTENER_BACKLOG   1024
 #define LISTENER_PAUSE_MS  100     /* after an accept error such as EMFILE */
-#define REJECTING_MAX      256     /* over-limit conns still answering 503 */
+#define LISTENER_LOG_MS    1000    /* accept errors: at most one line per second */
 
 struct listener {
     struct node_ctx       *ctx;     /* borrowed */
     struct evconnlistener *evl;     /* owned */
     struct event          *resume;  /* owned: re-enables accepting after an error */
     int                    is_socks5; /* node.socks5_listen: clients speak SOCKS5 only */
+    int64_t                error_logged_ms; /* monotonic time of the last accept error line */
+    uint64_t               nerrors_quiet;   /* accept errors since that line */
     char                   addr[CONF_ADDR_MAX + 8];
 };
 
@@ -50,11 +53,11 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     /* TCP_NODELAY comes from the listening socket: Linux copies it into
      * every accepted one, which saves a setsockopt() per connection */
     if (l->is_socks5) {
-        socks5_server_accept(ctx, fd, sa, ctx->stats.conns_active >= (uint64_t)ctx->conf.node.max_clients);
+        socks5_server_accept(ctx, fd, sa, ctx->stats.conns_active >= (uint64_t)ctx->max_clients);
         return;
     }
-    if (ctx->stats.conns_active >= (uint64_t)ctx->conf.node.max_clients) {
-        if (ctx->nrejecting >= REJECTING_MAX) {
+    if (ctx->stats.conns_active >= (uint64_t)ctx->max_clients) {
+        if (ctx->nrejecting >= (uint64_t)ctx->rejecting_max) {
             ctx->stats.rejected_over_limit++;
             close(fd);          /* flood: even the 503 costs too much */
             return;
@@ -72,12 +75,28 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
     evconnlistener_enable(l->evl);
 }
 
+/* An accept error (EMFILE, ENFILE, ENOBUFS, ...): counted, logged at most
+ * once a second (a full descriptor table fails every accept), and the
+ * listener pauses so that the loop does not spin on the pending ones. */
 static void error_cb(struct evconnlistener *evl, void *arg)
 {
     struct listener *l = arg;
     int e = EVUTIL_SOCKET_ERROR();
-    log_warn("accept on %s failed, pausing %d ms: %s", l->addr, LISTENER_PAUSE_MS,
-             evutil_socket_error_to_string(e));
+    int64_t now = clock_mono_ms();
+    l->ctx->stats.accept_errors++;
+    if (l->error_logged_ms == 0 || now - l->error_logged_ms >= LISTENER_LOG_MS) {
+        if (l->nerrors_quiet == 0)
+            log_warn("accept on %s failed, pausing %d ms: %s", l->addr, LISTENER_PAUSE_MS,
+                     evutil_socket_error_to_string(e));
+        else
+            log_warn("accept on %s failed, pausing %d ms: %s (%llu more since the last line)",
+                     l->addr, LISTENER_PAUSE_MS, evutil_socket_error_to_string(e),
+                     (unsigned long long)l->nerrors_quiet);
+        l->error_logged_ms = now;
+        l->nerrors_quiet = 0;
+    } else {
+        l->nerrors_quiet++;
+    }
     evconnlistener_disable(evl);
     struct timeval tv = { 0, LISTENER_PAUSE_MS * 1000 };
     evtimer_add(l->resume, &tv);

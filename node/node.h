@@ -21,12 +21,21 @@ struct admin_http;
 struct report;
 struct conn;
 struct tunnel_pool;
+struct upstream_tls;
 struct drain;
+struct reload;
+struct conf_gen;
+struct access_log;
 
 struct node_ctx {
     struct event_base *base;            /* owned */
     struct evdns_base *dns;             /* owned; /etc/hosts + resolv.conf */
-    struct conf        conf;            /* owned (conf_deinit) */
+    const char        *config_path;     /* borrowed (the command line): re-read on SIGHUP */
+    struct conf        conf;            /* owned (conf_deinit): the running config. Restart-only
+                                           keys as at start; the others from the last good
+                                           file (reload.h). Read by the modules outside a conn */
+    struct conf_gen   *gen;             /* one reference: the current generation of the node
+                                           section, which new exchanges take (conf_gen.h) */
     struct keys        keys;            /* pool mode */
     struct pool_cache  pool;            /* pool mode; filled by pool_sync */
     struct seal_key   *cred_key;        /* owned (seal_key_destroy); redis.credential_key_file,
@@ -42,6 +51,8 @@ struct node_ctx {
     struct conn       *closing;         /* closed conns waiting for the reaper */
     struct event      *reaper;          /* owned: frees closing conns at the loop tail */
     struct tunnel_pool *tunnels;        /* owned by conn.c: tunnel relay scratch buffer and pipes */
+    struct upstream_tls *upstream_tls;  /* owned: the TLS client context for https upstreams;
+                                           NULL in direct mode */
     uint64_t           next_conn_id;
     int64_t            started_at_ms;   /* wall clock */
     uint64_t           nrejecting;      /* over-limit conns still sending their 503 */
@@ -49,6 +60,13 @@ struct node_ctx {
     struct rng         rng;             /* random/weighted strategies */
     int                is_draining;     /* SIGTERM/SIGINT: no new conns, finishing in-flight */
     struct drain      *drain;           /* owned: the signal handlers and the grace timer */
+    struct reload     *reload;          /* owned: SIGHUP (config) and SIGUSR1 (access log) */
+    struct access_log *access_log;      /* owned; NULL when node.access_log is "" */
+    const char        *notify_socket;   /* borrowed ($NOTIFY_SOCKET); NULL = no service manager */
+    int                is_notify_failed;/* a notify failed: logged once */
+    int                max_clients;     /* node.max_clients within the descriptor budget
+                                           (fd_budget.h): what the listeners admit */
+    int                rejecting_max;   /* over-limit conns answered 503 at once */
 };
 
 #endif

@@ -1,30 +1,38 @@
 /* The node's context: create, start, run, destroy; see node_ctx.h. */
 #include "node_ctx.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "access_log.h"
 #include "admin_http.h"
 #include "clock.h"
 #include "conf.h"
+#include "conf_gen.h"
 #include "conn.h"
 #include "drain.h"
+#include "fd_budget.h"
 #include "keys.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "policy.h"
 #include "pool_cache.h"
 #include "pool_sync.h"
 #include "redis_link.h"
+#include "reload.h"
 #include "report.h"
 #include "rng.h"
 #include "seal.h"
 #include "snapshot_file.h"
+#include "upstream_tls.h"
 
 int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
 {
@@ -32,10 +40,14 @@ int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
     struct node_ctx *ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL)
         return pf_err_set(err, PF_ENOMEM, "out of memory");
+    ctx->config_path = path;
     int rc = conf_load_file(&ctx->conf, path, err);
     enum pf_log_level level;
+    enum pf_log_format format;
     if (rc == PF_OK && log_parse_level(ctx->conf.log_level, &level) != PF_OK)
         rc = pf_err_set(err, PF_EINVAL, "log.level: bad level");
+    if (rc == PF_OK && log_parse_format(ctx->conf.log_format, &format) != PF_OK)
+        rc = pf_err_set(err, PF_EINVAL, "log.format: bad format");
     if (rc == PF_OK && ctx->conf.node.mode == CONF_NODE_POOL &&
         (rc = keys_init(&ctx->keys, ctx->conf.redis.prefix, err)) != PF_OK)
         pf_err_prefix(err, "redis.prefix: ");
@@ -49,12 +61,66 @@ int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
             rc = PF_EINVAL;
         }
     }
+    /* the TLS context for https upstreams, here so that --check-config
+     * reads node.upstream_ca_file too; direct mode dials no upstream */
+    if (rc == PF_OK && (ctx->conf.node.mode == CONF_NODE_POOL ||
+                        ctx->conf.node.upstream_ca_file[0] != '\0')) {
+        ctx->upstream_tls = upstream_tls_create(&ctx->conf.node, err);
+        if (ctx->upstream_tls == NULL)
+            rc = PF_EINVAL;
+    }
     if (rc != PF_OK) {
         node_ctx_destroy(ctx);
         return PF_EINVAL;
     }
+    ctx->gen = conf_gen_create(&ctx->conf.node, 1);
+    if (ctx->gen == NULL) {
+        node_ctx_destroy(ctx);
+        return pf_err_set(err, PF_ENOMEM, "out of memory");
+    }
     *out = ctx;
     return PF_OK;
+}
+
+/* Raises RLIMIT_NOFILE toward what node.max_clients needs and caps the
+ * clients admitted to what it allows (fd_budget.h), with one warning. */
+static int setup_fd_budget(struct node_ctx *ctx, struct pf_err *err)
+{
+    const struct conf_node *cn = &ctx->conf.node;
+    struct fd_budget b;
+    ctx->max_clients = cn->max_clients;
+    ctx->rejecting_max = FD_BUDGET_REJECTING_MAX;
+    if (fd_budget_plan(cn->max_clients, &b) != PF_OK) {
+        log_warn("descriptors: reading RLIMIT_NOFILE failed, ignored: %s", strerror(errno));
+        return PF_OK;
+    }
+    ctx->rejecting_max = b.rejecting_max;
+    if (b.raise_errno != 0)
+        log_info("descriptors: raising RLIMIT_NOFILE toward %llu failed, ignored: %s",
+                 (unsigned long long)b.need, strerror(b.raise_errno));
+    else if (b.is_raised)
+        log_info("descriptors: RLIMIT_NOFILE raised to %llu", (unsigned long long)b.limit);
+    if (!b.is_short)
+        return PF_OK;
+    if (b.max_clients < 1)
+        return pf_err_set(err, PF_ERANGE, "descriptors: RLIMIT_NOFILE %llu (hard %llu) leaves no "
+                          "room for a client: the node needs at least %llu",
+                          (unsigned long long)b.limit, (unsigned long long)b.hard,
+                          (unsigned long long)fd_budget_need(1, FD_BUDGET_REJECTING_MIN));
+    ctx->max_clients = b.max_clients;
+    log_warn("descriptors: RLIMIT_NOFILE %llu (hard %llu) is short of the %llu that "
+             "node.max_clients %d needs; serving at most %d clients (raise LimitNOFILE= or "
+             "ulimit -n)", (unsigned long long)b.limit, (unsigned long long)b.hard,
+             (unsigned long long)b.need, cn->max_clients, b.max_clients);
+    return PF_OK;
+}
+
+/* The loop runs with every listener up: the service manager may send
+ * traffic (READY=1). */
+static void ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    notify_state(arg, "READY=1");
 }
 
 static int setup_dns(struct node_ctx *ctx)
@@ -124,12 +190,30 @@ static int start_pool(struct node_ctx *ctx, struct pf_err *err)
 int node_ctx_start(struct node_ctx *ctx, struct pf_err *err)
 {
     enum pf_log_level level = PF_LOG_INFO;
+    enum pf_log_format format = PF_LOG_TEXT;
     if (log_parse_level(ctx->conf.log_level, &level) == PF_OK)   /* checked by node_ctx_create() */
         log_set_level(level);
+    if (log_parse_format(ctx->conf.log_format, &format) == PF_OK)
+        log_set_format(format);
+    ctx->notify_socket = getenv("NOTIFY_SOCKET");
     if (ctx->cred_key != NULL && ctx->cred_key->is_mode_loose)
         log_warn("credential key file %s is accessible to group or others; chmod 600 it",
                  ctx->conf.redis.credential_key_file);
+    if (ctx->upstream_tls != NULL && !upstream_tls_is_verified(ctx->upstream_tls))
+        log_warn("%s", "node.upstream_tls_verify is false: the certificates of https upstreams "
+                 "are NOT verified; anyone on the path can impersonate them and read the proxy "
+                 "credentials and traffic sent to them");
     signal(SIGPIPE, SIG_IGN);
+    int rc = setup_fd_budget(ctx, err);
+    if (rc != PF_OK)
+        return rc;
+    if (ctx->conf.node.access_log[0] != '\0') {
+        ctx->access_log = access_log_open(ctx->conf.node.access_log, err);
+        if (ctx->access_log == NULL) {
+            pf_err_prefix(err, "node.access_log: ");
+            return PF_EIO;
+        }
+    }
     ctx->started_at_ms = clock_wall_ms();
     pool_cache_init(&ctx->pool);
     pool_cache_set_policy(&ctx->pool, &ctx->conf.node.upstream_policy);
@@ -149,10 +233,11 @@ int node_ctx_start(struct node_ctx *ctx, struct pf_err *err)
     if (ctx->base == NULL || setup_dns(ctx) != PF_OK || conn_module_init(ctx) != PF_OK)
         return pf_err_set(err, PF_ENOMEM, "start-up failed: out of memory");
     ctx->drain = drain_create(ctx);
-    if (ctx->drain == NULL)
+    ctx->reload = reload_create(ctx);
+    if (ctx->drain == NULL || ctx->reload == NULL)
         return pf_err_set(err, PF_EIO, "installing signal handlers failed");
     if (ctx->conf.node.mode == CONF_NODE_POOL) {
-        int rc = start_pool(ctx, err);
+        rc = start_pool(ctx, err);
         if (rc != PF_OK)
             return rc;
     }
@@ -173,6 +258,11 @@ int node_ctx_start(struct node_ctx *ctx, struct pf_err *err)
     }
     log_info("listening on %s (node %s, mode %s)", ctx->conf.node.listen, ctx->conf.node.id,
              ctx->conf.node.mode == CONF_NODE_POOL ? "pool" : "direct");
+    if (ctx->access_log != NULL)
+        log_info("access log to %s", access_log_dest(ctx->access_log));
+    const struct timeval now = { 0, 0 };
+    if (event_base_once(ctx->base, -1, EV_TIMEOUT, ready_cb, ctx, &now) != 0)
+        return pf_err_set(err, PF_ENOMEM, "start-up failed: out of memory");
     return PF_OK;
 }
 
@@ -196,11 +286,15 @@ void node_ctx_destroy(struct node_ctx *ctx)
     pool_cache_deinit(&ctx->pool);
     conn_module_deinit(ctx);
     drain_destroy(ctx->drain);
+    reload_destroy(ctx->reload);
+    access_log_destroy(ctx->access_log);
+    conf_gen_put(ctx->gen);
     if (ctx->dns != NULL)
         evdns_base_free(ctx->dns, 0);
     if (ctx->base != NULL)
         event_base_free(ctx->base);
     seal_key_destroy(ctx->cred_key);
+    upstream_tls_destroy(ctx->upstream_tls);
     conf_deinit(&ctx->conf);
     free(ctx);
 }

@@ -172,6 +172,20 @@ static void sync_u64(const void *s, const struct metrics_row *row, struct metric
     metrics_uint(e, NULL, v);
 }
 
+static void f_settings_generation(const void *s, const struct metrics_row *row,
+                                  struct metrics_emit *e)
+{
+    (void)row;
+    const struct conf_gen *g = SRC(s)->ctx->gen;
+    metrics_uint(e, NULL, g != NULL ? g->id : 0);   /* NULL: not created yet */
+}
+
+static void f_max_clients(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    metrics_int(e, NULL, SRC(s)->ctx->max_clients);
+}
+
 static void f_draining(const void *s, const struct metrics_row *row, struct metrics_emit *e)
 {
     (void)row;
@@ -251,6 +265,10 @@ static const struct metrics_row node_rows[] = {
       NOL, STAT(upstream_dials), 0 },
     { "pf_node_upstream_reused_total", C, NONE, "Requests sent on a kept-alive upstream connection.",
       NOL, STAT(upstream_reused), 0 },
+    { "pf_node_upstream_tls_handshakes_total", C, NONE, "TLS handshakes completed with https upstreams.",
+      NOL, STAT(upstream_tls_handshakes), 0 },
+    { "pf_node_upstream_tls_resumed_total", C, NONE, "TLS handshakes with https upstreams that resumed a session.",
+      NOL, STAT(upstream_tls_resumed), 0 },
     { "pf_node_upstream_unsupported_total", C, NONE, "Pool upstreams skipped by a pick: a scheme this node cannot dial.",
       NOL, STAT(upstream_unsupported), 0 },
     { "pf_node_upstream_errors_total", C, NONE, "Failed upstream attempts, by failure kind.",
@@ -297,7 +315,20 @@ static const struct metrics_row node_rows[] = {
       NOL, SYNC(bad_records), 0 },
     { "pf_node_redis_apply_superseded_total", C, NONE, "Snapshot applies abandoned for a newer snapshot.",
       NOL, SYNC(apply_superseded), 0 },
-    /* (TLS upstreams, reload and access log counters: add their rows here) */
+    /* (TLS upstreams: add their rows here) */
+    /* reload, descriptors, access log */
+    { "pf_node_reloads_total", C, NONE, "SIGHUP reloads applied.",
+      NOL, STAT(reloads), 0 },
+    { "pf_node_reload_errors_total", C, NONE, "SIGHUP reloads refused: the running config stays.",
+      NOL, STAT(reload_errors), 0 },
+    { "pf_node_settings_generation", G, NONE, "Settings generation new requests take: 1 at start, +1 per reload applied.",
+      NOL, FN(f_settings_generation), 0 },
+    { "pf_node_max_clients", G, NONE, "Client connections admitted at most: node.max_clients within the descriptor budget.",
+      NOL, FN(f_max_clients), 0 },
+    { "pf_node_accept_errors_total", C, NONE, "accept() failures (EMFILE, ENFILE, ...); each pauses the listener 100 ms.",
+      NOL, STAT(accept_errors), 0 },
+    { "pf_node_access_log_errors_total", C, NONE, "Access log lines lost: the write failed.",
+      NOL, STAT(access_log_errors), 0 },
     /* the process */
     { "pf_node_draining", G, NONE, "1 while draining after SIGTERM or SIGINT.",
       NOL, FN(f_draining), 0 },

@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "access_log.h"
 #include "attempt.h"
 #include "auth.h"
 #include "clog.h"
@@ -29,6 +30,7 @@ struct socks5_session {
     struct attempt   att;       /* embedded: where the tunnel goes */
     enum socks5_step step;      /* handshake progress in CONN_ST_SOCKS5 */
     int              is_replied;/* the reply to the request went out */
+    struct access_mark mark;    /* the access log line of the tunnel */
 };
 
 static const struct conn_ops socks5_ops;
@@ -83,6 +85,16 @@ void socks5_server_take_over(struct conn *c)
     start(c);
 }
 
+/* The tunnel ends with <reason> before it was set up: its access log line
+ * (as HTTP status <status>), then flush and close. */
+static void end_and_close(struct conn *c, int status, enum conn_err reason)
+{
+    struct socks5_session *s = session_of(c);
+    access_mark_answer(&s->mark, status);
+    access_mark_end(&s->mark, c, &s->att, reason);
+    conn_flush_and_close(c, reason);
+}
+
 static int send_bytes(struct conn *c, const void *buf, size_t len)
 {
     if (conn_client_write(c, buf, len) != PF_OK) {
@@ -100,7 +112,9 @@ static int check_user(struct conn *c, const struct socks5_userpass *up)
     struct auth_user u;
     if (str_has_nul(up->user, up->user_len))
         return 0;
-    int ok = auth_check_user(&c->ctx->conf.node, up->user, up->pass, up->pass_len, &u);
+    int ok = auth_check_user(c->cn, up->user, up->pass, up->pass_len, &u);
+    if (ok)
+        access_mark_user(&session_of(c)->mark, c, u.base_user);
     attempt_set_session_user(&session_of(c)->att, &u);
     return ok;
 }
@@ -143,7 +157,7 @@ static void send_reply_error(struct conn *c, enum conn_err reason)
         return;
     }
     clog_debug(c, "socks5 reply 0x%02x %s (%s)", rep, socks5_rep_name(rep), conn_err_name(reason));
-    conn_flush_and_close(c, reason);
+    end_and_close(c, status, reason);
 }
 
 /* ops->reply_error: the SOCKS5 reply of <reason> (conn_err.h, refined by
@@ -185,6 +199,7 @@ static void socks5_on_upstream_ready(struct conn *c)
         return;
     }
     session_of(c)->is_replied = 1;
+    access_mark_answer(&session_of(c)->mark, 200);
     c->ctx->stats.responses_2xx++;
     c->ctx->stats.outcomes[1][STATS_OUT_OK]++;
     conn_tunnel_start(c);
@@ -216,7 +231,9 @@ static int step(struct conn *c)
         evbuffer_drain(in, used);
         c->bytes_in += used;
         c->ctx->stats.bytes_in += used;
-        uint8_t want = c->ctx->conf.node.nusers > 0 ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
+        /* a tunnel asked for: from here on it gets an access log line */
+        access_mark_begin(&s->mark, c, "SOCKS5", used);
+        uint8_t want = c->cn->nusers > 0 ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
         uint8_t answer[2] = { SOCKS5_VERSION, want };
         if (!socks5_greeting_has(&g, want)) {
             answer[1] = SOCKS5_METHOD_NO_ACCEPTABLE;
@@ -224,8 +241,9 @@ static int step(struct conn *c)
             if (send_bytes(c, answer, sizeof(answer)) == PF_OK) {
                 if (want == SOCKS5_METHOD_USERPASS)
                     c->ctx->stats.auth_failures++;
-                conn_flush_and_close(c, want == SOCKS5_METHOD_USERPASS ? CONN_ERR_AUTH
-                                                                       : CONN_ERR_BAD_REQUEST);
+                end_and_close(c, want == SOCKS5_METHOD_USERPASS ? 407 : 400,
+                              want == SOCKS5_METHOD_USERPASS ? CONN_ERR_AUTH
+                                                             : CONN_ERR_BAD_REQUEST);
             }
             return 0;
         }
@@ -255,7 +273,7 @@ static int step(struct conn *c)
         if (!ok) {
             clog_info(c, "%s", "socks5: authentication failed");
             c->ctx->stats.auth_failures++;
-            conn_flush_and_close(c, CONN_ERR_AUTH);
+            end_and_close(c, 407, CONN_ERR_AUTH);
             return 0;
         }
         s->step = STEP_REQUEST;
@@ -274,7 +292,7 @@ static int step(struct conn *c)
             uint8_t r[32];
             int n = socks5_encode_reply(req.err_rep, NULL, r, sizeof(r));
             if (send_bytes(c, r, (size_t)n) == PF_OK)
-                conn_flush_and_close(c, CONN_ERR_BAD_REQUEST);
+                end_and_close(c, 400, CONN_ERR_BAD_REQUEST);
             return 0;
         }
         evbuffer_drain(in, used);
@@ -285,7 +303,7 @@ static int step(struct conn *c)
             uint8_t r[32];
             int n = socks5_encode_reply(SOCKS5_REP_CMD_UNSUPPORTED, NULL, r, sizeof(r));
             if (send_bytes(c, r, (size_t)n) == PF_OK)
-                conn_flush_and_close(c, CONN_ERR_BAD_REQUEST);
+                end_and_close(c, 400, CONN_ERR_BAD_REQUEST);
             return 0;
         }
         struct attempt *a = &s->att;
@@ -338,8 +356,15 @@ static void socks5_on_timeout(struct conn *c)
         attempt_on_timeout(&session_of(c)->att);
         return;
     }
-    clog_debug(c, "socks5 handshake not done within %d ms", c->ctx->conf.node.header_timeout_ms);
+    clog_debug(c, "socks5 handshake not done within %d ms", c->cn->header_timeout_ms);
     conn_close(c, CONN_ERR_HEADER_TIMEOUT);
+}
+
+/* ops->on_close: the tunnel's access log line, unless written already. */
+static void socks5_on_close(struct conn *c, enum conn_err reason)
+{
+    struct socks5_session *s = session_of(c);
+    access_mark_end(&s->mark, c, &s->att, reason);
 }
 
 /* ops->is_idle: a SOCKS5 conn is never between requests. */
@@ -359,4 +384,5 @@ static const struct conn_ops socks5_ops = {
     .reply_error       = socks5_reply_error,
     .is_idle           = socks5_is_idle,
     .release           = socks5_release,
+    .on_close          = socks5_on_close,
 };

@@ -40,6 +40,8 @@ struct node_stats {
     uint64_t policy_denials;        /* 403 answers (destination policy) */
     uint64_t upstream_reused;       /* requests sent on a kept-alive upstream connection */
     uint64_t upstream_dials;        /* upstream/destination connections attempted */
+    uint64_t upstream_tls_handshakes; /* TLS handshakes completed with https upstreams */
+    uint64_t upstream_tls_resumed;  /* ... of which resumed an earlier session */
     uint64_t upstream_unsupported;  /* pool upstreams skipped: scheme not implemented yet */
     uint64_t socks5_total;          /* client conns that spoke SOCKS5 (either port) */
     int64_t  conns_by_state[8];     /* live client conns per enum conn_state */
@@ -49,6 +51,10 @@ struct node_stats {
     uint64_t clients_denied;        /* connections closed by node.client_allow */
     uint64_t connect_port_denials;  /* CONNECT to a port outside node.connect_ports */
     uint64_t ejections;             /* local passive ejections of upstreams */
+    uint64_t accept_errors;         /* accept() failures (EMFILE, ENFILE, ...): listener paused */
+    uint64_t reloads;               /* good SIGHUP reloads */
+    uint64_t reload_errors;         /* refused SIGHUP reloads (running config kept) */
+    uint64_t access_log_errors;     /* access log lines lost (write failed) */
     struct hist ttfb;               /* request head parsed -> response head from upstream */
     struct hist connect_time;       /* dial start -> connected (and handshake done) */
 };

@@ -22,7 +22,6 @@
                                          * on 1 MiB via CONNECT over 64 KiB pipes (A/B) */
 #define TUNNEL_SPLICE_MIN (16 * 1024)   /* a read this big marks a bulk direction: splice the next */
 #define TUNNEL_READS_MAX  4             /* chunks per wakeup: one bulk tunnel cannot starve the loop */
-#define TUNNEL_PIPES_MAX  32            /* pipes lent plus idle, 2 fds each (hard fd limit 20000) */
 #define TUNNEL_PIPES_IDLE 8             /* empty pipes kept for reuse */
 
 enum { TUN_CLIENT = TUNNEL_CLIENT, TUN_UPSTREAM = TUNNEL_UPSTREAM };   /* dir[s] reads side s, writes side !s */

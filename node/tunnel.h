@@ -23,6 +23,8 @@ struct tunnel_pool;
 
 enum { TUNNEL_CLIENT = 0, TUNNEL_UPSTREAM = 1 };   /* the two sides */
 
+#define TUNNEL_PIPES_MAX  32            /* pipes lent plus idle, 2 fds each (fd_budget.h) */
+
 /* How a relay ended. */
 enum tunnel_end {
     TUNNEL_END_DONE = 0,        /* both sides sent FIN and got everything */

@@ -36,7 +36,7 @@ PACKAGES=(
   redis-server redis-tools redis-sentinel curl python3 ca-certificates
   squid tinyproxy microsocks dante-server nginx stunnel4
   clang libclang-rt-14-dev llvm-14 valgrind
-  procps iproute2 iptables nftables wrk libssl-dev
+  procps iproute2 iptables nftables wrk libssl-dev openssl
   systemd groff-base man-db
   prometheus   # promtool check metrics (tests/integration/test_metrics_hygiene.py)
 )

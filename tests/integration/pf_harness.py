@@ -58,7 +58,7 @@ API summary:
         params, sequence, **params) .hits(path) .requests(path) .reset()
     f.start_origin(name, tls) -> Origin  .port .url(path) .requests() .header(req, name)
         .cert (tls: self-signed for localhost; url() is https://localhost:PORT)
-    f.start_node(config, name, redis, args, env) -> PfBinary
+    f.start_node(config, name, redis, args, env, nofile) -> PfBinary
     f.start_controller(config, name, redis, args, env) -> PfBinary
         .pid .id .port .admin_port .proxy_url .config .log_text() .signal(sig)
         .wait(timeout) .stop(check) .kill() .restart() .admin(path)
@@ -90,6 +90,7 @@ import ctypes
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -535,6 +536,12 @@ class Proc:
         self.popen = None
         self.observed = False    # the test saw/caused the exit (no cleanup complaint)
         self.term_sent = False
+        self.nofile = None       # RLIMIT_NOFILE (soft and hard) of the child, None = inherited
+
+    def _preexec(self):
+        _pdeathsig()
+        if self.nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _spawn(self):
         logf = open(self.log_path, "ab")
@@ -542,7 +549,7 @@ class Proc:
             self.popen = subprocess.Popen(
                 self.argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=_clean_env(self.env), cwd=self.cwd, start_new_session=True,
-                preexec_fn=_pdeathsig)
+                preexec_fn=self._preexec)
         finally:
             logf.close()
         self.observed = False
@@ -1416,16 +1423,18 @@ class Fleet:
         return deep_merge(base, config or {})
 
     def start_node(self, config=None, name=None, redis=None, args=(), env=None,
-                   wait_ready=True, timeout=READY_TIMEOUT_S):
+                   wait_ready=True, timeout=READY_TIMEOUT_S, nofile=None):
         """Starts proxyfleet-node. <config> is merged over the defaults:
         log.level debug; redis.url/prefix of the fleet's Redis (or <redis>);
         node.id = <name>; node.listen and node.admin_listen on free ports;
         node.report_interval_ms 500. Waits until listen and admin ports
-        accept connections. Returns a PfBinary."""
+        accept connections. <nofile> sets the node's RLIMIT_NOFILE (soft and
+        hard, as `prlimit --nofile=N:N`). Returns a PfBinary."""
         name = self._unique(name or self._name("node"))
         cfg = self.node_config(config, name, redis)
         self._collect_secrets(cfg)
         b = PfBinary(self, "node", name, self._binary("PF_NODE_BIN"), cfg, args, env)
+        b.nofile = nofile
         self.procs.append(b)
         return b.start(timeout, wait_ready)
 

@@ -79,10 +79,12 @@ class Install(unittest.TestCase):
             self.assertEqual(directives.get("ExecStart"),
                              "%s/bin/%s --config %s/proxyfleet/%s.json" % (
                                  self.prefix, unit, self._sysconfdir(), unit.split("-")[1]))
-            if unit == "proxyfleet-controller":   # the controller reloads its providers
-                self.assertEqual(directives.get("ExecReload"), "/bin/kill -HUP $MAINPID")
+            # both reload on SIGHUP (the node its users, limits, log; the controller its providers)
+            self.assertEqual(directives.get("ExecReload"), "/bin/kill -HUP $MAINPID", unit)
             self.assertEqual(directives.get("Restart"), "on-failure")
-            self.assertIn(directives.get("Type"), ("notify", "exec"))
+            # both speak sd_notify(3) from the main process (test_service_notify.py)
+            self.assertEqual(directives.get("Type"), "notify", unit)
+            self.assertEqual(directives.get("NotifyAccess"), "main", unit)
             self.assertRegex(directives.get("LimitNOFILE", ""), r"^\d+$")
             for key, want in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                               ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
@@ -131,7 +133,8 @@ class Install(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(p.stderr.strip(), "", "groff warnings for %s" % unit)
             text = re.sub(".\b", "", p.stdout).replace("\u2010", "-")   # no overstrike
-            for want in ("--config", "--check-config", "--version", "--help", "SIGTERM", "EXIT STATUS"):
+            for want in ("--config", "--check-config", "--version", "--help", "SIGTERM", "SIGHUP",
+                         "NOTIFY_SOCKET", "EXIT STATUS"):
                 self.assertIn(want, text, "%s lacks %s" % (unit, want))
             with open(page) as f:
                 self.assertNotIn("@PF_", f.read(), "unconfigured placeholder")

@@ -170,7 +170,7 @@ class TestRedisAuth(unittest.TestCase):
         self.assertEqual(r.cmd("EXISTS", self.k.pool_meta), 0)   # not in db 0
         self.assert_serves(node)
         st = node.admin("/stats")[1]
-        self.assertIn('"target":"unix:%s"' % sock, st)
+        self.assertIn('"redis_target":"unix:%s"' % sock, st)
         self.assertIn('"redis_target":"unix:%s"' % sock, ctl.admin("/status")[1])
         # Over the socket only: no TCP client of the fleet on the server.
         tcp = [l for l in r.cmd("CLIENT", "LIST").splitlines()

@@ -23,6 +23,7 @@ Test(attempt, dial_verdict)
         { DIAL_ERR_TIMEOUT,         0,   CONN_ERR_UPSTREAM_TIMEOUT,   1, 1 },
         { DIAL_ERR_BAD_REPLY,       0,   CONN_ERR_UPSTREAM_BAD_REPLY, 1, 1 },
         { DIAL_ERR_UPSTREAM_AUTH,   407, CONN_ERR_UPSTREAM_AUTH,      1, 1 },
+        { DIAL_ERR_TLS,             0,   CONN_ERR_UPSTREAM_TLS,       1, 1 },
         /* the upstream refused the tunnel: the destination's answer, relayed */
         { DIAL_ERR_UPSTREAM_STATUS, 403, CONN_ERR_UPSTREAM_BAD_REPLY, 1, 0 },
         { DIAL_ERR_UPSTREAM_STATUS, 502, CONN_ERR_UPSTREAM_BAD_REPLY, 1, 0 },

@@ -112,6 +112,21 @@ Test(conf, full_config)
     conf_deinit(&c);
 }
 
+/* TLS to https upstreams: the CA file and the explicit opt-out. */
+Test(conf, upstream_tls_keys)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{\"node\":{\"upstream_ca_file\":\"/etc/pf/ca.pem\","
+                           "\"upstream_tls_verify\":false}}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.node.upstream_ca_file, "/etc/pf/ca.pem");
+    cr_expect_eq(c.node.is_upstream_tls_verified, 0);
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"node\":{\"upstream_tls_verify\":true}}", &err), PF_OK);
+    cr_expect_eq(c.node.is_upstream_tls_verified, 1);
+    conf_deinit(&c);
+}
+
 Test(conf, defaults)
 {
     struct conf c;
@@ -120,6 +135,8 @@ Test(conf, defaults)
     cr_expect_str_eq(c.redis.url, "redis://127.0.0.1:6379/0");
     cr_expect_str_eq(c.redis.host, "127.0.0.1");
     cr_expect_eq(c.redis.port, 6379);
+    cr_expect_str_eq(c.node.upstream_ca_file, "");          /* the system CAs */
+    cr_expect_eq(c.node.is_upstream_tls_verified, 1);       /* verification is on */
     cr_expect_eq(c.redis.db, 0);
     cr_expect_str_eq(c.redis.password, "");
     cr_expect_str_eq(c.redis.prefix, "pf");
@@ -201,6 +218,11 @@ struct err_case {
 };
 
 static const struct err_case err_cases[] = {
+    /* log.format, node.access_log */
+    { "{\"log\":{\"format\":\"xml\"}}", "log.format: must be text or json" },
+    { "{\"log\":{\"format\":1}}", "log.format: must be a string" },
+    { "{\"node\":{\"access_log\":\"access.log\"}}",
+      "node.access_log: must be \"stderr\" or an absolute path" },
     /* unknown keys */
     { "{\"nodes\":{}}", "nodes: unknown key" },
     { "{\"node\":{\"max_header\":1}}", "node.max_header: unknown key" },
@@ -219,6 +241,10 @@ static const struct err_case err_cases[] = {
     { "{\"node\":{\"allow_private_destinations\":1}}",
       "node.allow_private_destinations: must be true or false" },
     { "{\"node\":{\"listen\":3128}}", "node.listen: must be a string" },
+    { "{\"node\":{\"upstream_tls_verify\":\"no\"}}",
+      "node.upstream_tls_verify: must be true or false" },
+    { "{\"node\":{\"upstream_tls_verify\":0}}", "node.upstream_tls_verify: must be true or false" },
+    { "{\"node\":{\"upstream_ca_file\":1}}", "node.upstream_ca_file: must be a string" },
     { "{\"log\":{\"level\":null}}", "log.level: must be a string" },
     { "{\"controller\":{\"providers\":{}}}", "controller.providers: must be an array" },
     { "{\"controller\":{\"providers\":[1]}}", "controller.providers[0]: must be an object" },
@@ -725,5 +751,25 @@ Test(conf, redis_sentinel_env)
     fake_env = bad_env;
     cr_expect_eq(conf_apply_env(&c, fake_getenv, &err), PF_EINVAL);
     cr_expect_str_eq(err.msg, "PF_REDIS_SENTINELS: entry 2: must be host:port");
+    conf_deinit(&c);
+}
+
+/* log.format and node.access_log (issue 11 item 8): off and text by default. */
+Test(conf, log_format_and_access_log)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.log_format, "text");
+    cr_expect_str_eq(c.node.access_log, "");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"log\":{\"format\":\"JSON\"},"
+                           "\"node\":{\"access_log\":\"stderr\"}}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.log_format, "json", "canonical name");
+    cr_expect_str_eq(c.node.access_log, "stderr");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{\"node\":{\"access_log\":\"/var/log/proxyfleet/access.log\"}}",
+                       &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.node.access_log, "/var/log/proxyfleet/access.log");
     conf_deinit(&c);
 }

@@ -15,7 +15,7 @@ Test(conn_err, names_are_stable)
         "none", "done", "client_eof", "client_io", "header_timeout", "idle_timeout",
         "bad_request", "head_too_large", "auth", "policy", "dns", "upstream_refused",
         "upstream_reset", "upstream_timeout", "upstream_bad_reply", "upstream_auth",
-        "upstream_eof", "no_upstream", "all_ejected", "over_limit", "tunnel_done", "shutdown",
+        "upstream_eof", "upstream_tls", "no_upstream", "all_ejected", "over_limit", "tunnel_done", "shutdown",
         "internal",
     };
     cr_assert_eq(PF_ARRAY_LEN(want), CONN_ERR__COUNT);
@@ -43,7 +43,8 @@ Test(conn_err, http_status)
         { CONN_ERR_POLICY, 403 }, { CONN_ERR_DNS, 502 }, { CONN_ERR_UPSTREAM_REFUSED, 502 },
         { CONN_ERR_UPSTREAM_RESET, 502 }, { CONN_ERR_UPSTREAM_TIMEOUT, 504 },
         { CONN_ERR_UPSTREAM_BAD_REPLY, 502 }, { CONN_ERR_UPSTREAM_AUTH, 502 },
-        { CONN_ERR_UPSTREAM_EOF, 502 }, { CONN_ERR_NO_UPSTREAM, 503 }, { CONN_ERR_ALL_EJECTED, 503 },
+        { CONN_ERR_UPSTREAM_EOF, 502 }, { CONN_ERR_UPSTREAM_TLS, 502 },
+        { CONN_ERR_NO_UPSTREAM, 503 }, { CONN_ERR_ALL_EJECTED, 503 },
         { CONN_ERR_OVER_LIMIT, 503 }, { CONN_ERR_TUNNEL_DONE, 0 }, { CONN_ERR_SHUTDOWN, 0 },
         { CONN_ERR_INTERNAL, 500 },
     };
@@ -80,6 +81,7 @@ Test(conn_err, socks_reply)
     cr_expect_eq(conn_err_kind(CONN_ERR_UPSTREAM_REFUSED)->socks_rep, SOCKS5_REP_REFUSED);
     cr_expect_eq(conn_err_kind(CONN_ERR_NO_UPSTREAM)->socks_rep, SOCKS5_REP_GENERAL);
     cr_expect_eq(conn_err_kind(CONN_ERR_UPSTREAM_BAD_REPLY)->socks_rep, SOCKS5_REP_GENERAL);
+    cr_expect_eq(conn_err_kind(CONN_ERR_UPSTREAM_TLS)->socks_rep, SOCKS5_REP_GENERAL);
     for (int i = 0; i < CONN_ERR__COUNT; i++)
         cr_expect_neq(conn_err_kind((enum conn_err)i)->socks_rep, SOCKS5_REP_SUCCEEDED,
                       "%s", conn_err_name((enum conn_err)i));
@@ -91,7 +93,7 @@ Test(conn_err, upstream_fault)
     static const enum conn_err faults[] = {
         CONN_ERR_DNS, CONN_ERR_UPSTREAM_REFUSED, CONN_ERR_UPSTREAM_RESET,
         CONN_ERR_UPSTREAM_TIMEOUT, CONN_ERR_UPSTREAM_BAD_REPLY, CONN_ERR_UPSTREAM_AUTH,
-        CONN_ERR_UPSTREAM_EOF,
+        CONN_ERR_UPSTREAM_EOF, CONN_ERR_UPSTREAM_TLS,
     };
     for (int i = 0; i < CONN_ERR__COUNT; i++) {
         int want = 0;

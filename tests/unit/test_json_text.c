@@ -71,3 +71,37 @@ Test(json_text, add_int_is_exact)
         cJSON_Delete(o);
     }
 }
+
+/* json_text_quote: a JSON string of anything, valid and bounded. */
+Test(json_text, quote)
+{
+    char buf[64];
+    cr_expect_eq(json_text_quote("abc", 3, buf, sizeof(buf)), 5u);
+    cr_expect_str_eq(buf, "\"abc\"");
+    json_text_quote("a\"b\\c", 5, buf, sizeof(buf));
+    cr_expect_str_eq(buf, "\"a\\\"b\\\\c\"");
+    json_text_quote("a\nb\x01", 4, buf, sizeof(buf));
+    cr_expect_str_eq(buf, "\"a b?\"", "controls sanitized");
+    json_text_quote("\xff", 1, buf, sizeof(buf));
+    cr_expect_str_eq(buf, "\"\xef\xbf\xbd\"", "invalid UTF-8 replaced");
+    json_text_quote("", 0, buf, sizeof(buf));
+    cr_expect_str_eq(buf, "\"\"");
+    cr_expect_eq(json_text_quote("abc", 3, buf, 2), 0u);
+    cr_expect_str_eq(buf, "");
+}
+
+/* Cut short: closed, never inside an escape or a character. */
+Test(json_text, quote_cut)
+{
+    const char *s = "\xe8\xaf\xb7\"\"\xe6\xb7\xbb";
+    for (size_t len = 3; len < 20; len++) {
+        char buf[20];
+        size_t n = json_text_quote(s, strlen(s), buf, len);
+        cr_assert(n < len);
+        cr_assert_eq(buf[0], '"');
+        cr_assert_eq(buf[n - 1], '"', "closed at %zu: %s", len, buf);
+        cJSON *v = cJSON_Parse(buf);
+        cr_assert(cJSON_IsString(v), "valid at %zu: %s", len, buf);
+        cJSON_Delete(v);
+    }
+}
