@@ -504,22 +504,12 @@ fi
 # "controller". Asked through its published port: /api/v1/targets.
 if [ "$MONITORING" = 1 ]; then
     phase monitoring
-    PROM="127.0.0.1:$PF_PROMETHEUS_PORT"
+    PROM="http://127.0.0.1:$PF_PROMETHEUS_PORT"
+    # scripts/monitoring-check.py asks Prometheus' HTTP API.
+    mcheck() { timeout 60 python3 "$ROOT/scripts/monitoring-check.py" "$@"; }
     # prom_targets: "<node targets> <node targets up> <controller targets up>
-    # <rules loaded>", or nothing when Prometheus does not answer.
-    prom_targets() {
-        local t r
-        t=$(curl -s --max-time 5 "http://$PROM/api/v1/targets?state=active") || return 0
-        r=$(curl -s --max-time 5 "http://$PROM/api/v1/rules?type=alert") || return 0
-        python3 -c '
-import json, sys
-t = json.loads(sys.argv[1])["data"]["activeTargets"]
-r = json.loads(sys.argv[2])["data"]["groups"]
-node = [x for x in t if x["labels"]["job"] == "proxyfleet-node"]
-ctl = [x for x in t if x["labels"]["job"] == "proxyfleet-controller" and x["health"] == "up"]
-print(len(node), sum(x["health"] == "up" for x in node), len(ctl), sum(len(g["rules"]) for g in r))
-' "$t" "$r" 2>/dev/null
-    }
+    # <alert rules loaded>", or nothing when Prometheus does not answer.
+    prom_targets() { mcheck targets "$PROM" 2>/dev/null | grep -E '^[0-9]+ [0-9]+ [0-9]+ [0-9]+$'; }
     # prom_wait N: until Prometheus has exactly N node targets, all up (60 s).
     prom_wait() {
         local deadline=$(( $(date +%s) + 60 ))
@@ -541,6 +531,26 @@ print(len(node), sum(x["health"] == "up" for x in node), len(ctl), sum(len(g["ru
         pass "monitoring: the controller target is up and the $PT_RULES alert rules of docs/prometheus/alerts.yml are loaded"
     else
         fail "monitoring: ${PT_CTL:-0} controller targets up (expected 1), ${PT_RULES:-0} alert rules loaded (expected $want_rules)"
+    fi
+    # The healthy fleet trips no alert: every rule inactive (not even
+    # pending) at an evaluation (every 15 s) once all targets are up.
+    deadline=$(( $(date +%s) + 60 ))
+    while :; do
+        out=$(mcheck alerts "$PROM") && break
+        [ "$(date +%s)" -ge "$deadline" ] && break
+        sleep 2
+    done
+    if [ -z "$out" ]; then
+        pass "monitoring: every alert rule inactive on the healthy fleet"
+    else
+        fail "monitoring: alerts on the healthy fleet after 60 s: $out"
+    fi
+    # Every dashboard panel has data from the live fleet (its queries as
+    # Grafana sends them with "All" selected).
+    if out=$(mcheck dashboard "$PROM" "$ROOT/docs/grafana/proxyfleet.json"); then
+        pass "monitoring: docs/grafana/proxyfleet.json: $out"
+    else
+        fail "monitoring: docs/grafana/proxyfleet.json: $out"
     fi
     more=$((NODES + 1))
     t0=$(now_ms)
