@@ -57,8 +57,13 @@ bench_node_bin() {
 
 # node_start NAME MODE LISTEN_PORT ADMIN_PORT [REDIS_PORT] [LOG_LEVEL]
 # Writes $RUN/NAME/node.json and starts the node; sets NODE_PID.
+# NODE_BIN_USE (default $NODE_BIN) picks the binary; NODE_EXTRA is JSON text
+# appended inside "node"; unset, it admits the loopback upstreams the
+# benchmarks use (', "upstream_allow_private": true'); set it empty for a
+# binary older than that key (the A/B base of bench/run.sh).
 node_start() {
   local name="$1" mode="$2" port="$3" admin="$4" rport="${5:-6379}" level="${6:-warn}"
+  local bin="${NODE_BIN_USE:-$NODE_BIN}"
   local d="$RUN/$name"; mkdir -p "$d"
   cat > "$d/node.json" <<JSON
 {
@@ -74,19 +79,19 @@ node_start() {
     "report_interval_ms": 2000,
     "retries": 2,
     "destination_allow": ["127.0.0.0/8"],
-    "connect_ports": []
+    "connect_ports": []${NODE_EXTRA-, \"upstream_allow_private\": true}
   }
 }
 JSON
-  "$NODE_BIN" --check-config --config "$d/node.json" || { echo "node config rejected" >&2; return 1; }
-  "$NODE_BIN" --config "$d/node.json" >"$d/node.log" 2>&1 & NODE_PID=$!
+  "$bin" --check-config --config "$d/node.json" || { echo "node config rejected" >&2; return 1; }
+  "$bin" --config "$d/node.json" >"$d/node.log" 2>&1 & NODE_PID=$!
   BENCH_PIDS+=("$NODE_PID")
   wait_port "$port" && wait_port "$admin"
 }
 
 # redis_start PORT: private redis-server without persistence; sets REDIS_PID.
 redis_start() {
-  local port="$1" d="$RUN/redis"; mkdir -p "$d"
+  local port="$1" d="$RUN/redis-$1"; mkdir -p "$d"
   redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$d" \
     --logfile "$d/redis.log" --daemonize no & REDIS_PID=$!
   BENCH_PIDS+=("$REDIS_PID")

@@ -7,6 +7,10 @@
 #
 # Usage: bench/run.sh            (env knobs below)
 #   PF_NODE_BIN  node binary to use (default: build Release into $BENCH_RUN_DIR/build)
+#   PF_NODE_BIN_BASE  a second node binary (e.g. built from an older commit):
+#                its one hop and two hops run as targets "base" and
+#                "base>base" in the same run (own Redis; started without
+#                the keys newer than it), for a same-run A/B
 #   REPS         repetitions (3); medians are reported
 #   ANCHORS      space-separated subset of: tinyproxy squid privoxy tinyproxy>squid squid>tinyproxy
 #                (default "tinyproxy squid privoxy tinyproxy>squid"; missing binaries are skipped)
@@ -36,6 +40,23 @@ EPOCH="$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 pool_write_one "$P_REDIS" "$P_NODE" 1 "$EPOCH"
 wait_pool "$P_HOP_ADM" 1 || exit 1
 log "node direct :$P_NODE (pid $PID_DIRECT), node pool :$P_HOP (pid $PID_HOP) -> :$P_NODE, redis :$P_REDIS"
+NODE_PIDS="$PID_DIRECT $PID_HOP"
+BASE_TARGETS=()
+if [ -n "${PF_NODE_BIN_BASE:-}" ]; then
+  [ -x "$PF_NODE_BIN_BASE" ] || { log "PF_NODE_BIN_BASE=$PF_NODE_BIN_BASE is not executable"; exit 1; }
+  P_B=$(free_port $((P_REDIS + 1))); P_B_ADM=$(free_port $((P_B + 1)))
+  P_BH=$(free_port $((P_B_ADM + 1))); P_BH_ADM=$(free_port $((P_BH + 1)))
+  P_BREDIS=$(free_port $((P_BH_ADM + 1)))
+  NODE_BIN_USE="$PF_NODE_BIN_BASE" NODE_EXTRA='' node_start base-direct direct "$P_B" "$P_B_ADM" || exit 1
+  NODE_PIDS="$NODE_PIDS $NODE_PID"
+  redis_start "$P_BREDIS" || exit 1
+  NODE_BIN_USE="$PF_NODE_BIN_BASE" NODE_EXTRA='' node_start base-hop pool "$P_BH" "$P_BH_ADM" "$P_BREDIS" || exit 1
+  NODE_PIDS="$NODE_PIDS $NODE_PID"
+  pool_write_one "$P_BREDIS" "$P_B" 1 "$EPOCH"
+  wait_pool "$P_BH_ADM" 1 || exit 1
+  BASE_TARGETS=("base:127.0.0.1:$P_B" "base>base:127.0.0.1:$P_BH")
+  log "base node ($PF_NODE_BIN_BASE) direct :$P_B, pool :$P_BH -> :$P_B, redis :$P_BREDIS"
+fi
 
 # ---- anchors (configs as in the shared anchors.sh)
 A="$RUN/anchors"; mkdir -p "$A"
@@ -111,7 +132,7 @@ CONF
   wait_port "$port"
 }
 
-TARGETS=("pf-node:127.0.0.1:$P_NODE" "pf-node>pf-node:127.0.0.1:$P_HOP")
+TARGETS=("pf-node:127.0.0.1:$P_NODE" "pf-node>pf-node:127.0.0.1:$P_HOP" "${BASE_TARGETS[@]}")
 P_A=$(free_port 18880)
 next_port() { P_A=$(free_port $((P_A + 1))); }
 for a in $ANCHORS; do
@@ -134,7 +155,7 @@ RAW="$RUN/results-raw.txt"; : > "$RAW"
 {
   echo "date=$(date -u +%FT%TZ) nproc=$(nproc) kernel=$(uname -r)"
   echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-  echo "node_bin=$NODE_BIN reps=$REPS DUR=${DUR:-8} BULK_DUR=${BULK_DUR:-5} CONNS=${CONNS:-64} BULK_CONNS=${BULK_CONNS:-4}"
+  echo "node_bin=$NODE_BIN base=${PF_NODE_BIN_BASE:-none} reps=$REPS DUR=${DUR:-8} BULK_DUR=${BULK_DUR:-5} CONNS=${CONNS:-64} BULK_CONNS=${BULK_CONNS:-4}"
 } | tee "$RUN/run-info.txt" >&2
 for rep in $(seq "$REPS"); do
   for t in "${TARGETS[@]}"; do
@@ -142,7 +163,7 @@ for rep in $(seq "$REPS"); do
     log "rep $rep/$REPS: $name"
     LABEL="$name" "$BENCH_DIR/proxy-bench.sh" "$hp" | sed "s/^/rep=$rep /" | tee -a "$RAW" >&2
   done
-  for p in $PID_DIRECT $PID_HOP; do kill -0 "$p" 2>/dev/null || { log "node pid $p died; see $RUN/*/node.log"; exit 1; }; done
+  for p in $NODE_PIDS; do kill -0 "$p" 2>/dev/null || { log "node pid $p died; see $RUN/*/node.log"; exit 1; }; done
 done
 
 # node-side view: failures the nodes generated during the whole run

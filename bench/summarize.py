@@ -5,6 +5,9 @@ proxy-bench.sh invocation (vs its own `direct` run) or inside one repetition
 (node vs best anchor of the same repetition); medians are over repetitions.
 
 Usage: summarize.py RAW_FILE [NODE_LABEL] [TWO_HOP_LABEL]
+
+Targets labelled "base" and "base>base" (bench/run.sh with PF_NODE_BIN_BASE)
+are not anchors: they get their own A/B table, node / base per repetition.
 """
 import collections
 import statistics
@@ -77,8 +80,9 @@ for p in order:
               f"{med([num(v, 'p50_ms') for v in vs]):.2f} | {med([num(v, 'p99_ms') for v in vs]):.2f} | {mb} | {errs:.0f} |")
 
 # 2. targets
-anchors1 = [p for p in order if p not in (NODE, NODE2) and CHAINS_PREFIX not in p]
-anchors2 = [p for p in order if p not in (NODE, NODE2) and CHAINS_PREFIX in p]
+BASE, BASE2 = "base", "base>base"
+anchors1 = [p for p in order if p not in (NODE, NODE2, BASE, BASE2) and CHAINS_PREFIX not in p]
+anchors2 = [p for p in order if p not in (NODE, NODE2, BASE, BASE2) and CHAINS_PREFIX in p]
 per = {(r, p): metrics(runs[(r, p)]) for (r, p) in runs}
 
 
@@ -170,3 +174,22 @@ for r in reps:
     if b:
         s += f" | {b['fwd']:.3f} {b['tun']:.3f} {b['setup']:.0f} {b['bulk_c']:.3f} {b['errors']:.0f}"
     print(s)
+
+# A/B: this node against the base binary of the same run (PF_NODE_BIN_BASE)
+if any((r, BASE) in per for r in reps):
+    print()
+    print("# A/B: node / base, same run (median of the per-repetition quotients, min..max)")
+    print("| hops | figure | node | base | node / base | range |")
+    print("|---|---|---:|---:|---:|---|")
+    figs = [("fwd", "http-forward rps / direct"), ("fwd_p99x", "http-forward p99 / direct p99"),
+            ("tun", "CONNECT tunnel rps / direct"), ("setup", "new tunnels/s"),
+            ("bulk_c", "1 MiB via CONNECT / direct"), ("bulk_f", "1 MiB absolute-form / direct")]
+    for hops, a, b in (("1", NODE, BASE), ("2", NODE2, BASE2)):
+        for k, name in figs:
+            qs = [per[(r, a)][k] / per[(r, b)][k] for r in reps
+                  if (r, a) in per and (r, b) in per and per[(r, b)][k] > 0]
+            qs = [q for q in qs if q == q]
+            if not qs:
+                continue
+            print(f"| {hops} | {name} | {med(series(a, k)):.3f} | {med(series(b, k)):.3f} | "
+                  f"{med(qs):.3f} | {min(qs):.3f}..{max(qs):.3f} |")

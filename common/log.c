@@ -66,20 +66,6 @@ void log_stamp(int64_t wall_ms, char *buf, size_t len)
     snprintf(buf, len, "%s.%03dZ", day, (int)(wall_ms % 1000));
 }
 
-/* snprintf() that never moves <*o> past the end of <buf>. */
-static void appendf(char *buf, size_t len, size_t *o, const char *fmt, ...) PF_PRINTF(4, 5);
-static void appendf(char *buf, size_t len, size_t *o, const char *fmt, ...)
-{
-    if (*o >= len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + *o, len - *o, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *o = PF_MIN_OF(*o + (size_t)n, len - 1);
-}
-
 static void append_quoted(char *buf, size_t len, size_t *o, const char *s)
 {
     if (*o < len)
@@ -104,27 +90,27 @@ size_t log_format_line(enum pf_log_format format, const struct log_line *l, char
     if (format == PF_LOG_JSON) {
         char source[128];
         snprintf(source, sizeof(source), "%s:%d", file, l->line);
-        appendf(buf, len, &o, "{\"time\":\"%s\",\"level\":\"%s\",\"program\":", stamp,
+        str_appendf(buf, len, &o, "{\"time\":\"%s\",\"level\":\"%s\",\"program\":", stamp,
                 level_json[lvl]);
         append_quoted(buf, len, &o, l->ident);
-        appendf(buf, len, &o, ",\"source\":");
+        str_appendf(buf, len, &o, ",\"source\":");
         append_quoted(buf, len, &o, source);
         if (l->has_conn) {
-            appendf(buf, len, &o, ",\"conn\":%llu,\"peer\":", (unsigned long long)l->conn_id);
+            str_appendf(buf, len, &o, ",\"conn\":%llu,\"peer\":", (unsigned long long)l->conn_id);
             append_quoted(buf, len, &o, l->peer);
         }
-        appendf(buf, len, &o, ",\"message\":");
+        str_appendf(buf, len, &o, ",\"message\":");
         /* what is left, minus the closing brace */
         if (o + 1 < len)
             o += json_text_quote(l->msg, strlen(l->msg), buf + o, len - o - 1);
-        appendf(buf, len, &o, "}");
+        str_appendf(buf, len, &o, "}");
     } else {
         char clean[LOG_MSG_MAX * 4];
         str_sanitize_text(l->msg, strlen(l->msg), 0, clean, sizeof(clean));
-        appendf(buf, len, &o, "%s %s %s %s:%d ", stamp, l->ident, level_names[lvl], file, l->line);
+        str_appendf(buf, len, &o, "%s %s %s %s:%d ", stamp, l->ident, level_names[lvl], file, l->line);
         if (l->has_conn)
-            appendf(buf, len, &o, "c%llu %s: ", (unsigned long long)l->conn_id, l->peer);
-        appendf(buf, len, &o, "%s", clean);
+            str_appendf(buf, len, &o, "c%llu %s: ", (unsigned long long)l->conn_id, l->peer);
+        str_appendf(buf, len, &o, "%s", clean);
         o = str_utf8_cut(buf, o);
     }
     buf[o++] = '\n';
@@ -132,6 +118,9 @@ size_t log_format_line(enum pf_log_format format, const struct log_line *l, char
     return o;
 }
 
+static void log_emit(enum pf_log_level level, const char *file, int line, int has_conn,
+                     uint64_t conn_id, const char *peer, const char *fmt, va_list ap)
+    PF_PRINTF(7, 0);
 static void log_emit(enum pf_log_level level, const char *file, int line, int has_conn,
                      uint64_t conn_id, const char *peer, const char *fmt, va_list ap)
 {

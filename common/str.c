@@ -1,5 +1,7 @@
 #include "str.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 int str_is_blank(int c)
@@ -350,4 +352,16 @@ size_t str_utf8_cut(const char *s, size_t len)
     unsigned char lead = p[len - 1 - back];
     size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
     return need > back + 1 ? len - back - 1 : len;
+}
+
+void str_appendf(char *buf, size_t len, size_t *o, const char *fmt, ...)
+{
+    if (*o >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *o, len - *o, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *o = PF_MIN_OF(*o + (size_t)n, len - 1);
 }

@@ -97,4 +97,8 @@ int str_is_clean_text(const char *s, size_t len);
  * bytes of a multi-byte character. Used to cut text without splitting one. */
 size_t str_utf8_cut(const char *s, size_t len);
 
+/* snprintf() at buf + *o that never moves *o past len - 1: a line built in
+ * steps is cut at the end of <buf>, never overrun. */
+void str_appendf(char *buf, size_t len, size_t *o, const char *fmt, ...) PF_PRINTF(4, 5);
+
 #endif

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 
 #include "clock.h"
 #include "json_text.h"
+#include "str.h"
 
 struct access_log {
     int  fd;                            /* owned unless it is 2 (stderr) */
@@ -159,25 +159,11 @@ void access_log_upstream_id(const char *up_id, char *buf, size_t len)
     snprintf(buf, len, "%012llx", (unsigned long long)(h >> 16));
 }
 
-/* snprintf() that never moves <*o> past the end of <buf>. */
-static void appendf(char *buf, size_t len, size_t *o, const char *fmt, ...) PF_PRINTF(4, 5);
-static void appendf(char *buf, size_t len, size_t *o, const char *fmt, ...)
-{
-    if (*o >= len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + *o, len - *o, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *o = PF_MIN_OF(*o + (size_t)n, len - 1);
-}
-
 /* A JSON string of <s>, or null when it is "". */
 static void append_json(char *buf, size_t len, size_t *o, const char *s)
 {
     if (s[0] == '\0')
-        appendf(buf, len, o, "null");
+        str_appendf(buf, len, o, "null");
     else if (*o < len)
         *o += json_text_quote(s, strlen(s), buf + *o, len - *o);
 }
@@ -195,11 +181,11 @@ static int is_bare(const char *s)
 /* " key=value": "-" for "", quoted (JSON string rules) when not bare. */
 static void append_text(char *buf, size_t len, size_t *o, const char *key, const char *s)
 {
-    appendf(buf, len, o, " %s=", key);
+    str_appendf(buf, len, o, " %s=", key);
     if (s[0] == '\0')
-        appendf(buf, len, o, "-");
+        str_appendf(buf, len, o, "-");
     else if (is_bare(s))
-        appendf(buf, len, o, "%s", s);
+        str_appendf(buf, len, o, "%s", s);
     else if (*o < len)
         *o += json_text_quote(s, strlen(s), buf + *o, len - *o);
 }
@@ -217,35 +203,35 @@ size_t access_log_format(enum pf_log_format format, const struct access_rec *r, 
     len--;                     /* room for the '\n' whatever is cut */
     log_stamp(r->time_ms, stamp, sizeof(stamp));
     if (format == PF_LOG_JSON) {
-        appendf(buf, len, &o, "{\"time\":\"%s\",\"conn\":%llu,\"client\":", stamp,
+        str_appendf(buf, len, &o, "{\"time\":\"%s\",\"conn\":%llu,\"client\":", stamp,
                 (unsigned long long)r->conn_id);
         append_json(buf, len, &o, r->client);
-        appendf(buf, len, &o, ",\"user\":");
+        str_appendf(buf, len, &o, ",\"user\":");
         append_json(buf, len, &o, r->user);
-        appendf(buf, len, &o, ",\"method\":");
+        str_appendf(buf, len, &o, ",\"method\":");
         append_json(buf, len, &o, r->method);
-        appendf(buf, len, &o, ",\"target\":");
+        str_appendf(buf, len, &o, ",\"target\":");
         append_json(buf, len, &o, r->target);
         if (r->status > 0)
-            appendf(buf, len, &o, ",\"status\":%d", r->status);
+            str_appendf(buf, len, &o, ",\"status\":%d", r->status);
         else
-            appendf(buf, len, &o, ",\"status\":null");
-        appendf(buf, len, &o, ",\"upstream\":");
+            str_appendf(buf, len, &o, ",\"status\":null");
+        str_appendf(buf, len, &o, ",\"upstream\":");
         append_json(buf, len, &o, r->upstream);
-        appendf(buf, len, &o, ",\"provider\":");
+        str_appendf(buf, len, &o, ",\"provider\":");
         append_json(buf, len, &o, r->provider);
-        appendf(buf, len, &o, ",\"attempts\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"ttfb_ms\":",
+        str_appendf(buf, len, &o, ",\"attempts\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"ttfb_ms\":",
                 r->attempts, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out);
         if (r->ttfb_ms >= 0)
-            appendf(buf, len, &o, "%lld", (long long)r->ttfb_ms);
+            str_appendf(buf, len, &o, "%lld", (long long)r->ttfb_ms);
         else
-            appendf(buf, len, &o, "null");
-        appendf(buf, len, &o, ",\"duration_ms\":%lld,\"reason\":", (long long)r->duration_ms);
+            str_appendf(buf, len, &o, "null");
+        str_appendf(buf, len, &o, ",\"duration_ms\":%lld,\"reason\":", (long long)r->duration_ms);
         append_json(buf, len, &o, r->reason);
-        appendf(buf, len, &o, "}");
+        str_appendf(buf, len, &o, "}");
     } else {
         char num[24];
-        appendf(buf, len, &o, "time=%s conn=%llu", stamp, (unsigned long long)r->conn_id);
+        str_appendf(buf, len, &o, "time=%s conn=%llu", stamp, (unsigned long long)r->conn_id);
         append_text(buf, len, &o, "client", r->client);
         append_text(buf, len, &o, "user", r->user);
         append_text(buf, len, &o, "method", r->method);
@@ -254,11 +240,11 @@ size_t access_log_format(enum pf_log_format format, const struct access_rec *r, 
         append_text(buf, len, &o, "status", r->status > 0 ? num : "");
         append_text(buf, len, &o, "upstream", r->upstream);
         append_text(buf, len, &o, "provider", r->provider);
-        appendf(buf, len, &o, " attempts=%d bytes_in=%llu bytes_out=%llu", r->attempts,
+        str_appendf(buf, len, &o, " attempts=%d bytes_in=%llu bytes_out=%llu", r->attempts,
                 (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out);
         snprintf(num, sizeof(num), "%lld", (long long)r->ttfb_ms);
         append_text(buf, len, &o, "ttfb_ms", r->ttfb_ms >= 0 ? num : "");
-        appendf(buf, len, &o, " duration_ms=%lld", (long long)r->duration_ms);
+        str_appendf(buf, len, &o, " duration_ms=%lld", (long long)r->duration_ms);
         append_text(buf, len, &o, "reason", r->reason);
     }
     buf[o++] = '\n';

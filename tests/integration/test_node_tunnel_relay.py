@@ -28,11 +28,11 @@ IDLE_TIMEOUT_MS = 2000
 
 
 def recv_all(s):
-    out = b""
-    while True:
+    out = bytearray()   # not bytes +=: quadratic copies make a 64 MiB read
+    while True:         # slow enough to trip the idle deadline on a loaded box
         b = s.recv(1 << 20)
         if not b:
-            return out
+            return bytes(out)
         out += b
 
 

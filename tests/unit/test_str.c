@@ -266,3 +266,21 @@ Test(str, utf8_cut)
     cr_expect_eq(str_utf8_cut("\xf0\x9f\x98", 3), 0);
     cr_expect_eq(str_utf8_cut("", 0), 0);
 }
+
+Test(str, appendf_cuts_at_the_end_never_past_it)
+{
+    char buf[8];
+    size_t o = 0;
+    str_appendf(buf, sizeof(buf), &o, "%s", "abc");
+    cr_expect_eq(o, 3);
+    cr_expect_str_eq(buf, "abc");
+    str_appendf(buf, sizeof(buf), &o, "%d", 12345);     /* cut: 7 chars + NUL */
+    cr_expect_eq(o, 7);
+    cr_expect_str_eq(buf, "abc1234");
+    str_appendf(buf, sizeof(buf), &o, "more");          /* full: nothing moves */
+    cr_expect_eq(o, 7);
+    cr_expect_str_eq(buf, "abc1234");
+    o = sizeof(buf);                                    /* at the end already */
+    str_appendf(buf, sizeof(buf), &o, "x");
+    cr_expect_eq(o, sizeof(buf));
+}
