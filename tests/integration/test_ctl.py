@@ -321,6 +321,9 @@ class TestCtlSentinel(CtlBase):
         wait_until(lambda: m.hgetall(self.k.pool_meta).get("count") == "1", 15, "a publish")
         wait_until(lambda: self.ctl(ctlr.config_path, "status", "--check")[0] == 0, 15,
                    "check ok through the sentinels")
+        # --check does not wait for nodes: the node's first heartbeat may come later
+        wait_until(lambda: self.ctl_json(ctlr.config_path, "status", "--sample-ms", "0")["nodes"],
+                   15, "the node's heartbeat read through the sentinels")
         s = self.ctl_json(ctlr.config_path, "status", "--sample-ms", "0")
         self.assertEqual(s["redis"], "127.0.0.1:%d" % m.port)
         self.assertEqual([n["id"] for n in s["nodes"]], ["node-s"])
