@@ -204,6 +204,8 @@ struct conf_controller {
     struct conf_health health;          /* "health" section */
     char     id[64];                    /* default "<hostname>-<pid>" */
     char     admin_listen[CONF_ADDR_MAX];/* "" = no admin port */
+    char     admin_token[UPSTREAM_CRED_MAX]; /* Bearer token of the status page's data
+                                           (GET /fleet.json); "" = none; never logged */
     int      poll_interval_ms;          /* default 10000 */
     int      default_ttl_s;             /* default 300 */
     int      heartbeat_interval_ms;     /* default 2000 */

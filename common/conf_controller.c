@@ -440,10 +440,25 @@ static int controller_finish(void *base, const struct conf_obj *obj, struct pf_e
 }
 
 #define C struct conf_controller
+/* controller.admin_token: a Bearer token (RFC 6750 characters, 16..255 of
+ * them); errors describe it, never quote it. */
+static int check_admin_token(void *base, char *value, struct pf_err *err)
+{
+    (void)base;
+    size_t n = strlen(value);
+    if (strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789-._~+/=") != n)
+        return pf_err_set(err, PF_EINVAL, "only letters, digits and -._~+/= are allowed");
+    if (n < 16)
+        return pf_err_set(err, PF_EINVAL, "at least 16 characters (e.g. openssl rand -hex 16)");
+    return PF_OK;
+}
+
 static const struct conf_key controller_keys[] = {
     CONF_OBJECT_MARK(C, "health", health, CONF_F_LAZY, &health_table, health.is_enabled),
     CONF_NAME(C, "id", id, 0),
     CONF_LISTEN(C, "admin_listen", admin_listen, 0, NULL),
+    CONF_SECRET(C, "admin_token", admin_token, 0, check_admin_token),
     CONF_INT(C, "poll_interval_ms", poll_interval_ms, 10, 86400000, 10000),
     CONF_INT(C, "default_ttl_s", default_ttl_s, 1, 30 * 86400, 300),
     CONF_INT(C, "heartbeat_interval_ms", heartbeat_interval_ms, 10, 600000, 2000),

@@ -282,8 +282,11 @@ static int snapshot_get_labels(const struct snapshot_fields *f, struct upstream_
     return PF_OK;
 }
 
-static int snapshot_decode_fields(const cJSON *o, const struct seal_key *key, struct upstream *out,
-                                  struct pf_err *err)
+/* Decodes the members of record <o> into <out>. With <is_public> the
+ * password is neither opened nor kept: "pass" and "pass_sealed" are only
+ * checked to be strings (a reader that never dials needs no key). */
+static int snapshot_decode_fields(const cJSON *o, const struct seal_key *key, int is_public,
+                                  struct upstream *out, struct pf_err *err)
 {
     char scheme[16];
     char host[UPSTREAM_HOST_MAX];
@@ -313,11 +316,19 @@ static int snapshot_decode_fields(const cJSON *o, const struct seal_key *key, st
         (rc = snapshot_get_str(&f, SNAPSHOT_F_PASS, 0, out->pass, sizeof(out->pass), err)) != PF_OK ||
         (rc = snapshot_get_str(&f, SNAPSHOT_F_PROVIDER, 0, out->provider, sizeof(out->provider), err)) != PF_OK)
         return rc;
-    if ((f.v[SNAPSHOT_F_PASS_SEALED] != NULL || f.is_dup[SNAPSHOT_F_PASS_SEALED]) &&
-        (rc = snapshot_get_sealed(&f, key, out, err)) != PF_OK)
+    if (is_public) {
+        char sealed[SEAL_TEXT_MAX];
+        if ((rc = snapshot_get_str(&f, SNAPSHOT_F_PASS_SEALED, 0, sealed, sizeof(sealed),
+                                   err)) != PF_OK)
+            return rc;
+    } else if ((f.v[SNAPSHOT_F_PASS_SEALED] != NULL || f.is_dup[SNAPSHOT_F_PASS_SEALED]) &&
+               (rc = snapshot_get_sealed(&f, key, out, err)) != PF_OK) {
         return rc;
+    }
     if (out->pass[0] != '\0' && out->user[0] == '\0')
         return pf_err_set(err, PF_EINVAL, "pass: set without user");
+    if (is_public)
+        OPENSSL_cleanse(out->pass, sizeof(out->pass));
     if (out->provider[0] != '\0' && !keys_valid_name(out->provider))
         return pf_err_set(err, PF_EINVAL, "provider: invalid name");
     if ((rc = snapshot_get_int(&f, SNAPSHOT_F_EXPIRES, 0, 0, SNAPSHOT_INT_MAX, 0, &expires, err)) != PF_OK ||
@@ -349,8 +360,8 @@ static cJSON *snapshot_parse_json(const char *json, size_t len)
     return o;
 }
 
-int snapshot_record_decode(const char *json, size_t len, const struct seal_key *key,
-                           struct upstream *out, struct pf_err *err)
+static int snapshot_record_decode_as(const char *json, size_t len, const struct seal_key *key,
+                                     int is_public, struct upstream *out, struct pf_err *err)
 {
     cJSON *o;
     int rc;
@@ -366,7 +377,7 @@ int snapshot_record_decode(const char *json, size_t len, const struct seal_key *
     if (!cJSON_IsObject(o)) {
         rc = pf_err_set(err, PF_EINVAL, "record is not a JSON object");
     } else {
-        rc = snapshot_decode_fields(o, key, out, err);
+        rc = snapshot_decode_fields(o, key, is_public, out, err);
     }
     cJSON_Delete(o);
     if (rc != PF_OK) {
@@ -374,6 +385,18 @@ int snapshot_record_decode(const char *json, size_t len, const struct seal_key *
         out->weight = 1;
     }
     return rc;
+}
+
+int snapshot_record_decode(const char *json, size_t len, const struct seal_key *key,
+                           struct upstream *out, struct pf_err *err)
+{
+    return snapshot_record_decode_as(json, len, key, 0, out, err);
+}
+
+int snapshot_record_decode_public(const char *json, size_t len, struct upstream *out,
+                                  struct pf_err *err)
+{
+    return snapshot_record_decode_as(json, len, NULL, 1, out, err);
 }
 
 /* ---- pool:meta and the notice ------------------------------------------ */

@@ -39,6 +39,13 @@ void snapshot_record_free(char *rec);
 int snapshot_record_decode(const char *json, size_t len, const struct seal_key *key,
                            struct upstream *out, struct pf_err *err) PF_MUSTCHECK;
 
+/* As snapshot_record_decode(), for readers that never dial (the fleet
+ * status): every field but the password is decoded and checked the same
+ * way; "pass" and "pass_sealed" must be strings but are not kept (out->pass
+ * stays ""), so no credential key is needed and none is opened. */
+int snapshot_record_decode_public(const char *json, size_t len, struct upstream *out,
+                                  struct pf_err *err) PF_MUSTCHECK;
+
 /* ---- pool:meta and the notice ------------------------------------------ */
 
 /* Field names of {pf}:v1:pool:meta. String literals, so that the

@@ -20,11 +20,13 @@
 #include "provider.h"
 #include "publish.h"
 #include "redis.h"
+#include "status_page.h"
 #include "version.h"
 
 struct admin_http {
     struct ctl_ctx *ctx;     /* borrowed */
     struct evhttp  *http;    /* owned */
+    struct status_page *page;/* owned: GET / and /fleet.json */
 };
 
 static void admin_send(struct evhttp_request *req, int code, const char *reason,
@@ -179,7 +181,8 @@ struct admin_http *admin_http_create(struct ctl_ctx *ctx, const char *listen)
     if (evhttp_set_cb(a->http, "/healthz", admin_healthz, a) != 0 ||
         evhttp_set_cb(a->http, "/readyz", admin_readyz, a) != 0 ||
         evhttp_set_cb(a->http, "/metrics", admin_metrics, a) != 0 ||
-        evhttp_set_cb(a->http, "/status", admin_status, a) != 0)
+        evhttp_set_cb(a->http, "/status", admin_status, a) != 0 ||
+        (a->page = status_page_create(ctx, a->http)) == NULL)
         goto fail;
     evhttp_set_gencb(a->http, admin_other, a);
     if (evhttp_bind_socket_with_handle(a->http, host, port) == NULL) {
@@ -200,5 +203,6 @@ void admin_http_destroy(struct admin_http *a)
         return;
     if (a->http != NULL)
         evhttp_free(a->http);
+    status_page_destroy(a->page);
     free(a);
 }

@@ -8,6 +8,9 @@
  *                   the same figures named without "pf_controller_", and
  *                   providers: [{name, state, breaker, last_error,
  *                   last_error_class}]
+ *   GET /, GET /fleet.json -> the live status page and its data
+ *                   (status_page.h; /fleet.json guarded by
+ *                   controller.admin_token when set)
  *   anything else -> 404. */
 #ifndef PF_CTL_ADMIN_HTTP_H
 #define PF_CTL_ADMIN_HTTP_H

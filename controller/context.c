@@ -92,8 +92,9 @@ int context_create(struct ctl_ctx *ctx)
         return PF_ENOMEM;
     ctx->fetch = fetch_create(ctx->base);
     if (ctx->conf.redis.nsentinels > 0) {
-        ctx->sentinel = sentinel_create(ctx->base, &ctx->conf.redis, sync_on_master_moved, ctx);
-        if (ctx->sentinel == NULL || sentinel_watch_start(ctx->sentinel) != PF_OK)
+        ctx->sentinel = sentinel_create(&ctx->conf.redis);
+        if (ctx->sentinel == NULL ||
+            sentinel_watch_start(ctx->sentinel, ctx->base, sync_on_master_moved, ctx) != PF_OK)
             return PF_ENOMEM;
     }
     ctx->redis = redis_create(&ctx->conf.redis, ctx->sentinel);

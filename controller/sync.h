@@ -45,7 +45,7 @@ void sync_on_provider(struct provider *p, void *arg);
 /* health_check_create()'s change callback (<arg> is the ctl_ctx). */
 void sync_on_health(void *arg);
 
-/* sentinel_create()'s callback (<arg> is the ctl_ctx): the sentinels name
+/* sentinel_watch_start()'s callback (<arg> is the ctl_ctx): the sentinels name
  * <host>:<port> as the master. When that moves the connection, the lease
  * timer runs at once (it reconnects and renews or acquires) and a leader
  * rewrites its state (a failover may have lost it). */

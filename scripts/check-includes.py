@@ -32,8 +32,19 @@ import os
 import re
 import sys
 
-FOLDERS = ("common", "node", "controller")
-BINARIES = ("node", "controller")
+FOLDERS = ("common", "redis_client", "fleet", "node", "controller", "ctl")
+BINARIES = ("node", "controller", "ctl")
+# The include folders each folder's target sees after its own, as CMake
+# links them: common/ below everything; redis_client/ (the blocking Redis
+# client) and fleet/ (the fleet status model) below the controller and ctl.
+SEARCH = {
+    "common": (),
+    "redis_client": ("common",),
+    "fleet": ("redis_client", "common"),
+    "node": ("common",),
+    "controller": ("fleet", "redis_client", "common"),
+    "ctl": ("fleet", "redis_client", "common"),
+}
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -49,7 +60,7 @@ def resolve(root, folder, name):
     """The tree-relative path "folder/file.h" that #include "name" in a file
     of <folder> opens, or None when it is not a file of the tree (a system
     or generated header)."""
-    for d in (folder, "common"):
+    for d in (folder,) + SEARCH.get(folder, ("common",)):
         path = os.path.normpath(os.path.join(d, name))
         if os.path.isfile(os.path.join(root, path)):
             return path.replace(os.sep, "/")

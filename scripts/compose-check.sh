@@ -2,7 +2,9 @@
 # End-to-end check of compose.yaml on a fresh Debian 12 machine (as root):
 # bootstrap docker and the base images (scripts/docker-bootstrap.sh), build,
 # start the fleet with N nodes, send requests through the load balancer to
-# the demo origin, and check the Redis keys the fleet writes. Then two
+# the demo origin, and check the Redis keys the fleet writes. With the
+# "monitoring" profile (default), check that Prometheus follows the node
+# replicas through `--scale node=N+1` and back. Then two
 # failure drills under client load: one node SIGKILLed, Redis restarted
 # (each prints a "FIGURES drill-..." line). Prints one PASS/FAIL line per
 # check and the time of each phase; always tears the project down (down -v
@@ -26,6 +28,14 @@
 #                      SIGKILL the Redis master under load: 0 failed
 #                      requests, every node and the controller writing to the
 #                      promoted replica (prints "FIGURES drill-sentinel ...")
+#   PF_CHECK_MONITORING 1 (default) = run with the "monitoring" profile and
+#                      check that Prometheus scrapes every node replica, then
+#                      PF_CHECK_NODES + 1 after `--scale node=<N+1>` (and N
+#                      again after scaling back), and the controller;
+#                      0 = without Prometheus
+#   PF_PROMETHEUS_PORT host port of Prometheus on 127.0.0.1 (default 9090;
+#                      when unset and 9090 is taken, the first free of
+#                      19090..19190)
 # Exit status: 0 all checks passed, 1 a check failed, 2 bad usage.
 set -uo pipefail
 
@@ -85,6 +95,15 @@ EXTRA_CONTAINERS=0
 if [ "$SENTINEL" = 1 ]; then
     COMPOSE_EXTRA=(--env-file "$ROOT/docker/sentinel.env" --profile sentinel)
     EXTRA_CONTAINERS=4      # redis-replica, sentinel-1..3
+fi
+MONITORING=${PF_CHECK_MONITORING:-1}
+MON_CONTAINERS=0
+PROM_PORT_FIXED=${PF_PROMETHEUS_PORT:-}
+export PF_PROMETHEUS_PORT=${PF_PROMETHEUS_PORT:-9090}
+if [ "$MONITORING" = 1 ]; then
+    COMPOSE_EXTRA+=(--profile monitoring)
+    MON_CONTAINERS=1        # prometheus
+    EXTRA_CONTAINERS=$((EXTRA_CONTAINERS + MON_CONTAINERS))
 fi
 compose() {
     local limit=$1
@@ -154,12 +173,14 @@ phase bootstrap
 if [ "${PF_SKIP_BOOTSTRAP:-0}" != 1 ]; then
     timeout 1500 "$ROOT/scripts/docker-bootstrap.sh" || abort "bootstrap: scripts/docker-bootstrap.sh"
 fi
-if ! command -v curl >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq curl >/dev/null \
+# curl: requests through the lb; python3: Prometheus' JSON answers.
+for tool in curl python3; do
+    command -v "$tool" >/dev/null 2>&1 && continue
+    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq "$tool" >/dev/null \
         || { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-             timeout 300 apt-get install -y -qq curl >/dev/null; } \
-        || abort "bootstrap: installing curl"
-fi
+             timeout 300 apt-get install -y -qq "$tool" >/dev/null; } \
+        || abort "bootstrap: installing $tool"
+done
 if [ -n "${PF_COMPOSE:-}" ]; then
     read -r -a COMPOSE <<<"$PF_COMPOSE"
 elif docker compose version >/dev/null 2>&1; then
@@ -200,6 +221,15 @@ if port_busy "$PF_LB_PORT"; then
     done
     say "127.0.0.1:3128 is in use; publishing the lb on 127.0.0.1:$PF_LB_PORT instead"
     LB="127.0.0.1:$PF_LB_PORT"
+fi
+if [ "$MONITORING" = 1 ] && port_busy "$PF_PROMETHEUS_PORT"; then
+    if [ -n "$PROM_PORT_FIXED" ]; then
+        abort "up: something already listens on 127.0.0.1:$PF_PROMETHEUS_PORT (PF_PROMETHEUS_PORT)"
+    fi
+    for p in $(seq 19090 19190); do
+        port_busy "$p" || { PF_PROMETHEUS_PORT=$p; break; }
+    done
+    say "127.0.0.1:9090 is in use; publishing Prometheus on 127.0.0.1:$PF_PROMETHEUS_PORT instead"
 fi
 UP_STARTED=1
 compose 300 up -d --scale node="$NODES" || abort "up: compose up -d --scale node=$NODES"
@@ -249,7 +279,7 @@ for id in $(compose 30 ps -a -q 2>/dev/null); do
     [[ "$line" == *" user=" ]] || [[ "$line" == *" user=0"* ]] || [[ "$line" == *" user=root"* ]] \
         && hard_bad+=" ${name#/}(runs as root)"
 done
-if [ "$hard_n" -ge $((NODES + 6)) ] && [ -z "$hard_bad" ]; then
+if [ "$hard_n" -ge $((NODES + 6 + EXTRA_CONTAINERS)) ] && [ -z "$hard_bad" ]; then
     pass "hardening: $hard_n containers read-only, no capabilities, no-new-privileges, non-root, logs rotated"
 else
     fail "hardening: $hard_n containers checked; missing:${hard_bad:- (too few containers)}"
@@ -466,6 +496,95 @@ elif [ -z "$restarts" ]; then
     fail "containers: $ncontainers in the project, expected $want_containers"
 else
     fail "containers: not running or restarted:$restarts"
+fi
+
+# --- monitoring profile: Prometheus follows the scaling ------------------------
+# Prometheus (docker/prometheus/prometheus.yml) finds the nodes with
+# dns_sd_configs on the "node" service name and the controller on
+# "controller". Asked through its published port: /api/v1/targets.
+if [ "$MONITORING" = 1 ]; then
+    phase monitoring
+    PROM="http://127.0.0.1:$PF_PROMETHEUS_PORT"
+    # scripts/monitoring-check.py asks Prometheus' HTTP API.
+    mcheck() { timeout 60 python3 "$ROOT/scripts/monitoring-check.py" "$@"; }
+    # prom_targets: "<node targets> <node targets up> <controller targets up>
+    # <alert rules loaded>", or nothing when Prometheus does not answer.
+    prom_targets() { mcheck targets "$PROM" 2>/dev/null | grep -E '^[0-9]+ [0-9]+ [0-9]+ [0-9]+$'; }
+    # prom_wait N: until Prometheus has exactly N node targets, all up (60 s).
+    prom_wait() {
+        local deadline=$(( $(date +%s) + 60 ))
+        PT_N=0 PT_UP=0 PT_CTL=0 PT_RULES=0
+        while :; do
+            read -r PT_N PT_UP PT_CTL PT_RULES < <(prom_targets)
+            [ "${PT_N:-0}" = "$1" ] && [ "${PT_UP:-0}" = "$1" ] && return 0
+            [ "$(date +%s)" -ge "$deadline" ] && return 1
+            sleep 1
+        done
+    }
+    if prom_wait "$NODES"; then
+        pass "monitoring: Prometheus sees $PT_UP node targets up with --scale node=$NODES"
+    else
+        fail "monitoring: Prometheus has ${PT_N:-0} node targets, ${PT_UP:-0} up, after 60 s (expected $NODES up; http://$PROM/api/v1/targets)"
+    fi
+    want_rules=$(grep -c '^ *- alert: ' "$ROOT/docs/prometheus/alerts.yml")
+    if [ "${PT_CTL:-0}" = 1 ] && [ "${PT_RULES:-0}" = "$want_rules" ]; then
+        pass "monitoring: the controller target is up and the $PT_RULES alert rules of docs/prometheus/alerts.yml are loaded"
+    else
+        fail "monitoring: ${PT_CTL:-0} controller targets up (expected 1), ${PT_RULES:-0} alert rules loaded (expected $want_rules)"
+    fi
+    # The healthy fleet trips no alert: every rule inactive (not even
+    # pending) at an evaluation (every 15 s) once all targets are up.
+    deadline=$(( $(date +%s) + 60 ))
+    while :; do
+        out=$(mcheck alerts "$PROM") && break
+        [ "$(date +%s)" -ge "$deadline" ] && break
+        sleep 2
+    done
+    if [ -z "$out" ]; then
+        pass "monitoring: every alert rule inactive on the healthy fleet"
+    else
+        fail "monitoring: alerts on the healthy fleet after 60 s: $out"
+    fi
+    # Every dashboard panel has data from the live fleet (its queries as
+    # Grafana sends them with "All" selected).
+    if out=$(mcheck dashboard "$PROM" "$ROOT/docs/grafana/proxyfleet.json"); then
+        pass "monitoring: docs/grafana/proxyfleet.json: $out"
+    else
+        fail "monitoring: docs/grafana/proxyfleet.json: $out"
+    fi
+    more=$((NODES + 1))
+    t0=$(now_ms)
+    compose 300 up -d --no-deps --no-recreate --scale node="$more" node >"$LOG_DIR/scale-up.log" 2>&1 \
+        || { cat "$LOG_DIR/scale-up.log"; abort "monitoring: compose up --scale node=$more"; }
+    if prom_wait "$more"; then
+        pass "monitoring: Prometheus sees $PT_UP node targets up $(( $(now_ms) - t0 )) ms after --scale node=$more"
+    else
+        fail "monitoring: Prometheus has ${PT_N:-0} node targets, ${PT_UP:-0} up, 60 s after --scale node=$more (expected $more up)"
+    fi
+    # Back to N for the drills: compose stops the newest replica (SIGTERM,
+    # the node drains and exits), Prometheus drops its target, the lb its
+    # server, and its heartbeat key leaves Redis (deleted or expired).
+    t0=$(now_ms)
+    compose 300 up -d --no-deps --no-recreate --scale node="$NODES" node >"$LOG_DIR/scale-down.log" 2>&1 \
+        || { cat "$LOG_DIR/scale-down.log"; abort "monitoring: compose up --scale node=$NODES"; }
+    if prom_wait "$NODES"; then
+        pass "monitoring: Prometheus sees $PT_UP node targets up $(( $(now_ms) - t0 )) ms after scaling back to --scale node=$NODES"
+    else
+        fail "monitoring: Prometheus has ${PT_N:-0} node targets, ${PT_UP:-0} up, 60 s after scaling back to $NODES"
+    fi
+    deadline=$(( $(date +%s) + 60 ))
+    while :; do
+        up=$(lb_up_count)
+        nkeys=$(rcli --scan --pattern "$PREFIX:node:*" | grep -cE ':node:[^:]+$')
+        [ "${up:-0}" = "$NODES" ] && [ "$nkeys" = "$NODES" ] && break
+        [ "$(date +%s)" -ge "$deadline" ] && break
+        sleep 1
+    done
+    if [ "${up:-0}" = "$NODES" ] && [ "$nkeys" = "$NODES" ]; then
+        pass "monitoring: back to $NODES nodes: $up UP in haproxy, $nkeys heartbeat keys"
+    else
+        abort "monitoring: after scaling back to $NODES: ${up:-0} UP in haproxy, $nkeys heartbeat keys (expected $NODES each)"
+    fi
 fi
 
 # --- failure drills -------------------------------------------------------------
@@ -846,10 +965,10 @@ while read -r id cname cstate crestarts; do
         restarts="$restarts ${cname}(${cstate:-?},restarts=${crestarts:-?})"
     fi
 done < <(long_running_containers)
-if [ -z "$restarts" ] && [ "$nrunning" -eq $((6 + NODES - KILLED)) ]; then
+if [ -z "$restarts" ] && [ "$nrunning" -eq $((6 + MON_CONTAINERS + NODES - KILLED)) ]; then
     pass "drills: $nrunning containers still run and none restarted; the killed node stayed down"
 else
-    fail "drills: $nrunning containers running without restart (expected $((6 + NODES - KILLED))); not running, restarted or revived:$restarts"
+    fail "drills: $nrunning containers running without restart (expected $((6 + MON_CONTAINERS + NODES - KILLED))); not running, restarted or revived:$restarts"
 fi
 echo "FIGURES drill-restart-redis nodes=${#live_keys[@]} clients=$DRILL_LOOPS requests=$rn failed=$rf requests_until_converged=$rwn failed_until_converged=$rwf slowest_s=$rslow redis_back_ms=$((t_back - t_restart)) republished_ms=${meta_ms:-none} converged_ms=${conv_ms:-none} data_lost=$([ "$marker" = 0 ] && echo yes || echo no) epoch=$old_epoch->${NEW_EPOCH:-none}"
 # teardown and the summary run from the EXIT trap.

@@ -128,21 +128,25 @@ done
 
 NODE_BIN="${PF_NODE_BIN:-}"
 CTL_BIN="${PF_CONTROLLER_BIN:-}"
-if [ -z "$NODE_BIN" ] || [ -z "$CTL_BIN" ]; then
+STATUS_BIN="${PF_CTL_BIN:-}"   # proxyfleet-ctl
+if [ -z "$NODE_BIN" ] || [ -z "$CTL_BIN" ] || [ -z "$STATUS_BIN" ]; then
   BUILD="$ROOT/build-release"
   if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     say "configuring a release build in $BUILD"
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPF_SANITIZE=OFF >/dev/null \
       || { echo "run-fleet: cmake configure failed" >&2; exit 1; }
   fi
-  say "building proxyfleet-node and proxyfleet-controller"
-  cmake --build "$BUILD" -j "$(nproc)" --target proxyfleet-node proxyfleet-controller >/dev/null \
+  say "building proxyfleet-node, proxyfleet-controller and proxyfleet-ctl"
+  cmake --build "$BUILD" -j "$(nproc)" --target proxyfleet-node proxyfleet-controller \
+    proxyfleet-ctl >/dev/null \
     || { echo "run-fleet: build failed (run: cmake --build $BUILD)" >&2; exit 1; }
   NODE_BIN="$BUILD/proxyfleet-node"
   CTL_BIN="$BUILD/proxyfleet-controller"
+  STATUS_BIN="$BUILD/proxyfleet-ctl"
 fi
 [ -x "$NODE_BIN" ] || { echo "run-fleet: $NODE_BIN is not executable" >&2; exit 1; }
 [ -x "$CTL_BIN" ] || { echo "run-fleet: $CTL_BIN is not executable" >&2; exit 1; }
+[ -x "$STATUS_BIN" ] || { echo "run-fleet: $STATUS_BIN is not executable" >&2; exit 1; }
 
 mkdir -p "$RUN_DIR"
 rm -f "$RUN_DIR"/*.log "$RUN_DIR"/*.json "$RUN_DIR"/*.jsonl
@@ -246,10 +250,12 @@ proxyfleet is running (configs and logs in $RUN_DIR):
   origin      http://127.0.0.1:$ORIGIN_PORT/
   upstreams   127.0.0.1:$UP_A  127.0.0.1:$UP_B   (direct-mode nodes)
   controller  admin http://127.0.0.1:$ADM_C/metrics
+  status page http://127.0.0.1:$ADM_C/
   nodes       127.0.0.1:$NODE_A (admin $ADM_A)  127.0.0.1:$NODE_B (admin $ADM_B)
 
 Try:
   curl -x http://127.0.0.1:$NODE_A http://127.0.0.1:$ORIGIN_PORT/
+  $STATUS_BIN --config $RUN_DIR/controller.json status
   redis-cli -p $REDIS_PORT HGETALL '{pf}:v1:pool:meta'
 
 EOF
@@ -276,6 +282,10 @@ if [ "$CHECK" -eq 1 ]; then
         [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.2; done
   check "node-a heartbeat requests_total >= 2" '[ "$(rcli HGET "{pf}:v1:node:node-a" requests_total)" -ge 2 ] 2>/dev/null'
   check "node-a heartbeat has a TTL" '[ "$(rcli PTTL "{pf}:v1:node:node-a")" -gt 0 ]'
+  check "proxyfleet-ctl status --check passes" \
+    '"$STATUS_BIN" --config "$RUN_DIR/controller.json" status --check'
+  check "the status page is served" \
+    '[[ "$(curl -sS --max-time 10 "http://127.0.0.1:$ADM_C/")" == *"<title>proxyfleet status</title>"* ]]'
   check "origin saw 4 requests" '[ "$(wc -l < "$RUN_DIR/origin.requests.jsonl")" -eq 4 ]'
   stop_all
   [ "$STOP_FAILED" -eq 0 ] || { say "FAIL: a process did not stop cleanly on SIGTERM"; fail=1; }

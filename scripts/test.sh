@@ -41,7 +41,9 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm-14 valgrind
   procps iproute2 iptables nftables wrk libssl-dev openssl
   systemd groff-base man-db
-  prometheus   # promtool check metrics (tests/integration/test_metrics_hygiene.py)
+  prometheus   # promtool check metrics, rules, config (test_metrics_hygiene.py, test_monitoring.py)
+  python3-yaml # tests/integration/test_monitoring.py reads the rules and their tests
+  chromium     # headless: the controller's status page (tests/integration/test_status_page.py)
 )
 
 log() { printf '\n=== %s\n' "$*"; }
@@ -191,9 +193,10 @@ if [ -f "$ROOT/scripts/compose-check.sh" ]; then
     log "!!!!! COMPOSE CHECK SKIPPED (PF_SKIP_COMPOSE=1): local iterations only, CI never skips it !!!!!"
   else
     log "compose: scripts/compose-check.sh"
-    # the full check: 3 nodes and both failure drills, whatever the caller's
-    # environment says (PF_SKIP_DRILLS and PF_CHECK_NODES are for hand runs)
-    if timeout "${PF_COMPOSE_TIMEOUT_S:-1800}" env -u PF_SKIP_DRILLS -u PF_CHECK_NODES \
+    # the full check: 3 nodes, the monitoring profile and both failure
+    # drills, whatever the caller's environment says (PF_SKIP_DRILLS,
+    # PF_CHECK_NODES and PF_CHECK_MONITORING are for hand runs)
+    if timeout "${PF_COMPOSE_TIMEOUT_S:-1800}" env -u PF_SKIP_DRILLS -u PF_CHECK_NODES -u PF_CHECK_MONITORING \
          bash "$ROOT/scripts/compose-check.sh"; then
       PASSED=$((PASSED + 1))
     else

@@ -4,12 +4,15 @@ sysusers.d entry, man pages that groff renders without a warning, example
 configs that pass --check-config, and the docs. The build tree is the one
 ctest runs from (the directory of PF_NODE_BIN)."""
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 import unittest
+
+import yaml
 
 from pf_harness import SOURCE_DIR, HarnessError
 
@@ -52,7 +55,8 @@ class Install(unittest.TestCase):
         return os.path.join(self.root, *parts)
 
     def test_files_are_installed(self):
-        for rel in ("bin/proxyfleet-node", "bin/proxyfleet-controller",
+        for rel in ("bin/proxyfleet-node", "bin/proxyfleet-controller", "bin/proxyfleet-ctl",
+                    "share/man/man1/proxyfleet-ctl.1",
                     "lib/systemd/system/proxyfleet-node.service",
                     "lib/systemd/system/proxyfleet-controller.service",
                     "lib/sysusers.d/proxyfleet.conf",
@@ -61,9 +65,12 @@ class Install(unittest.TestCase):
                     "share/doc/proxyfleet/examples/node.json",
                     "share/doc/proxyfleet/examples/controller.json",
                     "share/doc/proxyfleet/README.md",
-                    "share/doc/proxyfleet/configuration.md"):
+                    "share/doc/proxyfleet/configuration.md",
+                    "share/doc/proxyfleet/monitoring.md",
+                    "share/doc/proxyfleet/prometheus/alerts.yml",
+                    "share/doc/proxyfleet/grafana/proxyfleet.json"):
             self.assertTrue(os.path.isfile(self.path(rel)), "not installed: " + rel)
-        for rel in ("bin/proxyfleet-node", "bin/proxyfleet-controller"):
+        for rel in ("bin/proxyfleet-node", "bin/proxyfleet-controller", "bin/proxyfleet-ctl"):
             self.assertTrue(os.access(self.path(rel), os.X_OK), rel + " not executable")
         with open(self.path("lib/sysusers.d/proxyfleet.conf")) as f:
             self.assertRegex(f.read(), r"^u proxyfleet ", "sysusers entry creates the user")
@@ -139,6 +146,25 @@ class Install(unittest.TestCase):
             with open(page) as f:
                 self.assertNotIn("@PF_", f.read(), "unconfigured placeholder")
 
+    def test_ctl_man_page_renders_cleanly(self):
+        groff = _need("groff")
+        page = self.path("share/man/man1/proxyfleet-ctl.1")
+        p = subprocess.run([groff, "-man", "-ww", "-Tutf8", page], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr.strip(), "", "groff warnings for proxyfleet-ctl")
+        text = re.sub(".\b", "", p.stdout).replace("\u2010", "-")
+        for want in ("--config", "--json", "--check", "status", "upstreams", "EXIT STATUS",
+                     "Sentinel"):
+            self.assertIn(want, text, "proxyfleet-ctl.1 lacks %s" % want)
+        with open(page) as f:
+            self.assertNotIn("@PF_", f.read(), "unconfigured placeholder")
+        # the installed binary runs
+        p = subprocess.run([self.path("bin/proxyfleet-ctl"), "--version"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("proxyfleet-ctl "))
+
     def test_examples_pass_check_config(self):
         key = os.path.join(self.tmp, "credential.key")
         with open(key, "w") as f:
@@ -170,10 +196,21 @@ class Install(unittest.TestCase):
             self.assertEqual(p.returncode, 0, "%s example: %s" % (kind, p.stderr))
 
     def test_no_default_admin_port_on_prometheus_ports(self):
-        for rel in ("compose.yaml", "docker/config/node.json", "docker/config/controller.json",
+        # Prometheus itself (compose.yaml's "monitoring" profile) is the one
+        # user of 9090: its service, and the docs' paragraphs about it, are
+        # left out; everything else stays off 9090 and 9100.
+        with open(os.path.join(SOURCE_DIR, "compose.yaml")) as f:
+            compose = yaml.safe_load(f)
+        prom = compose["services"].pop("prometheus", None)
+        if prom is not None:
+            self.assertEqual(prom.get("profiles"), ["monitoring"])
+        self.assertNotRegex(json.dumps(compose), r"\b(9090|9100)\b", "compose.yaml")
+        for rel in ("docker/config/node.json", "docker/config/controller.json",
                     "docker/config/upstream.json", "docs/configuration.md", "docs/docker.md"):
             with open(os.path.join(SOURCE_DIR, rel)) as f:
-                self.assertNotRegex(f.read(), r"\b(9090|9100)\b", rel)
+                text = "\n\n".join(para for para in re.split(r"\n\s*\n", f.read())
+                                   if "prometheus" not in para.lower())
+            self.assertNotRegex(text, r"\b(9090|9100)\b", rel)
 
 
 if __name__ == "__main__":

@@ -1412,6 +1412,33 @@ Test(conf, redis_sentinel_env)
     conf_deinit(&c);
 }
 
+/* controller.admin_token: the status page's Bearer token; its errors never
+ * quote it. */
+Test(conf, controller_admin_token)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{\"controller\":{\"admin_token\":\"0123456789abcdef-._~+/=\"}}", &err),
+                 PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.controller.admin_token, "0123456789abcdef-._~+/=");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(c.controller.admin_token, "");
+    conf_deinit(&c);
+    static const char *const bad[] = {
+        "{\"controller\":{\"admin_token\":\"short-Secret\"}}",
+        "{\"controller\":{\"admin_token\":\"0123456789abcdef Secret\"}}",
+        "{\"controller\":{\"admin_token\":42}}",
+    };
+    for (size_t i = 0; i < PF_ARRAY_LEN(bad); i++) {
+        pf_err_clear(&err);
+        cr_expect_eq(parse(&c, bad[i], &err), PF_EINVAL, "%s", bad[i]);
+        cr_expect_not_null(strstr(err.msg, "controller.admin_token"), "%s", err.msg);
+        cr_expect_null(strstr(err.msg, "Secret"), "%s", err.msg);
+        conf_deinit(&c);
+    }
+}
+
 /* log.format and node.access_log (issue 11 item 8): off and text by default. */
 Test(conf, log_format_and_access_log)
 {

@@ -19,6 +19,8 @@
 #include "str.h"
 #include "user_params.h"
 
+#include "../../fuzz/conf_fake_io.h"   /* the fuzzer's own environment and files */
+
 typedef void (*replay_fn)(const char *name, const char *data, size_t len);
 
 static char *read_all(const char *path, size_t *len)
@@ -98,55 +100,12 @@ static void replay_addr(const char *name, const char *data, size_t len)
     free(s);
 }
 
-/* The fake environment and file system of fuzz/fuzz_conf.c: PF_FUZZ_URL,
- * PF_FUZZ_PASS, PF_FUZZ_REDIS, PF_FUZZ_EMPTY are set; /s/<x> holds <x> and
- * a newline, /loose/<x> too but readable by others; the rest is missing. */
-static char *fuzz_getenv(const char *name)
-{
-    static char url[] = "https://api.example/list?key=FUZZKEY";
-    static char pass[] = "fuzz-pass";
-    static char redis[] = "redis://:FUZZPW@127.0.0.1:6379/1";
-    static char empty[] = "";
-    if (strcmp(name, "PF_FUZZ_URL") == 0)
-        return url;
-    if (strcmp(name, "PF_FUZZ_PASS") == 0)
-        return pass;
-    if (strcmp(name, "PF_FUZZ_REDIS") == 0)
-        return redis;
-    if (strcmp(name, "PF_FUZZ_EMPTY") == 0)
-        return empty;
-    return NULL;
-}
-
-static int fuzz_read_file(void *arg, const char *path, char *buf, size_t cap, size_t *len,
-                          int *is_loose, struct pf_err *err)
-{
-    (void)arg;
-    const char *body = NULL;
-    if (strncmp(path, "/s/", 3) == 0)
-        body = path + 3;
-    else if (strncmp(path, "/loose/", 7) == 0)
-        body = path + 7;
-    if (body == NULL)
-        return pf_err_set(err, PF_EIO, "No such file or directory");
-    size_t n = strlen(body);
-    if (n + 1 > cap)
-        return pf_err_set(err, PF_ERANGE, "larger than %zu bytes", cap);
-    memcpy(buf, body, n);
-    buf[n] = '\n';
-    *len = n + 1;
-    *is_loose = body != path + 3;
-    return PF_OK;
-}
-
-static const struct conf_io fuzz_io = { fuzz_getenv, fuzz_read_file, NULL };
-
 static void replay_conf(const char *name, const char *data, size_t len)
 {
     struct conf c;
     struct pf_err err = { 0 };
     conf_init_defaults(&c);
-    int rc = conf_parse_io(&c, data, len, &fuzz_io, &err);
+    int rc = conf_parse_io(&c, data, len, &conf_fake_io, &err);
     cr_expect(rc == PF_OK || strstr(err.msg, "FUZZKEY") == NULL ||
               memmem(data, len, "FUZZKEY", 7) != NULL, "%s: leaks: %s", name, err.msg);
     cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
@@ -311,7 +270,7 @@ Test(corpus, conf_secret_forms_seed_is_valid)
     struct conf c;
     struct pf_err err = { 0 };
     conf_init_defaults(&c);
-    cr_expect_eq(conf_parse_io(&c, data, len, &fuzz_io, &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(conf_parse_io(&c, data, len, &conf_fake_io, &err), PF_OK, "%s", err.msg);
     cr_expect_str_eq(c.node.users[0].pass, "alice-pass");
     cr_expect_str_eq(c.controller.providers[1].url, "https://api.example/list?key=FUZZKEY");
     cr_expect_eq(c.warnings.n, 1);

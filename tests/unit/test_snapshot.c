@@ -571,3 +571,37 @@ Test(snapshot, meta_fields_are_exact_byte_strings)
     cr_expect_eq(snapshot_meta_field(&m, "epoch", 5, "e1", 2, &err), PF_OK);
     cr_expect_eq(snapshot_meta_finish(&m, &err), PF_OK);
 }
+
+/* The public decode (fleet status): every field but the password, which is
+ * neither opened nor kept; a sealed one needs no key; a bad one is still
+ * refused. */
+Test(snapshot, decode_public_drops_the_password)
+{
+    static const char clear[] = "{\"scheme\":\"http\",\"host\":\"203.0.113.10\",\"port\":8080,"
+                                "\"user\":\"u\",\"pass\":\"secret\",\"provider\":\"plain\","
+                                "\"tier\":2,\"labels\":{\"country\":\"DE\"}}";
+    static const char sealed[] = "{\"scheme\":\"http\",\"host\":\"203.0.113.10\",\"port\":8080,"
+                                 "\"user\":\"u\",\"pass_sealed\":\"v1.AAAA\"}";
+    static const char bad_pass[] = "{\"scheme\":\"http\",\"host\":\"203.0.113.10\",\"port\":8080,"
+                                   "\"user\":\"u\",\"pass\":7}";
+    static const char bad_sealed[] = "{\"scheme\":\"http\",\"host\":\"203.0.113.10\",\"port\":8080,"
+                                     "\"user\":\"u\",\"pass_sealed\":[]}";
+    struct upstream u;
+    struct pf_err err;
+
+    cr_assert_eq(snapshot_record_decode_public(clear, sizeof(clear) - 1, &u, &err), PF_OK, "%s",
+                 err.msg);
+    cr_expect_str_eq(u.pass, "");
+    cr_expect_str_eq(u.user, "u");
+    cr_expect_str_eq(u.provider, "plain");
+    cr_expect_eq(u.tier, 2);
+    cr_expect_str_eq(u.labels.country, "DE");
+    cr_expect_eq(snapshot_record_decode_public(sealed, sizeof(sealed) - 1, &u, &err), PF_OK, "%s",
+                 err.msg);
+    cr_expect_str_eq(u.pass, "");
+    /* the keyed decode refuses the same record without a key */
+    cr_expect_neq(snapshot_record_decode(sealed, sizeof(sealed) - 1, NULL, &u, &err), PF_OK);
+    cr_expect_eq(snapshot_record_decode_public(bad_pass, sizeof(bad_pass) - 1, &u, &err), PF_EINVAL);
+    cr_expect_eq(snapshot_record_decode_public(bad_sealed, sizeof(bad_sealed) - 1, &u, &err),
+                 PF_EINVAL);
+}

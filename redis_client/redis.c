@@ -1,4 +1,4 @@
-/* The controller's Redis connection; see redis.h. */
+/* The blocking Redis connection; see redis.h. */
 #include "redis.h"
 
 #include <stdio.h>
@@ -18,8 +18,8 @@
 #define REDIS_BACKOFF_CAP_MS  10000
 
 struct redis {
-    const struct conf_redis *conf;        /* borrowed from ctl_ctx->conf */
-    struct sentinel    *sentinel;         /* borrowed from ctl_ctx; NULL = plain redis.url */
+    const struct conf_redis *conf;        /* borrowed from the binary's config */
+    struct sentinel    *sentinel;         /* borrowed; NULL = plain redis.url */
     char                host[UPSTREAM_HOST_MAX]; /* TCP target: url's, or the master the sentinels named */
     uint16_t            port;
     char                addr[UPSTREAM_HOST_MAX + 16]; /* target for logs: host:port or unix:path */
@@ -32,6 +32,7 @@ struct redis {
     uint64_t            connection;       /* +1 per successful connect (scripts' cache) */
     uint64_t            ndrops;           /* connections dropped on an error */
     uint64_t            nmoves;           /* master changes followed (Sentinel) */
+    char                last_error[192];  /* why the last connect or command failed, "" = none */
 };
 
 /* Printable copy of untrusted <s>/<len> (server text) for a log line. */
@@ -92,6 +93,7 @@ static int redis_drop_why(struct redis *r, const char *what, const char *why, in
 {
     if (why == NULL)
         why = (r->rc != NULL && r->rc->err) ? r->rc->errstr : "error";
+    snprintf(r->last_error, sizeof(r->last_error), "%s: %s", what, why);
     if (!r->is_down_logged)
         log_warn("redis %s: %s failed: %s; retrying with backoff", r->addr, what, why);
     else
@@ -308,6 +310,7 @@ int redis_connect(struct redis *r, int64_t now_mono_ms)
     if (redis_setup(r, now_mono_ms) != PF_OK)
         return PF_EIO;
     log_info("redis %s: connected%s", r->addr, r->sentinel != NULL ? " (master)" : "");
+    r->last_error[0] = '\0';
     r->attempt = 0;
     r->is_down_logged = 0;
     r->is_auth_logged = 0;
@@ -328,6 +331,47 @@ struct redis_reply *redis_command(struct redis *r, const char *what, int argc,
         x = NULL;
     }
     return (struct redis_reply *)(void *)x;
+}
+
+int redis_pipeline(struct redis *r, const char *what, size_t n, const struct redis_cmd *cmds,
+                   struct redis_reply **replies)
+{
+    size_t got = 0;
+
+    for (size_t i = 0; i < n; i++)
+        replies[i] = NULL;
+    if (r->rc == NULL)
+        return PF_EIO;
+    for (size_t i = 0; i < n; i++) {
+        if (redisAppendCommandArgv(r->rc, cmds[i].argc, (const char **)cmds[i].argv,
+                                   cmds[i].argvlen) != REDIS_OK)
+            goto fail;
+    }
+    for (; got < n; got++) {
+        void *x = NULL;
+        if (redisGetReply(r->rc, &x) != REDIS_OK || x == NULL)
+            goto fail;
+        replies[got] = x;
+        if (redis_drop_on_error(r, what, x, clock_mono_ms())) {
+            got++;
+            goto dropped;
+        }
+    }
+    return PF_OK;
+
+fail:
+    redis_drop(r, what, clock_mono_ms());
+dropped:
+    for (size_t i = 0; i < got; i++) {
+        redis_reply_free(replies[i]);
+        replies[i] = NULL;
+    }
+    return PF_EIO;
+}
+
+const char *redis_last_error(const struct redis *r)
+{
+    return r->last_error;
 }
 
 /* Loads <s> on this connection once (its SHA1 makes later calls small).

@@ -1,4 +1,4 @@
-/* The controller's Redis Sentinel client; see sentinel.h.
+/* The blocking Redis Sentinel client; see sentinel.h.
  *
  * The watch is a synchronous hiredis context whose socket the loop polls
  * for reading: once SUBSCRIBEd, the only traffic is pushed messages, so a
@@ -25,8 +25,8 @@
 #define SENTINEL_BACKOFF_CAP_MS  10000
 
 struct sentinel {
-    struct event_base        *base;        /* borrowed */
-    const struct conf_redis  *conf;        /* borrowed from ctl_ctx->conf */
+    struct event_base        *base;        /* borrowed; NULL until the watch starts */
+    const struct conf_redis  *conf;        /* borrowed from the binary's config */
     sentinel_moved_fn         moved;
     void                     *arg;         /* borrowed: <moved>'s argument */
     int                       first;       /* sentinel asked first: the last that answered */
@@ -332,29 +332,29 @@ static void sentinel_on_retry(evutil_socket_t fd, short what, void *arg)
         s->moved(host, port, s->arg);
 }
 
-int sentinel_watch_start(struct sentinel *s)
+int sentinel_watch_start(struct sentinel *s, struct event_base *base, sentinel_moved_fn moved,
+                         void *arg)
 {
     struct timeval now = { 0, 0 };
+    if (s->retry_ev != NULL)
+        return PF_EINVAL;
+    s->base = base;
+    s->moved = moved;
+    s->arg = arg;
+    s->retry_ev = evtimer_new(base, sentinel_on_retry, s);
+    if (s->retry_ev == NULL)
+        return PF_ENOMEM;
     return evtimer_add(s->retry_ev, &now) == 0 ? PF_OK : PF_ENOMEM;
 }
 
-struct sentinel *sentinel_create(struct event_base *base, const struct conf_redis *conf,
-                                 sentinel_moved_fn moved, void *arg)
+struct sentinel *sentinel_create(const struct conf_redis *conf)
 {
     struct sentinel *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
-    s->base = base;
     s->conf = conf;
-    s->moved = moved;
-    s->arg = arg;
     s->backoff.base_ms = SENTINEL_BACKOFF_BASE_MS;
     s->backoff.cap_ms = SENTINEL_BACKOFF_CAP_MS;
-    s->retry_ev = evtimer_new(base, sentinel_on_retry, s);
-    if (s->retry_ev == NULL) {
-        sentinel_destroy(s);
-        return NULL;
-    }
     return s;
 }
 

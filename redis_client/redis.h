@@ -1,8 +1,10 @@
-/* The controller's Redis connection: hiredis's synchronous API, every call
- * bounded by redis.connect_timeout_ms / command_timeout_ms, so the loop
+/* The blocking Redis connection of the controller and proxyfleet-ctl:
+ * hiredis's synchronous API, every call bounded by
+ * redis.connect_timeout_ms / command_timeout_ms, so a caller on a loop
  * never waits longer than that per call. On any I/O error the connection
- * is dropped, and reconnecting waits a backoff with full jitter. The lease,
- * the publisher and health send their commands through it and read the
+ * is dropped, and reconnecting waits a backoff with full jitter. The
+ * controller's lease, publisher and health, the fleet status reader
+ * (fleet/) and proxyfleet-ctl send their commands through it and read the
  * replies through the view below; hiredis stays inside redis.c (and
  * sentinel.c).
  *
@@ -12,8 +14,8 @@
  * an ACL user, AUTH <user> <password>. A refused AUTH (WRONGPASS, NOAUTH)
  * is logged once per outage and retried with backoff; behind Sentinel a
  * READONLY reply drops the connection and the next connect asks again. */
-#ifndef PF_CTL_REDIS_H
-#define PF_CTL_REDIS_H
+#ifndef PF_RC_REDIS_H
+#define PF_RC_REDIS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +99,28 @@ int redis_fail(struct redis *r, const char *what);
  * when the connection dropped (then logged, and the next connect waits). */
 struct redis_reply *redis_command(struct redis *r, const char *what, int argc,
                                   const char **argv, const size_t *argvlen);
+
+/* One command of a pipeline: <argc> <argv>, <argvlen> may be NULL for
+ * NUL-terminated arguments (all borrowed). */
+struct redis_cmd {
+    int                 argc;
+    const char *const  *argv;
+    const size_t       *argvlen;
+};
+
+/* Sends the <n> commands <cmds> at once and reads their <n> replies into
+ * <replies> (one round trip; each read bounded by command_timeout_ms).
+ * <what> names them in logs. Returns PF_OK with every reply the caller's
+ * (redis_reply_free() each; an error reply is returned as such), or PF_EIO
+ * with none (disconnected, or the connection dropped: logged, and the next
+ * connect waits). */
+int redis_pipeline(struct redis *r, const char *what, size_t n, const struct redis_cmd *cmds,
+                   struct redis_reply **replies) PF_MUSTCHECK;
+
+/* Why the last connect or command failed (a connect error, the server's
+ * sanitized error text, "timeout"), "" when none did since the last good
+ * connect. Never holds a credential. Valid until the next call on <r>. */
+const char *redis_last_error(const struct redis *r);
 
 /* Runs script <s> with <nargs> arguments <args> ("numkeys", the keys, then
  * the script's arguments; <argslen> may be NULL), as redis_command() does

@@ -1,6 +1,6 @@
-/* The controller's Redis Sentinel client (redis.sentinels, master_name):
- * where the master is, and when it moved. Synchronous with timeouts, like
- * redis.c, whose connect asks it first:
+/* The blocking Redis Sentinel client (redis.sentinels, master_name) of the
+ * controller and proxyfleet-ctl: where the master is, and when it moved.
+ * Synchronous with timeouts, like redis.c, whose connect asks it first:
  *
  *   - sentinel_get_master() asks the sentinels in turn, starting with the
  *     one that answered last, "SENTINEL get-master-addr-by-name <name>";
@@ -16,8 +16,8 @@
  * A sentinel that goes silent without closing is noticed by TCP keepalive
  * on the watch; the resolve itself never depends on the watch.
  * hiredis stays inside this file and redis.c. */
-#ifndef PF_CTL_SENTINEL_H
-#define PF_CTL_SENTINEL_H
+#ifndef PF_RC_SENTINEL_H
+#define PF_RC_SENTINEL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -40,17 +40,19 @@ struct sentinel_stats {
     uint64_t switch_notices;    /* +switch-master notices about our master */
 };
 
-/* Creates the client for <conf> (borrowed; nsentinels > 0) on <base>;
- * <moved> (with <arg>) hears of master changes once the watch runs.
- * Returns NULL on allocation failure. */
-struct sentinel *sentinel_create(struct event_base *base, const struct conf_redis *conf,
-                                 sentinel_moved_fn moved, void *arg);
+/* Creates the client for <conf> (borrowed; nsentinels > 0). Asking
+ * (sentinel_get_master) needs nothing more; the watch needs a loop
+ * (sentinel_watch_start). Returns NULL on allocation failure. */
+struct sentinel *sentinel_create(const struct conf_redis *conf);
 
 /* Closes the watch and frees <s> (accepts NULL). */
 void sentinel_destroy(struct sentinel *s);
 
-/* Starts the watch from the loop (returns at once). PF_OK or PF_ENOMEM. */
-int sentinel_watch_start(struct sentinel *s) PF_MUSTCHECK;
+/* Starts the watch on <base> (borrowed; returns at once): <moved> (with
+ * <arg>) hears of master changes from then on. Once per client. PF_OK or
+ * PF_ENOMEM. */
+int sentinel_watch_start(struct sentinel *s, struct event_base *base, sentinel_moved_fn moved,
+                         void *arg) PF_MUSTCHECK;
 
 /* Asks the sentinels in turn for the master's address: PF_OK with
  * <host> (<host_len> bytes) and <*port>, or PF_EIO with the last reason in
