@@ -110,7 +110,7 @@ void ban_id_format(uint64_t rnd, char id[BAN_ID_LEN + 1])
     snprintf(id, BAN_ID_LEN + 1, "%016llx", (unsigned long long)rnd);
 }
 
-static int ban_id_is_valid(const char *s, size_t len)
+int ban_id_is_valid(const char *s, size_t len)
 {
     if (len != BAN_ID_LEN)
         return 0;

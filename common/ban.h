@@ -79,6 +79,10 @@ int ban_session_name(const char *user, size_t user_len, const char *key, size_t 
 /* Writes BAN_ID_LEN hex digits of <rnd> into <id>. */
 void ban_id_format(uint64_t rnd, char id[BAN_ID_LEN + 1]);
 
+/* Returns 1 when <s> of <len> bytes is a ban id: exactly BAN_ID_LEN of
+ * [0-9a-f]. */
+int ban_id_is_valid(const char *s, size_t len);
+
 /* Parses record <s> (<len> bytes, untrusted: Redis or the channel) into
  * <out>. Every field is checked (id, upstream, domain, session when
  * present, expires_at_ms > 0; reason sanitised). Returns PF_OK or

@@ -172,6 +172,27 @@ int pwhash_encode(const char *pass, size_t pass_len, int ln, int r, int p, const
     return PF_OK;
 }
 
+int pwhash_format(const struct pwhash *h, char *out, size_t out_len)
+{
+    char s64[STR_BASE64URL_ENC_LEN(PWHASH_SALT_MAX)];
+    char h64[STR_BASE64URL_ENC_LEN(PWHASH_HASH_MAX)];
+    if (out_len > 0)
+        out[0] = '\0';
+    if (h->salt_len > PWHASH_SALT_MAX || h->hash_len > PWHASH_HASH_MAX ||
+        str_base64url_encode(h->salt, h->salt_len, s64, sizeof(s64)) != PF_OK ||
+        str_base64url_encode(h->hash, h->hash_len, h64, sizeof(h64)) != PF_OK)
+        return PF_ERANGE;
+    int n = snprintf(out, out_len, PWHASH_PREFIX "ln=%d,r=%d,p=%d$%s$%s", h->ln, h->r, h->p, s64,
+                     h64);
+    OPENSSL_cleanse(h64, sizeof(h64));
+    if (n < 0 || (size_t)n >= out_len) {
+        if (out_len > 0)
+            out[0] = '\0';
+        return PF_ERANGE;
+    }
+    return PF_OK;
+}
+
 int pwhash_verify(const struct pwhash *h, const char *pass, size_t pass_len)
 {
     uint8_t got[PWHASH_HASH_MAX];

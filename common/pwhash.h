@@ -64,6 +64,11 @@ uint64_t pwhash_mem_bytes(const struct pwhash *h);
 int pwhash_encode(const char *pass, size_t pass_len, int ln, int r, int p, const uint8_t *salt,
                   size_t salt_len, char *out, size_t out_len, struct pf_err *err) PF_MUSTCHECK;
 
+/* Writes the string of parsed hash <h> into <out> of <out_len> bytes
+ * (PWHASH_TEXT_MAX is enough): pwhash_parse() of it gives <h> back.
+ * Returns PF_OK or PF_ERANGE (<out> too small, or <h> out of bounds). */
+int pwhash_format(const struct pwhash *h, char *out, size_t out_len) PF_MUSTCHECK;
+
 /* Checks password <pass> of <pass_len> bytes against <h>: scrypt with its
  * cost and salt, then one constant-time compare. Returns 1 on a match, 0
  * on a mismatch, PF_EIO when OpenSSL failed (e.g. out of memory). */

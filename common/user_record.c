@@ -1,10 +1,13 @@
 /* Users kept in Redis; see user_record.h. */
 #include "user_record.h"
 
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 
 int user_name_is_valid(const char *name, size_t len)
 {
@@ -107,4 +110,33 @@ done:
     if (rc != PF_OK)
         memset(out, 0, sizeof(*out));
     return rc;
+}
+
+int user_record_format(const struct user_record *rec, char *buf, size_t len)
+{
+    char pass[PWHASH_TEXT_MAX];
+    const struct user_limits *l = &rec->limits;
+    if (len > 0)
+        buf[0] = '\0';
+    if (l->max_conns < 0 || l->max_conns > USER_CONNS_MAX || l->max_rps < 0 ||
+        l->max_rps > USER_RPS_MAX || l->bytes_per_day > USER_BYTES_MAX ||
+        l->bytes_per_month > USER_BYTES_MAX || pwhash_format(&rec->pass, pass, sizeof(pass)) != PF_OK)
+        return -1;
+    /* the hash string is "$scrypt$", digits, ',', '=' and base64url: no
+     * character JSON would escape; a limit is written only when set */
+    char lim[160];
+    int m = snprintf(lim, sizeof(lim), "%s%.0d%s%.0d%s%.0" PRIu64 "%s%.0" PRIu64,
+                     l->max_conns > 0 ? ",\"max_conns\":" : "", l->max_conns,
+                     l->max_rps > 0 ? ",\"max_rps\":" : "", l->max_rps,
+                     l->bytes_per_day > 0 ? ",\"bytes_per_day\":" : "", l->bytes_per_day,
+                     l->bytes_per_month > 0 ? ",\"bytes_per_month\":" : "", l->bytes_per_month);
+    int n = m < 0 || (size_t)m >= sizeof(lim) ? -1
+                                              : snprintf(buf, len, "{\"pass\":\"%s\"%s}", pass, lim);
+    OPENSSL_cleanse(pass, sizeof(pass));
+    if (n < 0 || (size_t)n >= len || n > USER_RECORD_MAX) {
+        if (len > 0)
+            OPENSSL_cleanse(buf, len);
+        return -1;
+    }
+    return n;
 }

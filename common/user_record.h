@@ -48,4 +48,11 @@ int user_name_is_valid(const char *name, size_t len);
 int user_record_parse(const char *json, size_t len, struct user_record *out,
                       struct pf_err *err) PF_MUSTCHECK;
 
+/* Writes the record of <rec> into <buf> of <len> bytes (USER_RECORD_MAX + 1
+ * is enough): "pass" always, each limit only when it is not 0 (so
+ * user_record_parse() of it gives <rec> back). Returns the length, or -1
+ * when it does not fit or a limit is out of range. The text holds the
+ * hash, never a password: still, callers do not print it. */
+int user_record_format(const struct user_record *rec, char *buf, size_t len);
+
 #endif

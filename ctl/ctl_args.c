@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ban.h"
 #include "fleet_decode.h"
+#include "user_record.h"
 
 void ctl_args_usage(FILE *f)
 {
@@ -18,6 +20,14 @@ void ctl_args_usage(FILE *f)
           "  providers\n"
           "  upstreams [--provider P] [--label country|city|isp=V] [--state S]\n"
           "                      S: healthy, unknown, unhealthy, ejected, unchecked\n"
+          "  bans list           the active bans, newest first\n"
+          "  bans add --upstream SID|UPSTREAM-ID --domain D|* [--session USER-session-KEY]\n"
+          "           [--ttl-s N] [--reason TEXT]\n"
+          "  bans del ID\n"
+          "  users list          user names and limits (never a hash)\n"
+          "  users add NAME [--max-conns N] [--max-rps N] [--bytes-per-day N]\n"
+          "           [--bytes-per-month N]   password from a TTY prompt or stdin's first line\n"
+          "  users del NAME\n"
           "  proxyfleet-ctl --version | --help\n"
           "Reads Redis with the config's redis.* settings (URL, ACL user, Sentinel).\n",
           f);
@@ -75,9 +85,32 @@ int ctl_args_parse(int argc, char **argv, struct ctl_args *a, char *why, size_t 
                 a->command = CTL_CMD_PROVIDERS;
             else if (strcmp(s, "upstreams") == 0)
                 a->command = CTL_CMD_UPSTREAMS;
+            else if (strcmp(s, "bans") == 0)
+                a->command = CTL_CMD_BANS;
+            else if (strcmp(s, "users") == 0)
+                a->command = CTL_CMD_USERS;
             else
                 return ctl_fail(why, len, ": unknown command", s);
             continue;
+        }
+        if ((a->command == CTL_CMD_BANS || a->command == CTL_CMD_USERS) && s[0] != '-') {
+            if (a->op == CTL_OP_NONE) {
+                if (strcmp(s, "list") == 0)
+                    a->op = CTL_OP_LIST;
+                else if (strcmp(s, "add") == 0)
+                    a->op = CTL_OP_ADD;
+                else if (strcmp(s, "del") == 0)
+                    a->op = CTL_OP_DEL;
+                else
+                    return ctl_fail(why, len, ": list, add or del", s);
+                continue;
+            }
+            if (a->target == NULL && (a->op == CTL_OP_DEL ||
+                                      (a->op == CTL_OP_ADD && a->command == CTL_CMD_USERS))) {
+                a->target = s;
+                continue;
+            }
+            return ctl_fail(why, len, "one argument too many", "");
         }
         if (strcmp(s, "--json") == 0) {
             a->is_json = 1;
@@ -128,6 +161,35 @@ int ctl_args_parse(int argc, char **argv, struct ctl_args *a, char *why, size_t 
             else
                 return ctl_fail(why, len, ": the label is country, city or isp", s);
             a->label_value = eq + 1;
+        } else if (a->command == CTL_CMD_BANS && a->op == CTL_OP_ADD &&
+                   strcmp(s, "--upstream") == 0) {
+            a->ban_upstream = v;
+        } else if (a->command == CTL_CMD_BANS && a->op == CTL_OP_ADD && strcmp(s, "--domain") == 0) {
+            a->ban_domain = v;
+        } else if (a->command == CTL_CMD_BANS && a->op == CTL_OP_ADD &&
+                   strcmp(s, "--session") == 0) {
+            a->ban_session = v;
+        } else if (a->command == CTL_CMD_BANS && a->op == CTL_OP_ADD && strcmp(s, "--reason") == 0) {
+            a->ban_reason = v;
+        } else if (a->command == CTL_CMD_BANS && a->op == CTL_OP_ADD && strcmp(s, "--ttl-s") == 0) {
+            if (ctl_num(v, BAN_TTL_MAX_S, &a->ban_ttl_s) != 0 || a->ban_ttl_s == 0)
+                return ctl_fail(why, len, ": 1..2592000 seconds", s);
+        } else if (a->command == CTL_CMD_USERS && a->op == CTL_OP_ADD &&
+                   strcmp(s, "--max-conns") == 0) {
+            if (ctl_num(v, USER_CONNS_MAX, &a->max_conns) != 0)
+                return ctl_fail(why, len, ": 0..1000000", s);
+        } else if (a->command == CTL_CMD_USERS && a->op == CTL_OP_ADD &&
+                   strcmp(s, "--max-rps") == 0) {
+            if (ctl_num(v, USER_RPS_MAX, &a->max_rps) != 0)
+                return ctl_fail(why, len, ": 0..1000000", s);
+        } else if (a->command == CTL_CMD_USERS && a->op == CTL_OP_ADD &&
+                   strcmp(s, "--bytes-per-day") == 0) {
+            if (ctl_num(v, (int64_t)USER_BYTES_MAX, &a->bytes_per_day) != 0)
+                return ctl_fail(why, len, ": 0..2^53 bytes", s);
+        } else if (a->command == CTL_CMD_USERS && a->op == CTL_OP_ADD &&
+                   strcmp(s, "--bytes-per-month") == 0) {
+            if (ctl_num(v, (int64_t)USER_BYTES_MAX, &a->bytes_per_month) != 0)
+                return ctl_fail(why, len, ": 0..2^53 bytes", s);
         } else if (strcmp(s, "--state") == 0 && a->command == CTL_CMD_UPSTREAMS) {
             if (fleet_health_parse(v, &a->state) != PF_OK)
                 return ctl_fail(why, len, ": healthy, unknown, unhealthy, ejected or unchecked", s);
@@ -138,6 +200,19 @@ int ctl_args_parse(int argc, char **argv, struct ctl_args *a, char *why, size_t 
     }
     if (a->command == CTL_CMD_NONE)
         return ctl_fail(why, len, "no command", "");
+    if (a->command == CTL_CMD_BANS || a->command == CTL_CMD_USERS) {
+        if (a->op == CTL_OP_NONE)
+            return ctl_fail(why, len, "list, add or del is required", "");
+        if (a->op == CTL_OP_DEL && a->target == NULL)
+            return ctl_fail(why, len, a->command == CTL_CMD_BANS ? "del needs the ban id"
+                                                                 : "del needs the user name", "");
+        if (a->command == CTL_CMD_USERS && a->op == CTL_OP_ADD && a->target == NULL)
+            return ctl_fail(why, len, "add needs the user name (the password is read from "
+                                      "a prompt or stdin, never the command line)", "");
+        if (a->command == CTL_CMD_BANS && a->op == CTL_OP_ADD &&
+            (a->ban_upstream == NULL || a->ban_domain == NULL))
+            return ctl_fail(why, len, "add needs --upstream and --domain", "");
+    }
     if (a->config_path == NULL)
         return ctl_fail(why, len, "--config FILE is required", "");
     return 0;

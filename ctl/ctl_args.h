@@ -4,6 +4,10 @@
  *     nodes [--sample-ms MS]
  *     providers
  *     upstreams [--provider P] [--label k=v] [--state S]
+ *     bans list | bans add --upstream U --domain D [--session S] [--ttl-s N] [--reason R]
+ *          | bans del ID
+ *     users list | users add NAME [--max-conns N] [--max-rps N] [--bytes-per-day N]
+ *          [--bytes-per-month N] | users del NAME   (the password: a TTY prompt or stdin)
  *   proxyfleet-ctl --version | --help */
 #ifndef PF_CTL_ARGS_H
 #define PF_CTL_ARGS_H
@@ -19,9 +23,14 @@ enum ctl_command {
     CTL_CMD_NODES,
     CTL_CMD_PROVIDERS,
     CTL_CMD_UPSTREAMS,
+    CTL_CMD_BANS,
+    CTL_CMD_USERS,
     CTL_CMD_VERSION,
     CTL_CMD_HELP,
 };
+
+/* The verb of bans and users. */
+enum ctl_op { CTL_OP_NONE = 0, CTL_OP_LIST, CTL_OP_ADD, CTL_OP_DEL };
 
 enum ctl_color { CTL_COLOR_AUTO = 0, CTL_COLOR_ALWAYS, CTL_COLOR_NEVER };
 
@@ -39,6 +48,17 @@ struct ctl_args {
     const char *label_value;       /* borrowed (points into argv) */
     int         has_state;
     enum fleet_health state;       /* upstreams --state */
+    enum ctl_op op;                /* bans, users: list, add, del */
+    const char *target;            /* bans del ID, users add|del NAME; borrowed */
+    const char *ban_upstream;      /* bans add --upstream: short id or upstream id */
+    const char *ban_domain;        /* bans add --domain */
+    const char *ban_session;       /* bans add --session, NULL = fleet ban */
+    int64_t     ban_ttl_s;         /* bans add --ttl-s, 0 = the default */
+    const char *ban_reason;        /* bans add --reason, NULL = none */
+    int64_t     max_conns;         /* users add limits, 0 = none */
+    int64_t     max_rps;
+    int64_t     bytes_per_day;
+    int64_t     bytes_per_month;
 };
 
 /* Parses <argc>/<argv> into <a>. Returns 0, or -1 with a one-line reason

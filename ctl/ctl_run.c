@@ -11,6 +11,8 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "ctl_bans.h"
+#include "ctl_users.h"
 #include "clock.h"
 #include "conf.h"
 #include "ctl_args.h"
@@ -231,7 +233,12 @@ int ctl_run(int argc, char **argv)
         goto out;
     if ((r = redis_create(&conf.redis, s)) == NULL)
         goto out;
-    rc = ctl_read_show(&a, r, &keys);
+    if (a.command == CTL_CMD_BANS)
+        rc = ctl_bans_run(&a, &conf, r, &keys);
+    else if (a.command == CTL_CMD_USERS)
+        rc = ctl_users_run(&a, r, &keys);
+    else
+        rc = ctl_read_show(&a, r, &keys);
 out:
     if (r == NULL)
         fprintf(stderr, "proxyfleet-ctl: out of memory\n");

@@ -191,6 +191,31 @@ static void ctl_pool(FILE *out, const struct fleet *f, int is_color)
     ctl_groups(out, "by isp", &p->by_isp);
 }
 
+void ctl_text_bans(FILE *out, const struct fleet *f, size_t limit)
+{
+    char b1[32];
+    const struct fleet_bans *b = &f->bans;
+    if (b->n == 0) {
+        fprintf(out, "(no active ban)\n");
+    } else {
+        fprintf(out, "%-16s %-12s %-24s %-10s %-24s %s\n", "BAN", "UPSTREAM", "DOMAIN",
+                "EXPIRES", "SESSION", "REASON");
+        for (size_t i = 0; i < b->n && i < limit; i++) {
+            const struct ban *x = &b->v[i];
+            char in[40];
+            snprintf(in, sizeof(in), "in %s", ctl_dur(b1, sizeof(b1), x->expires_at_ms - f->now_ms));
+            fprintf(out, "%-16s %-12s %-24s %-10s %-24s %s\n", x->id, x->upstream, x->domain, in,
+                    x->session[0] != '\0' ? x->session : "(fleet)",
+                    x->reason[0] != '\0' ? x->reason : "-");
+        }
+        if (b->n > limit)
+            fprintf(out, "... %zu older (proxyfleet-ctl bans list)\n", b->n - limit);
+    }
+    if (b->expired > 0 || b->bad > 0)
+        fprintf(out, "(%" PRId64 " expired, not pruned yet; %" PRId64 " bad records skipped)\n",
+                b->expired, b->bad);
+}
+
 void ctl_text_status(FILE *out, const struct fleet *f, int is_color)
 {
     const struct fleet_leader *l = &f->leader;
@@ -221,6 +246,11 @@ void ctl_text_status(FILE *out, const struct fleet *f, int is_color)
     fputc('\n', out);
     ctl_heading(out, is_color, "nodes");
     ctl_text_nodes(out, f, is_color);
+    fputc('\n', out);
+    char title[64];
+    snprintf(title, sizeof(title), "bans (%zu active)", f->bans.n);
+    ctl_heading(out, is_color, title);
+    ctl_text_bans(out, f, CTL_TEXT_BANS_RECENT);
 }
 
 int ctl_upstream_match(const struct fleet_upstream *u, const struct ctl_upstream_filter *flt)

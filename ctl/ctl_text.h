@@ -19,6 +19,11 @@ struct ctl_upstream_filter {
 /* 1 when <u> passes <flt>. */
 int ctl_upstream_match(const struct fleet_upstream *u, const struct ctl_upstream_filter *flt);
 
+#define CTL_TEXT_BANS_RECENT 5   /* bans `status` lists (the newest) */
+
+/* The newest <limit> active bans of <f>, a table (and what was skipped). */
+void ctl_text_bans(FILE *out, const struct fleet *f, size_t limit);
+
 void ctl_text_status(FILE *out, const struct fleet *f, int is_color);
 void ctl_text_providers(FILE *out, const struct fleet *f, int is_color);
 void ctl_text_nodes(FILE *out, const struct fleet *f, int is_color);

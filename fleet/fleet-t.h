@@ -4,7 +4,8 @@
  * from the pure decoders of fleet_decode, finished by fleet_model
  * (derived figures: node state, lag, the pool summary; rates from two
  * reads; the --check verdict) and rendered by fleet_json and
- * proxyfleet-ctl's text view. (Bans are not in Redis yet: no section.)
+ * proxyfleet-ctl's text view. Bans ({pf}:v1:bans) are read whole: the
+ * active ones, newest first.
  *
  * Every string in the model came from Redis (untrusted) and was sanitized
  * when decoded (str_sanitize_text: no control characters), so renderers
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ban.h"
 #include "snapshot.h"
 #include "upstream-t.h"
 
@@ -166,6 +168,15 @@ struct fleet_pool {
     struct fleet_groups by_isp;
 };
 
+/* The bans in {pf}:v1:bans (ban.h records, parsed strictly: a record that
+ * does not parse is counted, never shown). */
+struct fleet_bans {
+    struct ban *v;                      /* owned; active bans, newest first (then by id) */
+    size_t   n;
+    int64_t  expired;                   /* records whose expiry passed (not pruned yet) */
+    int64_t  bad;                       /* records that did not parse */
+};
+
 struct fleet {
     int64_t  now_ms;                    /* wall clock of the read */
     char     prefix[64];                /* the keys' base, "{pf}:v1" */
@@ -178,6 +189,7 @@ struct fleet {
     struct fleet_pool      pool;
     struct fleet_upstream *upstreams;   /* owned; sorted by id */
     size_t   nupstreams;
+    struct fleet_bans      bans;
 };
 
 #endif

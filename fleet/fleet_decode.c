@@ -386,3 +386,48 @@ int fleet_health_parse(const char *name, enum fleet_health *out)
     }
     return PF_EINVAL;
 }
+
+static int fleet_ban_cmp(const void *a, const void *b)
+{
+    const struct ban *x = a, *y = b;
+    if (x->created_at_ms != y->created_at_ms)
+        return x->created_at_ms > y->created_at_ms ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+int fleet_bans_from_pairs(struct fleet_bans *b, const struct snapshot_pair *pairs, size_t n,
+                          int64_t now_ms)
+{
+    fleet_bans_deinit(b);
+    if (n == 0)
+        return PF_OK;
+    b->v = calloc(n, sizeof(*b->v));
+    if (b->v == NULL)
+        return PF_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct pf_err err;
+        struct ban *x = &b->v[b->n];
+        pf_err_clear(&err);
+        if (pairs[i].value == NULL ||
+            ban_record_parse(pairs[i].value, pairs[i].value_len, x, &err) != PF_OK) {
+            b->bad++;
+            continue;
+        }
+        if (x->expires_at_ms <= now_ms) {
+            b->expired++;
+            continue;
+        }
+        b->n++;
+    }
+    if (b->n > 1)
+        qsort(b->v, b->n, sizeof(*b->v), fleet_ban_cmp);
+    return PF_OK;
+}
+
+void fleet_bans_deinit(struct fleet_bans *b)
+{
+    if (b == NULL)
+        return;
+    free(b->v);
+    memset(b, 0, sizeof(*b));
+}

@@ -88,6 +88,16 @@ const char *fleet_health_name(enum fleet_health h);
 const char *fleet_node_state_name(enum fleet_node_state s);
 
 /* Parses a health name into <*out>. Returns PF_OK or PF_EINVAL. */
+/* Decodes the field/value pairs <pairs> (<n>) of {pf}:v1:bans as of wall
+ * clock <now_ms> into <b> (emptied first): each value through
+ * ban_record_parse() (a bad one counted in b->bad, an expired one in
+ * b->expired), the rest newest first. Returns PF_OK or PF_ENOMEM. */
+int fleet_bans_from_pairs(struct fleet_bans *b, const struct snapshot_pair *pairs, size_t n,
+                          int64_t now_ms) PF_MUSTCHECK;
+
+/* Frees what <b> owns (accepts NULL); <b> is empty afterwards. */
+void fleet_bans_deinit(struct fleet_bans *b);
+
 int fleet_health_parse(const char *name, enum fleet_health *out) PF_MUSTCHECK;
 
 #endif

@@ -202,17 +202,47 @@ cJSON *fleet_json_pool(const struct fleet *f)
     return o;
 }
 
+cJSON *fleet_json_ban(const struct ban *b)
+{
+    char rec[BAN_RECORD_MAX];
+    if (ban_record_format(b, rec, sizeof(rec)) < 0)
+        return NULL;
+    return cJSON_Parse(rec);
+}
+
+cJSON *fleet_json_bans(const struct fleet *f, const char *member, size_t limit)
+{
+    const struct fleet_bans *b = &f->bans;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = NULL;
+    int ok = o != NULL && fj_int(o, "count", (int64_t)b->n) && fj_int(o, "expired", b->expired) &&
+             fj_int(o, "bad_records", b->bad) &&
+             (a = cJSON_AddArrayToObject(o, member)) != NULL;
+    for (size_t i = 0; ok && i < b->n && i < limit; i++) {
+        cJSON *x = fleet_json_ban(&b->v[i]);
+        ok = x != NULL && fj_in(x, "expires_in_ms", f->now_ms, b->v[i].expires_at_ms) &&
+             cJSON_AddItemToArray(a, x);
+        if (!ok)
+            cJSON_Delete(x);
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 cJSON *fleet_json_status(const struct fleet *f)
 {
     cJSON *o = cJSON_CreateObject();
     if (o == NULL)
         return NULL;
-    cJSON *parts[4] = { fleet_json_leader(f), fleet_json_providers(f), fleet_json_nodes(f),
-                        fleet_json_pool(f) };
-    static const char *const names[4] = { "leader", "providers", "nodes", "pool" };
+    cJSON *parts[5] = { fleet_json_leader(f), fleet_json_providers(f), fleet_json_nodes(f),
+                        fleet_json_pool(f), fleet_json_bans(f, "recent", FLEET_JSON_BANS_RECENT) };
+    static const char *const names[5] = { "leader", "providers", "nodes", "pool", "bans" };
     int ok = fj_int(o, "now_ms", f->now_ms) && fj_str(o, "redis", f->redis_target) &&
              fj_str(o, "prefix", f->prefix);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (!ok || parts[i] == NULL || !cJSON_AddItemToObject(o, names[i], parts[i])) {
             cJSON_Delete(parts[i]);
             ok = 0;

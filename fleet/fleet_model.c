@@ -32,6 +32,7 @@ void fleet_deinit(struct fleet *f)
     for (size_t i = 0; i < f->nupstreams; i++)
         fleet_upstream_deinit(&f->upstreams[i]);
     free(f->upstreams);
+    fleet_bans_deinit(&f->bans);
     fleet_groups_free(&f->pool.by_provider);
     fleet_groups_free(&f->pool.by_tier);
     fleet_groups_free(&f->pool.by_country);

@@ -19,6 +19,7 @@ enum {
     FR_META,            /* HGETALL pool:meta */
     FR_UPSTREAMS,       /* HGETALL pool:upstreams */
     FR_HEALTH,          /* HGETALL health */
+    FR_BANS,            /* HGETALL bans */
     FR_N,
 };
 
@@ -196,6 +197,12 @@ static int fleet_read_first(struct fleet *f, struct redis_reply **x)
             return PF_EINVAL;
         fleet_node_init(&f->nodes[f->nnodes++], s, len, fleet_parse_int(score, sl));
     }
+    if ((rc = fleet_pairs(x[FR_BANS], &p, &n)) != PF_OK)
+        return rc;
+    rc = fleet_bans_from_pairs(&f->bans, p, n, f->now_ms);
+    free(p);
+    if (rc != PF_OK)
+        return rc;
     return fleet_read_pool(f, x[FR_META], x[FR_UPSTREAMS], x[FR_HEALTH]);
 }
 
@@ -296,6 +303,7 @@ int fleet_read(struct redis *r, const struct keys *k, int64_t now_ms, struct fle
     const char *a_meta[] = { "HGETALL", k->pool_meta };
     const char *a_ups[] = { "HGETALL", k->pool_upstreams };
     const char *a_health[] = { "HGETALL", k->health };
+    const char *a_bans[] = { "HGETALL", k->bans };
     const struct redis_cmd cmds[FR_N] = {
         [FR_LEASE] = { 2, a_lease, NULL },
         [FR_LEASE_TTL] = { 2, a_ttl, NULL },
@@ -305,6 +313,7 @@ int fleet_read(struct redis *r, const struct keys *k, int64_t now_ms, struct fle
         [FR_META] = { 2, a_meta, NULL },
         [FR_UPSTREAMS] = { 2, a_ups, NULL },
         [FR_HEALTH] = { 2, a_health, NULL },
+        [FR_BANS] = { 2, a_bans, NULL },
     };
     if (redis_pipeline(r, "fleet status", FR_N, cmds, x) != PF_OK) {
         const char *why = redis_last_error(r);
@@ -329,5 +338,38 @@ int fleet_read(struct redis *r, const struct keys *k, int64_t now_ms, struct fle
                               redis_last_error(r)[0] != '\0' ? redis_last_error(r) : "connection lost");
         return pf_err_set(err, rc, "out of memory");
     }
+    return PF_OK;
+}
+
+int fleet_read_bans(struct redis *r, const struct keys *k, int64_t now_ms, struct fleet *f,
+                    struct pf_err *err)
+{
+    fleet_init(f, now_ms);
+    snprintf(f->prefix, sizeof(f->prefix), "%s", k->base);
+    if (redis_connect(r, clock_mono_ms()) != PF_OK) {
+        const char *why = redis_last_error(r);
+        return pf_err_set(err, PF_EIO, "redis %s: %s", redis_target(r),
+                          why[0] != '\0' ? why : "not connected (retrying later)");
+    }
+    snprintf(f->redis_target, sizeof(f->redis_target), "%s", redis_target(r));
+    const char *argv[] = { "HGETALL", k->bans };
+    struct redis_reply *x = redis_command(r, "bans", 2, argv, NULL);
+    if (x == NULL) {
+        const char *why = redis_last_error(r);
+        return pf_err_set(err, PF_EIO, "redis %s: %s", f->redis_target,
+                          why[0] != '\0' ? why : "connection lost");
+    }
+    struct snapshot_pair *p = NULL;
+    size_t n = 0;
+    int rc = fleet_pairs(x, &p, &n);
+    if (rc == PF_OK)
+        rc = fleet_bans_from_pairs(&f->bans, p, n, now_ms);
+    free(p);
+    redis_reply_free(x);
+    if (rc == PF_EINVAL)
+        return pf_err_set(err, PF_EIO, "redis %s: an unexpected reply (a key of another type?)",
+                          f->redis_target);
+    if (rc != PF_OK)
+        return pf_err_set(err, rc, "out of memory");
     return PF_OK;
 }

@@ -1,7 +1,7 @@
 /* Reads the fleet status model from Redis through the blocking client
  * (redis_client/redis): two pipelined round trips, the first for the
  * fleet-wide keys (lease, controller hash, providers, nodes, pool meta,
- * records, health), the second for each provider's and node's hash. Every
+ * records, health, bans), the second for each provider's and node's hash. Every
  * value is decoded by fleet_decode (untrusted: a malformed one leaves its
  * figure unknown or its record counted bad, never fails the read); a key
  * of another type than the schema's (an error reply) fails the read with
@@ -26,5 +26,11 @@ struct redis;
  * (then <f> is empty); PF_ENOMEM. */
 int fleet_read(struct redis *r, const struct keys *k, int64_t now_ms, struct fleet *f,
                struct pf_err *err) PF_MUSTCHECK;
+
+/* Reads only the bans ({pf}:v1:bans) into <f> (initialized here; only
+ * now_ms, prefix, redis_target and bans are set), as of <now_ms>. Returns
+ * as fleet_read() does. */
+int fleet_read_bans(struct redis *r, const struct keys *k, int64_t now_ms, struct fleet *f,
+                    struct pf_err *err) PF_MUSTCHECK;
 
 #endif

@@ -7,32 +7,12 @@
 
 #include <event2/event.h>
 
+#include "ban_write.h"
 #include "clock.h"
 #include "log.h"
 #include "redis_link.h"
 #include "rng.h"
 #include "str.h"
-
-/* KEYS[1] bans, KEYS[2] bans:expiry; ARGV[1] now_ms, ARGV[2] "add"/"del",
- * ARGV[3] id, ARGV[4] record, ARGV[5] expires_at_ms, ARGV[6] channel.
- * Prunes at most 1000 expired bans per write (unpack() stays far below
- * Lua's stack limit). Returns 1 when the ban was added or removed. */
-static const char ban_sync_script[] =
-    "local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)\n"
-    "if #old > 0 then\n"
-    "  redis.call('HDEL', KEYS[1], unpack(old))\n"
-    "  redis.call('ZREM', KEYS[2], unpack(old))\n"
-    "end\n"
-    "if ARGV[2] == 'add' then\n"
-    "  redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])\n"
-    "  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])\n"
-    "  redis.call('PUBLISH', ARGV[6], 'add ' .. ARGV[4])\n"
-    "  return 1\n"
-    "end\n"
-    "local n = redis.call('HDEL', KEYS[1], ARGV[3])\n"
-    "redis.call('ZREM', KEYS[2], ARGV[3])\n"
-    "if n > 0 then redis.call('PUBLISH', ARGV[6], 'del ' .. ARGV[3]) end\n"
-    "return n\n";
 
 struct ban_sync {
     struct redis_link     *link;          /* borrowed from node_ctx */
@@ -165,15 +145,13 @@ static void ban_sync_on_written(struct redis_link_reply *r, void *arg)
         log_warn("redis: writing a ban failed: %s", redis_link_reply_describe(r, buf, sizeof(buf)));
 }
 
-static int ban_sync_write(struct ban_sync *bs, const char *op, const char *id,
-                          const char *record, int64_t expires_at_ms)
+/* Sends the one write of bans (common/ban_write.h) built in <w>. */
+static int ban_sync_write(struct ban_sync *bs, const struct ban_write *w)
 {
-    char now[24], exp[24];
-    snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-    snprintf(exp, sizeof(exp), "%lld", (long long)expires_at_ms);
-    const char *argv[] = { "EVAL", ban_sync_script, "2", bs->keys->bans, bs->keys->bans_expiry,
-                           now, op, id, record, exp, bs->keys->bans_channel };
-    int rc = redis_link_command(bs->link, ban_sync_on_written, NULL, 11, argv, NULL);
+    const char *argv[2 + BAN_WRITE_NARGS] = { "EVAL", ban_write_script };
+    memcpy(&argv[2], w->args, sizeof(w->args));
+    int rc = redis_link_command(bs->link, ban_sync_on_written, NULL, 2 + BAN_WRITE_NARGS, argv,
+                                NULL);
     if (rc == PF_OK)
         bs->stats.writes++;
     return rc == PF_OK ? PF_OK : PF_EAGAIN;
@@ -181,16 +159,16 @@ static int ban_sync_write(struct ban_sync *bs, const char *op, const char *id,
 
 int ban_sync_add(struct ban_sync *bs, struct ban *b, struct rng *rng)
 {
-    char rec[BAN_RECORD_MAX];
+    struct ban_write w;
     if (!redis_link_is_connected(bs->link))
         return PF_EAGAIN;
     if (b->id[0] == '\0')
         ban_id_format(rng_next(rng), b->id);
-    if (ban_record_format(b, rec, sizeof(rec)) < 0)
+    if (ban_write_add(&w, bs->keys, b, clock_wall_ms()) != PF_OK)
         return PF_ENOMEM;
     if (ban_set_put(&bs->set, b) != PF_OK)
         return PF_ENOMEM;
-    if (ban_sync_write(bs, "add", b->id, rec, b->expires_at_ms) != PF_OK) {
+    if (ban_sync_write(bs, &w) != PF_OK) {
         ban_set_remove(&bs->set, b->id);
         return PF_EAGAIN;
     }
@@ -199,11 +177,14 @@ int ban_sync_add(struct ban_sync *bs, struct ban *b, struct rng *rng)
 
 int ban_sync_remove(struct ban_sync *bs, const char *id, int64_t now_ms)
 {
+    struct ban_write w;
     if (ban_set_get(&bs->set, id, now_ms) == NULL)
         return PF_ENOENT;
     if (!redis_link_is_connected(bs->link))
         return PF_EAGAIN;
-    if (ban_sync_write(bs, "del", id, "", 0) != PF_OK)
+    if (ban_write_del(&w, bs->keys, id, now_ms) != PF_OK)
+        return PF_ENOENT;
+    if (ban_sync_write(bs, &w) != PF_OK)
         return PF_EAGAIN;
     ban_set_remove(&bs->set, id);
     return PF_OK;

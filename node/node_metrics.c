@@ -418,7 +418,7 @@ static const struct metrics_row node_rows[] = {
       NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, loads)), 0 },
     { "pf_node_user_bad_records_total", C, NONE, "User records skipped: bad name, bad record or too costly a hash.",
       NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, bad_records)), 0 },
-    { "pf_node_user_verifications_total", C, NONE, "scrypt password verifications run (cache misses within the budget).",
+    { "pf_node_user_verifications_total", C, NONE, "scrypt password verifications run (cache misses within the budget; an unknown user name runs one too).",
       NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, verifications)), 0 },
     { "pf_node_user_verify_throttled_total", C, NONE, "Credential checks refused: over the verifications per second budget.",
       NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, verify_throttled)), 0 },

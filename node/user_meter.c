@@ -202,10 +202,7 @@ enum conn_err user_meter_admit(struct user_meter *m, const char *name,
 void user_who_from(struct user_who *w, const struct auth_user *u)
 {
     w->is_source_user = u->is_source_user;
-    if (u->is_source_user)
-        user_store_lookup_name(u->base_user, w->name, sizeof(w->name));
-    else
-        snprintf(w->name, sizeof(w->name), "%s", u->base_user);
+    snprintf(w->name, sizeof(w->name), "%s", u->base_user);
 }
 
 /* The limits of config user <name> in <cn> into <out>; NULL when there is

@@ -72,8 +72,8 @@ struct user_who {
     int  is_source_user;             /* a user from Redis (its record has the limits) */
 };
 
-/* Fills <w> from <u>: a Redis user's lookup name (user_store_lookup_name),
- * a config user's base name. */
+/* Fills <w> from <u>: the base name of the user (parameters split off by
+ * auth.h), for a Redis user and a config user alike. */
 void user_who_from(struct user_who *w, const struct auth_user *u);
 
 /* The request of authenticated user <w> on the conn of <tap>: its limits

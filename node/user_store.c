@@ -38,6 +38,8 @@ struct user_store {
     int64_t            loaded_at_ms; /* monotonic */
     int64_t            budget_second;/* the second verify_count counts */
     int                verify_count;
+    struct pwhash      dummy;        /* no password matches it; what an unknown name is
+                                      * verified against, at the table's usual cost */
     struct user_store_stats stats;
 };
 
@@ -58,18 +60,47 @@ static const struct user_entry *find(const struct user_store *s, const char *nam
     return bsearch(&key, s->users, s->nusers, sizeof(*s->users), entry_cmp);
 }
 
-void user_store_lookup_name(const char *user, char *out, size_t len)
+/* Makes <h> a record no password matches, of cost <ln>, <r>, <p>: a random
+ * salt and a random hash. Returns PF_OK, or PF_EIO (no randomness: <h>
+ * unchanged). */
+static int dummy_set(struct pwhash *h, int ln, int r, int p)
 {
-    /* Redis user names hold no '-' (user_name_is_valid), so whatever follows
-     * the first '-' is a parameter of the name, never part of it. Stand-in
-     * for common/user_params.c (issue 12 item 3), which owns the grammar. */
-    size_t n = strcspn(user, "-");
-    if (len == 0)
+    struct pwhash d = { .ln = ln, .r = r, .p = p, .salt_len = 16, .hash_len = 32 };
+    if (RAND_bytes(d.salt, (int)d.salt_len) != 1 || RAND_bytes(d.hash, (int)d.hash_len) != 1)
+        return PF_EIO;
+    *h = d;
+    return PF_OK;
+}
+
+/* The cost most records of <t> (<n> entries) share, as the dummy's: an
+ * unknown name then costs what a known one with a wrong password does. */
+static void dummy_follow(struct user_store *s, const struct user_entry *t, size_t n)
+{
+    struct { int ln, r, p; size_t n; } seen[8];
+    size_t nseen = 0, best = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct pwhash *h = &t[i].rec.pass;
+        size_t j = 0;
+        while (j < nseen && !(seen[j].ln == h->ln && seen[j].r == h->r && seen[j].p == h->p))
+            j++;
+        if (j == nseen) {
+            if (nseen == PF_ARRAY_LEN(seen))
+                continue;
+            seen[nseen].ln = h->ln;
+            seen[nseen].r = h->r;
+            seen[nseen].p = h->p;
+            seen[nseen++].n = 0;
+        }
+        if (++seen[j].n > seen[best].n)
+            best = j;
+    }
+    if (nseen == 0)
         return;
-    if (n >= len)
-        n = len - 1;
-    memcpy(out, user, n);
-    out[n] = '\0';
+    const struct pwhash *d = &s->dummy;
+    if (d->ln == seen[best].ln && d->r == seen[best].r && d->p == seen[best].p)
+        return;
+    if (dummy_set(&s->dummy, seen[best].ln, seen[best].r, seen[best].p) != PF_OK)
+        log_warn("users: no randomness for the unknown-user record, keeping its cost");
 }
 
 /* Builds the table from HGETALL's <reply> (name, value, name, value ...)
@@ -114,6 +145,7 @@ static void load_table(struct user_store *s, const struct redis_link_reply *repl
     }
     if (k > 0)
         qsort(t, k, sizeof(*t), entry_cmp);
+    dummy_follow(s, t, k);
     /* an unchanged record keeps its serial, so its cached pairs stay good */
     size_t changed = 0;
     for (size_t i = 0; i < k; i++) {
@@ -213,6 +245,10 @@ struct user_store *user_store_create(struct event_base *base, struct redis_link 
         return NULL;
     }
     OPENSSL_cleanse(key, sizeof(key));
+    if (dummy_set(&s->dummy, PWHASH_DEFAULT_LN, PWHASH_DEFAULT_R, PWHASH_DEFAULT_P) != PF_OK) {
+        user_store_destroy(s);
+        return NULL;
+    }
     s->timer = event_new(base, -1, EV_PERSIST, tick_cb, s);
     if (s->timer == NULL) {
         user_store_destroy(s);
@@ -240,16 +276,23 @@ int user_store_check(struct user_store *s, const char *user, const char *pass, s
 {
     if (s == NULL)
         return 0;
-    char name[USER_NAME_MAX + 1];
-    user_store_lookup_name(user, name, sizeof(name));
-    const struct user_entry *e = find(s, name);
-    if (e == NULL)
-        return 0;
+    /* <user> is the base name the caller parsed (auth.c: user_params), so
+     * it is looked up as it is: a Redis name holds no '-', so "john-doe"
+     * finds nobody (never user "john"). An unknown name takes the same
+     * path as a known one with a wrong password (digest, cache, the
+     * verification budget, one scrypt of the same cost against the dummy),
+     * so the answer's timing does not tell whether the name exists. */
+    const struct user_entry *e = find(s, user);
+    const struct pwhash *h = e != NULL ? &e->rec.pass : &s->dummy;
+    uint64_t serial = e != NULL ? e->serial : 0;
     uint8_t d[CRED_CACHE_DIGEST_LEN];
-    if (cred_cache_digest(&s->cache, e->name, pass, pass_len, d) != PF_OK)
+    if (cred_cache_digest(&s->cache, user, pass, pass_len, d) != PF_OK)
         return 0;
-    if (cred_cache_lookup(&s->cache, d, e->serial))
+    int is_hit = cred_cache_lookup(&s->cache, d, serial);
+    if (is_hit && e != NULL) {
+        OPENSSL_cleanse(d, sizeof(d));
         return 1;
+    }
     int64_t sec = clock_mono_ms() / 1000;
     if (sec != s->budget_second) {
         s->budget_second = sec;
@@ -257,13 +300,14 @@ int user_store_check(struct user_store *s, const char *user, const char *pass, s
     }
     if (s->verify_count >= USER_STORE_VERIFY_PER_S) {
         s->stats.verify_throttled++;
+        OPENSSL_cleanse(d, sizeof(d));
         return 0;
     }
     s->verify_count++;
     s->stats.verifications++;
-    int ok = pwhash_verify(&e->rec.pass, pass, pass_len) == 1;
+    int ok = pwhash_verify(h, pass, pass_len) == 1 && e != NULL;
     if (ok)
-        cred_cache_put(&s->cache, d, e->serial);
+        cred_cache_put(&s->cache, d, serial);
     OPENSSL_cleanse(d, sizeof(d));
     return ok;
 }

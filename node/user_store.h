@@ -14,7 +14,9 @@
  *     request; a changed or removed record invalidates at the next swap.
  *     At most USER_STORE_VERIFY_PER_S verifications run per second (a
  *     miss beyond that is refused, counted in verify_throttled), which
- *     bounds the time guessing can take from the event loop.
+ *     bounds the time guessing can take from the event loop. An unknown
+ *     name is verified against a dummy record of the same cost, under the
+ *     same budget, so timing does not enumerate user names.
  * Config users (node.users) come first: a name there is never looked up
  * here (docs/configuration.md, "Users"). */
 #ifndef PF_NODE_USER_STORE_H
@@ -58,14 +60,12 @@ struct user_store *user_store_create(struct event_base *base, struct redis_link 
  * (no loop turn in between): replies in flight name <s>. */
 void user_store_destroy(struct user_store *s);
 
-/* The name a client's user name is looked up under: <user> up to its first
- * '-', into <out> of <len> bytes. Stand-in for the parameter grammar of
- * issue 12 item 3 (common/user_params.c on branch sel): join them there. */
-void user_store_lookup_name(const char *user, char *out, size_t len);
-
-/* Returns 1 when <user> (the client's user name without the session
- * suffix, auth.h) and <pass> of <pass_len> bytes match a user of the
- * table, 0 otherwise (unknown, wrong, throttled). <s> may be NULL (0). */
+/* Returns 1 when <user> (the base name of the client's user name, its
+ * parameters already split off by auth.h) and <pass> of <pass_len> bytes
+ * match a user of the table, 0 otherwise (unknown, wrong, throttled). An
+ * unknown name costs what a known one with a wrong password does: one
+ * scrypt, of the cost most records use, against a record no password
+ * matches, counted in the same verification budget. <s> may be NULL (0). */
 int user_store_check(struct user_store *s, const char *user, const char *pass, size_t pass_len);
 
 /* The limits of the table's user <name> (a lookup name), NULL when there

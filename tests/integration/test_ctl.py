@@ -4,8 +4,8 @@ and nodes, fake provider API. Checks `status` (text and --json), `nodes`,
 and reasons through a provider failure (breaker open), a node kill, a
 lagging node, a Redis restart, a stopped leader, and through ACL Sentinels
 across a failover. The text output of the
-first `status` is kept as $PF_ARTIFACT_DIR/ctl_status.txt (docs/status.md
-quotes such a capture)."""
+first `status` (with 7 bans added by `bans add`) is kept as
+$PF_ARTIFACT_DIR/ctl_status.txt (docs/status.md quotes such a capture)."""
 
 import json
 import os
@@ -73,6 +73,17 @@ class TestCtlStatus(CtlBase):
         self.start_fleet()
         f = self.fleet
         meta = f.redis.hgetall(self.k.pool_meta)
+        # 7 bans through the shared write, created one after the other;
+        # status lists the count and the newest 5, newest first
+        bans = []
+        for i in range(7):
+            rc, out, err = self.ctl(self.cfg, "--json", "bans", "add", "--upstream",
+                                    "http://" + (PUBLIC_A if i % 2 else PUBLIC_B), "--domain",
+                                    "site%d.example" % i, "--ttl-s", str(600 + i),
+                                    "--reason", "r%d" % i)
+            self.assertEqual(rc, 0, err)
+            bans.append(json.loads(out)["ban"])
+            time.sleep(0.01)
 
         rc, out, err = self.ctl(self.cfg, "status")
         self.assertEqual(rc, 0, err)
@@ -91,6 +102,12 @@ class TestCtlStatus(CtlBase):
         # rates come from two heartbeats: the column has a figure, not "-"
         self.assertRegex(out, r"(?m)^node-a\s+up\s+\S+\s+%s\s+0\s+\d+\s+\d+\.\d\s"
                          % meta["version"])
+        section = out[out.index("\nbans (7 active)\n"):]
+        rows = [l for l in section.splitlines() if l[:16] in {b["id"] for b in bans}]
+        self.assertEqual([r.split()[0] for r in rows], [b["id"] for b in reversed(bans)][:5])
+        self.assertRegex(rows[0], r"^%s\s+%s\s+site6.example\s+in 10m0\ds\s+\(fleet\)\s+r6$"
+                         % (bans[6]["id"], bans[6]["upstream"]))
+        self.assertIn("... 2 older (proxyfleet-ctl bans list)", section)
 
         s = self.ctl_json(self.cfg, "status")
         self.assertTrue(s["leader"]["held"])
@@ -109,6 +126,9 @@ class TestCtlStatus(CtlBase):
             self.assertLess(n["heartbeat_age_ms"], 2000)
         self.assertEqual(s["providers"][0]["state"], "ok")
         self.assertEqual(s["providers"][0]["upstreams"], 2)
+        self.assertEqual(s["bans"]["count"], 7)
+        self.assertEqual([b["id"] for b in s["bans"]["recent"]], [b["id"] for b in reversed(bans)])
+        self.assertEqual(s["bans"]["recent"][0]["domain"], "site6.example")
 
         nodes = self.ctl_json(self.cfg, "nodes", "--sample-ms", "0")
         self.assertEqual(sorted(n["id"] for n in nodes), ["node-a", "node-b"])

@@ -3,9 +3,13 @@ admin port) against a real fleet: real redis-server, two real controllers
 (leader and standby: both serve it, reading Redis), two real nodes, the
 fake provider API. The page is loaded in headless Chromium (Debian's
 `chromium`): its rendered DOM (--dump-dom) must show the live node ids and
-the provider states, and the provider as failing once its fake API answers
-errors. Screenshots are kept in $PF_ARTIFACT_DIR (status_page.png,
-status_page_failing.png) with the DOM dumps."""
+the provider states and a ban added with proxyfleet-ctl; the provider as
+failing once its fake API answers errors; a killed node leaving the live
+list (shown gone); Redis stopped (the page says why it cannot read) and
+restarted (the page recovers: OK again, the live node up). Screenshots are
+kept in $PF_ARTIFACT_DIR (status_page.png, status_page_failing.png,
+status_page_recovered.png) with the DOM dumps; docs/status.png is the
+first one."""
 
 import json
 import os
@@ -30,6 +34,13 @@ def chromium_bin():
         if path:
             return path
     raise AssertionError("chromium is required (apt-get install -y chromium)")
+
+
+def ctl_bin():
+    b = os.environ.get("PF_CTL_BIN")
+    if not b or not os.access(b, os.X_OK):
+        raise AssertionError("PF_CTL_BIN must name the proxyfleet-ctl binary")
+    return b
 
 
 def get(url, token=None):
@@ -82,8 +93,15 @@ class TestStatusPage(unittest.TestCase):
         wait_until(lambda: f.redis.hgetall(self.k.pool_meta).get("count") == "2", 15, "pool")
         standby = f.start_controller(ctl_cfg, name="ctl-b")
         f.start_node(name="node-a")
-        f.start_node(name="node-b")
+        node_b = f.start_node(name="node-b")
         wait_until(lambda: len(f.redis.zrange_withscores(self.k.nodes)) == 2, 15, "2 nodes")
+        # a ban, written by proxyfleet-ctl (the shared ban write)
+        p = subprocess.run([ctl_bin(), "--config", leader.config_path, "--json", "bans", "add",
+                            "--upstream", "http://" + PUBLIC_A, "--domain", "example.com",
+                            "--ttl-s", "600", "--reason", "captcha"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        ban = json.loads(p.stdout)["ban"]
 
         base = "http://127.0.0.1:%d/" % leader.admin_port
         status, headers, body = get(base)
@@ -120,6 +138,9 @@ class TestStatusPage(unittest.TestCase):
         self.assertIn('data-ok="true"', dom)
         self.assertIn("leader ctl-a", dom)
         self.assertNotIn("k-PAGE-SECRET-88", dom)
+        self.assertIn('data-count="1">(1 active)<', dom)
+        self.assertRegex(dom, r'<tr data-ban="%s" data-domain="example.com"><td>%s</td><td>%s</td>'
+                         % (ban["id"], ban["id"], ban["upstream"]))
         self.chromium(url, "--screenshot=" + os.path.join(self.art, "status_page.png"))
         self.assertGreater(os.path.getsize(os.path.join(self.art, "status_page.png")), 10000)
 
@@ -140,12 +161,47 @@ class TestStatusPage(unittest.TestCase):
         self.assertIn("FAIL: provider plain: breaker open", dom)
         self.chromium(url, "--screenshot=" + os.path.join(self.art, "status_page_failing.png"))
 
+        prov.set("/list", scenario="good_text", upstreams=[PUBLIC_A, PUBLIC_B])
+
+        # a node killed: its hash expires, it leaves the live list (gone)
+        node_b.kill()
+        wait_until(lambda: not f.redis.hgetall(self.k.node("node-b")), 15, "node-b hash expired")
+        dom = self.dom(url, "status_page_node_killed.dom.html")
+        self.assertRegex(dom, r'<tr data-node="node-a" data-state="up">')
+        self.assertRegex(dom, r'<tr data-node="node-b" data-state="gone">')
+        self.assertNotRegex(dom, r'<tr data-node="node-b" data-state="up">')
+
         # without Redis the data answers 503 with the reason, not a stale page
         f.redis.stop()
         status, _, body = get(base + "fleet.json", TOKEN)
         self.assertEqual(status, 503)
         self.assertIn("redis 127.0.0.1:", json.loads(body)["error"])
+        dom = self.dom(url, "status_page_redis_down.dom.html")
+        self.assertIn('data-live="0"', dom)
+        self.assertIn('data-ok="false"', dom)
+        self.assertRegex(dom, r"FAIL: redis 127\.0\.0\.1:\d+: ")
+        self.assertNotRegex(dom, r'<tr data-node="node-a" data-state="up">')
+
+        # Redis back (empty): the fleet republishes, the page recovers
         f.redis.start()
+
+        def healthy():
+            st, _, b = get(base + "fleet.json", TOKEN)
+            if st != 200:
+                return False
+            d = json.loads(b)
+            states = {n["id"]: n["state"] for n in d["nodes"]}
+            return d["check"]["ok"] and states.get("node-a") == "up"
+        wait_until(healthy, 60, "the fleet healthy again after the Redis restart")
+        dom = self.dom(url, "status_page_recovered.dom.html")
+        self.assertIn('data-live="1"', dom)
+        self.assertIn('data-ok="true"', dom)
+        self.assertRegex(dom, r'<tr data-node="node-a" data-state="up">')
+        self.assertNotRegex(dom, r'<tr data-node="node-b" data-state="up">')
+        self.assertRegex(dom, r'<tr data-provider="plain" data-state="ok" data-breaker="closed">')
+        self.chromium(url, "--screenshot=" + os.path.join(self.art, "status_page_recovered.png"))
+        self.assertGreater(os.path.getsize(os.path.join(self.art, "status_page_recovered.png")),
+                           10000)
 
 
 if __name__ == "__main__":

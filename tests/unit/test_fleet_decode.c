@@ -171,3 +171,44 @@ Test(fleet_decode, corpus_replay)
     closedir(d);
     cr_expect_geq(count, 10, "the seed corpus is there");
 }
+
+#define BAN_REC(id, created, expires)                                                          \
+    "{\"id\":\"" id "\",\"upstream\":\"3f9a0c12d4e5\",\"domain\":\"example.com\","           \
+    "\"created_at_ms\":" #created ",\"expires_at_ms\":" #expires ",\"reason\":\"captcha\"}"
+
+Test(fleet_decode, bans_active_newest_first_expired_and_bad_counted)
+{
+    const struct snapshot_pair p[] = {
+        PAIR("00000000000000a1", BAN_REC("00000000000000a1", 1000, 9000)),
+        PAIR("00000000000000a2", BAN_REC("00000000000000a2", 3000, 9000)),
+        PAIR("00000000000000a3", BAN_REC("00000000000000a3", 2000, 4000)),   /* expired at 5000 */
+        PAIR("00000000000000a4", "{\"id\":\"nope\"}"),
+        PAIR("00000000000000a5", BAN_REC("00000000000000a5", 3000, 9500)),
+    };
+    struct fleet f;
+    fleet_init(&f, 5000);
+    cr_assert_eq(fleet_bans_from_pairs(&f.bans, p, PF_ARRAY_LEN(p), 5000), PF_OK);
+    cr_assert_eq(f.bans.n, 3);
+    cr_expect_eq(f.bans.expired, 1);
+    cr_expect_eq(f.bans.bad, 1);
+    cr_expect_str_eq(f.bans.v[0].id, "00000000000000a2");   /* same time: by id */
+    cr_expect_str_eq(f.bans.v[1].id, "00000000000000a5");
+    cr_expect_str_eq(f.bans.v[2].id, "00000000000000a1");
+
+    cJSON *o = fleet_json_bans(&f, "recent", 2);
+    cr_assert_not_null(o);
+    cr_expect_eq(cJSON_GetObjectItem(o, "count")->valuedouble, 3);
+    cr_expect_eq(cJSON_GetObjectItem(o, "expired")->valuedouble, 1);
+    cr_expect_eq(cJSON_GetObjectItem(o, "bad_records")->valuedouble, 1);
+    const cJSON *r = cJSON_GetObjectItem(o, "recent");
+    cr_assert_eq(cJSON_GetArraySize(r), 2);
+    const cJSON *b0 = cJSON_GetArrayItem(r, 0);
+    cr_expect_str_eq(cJSON_GetObjectItem(b0, "id")->valuestring, "00000000000000a2");
+    cr_expect_eq(cJSON_GetObjectItem(b0, "expires_in_ms")->valuedouble, 4000);
+    cJSON_Delete(o);
+
+    cr_assert_eq(fleet_bans_from_pairs(&f.bans, NULL, 0, 5000), PF_OK);   /* emptied */
+    cr_expect_eq(f.bans.n, 0);
+    cr_expect_eq(f.bans.bad, 0);
+    fleet_deinit(&f);
+}
