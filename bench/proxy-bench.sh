@@ -6,6 +6,10 @@
 # Env knobs (defaults in brackets):
 #   ORIGIN [127.0.0.1:18080]  CONNS [64]  DUR [8] seconds per rps scenario
 #   BULK_DUR [5]  BULK_CONNS [4]  LABEL [PROXYHOST:PORT]
+#   PROXY_PID [unset] (local) the proxy's pid: the http-forward and
+#     bulk-forward lines then carry cpu_s (its user+system CPU seconds, all
+#     threads, during that run) and per_cpu_s (requests, or MB for bulk, per
+#     CPU-second)
 # Prints one line per scenario:
 #   proxy=... scenario=NAME rps=... p50_ms=... p99_ms=... errors=... [MBps=...] [ratio=...]
 set -uo pipefail
@@ -42,6 +46,27 @@ cl_run() {  # args passed to connload; always bounded by timeout too
   timeout $((DUR + BULK_DUR + 15)) "$CL" -p "$PROXY" -t "$ORIGIN" "${CL_AUTH[@]}" "$@" 2>&1 | grep '^mode=' \
     || echo "mode=failed rps=0 p50_ms=0 p99_ms=0 errors=-1 MBps=0"
 }
+# (local) CPU ticks (utime + stime, every thread) of PROXY_PID; empty if unset
+cpu_ticks() {
+  [ -n "${PROXY_PID:-}" ] && [ -r "/proc/$PROXY_PID/stat" ] || return 0
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$PROXY_PID/stat"
+}
+# (local) with_cpu UNIT DURATION CMD...: runs CMD and, when PROXY_PID is set,
+# appends " cpu_s=... per_cpu_s=..." to its WRKRESULT line: UNIT "req" gives
+# requests (wrk's reqs) per CPU-second, "MB" gives MBps x DURATION per
+# CPU-second
+with_cpu() {
+  local u="$1" d="$2" t0 t1 l x; shift 2
+  t0="$(cpu_ticks)"; l="$("$@")"; t1="$(cpu_ticks)"
+  if [ -n "$t0" ] && [ -n "$t1" ]; then
+    if [ "$u" = MB ]; then x="$(awk -v m="$(field MBps "$l")" -v d="$d" 'BEGIN{ print m * d }')"
+    else x="$(field reqs "$l")"; fi
+    l="$l $(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" -v x="${x:-0}" 'BEGIN {
+        c = (b - a) / hz
+        printf "cpu_s=%.2f per_cpu_s=%s", c, (c > 0) ? sprintf("%.0f", x / c) : "na" }')"
+  fi
+  printf '%s\n' "$l"
+}
 emit() {  # scenario line rps-ref
   local s="$1" l="$2" ref="${3:-}" rps
   rps="$(field rps "$l")"
@@ -51,6 +76,7 @@ emit() {  # scenario line rps-ref
   [ -n "$(field max_ms "$l")" ] && printf ' max_ms=%s' "$(field max_ms "$l")"   # local: wrk max latency
   [ -n "$ref" ] && printf ' ratio=%s' "$(ratio "$rps" "$ref")"
   [ -n "$(field err_detail "$l")" ] && printf ' err_detail=%s' "$(field err_detail "$l")"
+  [ -n "$(field cpu_s "$l")" ] && printf ' cpu_s=%s per_cpu_s=%s' "$(field cpu_s "$l")" "$(field per_cpu_s "$l")"  # local
   printf '\n'
 }
 
@@ -58,7 +84,7 @@ emit() {  # scenario line rps-ref
 D="$(wrk_run "$CONNS" "$DUR" "" /small)"; DRPS="$(field rps "$D")"
 emit direct "$D"
 # 2. http-forward: absolute-form GET through the proxy
-emit http-forward "$(wrk_run "$CONNS" "$DUR" "http://$ORIGIN/small")" "$DRPS"
+emit http-forward "$(with_cpu req "$DUR" wrk_run "$CONNS" "$DUR" "http://$ORIGIN/small")" "$DRPS"
 # 3. connect-tunnel: 64 CONNECT tunnels, keep-alive GET /small inside each
 emit connect-tunnel "$(cl_run -m tunnel -c "$CONNS" -d "$DUR" -w 1 -u /small)" "$DRPS"
 # 4. connect-setup: connect + CONNECT + one GET + close per iteration (rps = tunnels/s)
@@ -70,7 +96,7 @@ emit setup-direct "$(cl_run -m setup -c "$CONNS" -d "$DUR" -w 1 -u /small -D)" "
 # 5. bulk: 1 MiB bodies, BULK_CONNS streams
 BD="$(wrk_run "$BULK_CONNS" "$BULK_DUR" "" /big)"; BDM="$(field MBps "$BD")"
 emit bulk-direct "$BD"
-BF="$(wrk_run "$BULK_CONNS" "$BULK_DUR" "http://$ORIGIN/big")"
+BF="$(with_cpu MB "$BULK_DUR" wrk_run "$BULK_CONNS" "$BULK_DUR" "http://$ORIGIN/big")"
 BC="$(cl_run -m tunnel -c "$BULK_CONNS" -d "$BULK_DUR" -w 1 -u /big)"
 printf '%s MBps_ratio=%s\n' "$(emit bulk-forward "$BF")" "$(ratio "$(field MBps "$BF")" "$BDM")"
 printf '%s MBps_ratio=%s\n' "$(emit bulk-connect "$BC")" "$(ratio "$(field MBps "$BC")" "$BDM")"

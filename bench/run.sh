@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # proxyfleet-node throughput benchmark: one hop (direct mode), two hops
 # (pool-mode node -> direct-mode node) and the anchors (tinyproxy, squid,
-# privoxy, tinyproxy>squid), all in one run against a private nginx origin.
+# privoxy, tinyproxy>squid, haproxy), all in one run against a private nginx
+# origin.
 # Each target is measured with proxy-bench.sh, which takes its own `direct`
 # reference in the same invocation, so every ratio comes from one run.
 #
@@ -12,8 +13,15 @@
 #                "base>base" in the same run (own Redis; started without
 #                the keys newer than it), for a same-run A/B
 #   REPS         repetitions (3); medians are reported
-#   ANCHORS      space-separated subset of: tinyproxy squid privoxy tinyproxy>squid squid>tinyproxy
-#                (default "tinyproxy squid privoxy tinyproxy>squid"; missing binaries are skipped)
+#   ANCHORS      space-separated subset of: tinyproxy squid privoxy haproxy tinyproxy>squid squid>tinyproxy
+#                (default "tinyproxy squid privoxy haproxy tinyproxy>squid"; missing binaries are skipped)
+#                haproxy runs in HTTP mode, routing absolute-form requests by
+#                their URI (set-dst url_ip / url_port, server 0.0.0.0:0), one
+#                thread; it does not tunnel CONNECT, so only its http-forward and
+#                bulk-forward lines count
+# Every single-process target's http-forward and bulk-forward lines carry its
+# CPU seconds and requests (MB) per CPU-second (proxy-bench.sh PROXY_PID); for
+# a chain, the CPU of its first hop.
 #   DUR BULK_DUR CONNS BULK_CONNS   passed to proxy-bench.sh (8 5 64 4)
 #   BENCH_RUN_DIR  scratch dir (/tmp/pf-bench-run)
 # Output: raw lines in $BENCH_RUN_DIR/results-raw.txt, summary (markdown) on
@@ -21,7 +29,8 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 REPS="${REPS:-3}"
-ANCHORS="${ANCHORS:-tinyproxy squid privoxy tinyproxy>squid}"
+ANCHORS="${ANCHORS:-tinyproxy squid privoxy haproxy tinyproxy>squid}"
+declare -A TPID   # target name -> pid whose CPU proxy-bench.sh samples
 
 NODE_BIN="$(bench_node_bin)" || exit 1
 cleanup() { bench_cleanup; "$BENCH_DIR/origin.sh" stop >/dev/null 2>&1; }
@@ -55,6 +64,7 @@ if [ -n "${PF_NODE_BIN_BASE:-}" ]; then
   pool_write_one "$P_BREDIS" "$P_B" 1 "$EPOCH"
   wait_pool "$P_BH_ADM" 1 || exit 1
   BASE_TARGETS=("base:127.0.0.1:$P_B" "base>base:127.0.0.1:$P_BH")
+  TPID[base]=$(echo "$NODE_PIDS" | awk '{ print $(NF-1) }'); TPID['base>base']=$NODE_PID
   log "base node ($PF_NODE_BIN_BASE) direct :$P_B, pool :$P_BH -> :$P_B, redis :$P_BREDIS"
 fi
 
@@ -132,17 +142,45 @@ CONF
   wait_port "$port"
 }
 
+haproxy_start() {  # port
+  local port="$1" d="$A/haproxy-$1"; mkdir -p "$d"
+  cat > "$d/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 30s
+frontend fwd
+  bind 127.0.0.1:$port
+  default_backend by_uri
+backend by_uri
+  http-reuse safe
+  http-request set-dst url_ip
+  http-request set-dst-port url_port
+  server any 0.0.0.0:0
+CONF
+  haproxy -db -f "$d/haproxy.cfg" >"$d/stdout.log" 2>&1 & BENCH_PIDS+=($!)
+  wait_port "$port"
+}
+
 TARGETS=("pf-node:127.0.0.1:$P_NODE" "pf-node>pf-node:127.0.0.1:$P_HOP" "${BASE_TARGETS[@]}")
+TPID[pf-node]=$PID_DIRECT; TPID['pf-node>pf-node']=$PID_HOP
 P_A=$(free_port 18880)
 next_port() { P_A=$(free_port $((P_A + 1))); }
 for a in $ANCHORS; do
   case "$a" in
     tinyproxy) command -v tinyproxy >/dev/null || { log "tinyproxy missing, skipped"; continue; }
-      tinyproxy_start "$P_A" && TARGETS+=("tinyproxy:127.0.0.1:$P_A"); next_port ;;
+      tinyproxy_start "$P_A" && TARGETS+=("tinyproxy:127.0.0.1:$P_A") && TPID[tinyproxy]=${BENCH_PIDS[-1]}; next_port ;;
     squid) command -v squid >/dev/null || { log "squid missing, skipped"; continue; }
-      squid_start "$P_A" && TARGETS+=("squid:127.0.0.1:$P_A"); next_port ;;
+      squid_start "$P_A" && TARGETS+=("squid:127.0.0.1:$P_A") && TPID[squid]=${BENCH_PIDS[-1]}; next_port ;;
     privoxy) command -v privoxy >/dev/null || { log "privoxy missing, skipped"; continue; }
-      privoxy_start "$P_A" && TARGETS+=("privoxy:127.0.0.1:$P_A"); next_port ;;
+      privoxy_start "$P_A" && TARGETS+=("privoxy:127.0.0.1:$P_A") && TPID[privoxy]=${BENCH_PIDS[-1]}; next_port ;;
+    haproxy) command -v haproxy >/dev/null || { log "haproxy missing, skipped"; continue; }
+      haproxy_start "$P_A" && TARGETS+=("haproxy:127.0.0.1:$P_A") && TPID[haproxy]=${BENCH_PIDS[-1]}; next_port ;;
     'tinyproxy>squid') up=$P_A; squid_start "$up" || continue; next_port
       tinyproxy_start "$P_A" "$up" && TARGETS+=("tinyproxy>squid:127.0.0.1:$P_A"); next_port ;;
     'squid>tinyproxy') up=$P_A; tinyproxy_start "$up" || continue; next_port
@@ -161,7 +199,7 @@ for rep in $(seq "$REPS"); do
   for t in "${TARGETS[@]}"; do
     name="${t%%:*}"; hp="${t#*:}"
     log "rep $rep/$REPS: $name"
-    LABEL="$name" "$BENCH_DIR/proxy-bench.sh" "$hp" | sed "s/^/rep=$rep /" | tee -a "$RAW" >&2
+    LABEL="$name" PROXY_PID="${TPID[$name]:-}" "$BENCH_DIR/proxy-bench.sh" "$hp" | sed "s/^/rep=$rep /" | tee -a "$RAW" >&2
   done
   for p in $NODE_PIDS; do kill -0 "$p" 2>/dev/null || { log "node pid $p died; see $RUN/*/node.log"; exit 1; }; done
 done

@@ -57,6 +57,8 @@ def metrics(sc):
         if num(sc.get("setup-direct", {}), "rps") > 0 else float("nan"),
         "bulk_c": num(sc.get("bulk-connect", {}), "MBps_ratio"),
         "bulk_f": num(sc.get("bulk-forward", {}), "MBps_ratio"),
+        # requests per CPU-second of the proxy's process (PROXY_PID)
+        "fwd_cpu": num(f, "per_cpu_s"),
         "errors": sum(num(kv, "errors") for s, kv in sc.items() if s not in ("direct", "bulk-direct")),
     }
     return m
@@ -64,8 +66,8 @@ def metrics(sc):
 
 # 1. medians per proxy and scenario
 print(f"# medians over {len(reps)} repetition(s)")
-print(f"| proxy | scenario | rps | ratio | p50_ms | p99_ms | MBps | errors (sum) |")
-print(f"|---|---|---:|---:|---:|---:|---:|---:|")
+print(f"| proxy | scenario | rps | ratio | p50_ms | p99_ms | MBps | per CPU-s | errors (sum) |")
+print(f"|---|---|---:|---:|---:|---:|---:|---:|---:|")
 scen_order = ["direct", "http-forward", "connect-tunnel", "connect-setup", "setup-direct", "bulk-direct", "bulk-forward", "bulk-connect"]
 for p in order:
     for s in scen_order:
@@ -76,14 +78,21 @@ for p in order:
         mb = f"{med([num(v, 'MBps') for v in vs]):.0f}" if s.startswith("bulk") else ""
         errs = sum(num(v, "errors") for v in vs)
         rs = "" if ratio != ratio else f"{ratio:.3f}"
+        pc = med([num(v, "per_cpu_s") for v in vs])
+        pcs = "" if pc != pc else f"{pc:.0f}"
         print(f"| {p} | {s} | {med([num(v, 'rps') for v in vs]):.0f} | {rs} | "
-              f"{med([num(v, 'p50_ms') for v in vs]):.2f} | {med([num(v, 'p99_ms') for v in vs]):.2f} | {mb} | {errs:.0f} |")
+              f"{med([num(v, 'p50_ms') for v in vs]):.2f} | {med([num(v, 'p99_ms') for v in vs]):.2f} | {mb} | {pcs} | {errs:.0f} |")
 
 # 2. targets
 BASE, BASE2 = "base", "base>base"
 anchors1 = [p for p in order if p not in (NODE, NODE2, BASE, BASE2) and CHAINS_PREFIX not in p]
 anchors2 = [p for p in order if p not in (NODE, NODE2, BASE, BASE2) and CHAINS_PREFIX in p]
 per = {(r, p): metrics(runs[(r, p)]) for (r, p) in runs}
+# haproxy does not tunnel CONNECT: its CONNECT figures are not an anchor's
+for (r, p), m in per.items():
+    if p == "haproxy":
+        for k in ("tun", "setup", "setup_ratio", "setup_ceiling", "bulk_c", "errors"):
+            m[k] = float("nan")
 
 
 def series(p, k):
@@ -148,12 +157,19 @@ row("one hop: CONNECT tunnel rps / direct", NODE, "tun", 0.80, anchors1)
 row("one hop: new tunnels/s vs best anchor", NODE, "setup", 2.5, anchors1, relative=True)
 info("one hop: new tunnels/s / no-proxy cycles/s (setup-direct)", NODE, "setup_ceiling", anchors1)
 row("one hop: 1 MiB via CONNECT MB/s / direct", NODE, "bulk_c", 0.90, anchors1)
+row("one hop: 1 MiB absolute-form MB/s / direct", NODE, "bulk_f", 0.90, anchors1)
+if "haproxy" in order:
+    row("one hop: http-forward requests per CPU-second vs haproxy", NODE, "fwd_cpu", 1.0, ["haproxy"],
+        relative=True)
+else:
+    info("one hop: http-forward requests per CPU-second", NODE, "fwd_cpu", anchors1)
 row("one hop: errors (sum of scenarios, median)", NODE, "errors", 0, [], higher=False, fmt="{:.0f}")
 row("two hops: http-forward rps / direct", NODE2, "fwd", 0.15, anchors2)
 row("two hops: CONNECT tunnel rps / direct", NODE2, "tun", 0.45, anchors2)
 row("two hops: new tunnels/s vs best chain", NODE2, "setup", 3.0, anchors2, relative=True)
 info("two hops: new tunnels/s / no-proxy cycles/s (setup-direct)", NODE2, "setup_ceiling", anchors2)
 row("two hops: 1 MiB via CONNECT MB/s / direct", NODE2, "bulk_c", 0.70, anchors2)
+row("two hops: 1 MiB absolute-form MB/s / direct", NODE2, "bulk_f", 0.70, anchors2)
 row("two hops: errors (sum of scenarios, median)", NODE2, "errors", 0, [], higher=False, fmt="{:.0f}")
 
 print()
