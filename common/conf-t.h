@@ -179,6 +179,8 @@ struct conf_health_passive {
     int      ejection_ms;               /* base ejection time x ejections so far, default 30000 */
     int      ejection_max_ms;           /* cap of the ejection time, default 300000 */
     int      node_max_age_ms;           /* nodes reported within it are live, default 30000 */
+    int      bans_eject_domains;        /* eject an upstream with fleet bans on more distinct
+                                           domains than this (controller/ban_eject.h); 0 = off */
 };
 
 /* Upstream health ("controller.health"); absent = no health checking. */
