@@ -389,17 +389,17 @@ static int check_read_bans(struct health_check *h, int64_t now)
         char sid[UPSTREAM_SID_LEN];
         upstream_sid_format(&h->sid_key, u->id, sid, sizeof(sid));
         const struct ban_eject *e = ban_eject_find(ej, nej, sid);
-        int was = u->ban_until_ms > now;
+        int64_t old = u->ban_until_ms;  /* past when its bans expired since the last round */
         u->ban_until_ms = e != NULL ? e->until_ms : 0;
         if (e != NULL)
             nout++;
-        if (e != NULL && !was) {
+        if (e != NULL && old <= now) {
             h->stats.ban_ejections_total++;
             log_info("health: upstream %s (%s) ejected: fleet bans on %d domains (over "
                      "bans_eject_domains %d) until %" PRId64 " ms from now", u->id, sid,
                      e->ndomains, max, e->until_ms - now);
             changed = 1;
-        } else if (e == NULL && was) {
+        } else if (e == NULL && old != 0) {
             log_info("health: upstream %s (%s) back: its bans cover %d domains at most", u->id,
                      sid, max);
             changed = 1;
