@@ -179,6 +179,8 @@ struct conf_health_passive {
     int      ejection_ms;               /* base ejection time x ejections so far, default 30000 */
     int      ejection_max_ms;           /* cap of the ejection time, default 300000 */
     int      node_max_age_ms;           /* nodes reported within it are live, default 30000 */
+    int      bans_eject_domains;        /* eject an upstream with fleet bans on more distinct
+                                           domains than this (controller/ban_eject.h); 0 = off */
 };
 
 /* Upstream health ("controller.health"); absent = no health checking. */
@@ -239,6 +241,23 @@ struct conf_user {
     int64_t  bytes_per_month;
 };
 
+/* One response rule of node.ban_rules (node/ban_rule.h): a plain-HTTP
+ * response whose status is one of status[] (none = any status) and whose
+ * first node.body_peek_bytes of body contain body_contains ("" = no body
+ * test; matched ignoring ASCII case, stored lowercased) bans its upstream
+ * for the request's host for ttl_s. */
+#define CONF_BAN_RULES_MAX       32
+#define CONF_BAN_RULE_STATUS_MAX 16
+#define CONF_BAN_RULE_TEXT_MAX   128     /* body_contains, NUL included */
+#define CONF_BAN_RULE_REASON_MAX 48      /* reason, NUL included */
+struct conf_ban_rule {
+    int      status[CONF_BAN_RULE_STATUS_MAX]; /* 100..599 */
+    int      nstatus;                   /* 0 = any status */
+    char     body_contains[CONF_BAN_RULE_TEXT_MAX]; /* lowercase; "" = status only */
+    int      ttl_s;                     /* the ban's lifetime, default 3600 */
+    char     reason[CONF_BAN_RULE_REASON_MAX]; /* the ban's reason; "" = "rule <index>" */
+};
+
 struct conf_node {
     char     id[64];                    /* default "<hostname>-<pid>" */
     char     listen[CONF_ADDR_MAX];     /* default "127.0.0.1:3128" */
@@ -278,6 +297,9 @@ struct conf_node {
                                            0 = 503 naming the filter (default), 1 = whole pool */
     char     upstream_header[64];       /* response header naming "<provider>/<short id>";
                                            "" = none (default) */
+    struct conf_ban_rule *ban_rules;    /* owned; "ban_rules": plain-HTTP response rules */
+    int      nban_rules;
+    int      body_peek_bytes;           /* body bytes a rule reads at most, default 8192 */
     struct conf_cidr client_allow[CONF_CIDRS_MAX]; /* "client_allow": empty = any client */
     int      nclient_allow;
     uint16_t connect_ports[CONF_PORTS_MAX]; /* CONNECT destination ports, default 443 80 8080 8443 */

@@ -58,6 +58,7 @@ static const struct conf_key passive_keys[] = {
     CONF_INT(P, "ejection_ms", ejection_ms, 1, 86400000, 30000),
     CONF_INT(P, "ejection_max_ms", ejection_max_ms, 1, 86400000, 300000),
     CONF_INT(P, "node_max_age_ms", node_max_age_ms, 10, 86400000, 30000),
+    CONF_INT(P, "bans_eject_domains", bans_eject_domains, 0, 1000000, 0),
 };
 #undef P
 static const struct conf_table passive_table =

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <cjson/cJSON.h>
+
 #include "addr.h"
 
 /* ---- node.users[] ------------------------------------------------------- */
@@ -39,6 +41,74 @@ static const struct conf_key user_keys[] = {
 };
 static const struct conf_table user_table =
     CONF_TABLE(user_keys, struct conf_user, NULL, user_finish);
+
+/* ---- node.ban_rules[] ---------------------------------------------------- */
+
+/* "status": one status (403) or a list of 1..16 ([403, 429]), each
+ * 100..599. */
+static int rule_status(void *base, const cJSON *item, const char *path, struct pf_err *err)
+{
+    struct conf_ban_rule *r = base;
+    int64_t v = 0;
+    r->nstatus = 0;
+    if (cJSON_IsNumber(item)) {
+        if (conf_schema_int(item, 100, 599, &v, err) != PF_OK) {
+            pf_err_prefix(err, "%s: ", path);
+            return PF_EINVAL;
+        }
+        r->status[r->nstatus++] = (int)v;
+        return PF_OK;
+    }
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
+        return pf_err_set(err, PF_EINVAL, "%s: must be a status or a list of statuses (100..599)",
+                          path);
+    if (cJSON_GetArraySize(item) > CONF_BAN_RULE_STATUS_MAX)
+        return pf_err_set(err, PF_EINVAL, "%s: more than %d statuses", path,
+                          CONF_BAN_RULE_STATUS_MAX);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, item) {
+        if (conf_schema_int(e, 100, 599, &v, err) != PF_OK) {
+            pf_err_prefix(err, "%s[%d]: ", path, r->nstatus);
+            r->nstatus = 0;
+            return PF_EINVAL;
+        }
+        r->status[r->nstatus++] = (int)v;
+    }
+    return PF_OK;
+}
+
+/* "body_contains": printable ASCII or UTF-8, no control characters; kept
+ * lowercased (matched ignoring ASCII case). */
+static int check_rule_text(void *base, char *value, struct pf_err *err)
+{
+    (void)base;
+    for (char *p = value; *p != '\0'; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20 || ch == 0x7f)
+            return pf_err_set(err, PF_EINVAL, "must not contain control characters");
+        if (ch >= 'A' && ch <= 'Z')
+            *p = (char)(ch - 'A' + 'a');
+    }
+    return PF_OK;
+}
+
+static int rule_finish(void *base, const struct conf_obj *obj, struct pf_err *err)
+{
+    const struct conf_ban_rule *r = base;
+    if (r->nstatus == 0 && r->body_contains[0] == '\0')
+        return pf_err_set(err, PF_EINVAL, "%s: needs \"status\" or \"body_contains\" "
+                          "(a rule matching every response would ban every upstream)", obj->path);
+    return PF_OK;
+}
+
+static const struct conf_key rule_keys[] = {
+    CONF_HOOK("status", 0, rule_status),
+    CONF_STR(struct conf_ban_rule, "body_contains", body_contains, 0, NULL, check_rule_text),
+    CONF_INT(struct conf_ban_rule, "ttl_s", ttl_s, 1, 30 * 86400, 3600),
+    CONF_STR(struct conf_ban_rule, "reason", reason, 0, NULL, conf_check_printable),
+};
+static const struct conf_table rule_table =
+    CONF_TABLE(rule_keys, struct conf_ban_rule, NULL, rule_finish);
 
 /* ---- node ----------------------------------------------------------------- */
 
@@ -113,6 +183,11 @@ static int node_finish(void *base, const struct conf_obj *obj, struct pf_err *er
     if (n->eject_max_ms < n->eject_base_ms)
         return pf_err_set(err, PF_EINVAL, "%s.eject_max_ms: must be >= eject_base_ms (%d)",
                           obj->path, n->eject_base_ms);
+    for (int i = 0; i < n->nban_rules; i++)
+        if (strlen(n->ban_rules[i].body_contains) > (size_t)n->body_peek_bytes)
+            return pf_err_set(err, PF_EINVAL, "%s.ban_rules[%d].body_contains: longer than "
+                              "body_peek_bytes (%d): it could never match", obj->path, i,
+                              n->body_peek_bytes);
     return PF_OK;
 }
 
@@ -162,6 +237,8 @@ static const struct conf_key node_keys[] = {
     CONF_BOOL(N, "eject_panic", is_eject_panic, 0),
     CONF_BOOL(N, "label_fallback", is_label_fallback, 0),
     CONF_STR(N, "upstream_header", upstream_header, 0, NULL, check_header_name),
+    CONF_ARRAY(N, "ban_rules", ban_rules, nban_rules, CONF_BAN_RULES_MAX, "rules", &rule_table),
+    CONF_INT(N, "body_peek_bytes", body_peek_bytes, 1, 65536, 8192),
     CONF_CIDRS(N, "client_allow", client_allow, nclient_allow),
     CONF_PORTS(N, "connect_ports", connect_ports, nconnect_ports, node_connect_ports),
     CONF_INT(N, "drain_grace_ms", drain_grace_ms, 0, 3600000, 10000),

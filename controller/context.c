@@ -21,6 +21,7 @@
 #include "seal.h"
 #include "sentinel.h"
 #include "svc_notify.h"
+#include "upstream_sid.h"
 #include "sync.h"
 
 int context_check(struct ctl_ctx *ctx, struct pf_err *err)
@@ -112,6 +113,11 @@ int context_create(struct ctl_ctx *ctx)
                                           &cc->health, sync_on_health, ctx);
         if (ctx->health == NULL)
             return PF_ENOMEM;
+        if (ctx->cred_key != NULL) {    /* bans name upstreams by short ids under this key */
+            struct upstream_sid_key sk;
+            upstream_sid_key_derive(ctx->cred_key->bytes, sizeof(ctx->cred_key->bytes), &sk);
+            health_check_set_sid_key(ctx->health, &sk);
+        }
     }
     if (cc->nproviders > 0) {
         ctx->providers = calloc((size_t)cc->nproviders, sizeof(*ctx->providers));

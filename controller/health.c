@@ -230,7 +230,7 @@ size_t health_max_excluded(const struct health_params *p, size_t n)
 
 int health_up_is_excluded(const struct health_up *h, int64_t now_ms)
 {
-    return h->state == HEALTH_UNHEALTHY || h->ejected_until_ms > now_ms;
+    return h->state == HEALTH_UNHEALTHY || h->ejected_until_ms > now_ms || h->ban_until_ms > now_ms;
 }
 
 struct health_cand {

@@ -80,6 +80,8 @@ struct health_up {
     char     reason[HEALTH_REASON_MAX]; /* last probe failure, sanitised, "" = none */
     int64_t  ejected_until_ms;          /* wall clock; 0 = not ejected */
     unsigned ejections;                 /* passive ejections so far: grows the time */
+    int64_t  ban_until_ms;              /* wall clock: ejected for bans on many domains
+                                           (ban_eject.h) until then; 0 = not */
     struct health_bucket win[HEALTH_WINDOW_BUCKETS];
     int      is_queued;                 /* waiting for a probe slot */
     int      is_probing;                /* probe in flight */
@@ -146,7 +148,8 @@ int64_t health_ejection_ms(const struct health_params *p, unsigned nth);
  * rounded down. */
 size_t health_max_excluded(const struct health_params *p, size_t n);
 
-/* 1 when <h> is not to be published at <now_ms> (unhealthy or ejected). */
+/* 1 when <h> is not to be published at <now_ms> (unhealthy, ejected, or
+ * banned on too many domains). */
 int health_up_is_excluded(const struct health_up *h, int64_t now_ms);
 
 /* Called by health_table_passive_eval() for each upstream it ejects

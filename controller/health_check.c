@@ -9,6 +9,8 @@
 
 #include <event2/event.h>
 
+#include "ban.h"
+#include "ban_eject.h"
 #include "clock.h"
 #include "fetch.h"
 #include "keys.h"
@@ -44,6 +46,7 @@ struct health_check {
     int                       is_latency_changed; /* a first latency was measured this round */
     int64_t                   latency_refreshed_at_ms; /* mono: last refresh of every latency */
     size_t                    last_nover;/* bad upstreams kept by the cap at the last filter */
+    struct upstream_sid_key   sid_key;   /* short ids, as the bans name upstreams */
     struct health_check_stats stats;     /* the figures (controller_metrics.c) */
 };
 
@@ -339,6 +342,80 @@ static int check_read_node(struct health_check *h, const char *node_id)
            ? PF_ENOMEM : PF_OK;
 }
 
+/* Bans on many domains (passive.bans_eject_domains): reads the fleet bans
+ * and sets each tracked upstream's ban_until_ms (ban_eject.h). Returns
+ * 1 when an upstream was ejected or let back. Nothing changes when
+ * Redis does not answer. */
+static int check_read_bans(struct health_check *h, int64_t now)
+{
+    int max = h->conf->passive.bans_eject_domains;
+    const char *argv[] = { "HGETALL", h->keys->bans };
+    struct redis_reply *r = redis_command(h->redis, "HGETALL bans", 2, argv, NULL);
+    if (r == NULL)
+        return 0;
+    size_t nel = redis_reply_count(r), n = 0, nej = 0;
+    struct ban_eject_ban *bans = calloc(nel / 2 + 1, sizeof(*bans));
+    struct ban_eject *ej = calloc(nel / 2 + 1, sizeof(*ej));
+    struct ban b;
+    struct pf_err err;
+    if (bans == NULL || ej == NULL) {
+        free(bans);
+        free(ej);
+        redis_reply_free(r);
+        return 0;
+    }
+    for (size_t i = 1; i < nel; i += 2) {
+        const struct redis_reply *v = redis_reply_element(r, i);
+        size_t vlen = 0;
+        const char *vs = redis_reply_type(v) == REDIS_TYPE_STRING ? redis_reply_str(v, &vlen) : NULL;
+        pf_err_clear(&err);
+        if (vs == NULL || ban_record_parse(vs, vlen, &b, &err) != PF_OK) {
+            h->stats.ban_bad_records++;
+            continue;
+        }
+        if (b.session[0] != '\0')
+            continue;           /* a session's trouble, not the address's */
+        memcpy(bans[n].sid, b.upstream, sizeof(bans[n].sid));
+        memcpy(bans[n].domain, b.domain, sizeof(bans[n].domain));
+        bans[n].expires_at_ms = b.expires_at_ms;
+        n++;
+    }
+    redis_reply_free(r);
+    nej = ban_eject_compute(bans, n, max, now, ej);
+    int changed = 0;
+    uint64_t nout = 0;
+    for (size_t i = 0; i < h->table.n; i++) {
+        struct health_up *u = h->table.ups[i];
+        char sid[UPSTREAM_SID_LEN];
+        upstream_sid_format(&h->sid_key, u->id, sid, sizeof(sid));
+        const struct ban_eject *e = ban_eject_find(ej, nej, sid);
+        int64_t old = u->ban_until_ms;  /* past when its bans expired since the last round */
+        u->ban_until_ms = e != NULL ? e->until_ms : 0;
+        if (e != NULL)
+            nout++;
+        if (e != NULL && old <= now) {
+            h->stats.ban_ejections_total++;
+            log_info("health: upstream %s (%s) ejected: fleet bans on %d domains (over "
+                     "bans_eject_domains %d) until %" PRId64 " ms from now", u->id, sid,
+                     e->ndomains, max, e->until_ms - now);
+            changed = 1;
+        } else if (e == NULL && old != 0) {
+            log_info("health: upstream %s (%s) back: its bans cover %d domains at most", u->id,
+                     sid, max);
+            changed = 1;
+        }
+    }
+    h->stats.ban_ejected = nout;
+    free(bans);
+    free(ej);
+    return changed;
+}
+
+void health_check_set_sid_key(struct health_check *h, const struct upstream_sid_key *key)
+{
+    h->sid_key = *key;
+}
+
 static void check_passive_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct health_check *h = arg;
@@ -371,7 +448,8 @@ static void check_passive_cb(evutil_socket_t fd, short what, void *arg)
     }
     passive_round_end(&h->passive);
     h->stats.passive_rounds++;
-    if (health_table_passive_eval(&h->table, clock_wall_ms(), check_eject_log, h) > 0)
+    int is_changed = h->conf->passive.bans_eject_domains > 0 && check_read_bans(h, now);
+    if (health_table_passive_eval(&h->table, clock_wall_ms(), check_eject_log, h) > 0 || is_changed)
         check_changed(h);
     h->is_dirty = 1;
     if (h->inflight == 0)

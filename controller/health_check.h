@@ -19,6 +19,7 @@
 #include "health.h"
 #include "hist.h"
 #include "pf.h"
+#include "upstream_sid.h"
 
 struct event_base;
 struct fetch;
@@ -75,7 +76,14 @@ struct health_check_stats {
     uint64_t    ejections_total;                /* passive ejections */
     uint64_t    passive_rounds;                 /* passive rounds run */
     uint64_t    passive_bad_values;             /* node counters that did not parse */
+    uint64_t    ban_ejections_total;            /* upstreams ejected for bans on many domains */
+    uint64_t    ban_ejected;                    /* upstreams ejected for bans now */
+    uint64_t    ban_bad_records;                /* ban records that did not parse */
 };
+
+/* Upstreams' short ids are derived under <key> (copied; upstream_sid.h):
+ * the bans name upstreams by them. The all-zero key until set. */
+void health_check_set_sid_key(struct health_check *h, const struct upstream_sid_key *key);
 
 /* <h>'s counters (owned by <h>). */
 const struct health_check_stats *health_check_get_stats(const struct health_check *h);

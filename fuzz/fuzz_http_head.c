@@ -28,6 +28,21 @@ static void check_body(enum http_framing fr, int64_t cl, const char *p, size_t l
     }
 }
 
+/* The peek's decoder (ban rules): the same verdict and consumption as
+ * http_body_feed(), and never more payload than consumed or the cap. */
+static void check_payload(enum http_framing fr, int64_t cl, const char *p, size_t len)
+{
+    struct http_body a, b;
+    char out[64];
+    size_t out_len = 0, used_a = 0, used_b = 0;
+    http_body_init(&a, fr, cl);
+    http_body_init(&b, fr, cl);
+    int ra = http_body_feed(&a, p, len, &used_a);
+    int rb = http_body_feed_payload(&b, p, len, &used_b, out, sizeof(out), &out_len);
+    if (ra != rb || used_a != used_b || out_len > used_b || out_len > sizeof(out))
+        abort();
+}
+
 static void one(enum http_head_kind kind, const char *p, size_t size, size_t max)
 {
     struct http_head whole, frag;
@@ -85,5 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     one(HTTP_HEAD_RESPONSE, p, size, 4096);
     one(HTTP_HEAD_REQUEST, p, size, 64);
     check_body(HTTP_FRAMING_CHUNKED, -1, p, size);
+    check_payload(HTTP_FRAMING_CHUNKED, -1, p, size);
+    check_payload(HTTP_FRAMING_LENGTH, (int64_t)(size / 2), p, size);
     return 0;
 }

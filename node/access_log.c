@@ -137,6 +137,7 @@ void access_mark_end(struct access_mark *m, struct conn *c, const struct attempt
         .ttfb_ms = m->answer_us != 0 ? (m->answer_us - start_us) / 1000 : -1,
         .duration_ms = (now_us - start_us) / 1000,
         .reason = conn_err_name(reason),
+        .rule = a != NULL ? a->rule_matched : "",
     };
     char line[ACCESS_LOG_LINE_MAX];
     size_t n = access_log_format(log_get_format(), &r, line, sizeof(line));
@@ -215,6 +216,8 @@ size_t access_log_format(enum pf_log_format format, const struct access_rec *r, 
             str_appendf(buf, len, &o, "null");
         str_appendf(buf, len, &o, ",\"duration_ms\":%lld,\"reason\":", (long long)r->duration_ms);
         append_json(buf, len, &o, r->reason);
+        str_appendf(buf, len, &o, ",\"rule\":");
+        append_json(buf, len, &o, r->rule);
         str_appendf(buf, len, &o, "}");
     } else {
         char num[24];
@@ -233,6 +236,7 @@ size_t access_log_format(enum pf_log_format format, const struct access_rec *r, 
         append_text(buf, len, &o, "ttfb_ms", r->ttfb_ms >= 0 ? num : "");
         str_appendf(buf, len, &o, " duration_ms=%lld", (long long)r->duration_ms);
         append_text(buf, len, &o, "reason", r->reason);
+        append_text(buf, len, &o, "rule", r->rule);
     }
     buf[o++] = '\n';
     buf[o] = '\0';

@@ -9,8 +9,10 @@
  * tunnel was set up, else the failure kind's HTTP status), upstream (a
  * short id, common/upstream_sid.h, as the attempt carries it; never the upstream's address
  * or credentials), provider, attempts, bytes_in and bytes_out of the
- * exchange, ttfb_ms (to the answer's head), duration_ms and reason (the
- * failure kind, conn_err.h; "done" for a completed exchange).
+ * exchange, ttfb_ms (to the answer's head), duration_ms, reason (the
+ * failure kind, conn_err.h; "done" for a completed exchange) and rule (the
+ * short ids whose answers matched node.ban_rules, ban_rule.h: banned for
+ * the target and, when allowed, retried elsewhere; "" = none).
  *
  * A protocol keeps a struct access_mark per exchange: begun when the
  * request is known, answered when its status goes out, ended (the line)
@@ -61,6 +63,7 @@ struct access_rec {
     int64_t     ttfb_ms;        /* -1 = no answer */
     int64_t     duration_ms;
     const char *reason;
+    const char *rule;           /* short ids matched by node.ban_rules, "a,b" ("" = none) */
 };
 
 /* Opens destination <dest>: "stderr" (fd 2, not owned) or an absolute

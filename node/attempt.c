@@ -125,6 +125,17 @@ void attempt_reset(struct attempt *a)
     a->is_reusable = 0;
     a->tried.n = 0;
     a->nattempts = 0;
+    a->rule_matched[0] = '\0';
+}
+
+void attempt_rule_matched(struct attempt *a)
+{
+    size_t used = strlen(a->rule_matched);
+    if (used + 1 + UPSTREAM_SID_LEN <= sizeof(a->rule_matched) - 2)
+        snprintf(a->rule_matched + used, sizeof(a->rule_matched) - used, "%s%s",
+                 used > 0 ? "," : "", a->up_sid);
+    else if (used > 0 && a->rule_matched[used - 1] != '+')
+        snprintf(a->rule_matched + used, sizeof(a->rule_matched) - used, "+");
 }
 
 void attempt_deinit(struct attempt *a)
@@ -271,18 +282,11 @@ int attempt_session_upstream(struct node_ctx *ctx, const char *session_name, con
     return PF_OK;
 }
 
-/* Picks the next upstream (pool mode) into a->up. Returns 0, or -1 when
- * none is left (then the request has been answered). */
-static int pick(struct attempt *a)
+/* The pick request of <a>'s next try. */
+static struct pool_select_req select_req(struct attempt *a)
 {
-    struct conn *c = a->c;
-    struct node_ctx *ctx = c->ctx;
-    const struct conf_node *cn = c->cn;
-    release_upstream(a);
-    /* a snapshot applied since the last try renumbered the pool: the
-     * indexes tried mean other upstreams now (the retry budget,
-     * nattempts, still holds) */
-    attempt_tried_sync(&a->tried, ctx->pool.generation);
+    struct node_ctx *ctx = a->c->ctx;
+    const struct conf_node *cn = a->c->cn;
     struct pool_select_req rq = {
         .strategy = cn->strategy,
         .now_wall_ms = clock_wall_ms(),
@@ -300,6 +304,33 @@ static int pick(struct attempt *a)
     for (unsigned s = 0; s < 8; s++)
         if (dial_scheme_is_supported((enum upstream_scheme)s))
             rq.scheme_mask |= 1u << s;
+    return rq;
+}
+
+int attempt_has_another(struct attempt *a)
+{
+    struct node_ctx *ctx = a->c->ctx;
+    if (!is_pool_mode(a))
+        return 0;
+    attempt_tried_sync(&a->tried, ctx->pool.generation);
+    struct pool_select_req rq = select_req(a);
+    uint64_t nskipped = 0;
+    return select_unbanned(ctx, &rq, a->session_name[0] != '\0' ? a->session_name : NULL,
+                           a->tgt.host, NULL, &nskipped) >= 0;
+}
+
+/* Picks the next upstream (pool mode) into a->up. Returns 0, or -1 when
+ * none is left (then the request has been answered). */
+static int pick(struct attempt *a)
+{
+    struct conn *c = a->c;
+    struct node_ctx *ctx = c->ctx;
+    release_upstream(a);
+    /* a snapshot applied since the last try renumbered the pool: the
+     * indexes tried mean other upstreams now (the retry budget,
+     * nattempts, still holds) */
+    attempt_tried_sync(&a->tried, ctx->pool.generation);
+    struct pool_select_req rq = select_req(a);
     struct pool_select_res res;
     long idx = select_unbanned(ctx, &rq, a->session_name[0] != '\0' ? a->session_name : NULL,
                                a->tgt.host, &res, &ctx->stats.ban_skips);

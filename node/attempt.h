@@ -91,6 +91,8 @@ struct attempt {
     char                ukey[UPSTREAM_ID_MAX + ATTEMPT_DEST_MAX]; /* "<id or direct>|<dest>" */
     int64_t             ubev_pool_version; /* pool version when c->ubev was dialed */
     int                 is_reused;      /* this try went on a kept-alive connection */
+    char                rule_matched[64]; /* short ids whose answers matched node.ban_rules
+                                         * in this exchange, ","-separated, "+" when more */
 };
 
 /* Sets <a> up in <c> (zeroed memory) and the conn's dial, which reports
@@ -144,6 +146,15 @@ void attempt_settle(struct attempt *a, int is_failure);
 /* Records a try through a->up and its outcome (passive health, local
  * ejection), whether or not an outcome was open. Pool mode only. */
 void attempt_record(struct attempt *a, int is_failure);
+
+/* 1 when a retry of <a> now would find an upstream (pool mode): one not
+ * tried by this request, usable, and not banned for its host (or
+ * session). Nothing is picked. */
+int attempt_has_another(struct attempt *a);
+
+/* Notes that the current upstream's answer matched a response rule (the
+ * access log's "rule" field). */
+void attempt_rule_matched(struct attempt *a);
 
 /* DIALING: the connect deadline passed. */
 void attempt_on_timeout(struct attempt *a);

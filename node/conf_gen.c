@@ -22,6 +22,18 @@ struct conf_gen *conf_gen_create(const struct conf_node *cn, uint64_t id)
         memcpy(g->node.users, cn->users, sizeof(*cn->users) * (size_t)cn->nusers);
         g->node.nusers = cn->nusers;
     }
+    g->node.ban_rules = NULL;
+    g->node.nban_rules = 0;
+    if (cn->nban_rules > 0) {
+        g->node.ban_rules = malloc(sizeof(*cn->ban_rules) * (size_t)cn->nban_rules);
+        if (g->node.ban_rules == NULL) {
+            free(g->node.users);
+            free(g);
+            return NULL;
+        }
+        memcpy(g->node.ban_rules, cn->ban_rules, sizeof(*cn->ban_rules) * (size_t)cn->nban_rules);
+        g->node.nban_rules = cn->nban_rules;
+    }
     g->refs = 1;
     g->id = id;
     return g;
@@ -40,6 +52,7 @@ void conf_gen_put(struct conf_gen *g)
     if (g->node.users != NULL)
         memset(g->node.users, 0, sizeof(*g->node.users) * (size_t)g->node.nusers);
     free(g->node.users);
+    free(g->node.ban_rules);
     free(g);
 }
 
@@ -87,7 +100,7 @@ static const struct gen_key restart_redis_keys[] = {
     KEY_STR("redis.sentinel_password", redis.sentinel_password),
 };
 
-/* Reloaded (node.users is compared apart: it is an owned array). */
+/* Reloaded (node.users and node.ban_rules are compared apart: owned arrays). */
 static const struct gen_key reload_keys[] = {
     KEY_STR("log.level", log_level),
     KEY_STR("log.format", log_format),
@@ -113,6 +126,7 @@ static const struct gen_key reload_keys[] = {
     KEY("node.eject_panic", node.is_eject_panic),
     KEY("node.label_fallback", node.is_label_fallback),
     KEY_STR("node.upstream_header", node.upstream_header),
+    KEY("node.body_peek_bytes", node.body_peek_bytes),
     KEY("node.client_allow", node.client_allow),
     KEY("node.client_allow", node.nclient_allow),
     KEY("node.connect_ports", node.connect_ports),
@@ -172,6 +186,15 @@ static int users_differ(const struct conf_node *a, const struct conf_node *b)
     return 0;
 }
 
+/* Rules are padding-free and zeroed beyond what was parsed: equal JSON,
+ * equal bytes. */
+static int rules_differ(const struct conf_node *a, const struct conf_node *b)
+{
+    return a->nban_rules != b->nban_rules ||
+           (a->nban_rules > 0 &&
+            memcmp(a->ban_rules, b->ban_rules, sizeof(*a->ban_rules) * (size_t)a->nban_rules) != 0);
+}
+
 int conf_gen_changed_keys(const struct conf *running, const struct conf *next, char *buf,
                           size_t len)
 {
@@ -181,6 +204,8 @@ int conf_gen_changed_keys(const struct conf *running, const struct conf *next, c
         buf[0] = '\0';
     if (users_differ(&running->node, &next->node))
         list_add(buf, len, "node.users", &n, &last);
+    if (rules_differ(&running->node, &next->node))
+        list_add(buf, len, "node.ban_rules", &n, &last);
     for (size_t i = 0; i < PF_ARRAY_LEN(reload_keys); i++)
         if (key_differs(&reload_keys[i], running, next))
             list_add(buf, len, reload_keys[i].name, &n, &last);

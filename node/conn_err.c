@@ -35,6 +35,7 @@ static const struct conn_err_kind kinds[] = {
     [CONN_ERR_USER_MAX_RPS]       = { "user_max_rps",     429, SOCKS5_REP_NOT_ALLOWED,      STATS_OUT_DENIED,         0, I },
     [CONN_ERR_USER_BYTES_PER_DAY] = { "user_bytes_per_day", 429, SOCKS5_REP_NOT_ALLOWED,    STATS_OUT_DENIED,         0, I },
     [CONN_ERR_USER_BYTES_PER_MONTH] = { "user_bytes_per_month", 429, SOCKS5_REP_NOT_ALLOWED, STATS_OUT_DENIED,       0, I },
+    [CONN_ERR_BAN_RULE]           = { "ban_rule",         502, SOCKS5_REP_GENERAL,          STATS_OUT_UPSTREAM_ERROR, 0, I },
     [CONN_ERR_TUNNEL_DONE]        = { "tunnel_done",        0, SOCKS5_REP_GENERAL,          STATS_OUT_OK,             0, D },
     [CONN_ERR_SHUTDOWN]           = { "shutdown",           0, SOCKS5_REP_GENERAL,          STATS_OUT_UNAVAILABLE,    0, I },
     [CONN_ERR_INTERNAL]           = { "internal",         500, SOCKS5_REP_GENERAL,          STATS_OUT_UPSTREAM_ERROR, 0, I },

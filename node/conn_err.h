@@ -38,6 +38,8 @@ enum conn_err {
     CONN_ERR_USER_MAX_RPS,        /* the user's max_rps, fleet-wide */
     CONN_ERR_USER_BYTES_PER_DAY,  /* the user's daily byte quota, fleet-wide */
     CONN_ERR_USER_BYTES_PER_MONTH,/* the user's monthly byte quota, fleet-wide */
+    CONN_ERR_BAN_RULE,            /* the response matched node.ban_rules: its upstream is
+                                   * banned for the host, the request tried elsewhere */
     CONN_ERR_TUNNEL_DONE,         /* a tunnel side closed */
     CONN_ERR_SHUTDOWN,
     CONN_ERR_INTERNAL,

@@ -651,6 +651,36 @@ int http_body_feed(struct http_body *b, const char *buf, size_t len, size_t *con
     return b->is_done ? PF_OK : PF_EAGAIN;
 }
 
+int http_body_feed_payload(struct http_body *b, const char *buf, size_t len, size_t *consumed,
+                           char *out, size_t cap, size_t *out_len)
+{
+    *consumed = 0;
+    while (*consumed < len && !b->is_done) {
+        const char *p = buf + *consumed;
+        size_t n = len - *consumed, used = 0;
+        int is_payload = 1;
+        if (b->framing == HTTP_FRAMING_CHUNKED) {
+            /* the decoder takes a chunk's data in one run: feed framing a
+             * byte at a time and data up to its chunk's end, so each call
+             * consumes payload only or framing only */
+            is_payload = b->ch.state == CH_DATA;
+            n = is_payload ? (size_t)PF_MIN_OF((uint64_t)n, b->ch.remaining) : 1;
+        }
+        int rc = http_body_feed(b, p, n, &used);
+        if (is_payload && *out_len < cap) {
+            size_t k = PF_MIN_OF(used, cap - *out_len);
+            memcpy(out + *out_len, p, k);
+            *out_len += k;
+        }
+        *consumed += used;
+        if (rc == PF_EPROTO)
+            return rc;
+        if (used == 0)
+            break;
+    }
+    return b->is_done ? PF_OK : PF_EAGAIN;
+}
+
 int http_method_is_idempotent(const char *method)
 {
     static const char *const idempotent[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };

@@ -159,4 +159,11 @@ void http_body_init(struct http_body *b, enum http_framing framing, int64_t cont
  * PF_EPROTO on a malformed chunked coding. */
 int http_body_feed(struct http_body *b, const char *buf, size_t len, size_t *consumed) PF_MUSTCHECK;
 
+/* http_body_feed() that also copies the payload among the bytes consumed
+ * (a chunked body without its sizes, extensions and trailers) to <out>,
+ * up to <cap> bytes in all: <*out_len> grows by what was copied. For
+ * reading the start of a body without moving it (ban_rule.h). */
+int http_body_feed_payload(struct http_body *b, const char *buf, size_t len, size_t *consumed,
+                           char *out, size_t cap, size_t *out_len) PF_MUSTCHECK;
+
 #endif

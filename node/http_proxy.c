@@ -16,6 +16,9 @@
 #include "attempt.h"
 #include "auth.h"
 #include "ban_control.h"
+#include "ban_rule.h"
+#include "ban_set.h"
+#include "ban_sync.h"
 #include "clock.h"
 #include "clog.h"
 #include "conn.h"
@@ -30,6 +33,9 @@
 enum http_resp_phase {
     HTTP_RESP_NONE = 0,         /* nothing went to the client yet */
     HTTP_RESP_INTERIM,          /* a 1xx went out; the final head is still to come */
+    HTTP_RESP_PEEK,             /* the final head is held, nothing went out: node.ban_rules
+                                 * read the start of its body before it is relayed or the
+                                 * request retried elsewhere (ban_rule.h) */
     HTTP_RESP_BODY,             /* the final head went out; its body is relayed */
     HTTP_RESP_TUNNEL,           /* "200 Connection established" went out */
     HTTP_RESP_ERROR,            /* the node's own error answer went out */
@@ -55,6 +61,12 @@ struct http_exchange {
     int                  is_upstream_keep_alive;
     int                  upstream_eof;         /* FORWARD: upstream sent FIN (1) or failed (2) */
     int64_t              req_start_us;         /* head parsed: time-to-first-byte origin */
+    /* PEEK: the held body stays in the upstream's input buffer; the rules
+     * read a decoded copy of its start */
+    char                *peek_buf;             /* owned: node.body_peek_bytes, PEEK only */
+    size_t               peek_len;             /* decoded body bytes in peek_buf */
+    size_t               peek_scanned;         /* raw bytes of the upstream input read */
+    struct http_body     peek_body;            /* framing of the held body, as far as read */
     struct access_mark   mark;                 /* the access log line of this exchange */
 };
 
@@ -79,6 +91,7 @@ static void exchange_reset(struct http_session *hs)
     attempt_reset(&hs->att);
     http_head_destroy(x->req);
     http_head_destroy(x->resp);
+    free(x->peek_buf);
     memset(x, 0, sizeof(*x));
     http_body_init(&x->req_body, HTTP_FRAMING_NONE, 0);
     http_body_init(&x->resp_body, HTTP_FRAMING_NONE, 0);
@@ -268,7 +281,7 @@ static int is_response_timeout_on(const struct conf_node *cn)
  * head not in yet. */
 static int is_awaiting_head(const struct http_exchange *x)
 {
-    return x->is_req_sent && x->phase != HTTP_RESP_BODY;
+    return x->is_req_sent && (x->phase == HTTP_RESP_NONE || x->phase == HTTP_RESP_INTERIM);
 }
 
 /* Starts the response deadline (node.response_timeout_ms) once the request
@@ -673,6 +686,12 @@ static int write_response_head(struct conn *c, const struct http_head *resp, con
     return PF_OK;
 }
 
+/* The request's method for log lines. */
+static const char *x_method(const struct http_session *hs)
+{
+    return hs->x.req != NULL ? hs->x.req->method : "-";
+}
+
 static void count_response(struct node_stats *st, int status)
 {
     if (status < 200) st->responses_1xx++;
@@ -682,8 +701,167 @@ static void count_response(struct node_stats *st, int status)
     else st->responses_5xx++;
 }
 
+/* The final response head in x->resp goes to the client: the body is
+ * relayed from now on. Returns 1, or 0 when the conn is closing. */
+static int start_body(struct conn *c, struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
+    const struct conf_node *cn = c->cn;
+    int status = x->resp->status;
+    enum http_framing fr = http_head_response_framing(x->resp, x->is_head_req);
+    free(x->peek_buf);          /* a held body is relayed from the upstream's buffer */
+    x->peek_buf = NULL;
+    x->is_client_keep_alive = x->is_req_keep_alive && fr != HTTP_FRAMING_UNTIL_CLOSE &&
+                              !c->is_client_eof && !c->ctx->is_draining;
+    x->is_upstream_keep_alive = fr != HTTP_FRAMING_UNTIL_CLOSE && !x->resp->is_conn_close &&
+                                (x->resp->version_minor == 1 || x->resp->is_conn_keep_alive);
+    if (write_response_head(c, x->resp, x->is_client_keep_alive ? "keep-alive" : "close") != PF_OK) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return 0;
+    }
+    x->phase = HTTP_RESP_BODY;
+    access_mark_answer(&x->mark, status);
+    conn_arm_timer(c, cn->idle_timeout_ms);   /* the body's deadline */
+    count_response(&c->ctx->stats, status);
+    hist_add(&c->ctx->stats.ttfb, clock_mono_us() - x->req_start_us);
+    c->ctx->stats.outcomes[0][STATS_OUT_OK]++;
+    http_body_init(&x->resp_body, fr, x->resp->content_length);
+    return 1;
+}
+
+/* Raw body bytes a peek reads at most: with tiny chunks the framing can
+ * outweigh the payload; the upstream's read stops at CONN_HIGH_WATER, so
+ * a peek must end before it. */
+#define HTTP_PEEK_RAW_MAX (CONN_HIGH_WATER / 2)
+
+/* Bans the current upstream for the request's host with rule <idx>
+ * (through ban_sync: Redis and its channel, so every node obeys it). No
+ * new ban when a fleet ban already covers it. */
+static void rule_ban(struct conn *c, struct http_session *hs, int idx)
+{
+    struct node_ctx *ctx = c->ctx;
+    struct attempt *a = &hs->att;
+    int64_t now = clock_wall_ms();
+    if (ctx->bans == NULL) {
+        ctx->stats.rule_ban_failures++;
+        return;
+    }
+    if (ban_set_match(ban_sync_set(ctx->bans), a->up_sid, NULL, a->tgt.host,
+                      strlen(a->tgt.host), now) != NULL)
+        return;                 /* banned already (a concurrent match, a ban made meanwhile) */
+    struct ban b;
+    struct pf_err err;
+    pf_err_clear(&err);
+    if (ban_rule_ban(c->cn, idx, a->up_sid, a->tgt.host, now, &b, &err) != PF_OK) {
+        clog_info(c, "%s %s: rule %d matched, no ban: %s", x_method(hs), a->dest, idx, err.msg);
+        ctx->stats.rule_ban_failures++;
+        return;
+    }
+    int rc = ban_sync_add(ctx->bans, &b, &ctx->rng);
+    if (rc != PF_OK) {
+        clog_info(c, "%s %s: rule %d matched, ban of %s/%s not written (%s)", x_method(hs),
+                  a->dest, idx, a->up.provider, a->up_sid,
+                  rc == PF_EAGAIN ? "Redis unreachable" : "out of memory");
+        ctx->stats.rule_ban_failures++;
+        return;
+    }
+    ctx->stats.rule_bans++;
+    clog_info(c, "%s %s: rule %d matched status %d via %s/%s: banned for %s for %d s (ban %s)",
+              x_method(hs), a->dest, idx, hs->x.resp->status, a->up.provider, a->up_sid, b.domain,
+              c->cn->ban_rules[idx].ttl_s, b.id);
+}
+
+/* The rules decide on the held response (its status, and the body read
+ * so far in peek_buf). No match: it goes to the client. A match: its
+ * upstream is banned for the host; an idempotent request whose body did
+ * not go out is retried on another upstream while the budget lasts and
+ * one is left (RFC 9110 9.2.2: never a non-idempotent one), else the
+ * matched response goes to the client as it came. Returns 1 when the
+ * body is to be relayed, 0 when the exchange moved on. */
+static int rules_decide(struct conn *c, struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
+    struct attempt *a = &hs->att;
+    struct node_stats *st = &c->ctx->stats;
+    int idx = ban_rule_match(c->cn, x->resp->status, x->peek_buf, x->peek_len);
+    if (idx < 0)
+        return start_body(c, hs);
+    st->rule_matches++;
+    attempt_rule_matched(a);
+    rule_ban(c, hs, idx);
+    int is_replayable = http_method_is_idempotent(x->req->method) && x->req_body_sent == 0 &&
+                        x->req_body.is_done;
+    if (!is_replayable || a->nattempts > c->cn->retries || !attempt_has_another(a)) {
+        clog_debug(c, "%s %s: rule %d matched, answer relayed (%s)", x_method(hs), a->dest, idx,
+                   !is_replayable ? "not replayable" : a->nattempts > c->cn->retries ?
+                   "retry budget spent" : "no other upstream");
+        st->rule_relayed++;
+        return start_body(c, hs);
+    }
+    st->rule_retries++;
+    free(x->peek_buf);
+    x->peek_buf = NULL;
+    x->phase = HTTP_RESP_NONE;  /* nothing went out: the next upstream answers */
+    attempt_fail(a, CONN_ERR_BAN_RULE, 1);
+    return 0;
+}
+
+/* PEEK: reads more of the held body (decoding a chunked one into
+ * peek_buf, moving nothing) until body_peek_bytes, the body's end, the
+ * upstream's close or HTTP_PEEK_RAW_MAX; then the rules decide. Returns
+ * 1 when the body is to be relayed, 0 when waiting or moved on. */
+static int peek_step(struct conn *c, struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
+    struct evbuffer *in = bufferevent_get_input(c->ubev);
+    size_t cap = (size_t)c->cn->body_peek_bytes, len = evbuffer_get_length(in);
+    int is_done = x->peek_body.is_done || x->peek_body.framing == HTTP_FRAMING_NONE;
+    while (!is_done && x->peek_scanned < len) {
+        struct evbuffer_ptr pos;
+        struct evbuffer_iovec v;
+        if (evbuffer_ptr_set(in, &pos, x->peek_scanned, EVBUFFER_PTR_SET) != 0 ||
+            evbuffer_peek(in, -1, &pos, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        size_t used = 0;
+        int rc = http_body_feed_payload(&x->peek_body, v.iov_base, v.iov_len, &used, x->peek_buf,
+                                        cap, &x->peek_len);
+        x->peek_scanned += used;
+        /* a malformed chunked body: decided on what was read; relayed, it
+         * fails in relay_body() as any other */
+        if (rc != PF_EAGAIN || x->peek_len >= cap || used == 0)
+            is_done = 1;
+    }
+    if (x->peek_scanned >= HTTP_PEEK_RAW_MAX)
+        is_done = 1;
+    if (!is_done && !x->upstream_eof)
+        return 0;
+    return rules_decide(c, hs);
+}
+
+/* A final head that a rule may match once its body is read: held in
+ * PEEK, nothing sent yet. Returns as peek_step(). */
+static int hold_response(struct conn *c, struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
+    const struct conf_node *cn = c->cn;
+    x->peek_buf = malloc((size_t)cn->body_peek_bytes);
+    if (x->peek_buf == NULL) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return 0;
+    }
+    c->ctx->stats.rule_holds++;
+    x->phase = HTTP_RESP_PEEK;
+    x->peek_len = 0;
+    x->peek_scanned = 0;
+    http_body_init(&x->peek_body, http_head_response_framing(x->resp, x->is_head_req),
+                   x->resp->content_length);
+    /* the body's wait: as long as the head's */
+    conn_arm_timer(c, is_response_timeout_on(cn) ? cn->response_timeout_ms : cn->idle_timeout_ms);
+    return peek_step(c, hs);
+}
+
 /* Parses the response head. Returns 1 when the body may be relayed, 0 when
- * more bytes are needed or the conn moved on (error, retry). */
+ * more bytes are needed or the conn moved on (error, retry, a held body). */
 static int read_response_head(struct conn *c, struct http_session *hs)
 {
     struct http_exchange *x = &hs->x;
@@ -731,23 +909,13 @@ static int read_response_head(struct conn *c, struct http_session *hs)
             http_head_init(x->resp, HTTP_HEAD_RESPONSE, (size_t)cn->max_header_bytes);
             continue;
         }
-        enum http_framing fr = http_head_response_framing(x->resp, x->is_head_req);
-        x->is_client_keep_alive = x->is_req_keep_alive && fr != HTTP_FRAMING_UNTIL_CLOSE &&
-                                  !c->is_client_eof && !c->ctx->is_draining;
-        x->is_upstream_keep_alive = fr != HTTP_FRAMING_UNTIL_CLOSE && !x->resp->is_conn_close &&
-                                    (x->resp->version_minor == 1 || x->resp->is_conn_keep_alive);
-        if (write_response_head(c, x->resp, x->is_client_keep_alive ? "keep-alive" : "close") != PF_OK) {
-            conn_close(c, CONN_ERR_INTERNAL);
-            return 0;
-        }
-        x->phase = HTTP_RESP_BODY;
-        access_mark_answer(&x->mark, status);
-        conn_arm_timer(c, cn->idle_timeout_ms);   /* the body's deadline */
-        count_response(&c->ctx->stats, status);
-        hist_add(&c->ctx->stats.ttfb, clock_mono_us() - x->req_start_us);
-        c->ctx->stats.outcomes[0][STATS_OUT_OK]++;
-        http_body_init(&x->resp_body, fr, x->resp->content_length);
-        return 1;
+        /* response rules (pool mode, nothing of an answer out yet) */
+        unsigned wants = x->phase == HTTP_RESP_NONE && a->has_up ? ban_rule_wants(cn, status) : 0;
+        if (wants & BAN_RULE_BODY)
+            return hold_response(c, hs);
+        if (wants != 0)
+            return rules_decide(c, hs);
+        return start_body(c, hs);
     }
 }
 
@@ -779,7 +947,10 @@ static void on_upstream_eof(struct conn *c, struct http_session *hs)
     exchange_fail(c, hs, x->upstream_eof == 2 ? CONN_ERR_UPSTREAM_RESET : CONN_ERR_UPSTREAM_EOF, 1);
 }
 
-/* ops->on_upstream_data: the response head, then its body. */
+static void relay_response(struct conn *c, struct http_session *hs);
+
+/* ops->on_upstream_data: the response head, a held body's start, then
+ * the body. */
 static void http_on_upstream_data(struct conn *c)
 {
     struct http_session *hs = session_of(c);
@@ -787,11 +958,22 @@ static void http_on_upstream_data(struct conn *c)
     CONN_ASSERT(c, c->state == CONN_ST_FORWARD);
     if (c->ubev == NULL)
         return;
-    if (x->phase != HTTP_RESP_BODY && !read_response_head(c, hs)) {
-        if (!c->is_closing && c->state == CONN_ST_FORWARD && c->ubev != NULL && x->upstream_eof)
+    if (x->phase == HTTP_RESP_PEEK) {
+        if (!peek_step(c, hs))
+            return;             /* more to read (peek_step() ends on EOF), or moved on */
+    } else if (x->phase != HTTP_RESP_BODY && !read_response_head(c, hs)) {
+        if (!c->is_closing && c->state == CONN_ST_FORWARD && c->ubev != NULL && x->upstream_eof &&
+            x->phase != HTTP_RESP_PEEK)
             on_upstream_eof(c, hs);
         return;
     }
+    relay_response(c, hs);
+}
+
+/* BODY: relays what the upstream sent of the body. */
+static void relay_response(struct conn *c, struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
     struct evbuffer *out = bufferevent_get_output(c->cbev);
     uint64_t moved = 0;
     int rc = relay_body(&x->resp_body, bufferevent_get_input(c->ubev), out, &moved);
@@ -882,6 +1064,14 @@ static void http_on_timeout(struct conn *c)
         break;
     default:
         CONN_ASSERT(c, !"an HTTP state");
+    }
+    if (x->phase == HTTP_RESP_PEEK) {
+        /* the held body stalled: the rules decide on what arrived */
+        clog_debug(c, "%s %s: body peek ended by the deadline after %zu bytes", x_method(hs),
+                   hs->att.dest, x->peek_len);
+        if (rules_decide(c, hs))
+            relay_response(c, hs);
+        return;
     }
     if (is_awaiting_head(x) && is_response_timeout_on(cn)) {
         clog_info(c, "%s %s: no response head within response_timeout_ms (%d ms)", x->req->method,

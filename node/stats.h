@@ -55,6 +55,12 @@ struct node_stats {
     uint64_t connect_port_denials;  /* CONNECT to a port outside node.connect_ports */
     uint64_t ejections;             /* local passive ejections of upstreams */
     uint64_t ban_skips;             /* upstreams a pick skipped because a ban covers them */
+    uint64_t rule_holds;            /* responses held for a node.ban_rules body peek */
+    uint64_t rule_matches;          /* responses that matched a rule */
+    uint64_t rule_bans;             /* bans made by rule matches */
+    uint64_t rule_ban_failures;     /* rule matches whose ban could not be written (Redis down) */
+    uint64_t rule_retries;          /* requests retried on another upstream after a match */
+    uint64_t rule_relayed;          /* matched responses relayed: no retry allowed or possible */
     uint64_t accept_errors;         /* accept() failures (EMFILE, ENFILE, ...): listener paused */
     uint64_t reloads;               /* good SIGHUP reloads */
     uint64_t reload_errors;         /* refused SIGHUP reloads (running config kept) */

@@ -23,6 +23,12 @@ Routes:
                     (&chunked=1 sends it chunked instead of Content-Length)
   /slow?ms=MS       the echo after MS milliseconds (max 60000)
   /status/CODE      the echo with status CODE (no body for 1xx/204/304)
+  /blocked?src=IPS&status=CODE&pad=N&chunked=1
+                    a site that blocks some clients: to a client whose address
+                    is in the comma-separated IPS ("*" = every client) status
+                    CODE (default 403) with N bytes of "." (default 0, max
+                    1 MiB), then "<p>Please solve the CAPTCHA</p>" and the echo
+                    (&chunked=1: in 3 chunks); to the others 200 with the echo
   anything else     200 with the echo
 
 Each request is appended as one JSON line to --log (when given):
@@ -178,6 +184,15 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/slow":
                 ms = max(0, min(int(q.get("ms", ["0"])[0]), SLOW_MAX_MS))
                 time.sleep(ms / 1000.0)
+                return self.send_body(200, self.echo(rec))
+            if path == "/blocked":
+                srcs = q.get("src", [""])[0].split(",")
+                if "*" in srcs or self.client_address[0] in srcs:
+                    code = int(q.get("status", ["403"])[0])
+                    pad = max(0, min(int(q.get("pad", ["0"])[0]), 1 << 20))
+                    body = b"." * pad + b"<p>Please solve the CAPTCHA</p>\n" + self.echo(rec)
+                    return self.send_body(code, body, ctype="text/html",
+                                          chunked=q.get("chunked", ["0"])[0] == "1")
                 return self.send_body(200, self.echo(rec))
             if path.startswith("/status/"):
                 try:

@@ -185,7 +185,7 @@ class NodeAccessLog(unittest.TestCase):
                                    r"method=GET target=127\.0\.0\.1:\d+ status=200 "
                                    r"upstream=[0-9a-f]{12} provider=acme attempts=1 "
                                    r"bytes_in=\d+ bytes_out=\d+ ttfb_ms=\d+ duration_ms=\d+ "
-                                   r"reason=done$")
+                                   r"reason=done rule=-$")
         # logrotate: rename, SIGUSR1, new lines in a new file
         rotated = self.access + ".1"
         os.rename(self.access, rotated)

@@ -17,7 +17,7 @@ static struct access_rec rec(void)
         .time_ms = T0, .conn_id = 42, .client = "127.0.0.1:40000", .user = "alice",
         .method = "GET", .target = "example.com:80", .status = 200, .upstream = "0123456789ab",
         .provider = "acme", .attempts = 2, .bytes_in = 120, .bytes_out = 4567, .ttfb_ms = 12,
-        .duration_ms = 34, .reason = "done",
+        .duration_ms = 34, .reason = "done", .rule = "",
     };
     return r;
 }
@@ -30,7 +30,7 @@ Test(access_log, text)
     cr_expect_str_eq(buf, "time=2026-11-30T23:40:01.123Z conn=42 client=127.0.0.1:40000 "
                           "user=alice method=GET target=example.com:80 status=200 "
                           "upstream=0123456789ab provider=acme attempts=2 bytes_in=120 "
-                          "bytes_out=4567 ttfb_ms=12 duration_ms=34 reason=done\n");
+                          "bytes_out=4567 ttfb_ms=12 duration_ms=34 reason=done rule=-\n");
     cr_expect_eq(n, strlen(buf));
 }
 
@@ -86,6 +86,21 @@ Test(access_log, json)
     cr_expect_eq(cJSON_GetObjectItem(o, "duration_ms")->valueint, 34);
     cr_expect_eq(cJSON_GetObjectItem(o, "conn")->valueint, 42);
     cr_expect_str_eq(cJSON_GetObjectItem(o, "reason")->valuestring, "done");
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(o, "rule")));
+    cJSON_Delete(o);
+}
+
+/* The short ids whose answers matched a response rule. */
+Test(access_log, rule_field)
+{
+    char buf[ACCESS_LOG_LINE_MAX];
+    struct access_rec r = rec();
+    r.rule = "0123456789ab,ba9876543210";
+    access_log_format(PF_LOG_TEXT, &r, buf, sizeof(buf));
+    cr_expect(strstr(buf, " reason=done rule=0123456789ab,ba9876543210\n") != NULL, "%s", buf);
+    access_log_format(PF_LOG_JSON, &r, buf, sizeof(buf));
+    cJSON *o = parse_line(buf);
+    cr_expect_str_eq(cJSON_GetObjectItem(o, "rule")->valuestring, "0123456789ab,ba9876543210");
     cJSON_Delete(o);
 }
 

@@ -128,6 +128,31 @@ Test(conf, upstream_tls_keys)
     conf_deinit(&c);
 }
 
+Test(conf, ban_rules)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{\"node\":{\"body_peek_bytes\":1024,\"ban_rules\":["
+                           "{\"status\":[403,429],\"body_contains\":\"CAPTCHA\",\"ttl_s\":600},"
+                           "{\"status\":503,\"reason\":\"blocked\"},"
+                           "{\"body_contains\":\"Access Denied\"}]}}", &err), PF_OK, "%s", err.msg);
+    cr_assert_eq(c.node.nban_rules, 3);
+    cr_expect_eq(c.node.body_peek_bytes, 1024);
+    cr_expect_eq(c.node.ban_rules[0].nstatus, 2);
+    cr_expect_eq(c.node.ban_rules[0].status[1], 429);
+    cr_expect_str_eq(c.node.ban_rules[0].body_contains, "captcha", "kept lowercased");
+    cr_expect_eq(c.node.ban_rules[0].ttl_s, 600);
+    cr_expect_eq(c.node.ban_rules[1].nstatus, 1);
+    cr_expect_eq(c.node.ban_rules[1].ttl_s, 3600, "default ttl");
+    cr_expect_str_eq(c.node.ban_rules[1].reason, "blocked");
+    cr_expect_eq(c.node.ban_rules[2].nstatus, 0, "any status");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK);
+    cr_expect_eq(c.node.nban_rules, 0, "none by default");
+    cr_expect_eq(c.node.body_peek_bytes, 8192);
+    conf_deinit(&c);
+}
+
 Test(conf, admin_token)
 {
     struct conf c;
@@ -344,6 +369,24 @@ static const struct err_case err_cases[] = {
     { "{\"node\":{\"sticky_header\":\"transfer-encoding\"}}",
       "node.sticky_header: transfer-encoding frames or controls the request; pick a header of your own (e.g. X-Session)" },
     { "{\"node\":{\"eject_panic\":1}}", "node.eject_panic: must be true or false" },
+    /* response rules */
+    { "{\"node\":{\"ban_rules\":[{\"status\":700}]}}",
+      "node.ban_rules[0].status: must be 100..599" },
+    { "{\"node\":{\"ban_rules\":[{\"status\":[403,\"x\"]}]}}",
+      "node.ban_rules[0].status[1]: must be an integer" },
+    { "{\"node\":{\"ban_rules\":[{\"status\":[]}]}}",
+      "node.ban_rules[0].status: must be a status or a list of statuses (100..599)" },
+    { "{\"node\":{\"ban_rules\":[{\"ttl_s\":60}]}}",
+      "node.ban_rules[0]: needs \"status\" or \"body_contains\" (a rule matching every response would ban every upstream)" },
+    { "{\"node\":{\"ban_rules\":[{\"status\":403,\"ttl_s\":0}]}}",
+      "node.ban_rules[0].ttl_s: must be 1..2592000" },
+    { "{\"node\":{\"ban_rules\":[{\"status\":403,\"colour\":1}]}}",
+      "node.ban_rules[0].colour: unknown key" },
+    { "{\"node\":{\"ban_rules\":[{\"body_contains\":\"a\\nb\"}]}}",
+      "node.ban_rules[0].body_contains: must not contain control characters" },
+    { "{\"node\":{\"body_peek_bytes\":4,\"ban_rules\":[{\"body_contains\":\"captcha\"}]}}",
+      "node.ban_rules[0].body_contains: longer than body_peek_bytes (4): it could never match" },
+    { "{\"node\":{\"body_peek_bytes\":70000}}", "node.body_peek_bytes: must be 1..65536" },
     /* upstream policies, tiers, formats */
     { "{\"node\":{\"upstream_allow_private\":1}}",
       "node.upstream_allow_private: must be true, false or an array of CIDRs" },

@@ -16,7 +16,7 @@ Test(conn_err, names_are_stable)
         "bad_request", "head_too_large", "auth", "policy", "dns", "upstream_refused",
         "upstream_reset", "upstream_timeout", "upstream_bad_reply", "upstream_auth",
         "upstream_eof", "upstream_tls", "no_upstream", "all_ejected", "over_limit",
-        "user_max_conns", "user_max_rps", "user_bytes_per_day", "user_bytes_per_month", "tunnel_done", "shutdown",
+        "user_max_conns", "user_max_rps", "user_bytes_per_day", "user_bytes_per_month", "ban_rule", "tunnel_done", "shutdown",
         "internal",
     };
     cr_assert_eq(PF_ARRAY_LEN(want), CONN_ERR__COUNT);
@@ -48,7 +48,7 @@ Test(conn_err, http_status)
         { CONN_ERR_NO_UPSTREAM, 503 }, { CONN_ERR_ALL_EJECTED, 503 },
         { CONN_ERR_OVER_LIMIT, 503 }, { CONN_ERR_USER_MAX_CONNS, 429 },
         { CONN_ERR_USER_MAX_RPS, 429 }, { CONN_ERR_USER_BYTES_PER_DAY, 429 },
-        { CONN_ERR_USER_BYTES_PER_MONTH, 429 }, { CONN_ERR_TUNNEL_DONE, 0 }, { CONN_ERR_SHUTDOWN, 0 },
+        { CONN_ERR_USER_BYTES_PER_MONTH, 429 }, { CONN_ERR_BAN_RULE, 502 }, { CONN_ERR_TUNNEL_DONE, 0 }, { CONN_ERR_SHUTDOWN, 0 },
         { CONN_ERR_INTERNAL, 500 },
     };
     cr_assert_eq(PF_ARRAY_LEN(v), CONN_ERR__COUNT);
