@@ -13,7 +13,9 @@ upstream.
     node's Redis report.
   * Labels come from a provider's JSON fields (region, asn included) and
     from its static `labels`, the entry's field winning; the nodes select
-    on them."""
+    on them.
+  * Client values that would make the gateway's user name longer than 255
+    bytes answer 400 with the reason; the gateway sees nothing."""
 
 import json
 import os
@@ -236,3 +238,47 @@ class NodeGateway(unittest.TestCase):
         self.via(a, "%s-city-x" % USER)
         acc = self.wait_access(1, "one request at the gateway")
         self.assertEqual(acc, [["g" * 200, "GET", self.origin.url("/ip")]])
+
+    def test_labels_from_json_fields_and_static_labels_entry_wins(self):
+        f = self.fleet
+        ups = []
+        for i in range(2):
+            u = f.direct_upstream_node(name="up%d" % i, source_address="127.0.0.%d" % (31 + i))
+            u.src = "127.0.0.%d" % (31 + i)
+            ups.append(u)
+        prov = f.start_fake_provider()
+        prov.set("/list", body=json.dumps({"code": 0, "data": [
+            {"ip": "127.0.0.1", "port": ups[0].port, "geo": {"cc": "US", "state": "Massachusetts"},
+             "asn": "AS7922"},
+            {"ip": "127.0.0.1", "port": ups[1].port, "geo": {"cc": "DE"}, "asn": "not a number"},
+        ]}), headers={"Content-Type": "application/json"})
+        f.start_controller({"controller": {"providers": [
+            {"name": "api", "type": "api", "format": "json", "url": prov.url("/list"),
+             "allow_private": True, "interval_ms": 500,
+             "json": {"list": "data", "host": "ip", "port": "port",
+                      "labels": {"country": "geo.cc", "region": "geo.state", "asn": "asn"}},
+             "labels": {"country": "FR", "isp": "Static Net", "city": "Paris"}}]}},
+            name="ctl-labels")
+        recs = wait_until(lambda: (lambda h: h if len(h) == 2 else None)(
+            self.redis.hgetall(f.keys.pool_upstreams)), 20, "two records")
+        by_port = {json.loads(v)["port"]: json.loads(v) for v in recs.values()}
+        self.assertEqual(by_port[ups[0].port]["labels"],
+                         {"country": "US", "region": "Massachusetts", "asn": "AS7922",
+                          "isp": "Static Net", "city": "Paris"})
+        self.assertEqual(by_port[ups[1].port]["labels"],
+                         {"country": "DE", "isp": "Static Net", "city": "Paris"},
+                         "the entry's country wins; a bad asn is left out")
+        a = self.pool_node("node-a", 2)
+
+        def src(user):
+            before = len(self.origin.requests())
+            self.via(a, user)
+            reqs = wait_until(lambda: self.origin.requests()[before:] or None, 5, "origin log")
+            return reqs[-1]["client"].rsplit(":", 1)[0]
+        for _ in range(3):
+            self.assertEqual(src(USER + "-region-massachusetts"), ups[0].src)
+            self.assertEqual(src(USER + "-asn-AS7922"), ups[0].src)
+            self.assertEqual(src(USER + "-country-de"), ups[1].src)
+            self.assertIn(src(USER + "-isp-static_net-city-paris"), {ups[0].src, ups[1].src})
+        r = self.via(a, USER + "-country-fr", expect=503)
+        self.assertIn("no upstream matches country=fr", r.body)
