@@ -282,3 +282,22 @@ class NodeGateway(unittest.TestCase):
             self.assertIn(src(USER + "-isp-static_net-city-paris"), {ups[0].src, ups[1].src})
         r = self.via(a, USER + "-country-fr", expect=503)
         self.assertIn("no upstream matches country=fr", r.body)
+
+    def test_socks5_gateway_gets_the_rendered_user_name(self):
+        """RFC 1929: microsocks accepts exactly one user name, the one the
+        template renders for country=us; the fixed part alone is refused."""
+        f = self.fleet
+        port = free_port()
+        Peer(f, "microsocks-%d" % port, [need("microsocks"), "-i", "127.0.0.1", "-p", str(port),
+                                         "-u", "gw-cc-us", "-P", GW_PASS], port)
+        f.start_controller({"controller": {"providers": [
+            {"name": "sx", "type": "static", "allow_private": True,
+             "upstreams": ["socks5://gw:%s@127.0.0.1:%d" % (f.secret(GW_PASS), port)],
+             "labels": {"country": "US"}, "user_template": "gw[-cc-{country}]"}]}},
+            name="ctl-socks")
+        a = self.pool_node("node-a", 1)
+        for extra in ((), ("-p",)):
+            r = self.via(a, USER + "-country-us", *extra)
+            self.assertEqual(json.loads(r.body)["path"], "/ip")
+        r = self.via(a, USER + "-provider-sx", expect=502)
+        self.assertEqual(a.metric('pf_node_upstream_errors_total{kind="upstream_auth"}'), 1)
