@@ -118,9 +118,11 @@ void access_mark_end(struct access_mark *m, struct conn *c, const struct attempt
     int64_t start_us = m->start_us;
     m->start_us = 0;
     int is_upstream = a != NULL && a->nattempts > 0 && a->has_up;
-    /* the request's end: counted per provider with or without an access log */
-    if (is_upstream)
-        provider_stats_add(&ctx->stats.providers, a->up.provider,
+    /* the request's end: counted per provider with or without an access log
+     * (direct mode dials the destination itself: "(direct)") */
+    if (a != NULL && a->nattempts > 0)
+        provider_stats_add(&ctx->stats.providers,
+                           is_upstream ? a->up.provider : PROVIDER_STATS_DIRECT,
                            c->bytes_in - PF_MIN_OF(m->bytes_in0, c->bytes_in),
                            c->bytes_out - PF_MIN_OF(m->bytes_out0, c->bytes_out));
     if (ctx->access_log == NULL)

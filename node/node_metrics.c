@@ -321,7 +321,7 @@ static const struct metrics_row node_rows[] = {
       NOL, STAT(bytes_in), R },
     { "pf_node_bytes_out_total", C, BYTES, "Bytes sent to clients.",
       NOL, STAT(bytes_out), R },
-    { "pf_node_provider_requests_total", C, NONE, "Requests and tunnels whose last try went through an upstream of the provider, counted when they end.",
+    { "pf_node_provider_requests_total", C, NONE, "Requests and tunnels whose last try went through an upstream of the provider, or under (direct) in direct mode, counted when they end.",
       L1("provider"), FN_ARG(f_provider, offsetof(struct provider_stats_row, requests)), R },
     { "pf_node_provider_bytes_in_total", C, BYTES, "Bytes received from clients in requests and tunnels served through the provider.",
       L1("provider"), FN_ARG(f_provider, offsetof(struct provider_stats_row, bytes_in)), R },

@@ -1,7 +1,8 @@
 /* Requests and bytes per provider (issue 12 item 1): the node counts each
  * request at its end (access_mark_end(), whether or not an access log is
  * written) under the provider of the upstream its last try went through,
- * with the bytes the request moved from and to the client. A tunnel
+ * with the bytes the request moved from and to the client; a direct-mode
+ * node counts its requests under PROVIDER_STATS_DIRECT. A tunnel
  * (CONNECT, SOCKS5) is counted when it closes.
  *
  * A fixed table of PROVIDER_STATS_MAX providers with an open-addressed
@@ -20,6 +21,8 @@
 #define PROVIDER_STATS_MAX   256
 #define PROVIDER_STATS_SLOTS 512          /* index slots, a power of two > MAX */
 #define PROVIDER_STATS_OTHER "(other)"    /* providers beyond the table */
+#define PROVIDER_STATS_DIRECT "(direct)"  /* direct mode: no upstream (no provider
+                                             name has parentheses) */
 
 struct provider_stats_row {
     char     name[UPSTREAM_NAME_MAX];
