@@ -97,6 +97,8 @@ struct conf_provider_json {
     char     label_country[CONF_FIELD_MAX]; /* "labels": entry fields kept in the record, "" = none */
     char     label_city[CONF_FIELD_MAX];
     char     label_isp[CONF_FIELD_MAX];
+    char     label_region[CONF_FIELD_MAX];
+    char     label_asn[CONF_FIELD_MAX];
     char     next[CONF_FIELD_MAX];      /* path of the next page's URL ("next"), "" = one page */
 };
 
@@ -158,6 +160,10 @@ struct conf_provider {
     char     line_format[CONF_FIELD_MAX];/* lines: entry template ("{host}:{port}:{user}:{pass}"),
                                            "" = auto (host:port, URLs, host:port:user:pass) */
     int      max_pages;                 /* json with "next": pages per poll, default 10 */
+    struct upstream_labels labels;      /* "labels": static values for every upstream of the
+                                           provider; an entry's json.labels field wins */
+    char     user_template[UPSTREAM_TEMPLATE_MAX]; /* gateway user name per request
+                                           (common/user_template.h); "" = none */
     char   **static_upstreams;          /* owned; static only: address strings */
     int      nstatic;
     int      retry_base_ms;             /* first retry ceiling within a poll, default 500 */

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "addr.h"
+#include "label_value.h"
 #include "line_format.h"
+#include "user_template.h"
 
 #define CONF_PROVIDERS_MAX  256
 #define CONF_STATIC_MAX     100000  /* addresses of a static provider */
@@ -135,6 +137,8 @@ static const struct conf_key labels_keys[] = {
     CONF_STR(J, "country", label_country, CONF_F_NONEMPTY, NULL, NULL),
     CONF_STR(J, "city", label_city, CONF_F_NONEMPTY, NULL, NULL),
     CONF_STR(J, "isp", label_isp, CONF_F_NONEMPTY, NULL, NULL),
+    CONF_STR(J, "region", label_region, CONF_F_NONEMPTY, NULL, NULL),
+    CONF_STR(J, "asn", label_asn, CONF_F_NONEMPTY, NULL, NULL),
 };
 static const struct conf_table labels_table = CONF_TABLE(labels_keys, J, NULL, NULL);
 
@@ -293,6 +297,37 @@ static int check_separators(void *base, char *value, struct pf_err *err)
     return PF_OK;
 }
 
+/* providers[].labels: static label values (common/label_value.h). */
+static int check_label_text(void *base, char *value, struct pf_err *err)
+{
+    (void)base;
+    return label_value_check(USER_LABEL_COUNTRY, value, strlen(value), err);
+}
+
+static int check_label_asn(void *base, char *value, struct pf_err *err)
+{
+    (void)base;
+    return label_value_check(USER_LABEL_ASN, value, strlen(value), err);
+}
+
+#define L struct upstream_labels
+static const struct conf_key static_labels_keys[] = {
+    CONF_STR(L, "country", country, CONF_F_NONEMPTY, NULL, check_label_text),
+    CONF_STR(L, "region", region, CONF_F_NONEMPTY, NULL, check_label_text),
+    CONF_STR(L, "city", city, CONF_F_NONEMPTY, NULL, check_label_text),
+    CONF_STR(L, "isp", isp, CONF_F_NONEMPTY, NULL, check_label_text),
+    CONF_STR(L, "asn", asn, CONF_F_NONEMPTY, NULL, check_label_asn),
+};
+#undef L
+static const struct conf_table static_labels_table =
+    CONF_TABLE(static_labels_keys, struct upstream_labels, NULL, NULL);
+
+static int check_user_template(void *base, char *value, struct pf_err *err)
+{
+    (void)base;
+    return user_template_check(value, err);
+}
+
 /* What only the whole provider object can tell: keys that belong to another
  * type or format, cross-key limits, the static addresses, unique names. */
 static int provider_finish(void *base, const struct conf_obj *obj, struct pf_err *err)
@@ -402,6 +437,8 @@ static const struct conf_key provider_keys[] = {
     CONF_POLICY(R, "allow_private", allow_private),
     CONF_STR(R, "line_format", line_format, CONF_F_NONEMPTY, NULL, check_line_format),
     CONF_INT(R, "tier", tier, 0, UPSTREAM_TIER_MAX, 0),
+    CONF_OBJECT(R, "labels", labels, 0, &static_labels_table),
+    CONF_STR(R, "user_template", user_template, CONF_F_NONEMPTY, NULL, check_user_template),
     CONF_INT(R, "max_pages", max_pages, 1, 1000, 10),
     CONF_INT(R, "retry_base_ms", retry_base_ms, 1, 3600000, 500),
     CONF_INT(R, "retry_cap_ms", retry_cap_ms, 1, 3600000, 30000),

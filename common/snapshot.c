@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "seal.h"
 #include "str.h"
+#include "user_template.h"
 
 /* Largest integer a JSON number (double) carries exactly. */
 #define SNAPSHOT_INT_MAX 9007199254740992.0
@@ -89,6 +90,9 @@ char *snapshot_record_encode(const struct upstream *u, const struct seal_key *ke
         goto done;
     if (snapshot_add_labels(o, &u->labels) != PF_OK)
         goto done;
+    if (u->user_template[0] != '\0' &&
+        cJSON_AddStringToObject(o, "user_template", u->user_template) == NULL)
+        goto done;
     out = cJSON_PrintUnformatted(o);
 done:
     cJSON_Delete(o);
@@ -119,12 +123,13 @@ enum snapshot_field {
     SNAPSHOT_F_LATENCY,
     SNAPSHOT_F_TIER,
     SNAPSHOT_F_LABELS,
+    SNAPSHOT_F_USER_TEMPLATE,
     SNAPSHOT_F__COUNT
 };
 
 static const char *const snapshot_field_names[SNAPSHOT_F__COUNT] = {
     "scheme", "host", "port", "user", "pass", "pass_sealed", "provider", "expires_at_ms", "weight", "latency_ms",
-    "tier", "labels",
+    "tier", "labels", "user_template",
 };
 
 struct snapshot_fields {
@@ -335,8 +340,12 @@ static int snapshot_decode_fields(const cJSON *o, const struct seal_key *key, in
         (rc = snapshot_get_int(&f, SNAPSHOT_F_WEIGHT, 0, 1, UINT32_MAX, 1, &weight, err)) != PF_OK ||
         (rc = snapshot_get_int(&f, SNAPSHOT_F_LATENCY, 0, 0, UINT32_MAX, 0, &latency, err)) != PF_OK ||
         (rc = snapshot_get_int(&f, SNAPSHOT_F_TIER, 0, 0, UPSTREAM_TIER_MAX, 0, &tier, err)) != PF_OK ||
-        (rc = snapshot_get_labels(&f, &out->labels, err)) != PF_OK)
+        (rc = snapshot_get_labels(&f, &out->labels, err)) != PF_OK ||
+        (rc = snapshot_get_str(&f, SNAPSHOT_F_USER_TEMPLATE, 0, out->user_template,
+                               sizeof(out->user_template), err)) != PF_OK)
         return rc;
+    if (out->user_template[0] != '\0' && user_template_check(out->user_template, &perr) != PF_OK)
+        return pf_err_set(err, PF_EINVAL, "user_template: %s", perr.msg);
     out->tier = (uint32_t)tier;
     out->expires_at_ms = (int64_t)expires;
     out->weight = (uint32_t)weight;

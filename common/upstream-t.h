@@ -11,6 +11,7 @@
 #define UPSTREAM_ID_MAX    (16 + UPSTREAM_CRED_MAX + UPSTREAM_HOST_MAX + 8)
 #define UPSTREAM_LABEL_MAX 64    /* one label value (UTF-8), plus NUL */
 #define UPSTREAM_TIER_MAX  15    /* tiers 0 (primary) .. 15 */
+#define UPSTREAM_TEMPLATE_MAX 256 /* user_template text, plus NUL (common/user_template.h) */
 
 enum upstream_scheme {
     UPSTREAM_HTTP = 0,     /* HTTP proxy: CONNECT or absolute-form */
@@ -48,6 +49,8 @@ struct upstream {
     uint32_t latency_ms;                /* health-check EWMA; 0 = unknown */
     uint32_t tier;                      /* provider tier, 0 = primary .. UPSTREAM_TIER_MAX */
     struct upstream_labels labels;
+    char     user_template[UPSTREAM_TEMPLATE_MAX]; /* gateway user name rendered per request
+                                           (common/user_template.h); "" = send user as is */
 };
 
 #endif

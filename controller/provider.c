@@ -16,6 +16,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "fetch.h"
+#include "label_value.h"
 #include "log.h"
 #include "provider_answer.h"
 #include "source_file.h"
@@ -333,6 +334,10 @@ int provider_apply_success(struct provider *p, const struct upstream *ups, size_
     for (size_t i = 0; i < n; i++) {
         set[i].u = ups[i];
         snprintf(set[i].u.provider, sizeof(set[i].u.provider), "%s", p->conf->name);
+        /* the provider's static labels fill what the entry did not say */
+        label_value_merge(&set[i].u.labels, &p->conf->labels);
+        snprintf(set[i].u.user_template, sizeof(set[i].u.user_template), "%s",
+                 p->conf->user_template);
         addr_upstream_id(&set[i].u, set[i].id, sizeof(set[i].id));
     }
     if (n > 1)

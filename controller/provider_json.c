@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "json_text.h"
+#include "label_value.h"
 #include "str.h"
 
 #define JSON_DEPTH_MAX   8      /* segments of a dotted path */
@@ -284,14 +285,18 @@ static int json_field_text(const cJSON *obj, const char *path, char *buf, size_t
     return PF_EINVAL;
 }
 
-/* Copies the label at <path> of <o> (a string or number) into <dst>, as
- * clean UTF-8 cut to fit; "" when the path is "" or absent. */
-static void json_label(const cJSON *o, const char *path, char *dst, size_t len)
+/* Sets label <lab> of <l> from the field at <path> of <o> (a string or
+ * number), as clean UTF-8 cut to fit; left "" when the path is "" or
+ * absent, or the value fails label_value_check() (an asn that is no
+ * number): a label is descriptive, the upstream is kept without it. */
+static void json_label(const cJSON *o, const char *path, enum user_label lab,
+                       struct upstream_labels *l)
 {
     char text[JSON_TEXT_MAX * 4];
+    char clean[UPSTREAM_LABEL_MAX];
     const char *v = NULL;
+    struct pf_err err;
 
-    dst[0] = '\0';
     if (path[0] == '\0')
         return;
     const cJSON *it = json_get(o, path);
@@ -299,8 +304,11 @@ static void json_label(const cJSON *o, const char *path, char *dst, size_t len)
         v = it->valuestring;
     else if (cJSON_IsNumber(it) && json_scalar_text(it, text, sizeof(text)) == PF_OK)
         v = text;
-    if (v != NULL)
-        str_sanitize_text(v, strlen(v), 0, dst, len);
+    if (v == NULL)
+        return;
+    size_t n = str_sanitize_text(v, strlen(v), 0, clean, sizeof(clean));
+    if (label_value_set(l, lab, clean, n, &err) != PF_OK)
+        return;   /* left "" */
 }
 
 /* Turns object entry <o> into "scheme://user:pass@host:port" in <buf> and
@@ -386,9 +394,11 @@ static int json_add_object(const cJSON *o, size_t idx, const struct conf_provide
     memset(pass, 0, sizeof(pass));
     if (rc == PF_OK) {
         struct upstream_labels *l = &res->upstreams[res->nupstreams - 1].labels;
-        json_label(o, j->label_country, l->country, sizeof(l->country));
-        json_label(o, j->label_city, l->city, sizeof(l->city));
-        json_label(o, j->label_isp, l->isp, sizeof(l->isp));
+        json_label(o, j->label_country, USER_LABEL_COUNTRY, l);
+        json_label(o, j->label_region, USER_LABEL_REGION, l);
+        json_label(o, j->label_city, USER_LABEL_CITY, l);
+        json_label(o, j->label_isp, USER_LABEL_ISP, l);
+        json_label(o, j->label_asn, USER_LABEL_ASN, l);
     }
     return rc;
 }

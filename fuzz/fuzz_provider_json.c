@@ -3,12 +3,13 @@
  * filter, labels and the next link configured.
  * Seeds: tests/corpus/provider_json/. Every outcome must be PF_OK with at
  * least one upstream and no error class, or a classified failure with a
- * reason of clean UTF-8; labels are clean UTF-8 and the next link printable
- * ASCII. The first byte picks the options. */
+ * reason of clean UTF-8; labels are clean UTF-8 (an asn digits, optionally
+ * after "AS", or empty) and the next link printable ASCII. The first byte picks the options. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "label_value.h"
 #include "provider_answer.h"
 #include "str.h"
 
@@ -25,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                     .filter_field = "valid", .filter_equals = { "true" },
                                     .nfilter_equals = 1, .label_country = "country_code",
                                     .label_city = "city_name", .label_isp = "asn_name",
+                                    .label_region = "region", .label_asn = "asn",
                                     .next = "next" };
     struct conf_provider_errors e = { .code_field = "code", .message_field = "msg",
                                       .codes = { { "10001", 1 }, { "10002", 0 } }, .ncodes = 2 };
@@ -78,7 +80,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !str_is_clean_text(res.upstreams[i].labels.city, strlen(res.upstreams[i].labels.city)) ||
             !str_is_clean_text(res.upstreams[i].labels.isp, strlen(res.upstreams[i].labels.isp)) ||
             !str_is_clean_text(res.upstreams[i].labels.country,
-                               strlen(res.upstreams[i].labels.country)))
+                               strlen(res.upstreams[i].labels.country)) ||
+            !str_is_clean_text(res.upstreams[i].labels.region,
+                               strlen(res.upstreams[i].labels.region)) ||
+            (res.upstreams[i].labels.asn[0] != '\0' &&
+             label_value_check(USER_LABEL_ASN, res.upstreams[i].labels.asn,
+                               strlen(res.upstreams[i].labels.asn), &err) != PF_OK))
             abort();
     provider_parse_result_deinit(&res);
     return 0;

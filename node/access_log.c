@@ -117,10 +117,17 @@ void access_mark_end(struct access_mark *m, struct conn *c, const struct attempt
         return;
     int64_t start_us = m->start_us;
     m->start_us = 0;
+    int is_upstream = a != NULL && a->nattempts > 0 && a->has_up;
+    /* the request's end: counted per provider with or without an access log
+     * (direct mode dials the destination itself: "(direct)") */
+    if (a != NULL && a->nattempts > 0)
+        provider_stats_add(&ctx->stats.providers,
+                           is_upstream ? a->up.provider : PROVIDER_STATS_DIRECT,
+                           c->bytes_in - PF_MIN_OF(m->bytes_in0, c->bytes_in),
+                           c->bytes_out - PF_MIN_OF(m->bytes_out0, c->bytes_out));
     if (ctx->access_log == NULL)
         return;
     int64_t now_us = clock_mono_us();
-    int is_upstream = a != NULL && a->nattempts > 0 && a->has_up;
     struct access_rec r = {
         .time_ms = clock_wall_ms(),
         .conn_id = c->id,

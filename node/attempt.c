@@ -117,6 +117,7 @@ void attempt_reset(struct attempt *a)
     a->note[0] = '\0';
     a->session_name[0] = '\0';
     a->user[0] = '\0';
+    memset(&a->tvars, 0, sizeof(a->tvars));
     http_target_deinit(&a->tgt);
     memset(&a->tgt, 0, sizeof(a->tgt));
     a->dest[0] = '\0';
@@ -164,7 +165,48 @@ void attempt_set_session_user(struct attempt *a, struct auth_user *u)
     }
     select_filter_from_params(&u->params, &a->filter);
     user_params_format_filter(&u->params, a->filter_text, sizeof(a->filter_text));
+    user_template_vars_from_params(&u->params, &a->tvars);
+    if (u->is_sticky)
+        user_template_session_format(attempt_gateway_session_hash(&a->c->ctx->sid_key, u->key,
+                                                                  strlen(u->key)), &a->tvars);
     memset(u, 0, sizeof(*u));
+}
+
+uint64_t attempt_gateway_session_hash(const struct upstream_sid_key *k, const char *key,
+                                      size_t len)
+{
+    /* domain-separated from the short ids, which use the same key */
+    static const char tag[] = "proxyfleet gateway session v1\n";
+    char buf[sizeof(tag) + AUTH_KEY_MAX];
+    size_t n = PF_MIN_OF(len, (size_t)AUTH_KEY_MAX);
+    memcpy(buf, tag, sizeof(tag) - 1);
+    memcpy(buf + sizeof(tag) - 1, key, n);
+    uint64_t h = upstream_sid_siphash(k, buf, sizeof(tag) - 1 + n);
+    memset(buf, 0, sizeof(buf));
+    return h;
+}
+
+/* Renders a->up.user from the upstream's user_template, when it has one,
+ * with the request's values. Returns 0, or -1 when the user name would
+ * not fit (the client's values are too long for this gateway): then the
+ * request has been answered 400 with the reason. */
+static int render_gateway_user(struct attempt *a)
+{
+    char out[USER_TEMPLATE_OUT_MAX];
+    struct pf_err err;
+    if (a->up.user_template[0] == '\0')
+        return 0;
+    pf_err_clear(&err);
+    if (user_template_render(a->up.user_template, &a->tvars, out, sizeof(out), &err) != PF_OK) {
+        snprintf(a->note, sizeof(a->note), "user name parameters too long for gateway %.63s: %.120s",
+                 a->up.provider, err.msg);
+        clog_info(a->c, "%s %s: %s", a->verb, a->dest, a->note);
+        conn_reply_error(a->c, CONN_ERR_BAD_REQUEST);
+        return -1;
+    }
+    memcpy(a->up.user, out, strlen(out) + 1);
+    memset(out, 0, sizeof(out));
+    return 0;
 }
 
 void attempt_set_session_key(struct attempt *a, const char *key)
@@ -364,7 +406,7 @@ static int pick(struct attempt *a)
     upstream_sid_format(&ctx->sid_key, a->up_id, a->up_sid, sizeof(a->up_sid));
     pool_cache_conn_delta(&ctx->pool, a->up_id, 1);
     a->is_up_counted = 1;
-    return 0;
+    return render_gateway_user(a);
 }
 
 /* One try: the kept-alive connection when it may be reused, else pick and
@@ -383,6 +425,8 @@ static void try_next(struct attempt *a)
                           ctx->pool.version) &&
         !(is_pool_mode(a) && a->has_up &&
           is_banned_id(ctx, a->up_id, NULL, a->tgt.host, clock_wall_ms()))) {
+        if (is_pool_mode(a) && a->has_up && render_gateway_user(a) != 0)
+            return;     /* this request's values differ from the last one's */
         a->nattempts++;
         a->is_reused = 1;
         ctx->stats.upstream_reused++;

@@ -40,6 +40,7 @@
 #include "select.h"
 #include "upstream-t.h"
 #include "upstream_sid.h"
+#include "user_template.h"
 
 #define ATTEMPT_TRIED_MAX 16
 #define ATTEMPT_DEST_MAX  300           /* "host:port", IPv6 bracketed */
@@ -71,6 +72,9 @@ struct attempt {
     char                session_name[BAN_SESSION_MAX]; /* "<user>-session-<key>" of a user
                                          * name's session, which session bans name; "" = none */
     char                user[AUTH_USER_MAX]; /* the client's base user name ("" = none) */
+    struct user_template_vars tvars;    /* what a gateway's user_template renders
+                                         * (common/user_template.h): the labels asked for,
+                                         * the session as a keyed hash, its lifetime */
     /* the chosen upstream (pool mode) */
     struct upstream     up;             /* copy: the pool may be swapped meanwhile */
     int                 has_up;
@@ -109,8 +113,9 @@ void attempt_deinit(struct attempt *a);
  * the tries forgotten. The kept-alive connection (c->ubev, ukey) stays. */
 void attempt_reset(struct attempt *a);
 
-/* The sticky session, label filter and base user name named by client
- * user <u> (auth.h), if any; wipes <u>. */
+/* The sticky session, label filter, base user name and the values of a
+ * gateway's user_template named by client user <u> (auth.h), if any;
+ * wipes <u>. */
 void attempt_set_session_user(struct attempt *a, struct auth_user *u);
 
 /* The sticky session keyed by <key> (node.sticky_header), unless one is
@@ -124,6 +129,14 @@ void attempt_set_session_key(struct attempt *a, const char *key);
  * is usable, PF_EINVAL for a malformed name. */
 int attempt_session_upstream(struct node_ctx *ctx, const char *session_name, const char *host,
                              char sid[UPSTREAM_SID_LEN]) PF_MUSTCHECK;
+
+/* The session value a gateway's user_template gets for session key <key>
+ * ("<base user>\n<session id>", auth.h) of <len> bytes under fleet key
+ * <k> (the short-id key, derived from redis.credential_key_file): a keyed
+ * SipHash, so every node with the same key sends the same value and none
+ * reveals the client's user name or session id. */
+uint64_t attempt_gateway_session_hash(const struct upstream_sid_key *k, const char *key,
+                                      size_t len);
 
 /* Formats a->dest from a->tgt (fill a->tgt first). */
 void attempt_set_dest(struct attempt *a);

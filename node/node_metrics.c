@@ -96,6 +96,22 @@ static void f_upstream_errors(const void *s, const struct metrics_row *row, stru
                          st->upstream_errors[r]);
 }
 
+/* The uint64_t at offset <row>->arg of each provider's row
+ * (provider_stats.h), labelled by provider; beyond the table "(other)". */
+static void f_provider(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    const struct provider_stats *ps = &SRC(s)->ctx->stats.providers;
+    uint64_t v;
+    for (size_t i = 0; i < ps->n; i++) {
+        memcpy(&v, (const char *)&ps->rows[i] + row->arg, sizeof(v));
+        metrics_uint(e, (const char *[]){ ps->rows[i].name }, v);
+    }
+    if (ps->other.requests > 0) {
+        memcpy(&v, (const char *)&ps->other + row->arg, sizeof(v));
+        metrics_uint(e, (const char *[]){ PROVIDER_STATS_OTHER }, v);
+    }
+}
+
 /* The uint64_t at offset <row>->arg of the user store's counters. */
 static void f_user_store(const void *s, const struct metrics_row *row, struct metrics_emit *e)
 {
@@ -305,6 +321,12 @@ static const struct metrics_row node_rows[] = {
       NOL, STAT(bytes_in), R },
     { "pf_node_bytes_out_total", C, BYTES, "Bytes sent to clients.",
       NOL, STAT(bytes_out), R },
+    { "pf_node_provider_requests_total", C, NONE, "Requests and tunnels whose last try went through an upstream of the provider, or under (direct) in direct mode, counted when they end.",
+      L1("provider"), FN_ARG(f_provider, offsetof(struct provider_stats_row, requests)), R },
+    { "pf_node_provider_bytes_in_total", C, BYTES, "Bytes received from clients in requests and tunnels served through the provider.",
+      L1("provider"), FN_ARG(f_provider, offsetof(struct provider_stats_row, bytes_in)), R },
+    { "pf_node_provider_bytes_out_total", C, BYTES, "Bytes sent to clients in requests and tunnels served through the provider.",
+      L1("provider"), FN_ARG(f_provider, offsetof(struct provider_stats_row, bytes_out)), R },
     { "pf_node_retries_total", C, NONE, "Extra upstream attempts after a failed one.",
       NOL, STAT(retries), 0 },
     { "pf_node_auth_failures_total", C, NONE, "407 answers and SOCKS5 authentication refusals to clients.",

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "hist.h"
+#include "provider_stats.h"
 
 #define STATS_REASONS_MAX 40    /* >= CONN_ERR__COUNT (checked in conn.c) */
 
@@ -67,6 +68,7 @@ struct node_stats {
     uint64_t access_log_errors;     /* access log lines lost (write failed) */
     struct hist ttfb;               /* request head parsed -> response head from upstream */
     struct hist connect_time;       /* dial start -> connected (and handshake done) */
+    struct provider_stats providers; /* requests and bytes per provider (provider_stats.h) */
 };
 
 #endif

@@ -123,3 +123,21 @@ Test(attempt, tried_across_pool_swaps)
     cr_expect_eq(t.n, ATTEMPT_TRIED_MAX);   /* full: the oldest stay */
     cr_expect_eq(t.idx[ATTEMPT_TRIED_MAX - 1], ATTEMPT_TRIED_MAX - 1);
 }
+
+/* The session a gateway's user_template gets: a keyed hash of the session
+ * key, stable for a key, different per session, user and fleet key, and
+ * not the short id's hash of the same bytes (domain-separated). */
+Test(attempt, gateway_session_hash)
+{
+    struct upstream_sid_key k1, k2;
+    static const uint8_t secret[32] = { 1, 2, 3 };
+    upstream_sid_key_derive(NULL, 0, &k1);
+    upstream_sid_key_derive(secret, sizeof(secret), &k2);
+    const char a42[] = "alice\n42", a43[] = "alice\n43", b42[] = "bob\n42";
+    uint64_t h = attempt_gateway_session_hash(&k2, a42, strlen(a42));
+    cr_expect_eq(h, attempt_gateway_session_hash(&k2, a42, strlen(a42)), "stable");
+    cr_expect_neq(h, attempt_gateway_session_hash(&k2, a43, strlen(a43)), "per session");
+    cr_expect_neq(h, attempt_gateway_session_hash(&k2, b42, strlen(b42)), "per user");
+    cr_expect_neq(h, attempt_gateway_session_hash(&k1, a42, strlen(a42)), "per fleet key");
+    cr_expect_neq(h, upstream_sid_siphash(&k2, a42, strlen(a42)), "not the short id's hash");
+}

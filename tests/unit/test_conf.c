@@ -419,8 +419,29 @@ static const struct err_case err_cases[] = {
       "\"format\":\"json\",\"json\":{\"filter\":{\"field\":\"valid\"}}}]}}",
       "controller.providers[0].json.filter: needs field and equals" },
     { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
-      "\"format\":\"json\",\"json\":{\"labels\":{\"asn\":\"asn\"}}}]}}",
-      "controller.providers[0].json.labels.asn: unknown key" },
+      "\"format\":\"json\",\"json\":{\"labels\":{\"colour\":\"c\"}}}]}}",
+      "controller.providers[0].json.labels.colour: unknown key" },
+    /* static labels and gateway templates (issue 12): the reason names the
+     * field, never the value */
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\","
+      "\"upstreams\":[\"203.0.113.1:80\"],\"labels\":{\"asn\":\"SECRET1\"}}]}}",
+      "controller.providers[0].labels.asn: an asn is 1..10 digits, optionally after AS" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\","
+      "\"upstreams\":[\"203.0.113.1:80\"],\"labels\":{\"city\":\"SECRET\\u0001\"}}]}}",
+      "controller.providers[0].labels.city: not clean UTF-8 text" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\","
+      "\"upstreams\":[\"203.0.113.1:80\"],\"labels\":{\"country\":"
+      "\"SECRET-0123456789012345678901234567890123456789012345678901234567890\"}}]}}",
+      "controller.providers[0].labels.country: longer than 63 bytes" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\","
+      "\"upstreams\":[\"203.0.113.1:80\"],\"labels\":{\"provider\":\"x\"}}]}}",
+      "controller.providers[0].labels.provider: unknown key" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\","
+      "\"upstreams\":[\"203.0.113.1:80\"],\"user_template\":\"SECRET-{country}\"}]}}",
+      "controller.providers[0].user_template: {country} must stand inside [...]: a request may leave it out" },
+    { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"static\","
+      "\"upstreams\":[\"203.0.113.1:80\"],\"user_template\":\"SECRET:pw[-{session}]\"}]}}",
+      "controller.providers[0].user_template: byte 6: ':' is not allowed (it ends a user name)" },
     { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"file\",\"path\":\"/x\","
       "\"format\":\"json\",\"json\":{\"next\":\"next\"}}]}}",
       "controller.providers[0].json.next: only valid for type api" },
@@ -442,6 +463,40 @@ Test(conf, error_table)
         conf_deinit(&c);
         conf_deinit(&c);    /* safe twice */
     }
+}
+
+/* Labels from JSON fields and static labels, and the gateway template
+ * (issue 12). */
+Test(conf, provider_labels_and_user_template)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    const char *j =
+        "{\"controller\":{\"providers\":["
+        "{\"name\":\"ws\",\"type\":\"api\",\"url\":\"https://x/l\",\"format\":\"json\","
+        "\"json\":{\"labels\":{\"country\":\"cc\",\"region\":\"st\",\"city\":\"ct\","
+        "\"isp\":\"org\",\"asn\":\"as.num\"}},\"labels\":{\"country\":\"US\",\"asn\":\"AS7922\"}},"
+        "{\"name\":\"gw\",\"type\":\"static\",\"upstreams\":[\"http://customer-acme:pw@203.0.113.9:7777\"],"
+        "\"labels\":{\"country\":\"DE\",\"region\":\"Bayern\",\"city\":\"M\u00fcnchen\",\"isp\":\"Telekom\",\"asn\":\"3320\"},"
+        "\"user_template\":\"customer-acme[-cc-{country}][-sessid-{session}][-sesstime-{sesstime}]\"}]}}";
+    cr_assert_eq(parse(&c, j, &err), PF_OK, "%s", err.msg);
+    const struct conf_provider *w = &c.controller.providers[0];
+    cr_expect_str_eq(w->json.label_country, "cc");
+    cr_expect_str_eq(w->json.label_region, "st");
+    cr_expect_str_eq(w->json.label_city, "ct");
+    cr_expect_str_eq(w->json.label_isp, "org");
+    cr_expect_str_eq(w->json.label_asn, "as.num");
+    cr_expect_str_eq(w->labels.country, "US");
+    cr_expect_str_eq(w->labels.asn, "AS7922");
+    cr_expect_str_eq(w->labels.city, "");
+    const struct conf_provider *g = &c.controller.providers[1];
+    cr_expect_str_eq(g->labels.region, "Bayern");
+    cr_expect_str_eq(g->labels.city, "M\xc3\xbcnchen");
+    cr_expect_str_eq(g->labels.isp, "Telekom");
+    cr_expect_str_eq(g->labels.asn, "3320");
+    cr_expect_str_eq(g->user_template,
+                     "customer-acme[-cc-{country}][-sessid-{session}][-sesstime-{sesstime}]");
+    conf_deinit(&c);
 }
 
 /* The new provider and node keys of issue 9: policies, tiers, formats, pages. */
@@ -481,6 +536,8 @@ Test(conf, provider_formats_policies_tiers)
     cr_expect_str_eq(w->json.label_city, "city_name");
     cr_expect_str_eq(w->json.label_isp, "asn_name");
     cr_expect_eq(c.controller.providers[2].tier, 0, "default tier");
+    cr_expect_str_eq(c.controller.providers[2].user_template, "", "default: none");
+    cr_expect_str_eq(c.controller.providers[2].labels.country, "", "default: none");
     conf_deinit(&c);
 
     /* node default: public upstreams only */

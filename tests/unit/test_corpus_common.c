@@ -1,5 +1,5 @@
 /* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,seal,sanitize,
- * line_format,redis_url,redis_proto,user_params,ban} through
+ * line_format,redis_url,redis_proto,user_params,user_template,ban} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
 #include <criterion/criterion.h>
@@ -18,6 +18,7 @@
 #include "snapshot.h"
 #include "str.h"
 #include "user_params.h"
+#include "user_template.h"
 
 #include "../../fuzz/conf_fake_io.h"   /* the fuzzer's own environment and files */
 
@@ -248,6 +249,38 @@ static void replay_user_params(const char *name, const char *data, size_t len)
         cr_expect_neq(err.msg[0], '\0', "%s: error without a reason", name);
     cr_expect_eq(strncmp(p.base_user, s, strlen(p.base_user)), 0, "%s: base is a prefix", name);
     free(s);
+}
+
+/* As fuzz/fuzz_user_template.c: the template, then NUL-separated values. */
+static void replay_user_template(const char *name, const char *data, size_t len)
+{
+    char *s = malloc(len + 1);
+    cr_assert_not_null(s);
+    memcpy(s, data, len);
+    s[len] = '\0';
+    struct user_template_vars v;
+    memset(&v, 0, sizeof(v));
+    size_t off = strlen(s) + 1;
+    for (int i = 0; i < USER_TEMPLATE__COUNT && off <= len; i++) {
+        snprintf(v.v[i], sizeof(v.v[i]), "%s", s + off);
+        off += strlen(s + off) + 1;
+    }
+    struct pf_err err = { 0 };
+    int rc = user_template_check(s, &err);
+    cr_expect(rc == PF_OK || (rc == PF_EINVAL && err.msg[0] != '\0'), "%s: rc %d", name, rc);
+    char out[USER_TEMPLATE_OUT_MAX];
+    int rr = user_template_render(s, &v, out, sizeof(out), &err);
+    cr_expect(rc == PF_OK || rr == PF_EINVAL, "%s: render rc %d", name, rr);
+    if (rr == PF_OK)
+        cr_expect(out[0] != '\0' && strpbrk(out, ":[]{}") == NULL, "%s: %s", name, out);
+    else
+        cr_expect_str_eq(out, "", "%s", name);
+    free(s);
+}
+
+Test(corpus, user_template)
+{
+    cr_expect_gt(replay_dir("user_template", replay_user_template), 0);
 }
 
 Test(corpus, user_params)

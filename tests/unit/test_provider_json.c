@@ -422,6 +422,38 @@ Test(provider_json, next_link_and_labels_edges, .init = setup)
     }
 }
 
+/* Every label from configurable fields, region and asn included; an asn
+ * that is no number is left out, the upstream kept. */
+Test(provider_json, labels_region_and_asn, .init = setup)
+{
+    snprintf(jconf.label_country, CONF_FIELD_MAX, "geo.cc");
+    snprintf(jconf.label_region, CONF_FIELD_MAX, "geo.state");
+    snprintf(jconf.label_city, CONF_FIELD_MAX, "geo.city");
+    snprintf(jconf.label_isp, CONF_FIELD_MAX, "net.org");
+    snprintf(jconf.label_asn, CONF_FIELD_MAX, "net.asn");
+    const char *body =
+        "{\"data\":[{\"ip\":\"203.0.113.1\",\"port\":80,\"geo\":{\"cc\":\"DE\",\"state\":\"Bayern\","
+        "\"city\":\"M\\u00fcnchen\"},\"net\":{\"org\":\"Telekom\",\"asn\":\"AS3320\"}},"
+        "{\"ip\":\"203.0.113.2\",\"port\":80,\"net\":{\"asn\":3320}},"
+        "{\"ip\":\"203.0.113.3\",\"port\":80,\"net\":{\"asn\":\"Deutsche Telekom\"}},"
+        "{\"ip\":\"203.0.113.4\",\"port\":80,\"net\":{\"asn\":-5}}]}";
+    struct provider_parse_result res;
+    struct pf_err err;
+    cr_assert_eq(run(200, body, "", CONF_FORMAT_JSON, &res, &err), PF_OK, "%s", err.msg);
+    cr_assert_eq(res.nupstreams, 4u);
+    const struct upstream_labels *l = &res.upstreams[0].labels;
+    cr_expect_str_eq(l->country, "DE");
+    cr_expect_str_eq(l->region, "Bayern");
+    cr_expect_str_eq(l->city, "M\xc3\xbcnchen");
+    cr_expect_str_eq(l->isp, "Telekom");
+    cr_expect_str_eq(l->asn, "AS3320");
+    cr_expect_str_eq(res.upstreams[1].labels.asn, "3320", "a number");
+    cr_expect_str_eq(res.upstreams[1].labels.country, "", "absent");
+    cr_expect_str_eq(res.upstreams[2].labels.asn, "", "not an asn: left out");
+    cr_expect_str_eq(res.upstreams[3].labels.asn, "", "negative: left out");
+    provider_parse_result_deinit(&res);
+}
+
 /* The filter applies to objects; string entries carry no field to test. */
 Test(provider_json, filter_objects_only, .init = setup)
 {

@@ -145,7 +145,37 @@ static const struct bad_case bad_cases[] = {
       "labels.isp" },
     { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"labels\":{\"country\":"
       "\"0123456789012345678901234567890123456789012345678901234567890123\"}}", "labels.country" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"user_template\":5}",
+      "user_template: must be a string" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"user_template\":\"u-{country}\"}",
+      "user_template: {country} must stand inside [...]" },
+    { "{\"scheme\":\"http\",\"host\":\"1.2.3.4\",\"port\":80,\"user_template\":\"u:p[{session}]\"}",
+      "user_template: byte 1: ':' is not allowed" },
 };
+
+/* user_template round trips; absent, it decodes to "" (records of older
+ * controllers), and it is not written when empty. */
+Test(snapshot, user_template)
+{
+    struct upstream u = make("http://customer-acme:p@203.0.113.10:7777");
+    struct upstream v;
+    struct pf_err err = { 0 };
+    strcpy(u.user_template, "customer-acme[-cc-{country}][-sessid-{session}]");
+    char *json = snapshot_record_encode(&u, NULL);
+    cr_assert_not_null(json);
+    cr_expect(strstr(json, "\"user_template\":\"customer-acme[-cc-{country}][-sessid-{session}]\"")
+              != NULL, "%s", json);
+    cr_assert_eq(snapshot_record_decode(json, strlen(json), NULL, &v, &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(memcmp(&u, &v, sizeof(u)), 0, "round trip differs");
+    free(json);
+    u.user_template[0] = '\0';
+    json = snapshot_record_encode(&u, NULL);
+    cr_assert_not_null(json);
+    cr_expect_null(strstr(json, "user_template"), "%s", json);
+    cr_assert_eq(snapshot_record_decode(json, strlen(json), NULL, &v, &err), PF_OK, "%s", err.msg);
+    cr_expect_str_eq(v.user_template, "");
+    free(json);
+}
 
 /* tier and labels round trip; a record without them (what controllers
  * wrote before) decodes to tier 0 and no labels; unknown labels are ignored. */
