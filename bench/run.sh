@@ -19,11 +19,17 @@
 #                their URI (set-dst url_ip / url_port, server 0.0.0.0:0), one
 #                thread; it does not tunnel CONNECT, so only its http-forward and
 #                bulk-forward lines count
+#   DUR BULK_DUR CONNS BULK_CONNS   passed to proxy-bench.sh (8 5 64 4)
+#   LABELS_BANS  1: two more pool nodes in front of the same direct node, both
+#                with a user "bench": "pf-auth>pf-node" (one upstream, no bans,
+#                client user "bench") and "pf-lb>pf-node" (10,000 labelled
+#                upstreams, 1,000 bans of which 20 on the origin's host, client
+#                user "bench-country-us"), each with its own Redis; the summary
+#                ends with their quotients (issue 12, "Speed")
+#   BENCH_RUN_DIR  scratch dir (/tmp/pf-bench-run)
 # Every single-process target's http-forward and bulk-forward lines carry its
 # CPU seconds and requests (MB) per CPU-second (proxy-bench.sh PROXY_PID); for
 # a chain, the CPU of its first hop.
-#   DUR BULK_DUR CONNS BULK_CONNS   passed to proxy-bench.sh (8 5 64 4)
-#   BENCH_RUN_DIR  scratch dir (/tmp/pf-bench-run)
 # Output: raw lines in $BENCH_RUN_DIR/results-raw.txt, summary (markdown) on
 # stdout and in $BENCH_RUN_DIR/summary.md.
 set -uo pipefail
@@ -66,6 +72,37 @@ if [ -n "${PF_NODE_BIN_BASE:-}" ]; then
   BASE_TARGETS=("base:127.0.0.1:$P_B" "base>base:127.0.0.1:$P_BH")
   TPID[base]=$(echo "$NODE_PIDS" | awk '{ print $(NF-1) }'); TPID['base>base']=$NODE_PID
   log "base node ($PF_NODE_BIN_BASE) direct :$P_B, pool :$P_BH -> :$P_B, redis :$P_BREDIS"
+fi
+
+declare -A CREDS_OF=()
+if [ "${LABELS_BANS:-0}" = 1 ]; then
+  srcs=$(ls "$REPO_DIR"/common/*.c | grep -v -e '/version\.c$' -e '/cli\.c$')
+  # shellcheck disable=SC2086
+  ${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -I"$REPO_DIR/common" "$BENCH_DIR/lb_gen.c" $srcs \
+    -lcjson -lcrypto -o "$RUN/lb_gen" || { log "lb_gen build failed"; exit 1; }
+  USERS_EXTRA=', "upstream_allow_private": true, "users": [{"user": "bench", "pass": "bench"}]'
+  P_AUTH=$(free_port 13600); P_AUTH_ADM=$(free_port $((P_AUTH + 1)))
+  P_LB=$(free_port $((P_AUTH_ADM + 1))); P_LB_ADM=$(free_port $((P_LB + 1)))
+  P_AREDIS=$(free_port 16420); P_LREDIS=$(free_port $((P_AREDIS + 1)))
+  redis_start "$P_AREDIS" || exit 1
+  redis_start "$P_LREDIS" || exit 1
+  NODE_EXTRA="$USERS_EXTRA" node_start auth-hop pool "$P_AUTH" "$P_AUTH_ADM" "$P_AREDIS" || exit 1
+  NODE_PIDS="$NODE_PIDS $NODE_PID"; TPID["pf-auth>pf-node"]=$NODE_PID
+  pool_write_one "$P_AREDIS" "$P_NODE" 1 "$EPOCH"
+  # bans written straight into Redis are not announced: load them before
+  # the node starts, which reads them all when it connects
+  "$RUN/lb_gen" "$P_NODE" 10000 1000 20 127.0.0.1 "$(date +%s%3N)" 1 "$EPOCH" |
+    redis-cli -p "$P_LREDIS" --pipe >"$RUN/lb_gen.log" 2>&1 || { log "loading the pool failed"; exit 1; }
+  NODE_EXTRA="$USERS_EXTRA" node_start lb-hop pool "$P_LB" "$P_LB_ADM" "$P_LREDIS" || exit 1
+  NODE_PIDS="$NODE_PIDS $NODE_PID"; TPID["pf-lb>pf-node"]=$NODE_PID
+  wait_pool "$P_AUTH_ADM" 1 || exit 1
+  wait_pool "$P_LB_ADM" 1 || exit 1
+  for _ in $(seq 100); do [ "$(metric "$P_LB_ADM" bans)" = 1000 ] && break; sleep 0.1; done
+  [ "$(metric "$P_LB_ADM" bans)" = 1000 ] || { log "lb node holds $(metric "$P_LB_ADM" bans) bans, not 1000"; exit 1; }
+  CREDS_OF["pf-auth>pf-node"]="bench:bench"
+  CREDS_OF["pf-lb>pf-node"]="bench-country-us:bench"
+  BASE_TARGETS+=("pf-auth>pf-node:127.0.0.1:$P_AUTH" "pf-lb>pf-node:127.0.0.1:$P_LB")
+  log "labels+bans: pool :$P_LB (10000 upstreams, 1000 bans, redis :$P_LREDIS), plain :$P_AUTH (redis :$P_AREDIS), both -> :$P_NODE"
 fi
 
 # ---- anchors (configs as in the shared anchors.sh)
@@ -199,15 +236,15 @@ for rep in $(seq "$REPS"); do
   for t in "${TARGETS[@]}"; do
     name="${t%%:*}"; hp="${t#*:}"
     log "rep $rep/$REPS: $name"
-    LABEL="$name" PROXY_PID="${TPID[$name]:-}" "$BENCH_DIR/proxy-bench.sh" "$hp" | sed "s/^/rep=$rep /" | tee -a "$RAW" >&2
+    LABEL="$name" PROXY_PID="${TPID[$name]:-}" "$BENCH_DIR/proxy-bench.sh" "$hp" ${CREDS_OF[$name]:+"${CREDS_OF[$name]}"} | sed "s/^/rep=$rep /" | tee -a "$RAW" >&2
   done
   for p in $NODE_PIDS; do kill -0 "$p" 2>/dev/null || { log "node pid $p died; see $RUN/*/node.log"; exit 1; }; done
 done
 
 # node-side view: failures the nodes generated during the whole run
-for n in "direct:$P_NODE_ADM" "hop:$P_HOP_ADM"; do
+for n in "direct:$P_NODE_ADM" "hop:$P_HOP_ADM" ${P_LB_ADM:+"lb-hop:$P_LB_ADM"}; do
   curl -fsS "http://127.0.0.1:${n#*:}/metrics" > "$RUN/metrics-${n%%:*}.txt" 2>/dev/null
-  log "node ${n%%:*}: $(grep -E '^pf_node_(errors_total|errors_50[234]_total|responses_total\{class="5xx"\}|rejected_over_limit_total)' "$RUN/metrics-${n%%:*}.txt" | tr '\n' ' ')"
+  log "node ${n%%:*}: $(grep -E '^pf_node_(errors_total|errors_50[234]_total|responses_total\{class="5xx"\}|rejected_over_limit_total|ban_skips_total|label_misses_total)' "$RUN/metrics-${n%%:*}.txt" | tr '\n' ' ')"
 done
 
 python3 "$BENCH_DIR/summarize.py" "$RAW" pf-node 'pf-node>pf-node' | tee "$RUN/summary.md"

@@ -9,5 +9,5 @@ mkdir -p "$out"
 srcs=$(ls "$root"/common/*.c | grep -v -e '/version\.c$' -e '/cli\.c$')
 ${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -I"$root/common" -I"$root/node" \
     "$root/bench/select_bench.c" "$root/node/pool_cache.c" "$root/node/pool_build.c" \
-    "$root/node/select.c" $srcs -lcjson -lcrypto -o "$out/select_bench"
+    "$root/node/select.c" "$root/node/select_index.c" "$root/node/ban_check.c" $srcs -lcjson -lcrypto -o "$out/select_bench"
 exec timeout 300 "$out/select_bench"

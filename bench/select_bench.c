@@ -1,28 +1,26 @@
 /* Micro-benchmark of one upstream pick (node/pool_cache.c) for (labels,
  * session, domain): 10,000 upstreams over 20 countries and 5 providers,
- * 1,000 bans of (upstream, domain) pairs checked through the pick's
- * is_excluded predicate (an open-addressing set, as a ban table would be),
- * sticky sessions with a country filter. Prints p50/p99/max per scenario,
- * wall time per call (CLOCK_MONOTONIC) over N picks after a warm-up.
- * Built and run by bench/select.sh. */
+ * 1,000 fleet bans of (upstream short id, domain) pairs over 50 domains in
+ * the node's ban set (common/ban_set.c), checked through the node's own
+ * predicate (node/ban_check.c), sticky sessions with a country filter.
+ * Prints p50/p99/max per scenario, wall time per call (CLOCK_MONOTONIC)
+ * over N picks after a warm-up. Built and run by bench/select.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "ban_check.h"
+#include "ban_set.h"
 #include "pool_cache.h"
 #include "select.h"
+#include "upstream_sid.h"
 #include "user_params.h"
 
 #define NUP      10000
 #define NBANS    1000
 #define NDOMAINS 50
 #define NPICKS   20000
-#define SETCAP   4096            /* power of two, > 2 x NBANS */
-
-struct ban_set {
-    uint64_t key[SETCAP];        /* (idx + 1) << 16 | domain; 0 = empty */
-};
 
 static uint64_t mix(uint64_t k)
 {
@@ -30,32 +28,6 @@ static uint64_t mix(uint64_t k)
     k *= 0xff51afd7ed558ccdULL;
     k ^= k >> 33;
     return k;
-}
-
-static void ban_add(struct ban_set *s, uint64_t key)
-{
-    for (uint64_t i = mix(key) & (SETCAP - 1);; i = (i + 1) & (SETCAP - 1))
-        if (s->key[i] == 0 || s->key[i] == key) {
-            s->key[i] = key;
-            return;
-        }
-}
-
-struct excl_arg {
-    const struct ban_set *set;
-    unsigned domain;
-};
-
-static int is_banned(void *arg, size_t idx)
-{
-    const struct excl_arg *a = arg;
-    uint64_t key = ((uint64_t)idx + 1) << 16 | a->domain;
-    for (uint64_t i = mix(key) & (SETCAP - 1);; i = (i + 1) & (SETCAP - 1)) {
-        if (a->set->key[i] == key)
-            return 1;
-        if (a->set->key[i] == 0)
-            return 0;
-    }
 }
 
 static int64_t now_ns(void)
@@ -72,7 +44,8 @@ static int cmp64(const void *a, const void *b)
 }
 
 static void run(struct pool_cache *pc, const char *name, int has_session, int has_filter,
-                int has_bans, const struct ban_set *bans, int64_t *d)
+                int has_bans, const struct ban_set *bans, const struct upstream_sid_key *key,
+                int64_t *d)
 {
     static const char *const cc[] = { "us", "de", "fr", "gb", "jp", "cn", "br", "in", "ru", "ca",
                                       "au", "nl", "se", "es", "it", "pl", "kr", "mx", "tr", "za" };
@@ -90,8 +63,10 @@ static void run(struct pool_cache *pc, const char *name, int has_session, int ha
         select_filter_from_params(&p, &filters[i]);
     }
     long nfail = 0;
+    uint64_t nbanned = 0;
     for (int k = -NPICKS / 10; k < NPICKS; k++) {
-        struct excl_arg ea = { bans, (unsigned)(k & 0x7fffffff) % NDOMAINS };
+        char host[32];
+        snprintf(host, sizeof(host), "www.site%u.example", (unsigned)(k & 0x7fffffff) % NDOMAINS);
         struct pool_select_req rq = {
             .strategy = CONF_STRATEGY_ROUND_ROBIN,
             .now_wall_ms = 1, .now_mono_ms = 1, .scheme_mask = ~0u,
@@ -99,19 +74,27 @@ static void run(struct pool_cache *pc, const char *name, int has_session, int ha
             .session_hash = mix((uint64_t)k * 0x9e3779b97f4a7c15ULL),
             .rnd = (uint64_t)k,
             .filter = has_filter ? &filters[(unsigned)(k & 0x7fffffff) % 20] : NULL,
-            .is_excluded = has_bans ? is_banned : NULL,
-            .excluded_arg = &ea,
         };
+        /* what attempt.c does per pick: the ban predicate over this pick's
+         * host, then the pick */
         int64_t t0 = now_ns();
+        struct ban_check bc;
+        ban_check_init(&bc, has_bans ? bans : NULL, key, pc, NULL, host, 1);
+        if (!ban_check_is_empty(&bc)) {
+            rq.is_excluded = ban_check_is_banned;
+            rq.excluded_arg = &bc;
+        }
         long idx = pool_cache_select(pc, &rq, NULL);
         int64_t t = now_ns() - t0;
+        nbanned += bc.nbanned;
         if (k >= 0)
             d[k] = t;
         nfail += idx < 0;
     }
     qsort(d, NPICKS, sizeof(*d), cmp64);
-    printf("%-34s p50 %7.2f us  p99 %7.2f us  max %8.2f us  (no pick: %ld)\n", name,
-           d[NPICKS / 2] / 1e3, d[(size_t)NPICKS * 99 / 100] / 1e3, d[NPICKS - 1] / 1e3, nfail);
+    printf("%-34s p50 %7.2f us  p99 %7.2f us  max %8.2f us  (no pick: %ld, banned winners: %llu)\n",
+           name, d[NPICKS / 2] / 1e3, d[(size_t)NPICKS * 99 / 100] / 1e3, d[NPICKS - 1] / 1e3, nfail,
+           (unsigned long long)nbanned);
 }
 
 int main(void)
@@ -120,8 +103,7 @@ int main(void)
                                       "AU", "NL", "SE", "ES", "IT", "PL", "KR", "MX", "TR", "ZA" };
     struct upstream *it = calloc(NUP, sizeof(*it));
     int64_t *d = malloc(NPICKS * sizeof(*d));
-    struct ban_set *bans = calloc(1, sizeof(*bans));
-    if (it == NULL || d == NULL || bans == NULL)
+    if (it == NULL || d == NULL)
         return 1;
     for (size_t i = 0; i < NUP; i++) {
         it[i].scheme = UPSTREAM_HTTP;
@@ -137,17 +119,29 @@ int main(void)
     pool_cache_replace(&pc, it, NUP, 1, "bench", 0);
     if (pc.count != NUP)
         return 1;
-    for (int b = 0; b < NBANS; b++)
-        ban_add(bans, ((uint64_t)((b * 7919) % NUP) + 1) << 16 | (unsigned)(b % NDOMAINS));
+    struct upstream_sid_key key;
+    upstream_sid_key_derive(NULL, 0, &key);
+    struct ban_set bans;
+    ban_set_init(&bans);
+    for (int b = 0; b < NBANS; b++) {
+        struct ban ban;
+        memset(&ban, 0, sizeof(ban));
+        snprintf(ban.id, sizeof(ban.id), "%016x", (unsigned)b);
+        upstream_sid_format(&key, pc.ids[(b * 7919) % NUP], ban.upstream, sizeof(ban.upstream));
+        snprintf(ban.domain, sizeof(ban.domain), "site%d.example", b % NDOMAINS);
+        ban.expires_at_ms = INT64_MAX;
+        if (ban_set_put(&bans, &ban) != PF_OK)
+            return 1;
+    }
     printf("%d upstreams, %d bans over %d domains, %d picks each\n", NUP, NBANS, NDOMAINS, NPICKS);
-    run(&pc, "round robin", 0, 0, 0, bans, d);
-    run(&pc, "session", 1, 0, 0, bans, d);
-    run(&pc, "session + bans", 1, 0, 1, bans, d);
-    run(&pc, "country + session", 1, 1, 0, bans, d);
-    run(&pc, "country + session + bans", 1, 1, 1, bans, d);
-    run(&pc, "country + round robin + bans", 0, 1, 1, bans, d);
+    run(&pc, "round robin", 0, 0, 0, &bans, &key, d);
+    run(&pc, "session", 1, 0, 0, &bans, &key, d);
+    run(&pc, "session + bans", 1, 0, 1, &bans, &key, d);
+    run(&pc, "country + session", 1, 1, 0, &bans, &key, d);
+    run(&pc, "country + session + bans", 1, 1, 1, &bans, &key, d);
+    run(&pc, "country + round robin + bans", 0, 1, 1, &bans, &key, d);
+    ban_set_deinit(&bans);
     pool_cache_deinit(&pc);
     free(d);
-    free(bans);
     return 0;
 }

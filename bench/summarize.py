@@ -85,8 +85,10 @@ for p in order:
 
 # 2. targets
 BASE, BASE2 = "base", "base>base"
-anchors1 = [p for p in order if p not in (NODE, NODE2, BASE, BASE2) and CHAINS_PREFIX not in p]
-anchors2 = [p for p in order if p not in (NODE, NODE2, BASE, BASE2) and CHAINS_PREFIX in p]
+LB, LB_PLAIN = "pf-lb>pf-node", "pf-auth>pf-node"     # bench/run.sh LABELS_BANS=1
+NOT_ANCHORS = (NODE, NODE2, BASE, BASE2, LB, LB_PLAIN)
+anchors1 = [p for p in order if p not in NOT_ANCHORS and CHAINS_PREFIX not in p]
+anchors2 = [p for p in order if p not in NOT_ANCHORS and CHAINS_PREFIX in p]
 per = {(r, p): metrics(runs[(r, p)]) for (r, p) in runs}
 # haproxy does not tunnel CONNECT: its CONNECT figures are not an anchor's
 for (r, p), m in per.items():
@@ -208,4 +210,20 @@ if any((r, BASE) in per for r in reps):
             if not qs:
                 continue
             print(f"| {hops} | {name} | {med(series(a, k)):.3f} | {med(series(b, k)):.3f} | "
+                  f"{med(qs):.3f} | {min(qs):.3f}..{max(qs):.3f} |")
+
+# labels and bans against none, same run (bench/run.sh LABELS_BANS=1)
+if any((r, LB) in per for r in reps):
+    print()
+    print(f"# {LB} (10,000 labelled upstreams, 1,000 bans, user-name labels) / "
+          f"{LB_PLAIN} (one upstream, no bans, plain user), same run")
+    print("| figure | with | without | with / without | range |")
+    print("|---|---:|---:|---:|---|")
+    for k, name in (("fwd", "http-forward rps / direct"), ("tun", "CONNECT tunnel rps / direct"),
+                    ("setup", "new tunnels/s"), ("bulk_c", "1 MiB via CONNECT / direct")):
+        qs = [per[(r, LB)][k] / per[(r, LB_PLAIN)][k] for r in reps
+              if (r, LB) in per and (r, LB_PLAIN) in per and per[(r, LB_PLAIN)][k] > 0]
+        qs = [q for q in qs if q == q]
+        if qs:
+            print(f"| {name} | {med(series(LB, k)):.3f} | {med(series(LB_PLAIN, k)):.3f} | "
                   f"{med(qs):.3f} | {min(qs):.3f}..{max(qs):.3f} |")

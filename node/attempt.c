@@ -7,6 +7,7 @@
 #include <event2/bufferevent.h>
 
 #include "addr.h"
+#include "ban_check.h"
 #include "ban_set.h"
 #include "ban_sync.h"
 #include "clock.h"
@@ -249,48 +250,42 @@ void attempt_settle(struct attempt *a, int is_failure)
     attempt_record(a, is_failure);
 }
 
-/* Bans skipped by one pick at most: beyond, the pick answers as if no
- * upstream were left (the controller ejects an upstream banned on many
- * domains, so long runs of banned winners are not expected). */
-#define ATTEMPT_BAN_SKIPS_MAX 64
-
 /* Returns 1 when upstream <id> is banned for <host>, for every session or
- * for <session> (may be NULL). */
+ * for <session> (may be NULL): the pick's check (ban_check.h), for a kept
+ * connection about to be reused. */
 static int is_banned_id(const struct node_ctx *ctx, const char *id, const char *session,
                         const char *host, int64_t now_wall_ms)
 {
-    const struct ban_set *bs = ctx->bans != NULL ? ban_sync_set(ctx->bans) : NULL;
-    if (bs == NULL || bs->count == 0)
+    long idx = ctx->bans != NULL ? pool_cache_find(&ctx->pool, id) : -1;
+    if (idx < 0)
         return 0;
-    char sid[UPSTREAM_SID_LEN];
-    upstream_sid_format(ban_sync_sid_key(ctx->bans), id, sid, sizeof(sid));
-    return ban_set_match(bs, sid, session, host, strlen(host), now_wall_ms) != NULL;
+    struct ban_check bc;
+    ban_check_init(&bc, ban_sync_set(ctx->bans), ban_sync_sid_key(ctx->bans), &ctx->pool, session,
+                   host, now_wall_ms);
+    return ban_check_is_banned(&bc, (size_t)idx);
 }
 
-/* pool_cache_select() that skips upstreams banned for <host> (and
- * <session>): a banned winner is excluded and the pick runs again, so a
- * sticky session gets the next upstream in its rendezvous order for this
- * host only. Adds the skips to <*nskipped>. */
-static long select_unbanned(struct node_ctx *ctx, const struct pool_select_req *rq0,
+/* pool_cache_select() obeying the bans for <host> (and <session>): they
+ * are the pick's exclusion (ban_check.h), so a sticky session gets the next
+ * upstream in its rendezvous order for this host only. Adds the upstreams
+ * refused for a ban to <*nbanned>. */
+static long select_unbanned(struct node_ctx *ctx, struct pool_select_req *rq,
                             const char *session, const char *host, struct pool_select_res *res,
-                            uint64_t *nskipped)
+                            uint64_t *nbanned)
 {
-    long ex[ATTEMPT_TRIED_MAX + ATTEMPT_BAN_SKIPS_MAX];
-    struct pool_select_req rq = *rq0;
-    size_t n = PF_MIN_OF(rq0->nexclude, (size_t)ATTEMPT_TRIED_MAX);
-    for (size_t i = 0; i < n; i++)
-        ex[i] = rq0->exclude[i];
-    for (int skips = 0;; skips++) {
-        rq.exclude = ex;
-        rq.nexclude = n;
-        long idx = pool_cache_select(&ctx->pool, &rq, res);
-        if (idx < 0 || !is_banned_id(ctx, ctx->pool.ids[idx], session, host, rq.now_wall_ms))
-            return idx;
-        (*nskipped)++;
-        if (skips == ATTEMPT_BAN_SKIPS_MAX - 1)
-            return -1;
-        ex[n++] = idx;
+    struct ban_check bc;
+    ban_check_init(&bc, ctx->bans != NULL ? ban_sync_set(ctx->bans) : NULL,
+                   ctx->bans != NULL ? ban_sync_sid_key(ctx->bans) : NULL, &ctx->pool, session,
+                   host, rq->now_wall_ms);
+    if (!ban_check_is_empty(&bc)) {
+        rq->is_excluded = ban_check_is_banned;
+        rq->excluded_arg = &bc;
     }
+    long idx = pool_cache_select(&ctx->pool, rq, res);
+    rq->is_excluded = NULL;
+    rq->excluded_arg = NULL;
+    *nbanned += bc.nbanned;
+    return idx;
 }
 
 int attempt_session_upstream(struct node_ctx *ctx, const char *session_name, const char *host,

@@ -357,7 +357,7 @@ static const struct metrics_row node_rows[] = {
       NOL, STAT(upstream_tls_handshakes), 0 },
     { "pf_node_upstream_tls_resumed_total", C, NONE, "TLS handshakes with https upstreams that resumed a session.",
       NOL, STAT(upstream_tls_resumed), 0 },
-    { "pf_node_upstream_unsupported_total", C, NONE, "Pool upstreams skipped by a pick: a scheme this node cannot dial.",
+    { "pf_node_upstream_unsupported_total", C, NONE, "Pool upstreams a pick walked past: a scheme this node cannot dial.",
       NOL, STAT(upstream_unsupported), 0 },
     { "pf_node_label_misses_total", C, NONE, "Picks whose user-name labels matched no upstream the node could use: answered 503 naming the filter.",
       NOL, STAT(label_misses), 0 },

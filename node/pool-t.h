@@ -12,6 +12,7 @@
 
 struct conf_upstream_policy;
 struct select_item;
+struct select_index;
 
 /* Longest epoch token plus its NUL (equal to SNAPSHOT_EPOCH_MAX of
  * common/snapshot.h, the wire format's limit; pool_sync.c checks it). */
@@ -31,6 +32,7 @@ struct pool_cache {
     char                *id_arena;  /* owned */
     struct select_item  *sel;       /* owned; parallel to items */
     struct pool_ustate  *st;        /* owned; parallel to items */
+    struct select_index *index;     /* owned; labels' posting lists, rendezvous mixes */
     size_t               count;
     int64_t              version;   /* 0 = never loaded */
     char                 epoch[POOL_EPOCH_MAX];

@@ -7,6 +7,7 @@
 
 #include "addr.h"
 #include "select.h"
+#include "select_index.h"
 
 #define POOL_BUILD_ID_GUESS 48      /* arena bytes per id at creation */
 #define POOL_BUILD_LAYOUT_UNITS 16  /* step units per upstream laid out: an
@@ -58,12 +59,14 @@ void pool_build_destroy(struct pool_build *b)
     free(b->out_ids);
     free(b->out_sel);
     free(b->out_st);
+    select_index_destroy(b->out_index);
     free(b->prev_idx);
     free(b->old_items);
     free(b->old_ids);
     free(b->old_arena);
     free(b->old_sel);
     free(b->old_st);
+    select_index_destroy(b->old_index);
     free(b);
 }
 
@@ -202,8 +205,11 @@ static size_t pool_build_layout_some(struct pool_build *b, const struct pool_cac
         b->out_sel[k].weight = b->items[src].weight > 0 ? b->items[src].weight : 1;
         b->out_sel[k].latency_ms = b->items[src].latency_ms;
         b->out_sel[k].tier = b->items[src].tier;
+        b->out_sel[k].expires_at_ms = b->items[src].expires_at_ms;
+        b->out_sel[k].scheme = (uint8_t)b->items[src].scheme;
         select_labels_of(&b->items[src], &b->out_sel[k].labels);
-        b->out_sel[k].is_denied = addr_validate_upstream(&b->items[src], pc->policy, NULL) != PF_OK;
+        b->out_sel[k].is_denied = (uint8_t)(addr_validate_upstream(&b->items[src], pc->policy,
+                                                                   NULL) != PF_OK);
         b->ndenied += (size_t)b->out_sel[k].is_denied;
         used++;
     }
@@ -262,9 +268,20 @@ int pool_build_step(struct pool_build *b, const struct pool_cache *pc, size_t un
             break;
         case POOL_BUILD_LAYOUT:
             used += pool_build_layout_some(b, pc, units - used);
-            if (b->pos == b->count)
+            if (b->pos == b->count) {
+                if ((b->out_index = select_index_create(b->count)) == NULL)
+                    return PF_ENOMEM;
+                b->phase = POOL_BUILD_INDEXING;
+            }
+            break;
+        case POOL_BUILD_INDEXING: {
+            int rc = select_index_build_some(b->out_index, b->out_sel, units - used, &used);
+            if (rc == PF_ENOMEM)
+                return PF_ENOMEM;
+            if (rc == PF_OK)
                 pool_build_start_mapping(b, pc);
             break;
+        }
         case POOL_BUILD_MAPPING:
             used += pool_build_map_some(b, pc, units - used);
             if (b->pos == b->count)
@@ -314,6 +331,9 @@ int pool_build_commit(struct pool_build *b, struct pool_cache *pc, int64_t now_m
     b->old_arena = pc->id_arena;
     b->old_sel = pc->sel;
     b->old_st = pc->st;
+    b->old_index = pc->index;
+    pc->index = b->out_index;
+    b->out_index = NULL;
     pc->items = b->out_items;
     pc->ids = b->out_ids;
     pc->id_arena = b->arena;

@@ -9,7 +9,8 @@
  *   pool_build_destroy(b);              frees the retired pool (next turn)
  *
  * pool_build_step() sorts the upstreams by id (a resumable bottom-up merge
- * sort), lays out the arrays the cache serves from and maps each upstream
+ * sort), lays out the arrays the cache serves from, indexes them for
+ * selection (select_index.h: label posting lists) and maps each upstream
  * to its index in the served pool, at most <units> elementary operations
  * per call. The served pool is untouched until pool_build_commit(), which
  * carries the per-upstream local state (it changes between loop turns, so
@@ -30,6 +31,7 @@ enum pool_build_phase {
     POOL_BUILD_ADDING = 0,      /* upstreams being pushed */
     POOL_BUILD_SORTING,         /* merge passes over <ord> */
     POOL_BUILD_LAYOUT,          /* the arrays to serve, in id order */
+    POOL_BUILD_INDEXING,        /* the selection index of those arrays */
     POOL_BUILD_MAPPING,         /* each upstream's index in the served pool */
     POOL_BUILD_READY,           /* pool_build_commit() may swap it in */
     POOL_BUILD_COMMITTED,       /* swapped in; holds the retired pool */
@@ -59,6 +61,7 @@ struct pool_build {
     char               **out_ids;     /* owned until commit; point into <arena> */
     struct select_item  *out_sel;     /* owned until commit */
     struct pool_ustate  *out_st;      /* owned until commit */
+    struct select_index *out_index;   /* owned until commit */
     long                *prev_idx;    /* owned; index in the served pool, -1 = new */
     size_t               ndenied;     /* laid out so far: refused by pc->policy */
     struct upstream     *old_items;   /* owned after commit: the retired pool */
@@ -66,6 +69,7 @@ struct pool_build {
     char                *old_arena;
     struct select_item  *old_sel;
     struct pool_ustate  *old_st;
+    struct select_index *old_index;
 };
 
 /* Creates a build for at most <cap> upstreams of snapshot (<version>,
@@ -85,7 +89,8 @@ struct upstream *pool_build_slot(struct pool_build *b);
 int pool_build_push(struct pool_build *b) PF_MUSTCHECK;
 
 /* Does about <units> operations (one compare-and-move while sorting, 16 per
- * upstream laid out, one per upstream mapped) towards READY against the served <pc>.
+ * upstream laid out, 7 per upstream indexed in each of two passes, one per
+ * upstream mapped) towards READY against the served <pc>.
  * Returns PF_EAGAIN while there is more to do, PF_OK once READY, PF_ENOMEM. */
 int pool_build_step(struct pool_build *b, const struct pool_cache *pc, size_t units) PF_MUSTCHECK;
 

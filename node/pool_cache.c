@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "pool_build.h"
+#include "select_index.h"
 
 void pool_cache_init(struct pool_cache *pc)
 {
@@ -34,6 +35,8 @@ void pool_cache_deinit(struct pool_cache *pc)
     if (pc == NULL)
         return;
     pool_free_arrays(pc->items, pc->ids, pc->id_arena, pc->sel, pc->st);
+    select_index_destroy(pc->index);
+    pc->index = NULL;
     pc->items = NULL;
     pc->ids = NULL;
     pc->id_arena = NULL;
@@ -95,45 +98,77 @@ static int is_excluded(const long *exclude, size_t nexclude, size_t idx)
     return 0;
 }
 
-/* 1 when <u> carries an expiry (0 = none) that has passed at <now_wall_ms>. */
-static int is_expired(const struct upstream *u, int64_t now_wall_ms)
+/* 1 when <v> carries an expiry (0 = none) that has passed at <now_wall_ms>. */
+static int is_expired(const struct select_item *v, int64_t now_wall_ms)
 {
-    return u->expires_at_ms != 0 && u->expires_at_ms <= now_wall_ms;
+    return v->expires_at_ms != 0 && v->expires_at_ms <= now_wall_ms;
 }
 
 long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
                      const long *exclude, size_t nexclude)
 {
-    for (size_t i = 0; i < pc->count; i++) {
-        const struct upstream *u = &pc->items[i];
-        pc->sel[i].is_usable = !pc->sel[i].is_denied && !is_expired(u, now_wall_ms) &&
+    for (size_t i = 0; i < pc->count; i++)
+        pc->sel[i].is_usable = !pc->sel[i].is_denied && !is_expired(&pc->sel[i], now_wall_ms) &&
                                !is_excluded(exclude, nexclude, i);
-    }
     select_restrict_tier(pc->sel, pc->count);
     return select_round_robin(pc->sel, pc->count, &pc->rr_next);
 }
 
-/* Marks usable upstreams for <rq> (matching <filter> when not NULL);
- * returns how many. */
-static size_t mark_usable(struct pool_cache *pc, const struct pool_select_req *rq,
-                          const struct select_filter *filter, int is_ejection_checked,
-                          struct pool_select_res *res)
+/* The checks of one pick, in one place for the walks (select_index) and
+ * the full marking below: the node's policy, expiry, the connection's
+ * failed upstreams, the scheme, ejection, then the caller's exclusion
+ * (bans), which is the dearest and so asked last. */
+struct pick_check {
+    struct pool_cache             *pc;
+    const struct pool_select_req  *rq;
+    struct pool_select_res        *res;       /* may be NULL */
+    int                            is_ejection_checked;
+    int                            is_caller_checked;   /* ask rq->is_excluded */
+    const long                    *skip;      /* winners rq->is_excluded refused */
+    size_t                         nskip;
+};
+
+/* Everything but ejection and the caller's exclusion: could <i> serve? */
+static int pick_is_servable(const struct pick_check *pk, size_t i)
 {
+    const struct select_item *v = &pk->pc->sel[i];
+    return !v->is_denied && !is_expired(v, pk->rq->now_wall_ms) &&
+           !is_excluded(pk->rq->exclude, pk->rq->nexclude, i) &&
+           !is_excluded(pk->skip, pk->nskip, i);
+}
+
+static int pick_accept(void *arg, size_t i)
+{
+    const struct pick_check *pk = arg;
+    const struct select_item *v = &pk->pc->sel[i];
+    const struct pool_select_req *rq = pk->rq;
+    if (!pick_is_servable(pk, i))
+        return 0;
+    if (!(rq->scheme_mask & (1u << v->scheme))) {
+        if (pk->is_ejection_checked && pk->res != NULL)
+            pk->res->nunsupported++;
+        return 0;
+    }
+    if (pk->is_ejection_checked && pk->pc->st[i].ejected_until_ms > rq->now_mono_ms)
+        return 0;
+    return !pk->is_caller_checked || rq->is_excluded == NULL ||
+           !rq->is_excluded(rq->excluded_arg, i);
+}
+
+/* Marks the usable members of subset <s> (every other upstream unusable);
+ * returns how many. */
+static size_t mark_usable(const struct pick_check *pk, const struct select_subset *s)
+{
+    struct pool_cache *pc = pk->pc;
     size_t n = 0;
-    for (size_t i = 0; i < pc->count; i++) {
-        const struct upstream *u = &pc->items[i];
-        int ok = !pc->sel[i].is_denied &&
-                 (filter == NULL || select_filter_match(filter, &pc->sel[i].labels)) &&
-                 !is_expired(u, rq->now_wall_ms) && !is_excluded(rq->exclude, rq->nexclude, i);
-        if (ok && !(rq->scheme_mask & (1u << (unsigned)u->scheme))) {
-            ok = 0;
-            if (is_ejection_checked && res != NULL)
-                res->nunsupported++;
-        }
-        if (ok && is_ejection_checked && pc->st[i].ejected_until_ms > rq->now_mono_ms)
-            ok = 0;
-        if (ok && rq->is_excluded != NULL && rq->is_excluded(rq->excluded_arg, i))
-            ok = 0;
+    if (s->idx != NULL || s->check_mask != 0)
+        for (size_t i = 0; i < pc->count; i++)
+            pc->sel[i].is_usable = 0;
+    for (size_t k = 0; k < s->n; k++) {
+        size_t i = s->idx != NULL ? s->idx[k] : k;
+        if (s->check_mask != 0 && !select_filter_match(s->filter, &pc->sel[i].labels))
+            continue;
+        int ok = pick_accept((void *)pk, i);
         pc->sel[i].is_usable = ok;
         n += (size_t)ok;
     }
@@ -156,49 +191,9 @@ static long pick_rotate(struct pool_cache *pc, const struct pool_select_req *rq)
     return idx;
 }
 
-long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
-                       struct pool_select_res *res)
+/* The strategy over the marked upstreams (tier restricted). */
+static long pick_marked(struct pool_cache *pc, const struct pool_select_req *rq)
 {
-    if (res != NULL)
-        memset(res, 0, sizeof(*res));
-    if (pc->count == 0)
-        return -1;
-    const struct select_filter *filter = rq->filter != NULL && rq->filter->mask != 0 ? rq->filter : NULL;
-    struct pool_select_req plain = *rq;
-    plain.is_excluded = NULL;   /* the subset is empty of itself, not through bans */
-    if (filter != NULL && mark_usable(pc, &plain, filter, 0, NULL) == 0) {
-        /* nothing of the subset could serve, ejected or not */
-        if (mark_usable(pc, &plain, NULL, 0, NULL) == 0)
-            return -1;          /* nor could anything else: plain "no upstream" */
-        if (!rq->is_filter_fallback) {
-            if (res != NULL)
-                res->is_filter_empty = 1;
-            return -1;
-        }
-        filter = NULL;
-        if (res != NULL)
-            res->is_filter_fallback_used = 1;
-    }
-    if (mark_usable(pc, rq, filter, 1, res) == 0) {
-        if (mark_usable(pc, rq, filter, 0, NULL) == 0)
-            return -1;
-        if (!rq->is_eject_panic) {
-            /* HAProxy's "no server available": a fast 503 with Retry-After
-             * instead of dialing upstreams that just failed in a row; the
-             * first to come back is tried by the next request */
-            if (res != NULL) {
-                res->is_all_ejected = 1;
-                res->retry_after_ms = INT64_MAX;
-                for (size_t i = 0; i < pc->count; i++)
-                    if (pc->sel[i].is_usable)
-                        res->retry_after_ms = PF_MIN_OF(res->retry_after_ms,
-                                                        pc->st[i].ejected_until_ms - rq->now_mono_ms);
-            }
-            return -1;
-        }
-        if (res != NULL)
-            res->is_ejection_ignored = 1;
-    }
     /* The lowest tier with a usable upstream serves (HAProxy's backup). */
     select_restrict_tier(pc->sel, pc->count);
     if (rq->has_session)
@@ -218,17 +213,128 @@ long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
     }
 }
 
+/* Winners the caller's exclusion may refuse one by one before a marking
+ * asks it of every candidate instead. */
+#define POOL_PICK_SKIPS_MAX 16
+
+/* The pick by marking every candidate of <s>: strategies that need the
+ * whole usable set (random, weighted, least_conn, rotate, round robin
+ * across tiers) and every pick the walk found nothing for, which must say
+ * why (empty filter, all ejected). rq->is_excluded is asked of winners
+ * only, each refusal excluding that one, so a cheap pick stays cheap. */
+static long pick_full(struct pool_cache *pc, const struct pool_select_req *rq,
+                      const struct select_subset *sub, struct pool_select_res *res)
+{
+    long skip[POOL_PICK_SKIPS_MAX];
+    struct pick_check pk = { pc, rq, NULL, 0, 0, skip, 0 };
+    struct select_subset all;
+    const struct select_subset *s = sub;
+    if (sub->filter != NULL && mark_usable(&pk, s) == 0) {
+        /* nothing of the subset could serve, ejected or not */
+        select_index_subset(pc->index, NULL, &all);
+        if (mark_usable(&pk, &all) == 0)
+            return -1;          /* nor could anything else: plain "no upstream" */
+        if (!rq->is_filter_fallback) {
+            if (res != NULL)
+                res->is_filter_empty = 1;
+            return -1;
+        }
+        s = &all;
+        if (res != NULL)
+            res->is_filter_fallback_used = 1;
+    }
+    /* a refused winner is as if it had never been usable: each pick starts
+     * from the same cursors */
+    uint64_t rr_next = pc->rr_next;
+    long rotate_idx = pc->rotate_idx;
+    int64_t rotate_until_ms = pc->rotate_until_ms;
+    for (;;) {
+        int is_panic = 0;
+        pc->rr_next = rr_next;
+        pc->rotate_idx = rotate_idx;
+        pc->rotate_until_ms = rotate_until_ms;
+        pk.is_caller_checked = pk.nskip == POOL_PICK_SKIPS_MAX;
+        pk.is_ejection_checked = 1;
+        pk.res = res;
+        size_t nunsupported = res != NULL ? res->nunsupported : 0;
+        if (mark_usable(&pk, s) == 0) {
+            pk.is_ejection_checked = 0;
+            pk.res = NULL;
+            if (mark_usable(&pk, s) == 0)
+                return -1;
+            if (!rq->is_eject_panic) {
+                /* HAProxy's "no server available": a fast 503 with Retry-After
+                 * instead of dialing upstreams that just failed in a row; the
+                 * first to come back is tried by the next request */
+                if (res != NULL) {
+                    res->is_all_ejected = 1;
+                    res->retry_after_ms = INT64_MAX;
+                    for (size_t i = 0; i < pc->count; i++)
+                        if (pc->sel[i].is_usable)
+                            res->retry_after_ms = PF_MIN_OF(res->retry_after_ms,
+                                                            pc->st[i].ejected_until_ms - rq->now_mono_ms);
+                }
+                return -1;
+            }
+            is_panic = 1;
+        }
+        long idx = pick_marked(pc, rq);
+        if (idx < 0 || pk.is_caller_checked || rq->is_excluded == NULL ||
+            !rq->is_excluded(rq->excluded_arg, (size_t)idx)) {
+            if (res != NULL && is_panic)
+                res->is_ejection_ignored = 1;
+            return idx;
+        }
+        skip[pk.nskip++] = idx;     /* refused (banned): pick again without it */
+        if (res != NULL)
+            res->nunsupported = nunsupported;   /* counted once per pick */
+    }
+}
+
+long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
+                       struct pool_select_res *res)
+{
+    if (res != NULL)
+        memset(res, 0, sizeof(*res));
+    if (pc->count == 0 || pc->index == NULL)
+        return -1;
+    struct select_subset sub;
+    select_index_subset(pc->index, rq->filter, &sub);
+    /* The walk: candidates in the strategy's order, each checked in full
+     * until one serves. It finds what marking them all would (ejected ones
+     * wait for the panic below; bans are checked as the last test), in
+     * O(subset) cheap steps for a session and usually O(1) for round robin. */
+    int is_rr = rq->strategy != CONF_STRATEGY_RANDOM && rq->strategy != CONF_STRATEGY_LEAST_CONN &&
+                rq->strategy != CONF_STRATEGY_WEIGHTED && rq->strategy != CONF_STRATEGY_ROTATE;
+    if (rq->has_session || (is_rr && sub.is_single_tier)) {
+        struct pick_check pk = { pc, rq, res, 1, 1, NULL, 0 };
+        long idx;
+        if (rq->has_session) {
+            idx = select_index_hrw(pc->index, &sub, pc->sel, rq->session_hash, pick_accept, &pk);
+        } else {
+            uint64_t retry_cursor = pc->rr_next;
+            uint64_t *cursor = rq->nexclude > 0 ? &retry_cursor : &pc->rr_next;
+            idx = select_index_rr(&sub, pc->sel, pc->count, cursor, pick_accept, &pk);
+        }
+        if (idx >= 0)
+            return idx;
+        if (res != NULL)
+            res->nunsupported = 0;      /* the marking below counts them */
+    }
+    return pick_full(pc, rq, &sub, res);
+}
+
 void pool_cache_count_usable(const struct pool_cache *pc, int64_t now_wall_ms, int64_t now_mono_ms,
                              unsigned scheme_mask, int is_eject_panic, struct pool_usable *out)
 {
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < pc->count; i++) {
-        const struct upstream *u = &pc->items[i];
-        if (pc->sel[i].is_denied)
+        const struct select_item *v = &pc->sel[i];
+        if (v->is_denied)
             out->denied++;
-        else if (is_expired(u, now_wall_ms))
+        else if (is_expired(v, now_wall_ms))
             out->expired++;
-        else if (!(scheme_mask & (1u << (unsigned)u->scheme)))
+        else if (!(scheme_mask & (1u << v->scheme)))
             out->unsupported++;
         else if (pc->st[i].ejected_until_ms > now_mono_ms)
             out->ejected++;

@@ -49,14 +49,15 @@ struct pool_select_req {
     const struct select_filter *filter; /* label subset (user-name parameters); NULL or
                                            mask 0 = the whole pool */
     int          is_filter_fallback;/* the subset is empty: use the whole pool instead */
-    /* a caller's exclusion (bans): called for a candidate that passes every
-     * other check; 1 = skip it. NULL = none. <idx> is a pool index. */
+    /* a caller's exclusion (bans, ban_check.h): called for a candidate that
+     * passes every other check, only for those the pick reaches (usually
+     * the winner alone); 1 = skip it. NULL = none. <idx> is a pool index. */
     int        (*is_excluded)(void *arg, size_t idx);
     void        *excluded_arg;
 };
 
 struct pool_select_res {
-    size_t nunsupported;            /* upstreams skipped for their scheme */
+    size_t nunsupported;            /* upstreams walked past for their scheme */
     int    is_ejection_ignored;     /* every candidate was ejected: used anyway (panic) */
     int    is_all_ejected;          /* -1 returned: every candidate is ejected */
     int64_t retry_after_ms;         /* with is_all_ejected: until the first ejection ends */
@@ -101,7 +102,14 @@ long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
  * (res->is_filter_fallback_used), else -1 with res->is_filter_empty. When all those are ejected: with
  * rq->is_eject_panic they are used anyway (res->is_ejection_ignored), else
  * -1 with res->is_all_ejected and res->retry_after_ms (time until the
- * first ejection ends). Fills <res> (may be NULL). Returns the index or -1. */
+ * first ejection ends). Fills <res> (may be NULL). Returns the index or -1.
+ *
+ * Cost: the candidates are the shortest label posting list of the filter
+ * (select_index.h), walked in the strategy's order until one serves: a
+ * session scores each candidate once (one fmix64) and checks one or two;
+ * round robin checks from its cursor on. Random, weighted, least_conn,
+ * rotate, round robin across tiers, and a pick that finds nothing (to
+ * say why) mark every candidate instead. */
 long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
                        struct pool_select_res *res);
 

@@ -18,20 +18,9 @@ uint64_t select_hash(const void *data, size_t len)
     return h;
 }
 
-/* MurmurHash3 fmix64: a bijection with full avalanche. */
-static uint64_t fmix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 uint64_t select_hrw_score(uint64_t key_hash, uint64_t id_hash)
 {
-    return fmix64(key_hash ^ fmix64(id_hash + 0x9e3779b97f4a7c15ULL));
+    return select_hrw_score_mixed(key_hash, select_hrw_mix(id_hash));
 }
 
 uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int64_t now_wall_ms)
@@ -39,7 +28,7 @@ uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int6
     uint64_t h = select_hash(key, len);
     if (lifetime_min > 0 && now_wall_ms > 0) {
         uint64_t window = (uint64_t)(now_wall_ms / ((int64_t)lifetime_min * 60000));
-        h = fmix64(h ^ fmix64(window));
+        h = select_fmix64(h ^ select_fmix64(window));
     }
     return h;
 }
@@ -50,7 +39,7 @@ uint64_t select_label_hash(enum user_label l, const char *value, size_t len)
     size_t n = user_params_norm(l, value, len, norm, sizeof(norm));
     if (n == 0)
         return 0;
-    uint64_t h = fmix64(select_hash(norm, n) ^ (uint64_t)l);
+    uint64_t h = select_fmix64(select_hash(norm, n) ^ (uint64_t)l);
     return h != 0 ? h : 1;
 }
 

@@ -43,10 +43,36 @@ struct select_item {
     uint32_t consecutive_failures;  /* local, reset by a success */
     int64_t  active;                /* connections using it on this node now */
     uint32_t tier;                  /* controller record: provider tier, 0 = primary */
-    int      is_denied;             /* fails node.upstream_allow_private: never usable */
+    int64_t  expires_at_ms;         /* controller record, wall clock; 0 = never */
+    uint8_t  scheme;                /* controller record: enum upstream_scheme */
+    uint8_t  is_denied;             /* fails node.upstream_allow_private: never usable */
     int      is_usable;             /* set by the caller before each pick */
     struct select_labels labels;    /* controller record: its labels, provider and tier */
 };
+
+/* MurmurHash3 fmix64: a bijection with full avalanche. */
+static inline uint64_t select_fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+/* The half of select_hrw_score() that depends on the upstream only
+ * (select_index keeps it per upstream, so a score costs one fmix64). */
+static inline uint64_t select_hrw_mix(uint64_t id_hash)
+{
+    return select_fmix64(id_hash + 0x9e3779b97f4a7c15ULL);
+}
+
+/* select_hrw_score(<key_hash>, id) from <mix> = select_hrw_mix(id). */
+static inline uint64_t select_hrw_score_mixed(uint64_t key_hash, uint64_t mix)
+{
+    return select_fmix64(key_hash ^ mix);
+}
 
 /* FNV-1a 64 of <len> bytes at <data>. */
 uint64_t select_hash(const void *data, size_t len);
