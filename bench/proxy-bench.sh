@@ -7,7 +7,7 @@
 #   ORIGIN [127.0.0.1:18080]  CONNS [64]  DUR [8] seconds per rps scenario
 #   BULK_DUR [5]  BULK_CONNS [4]  LABEL [PROXYHOST:PORT]
 #   PROXY_PID [unset] (local) the proxy's pid: the http-forward and
-#     bulk-forward lines then carry cpu_s (its user+system CPU seconds, all
+#     bulk-forward, connect-tunnel and connect-setup lines then carry cpu_s (its user+system CPU seconds, all
 #     threads, during that run) and per_cpu_s (requests, or MB for bulk, per
 #     CPU-second)
 # Prints one line per scenario:
@@ -53,14 +53,14 @@ cpu_ticks() {
 }
 # (local) with_cpu UNIT DURATION CMD...: runs CMD and, when PROXY_PID is set,
 # appends " cpu_s=... per_cpu_s=..." to its WRKRESULT line: UNIT "req" gives
-# requests (wrk's reqs) per CPU-second, "MB" gives MBps x DURATION per
+# requests (wrk's reqs, or rps x DURATION) per CPU-second, "MB" gives MBps x DURATION per
 # CPU-second
 with_cpu() {
   local u="$1" d="$2" t0 t1 l x; shift 2
   t0="$(cpu_ticks)"; l="$("$@")"; t1="$(cpu_ticks)"
   if [ -n "$t0" ] && [ -n "$t1" ]; then
     if [ "$u" = MB ]; then x="$(awk -v m="$(field MBps "$l")" -v d="$d" 'BEGIN{ print m * d }')"
-    else x="$(field reqs "$l")"; fi
+    else x="$(field reqs "$l")"; [ -n "$x" ] || x="$(awk -v r="$(field rps "$l")" -v d="$d" 'BEGIN{ print r * d }')"; fi
     l="$l $(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" -v x="${x:-0}" 'BEGIN {
         c = (b - a) / hz
         printf "cpu_s=%.2f per_cpu_s=%s", c, (c > 0) ? sprintf("%.0f", x / c) : "na" }')"
@@ -86,9 +86,9 @@ emit direct "$D"
 # 2. http-forward: absolute-form GET through the proxy
 emit http-forward "$(with_cpu req "$DUR" wrk_run "$CONNS" "$DUR" "http://$ORIGIN/small")" "$DRPS"
 # 3. connect-tunnel: 64 CONNECT tunnels, keep-alive GET /small inside each
-emit connect-tunnel "$(cl_run -m tunnel -c "$CONNS" -d "$DUR" -w 1 -u /small)" "$DRPS"
+emit connect-tunnel "$(with_cpu req "$DUR" cl_run -m tunnel -c "$CONNS" -d "$DUR" -w 1 -u /small)" "$DRPS"
 # 4. connect-setup: connect + CONNECT + one GET + close per iteration (rps = tunnels/s)
-emit connect-setup "$(cl_run -m setup -c "$CONNS" -d "$DUR" -w 1 -u /small)" "$DRPS"
+emit connect-setup "$(with_cpu req "$DUR" cl_run -m setup -c "$CONNS" -d "$DUR" -w 1 -u /small)" "$DRPS"
 # 4b. (local) setup-direct: the same cycle straight to the origin (connload -D),
 # one TCP connection per cycle instead of two: the ceiling of connect-setup
 # on this machine, where generator, proxy and origin share the cores

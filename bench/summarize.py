@@ -59,6 +59,8 @@ def metrics(sc):
         "bulk_f": num(sc.get("bulk-forward", {}), "MBps_ratio"),
         # requests per CPU-second of the proxy's process (PROXY_PID)
         "fwd_cpu": num(f, "per_cpu_s"),
+        "tun_cpu": num(sc.get("connect-tunnel", {}), "per_cpu_s"),
+        "setup_cpu": num(sc.get("connect-setup", {}), "per_cpu_s"),
         "errors": sum(num(kv, "errors") for s, kv in sc.items() if s not in ("direct", "bulk-direct")),
     }
     return m
@@ -220,7 +222,10 @@ if any((r, LB) in per for r in reps):
     print("| figure | with | without | with / without | range |")
     print("|---|---:|---:|---:|---|")
     for k, name in (("fwd", "http-forward rps / direct"), ("tun", "CONNECT tunnel rps / direct"),
-                    ("setup", "new tunnels/s"), ("bulk_c", "1 MiB via CONNECT / direct")):
+                    ("setup", "new tunnels/s"), ("bulk_c", "1 MiB via CONNECT / direct"),
+                    ("fwd_cpu", "http-forward requests per CPU-second (first hop)"),
+                    ("tun_cpu", "requests in CONNECT tunnels per CPU-second (first hop)"),
+                    ("setup_cpu", "new tunnels per CPU-second (first hop)")):
         qs = [per[(r, LB)][k] / per[(r, LB_PLAIN)][k] for r in reps
               if (r, LB) in per and (r, LB_PLAIN) in per and per[(r, LB_PLAIN)][k] > 0]
         qs = [q for q in qs if q == q]
