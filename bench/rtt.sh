@@ -14,9 +14,12 @@
 # number of upstream connections the node opened).
 #
 # Variants, measured in the same run, trial by trial in turn:
-#   base  reuse and preconnect off (EXTRA_BASE, node JSON text)
-#   warm  reuse and preconnect on (EXTRA_WARM); run only when the binary
-#         accepts those keys (--check-config), else said so and skipped
+#   base  reuse across clients and preconnect off (EXTRA_BASE, node JSON
+#         text: reuse_max_idle_per_upstream 0, preconnect_ratio 0)
+#   warm  both on (EXTRA_WARM: reuse_max_idle_per_upstream 8,
+#         preconnect_ratio 1); run only when the binary accepts those keys
+#         (--check-config), else said so and skipped (base then runs the
+#         binary as it is)
 # Paths per upstream kind, each trial one new client connection (curl):
 #   tunnel  curl -p: CONNECT through the node, then GET /small in the tunnel;
 #           TTFB = first byte of the origin's answer, CONNECT included
@@ -31,12 +34,15 @@
 # Raw lines: $BENCH_RUN_DIR/rtt-raw.txt; summary on stdout and in rtt-summary.md.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
+ORIGIN_PORT=$(free_port "$ORIGIN_PORT")   # another run may hold the default one
+export ORIGIN_PORT ORIGIN="127.0.0.1:$ORIGIN_PORT"
 RTT_MS="${RTT_MS:-20}"
 TRIALS="${TRIALS:-25}"
 GAP_MS="${GAP_MS:-150}"
 KINDS="${KINDS:-http socks5 tls}"
-EXTRA_BASE="${EXTRA_BASE-}"
-EXTRA_WARM="${EXTRA_WARM-}"
+# node JSON text appended inside "node" for each variant
+EXTRA_BASE="${EXTRA_BASE-, \"reuse_max_idle_per_upstream\": 0, \"preconnect_ratio\": 0}"
+EXTRA_WARM="${EXTRA_WARM-, \"reuse_max_idle_per_upstream\": 8, \"preconnect_ratio\": 1}"
 [ $((RTT_MS % 2)) = 0 ] && [ "$RTT_MS" -ge 2 ] || { echo "RTT_MS must be even and >= 2" >&2; exit 1; }
 [ "$TRIALS" -ge 1 ] && [ "$TRIALS" -le 1000 ] || { echo "TRIALS must be 1..1000" >&2; exit 1; }
 BENCH_USER=bench
@@ -126,8 +132,12 @@ BENCH_PIDS+=("$!")
 wait_port "$P_SOCKS" && wait_port "$P_TLS" || exit 1
 
 VARIANTS="base"
-node_conf probe-warm pool 1 2 "$EXTRA_WARM" && [ -n "$EXTRA_WARM" ] && VARIANTS="base warm" ||
+if node_conf probe-warm pool 1 2 "$EXTRA_WARM" && [ -n "$EXTRA_WARM" ]; then
+  VARIANTS="base warm"
+else   # a binary older than the reuse and preconnect keys: its own behaviour is the base
   log "warm variant skipped: EXTRA_WARM is empty or the node rejects it ($(head -c 300 "$T/probe-warm.check"))"
+  EXTRA_BASE=""
+fi
 
 # per (variant, kind): relay -> upstream, pool node -> relay
 declare -A NODE_PORT NODE_ADM RELAY_PID

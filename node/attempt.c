@@ -128,6 +128,7 @@ void attempt_reset(struct attempt *a)
     a->is_reusable = 0;
     a->tried.n = 0;
     a->nattempts = 0;
+    a->is_fresh_only = 0;
 }
 
 void attempt_deinit(struct attempt *a)

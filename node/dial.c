@@ -471,6 +471,7 @@ static void adopt_warm(struct dial *d)
     d->is_connected = 1;
     d->is_tls_up = sc->is_tls;
     bufferevent_setcb(d->bev, dial_read_cb, NULL, sc->is_tls ? dial_tls_event_cb : dial_event_cb, d);
+    bufferevent_enable(d->bev, EV_WRITE);   /* a taken warm connection comes disabled */
     int r = sc->resume(d);
     if (r == 1)
         finish(d, DIAL_OK);
