@@ -213,7 +213,7 @@ static void top_up(struct preconnect *p, struct pc_up *u)
 {
     size_t target = target_of(p, u);
     size_t cap = (size_t)p->ctx->conf.node.preconnect_max;
-    while (u->nready + u->nwarming < target && p->total < cap)
+    while (u->nready + u->nwarming < target && p->total < cap && upstream_idle_fd_room(p->ctx))
         start_one(p, u);
 }
 

@@ -184,10 +184,21 @@ int upstream_idle_bev_is_alive(struct bufferevent *bev)
     return upstream_tls_is_tls(bev);
 }
 
+int upstream_idle_fd_room(const struct node_ctx *ctx)
+{
+    const struct node_stats *st = &ctx->stats;
+    uint64_t used = 2 * st->conns_active + st->reuse_idle + st->preconnect_warm +
+                    st->preconnect_warming;
+    return used < 2 * (uint64_t)(ctx->max_clients > 0 ? ctx->max_clients : 0);
+}
+
 void upstream_idle_put(struct upstream_idle *s, const char *id, struct bufferevent *bev)
 {
     const struct conf_node *cn = &s->ctx->conf.node;
-    if (cn->reuse_max_idle_per_upstream <= 0 || cn->reuse_max_idle_total <= 0) {
+    /* (the conn parking it still counts as active: its two descriptors
+     * become this one) */
+    if (cn->reuse_max_idle_per_upstream <= 0 || cn->reuse_max_idle_total <= 0 ||
+        !upstream_idle_fd_room(s->ctx)) {
         s->ctx->stats.reuse_expired++;
         bufferevent_free(bev);
         return;

@@ -53,4 +53,10 @@ void upstream_idle_flush(struct upstream_idle *s);
  * an idle upstream has nothing to say). Shared with preconnect.c. */
 int upstream_idle_bev_is_alive(struct bufferevent *bev);
 
+/* 1 when one more shared connection (idle or warm) fits the descriptor
+ * budget (fd_budget.h): it counts two descriptors per client up to
+ * max_clients, so shared connections live on what the clients not
+ * connected now leave (2 per active client, 1 per shared connection). */
+int upstream_idle_fd_room(const struct node_ctx *ctx);
+
 #endif
