@@ -378,6 +378,7 @@ static int take_shared(struct attempt *a)
             ctx->stats.upstream_reused++;
             a->via = ATTEMPT_VIA_IDLE;
             a->is_reused = 1;
+            a->is_outcome_open = 1;   /* an attempt through the upstream, as a dial's */
             conn_set_state(c, CONN_ST_DIALING);   /* as a dial that completed at once */
             conn_attach_upstream(c, bev);
             c->ops->on_upstream_ready(c);
@@ -491,6 +492,13 @@ void attempt_begin(struct attempt *a)
 void attempt_fail(struct attempt *a, enum conn_err reason, int is_retryable)
 {
     struct conn *c = a->c;
+    /* a shared connection (idle or warm) closed or reset before any
+     * answer was closed under us while it waited: not the upstream's
+     * fault (the try goes again below on a fresh one); anything else it
+     * did (a bad reply, a 407) is */
+    if ((a->via == ATTEMPT_VIA_IDLE || a->via == ATTEMPT_VIA_WARM) &&
+        (reason == CONN_ERR_UPSTREAM_EOF || reason == CONN_ERR_UPSTREAM_RESET))
+        a->is_outcome_open = 0;
     /* a fresh connection that then closed, reset, sent garbage or refused
      * our credentials: the upstream's fault (passive health, fleet report) */
     attempt_settle(a, conn_err_kind(reason)->is_upstream_fault);
@@ -542,12 +550,12 @@ static void on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev)
         /* a tunnel's try succeeds here; a plain request's when its
          * response head arrives, so that an upstream that connects but
          * never answers (response_timeout_ms) adds up to an ejection
-         * (not on a warm connection: its failure is the age of the
-         * connection, retried below and in attempt_fail()) */
+         * (on a warm connection a failure before the answer is the age
+         * of the connection: attempt_fail() drops the outcome) */
         if (a->is_tunnel)
             attempt_record(a, 0);
         else
-            a->is_outcome_open = a->via == ATTEMPT_VIA_DIAL;
+            a->is_outcome_open = 1;
         if (a->via == ATTEMPT_VIA_DIAL)
             hist_add(&c->ctx->stats.connect_time, clock_mono_us() - a->dial_start_us);
         conn_attach_upstream(c, bev);
