@@ -12,6 +12,9 @@
 #                its one hop and two hops run as targets "base" and
 #                "base>base" in the same run (own Redis; started without
 #                the keys newer than it), for a same-run A/B
+#   NODE_EXTRA_BASE  JSON text appended inside "node" of the base nodes
+#                (default none; e.g. ', "upstream_allow_private": true' for a
+#                base that knows that key, so its two hops may dial loopback)
 #   REPS         repetitions (3); medians are reported
 #   ANCHORS      space-separated subset of: tinyproxy squid privoxy haproxy tinyproxy>squid squid>tinyproxy
 #                (default "tinyproxy squid privoxy haproxy tinyproxy>squid"; missing binaries are skipped)
@@ -62,10 +65,10 @@ if [ -n "${PF_NODE_BIN_BASE:-}" ]; then
   P_B=$(free_port $((P_REDIS + 1))); P_B_ADM=$(free_port $((P_B + 1)))
   P_BH=$(free_port $((P_B_ADM + 1))); P_BH_ADM=$(free_port $((P_BH + 1)))
   P_BREDIS=$(free_port $((P_BH_ADM + 1)))
-  NODE_BIN_USE="$PF_NODE_BIN_BASE" NODE_EXTRA='' node_start base-direct direct "$P_B" "$P_B_ADM" || exit 1
+  NODE_BIN_USE="$PF_NODE_BIN_BASE" NODE_EXTRA="${NODE_EXTRA_BASE-}" node_start base-direct direct "$P_B" "$P_B_ADM" || exit 1
   NODE_PIDS="$NODE_PIDS $NODE_PID"
   redis_start "$P_BREDIS" || exit 1
-  NODE_BIN_USE="$PF_NODE_BIN_BASE" NODE_EXTRA='' node_start base-hop pool "$P_BH" "$P_BH_ADM" "$P_BREDIS" || exit 1
+  NODE_BIN_USE="$PF_NODE_BIN_BASE" NODE_EXTRA="${NODE_EXTRA_BASE-}" node_start base-hop pool "$P_BH" "$P_BH_ADM" "$P_BREDIS" || exit 1
   NODE_PIDS="$NODE_PIDS $NODE_PID"
   pool_write_one "$P_BREDIS" "$P_B" 1 "$EPOCH"
   wait_pool "$P_BH_ADM" 1 || exit 1

@@ -319,6 +319,15 @@ struct conf_node {
                                            certificates; "" = the system CAs (default) */
     int      is_upstream_tls_verified;  /* "upstream_tls_verify": check https upstreams'
                                            certificates and names, default true */
+    int      reuse_max_idle_ms;         /* an idle upstream connection shared across clients
+                                           is closed after it, default 10000 */
+    int      reuse_max_idle_per_upstream;/* idle connections kept per upstream, default 8;
+                                           0 = no reuse across clients */
+    int      reuse_max_idle_total;      /* ... and in all, default 256 */
+    double   preconnect_ratio;          /* warm connections per upstream = ratio x its new
+                                           connections per second, rounded up; 0 = off (default) */
+    int      preconnect_max;            /* warm connections in all, default 64 */
+    int      preconnect_max_idle_ms;    /* a warm connection is replaced after it, default 15000 */
 };
 
 #define CONF_WARNINGS_MAX 8      /* warnings kept; more are counted */

@@ -247,6 +247,12 @@ static const struct conf_key node_keys[] = {
     CONF_STR(N, "access_log", access_log, 0, NULL, check_access_log),
     CONF_PATH(N, "upstream_ca_file", upstream_ca_file, 0),
     CONF_BOOL(N, "upstream_tls_verify", is_upstream_tls_verified, 1),
+    CONF_INT(N, "reuse_max_idle_ms", reuse_max_idle_ms, 1, 3600000, 10000),
+    CONF_INT(N, "reuse_max_idle_per_upstream", reuse_max_idle_per_upstream, 0, 1024, 8),
+    CONF_INT(N, "reuse_max_idle_total", reuse_max_idle_total, 0, 100000, 256),
+    CONF_NUM(N, "preconnect_ratio", preconnect_ratio, 0, 0, 64, 0),
+    CONF_INT(N, "preconnect_max", preconnect_max, 0, 100000, 64),
+    CONF_INT(N, "preconnect_max_idle_ms", preconnect_max_idle_ms, 100, 3600000, 15000),
 };
 #undef N
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
 #include "addr.h"
@@ -15,8 +16,10 @@
 #include "log.h"
 #include "policy.h"
 #include "pool_cache.h"
+#include "preconnect.h"
 #include "rng.h"
 #include "select.h"
+#include "upstream_idle.h"
 
 /* --- pure decisions --- */
 
@@ -128,6 +131,7 @@ void attempt_reset(struct attempt *a)
     a->tried.n = 0;
     a->nattempts = 0;
     a->rule_matched[0] = '\0';
+    a->is_fresh_only = 0;
 }
 
 void attempt_rule_matched(struct attempt *a)
@@ -404,8 +408,74 @@ static int pick(struct attempt *a)
     return render_gateway_user(a);
 }
 
-/* One try: the kept-alive connection when it may be reused, else pick and
- * dial. */
+void attempt_upstream_idle(struct attempt *a, int is_clean)
+{
+    a->is_ubev_parkable = is_clean && is_pool_mode(a) && a->has_up && !a->is_tunnel &&
+                          (a->up.scheme == UPSTREAM_HTTP || a->up.scheme == UPSTREAM_HTTPS);
+}
+
+void attempt_park_upstream(struct attempt *a)
+{
+    struct conn *c = a->c;
+    struct node_ctx *ctx = c->ctx;
+    int is_parkable = a->is_ubev_parkable;
+    a->is_ubev_parkable = 0;
+    if (!is_parkable || c->ubev == NULL || ctx->idle == NULL || ctx->is_draining ||
+        evbuffer_get_length(bufferevent_get_input(c->ubev)) > 0 ||
+        evbuffer_get_length(bufferevent_get_output(c->ubev)) > 0)
+        return;
+    struct bufferevent *bev = c->ubev;
+    c->ubev = NULL;
+    upstream_idle_put(ctx->idle, a->up_id, bev);
+}
+
+/* A shared connection for the try through a->up, picked: another client's
+ * idle one (a plain idempotent request without a session, through an
+ * http/https upstream), else a warm one (a tunnel, or a plain request
+ * that may be replayed). Returns 1 when the try went on one. */
+static int take_shared(struct attempt *a)
+{
+    struct conn *c = a->c;
+    struct node_ctx *ctx = c->ctx;
+    int is_http_up = a->up.scheme == UPSTREAM_HTTP || a->up.scheme == UPSTREAM_HTTPS;
+    if (!a->is_tunnel && a->is_reusable && !a->has_session && is_http_up && ctx->idle != NULL &&
+        c->cn->reuse_max_idle_per_upstream > 0) {
+        struct bufferevent *bev = upstream_idle_take(ctx->idle, a->up_id);
+        if (bev != NULL) {
+            ctx->stats.reuse_hits++;
+            ctx->stats.upstream_reused++;
+            a->via = ATTEMPT_VIA_IDLE;
+            a->is_reused = 1;
+            a->is_outcome_open = 1;   /* an attempt through the upstream, as a dial's */
+            conn_set_state(c, CONN_ST_DIALING);   /* as a dial that completed at once */
+            conn_attach_upstream(c, bev);
+            c->ops->on_upstream_ready(c);
+            return 1;
+        }
+        ctx->stats.reuse_misses++;
+    }
+    /* a SOCKS5 gateway's warm connection authenticated before any client's
+     * user name parameters were known: it cannot carry this request's */
+    int is_socks_gateway = (a->up.scheme == UPSTREAM_SOCKS5 || a->up.scheme == UPSTREAM_SOCKS5H) &&
+                           a->up.user_template[0] != '\0';
+    if ((a->is_tunnel || a->is_reusable) && ctx->preconnect != NULL && !is_socks_gateway) {
+        struct bufferevent *bev = preconnect_take(ctx->preconnect, a->up_id, &a->up);
+        if (bev != NULL) {
+            a->via = ATTEMPT_VIA_WARM;
+            conn_set_state(c, CONN_ST_DIALING);
+            conn_arm_timer(c, c->cn->connect_timeout_ms);
+            a->dial_start_us = clock_mono_us();
+            c->dial.cn = c->cn;
+            dial_resume(&c->dial, a->tgt.host, a->tgt.port, &a->up, a->is_tunnel, bev);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One try: the kept-alive connection when it may be reused, else pick,
+ * then a shared connection to the upstream picked, else dial. After a
+ * shared connection failed, the same upstream on a fresh connection. */
 static void try_next(struct attempt *a)
 {
     struct conn *c = a->c;
@@ -424,6 +494,8 @@ static void try_next(struct attempt *a)
             return;     /* this request's values differ from the last one's */
         a->nattempts++;
         a->is_reused = 1;
+        a->via = ATTEMPT_VIA_OWN;
+        a->is_ubev_parkable = 0;       /* in use again */
         ctx->stats.upstream_reused++;
         if (is_pool_mode(a) && a->has_up && !a->is_up_counted) {
             pool_cache_conn_delta(&ctx->pool, a->up_id, 1);
@@ -432,18 +504,33 @@ static void try_next(struct attempt *a)
         c->ops->on_upstream_ready(c);
         return;
     }
-    if (is_pool_mode(a)) {
+    int is_fresh_only = a->is_fresh_only && a->has_up && is_pool_mode(a);
+    a->is_fresh_only = 0;
+    /* the client's own idle connection cannot carry this request: another
+     * client's may (before a->up_id changes) */
+    attempt_park_upstream(a);
+    if (is_fresh_only) {
+        if (!a->is_up_counted) {
+            pool_cache_conn_delta(&ctx->pool, a->up_id, 1);
+            a->is_up_counted = 1;
+        }
+    } else if (is_pool_mode(a)) {
         if (pick(a) != 0)
             return;
-        snprintf(a->ukey, sizeof(a->ukey), "%s|%s", a->up_id, a->dest);
     } else {
         a->has_up = 0;
-        snprintf(a->ukey, sizeof(a->ukey), "direct|%s", a->dest);
     }
+    if (is_pool_mode(a))
+        snprintf(a->ukey, sizeof(a->ukey), "%s|%s", a->up_id, a->dest);
+    else
+        snprintf(a->ukey, sizeof(a->ukey), "direct|%s", a->dest);
     a->nattempts++;
     conn_drop_upstream(c);
     a->is_reused = 0;
     a->ubev_pool_version = ctx->pool.version;
+    if (is_pool_mode(a) && !is_fresh_only && take_shared(a))
+        return;
+    a->via = ATTEMPT_VIA_DIAL;
     conn_set_state(c, CONN_ST_DIALING);
     conn_arm_timer(c, c->cn->connect_timeout_ms);
     a->dial_start_us = clock_mono_us();
@@ -479,15 +566,35 @@ void attempt_begin(struct attempt *a)
 void attempt_fail(struct attempt *a, enum conn_err reason, int is_retryable)
 {
     struct conn *c = a->c;
+    /* a shared connection (idle or warm) closed or reset before any
+     * answer was closed under us while it waited: not the upstream's
+     * fault (the try goes again below on a fresh one); anything else it
+     * did (a bad reply, a 407) is */
+    if ((a->via == ATTEMPT_VIA_IDLE || a->via == ATTEMPT_VIA_WARM) &&
+        (reason == CONN_ERR_UPSTREAM_EOF || reason == CONN_ERR_UPSTREAM_RESET))
+        a->is_outcome_open = 0;
     /* a fresh connection that then closed, reset, sent garbage or refused
      * our credentials: the upstream's fault (passive health, fleet report) */
     attempt_settle(a, conn_err_kind(reason)->is_upstream_fault);
     c->ctx->stats.upstream_errors[reason]++;
     conn_drop_upstream(c);
-    int is_reused = a->is_reused;
+    int is_reused = a->is_reused || a->via == ATTEMPT_VIA_WARM;
+    enum attempt_via via = a->via;
     a->is_reused = 0;
+    a->via = ATTEMPT_VIA_DIAL;
     if (attempt_may_retry(is_retryable, is_reused, a->has_up, a->nattempts,
                           c->cn->retries)) {
+        if (via == ATTEMPT_VIA_IDLE || via == ATTEMPT_VIA_WARM) {
+            /* another client's idle connection or a warm one was closed
+             * under us: the same upstream again, on a fresh connection,
+             * its budget untouched (HAProxy's retry on a reused idle one) */
+            a->is_fresh_only = 1;
+            if (via == ATTEMPT_VIA_IDLE)
+                c->ctx->stats.reuse_retries++;
+            else
+                c->ctx->stats.preconnect_discarded++;
+            a->nattempts--;
+        }
         c->ctx->stats.retries++;
         clog_debug(c, "retrying %s after %s", a->dest, conn_err_name(reason));
         a->last_reason = reason;
@@ -516,14 +623,31 @@ static void on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev)
     if (err == DIAL_OK) {
         /* a tunnel's try succeeds here; a plain request's when its
          * response head arrives, so that an upstream that connects but
-         * never answers (response_timeout_ms) adds up to an ejection */
+         * never answers (response_timeout_ms) adds up to an ejection
+         * (on a warm connection a failure before the answer is the age
+         * of the connection: attempt_fail() drops the outcome) */
         if (a->is_tunnel)
             attempt_record(a, 0);
         else
             a->is_outcome_open = 1;
-        hist_add(&c->ctx->stats.connect_time, clock_mono_us() - a->dial_start_us);
+        if (a->via == ATTEMPT_VIA_DIAL)
+            hist_add(&c->ctx->stats.connect_time, clock_mono_us() - a->dial_start_us);
         conn_attach_upstream(c, bev);
         c->ops->on_upstream_ready(c);
+        return;
+    }
+    if (a->via == ATTEMPT_VIA_WARM &&
+        (err == DIAL_ERR_RESET || err == DIAL_ERR_TIMEOUT ||
+         (err == DIAL_ERR_BAD_REPLY && c->dial.reply_status == 0))) {
+        /* the warm connection was dead (closed, reset or silent before
+         * answering its request): thrown away, the try dialed again at
+         * once, nothing counted against the upstream or the budget */
+        c->ctx->stats.preconnect_discarded++;
+        clog_debug(c, "%s %s: warm connection was dead (%s): dialing again", a->verb, a->dest,
+                   dial_err_name(err));
+        a->is_fresh_only = 1;
+        a->nattempts--;
+        try_next(a);
         return;
     }
     char via[UPSTREAM_HOST_MAX + 32] = "direct";

@@ -53,6 +53,14 @@ struct attempt_tried {
     uint64_t generation;                /* pool_cache generation idx[] refers to */
 };
 
+/* What a try went on. */
+enum attempt_via {
+    ATTEMPT_VIA_DIAL = 0,               /* a connection dialed for it */
+    ATTEMPT_VIA_OWN,                    /* the client's own kept-alive connection */
+    ATTEMPT_VIA_IDLE,                   /* an idle one another client left (upstream_idle.h) */
+    ATTEMPT_VIA_WARM,                   /* a preconnected one (preconnect.h) */
+};
+
 struct attempt {
     struct conn        *c;              /* borrowed: the owner */
     /* where to */
@@ -94,9 +102,14 @@ struct attempt {
     /* what c->ubev is connected to, for keep-alive reuse */
     char                ukey[UPSTREAM_ID_MAX + ATTEMPT_DEST_MAX]; /* "<id or direct>|<dest>" */
     int64_t             ubev_pool_version; /* pool version when c->ubev was dialed */
-    int                 is_reused;      /* this try went on a kept-alive connection */
     char                rule_matched[64]; /* short ids whose answers matched node.ban_rules
                                          * in this exchange, ","-separated, "+" when more */
+    int                 is_reused;      /* this try went on a kept-alive connection (own or idle) */
+    enum attempt_via    via;            /* what this try went on */
+    int                 is_fresh_only;  /* the next try dials the same upstream afresh: a shared
+                                         * (idle or warm) connection failed under this request */
+    int                 is_ubev_parkable; /* c->ubev is idle after a clean exchange through an
+                                         * http/https upstream: it may serve other clients */
 };
 
 /* Sets <a> up in <c> (zeroed memory) and the conn's dial, which reports
@@ -112,6 +125,17 @@ void attempt_deinit(struct attempt *a);
  * the upstream's active count released, the target and session dropped,
  * the tries forgotten. The kept-alive connection (c->ubev, ukey) stays. */
 void attempt_reset(struct attempt *a);
+
+/* The exchange that just ended left c->ubev idle, complete and kept
+ * alive: through an http/https upstream in pool mode it may later serve
+ * other clients (attempt_park_upstream()). <is_clean> 0 says it may not. */
+void attempt_upstream_idle(struct attempt *a, int is_clean);
+
+/* Hands c->ubev to the idle pool of its upstream (upstream_idle.h) when
+ * attempt_upstream_idle() found it fit and nothing arrived on it since;
+ * otherwise leaves it. Called when the client goes away or its next
+ * request cannot use it. */
+void attempt_park_upstream(struct attempt *a);
 
 /* The sticky session, label filter, base user name and the values of a
  * gateway's user_template named by client user <u> (auth.h), if any;

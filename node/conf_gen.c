@@ -134,6 +134,12 @@ static const struct gen_key reload_keys[] = {
     KEY("node.drain_grace_ms", node.drain_grace_ms),
     KEY_STR("node.source_address", node.source_address),
     KEY_STR("node.access_log", node.access_log),
+    KEY("node.reuse_max_idle_ms", node.reuse_max_idle_ms),
+    KEY("node.reuse_max_idle_per_upstream", node.reuse_max_idle_per_upstream),
+    KEY("node.reuse_max_idle_total", node.reuse_max_idle_total),
+    KEY("node.preconnect_ratio", node.preconnect_ratio),
+    KEY("node.preconnect_max", node.preconnect_max),
+    KEY("node.preconnect_max_idle_ms", node.preconnect_max_idle_ms),
 };
 
 static int key_differs(const struct gen_key *k, const struct conf *a, const struct conf *b)

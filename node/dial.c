@@ -32,18 +32,21 @@ struct dial_scheme {
     int (*start)(struct dial *d);
     /* Consumes handshake bytes. Returns 1 done, 0 need more, or a DIAL_ERR as negative. */
     int (*on_read)(struct dial *d);
+    /* dial_resume(): the rest of the handshake on a warm connection, as start. */
+    int (*resume)(struct dial *d);
 };
 
 static int http_start(struct dial *d);
 static int http_on_read(struct dial *d);
 static int socks5_start(struct dial *d);
 static int socks5_on_read(struct dial *d);
+static int socks5_send_request(struct dial *d);
 
 static const struct dial_scheme schemes[] = {
-    [UPSTREAM_HTTP]    = { 0, http_start, http_on_read },
-    [UPSTREAM_HTTPS]   = { 1, http_start, http_on_read },
-    [UPSTREAM_SOCKS5]  = { 0, socks5_start, socks5_on_read },
-    [UPSTREAM_SOCKS5H] = { 0, socks5_start, socks5_on_read },
+    [UPSTREAM_HTTP]    = { 0, http_start, http_on_read, http_start },
+    [UPSTREAM_HTTPS]   = { 1, http_start, http_on_read, http_start },
+    [UPSTREAM_SOCKS5]  = { 0, socks5_start, socks5_on_read, socks5_send_request },
+    [UPSTREAM_SOCKS5H] = { 0, socks5_start, socks5_on_read, socks5_send_request },
 };
 
 int dial_scheme_is_supported(enum upstream_scheme scheme)
@@ -92,6 +95,10 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
     d->bev = NULL;
     d->is_active = 0;
     d->is_finishing = 0;
+    if (d->warm_bev != NULL) {      /* failed before taking its warm connection up */
+        bufferevent_free(d->warm_bev);
+        d->warm_bev = NULL;
+    }
     if (err != DIAL_OK && bev != NULL) {
         bufferevent_free(bev);
         bev = NULL;
@@ -138,6 +145,10 @@ void dial_cancel(struct dial *d)
     if (d->bev != NULL) {
         bufferevent_free(d->bev);
         d->bev = NULL;
+    }
+    if (d->warm_bev != NULL) {
+        bufferevent_free(d->warm_bev);
+        d->warm_bev = NULL;
     }
     http_head_destroy(d->reply);
     d->reply = NULL;
@@ -403,10 +414,11 @@ static void resolve_dest(struct dial *d)
     resolve(d, d->dest_host, dest_resolved_cb);
 }
 
-void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
-                int is_tunnel)
+/* dial_start() without the cancel: <is_warm> for dial_start_warm(), a
+ * warm bev already in d->warm_bev for dial_resume(). */
+static void dial_setup(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
+                       int is_tunnel, int is_warm)
 {
-    dial_cancel(d);
     d->is_active = 1;
     d->is_connected = 0;
     d->is_tls_up = 0;
@@ -421,6 +433,7 @@ void dial_start(struct dial *d, const char *host, uint16_t port, const struct up
     d->sys_errno = 0;
     d->socks5_step = 0;
     d->is_dest_resolved = 0;
+    d->is_warm = is_warm;
     if (up != NULL) {
         d->up = up;
         if (!dial_scheme_is_supported(up->scheme)) {
@@ -434,11 +447,53 @@ void dial_start(struct dial *d, const char *host, uint16_t port, const struct up
         snprintf(d->host, sizeof(d->host), "%s", host);
         d->port = port;
     }
-    if (up != NULL && up->scheme == UPSTREAM_SOCKS5 && !is_ip_literal(d->dest_host)) {
+    if (up != NULL && up->scheme == UPSTREAM_SOCKS5 && !is_warm && !is_ip_literal(d->dest_host)) {
         resolve_dest(d);    /* socks5 (not socks5h): the name is resolved here */
         return;
     }
     connect_host(d);
+}
+
+void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
+                int is_tunnel)
+{
+    dial_cancel(d);
+    dial_setup(d, host, port, up, is_tunnel, 0);
+}
+
+/* dial_resume(): the warm connection becomes the dial's, and the rest of
+ * the handshake runs on it. */
+static void adopt_warm(struct dial *d)
+{
+    const struct dial_scheme *sc = &schemes[d->up->scheme];
+    d->bev = d->warm_bev;
+    d->warm_bev = NULL;
+    d->is_connected = 1;
+    d->is_tls_up = sc->is_tls;
+    bufferevent_setcb(d->bev, dial_read_cb, NULL, sc->is_tls ? dial_tls_event_cb : dial_event_cb, d);
+    bufferevent_enable(d->bev, EV_WRITE);   /* a taken warm connection comes disabled */
+    int r = sc->resume(d);
+    if (r == 1)
+        finish(d, DIAL_OK);
+    else if (r < 0)
+        finish(d, (enum dial_err)-r);
+    else
+        bufferevent_enable(d->bev, EV_READ);
+}
+
+void dial_start_warm(struct dial *d, const struct upstream *up)
+{
+    dial_cancel(d);
+    dial_setup(d, "", 0, up, 0, 1);
+}
+
+void dial_resume(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
+                 int is_tunnel, struct bufferevent *warm)
+{
+    dial_cancel(d);
+    d->warm_bev = warm;     /* connect_host() takes it up instead of connecting */
+    bufferevent_setcb(warm, NULL, NULL, NULL, NULL);
+    dial_setup(d, host, port, up, is_tunnel, 0);
 }
 
 /* Connects to d->host:d->port: an IP literal at once, a name after resolution. */
@@ -446,6 +501,10 @@ static void connect_host(struct dial *d)
 {
     struct sockaddr_storage ss;
     socklen_t len;
+    if (d->warm_bev != NULL) {
+        adopt_warm(d);
+        return;
+    }
     if (addr_ip_to_sockaddr(d->host, d->port, &ss, &len) == PF_OK) {
         connect_to(d, (struct sockaddr *)&ss, len);
         return;
@@ -560,6 +619,8 @@ static int socks5_on_read(struct dial *d)
                 return -DIAL_ERR_BAD_REPLY;
             evbuffer_drain(in, used);
             if (v == SOCKS5_METHOD_NONE) {
+                if (d->is_warm)
+                    return 1;           /* ready: the request is sent at use */
                 r = socks5_send_request(d);
             } else if (v == SOCKS5_METHOD_USERPASS && d->up->user[0] != '\0') {
                 uint8_t buf[SOCKS5_USERPASS_MAX];
@@ -584,6 +645,8 @@ static int socks5_on_read(struct dial *d)
             evbuffer_drain(in, used);
             if (v != 0x00)
                 return -DIAL_ERR_UPSTREAM_AUTH;
+            if (d->is_warm)
+                return 1;               /* authenticated: the request is sent at use */
             r = socks5_send_request(d);
             if (r < 0)
                 return r;

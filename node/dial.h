@@ -63,6 +63,10 @@ struct dial {
     const char *detail;                       /* static text refining err for logs (DIAL_ERR_TLS:
                                                * why, see upstream_tls_failure()), else NULL */
     int      socks5_step;                     /* socks5 upstream handshake progress */
+    int      is_warm;                         /* dial_start_warm(): stop once the upstream is
+                                               * ready for a request (preconnect.h) */
+    struct bufferevent *warm_bev;             /* owned: dial_resume()'s warm connection until
+                                               * it is taken up (after a socks5 resolve) */
     int      is_dest_resolved;                /* socks5: dest_host now holds the resolved address */
 };
 
@@ -82,6 +86,23 @@ void dial_deinit(struct dial *d);
  * the resolved address is checked against the destination policy (policy.h). */
 void dial_start(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
                 int is_tunnel);
+
+/* Preconnect (preconnect.h): connects to upstream <up> (borrowed, as for
+ * dial_start()) and sets the connection up as far as it can go without a
+ * destination: TCP for http, TCP and TLS for https, TCP and the SOCKS5
+ * greeting and RFC 1929 auth for socks5/socks5h. The callback then gets
+ * the bev, ready for dial_resume(). */
+void dial_start_warm(struct dial *d, const struct upstream *up);
+
+/* As dial_start() through upstream <up>, on <warm> (owned from here on), a
+ * connection dial_start_warm() set up to that upstream: what is left of
+ * the handshake (the CONNECT, the SOCKS5 request; nothing for a plain
+ * request through an http/https upstream) runs on it. A dead <warm> ends
+ * like a connection lost during a handshake (DIAL_ERR_RESET, or
+ * DIAL_ERR_BAD_REPLY with reply_status 0 on a close); the caller may
+ * dial again. */
+void dial_resume(struct dial *d, const char *host, uint16_t port, const struct upstream *up,
+                 int is_tunnel, struct bufferevent *warm);
 
 /* Stops a pending dial without calling back. Safe when idle. */
 void dial_cancel(struct dial *d);

@@ -641,9 +641,11 @@ static void finish_exchange(struct conn *c, struct http_session *hs)
                       evbuffer_get_length(bufferevent_get_input(c->ubev)) == 0;
     if (!is_reusable)
         conn_drop_upstream(c);
+    attempt_upstream_idle(&hs->att, is_reusable);
     /* draining (SIGTERM): no further request on this connection, even if
      * its response promised keep-alive before the signal */
     if (!x->is_client_keep_alive || !x->req_body.is_done || c->is_client_eof || c->ctx->is_draining) {
+        attempt_park_upstream(&hs->att);   /* another client may use it */
         conn_flush_and_close(c, CONN_ERR_DONE);
         return;
     }
@@ -1098,6 +1100,7 @@ static void http_on_close(struct conn *c, enum conn_err reason)
 {
     struct http_session *hs = session_of(c);
     access_mark_end(&hs->x.mark, c, &hs->att, reason);
+    attempt_park_upstream(&hs->att);   /* an idle kept-alive upstream outlives its client */
 }
 
 /* ops->is_idle: between requests, nothing of the next one arrived. */

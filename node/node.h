@@ -30,6 +30,8 @@ struct conf_gen;
 struct access_log;
 struct user_store;
 struct user_meter;
+struct upstream_idle;
+struct preconnect;
 
 struct node_ctx {
     struct event_base *base;            /* owned */
@@ -58,6 +60,9 @@ struct node_ctx {
     struct conn       *closing;         /* closed conns waiting for the reaper */
     struct event      *reaper;          /* owned: frees closing conns at the loop tail */
     struct tunnel_pool *tunnels;        /* owned by conn.c: tunnel relay scratch buffer and pipes */
+    struct upstream_idle *idle;         /* owned: idle upstream connections shared across
+                                           clients; NULL in direct mode */
+    struct preconnect *preconnect;      /* owned: warm upstream connections; NULL in direct mode */
     struct upstream_tls *upstream_tls;  /* owned: the TLS client context for https upstreams;
                                            NULL in direct mode */
     uint64_t           next_conn_id;

@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "pool_cache.h"
 #include "pool_sync.h"
+#include "preconnect.h"
 #include "redis_link.h"
 #include "reload.h"
 #include "report.h"
@@ -36,6 +37,7 @@
 #include "rng.h"
 #include "seal.h"
 #include "snapshot_file.h"
+#include "upstream_idle.h"
 #include "upstream_tls.h"
 
 int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
@@ -205,6 +207,10 @@ static int start_pool(struct node_ctx *ctx, struct pf_err *err)
         if (ctx->users == NULL)
             return pf_err_set(err, PF_ENOMEM, "users: out of memory or no randomness");
     }
+    ctx->idle = upstream_idle_create(ctx);
+    ctx->preconnect = preconnect_create(ctx);
+    if (ctx->idle == NULL || ctx->preconnect == NULL)
+        return pf_err_set(err, PF_ENOMEM, "upstream reuse: out of memory");
     return PF_OK;
 }
 
@@ -305,6 +311,8 @@ void node_ctx_destroy(struct node_ctx *ctx)
     listener_destroy(ctx->socks5_listener);
     if (ctx->reaper != NULL)
         conn_close_all(ctx);
+    upstream_idle_destroy(ctx->idle);     /* after the conns: a closing one may park its upstream */
+    preconnect_destroy(ctx->preconnect);
     admin_http_destroy(ctx->admin);
     user_meter_destroy(ctx->meter);
     user_store_destroy(ctx->users);

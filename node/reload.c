@@ -16,6 +16,8 @@
 #include "log.h"
 #include "notify.h"
 #include "policy.h"
+#include "preconnect.h"
+#include "upstream_idle.h"
 
 struct reload {
     struct node_ctx *ctx;               /* borrowed */
@@ -122,6 +124,12 @@ void reload_run(struct node_ctx *ctx)
     log_set_format(format);
     apply_limits(ctx, &old.node);
     conf_deinit(&old);
+    if (nchanged > 0) {
+        /* shared upstream connections were made under the old settings
+         * (source_address, timeouts, users' sessions): none serves on */
+        upstream_idle_flush(ctx->idle);
+        preconnect_flush(ctx->preconnect);
+    }
     ctx->stats.reloads++;
     log_info("reload: %s: settings generation %llu, %s%s", ctx->config_path,
              (unsigned long long)ctx->gen->id, nchanged > 0 ? "changed: " : "nothing changed",

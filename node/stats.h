@@ -66,6 +66,23 @@ struct node_stats {
     uint64_t reloads;               /* good SIGHUP reloads */
     uint64_t reload_errors;         /* refused SIGHUP reloads (running config kept) */
     uint64_t access_log_errors;     /* access log lines lost (write failed) */
+    /* reuse of idle upstream connections across clients (upstream_idle.h) */
+    uint64_t reuse_idle;            /* gauge: idle connections kept now */
+    uint64_t reuse_hits;            /* requests sent on another client's idle connection */
+    uint64_t reuse_misses;          /* requests that could have and found none */
+    uint64_t reuse_discarded;       /* idle connections the upstream closed (or sent bytes on) */
+    uint64_t reuse_expired;         /* idle connections closed after reuse_max_idle_ms or a cap */
+    uint64_t reuse_retries;         /* requests sent again after their reused connection failed */
+    /* preconnect (preconnect.h) */
+    uint64_t preconnect_warm;       /* gauge: warm connections ready now */
+    uint64_t preconnect_warming;    /* gauge: warm connections being set up */
+    uint64_t preconnect_dials;      /* warm connections started */
+    uint64_t preconnect_dial_failures; /* ... of which failed to set up */
+    uint64_t preconnect_hits;       /* tries that took a warm connection */
+    uint64_t preconnect_misses;     /* tries that could have and found none */
+    uint64_t preconnect_discarded;  /* warm connections found dead (closed, reset, bytes) */
+    uint64_t preconnect_recycled;   /* warm connections closed after preconnect_max_idle_ms
+                                     * or beyond what use asks */
     struct hist ttfb;               /* request head parsed -> response head from upstream */
     struct hist connect_time;       /* dial start -> connected (and handshake done) */
     struct provider_stats providers; /* requests and bytes per provider (provider_stats.h) */

@@ -229,9 +229,14 @@ class TestNetnsFaults(unittest.TestCase):
             "users": [{"user": "nsuser", "pass": ns_pass}],
             "listen": "%s:%d" % (ns.ns_ip, 13128), "admin_listen": "%s:%d" % (ns.ns_ip, 19100)}},
             name="up-ns")
+        # reuse across clients off: the baseline request would leave an idle
+        # connection to the namespaced upstream, and a request on it once
+        # the DROP rule is in waits for the response deadline, not the
+        # connect deadline these timings are about (issue 14)
         node = f.start_node(pool_node_config(
             None, destination_allow=allow, connect_timeout_ms=CONNECT_TIMEOUT_MS,
-            retries=RETRIES, eject_consecutive_failures=0, idle_timeout_ms=5000),
+            retries=RETRIES, eject_consecutive_failures=0, idle_timeout_ms=5000,
+            reuse_max_idle_per_upstream=0),
             name="node-u")
         ns_up = (ns.ns_ip, up_ns.port, {"user": "nsuser", "pass": ns_pass})
         good_up = ("127.0.0.1", good.port, {})

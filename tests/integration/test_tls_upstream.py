@@ -359,21 +359,29 @@ class TestTlsUpstream(unittest.TestCase):
         self.assertGreaterEqual(m.get("pf_node_tunnels_total", 0), 3)
 
     def test_keep_alive_through_tls_upstream(self):
-        """Plain requests reuse the TLS connection to the upstream."""
+        """Plain requests reuse the TLS connection to the upstream, within a
+        client connection and (node.reuse_*, issue 14) across clients."""
         up, _up = self.https_direct_node()
         node = self.pool_node([up])
         for i in range(5):
             r = curl("-x", node.proxy_url, self.origin.url("/ka-%d" % i))
             self.assertEqual(r.status, 200, r)
-        # one curl per request, so the node's client side is new each time;
-        # its upstream connection is kept across them only within a client
-        # connection: five requests on one client connection, one handshake
+        # one curl per request, so the node's client side is new each time:
+        # the upstream connection the first left idle serves the other four
+        self.assertEqual(node.metric("pf_node_upstream_tls_handshakes_total"), 1)
+        self.assertEqual(node.metric("pf_node_reuse_hits_total"), 4)
+        # five requests on one client connection: still that connection
         urls = [self.origin.url("/ka1-%d" % i) for i in range(5)]
-        before = node.metric("pf_node_upstream_tls_handshakes_total")
         r = curl("-x", node.proxy_url, *urls)
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(node.metric("pf_node_upstream_tls_handshakes_total") - before, 1)
-        self.assertGreaterEqual(node.metric("pf_node_upstream_reused_total"), 4)
+        self.assertEqual(node.metric("pf_node_upstream_tls_handshakes_total"), 1)
+        self.assertGreaterEqual(node.metric("pf_node_upstream_reused_total"), 8)
+        # without reuse across clients each new client pays a handshake
+        off = self.pool_node([up], reuse_max_idle_per_upstream=0)
+        for i in range(3):
+            r = curl("-x", off.proxy_url, self.origin.url("/ka2-%d" % i))
+            self.assertEqual(r.status, 200, r)
+        self.assertEqual(off.metric("pf_node_upstream_tls_handshakes_total"), 3)
 
     def test_new_tunnels_resume_the_upstream_session(self):
         """The second and later connections to an https upstream resume the
