@@ -1,6 +1,7 @@
 /* The label values of a pool record; see label_value.h. */
 #include "label_value.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "str.h"
@@ -52,13 +53,17 @@ int label_value_set(struct upstream_labels *l, enum user_label lab, const char *
     return PF_OK;
 }
 
+static void merge_one(char *to, const char *from)
+{
+    if (to[0] == '\0' && from[0] != '\0')
+        snprintf(to, UPSTREAM_LABEL_MAX, "%s", from);
+}
+
 void label_value_merge(struct upstream_labels *dst, const struct upstream_labels *defaults)
 {
-    struct upstream_labels d = *defaults;
-    for (int lab = 0; lab < USER_LABEL_COUNT; lab++) {
-        char *to = label_value_field(dst, (enum user_label)lab);
-        const char *from = label_value_field(&d, (enum user_label)lab);
-        if (to != NULL && to[0] == '\0' && from[0] != '\0')
-            memcpy(to, from, strlen(from) + 1);
-    }
+    merge_one(dst->country, defaults->country);
+    merge_one(dst->region, defaults->region);
+    merge_one(dst->city, defaults->city);
+    merge_one(dst->isp, defaults->isp);
+    merge_one(dst->asn, defaults->asn);
 }
