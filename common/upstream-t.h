@@ -46,6 +46,8 @@ struct upstream {
     uint32_t latency_ms;                /* health-check EWMA; 0 = unknown */
     uint32_t tier;                      /* provider tier, 0 = primary .. UPSTREAM_TIER_MAX */
     struct upstream_labels labels;
+    uint64_t digest;                    /* pool_digest_entry() as the node's pool keeps
+                                         * it (pool_digest.h); not part of the record */
 };
 
 #endif
