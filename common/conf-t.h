@@ -231,14 +231,20 @@ enum conf_strategy {
 #define CONF_TAG_MAX      32
 
 struct conf_user {
-    char user[UPSTREAM_CRED_MAX];
-    char pass[UPSTREAM_CRED_MAX];   /* never logged */
+    char     user[UPSTREAM_CRED_MAX];
+    char     pass[UPSTREAM_CRED_MAX];   /* never logged */
+    int      max_conns;                 /* fleet-wide limits (node/user_meter.h); 0 = none */
+    int      max_rps;
+    int64_t  bytes_per_day;
+    int64_t  bytes_per_month;
 };
 
 struct conf_node {
     char     id[64];                    /* default "<hostname>-<pid>" */
     char     listen[CONF_ADDR_MAX];     /* default "127.0.0.1:3128" */
     char     admin_listen[CONF_ADDR_MAX];/* default "127.0.0.1:3180"; "" = none */
+    char     admin_token[128];          /* Bearer token of the admin ban API; "" = API off
+                                           (default). A secret: never logged */
     char     socks5_listen[CONF_ADDR_MAX];/* SOCKS5-only listener; default "" = none */
     enum conf_node_mode mode;
     enum conf_strategy  strategy;
@@ -259,6 +265,8 @@ struct conf_node {
     struct conf_user *users;            /* owned; "users": empty = no auth */
     int      nusers;
     int      is_anonymous_allowed;      /* "allow_anonymous": no users on a non-loopback listener */
+    int      is_redis_users;            /* "redis_users": users from {pf}:v1:users too (pool mode;
+                                           node/user_store.h), default false; restart-only */
     int      rotate_interval_s;         /* rotate strategy: seconds per upstream, 0 = every conn; default 60 */
     char     sticky_header[64];         /* session key header, stripped; "" = none (default) */
     char     session_tag[CONF_TAG_MAX]; /* user name session marker, default "-session-"; "" = off */
@@ -267,6 +275,10 @@ struct conf_node {
     int      eject_base_ms;             /* ejection time x n-th ejection, default 10000 */
     int      eject_max_ms;              /* ejection time cap, default 300000 */
     int      is_eject_panic;            /* every usable upstream ejected: 0 = 503 (default), 1 = use them anyway */
+    int      is_label_fallback;         /* "label_fallback": user-name labels match nothing:
+                                           0 = 503 naming the filter (default), 1 = whole pool */
+    char     upstream_header[64];       /* response header naming "<provider>/<short id>";
+                                           "" = none (default) */
     struct conf_cidr client_allow[CONF_CIDRS_MAX]; /* "client_allow": empty = any client */
     int      nclient_allow;
     uint16_t connect_ports[CONF_PORTS_MAX]; /* CONNECT destination ports, default 443 80 8080 8443 */

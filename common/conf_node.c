@@ -31,6 +31,11 @@ static const struct conf_key user_keys[] = {
     CONF_STR(struct conf_user, "user", user, CONF_F_NONEMPTY | CONF_F_REQUIRED, NULL,
              check_user_name),
     CONF_SECRET(struct conf_user, "pass", pass, CONF_F_REQUIRED, NULL),
+    /* the bounds of user_record.h: the same limits as a Redis user's */
+    CONF_INT(struct conf_user, "max_conns", max_conns, 0, 1000000, 0),
+    CONF_INT(struct conf_user, "max_rps", max_rps, 0, 1000000, 0),
+    CONF_INT(struct conf_user, "bytes_per_day", bytes_per_day, 0, INT64_C(1) << 53, 0),
+    CONF_INT(struct conf_user, "bytes_per_month", bytes_per_month, 0, INT64_C(1) << 53, 0),
 };
 static const struct conf_table user_table =
     CONF_TABLE(user_keys, struct conf_user, NULL, user_finish);
@@ -55,11 +60,11 @@ static const struct conf_choice node_strategies[] = {
 /* CONNECT only to the web's ports unless configured. */
 static const uint16_t node_connect_ports[] = { 443, 80, 8080, 8443, 0 };
 
-/* An HTTP field name (RFC 9110 token). The node strips this header before
- * forwarding, so a name that frames the message or that the proxy itself
+/* An HTTP field name (RFC 9110 token): node.sticky_header and
+ * node.upstream_header. The node strips or writes this header, so a name that frames the message or that the proxy itself
  * interprets is refused: stripping Content-Length while framing the body
  * by it would desynchronise the upstream (request smuggling). */
-static int check_sticky_header(void *base, char *value, struct pf_err *err)
+static int check_header_name(void *base, char *value, struct pf_err *err)
 {
     static const char *const reserved[] = {
         "content-length", "transfer-encoding", "host", "connection", "proxy-connection",
@@ -111,11 +116,25 @@ static int node_finish(void *base, const struct conf_obj *obj, struct pf_err *er
     return PF_OK;
 }
 
+/* node.admin_token: a Bearer token, 16..127 printable characters without
+ * spaces, or "" (the ban API is off). The reason never quotes it. */
+static int check_admin_token(void *base, char *value, struct pf_err *err)
+{
+    (void)base;
+    size_t len = strlen(value);
+    int ok = len == 0 || len >= 16;
+    for (size_t i = 0; i < len && ok; i++)
+        ok = value[i] > 0x20 && value[i] < 0x7f;
+    return ok ? PF_OK : pf_err_set(err, PF_EINVAL, "must be \"\" (off) or 16..127 printable "
+                                   "characters without spaces");
+}
+
 #define N struct conf_node
 static const struct conf_key node_keys[] = {
     CONF_NAME(N, "id", id, 0),
     CONF_LISTEN(N, "listen", listen, CONF_F_NONEMPTY, "127.0.0.1:3128"),
     CONF_LISTEN(N, "admin_listen", admin_listen, 0, "127.0.0.1:3180"),
+    CONF_SECRET(N, "admin_token", admin_token, 0, check_admin_token),
     CONF_LISTEN(N, "socks5_listen", socks5_listen, 0, NULL),
     CONF_CHOICE(N, "mode", mode, 0, node_modes, CONF_NODE_POOL),
     CONF_CHOICE(N, "strategy", strategy, 0, node_strategies, CONF_STRATEGY_ROUND_ROBIN),
@@ -133,14 +152,17 @@ static const struct conf_key node_keys[] = {
     CONF_POLICY(N, "upstream_allow_private", upstream_policy),
     CONF_ARRAY(N, "users", users, nusers, CONF_USERS_MAX, "users", &user_table),
     CONF_BOOL(N, "allow_anonymous", is_anonymous_allowed, 0),
+    CONF_BOOL(N, "redis_users", is_redis_users, 0),
     CONF_INT(N, "rotate_interval_s", rotate_interval_s, 0, 86400, 60),
-    CONF_STR(N, "sticky_header", sticky_header, 0, NULL, check_sticky_header),
+    CONF_STR(N, "sticky_header", sticky_header, 0, NULL, check_header_name),
     CONF_STR(N, "session_tag", session_tag, 0, "-session-", NULL),
     CONF_STR(N, "session_time_tag", session_time_tag, CONF_F_NONEMPTY, "-sesstime-", NULL),
     CONF_INT(N, "eject_consecutive_failures", eject_consecutive_failures, 0, 1000, 5),
     CONF_INT(N, "eject_base_ms", eject_base_ms, 1, 3600000, 10000),
     CONF_INT(N, "eject_max_ms", eject_max_ms, 1, 86400000, 300000),
     CONF_BOOL(N, "eject_panic", is_eject_panic, 0),
+    CONF_BOOL(N, "label_fallback", is_label_fallback, 0),
+    CONF_STR(N, "upstream_header", upstream_header, 0, NULL, check_header_name),
     CONF_CIDRS(N, "client_allow", client_allow, nclient_allow),
     CONF_PORTS(N, "connect_ports", connect_ports, nconnect_ports, node_connect_ports),
     CONF_INT(N, "drain_grace_ms", drain_grace_ms, 0, 3600000, 10000),

@@ -47,6 +47,11 @@ int keys_init(struct keys *k, const char *prefix, struct pf_err *err)
     (void)!keys_join(k->controller, sizeof(k->controller), k->base, "controller");
     (void)!keys_join(k->controller_lease, sizeof(k->controller_lease), k->base, "controller:lease");
     (void)!keys_join(k->health, sizeof(k->health), k->base, "health");
+    (void)!keys_join(k->bans, sizeof(k->bans), k->base, "bans");
+    (void)!keys_join(k->bans_expiry, sizeof(k->bans_expiry), k->base, "bans:expiry");
+    (void)!keys_join(k->bans_channel, sizeof(k->bans_channel), k->base, "bans:events");
+    (void)!keys_join(k->users, sizeof(k->users), k->base, "users");
+    (void)!keys_join(k->users_version, sizeof(k->users_version), k->base, "users:version");
     return PF_OK;
 }
 
@@ -75,4 +80,52 @@ int keys_node_upstreams(const struct keys *k, const char *node_id, char *buf, si
         return PF_EINVAL;
     int n = snprintf(buf, len, "%s:node:%s:upstreams", k->base, node_id);
     return (n < 0 || (size_t)n >= len) ? PF_ERANGE : PF_OK;
+}
+
+int keys_valid_user(const char *user)
+{
+    size_t n = strlen(user);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = user[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '@' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* "{pf}:v1:usage:<user>:<what>[:<period>]" with <period> of <digits> digits. */
+static int keys_usage(const struct keys *k, const char *user, const char *what,
+                      const char *period, size_t digits, char *buf, size_t len)
+{
+    if (!keys_valid_user(user))
+        return PF_EINVAL;
+    if (period != NULL) {
+        if (strlen(period) != digits)
+            return PF_EINVAL;
+        for (size_t i = 0; i < digits; i++)
+            if (period[i] < '0' || period[i] > '9')
+                return PF_EINVAL;
+    }
+    int n = period != NULL ? snprintf(buf, len, "%s:usage:%s:%s:%s", k->base, user, what, period)
+                           : snprintf(buf, len, "%s:usage:%s:%s", k->base, user, what);
+    return (n < 0 || (size_t)n >= len) ? PF_ERANGE : PF_OK;
+}
+
+int keys_user_day(const struct keys *k, const char *user, const char *day, char *buf, size_t len)
+{
+    return keys_usage(k, user, "day", day, 8, buf, len);
+}
+
+int keys_user_month(const struct keys *k, const char *user, const char *month, char *buf,
+                    size_t len)
+{
+    return keys_usage(k, user, "month", month, 6, buf, len);
+}
+
+int keys_user_live(const struct keys *k, const char *user, char *buf, size_t len)
+{
+    return keys_usage(k, user, "live", NULL, 0, buf, len);
 }

@@ -32,14 +32,20 @@ static int snapshot_add_sealed(cJSON *o, const struct upstream *u, const struct 
 }
 
 /* The label names of a record's "labels" object, in struct upstream_labels order. */
-static const char *const snapshot_label_names[] = { "country", "city", "isp" };
+static const char *const snapshot_label_names[] = { "country", "city", "isp", "region", "asn" };
 
 static char *snapshot_label_field(struct upstream_labels *l, size_t i)
 {
-    return i == 0 ? l->country : i == 1 ? l->city : l->isp;
+    switch (i) {
+    case 0:  return l->country;
+    case 1:  return l->city;
+    case 2:  return l->isp;
+    case 3:  return l->region;
+    default: return l->asn;
+    }
 }
 
-/* Adds "labels": {"country": .., "city": .., "isp": ..} with the non-empty
+/* Adds "labels": {"country": .., "city": .., "isp": .., "region": .., "asn": ..} with the non-empty
  * labels of <l>; nothing when all are empty. */
 static int snapshot_add_labels(cJSON *o, const struct upstream_labels *l)
 {

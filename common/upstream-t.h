@@ -31,6 +31,8 @@ struct upstream_labels {
     char     country[UPSTREAM_LABEL_MAX];  /* as the provider spells it ("US", "DE") */
     char     city[UPSTREAM_LABEL_MAX];
     char     isp[UPSTREAM_LABEL_MAX];
+    char     region[UPSTREAM_LABEL_MAX];
+    char     asn[UPSTREAM_LABEL_MAX];      /* "4134" or "AS4134" */
 };
 
 struct upstream {

@@ -15,7 +15,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct conf_user users[] = { { "alice", "wonder" }, { "bob", "b0b:pass" } };
+static struct conf_user users[] = { { .user = "alice", .pass = "wonder" },
+                                    { .user = "bob", .pass = "b0b:pass" } };
 
 static void check_user(const struct auth_user *u)
 {

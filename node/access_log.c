@@ -121,9 +121,6 @@ void access_mark_end(struct access_mark *m, struct conn *c, const struct attempt
         return;
     int64_t now_us = clock_mono_us();
     int is_upstream = a != NULL && a->nattempts > 0 && a->has_up;
-    char up[ACCESS_UPSTREAM_ID_LEN] = "";
-    if (is_upstream)
-        access_log_upstream_id(a->up_id, up, sizeof(up));
     struct access_rec r = {
         .time_ms = clock_wall_ms(),
         .conn_id = c->id,
@@ -132,7 +129,7 @@ void access_mark_end(struct access_mark *m, struct conn *c, const struct attempt
         .method = m->method,
         .target = a != NULL ? a->dest : "",
         .status = m->status,
-        .upstream = up,
+        .upstream = is_upstream ? a->up_sid : "",
         .provider = is_upstream ? a->up.provider : "",
         .attempts = a != NULL ? a->nattempts : 0,
         .bytes_in = c->bytes_in - PF_MIN_OF(m->bytes_in0, c->bytes_in),
@@ -148,16 +145,6 @@ void access_mark_end(struct access_mark *m, struct conn *c, const struct attempt
 }
 
 /* --- pure --- */
-
-void access_log_upstream_id(const char *up_id, char *buf, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;          /* FNV-1a 64 */
-    for (const unsigned char *p = (const unsigned char *)up_id; *p != '\0'; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
-    snprintf(buf, len, "%012llx", (unsigned long long)(h >> 16));
-}
 
 /* A JSON string of <s>, or null when it is "". */
 static void append_json(char *buf, size_t len, size_t *o, const char *s)

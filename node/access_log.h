@@ -7,7 +7,7 @@
  * name, without a session suffix; never a password), method, target
  * (host:port), status (the HTTP status answered; for SOCKS5 200 when the
  * tunnel was set up, else the failure kind's HTTP status), upstream (a
- * short opaque id, access_log_upstream_id(); never the upstream's address
+ * short id, common/upstream_sid.h, as the attempt carries it; never the upstream's address
  * or credentials), provider, attempts, bytes_in and bytes_out of the
  * exchange, ttfb_ms (to the answer's head), duration_ms and reason (the
  * failure kind, conn_err.h; "done" for a completed exchange).
@@ -30,7 +30,6 @@
 #include "log.h"
 
 #define ACCESS_LOG_LINE_MAX 4096
-#define ACCESS_UPSTREAM_ID_LEN 13          /* 12 hex characters and the NUL */
 
 struct access_log;
 
@@ -106,12 +105,6 @@ void access_mark_end(struct access_mark *m, struct conn *c, const struct attempt
                      enum conn_err reason);
 
 /* --- pure (tests/unit/test_access_log.c) --- */
-
-/* The short opaque id of upstream <up_id> (its pool id, which holds its
- * address and user): 12 hex characters of a 64-bit FNV-1a hash, into
- * <buf> of <len> >= ACCESS_UPSTREAM_ID_LEN bytes. The one place to swap
- * for the fleet's upstream short id. */
-void access_log_upstream_id(const char *up_id, char *buf, size_t len);
 
 /* Formats <r> as one line in <format>, '\n' included, into <buf> of <len>
  * bytes (NUL-terminated); every string is sanitized, a JSON line is

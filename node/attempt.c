@@ -7,6 +7,8 @@
 #include <event2/bufferevent.h>
 
 #include "addr.h"
+#include "ban_set.h"
+#include "ban_sync.h"
 #include "clock.h"
 #include "clog.h"
 #include "log.h"
@@ -110,6 +112,11 @@ void attempt_reset(struct attempt *a)
     attempt_settle(a, 0);       /* ended otherwise (client gone, ...): a success, as the dial was */
     release_upstream(a);
     a->has_session = 0;
+    a->filter.mask = 0;
+    a->filter_text[0] = '\0';
+    a->note[0] = '\0';
+    a->session_name[0] = '\0';
+    a->user[0] = '\0';
     http_target_deinit(&a->tgt);
     memset(&a->tgt, 0, sizeof(a->tgt));
     a->dest[0] = '\0';
@@ -130,11 +137,22 @@ void attempt_deinit(struct attempt *a)
 
 void attempt_set_session_user(struct attempt *a, struct auth_user *u)
 {
+    snprintf(a->user, sizeof(a->user), "%s", u->base_user);
+    a->session_name[0] = '\0';
+    const char *nl = u->is_sticky ? strchr(u->key, '\n') : NULL;
+    if (nl != NULL) {
+        size_t ul = (size_t)(nl - u->key);
+        if (ban_session_name(u->key, ul, nl + 1, strlen(nl + 1), a->session_name,
+                             sizeof(a->session_name)) != PF_OK)
+            a->session_name[0] = '\0';   /* too long to be named by a ban */
+    }
     if (u->is_sticky) {
         a->has_session = 1;
         a->session_hash = select_session_hash(u->key, strlen(u->key), u->lifetime_min,
                                               clock_wall_ms());
     }
+    select_filter_from_params(&u->params, &a->filter);
+    user_params_format_filter(&u->params, a->filter_text, sizeof(a->filter_text));
     memset(u, 0, sizeof(*u));
 }
 
@@ -178,6 +196,81 @@ void attempt_settle(struct attempt *a, int is_failure)
     attempt_record(a, is_failure);
 }
 
+/* Bans skipped by one pick at most: beyond, the pick answers as if no
+ * upstream were left (the controller ejects an upstream banned on many
+ * domains, so long runs of banned winners are not expected). */
+#define ATTEMPT_BAN_SKIPS_MAX 64
+
+/* Returns 1 when upstream <id> is banned for <host>, for every session or
+ * for <session> (may be NULL). */
+static int is_banned_id(const struct node_ctx *ctx, const char *id, const char *session,
+                        const char *host, int64_t now_wall_ms)
+{
+    const struct ban_set *bs = ctx->bans != NULL ? ban_sync_set(ctx->bans) : NULL;
+    if (bs == NULL || bs->count == 0)
+        return 0;
+    char sid[UPSTREAM_SID_LEN];
+    upstream_sid_format(ban_sync_sid_key(ctx->bans), id, sid, sizeof(sid));
+    return ban_set_match(bs, sid, session, host, strlen(host), now_wall_ms) != NULL;
+}
+
+/* pool_cache_select() that skips upstreams banned for <host> (and
+ * <session>): a banned winner is excluded and the pick runs again, so a
+ * sticky session gets the next upstream in its rendezvous order for this
+ * host only. Adds the skips to <*nskipped>. */
+static long select_unbanned(struct node_ctx *ctx, const struct pool_select_req *rq0,
+                            const char *session, const char *host, struct pool_select_res *res,
+                            uint64_t *nskipped)
+{
+    long ex[ATTEMPT_TRIED_MAX + ATTEMPT_BAN_SKIPS_MAX];
+    struct pool_select_req rq = *rq0;
+    size_t n = PF_MIN_OF(rq0->nexclude, (size_t)ATTEMPT_TRIED_MAX);
+    for (size_t i = 0; i < n; i++)
+        ex[i] = rq0->exclude[i];
+    for (int skips = 0;; skips++) {
+        rq.exclude = ex;
+        rq.nexclude = n;
+        long idx = pool_cache_select(&ctx->pool, &rq, res);
+        if (idx < 0 || !is_banned_id(ctx, ctx->pool.ids[idx], session, host, rq.now_wall_ms))
+            return idx;
+        (*nskipped)++;
+        if (skips == ATTEMPT_BAN_SKIPS_MAX - 1)
+            return -1;
+        ex[n++] = idx;
+    }
+}
+
+int attempt_session_upstream(struct node_ctx *ctx, const char *session_name, const char *host,
+                             char sid[UPSTREAM_SID_LEN])
+{
+    const char *sep = strstr(session_name, BAN_SESSION_SEP);
+    char key[BAN_SESSION_MAX];
+    if (sep == NULL || !ban_session_is_valid(session_name, strlen(session_name)))
+        return PF_EINVAL;
+    /* the session key as auth.h builds it: "<base user>\n<session id>" */
+    int kl = snprintf(key, sizeof(key), "%.*s\n%s", (int)(sep - session_name), session_name,
+                      sep + sizeof(BAN_SESSION_SEP) - 1);
+    if (kl < 0 || (size_t)kl >= sizeof(key))
+        return PF_EINVAL;
+    struct pool_select_req rq = {
+        .strategy = ctx->conf.node.strategy,
+        .now_wall_ms = clock_wall_ms(),
+        .now_mono_ms = clock_mono_ms(),
+        .has_session = 1,
+        .session_hash = select_session_hash(key, (size_t)kl, 0, 0),
+        .is_eject_panic = ctx->conf.node.is_eject_panic,
+    };
+    for (unsigned s = 0; s < 8; s++)
+        if (dial_scheme_is_supported((enum upstream_scheme)s))
+            rq.scheme_mask |= 1u << s;
+    uint64_t nskipped = 0;
+    long idx = select_unbanned(ctx, &rq, session_name, host, NULL, &nskipped);
+    if (idx < 0)
+        return PF_ENOENT;
+    upstream_sid_format(ban_sync_sid_key(ctx->bans), ctx->pool.ids[idx], sid, UPSTREAM_SID_LEN);
+    return PF_OK;
+}
+
 /* Picks the next upstream (pool mode) into a->up. Returns 0, or -1 when
  * none is left (then the request has been answered). */
 static int pick(struct attempt *a)
@@ -201,13 +294,29 @@ static int pick(struct attempt *a)
         .rnd = rng_next(&ctx->rng),
         .rotate_interval_s = cn->rotate_interval_s,
         .is_eject_panic = cn->is_eject_panic,
+        .filter = &a->filter,
+        .is_filter_fallback = cn->is_label_fallback,
     };
     for (unsigned s = 0; s < 8; s++)
         if (dial_scheme_is_supported((enum upstream_scheme)s))
             rq.scheme_mask |= 1u << s;
     struct pool_select_res res;
-    long idx = pool_cache_select(&ctx->pool, &rq, &res);
+    long idx = select_unbanned(ctx, &rq, a->session_name[0] != '\0' ? a->session_name : NULL,
+                               a->tgt.host, &res, &ctx->stats.ban_skips);
     ctx->stats.upstream_unsupported += res.nunsupported;
+    if (idx < 0 && res.is_filter_empty) {
+        /* never a silent fallback: the client asked for labels the pool lacks */
+        snprintf(a->note, sizeof(a->note), "no upstream matches %s", a->filter_text);
+        clog_info(c, "%s %s: %s", a->verb, a->dest, a->note);
+        ctx->stats.label_misses++;
+        conn_reply_error(c, CONN_ERR_NO_UPSTREAM);
+        return -1;
+    }
+    if (res.is_filter_fallback_used) {
+        clog_debug(c, "no upstream matches %s: node.label_fallback uses the whole pool",
+                   a->filter_text);
+        ctx->stats.label_fallbacks++;
+    }
     if (idx < 0) {
         if (a->nattempts == 0 && res.is_all_ejected)
             a->retry_after_s = attempt_retry_after_s(res.retry_after_ms);
@@ -221,6 +330,7 @@ static int pick(struct attempt *a)
     a->up_idx = idx;
     attempt_tried_add(&a->tried, idx);
     snprintf(a->up_id, sizeof(a->up_id), "%s", ctx->pool.ids[idx]);
+    upstream_sid_format(&ctx->sid_key, a->up_id, a->up_sid, sizeof(a->up_sid));
     pool_cache_conn_delta(&ctx->pool, a->up_id, 1);
     a->is_up_counted = 1;
     return 0;
@@ -239,7 +349,9 @@ static void try_next(struct attempt *a)
      * closing as idle (HAProxy's http-reuse safe). */
     if (a->nattempts == 0 && a->is_reusable && c->ubev != NULL && !a->has_session &&
         attempt_may_reuse(a->ukey, a->dest, is_pool_mode(a), a->ubev_pool_version,
-                          ctx->pool.version)) {
+                          ctx->pool.version) &&
+        !(is_pool_mode(a) && a->has_up &&
+          is_banned_id(ctx, a->up_id, NULL, a->tgt.host, clock_wall_ms()))) {
         a->nattempts++;
         a->is_reused = 1;
         ctx->stats.upstream_reused++;
@@ -276,6 +388,13 @@ void attempt_begin(struct attempt *a)
     if (a->is_tunnel && !policy_connect_port_allowed(cn, a->tgt.port)) {
         clog_info(c, "%s %s: port not in node.connect_ports", a->verb, a->dest);
         c->ctx->stats.connect_port_denials++;
+        conn_reply_error(c, CONN_ERR_POLICY);
+        return;
+    }
+    if (ban_is_control_host(a->tgt.host)) {
+        /* reserved for in-band requests (http_proxy answers plain HTTP
+         * ones): a SOCKS5 or CONNECT request for it goes nowhere */
+        clog_info(c, "%s %s: reserved host, not forwarded", a->verb, a->dest);
         conn_reply_error(c, CONN_ERR_POLICY);
         return;
     }
@@ -344,6 +463,14 @@ static void on_dial_done(void *arg, enum dial_err err, struct bufferevent *bev)
               dial_err_name(err), c->dial.detail != NULL ? ": " : "",
               c->dial.detail != NULL ? c->dial.detail : "", c->dial.reply_status);
     struct attempt_verdict v = attempt_dial_verdict(err, c->dial.reply_status);
+    /* the answer names a refused tunnel, which the client cannot see
+     * otherwise: another upstream may allow what this one's policy denies */
+    if (err == DIAL_ERR_UPSTREAM_STATUS && a->has_up)
+        snprintf(a->note, sizeof(a->note), "upstream %.40s/%s refused CONNECT to %.100s with %d%s",
+                 a->up.provider, a->up_sid, a->dest, c->dial.reply_status,
+                 c->dial.reply_status == 403 ? " (its port or destination policy)" : "");
+    else
+        a->note[0] = '\0';
     if (v.is_upstream_fault)
         attempt_record(a, 1);
     attempt_fail(a, v.reason, v.is_retryable);

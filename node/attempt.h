@@ -32,11 +32,14 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "ban.h"
 #include "conn.h"
 #include "conn_err.h"
 #include "dial.h"
 #include "http_head.h"
+#include "select.h"
 #include "upstream-t.h"
+#include "upstream_sid.h"
 
 #define ATTEMPT_TRIED_MAX 16
 #define ATTEMPT_DEST_MAX  300           /* "host:port", IPv6 bracketed */
@@ -61,11 +64,20 @@ struct attempt {
                                          * (an idempotent plain request) */
     int                 has_session;    /* sticky: rendezvous on session_hash */
     uint64_t            session_hash;
+    struct select_filter filter;        /* labels of the user name; mask 0 = whole pool */
+    char                filter_text[160]; /* "country=us city=boston", for the 503 and logs */
+    char                note[PF_ERR_MSG_LEN]; /* said in the body of the node's own error
+                                         * answer ("no upstream matches country=us"); "" = none */
+    char                session_name[BAN_SESSION_MAX]; /* "<user>-session-<key>" of a user
+                                         * name's session, which session bans name; "" = none */
+    char                user[AUTH_USER_MAX]; /* the client's base user name ("" = none) */
     /* the chosen upstream (pool mode) */
     struct upstream     up;             /* copy: the pool may be swapped meanwhile */
     int                 has_up;
     long                up_idx;         /* its pool index, in tried.generation */
     char                up_id[UPSTREAM_ID_MAX]; /* its id, for counts and passive health */
+    char                up_sid[UPSTREAM_SID_LEN]; /* its short id (upstream_sid.h): what
+                                         * clients and the access log see */
     int                 is_up_counted;  /* counted in pool_cache active conns of up_id */
     int                 is_outcome_open;/* a plain request dialed up: its passive-health outcome
                                          * waits for the response head (attempt_settle()) */
@@ -95,12 +107,21 @@ void attempt_deinit(struct attempt *a);
  * the tries forgotten. The kept-alive connection (c->ubev, ukey) stays. */
 void attempt_reset(struct attempt *a);
 
-/* The sticky session named by client user <u> (auth.h), if any; wipes <u>. */
+/* The sticky session, label filter and base user name named by client
+ * user <u> (auth.h), if any; wipes <u>. */
 void attempt_set_session_user(struct attempt *a, struct auth_user *u);
 
 /* The sticky session keyed by <key> (node.sticky_header), unless one is
  * set already. */
 void attempt_set_session_key(struct attempt *a, const char *key);
+
+/* The short id of the upstream that session <session_name>
+ * ("<user>-session-<key>", without a lifetime) gets for host <host> now:
+ * the first in its rendezvous order not banned for that host, as pick()
+ * chooses. Writes it into <sid>. Returns PF_OK, PF_ENOENT when no upstream
+ * is usable, PF_EINVAL for a malformed name. */
+int attempt_session_upstream(struct node_ctx *ctx, const char *session_name, const char *host,
+                             char sid[UPSTREAM_SID_LEN]) PF_MUSTCHECK;
 
 /* Formats a->dest from a->tgt (fill a->tgt first). */
 void attempt_set_dest(struct attempt *a);

@@ -80,6 +80,7 @@ static const struct gen_key restart_redis_keys[] = {
     KEY("redis.connect_timeout_ms", redis.connect_timeout_ms),
     KEY("redis.command_timeout_ms", redis.command_timeout_ms),
     KEY_STR("redis.credential_key_file", redis.credential_key_file),
+    KEY("node.redis_users", node.is_redis_users),
     KEY("redis.sentinels", redis.sentinels),
     KEY("redis.sentinels", redis.nsentinels),
     KEY_STR("redis.master_name", redis.master_name),
@@ -111,6 +112,8 @@ static const struct gen_key reload_keys[] = {
     KEY("node.eject_base_ms", node.eject_base_ms),
     KEY("node.eject_max_ms", node.eject_max_ms),
     KEY("node.eject_panic", node.is_eject_panic),
+    KEY("node.label_fallback", node.is_label_fallback),
+    KEY_STR("node.upstream_header", node.upstream_header),
     KEY("node.client_allow", node.client_allow),
     KEY("node.client_allow", node.nclient_allow),
     KEY("node.connect_ports", node.connect_ports),
@@ -161,7 +164,11 @@ static int users_differ(const struct conf_node *a, const struct conf_node *b)
         return 1;
     for (int i = 0; i < a->nusers; i++)
         if (strcmp(a->users[i].user, b->users[i].user) != 0 ||
-            strcmp(a->users[i].pass, b->users[i].pass) != 0)
+            strcmp(a->users[i].pass, b->users[i].pass) != 0 ||
+            a->users[i].max_conns != b->users[i].max_conns ||
+            a->users[i].max_rps != b->users[i].max_rps ||
+            a->users[i].bytes_per_day != b->users[i].bytes_per_day ||
+            a->users[i].bytes_per_month != b->users[i].bytes_per_month)
             return 1;
     return 0;
 }

@@ -34,6 +34,10 @@ enum conn_err {
     CONN_ERR_NO_UPSTREAM,
     CONN_ERR_ALL_EJECTED,         /* every usable upstream is locally ejected */
     CONN_ERR_OVER_LIMIT,          /* max_clients reached */
+    CONN_ERR_USER_MAX_CONNS,      /* the user's max_conns, fleet-wide (user_meter.h) */
+    CONN_ERR_USER_MAX_RPS,        /* the user's max_rps, fleet-wide */
+    CONN_ERR_USER_BYTES_PER_DAY,  /* the user's daily byte quota, fleet-wide */
+    CONN_ERR_USER_BYTES_PER_MONTH,/* the user's monthly byte quota, fleet-wide */
     CONN_ERR_TUNNEL_DONE,         /* a tunnel side closed */
     CONN_ERR_SHUTDOWN,
     CONN_ERR_INTERNAL,

@@ -11,8 +11,11 @@
 #include <event2/event.h>
 
 #include "access_log.h"
+#include "user_meter.h"
+#include "user_store.h"
 #include "attempt.h"
 #include "auth.h"
+#include "ban_control.h"
 #include "clock.h"
 #include "clog.h"
 #include "conn.h"
@@ -60,6 +63,7 @@ struct http_session {
     struct attempt       att;           /* embedded: where the exchange goes */
     struct http_exchange x;             /* embedded: the current exchange */
     int                  is_head_started; /* READ_HEAD: bytes of the next head arrived */
+    struct user_tap      tap;           /* the authenticated user's meter (user_meter.h) */
 };
 
 static const struct conn_ops http_ops;
@@ -83,6 +87,7 @@ static void exchange_reset(struct http_session *hs)
 static void http_release(struct conn *c)
 {
     struct http_session *hs = session_of(c);
+    user_meter_tap_end(c->ctx->meter, &hs->tap);
     exchange_reset(hs);
     attempt_deinit(&hs->att);
 }
@@ -137,11 +142,14 @@ static int add_header_line(struct evbuffer *out, const struct http_header *h)
 static const char *status_text(int status)
 {
     switch (status) {
+    case 200: return "OK";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
+    case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 407: return "Proxy Authentication Required";
     case 408: return "Request Timeout";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
@@ -183,11 +191,12 @@ static void http_reply_error(struct conn *c, enum conn_err reason)
     if (status == 407) st->auth_failures++;
     if (status == 403) st->policy_denials++;
     const char *text = status_text(status);
-    char body[128];
-    int blen = snprintf(body, sizeof(body), "%d %s\n", status, text);
+    char body[128 + sizeof(hs->att.note)];
+    int blen = snprintf(body, sizeof(body), "%d %s\n%s%s", status, text, hs->att.note,
+                        hs->att.note[0] != '\0' ? "\n" : "");
     const char *extra = "";
     char retry_after[48];
-    if (status == 503) {
+    if (status == 503 || status == 429) {
         snprintf(retry_after, sizeof(retry_after), "Retry-After: %d\r\n",
                  hs->att.retry_after_s > 0 ? hs->att.retry_after_s : 1);
         extra = retry_after;
@@ -362,6 +371,17 @@ static void send_request(struct conn *c, struct http_session *hs)
     forward_request(c, hs);
 }
 
+/* "<node.upstream_header>: <provider>/<short id>\r\n" of the upstream that
+ * served (pool mode) into <buf>; "" when the header is off or no upstream
+ * was used. */
+static void format_upstream_header(const struct conn *c, const struct attempt *a, char *buf,
+                                   size_t len)
+{
+    buf[0] = '\0';
+    if (c->cn->upstream_header[0] != '\0' && a->has_up && a->nattempts > 0)
+        snprintf(buf, len, "%s: %s/%s\r\n", c->cn->upstream_header, a->up.provider, a->up_sid);
+}
+
 /* ops->on_upstream_ready: the request goes out, or a CONNECT gets its 200
  * and becomes a tunnel. */
 static void http_on_upstream_ready(struct conn *c)
@@ -374,8 +394,11 @@ static void http_on_upstream_ready(struct conn *c)
         send_request(c, hs);
         return;
     }
-    static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-    if (conn_client_write(c, ok, sizeof(ok) - 1) != PF_OK) {
+    char ok[UPSTREAM_NAME_MAX + sizeof(c->cn->upstream_header) + 96];
+    char up[UPSTREAM_NAME_MAX + sizeof(c->cn->upstream_header) + 32];
+    format_upstream_header(c, &hs->att, up, sizeof(up));
+    int n = snprintf(ok, sizeof(ok), "HTTP/1.1 200 Connection established\r\n%s\r\n", up);
+    if (n < 0 || (size_t)n >= sizeof(ok) || conn_client_write(c, ok, (size_t)n) != PF_OK) {
         conn_close(c, CONN_ERR_INTERNAL);
         return;
     }
@@ -394,15 +417,70 @@ static void http_on_upstream_ready(struct conn *c)
 /* Returns 1 when the request carries valid client credentials (or none are
  * needed). The user name may carry a session suffix (alice-session-42): the
  * base name is authenticated and the session becomes the sticky key. */
-static int is_authorized(struct conn *c, struct http_session *hs)
+static int is_authorized(struct conn *c, struct http_session *hs, struct user_who *who,
+                         int *is_required)
 {
-    struct auth_user u;
+    struct auth_user au;
+    struct auth_user *u = &au;
+    struct auth_source src;
+    user_store_auth_source(c->ctx->users, &src);
     hs->att.has_session = 0;
-    int ok = auth_check_basic(c->cn, http_head_get(hs->x.req, "proxy-authorization"), &u);
-    if (ok && c->cn->nusers > 0)
-        access_mark_user(&hs->x.mark, c, u.base_user);
-    attempt_set_session_user(&hs->att, &u);
+    *is_required = auth_is_required(c->cn, &src);
+    int ok = auth_check_basic_from(c->cn, &src, http_head_get(hs->x.req, "proxy-authorization"), u);
+    user_who_from(who, u);
+    if (ok && *is_required)
+        access_mark_user(&hs->x.mark, c, who->name);
+    if (u->reason[0] != '\0') {
+        /* unknown or malformed parameters: refused even without node.users,
+         * with the reason (it quotes only what was validated) */
+        snprintf(hs->att.note, sizeof(hs->att.note), "bad user name: %.200s", u->reason);
+        c->ctx->stats.user_param_errors++;
+        ok = 0;
+    }
+    attempt_set_session_user(&hs->att, u);
     return ok;
+}
+
+static void count_response(struct node_stats *st, int status);
+
+/* A request to the reserved host (ban_control.h): answered here with
+ * JSON, never forwarded; then the connection closes. */
+static void answer_control(struct conn *c, struct http_session *hs)
+{
+    struct http_exchange *x = &hs->x;
+    char *json = NULL;
+    int status;
+    if (x->is_connect || x->req->is_chunked || x->req->content_length > 0)
+        status = ban_control_error(400, "use GET http://" BAN_CONTROL_HOST "/ban?session=..."
+                                   "&domain=... without a body", &json);
+    else
+        status = ban_control_inband(c->ctx, hs->att.user, hs->att.tgt.path, &json);
+    if (json == NULL) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    char head[256];
+    size_t blen = strlen(json);
+    int hlen = snprintf(head, sizeof(head),
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                        status, status_text(status), blen + 1);
+    int rc = conn_client_write(c, head, (size_t)hlen);
+    if (rc == PF_OK && !x->is_head_req)
+        rc = conn_client_write(c, json, blen);
+    if (rc == PF_OK && !x->is_head_req)
+        rc = conn_client_write(c, "\n", 1);
+    free(json);
+    if (rc != PF_OK) {
+        conn_close(c, CONN_ERR_INTERNAL);
+        return;
+    }
+    x->phase = HTTP_RESP_ERROR;
+    count_response(&c->ctx->stats, status);
+    clog_debug(c, "answered %d to an in-band request", status);
+    access_mark_answer(&x->mark, status);
+    access_mark_end(&x->mark, c, &hs->att, CONN_ERR_DONE);
+    conn_flush_and_close(c, CONN_ERR_DONE);
 }
 
 /* A complete request head is in x->req (READ_HEAD): admit it and start
@@ -423,10 +501,26 @@ static void on_request(struct conn *c, struct http_session *hs)
         x->is_req_keep_alive = !req->is_conn_close &&
             (req->is_conn_keep_alive ||
              http_list_has_token(http_head_get(req, "proxy-connection"), "keep-alive"));
-    if (!is_authorized(c, hs)) {
-        clog_info(c, "%s: proxy authentication failed or missing", x->is_connect ? "CONNECT" : req->method);
+    struct user_who who;
+    int is_required = 0;
+    if (!is_authorized(c, hs, &who, &is_required)) {
+        clog_info(c, "%s: proxy authentication failed or missing%s%s",
+                  x->is_connect ? "CONNECT" : req->method, hs->att.note[0] != '\0' ? ": " : "",
+                  hs->att.note);
         conn_reply_error(c, CONN_ERR_AUTH);
         return;
+    }
+    if (is_required) {
+        int retry_after_s = 0;
+        enum conn_err k = user_meter_admit_user(ctx, c->cn, &who, &hs->tap, &c->bytes_in,
+                                                &c->bytes_out, &retry_after_s);
+        if (k != CONN_ERR_NONE) {
+            clog_info(c, "%s: user %s over its limit (%s)", x->is_connect ? "CONNECT" : req->method,
+                      who.name, conn_err_name(k));
+            a->retry_after_s = retry_after_s;
+            conn_reply_error(c, k);
+            return;
+        }
     }
     struct pf_err err;
     pf_err_clear(&err);
@@ -440,6 +534,10 @@ static void on_request(struct conn *c, struct http_session *hs)
         return;
     }
     attempt_set_dest(a);
+    if (ban_is_control_host(a->tgt.host)) {
+        answer_control(c, hs);
+        return;
+    }
     clog_debug(c, "%s %s", req->method, a->dest);
     a->verb = x->is_connect ? "CONNECT" : req->method;
     a->is_tunnel = x->is_connect;
@@ -539,17 +637,26 @@ static void finish_exchange(struct conn *c, struct http_session *hs)
     next_request(c, hs);
 }
 
-/* Writes <resp>'s status line and end-to-end headers to the client. */
+/* Writes <resp>'s status line and end-to-end headers to the client, with
+ * node.upstream_header naming the upstream on a final answer (one the
+ * upstream or the origin sent under that name is dropped: it could lie). */
 static int write_response_head(struct conn *c, const struct http_head *resp, const char *conn_hdr)
 {
     struct evbuffer *tmp = evbuffer_new();
     if (tmp == NULL)
         return PF_ENOMEM;
+    const char *own = c->cn->upstream_header;
     int ok = evbuffer_add_printf(tmp, "HTTP/1.1 %03d %s\r\n", resp->status, resp->reason) >= 0;
     for (size_t i = 0; ok && i < resp->nheaders; i++) {
-        if (http_head_is_hop_by_hop(resp, i))
+        if (http_head_is_hop_by_hop(resp, i) ||
+            (own[0] != '\0' && strcasecmp(resp->headers[i].name, own) == 0))
             continue;
         ok = add_header_line(tmp, &resp->headers[i]) == 0;
+    }
+    if (ok && resp->status >= 200) {
+        char up[UPSTREAM_NAME_MAX + sizeof(((struct conf_node *)0)->upstream_header) + 32];
+        format_upstream_header(c, &session_of(c)->att, up, sizeof(up));
+        ok = up[0] == '\0' || evbuffer_add(tmp, up, strlen(up)) == 0;
     }
     if (ok && conn_hdr != NULL)
         ok = evbuffer_add_printf(tmp, "Connection: %s\r\n", conn_hdr) >= 0;
@@ -781,8 +888,10 @@ static void http_on_timeout(struct conn *c)
                   hs->att.dest, cn->response_timeout_ms);
         hs->att.is_outcome_open = 0;
         attempt_record(&hs->att, 1);   /* the upstream's fault (also on a reused connection): passive ejection */
-        /* never replayed: the upstream may have acted on the request */
-        exchange_fail(c, hs, CONN_ERR_UPSTREAM_TIMEOUT, 0);
+        /* an idempotent request whose body is not streamed yet is retried
+         * elsewhere (RFC 9110 9.2.2); exchange_fail() refuses the others:
+         * the upstream may have acted on them */
+        exchange_fail(c, hs, CONN_ERR_UPSTREAM_TIMEOUT, 1);
         return;
     }
     if (x->phase == HTTP_RESP_NONE) {

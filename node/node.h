@@ -9,6 +9,7 @@
 #include "pool_cache.h"
 #include "rng.h"
 #include "stats.h"
+#include "upstream_sid.h"
 
 struct event;
 struct seal_key;
@@ -16,6 +17,7 @@ struct event_base;
 struct evdns_base;
 struct redis_link;
 struct pool_sync;
+struct ban_sync;
 struct listener;
 struct admin_http;
 struct report;
@@ -26,6 +28,8 @@ struct drain;
 struct reload;
 struct conf_gen;
 struct access_log;
+struct user_store;
+struct user_meter;
 
 struct node_ctx {
     struct event_base *base;            /* owned */
@@ -40,8 +44,11 @@ struct node_ctx {
     struct pool_cache  pool;            /* pool mode; filled by pool_sync */
     struct seal_key   *cred_key;        /* owned (seal_key_destroy); redis.credential_key_file,
                                            NULL = none */
+    struct upstream_sid_key sid_key;    /* upstreams' short ids (upstream_sid.h): derived
+                                           from cred_key, all zeros without one */
     struct redis_link *redis;           /* owned; NULL in direct mode */
     struct pool_sync  *sync;            /* owned; NULL in direct mode */
+    struct ban_sync   *bans;            /* owned; NULL in direct mode (ban_sync.h) */
     struct listener   *listener;        /* owned */
     struct listener   *socks5_listener; /* owned; NULL when socks5_listen is "" */
     struct admin_http *admin;           /* owned; NULL when admin_listen is "" */
@@ -62,6 +69,9 @@ struct node_ctx {
     struct drain      *drain;           /* owned: the signal handlers and the grace timer */
     struct reload     *reload;          /* owned: SIGHUP (config) and SIGUSR1 (access log) */
     struct access_log *access_log;      /* owned; NULL when node.access_log is "" */
+    struct user_store *users;           /* owned; the users in Redis, NULL unless
+                                           node.redis_users (pool mode) */
+    struct user_meter *meter;           /* owned: per-user limits and usage */
     const char        *notify_socket;   /* borrowed ($NOTIFY_SOCKET); NULL = no service manager */
     int                is_notify_failed;/* a notify failed: logged once */
     int                max_clients;     /* node.max_clients within the descriptor budget

@@ -13,6 +13,8 @@
 
 #include "access_log.h"
 #include "admin_http.h"
+#include "auth.h"
+#include "ban_sync.h"
 #include "clock.h"
 #include "conf.h"
 #include "conf_gen.h"
@@ -29,6 +31,8 @@
 #include "redis_link.h"
 #include "reload.h"
 #include "report.h"
+#include "user_meter.h"
+#include "user_store.h"
 #include "rng.h"
 #include "seal.h"
 #include "snapshot_file.h"
@@ -52,13 +56,20 @@ int node_ctx_create(const char *path, struct node_ctx **out, struct pf_err *err)
         (rc = keys_init(&ctx->keys, ctx->conf.redis.prefix, err)) != PF_OK)
         pf_err_prefix(err, "redis.prefix: ");
     if (rc == PF_OK)
+        rc = auth_check_conf(&ctx->conf.node, err);
+    if (rc == PF_OK)
         rc = policy_check_open_proxy(&ctx->conf.node, err);
+    if (rc == PF_OK && ctx->conf.node.is_redis_users && ctx->conf.node.mode != CONF_NODE_POOL)
+        rc = pf_err_set(err, PF_EINVAL, "node.redis_users: needs node.mode \"pool\" (Redis)");
     if (rc == PF_OK && ctx->conf.node.mode == CONF_NODE_POOL &&
         ctx->conf.redis.credential_key_file[0] != '\0') {
         ctx->cred_key = seal_key_load(ctx->conf.redis.credential_key_file, err);
         if (ctx->cred_key == NULL) {
             pf_err_prefix(err, "redis.credential_key_file: ");
             rc = PF_EINVAL;
+        } else {
+            upstream_sid_key_derive(ctx->cred_key->bytes, sizeof(ctx->cred_key->bytes),
+                                    &ctx->sid_key);
         }
     }
     /* the TLS context for https upstreams, here so that --check-config
@@ -172,7 +183,7 @@ static int start_pool(struct node_ctx *ctx, struct pf_err *err)
 {
     if (ctx->conf.node.snapshot_file[0] != '\0')
         load_snapshot_file(ctx);
-    ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, ctx->keys.pool_channel, err);
+    ctx->redis = redis_link_create(ctx->base, &ctx->conf.redis, err);
     if (ctx->redis == NULL) {
         pf_err_prefix(err, "redis link: ");
         return PF_EIO;
@@ -181,9 +192,19 @@ static int start_pool(struct node_ctx *ctx, struct pf_err *err)
                                  &ctx->pool, ctx->cred_key, ctx->conf.node.resync_spread_ms, err);
     if (ctx->sync == NULL)
         return PF_EIO;
+    ctx->bans = ban_sync_create(ctx->base, ctx->redis, &ctx->keys,
+                                ctx->cred_key != NULL ? ctx->cred_key->bytes : NULL,
+                                ctx->cred_key != NULL ? sizeof(ctx->cred_key->bytes) : 0, err);
+    if (ctx->bans == NULL)
+        return PF_EIO;
     ctx->report = report_create(ctx);
     if (ctx->report == NULL)
         return pf_err_set(err, PF_ENOMEM, "report: out of memory");
+    if (ctx->conf.node.is_redis_users) {
+        ctx->users = user_store_create(ctx->base, ctx->redis, &ctx->keys);
+        if (ctx->users == NULL)
+            return pf_err_set(err, PF_ENOMEM, "users: out of memory or no randomness");
+    }
     return PF_OK;
 }
 
@@ -243,6 +264,9 @@ int node_ctx_start(struct node_ctx *ctx, struct pf_err *err)
         if (rc != PF_OK)
             return rc;
     }
+    ctx->meter = user_meter_create(ctx);   /* after the link: it reports through it */
+    if (ctx->meter == NULL)
+        return pf_err_set(err, PF_ENOMEM, "user meter: out of memory");
     ctx->listener = listener_create(ctx, err);
     if (ctx->listener == NULL)
         return PF_EIO;
@@ -282,7 +306,10 @@ void node_ctx_destroy(struct node_ctx *ctx)
     if (ctx->reaper != NULL)
         conn_close_all(ctx);
     admin_http_destroy(ctx->admin);
+    user_meter_destroy(ctx->meter);
+    user_store_destroy(ctx->users);
     report_destroy(ctx->report);
+    ban_sync_destroy(ctx->bans);
     pool_sync_destroy(ctx->sync);
     redis_link_destroy(ctx->redis);
     pool_cache_deinit(&ctx->pool);

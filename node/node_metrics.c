@@ -3,11 +3,15 @@
 
 #include <string.h>
 
+#include "ban_set.h"
+#include "ban_sync.h"
 #include "clock.h"
 #include "conn.h"
 #include "conn_err.h"
 #include "pool_sync.h"
 #include "redis_link.h"
+#include "user_meter.h"
+#include "user_store.h"
 #include "version.h"
 
 #define SRC(s) ((const struct node_metrics_src *)(s))
@@ -92,10 +96,71 @@ static void f_upstream_errors(const void *s, const struct metrics_row *row, stru
                          st->upstream_errors[r]);
 }
 
+/* The uint64_t at offset <row>->arg of the user store's counters. */
+static void f_user_store(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    struct user_store_stats st;
+    uint64_t v;
+    user_store_get_stats(SRC(s)->ctx->users, &st);
+    memcpy(&v, (const char *)&st + row->arg, sizeof(v));
+    metrics_uint(e, NULL, v);
+}
+
+/* The uint64_t at offset <row>->arg of the user meter's counters. */
+static void f_user_meter(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    struct user_meter_stats st;
+    uint64_t v;
+    user_meter_get_stats(SRC(s)->ctx->meter, &st);
+    memcpy(&v, (const char *)&st + row->arg, sizeof(v));
+    metrics_uint(e, NULL, v);
+}
+
+/* Requests refused by a user's limit, by kind (the CONN_ERR_USER_* ones). */
+static void f_user_denied(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    static const enum conn_err kinds[] = { CONN_ERR_USER_MAX_CONNS, CONN_ERR_USER_MAX_RPS,
+                                           CONN_ERR_USER_BYTES_PER_DAY,
+                                           CONN_ERR_USER_BYTES_PER_MONTH };
+    struct user_meter_stats st;
+    user_meter_get_stats(SRC(s)->ctx->meter, &st);
+    for (size_t i = 0; i < PF_ARRAY_LEN(kinds); i++)
+        metrics_uint(e, (const char *[]){ conn_err_name(kinds[i]) }, st.denied[kinds[i]]);
+}
+
 static void f_pool_size(const void *s, const struct metrics_row *row, struct metrics_emit *e)
 {
     (void)row;
     metrics_uint(e, NULL, SRC(s)->ctx->pool.count);
+}
+
+static void f_bans(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    const struct node_ctx *ctx = SRC(s)->ctx;
+    metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_set(ctx->bans)->count : 0);
+}
+
+static void f_ban_writes(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    const struct node_ctx *ctx = SRC(s)->ctx;
+    metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_get_stats(ctx->bans)->writes : 0);
+}
+
+static void f_ban_notices(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    const struct node_ctx *ctx = SRC(s)->ctx;
+    metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_get_stats(ctx->bans)->notices : 0);
+}
+
+static void f_ban_bad(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    const struct node_ctx *ctx = SRC(s)->ctx;
+    metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_get_stats(ctx->bans)->bad_records : 0);
 }
 
 static void f_pool_denied(const void *s, const struct metrics_row *row, struct metrics_emit *e)
@@ -213,6 +278,7 @@ static void f_build_info(const void *s, const struct metrics_row *row, struct me
 #define LINK(f) redis_u64, offsetof(struct redis_link_stats, f)
 #define SYNC(f) sync_u64, offsetof(struct pool_sync_stats, f)
 #define FN(f) f, 0
+#define FN_ARG(f, off) f, (off)
 #define C METRICS_COUNTER
 #define G METRICS_GAUGE
 #define H METRICS_HISTOGRAM
@@ -271,10 +337,26 @@ static const struct metrics_row node_rows[] = {
       NOL, STAT(upstream_tls_resumed), 0 },
     { "pf_node_upstream_unsupported_total", C, NONE, "Pool upstreams skipped by a pick: a scheme this node cannot dial.",
       NOL, STAT(upstream_unsupported), 0 },
+    { "pf_node_label_misses_total", C, NONE, "Picks whose user-name labels matched no upstream the node could use: answered 503 naming the filter.",
+      NOL, STAT(label_misses), 0 },
+    { "pf_node_label_fallbacks_total", C, NONE, "Picks whose user-name labels matched nothing, served from the whole pool (node.label_fallback).",
+      NOL, STAT(label_fallbacks), 0 },
+    { "pf_node_user_param_errors_total", C, NONE, "Client user names with unknown or malformed parameters: answered 407 with the reason.",
+      NOL, STAT(user_param_errors), 0 },
     { "pf_node_upstream_errors_total", C, NONE, "Failed upstream attempts, by failure kind.",
       L1("kind"), FN(f_upstream_errors), 0 },
     { "pf_node_ejections_total", C, NONE, "Local passive ejections of upstreams.",
       NOL, STAT(ejections), 0 },
+    { "pf_node_ban_skips_total", C, NONE, "Upstreams a pick skipped because a ban covers them for the destination (and session).",
+      NOL, STAT(ban_skips), 0 },
+    { "pf_node_bans", G, NONE, "Bans this node holds (fleet and session bans, expired ones until the next second).",
+      NOL, FN(f_bans), 0 },
+    { "pf_node_ban_writes_total", C, NONE, "Bans added or removed through this node (admin API, in-band).",
+      NOL, FN(f_ban_writes), 0 },
+    { "pf_node_ban_notices_total", C, NONE, "Ban notices applied from the Redis channel.",
+      NOL, FN(f_ban_notices), 0 },
+    { "pf_node_ban_bad_records_total", C, NONE, "Ban records or notices from Redis refused as malformed.",
+      NOL, FN(f_ban_bad), 0 },
     { "pf_node_ttfb_seconds", H, SEC, "Request head parsed to the upstream's response head.",
       NOL, HIST(ttfb), 0 },
     { "pf_node_connect_seconds", H, SEC, "Upstream or destination connect, handshake included.",
@@ -329,6 +411,29 @@ static const struct metrics_row node_rows[] = {
       NOL, STAT(accept_errors), 0 },
     { "pf_node_access_log_errors_total", C, NONE, "Access log lines lost: the write failed.",
       NOL, STAT(access_log_errors), 0 },
+    /* users from Redis (user_store.h) and per-user limits (user_meter.h) */
+    { "pf_node_users", G, NONE, "Users from Redis ({pf}:v1:users) in the table served.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, users)), 0 },
+    { "pf_node_user_loads_total", C, NONE, "User tables read from Redis and swapped in.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, loads)), 0 },
+    { "pf_node_user_bad_records_total", C, NONE, "User records skipped: bad name, bad record or too costly a hash.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, bad_records)), 0 },
+    { "pf_node_user_verifications_total", C, NONE, "scrypt password verifications run (cache misses within the budget).",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, verifications)), 0 },
+    { "pf_node_user_verify_throttled_total", C, NONE, "Credential checks refused: over the verifications per second budget.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, verify_throttled)), 0 },
+    { "pf_node_user_auth_cache_hits_total", C, NONE, "Credential checks answered from the verified-credentials cache.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, cache_hits)), 0 },
+    { "pf_node_user_auth_cache_misses_total", C, NONE, "Credential checks not in the verified-credentials cache.",
+      NOL, FN_ARG(f_user_store, offsetof(struct user_store_stats, cache_misses)), 0 },
+    { "pf_node_user_slots", G, NONE, "Users metered on this node (served in the last hour).",
+      NOL, FN_ARG(f_user_meter, offsetof(struct user_meter_stats, users)), 0 },
+    { "pf_node_user_denied_total", C, NONE, "Requests refused by a user's limit, by reason.",
+      { "reason" }, FN(f_user_denied), 0 },
+    { "pf_node_user_reports_total", C, NONE, "Per-user usage reports Redis answered.",
+      NOL, FN_ARG(f_user_meter, offsetof(struct user_meter_stats, reports)), 0 },
+    { "pf_node_user_reports_lost_total", C, NONE, "Per-user usage reports whose reply never came (sent again).",
+      NOL, FN_ARG(f_user_meter, offsetof(struct user_meter_stats, reports_lost)), 0 },
     /* the process */
     { "pf_node_draining", G, NONE, "1 while draining after SIGTERM or SIGINT.",
       NOL, FN(f_draining), 0 },

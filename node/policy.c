@@ -59,7 +59,7 @@ int policy_check_open_proxy(const struct conf_node *cn, struct pf_err *err)
 {
     const char *addrs[2] = { cn->listen, cn->socks5_listen };
     const char *names[2] = { "node.listen", "node.socks5_listen" };
-    if (cn->nusers > 0 || cn->is_anonymous_allowed)
+    if (cn->nusers > 0 || cn->is_redis_users || cn->is_anonymous_allowed)
         return PF_OK;
     for (int i = 0; i < 2; i++) {
         char host[UPSTREAM_HOST_MAX];

@@ -34,7 +34,7 @@ int policy_connect_port_allowed(const struct conf_node *cn, uint16_t port);
 int policy_host_denied(const struct conf_node *cn, const char *host);
 
 /* The open-proxy guard: a listener (node.listen, node.socks5_listen) off
- * loopback needs node.users, unless node.allow_anonymous. Returns PF_OK or
+ * loopback needs node.users or node.redis_users, unless node.allow_anonymous. Returns PF_OK or
  * PF_EDENIED with the reason in <err>. */
 int policy_check_open_proxy(const struct conf_node *cn, struct pf_err *err) PF_MUSTCHECK;
 

@@ -202,6 +202,7 @@ static size_t pool_build_layout_some(struct pool_build *b, const struct pool_cac
         b->out_sel[k].weight = b->items[src].weight > 0 ? b->items[src].weight : 1;
         b->out_sel[k].latency_ms = b->items[src].latency_ms;
         b->out_sel[k].tier = b->items[src].tier;
+        select_labels_of(&b->items[src], &b->out_sel[k].labels);
         b->out_sel[k].is_denied = addr_validate_upstream(&b->items[src], pc->policy, NULL) != PF_OK;
         b->ndenied += (size_t)b->out_sel[k].is_denied;
         used++;

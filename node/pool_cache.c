@@ -113,21 +113,26 @@ long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
     return select_round_robin(pc->sel, pc->count, &pc->rr_next);
 }
 
-/* Marks usable upstreams for <rq>; returns how many. */
+/* Marks usable upstreams for <rq> (matching <filter> when not NULL);
+ * returns how many. */
 static size_t mark_usable(struct pool_cache *pc, const struct pool_select_req *rq,
-                          int is_ejection_checked, struct pool_select_res *res)
+                          const struct select_filter *filter, int is_ejection_checked,
+                          struct pool_select_res *res)
 {
     size_t n = 0;
     for (size_t i = 0; i < pc->count; i++) {
         const struct upstream *u = &pc->items[i];
-        int ok = !pc->sel[i].is_denied && !is_expired(u, rq->now_wall_ms) &&
-                 !is_excluded(rq->exclude, rq->nexclude, i);
+        int ok = !pc->sel[i].is_denied &&
+                 (filter == NULL || select_filter_match(filter, &pc->sel[i].labels)) &&
+                 !is_expired(u, rq->now_wall_ms) && !is_excluded(rq->exclude, rq->nexclude, i);
         if (ok && !(rq->scheme_mask & (1u << (unsigned)u->scheme))) {
             ok = 0;
             if (is_ejection_checked && res != NULL)
                 res->nunsupported++;
         }
         if (ok && is_ejection_checked && pc->st[i].ejected_until_ms > rq->now_mono_ms)
+            ok = 0;
+        if (ok && rq->is_excluded != NULL && rq->is_excluded(rq->excluded_arg, i))
             ok = 0;
         pc->sel[i].is_usable = ok;
         n += (size_t)ok;
@@ -158,8 +163,24 @@ long pool_cache_select(struct pool_cache *pc, const struct pool_select_req *rq,
         memset(res, 0, sizeof(*res));
     if (pc->count == 0)
         return -1;
-    if (mark_usable(pc, rq, 1, res) == 0) {
-        if (mark_usable(pc, rq, 0, NULL) == 0)
+    const struct select_filter *filter = rq->filter != NULL && rq->filter->mask != 0 ? rq->filter : NULL;
+    struct pool_select_req plain = *rq;
+    plain.is_excluded = NULL;   /* the subset is empty of itself, not through bans */
+    if (filter != NULL && mark_usable(pc, &plain, filter, 0, NULL) == 0) {
+        /* nothing of the subset could serve, ejected or not */
+        if (mark_usable(pc, &plain, NULL, 0, NULL) == 0)
+            return -1;          /* nor could anything else: plain "no upstream" */
+        if (!rq->is_filter_fallback) {
+            if (res != NULL)
+                res->is_filter_empty = 1;
+            return -1;
+        }
+        filter = NULL;
+        if (res != NULL)
+            res->is_filter_fallback_used = 1;
+    }
+    if (mark_usable(pc, rq, filter, 1, res) == 0) {
+        if (mark_usable(pc, rq, filter, 0, NULL) == 0)
             return -1;
         if (!rq->is_eject_panic) {
             /* HAProxy's "no server available": a fast 503 with Retry-After

@@ -46,6 +46,13 @@ struct pool_select_req {
     uint64_t     rnd;               /* random bits for random/weighted */
     int          rotate_interval_s; /* rotate strategy */
     int          is_eject_panic;    /* every candidate ejected: pick among them anyway */
+    const struct select_filter *filter; /* label subset (user-name parameters); NULL or
+                                           mask 0 = the whole pool */
+    int          is_filter_fallback;/* the subset is empty: use the whole pool instead */
+    /* a caller's exclusion (bans): called for a candidate that passes every
+     * other check; 1 = skip it. NULL = none. <idx> is a pool index. */
+    int        (*is_excluded)(void *arg, size_t idx);
+    void        *excluded_arg;
 };
 
 struct pool_select_res {
@@ -53,6 +60,9 @@ struct pool_select_res {
     int    is_ejection_ignored;     /* every candidate was ejected: used anyway (panic) */
     int    is_all_ejected;          /* -1 returned: every candidate is ejected */
     int64_t retry_after_ms;         /* with is_all_ejected: until the first ejection ends */
+    int    is_filter_empty;         /* -1 returned: no upstream the node could use matches
+                                       rq->filter (the 503 names the filter) */
+    int    is_filter_fallback_used; /* the subset was empty: picked from the whole pool */
 };
 
 void pool_cache_init(struct pool_cache *pc);
@@ -84,8 +94,11 @@ long pool_cache_pick(struct pool_cache *pc, int64_t now_wall_ms,
 
 /* Picks an upstream for <rq>: sticky (rendezvous) when rq->has_session,
  * else by rq->strategy, among upstreams allowed by the policy, not
- * expired, not excluded, of a usable scheme and not ejected, of the lowest
- * tier that has any. When all those are ejected: with
+ * expired, not excluded (rq->exclude, rq->is_excluded), matching
+ * rq->filter, of a usable scheme and not ejected, of the lowest tier that
+ * has any. When upstreams could serve but none matches the filter: with
+ * rq->is_filter_fallback the whole pool is used
+ * (res->is_filter_fallback_used), else -1 with res->is_filter_empty. When all those are ejected: with
  * rq->is_eject_panic they are used anyway (res->is_ejection_ignored), else
  * -1 with res->is_all_ejected and res->retry_after_ms (time until the
  * first ejection ends). Fills <res> (may be NULL). Returns the index or -1. */

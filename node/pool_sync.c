@@ -938,7 +938,8 @@ struct pool_sync *pool_sync_create(struct event_base *base, struct redis_link *l
         .on_message = sync_on_message,
         .arg = s,
     };
-    redis_link_listen(link, &ev);
+    if (redis_link_listen(link, keys->pool_channel, &ev) != PF_OK)
+        goto fail;
     return s;
 
 fail:
@@ -953,7 +954,7 @@ void pool_sync_destroy(struct pool_sync *s)
         return;
     if (s->link != NULL) {
         const struct redis_link_events none = { 0 };
-        redis_link_listen(s->link, &none);
+        (void)!redis_link_listen(s->link, s->keys->pool_channel, &none);
     }
     if (s->apply_ev != NULL)
         sync_apply_drop(s, "shutting down");

@@ -80,11 +80,17 @@ struct link_req {
     void               *arg;          /* borrowed from the user */
 };
 
+/* One channel and who hears it. */
+struct link_listener {
+    const char               *channel;     /* borrowed: SUBSCRIBEd */
+    struct redis_link_events  ev;          /* callbacks (all NULL = none) */
+};
+
 struct redis_link {
     struct event_base        *base;        /* borrowed */
     const struct conf_redis  *conf;        /* borrowed */
-    const char               *channel;     /* borrowed: SUBSCRIBEd */
-    struct redis_link_events  ev;          /* the listener (all NULL = none) */
+    struct link_listener      listeners[REDIS_LINK_LISTENERS_MAX]; /* one per channel */
+    size_t                    nlisteners;
     enum link_state           state;
     struct sentinel          *sentinel;    /* owned; NULL = plain redis.url */
     char                      host[UPSTREAM_HOST_MAX]; /* TCP target: url's, or the master
@@ -238,9 +244,18 @@ static void link_fail(struct redis_link *link, struct redis_conn *c, const char 
     evtimer_del(link->command_ev);
     link_timer_ms(link->teardown_ev, 0);
     if (was == LINK_ST_READY) {
-        char note[96] = "";
-        if (link->ev.on_down != NULL)
-            link->ev.on_down(link->ev.arg, note, sizeof(note));
+        char note[160] = "";
+        for (size_t i = 0; i < link->nlisteners; i++) {
+            const struct redis_link_events *ev = &link->listeners[i].ev;
+            size_t used = strlen(note);
+            if (ev->on_down == NULL)
+                continue;
+            if (used > 0 && used + 2 < sizeof(note)) {
+                memcpy(note + used, "; ", 3);
+                used += 2;
+            }
+            ev->on_down(ev->arg, note + used, sizeof(note) - used);
+        }
         log_warn("redis: disconnected from %s: %s%s%s", link->addr, link->drop_reason,
                  note[0] != '\0' ? "; " : "", note);
     } else if (is_quiet) {
@@ -366,11 +381,13 @@ static void link_maybe_ready(struct redis_link *link)
     link->attempt = 0;
     link->stats.connects++;
     link->is_auth_logged = 0;
-    log_info("redis: connected to %s%s db %d, subscribed to %s", link->addr,
-             link->sentinel != NULL ? " (master)" : "", link->conf->db, link->channel);
-    /* Subscribed first, now the listener reads: no message can fall in between. */
-    if (link->ev.on_ready != NULL)
-        link->ev.on_ready(link->ev.arg);
+    log_info("redis: connected to %s%s db %d, subscribed to %zu channel%s", link->addr,
+             link->sentinel != NULL ? " (master)" : "", link->conf->db, link->nlisteners,
+             link->nlisteners == 1 ? "" : "s");
+    /* Subscribed first, now the listeners read: no message can fall in between. */
+    for (size_t i = 0; i < link->nlisteners; i++)
+        if (link->listeners[i].ev.on_ready != NULL)
+            link->listeners[i].ev.on_ready(link->listeners[i].ev.arg);
 }
 
 /* An error reply <r> on <c> that ends the session: AUTH refused (logged
@@ -462,19 +479,29 @@ static void link_on_message(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     const char *kind = r->element[0]->str;
     if (strcmp(kind, "subscribe") == 0) {
-        c->is_ready = 1;
-        link_maybe_ready(link);
+        /* one confirmation per channel; the third element counts them */
+        if (r->element[2]->type == REDIS_REPLY_INTEGER &&
+            r->element[2]->integer >= (long long)link->nlisteners) {
+            c->is_ready = 1;
+            link_maybe_ready(link);
+        }
         return;
     }
     if (strcmp(kind, "unsubscribe") == 0) {
         link_fail(link, c, "unsubscribed by the server");
         return;
     }
-    if (strcmp(kind, "message") != 0 || link->ev.on_message == NULL)
+    if (strcmp(kind, "message") != 0 || !link_reply_is_str(r->element[1]))
+        return;
+    const struct link_listener *l = NULL;
+    for (size_t i = 0; i < link->nlisteners && l == NULL; i++)
+        if (strcmp(link->listeners[i].channel, r->element[1]->str) == 0)
+            l = &link->listeners[i];
+    if (l == NULL || l->ev.on_message == NULL)
         return;
     const redisReply *p = r->element[2];
     int is_str = p != NULL && p->type == REDIS_REPLY_STRING && p->str != NULL;
-    link->ev.on_message(is_str ? p->str : NULL, is_str ? p->len : 0, link->ev.arg);
+    l->ev.on_message(is_str ? p->str : NULL, is_str ? p->len : 0, l->ev.arg);
 }
 
 static void link_on_connect(const redisAsyncContext *ac, int status)
@@ -568,8 +595,12 @@ static int link_open(struct redis_link *link, struct redis_conn *c)
             rc = link_cmd_argv(link, link_on_setup, (void *)&link_tags[LINK_TAG_PING], 1, ping,
                                NULL) == PF_OK ? REDIS_OK : REDIS_ERR;
     } else if (rc == REDIS_OK) {
-        const char *argv[] = { "SUBSCRIBE", link->channel };
-        rc = redisAsyncCommandArgv(ac, link_on_message, NULL, 2, argv, NULL);
+        const char *argv[1 + REDIS_LINK_LISTENERS_MAX] = { "SUBSCRIBE" };
+        for (size_t i = 0; i < link->nlisteners; i++)
+            argv[1 + i] = link->listeners[i].channel;
+        rc = link->nlisteners == 0 ? REDIS_ERR
+             : redisAsyncCommandArgv(ac, link_on_message, NULL, 1 + (int)link->nlisteners, argv,
+                                     NULL);
     }
     if (rc != REDIS_OK) {
         link_fail(link, c, "cannot queue setup commands");
@@ -708,14 +739,13 @@ int redis_link_command(struct redis_link *link, redis_link_reply_fn fn, void *ar
 /* ---- public API ------------------------------------------------------- */
 
 struct redis_link *redis_link_create(struct event_base *base, const struct conf_redis *conf,
-                                     const char *channel, struct pf_err *err)
+                                     struct pf_err *err)
 {
     struct redis_link *link = calloc(1, sizeof(*link));
     if (link == NULL)
         goto fail;
     link->base = base;
     link->conf = conf;
-    link->channel = channel;
     link->state = LINK_ST_IDLE;
     link->cmd.link = link;
     link->cmd.name = "cmd";
@@ -761,9 +791,20 @@ fail:
     return NULL;
 }
 
-void redis_link_listen(struct redis_link *link, const struct redis_link_events *ev)
+int redis_link_listen(struct redis_link *link, const char *channel,
+                      const struct redis_link_events *ev)
 {
-    link->ev = *ev;
+    for (size_t i = 0; i < link->nlisteners; i++)
+        if (strcmp(link->listeners[i].channel, channel) == 0) {
+            link->listeners[i].ev = *ev;
+            return PF_OK;
+        }
+    if (link->nlisteners == REDIS_LINK_LISTENERS_MAX)
+        return PF_ERANGE;
+    link->listeners[link->nlisteners].channel = channel;
+    link->listeners[link->nlisteners].ev = *ev;
+    link->nlisteners++;
+    return PF_OK;
 }
 
 void redis_link_destroy(struct redis_link *link)

@@ -1,5 +1,6 @@
 /* The node's Redis session: hiredis async on the node's libevent loop.
- * Two connections: one SUBSCRIBEd to one channel, one for commands.
+ * Two connections: one SUBSCRIBEd to the listeners' channels (the pool's,
+ * the bans'), one for commands.
  * hiredis 0.14.1's libevent adapter has no timers, so this module arms its
  * own connect and command deadlines, and reconnects with exponential
  * backoff and full jitter. It knows nothing of pools or reports: its users
@@ -56,8 +57,11 @@ struct redis_link_stats {
     uint64_t master_moves;        /* master changes followed (Sentinel) */
 };
 
-/* What the one listener of the session hears. Each runs on the loop; none
- * may destroy the link. */
+/* Channels the session can SUBSCRIBE to (one listener each). */
+#define REDIS_LINK_LISTENERS_MAX 2
+
+/* What a listener of the session hears. Each runs on the loop; none may
+ * destroy the link. */
 struct redis_link_events {
     /* The session is up and subscribed: commands may be sent. */
     void (*on_ready)(void *arg);
@@ -66,7 +70,7 @@ struct redis_link_events {
      * callback: must not send commands. May write into <note> (<len> bytes,
      * "" on entry) what the listener keeps serving; it ends the log line. */
     void (*on_down)(void *arg, char *note, size_t len);
-    /* A message on the channel: <payload> of <len> bytes (untrusted; NULL
+    /* A message on the listener's channel: <payload> of <len> bytes (untrusted; NULL
      * when it was not a string). */
     void (*on_message)(const char *payload, size_t len, void *arg);
     void *arg;
@@ -78,15 +82,20 @@ struct redis_link_events {
 typedef void (*redis_link_reply_fn)(struct redis_link_reply *reply, void *arg);
 
 /* Creates the session and starts connecting from the loop (returns at
- * once). <conf> and <channel> (the channel to SUBSCRIBE to) are borrowed
- * and must outlive the link. Returns NULL with a reason in <err> on
- * allocation failure. */
+ * once). <conf> is borrowed and must outlive the link. Returns NULL with a
+ * reason in <err> on allocation failure. */
 struct redis_link *redis_link_create(struct event_base *base, const struct conf_redis *conf,
-                                     const char *channel, struct pf_err *err);
+                                     struct pf_err *err);
 
-/* Sets the session's one listener: <ev> is copied; its <arg> must outlive
- * the link. Call before the loop runs, so that no event is missed. */
-void redis_link_listen(struct redis_link *link, const struct redis_link_events *ev);
+/* Sets the listener of <channel> (borrowed, must outlive the link): <ev> is
+ * copied; its <arg> must outlive the link. The session is ready once every
+ * listener's channel is subscribed, and on_ready/on_down go to each
+ * listener. Add listeners before the loop runs, so that no event is missed
+ * and the first SUBSCRIBE names every channel; a later call for the same
+ * channel replaces its callbacks (all NULL: stop hearing). Returns PF_OK,
+ * or PF_ERANGE beyond REDIS_LINK_LISTENERS_MAX channels. */
+int redis_link_listen(struct redis_link *link, const char *channel,
+                      const struct redis_link_events *ev) PF_MUSTCHECK;
 
 /* Disconnects and frees <link> (accepts NULL). Pending commands are dropped
  * without their callbacks. Safe to call from outside hiredis callbacks only. */

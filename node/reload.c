@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "access_log.h"
+#include "auth.h"
 #include "conf_gen.h"
 #include "fd_budget.h"
 #include "log.h"
@@ -31,6 +32,8 @@ static int check(const struct conf *nc, enum pf_log_level *level, enum pf_log_fo
         return pf_err_set(err, PF_EINVAL, "log.level: bad level");
     if (log_parse_format(nc->log_format, format) != PF_OK)
         return pf_err_set(err, PF_EINVAL, "log.format: bad format");
+    if (auth_check_conf(&nc->node, err) != PF_OK)
+        return PF_EINVAL;
     return policy_check_open_proxy(&nc->node, err);
 }
 

@@ -44,6 +44,39 @@ uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int6
     return h;
 }
 
+uint64_t select_label_hash(enum user_label l, const char *value, size_t len)
+{
+    char norm[UPSTREAM_LABEL_MAX];
+    size_t n = user_params_norm(l, value, len, norm, sizeof(norm));
+    if (n == 0)
+        return 0;
+    uint64_t h = fmix64(select_hash(norm, n) ^ (uint64_t)l);
+    return h != 0 ? h : 1;
+}
+
+void select_labels_of(const struct upstream *u, struct select_labels *out)
+{
+    const struct upstream_labels *lb = &u->labels;
+    char tier[16];
+    int tn = snprintf(tier, sizeof(tier), "%u", (unsigned)u->tier);
+    out->h[USER_LABEL_COUNTRY] = select_label_hash(USER_LABEL_COUNTRY, lb->country, strlen(lb->country));
+    out->h[USER_LABEL_REGION] = select_label_hash(USER_LABEL_REGION, lb->region, strlen(lb->region));
+    out->h[USER_LABEL_CITY] = select_label_hash(USER_LABEL_CITY, lb->city, strlen(lb->city));
+    out->h[USER_LABEL_ISP] = select_label_hash(USER_LABEL_ISP, lb->isp, strlen(lb->isp));
+    out->h[USER_LABEL_ASN] = select_label_hash(USER_LABEL_ASN, lb->asn, strlen(lb->asn));
+    out->h[USER_LABEL_PROVIDER] = select_label_hash(USER_LABEL_PROVIDER, u->provider, strlen(u->provider));
+    out->h[USER_LABEL_TIER] = select_label_hash(USER_LABEL_TIER, tier, tn > 0 ? (size_t)tn : 0);
+}
+
+void select_filter_from_params(const struct user_params *p, struct select_filter *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->mask = p->label_mask;
+    for (int l = 0; l < USER_LABEL_COUNT; l++)
+        if (p->label_mask & (1u << l))
+            out->h[l] = select_label_hash((enum user_label)l, p->label[l], strlen(p->label[l]));
+}
+
 size_t select_restrict_tier(struct select_item *v, size_t n)
 {
     uint32_t lowest = UINT32_MAX;

@@ -16,6 +16,23 @@
 #include <stdint.h>
 
 #include "pf.h"
+#include "upstream-t.h"
+#include "user_params.h"
+
+/* The labels of one upstream as a filter compares them: for each label
+ * (enum user_label) select_label_hash() of its normalised value, 0 = none.
+ * Equal hashes are taken as equal values (64 bits: a false match between
+ * two of a pool's values is ~n^2/2^65 likely). */
+struct select_labels {
+    uint64_t h[USER_LABEL_COUNT];
+};
+
+/* A label filter (user-name parameters): every label in <mask> must have
+ * hash h[label]. mask 0 = no filter. */
+struct select_filter {
+    unsigned mask;
+    uint64_t h[USER_LABEL_COUNT];
+};
 
 /* One upstream as the strategies see it (pool_cache keeps these parallel to
  * its items). */
@@ -28,6 +45,7 @@ struct select_item {
     uint32_t tier;                  /* controller record: provider tier, 0 = primary */
     int      is_denied;             /* fails node.upstream_allow_private: never usable */
     int      is_usable;             /* set by the caller before each pick */
+    struct select_labels labels;    /* controller record: its labels, provider and tier */
 };
 
 /* FNV-1a 64 of <len> bytes at <data>. */
@@ -41,6 +59,25 @@ uint64_t select_hrw_score(uint64_t key_hash, uint64_t id_hash);
  * index of the aligned <lifetime_min>-minute window of <now_wall_ms> (so
  * all nodes with synchronised clocks move the session at the same time). */
 uint64_t select_session_hash(const char *key, size_t len, int lifetime_min, int64_t now_wall_ms);
+
+/* The hash of label <l>'s value <value> (<len> bytes) after
+ * user_params_norm(); 0 for an empty value (never 0 otherwise). */
+uint64_t select_label_hash(enum user_label l, const char *value, size_t len);
+
+/* The labels of <u>: its record labels, provider and tier, into <out>. */
+void select_labels_of(const struct upstream *u, struct select_labels *out);
+
+/* The filter of parsed user-name parameters <p> into <out>. */
+void select_filter_from_params(const struct user_params *p, struct select_filter *out);
+
+/* 1 when labels <l> pass filter <f> (every label of f->mask equal). */
+static inline int select_filter_match(const struct select_filter *f, const struct select_labels *l)
+{
+    for (unsigned m = f->mask, i = 0; m != 0; m >>= 1, i++)
+        if ((m & 1u) && l->h[i] != f->h[i])
+            return 0;
+    return 1;
+}
 
 /* Provider tiers, as HAProxy's "backup" servers: keeps usable only the
  * usable items of the lowest tier any usable item has, so tier n+1 serves

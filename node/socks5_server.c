@@ -17,6 +17,8 @@
 #include "log.h"
 #include "socks5.h"
 #include "str.h"
+#include "user_meter.h"
+#include "user_store.h"
 
 enum socks5_step {
     STEP_GREETING = 0,
@@ -31,6 +33,9 @@ struct socks5_session {
     enum socks5_step step;      /* handshake progress in CONN_ST_SOCKS5 */
     int              is_replied;/* the reply to the request went out */
     struct access_mark mark;    /* the access log line of the tunnel */
+    struct user_who  user;      /* the authenticated user (STEP_AUTH) */
+    int              is_authed; /* user holds who authenticated */
+    struct user_tap  tap;       /* the user's meter (user_meter.h) */
 };
 
 static const struct conn_ops socks5_ops;
@@ -47,6 +52,7 @@ size_t socks5_server_state_size(void)
 
 static void socks5_release(struct conn *c)
 {
+    user_meter_tap_end(c->ctx->meter, &session_of(c)->tap);
     attempt_deinit(&session_of(c)->att);
 }
 
@@ -109,13 +115,23 @@ static int send_bytes(struct conn *c, const void *buf, size_t len)
  * base name is checked, the session becomes sticky. */
 static int check_user(struct conn *c, const struct socks5_userpass *up)
 {
-    struct auth_user u;
+    struct socks5_session *s = session_of(c);
+    struct auth_user au;
+    struct auth_user *u = &au;
     if (str_has_nul(up->user, up->user_len))
         return 0;
-    int ok = auth_check_user(c->cn, up->user, up->pass, up->pass_len, &u);
+    struct auth_source src;
+    user_store_auth_source(c->ctx->users, &src);
+    int ok = auth_check_user_from(c->cn, &src, up->user, up->pass, up->pass_len, u);
+    user_who_from(&s->user, u);
     if (ok)
-        access_mark_user(&session_of(c)->mark, c, u.base_user);
-    attempt_set_session_user(&session_of(c)->att, &u);
+        access_mark_user(&s->mark, c, s->user.name);
+    if (u->reason[0] != '\0') {
+        clog_info(c, "SOCKS5 user name refused: %s", u->reason);
+        c->ctx->stats.user_param_errors++;
+    }
+    s->is_authed = ok;
+    attempt_set_session_user(&s->att, u);
     return ok;
 }
 
@@ -233,7 +249,9 @@ static int step(struct conn *c)
         c->ctx->stats.bytes_in += used;
         /* a tunnel asked for: from here on it gets an access log line */
         access_mark_begin(&s->mark, c, "SOCKS5", used);
-        uint8_t want = c->cn->nusers > 0 ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
+        struct auth_source src;
+        user_store_auth_source(c->ctx->users, &src);
+        uint8_t want = auth_is_required(c->cn, &src) ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
         uint8_t answer[2] = { SOCKS5_VERSION, want };
         if (!socks5_greeting_has(&g, want)) {
             answer[1] = SOCKS5_METHOD_NO_ACCEPTABLE;
@@ -305,6 +323,17 @@ static int step(struct conn *c)
             if (send_bytes(c, r, (size_t)n) == PF_OK)
                 end_and_close(c, 400, CONN_ERR_BAD_REQUEST);
             return 0;
+        }
+        if (s->is_authed) {
+            int retry_after_s = 0;
+            enum conn_err k = user_meter_admit_user(c->ctx, c->cn, &s->user, &s->tap, &c->bytes_in,
+                                                    &c->bytes_out, &retry_after_s);
+            if (k != CONN_ERR_NONE) {
+                clog_info(c, "socks5: user %s over its limit (%s)", s->user.name,
+                          conn_err_name(k));
+                send_reply_error(c, k);
+                return 0;
+            }
         }
         struct attempt *a = &s->att;
         if (str_copy(a->tgt.host, sizeof(a->tgt.host), req.host, strlen(req.host)) != PF_OK) {

@@ -7,7 +7,7 @@
 
 #include "hist.h"
 
-#define STATS_REASONS_MAX 32    /* >= CONN_ERR__COUNT (checked in conn.c) */
+#define STATS_REASONS_MAX 40    /* >= CONN_ERR__COUNT (checked in conn.c) */
 
 /* How an accepted request or tunnel ended, for /stats and /metrics. */
 enum stats_outcome {
@@ -43,6 +43,9 @@ struct node_stats {
     uint64_t upstream_tls_handshakes; /* TLS handshakes completed with https upstreams */
     uint64_t upstream_tls_resumed;  /* ... of which resumed an earlier session */
     uint64_t upstream_unsupported;  /* pool upstreams skipped: scheme not implemented yet */
+    uint64_t label_misses;          /* picks whose label filter matched no usable upstream (503) */
+    uint64_t label_fallbacks;       /* ... served from the whole pool (node.label_fallback) */
+    uint64_t user_param_errors;     /* client user names with bad parameters (407) */
     uint64_t socks5_total;          /* client conns that spoke SOCKS5 (either port) */
     int64_t  conns_by_state[8];     /* live client conns per enum conn_state */
     uint64_t close_reasons[STATS_REASONS_MAX]; /* closed client conns by enum conn_err */
@@ -51,6 +54,7 @@ struct node_stats {
     uint64_t clients_denied;        /* connections closed by node.client_allow */
     uint64_t connect_port_denials;  /* CONNECT to a port outside node.connect_ports */
     uint64_t ejections;             /* local passive ejections of upstreams */
+    uint64_t ban_skips;             /* upstreams a pick skipped because a ban covers them */
     uint64_t accept_errors;         /* accept() failures (EMFILE, ENFILE, ...): listener paused */
     uint64_t reloads;               /* good SIGHUP reloads */
     uint64_t reload_errors;         /* refused SIGHUP reloads (running config kept) */

@@ -71,6 +71,7 @@ API summary:
   http_get(url) raw_request(port, bytes) parse_metrics(text)
   Keys(prefix) / KEYS: .pool_meta .pool_upstreams .pool_expiry .pool_events
       .providers .provider(name) .controller .controller_lease .nodes .node(id)
+      .bans .bans_expiry .bans_events
   redis_command(port, *args, auth=None)
 
 Environment: PF_NODE_BIN, PF_CONTROLLER_BIN (required to start binaries),
@@ -447,6 +448,9 @@ class Keys:
         self.pool_expiry = self.base + ":pool:expiry"
         self.pool_events = self.base + ":pool:events"
         self.pool_channel = self.pool_events
+        self.bans = self.base + ":bans"
+        self.bans_expiry = self.base + ":bans:expiry"
+        self.bans_events = self.base + ":bans:events"
         self.providers = self.base + ":providers"
         self.nodes = self.base + ":nodes"
         self.controller = self.base + ":controller"

@@ -114,25 +114,3 @@ Test(access_log, json_hostile_and_null)
     cJSON_Delete(o);
 }
 
-/* Short and opaque: 12 hex characters, stable, distinct per upstream, and
- * nothing of the address or user in it. */
-Test(access_log, upstream_id)
-{
-    static const char *const ids[] = {
-        "http://127.0.0.1:3301", "http://127.0.0.1:3302", "http://user@127.0.0.1:3301",
-        "socks5://10.0.0.1:1080", "https://proxy.example.com:443",
-    };
-    char seen[PF_ARRAY_LEN(ids)][ACCESS_UPSTREAM_ID_LEN];
-    for (size_t i = 0; i < PF_ARRAY_LEN(ids); i++) {
-        char a[ACCESS_UPSTREAM_ID_LEN], b[ACCESS_UPSTREAM_ID_LEN];
-        access_log_upstream_id(ids[i], a, sizeof(a));
-        access_log_upstream_id(ids[i], b, sizeof(b));
-        cr_expect_str_eq(a, b, "stable");
-        cr_expect_eq(strlen(a), 12u);
-        cr_expect_eq(strspn(a, "0123456789abcdef"), 12u, "%s", a);
-        cr_expect(strstr(a, "3301") == NULL && strstr(a, "1080") == NULL);
-        for (size_t j = 0; j < i; j++)
-            cr_expect_str_neq(a, seen[j], "%s and %s", ids[i], ids[j]);
-        memcpy(seen[i], a, sizeof(a));
-    }
-}

@@ -72,7 +72,8 @@ Test(auth, user_parse_long_session_id)
     cr_expect_eq(auth_user_parse(name, "-session-", "-sesstime-", &u), PF_EINVAL);
 }
 
-static struct conf_user users[] = { { "alice", "wonder" }, { "bob", "b0b:pass" } };
+static struct conf_user users[] = { { .user = "alice", .pass = "wonder" },
+                                    { .user = "bob", .pass = "b0b:pass" } };
 static struct conf_node cn;
 
 static void setup(void)
@@ -289,4 +290,57 @@ Test(auth, corpus_seeds_verdicts)
     cr_expect(u.is_sticky);
     cr_expect_str_eq(u.key, "alice\n42");
     cr_expect_eq(u.lifetime_min, 10);
+}
+
+/* A second source of users (the users in Redis): asked only for names
+ * node.users does not have, and it turns authentication on by itself. */
+struct fake_source {
+    int  calls;
+    char last_user[64];
+};
+
+static int fake_check(void *arg, const char *user, const char *pass, size_t pass_len)
+{
+    struct fake_source *f = arg;
+    f->calls++;
+    snprintf(f->last_user, sizeof(f->last_user), "%s", user);
+    return strcmp(user, "carol") == 0 && pass_len == 3 && memcmp(pass, "c4r", 3) == 0;
+}
+
+Test(auth, source_users_after_config_users)
+{
+    struct fake_source f = { 0 };
+    struct auth_source src = { fake_check, &f, 1 };
+    struct auth_user u;
+    cr_expect(auth_check_user_from(&cn, &src, "carol-session-7", "c4r", 3, &u));
+    cr_expect(u.is_source_user);
+    cr_expect_str_eq(f.last_user, "carol", "the base name is passed on");
+    cr_expect(u.is_sticky);
+    cr_expect_not(auth_check_user_from(&cn, &src, "carol", "c4R", 3, &u));
+    cr_expect_not(u.is_source_user);
+    /* a config user is decided by node.users, never passed on */
+    f.calls = 0;
+    cr_expect(auth_check_user_from(&cn, &src, "alice", "wonder", 6, &u));
+    cr_expect_not(u.is_source_user);
+    cr_expect_not(auth_check_user_from(&cn, &src, "alice", "c4r", 3, &u));
+    cr_expect_eq(f.calls, 0);
+    /* a source that is off is never asked */
+    src.is_on = 0;
+    cr_expect_not(auth_check_user_from(&cn, &src, "carol", "c4r", 3, &u));
+    cr_expect_eq(f.calls, 0);
+}
+
+Test(auth, source_on_requires_authentication)
+{
+    struct fake_source f = { 0 };
+    struct auth_source src = { fake_check, &f, 1 };
+    struct auth_user u;
+    cn.nusers = 0;
+    cr_expect(auth_is_required(&cn, &src));
+    cr_expect_not(auth_check_basic_from(&cn, &src, NULL, &u), "no credentials: refused");
+    cr_expect(auth_check_basic_from(&cn, &src, basic("carol:c4r"), &u));
+    cr_expect_not(auth_check_basic_from(&cn, &src, basic("carol:nope"), &u));
+    src.is_on = 0;
+    cr_expect_not(auth_is_required(&cn, &src));
+    cr_expect(auth_check_basic_from(&cn, &src, NULL, &u), "nobody configured: open as before");
 }

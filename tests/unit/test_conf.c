@@ -128,6 +128,19 @@ Test(conf, upstream_tls_keys)
     conf_deinit(&c);
 }
 
+Test(conf, admin_token)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    cr_assert_eq(parse(&c, "{\"node\":{\"admin_token\":\"t0k3n-0123456789abcdef\"}}", &err), PF_OK,
+                 "%s", err.msg);
+    cr_expect_str_eq(c.node.admin_token, "t0k3n-0123456789abcdef");
+    conf_deinit(&c);
+    cr_assert_eq(parse(&c, "{}", &err), PF_OK);
+    cr_expect_str_eq(c.node.admin_token, "", "off by default");
+    conf_deinit(&c);
+}
+
 Test(conf, defaults)
 {
     struct conf c;
@@ -274,6 +287,11 @@ static const struct err_case err_cases[] = {
     { "{\"node\":{\"users\":[{\"user\":\"a:b\",\"pass\":\"x\"}]}}",
       "node.users[0].user: must not contain ':'" },
     { "{\"node\":{\"users\":[{\"user\":\"a\"}]}}", "node.users[0].pass: missing" },
+    { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":\"x\",\"max_conns\":-1}]}}",
+      "node.users[0].max_conns: must be 0..1000000" },
+    { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":\"x\",\"bytes_per_day\":1e300}]}}",
+      "node.users[0].bytes_per_day: must be 0..9007199254740992" },
+    { "{\"node\":{\"redis_users\":1}}", "node.redis_users: must be true or false" },
     { "{\"node\":{\"users\":[{\"user\":\"a\",\"pass\":\"1\"},{\"user\":\"a\",\"pass\":\"2\"}]}}",
       "node.users[1]: duplicate user" },
     { "{\"redis\":{\"prefix\":\"p f\"}}", "redis.prefix: must be 1..32 chars of [A-Za-z0-9_.-]" },
@@ -317,6 +335,10 @@ static const struct err_case err_cases[] = {
     { "{\"controller\":{\"providers\":[{\"name\":\"a\",\"type\":\"api\",\"url\":\"http://x\","
       "\"default_scheme\":\"ftp\"}]}}",
       "controller.providers[0].default_scheme: must be http, https, socks5 or socks5h" },
+    { "{\"node\":{\"admin_token\":\"short-SECRET\"}}",
+      "node.admin_token: must be \"\" (off) or 16..127 printable characters without spaces" },
+    { "{\"node\":{\"admin_token\":\"has a space SECRET-xxxxxx\"}}",
+      "node.admin_token: must be \"\" (off) or 16..127 printable characters without spaces" },
     { "{\"node\":{\"sticky_header\":\"Content-Length\"}}",
       "node.sticky_header: Content-Length frames or controls the request; pick a header of your own (e.g. X-Session)" },
     { "{\"node\":{\"sticky_header\":\"transfer-encoding\"}}",
@@ -1434,5 +1456,29 @@ Test(conf, log_format_and_access_log)
     cr_assert_eq(parse(&c, "{\"node\":{\"access_log\":\"/var/log/proxyfleet/access.log\"}}",
                        &err), PF_OK, "%s", err.msg);
     cr_expect_str_eq(c.node.access_log, "/var/log/proxyfleet/access.log");
+    conf_deinit(&c);
+}
+
+Test(conf, user_limits_and_redis_users)
+{
+    struct conf c;
+    struct pf_err err = { 0 };
+    const char *text =
+        "{\"node\":{\"redis_users\":true,\"users\":["
+        "{\"user\":\"alice\",\"pass\":\"pw-alice\",\"max_conns\":10,\"max_rps\":5,"
+        "\"bytes_per_day\":1073741824,\"bytes_per_month\":9007199254740992},"
+        "{\"user\":\"bob\",\"pass\":\"pw-bob\"}]}}";
+    cr_assert_eq(parse(&c, text, &err), PF_OK, "%s", err.msg);
+    cr_expect_eq(c.node.is_redis_users, 1);
+    cr_assert_eq(c.node.nusers, 2);
+    cr_expect_eq(c.node.users[0].max_conns, 10);
+    cr_expect_eq(c.node.users[0].max_rps, 5);
+    cr_expect_eq(c.node.users[0].bytes_per_day, INT64_C(1073741824));
+    cr_expect_eq(c.node.users[0].bytes_per_month, INT64_C(9007199254740992));
+    cr_expect_eq(c.node.users[1].max_conns, 0, "no limit by default");
+    cr_expect_eq(c.node.users[1].bytes_per_day, 0);
+    conf_deinit(&c);
+    conf_init_defaults(&c);
+    cr_expect_eq(c.node.is_redis_users, 0, "off by default");
     conf_deinit(&c);
 }

@@ -15,7 +15,8 @@ Test(conn_err, names_are_stable)
         "none", "done", "client_eof", "client_io", "header_timeout", "idle_timeout",
         "bad_request", "head_too_large", "auth", "policy", "dns", "upstream_refused",
         "upstream_reset", "upstream_timeout", "upstream_bad_reply", "upstream_auth",
-        "upstream_eof", "upstream_tls", "no_upstream", "all_ejected", "over_limit", "tunnel_done", "shutdown",
+        "upstream_eof", "upstream_tls", "no_upstream", "all_ejected", "over_limit",
+        "user_max_conns", "user_max_rps", "user_bytes_per_day", "user_bytes_per_month", "tunnel_done", "shutdown",
         "internal",
     };
     cr_assert_eq(PF_ARRAY_LEN(want), CONN_ERR__COUNT);
@@ -45,7 +46,9 @@ Test(conn_err, http_status)
         { CONN_ERR_UPSTREAM_BAD_REPLY, 502 }, { CONN_ERR_UPSTREAM_AUTH, 502 },
         { CONN_ERR_UPSTREAM_EOF, 502 }, { CONN_ERR_UPSTREAM_TLS, 502 },
         { CONN_ERR_NO_UPSTREAM, 503 }, { CONN_ERR_ALL_EJECTED, 503 },
-        { CONN_ERR_OVER_LIMIT, 503 }, { CONN_ERR_TUNNEL_DONE, 0 }, { CONN_ERR_SHUTDOWN, 0 },
+        { CONN_ERR_OVER_LIMIT, 503 }, { CONN_ERR_USER_MAX_CONNS, 429 },
+        { CONN_ERR_USER_MAX_RPS, 429 }, { CONN_ERR_USER_BYTES_PER_DAY, 429 },
+        { CONN_ERR_USER_BYTES_PER_MONTH, 429 }, { CONN_ERR_TUNNEL_DONE, 0 }, { CONN_ERR_SHUTDOWN, 0 },
         { CONN_ERR_INTERNAL, 500 },
     };
     cr_assert_eq(PF_ARRAY_LEN(v), CONN_ERR__COUNT);
@@ -54,7 +57,7 @@ Test(conn_err, http_status)
 }
 
 /* The outcome class of every answered kind follows its status: 403/407
- * denied, 503 unavailable, other 4xx the client's, other 5xx upstream. */
+ * and 429 (a user's limit) denied, 503 unavailable, other 4xx the client's, other 5xx upstream. */
 Test(conn_err, outcome_follows_status)
 {
     for (int i = 0; i < CONN_ERR__COUNT; i++) {
@@ -62,7 +65,7 @@ Test(conn_err, outcome_follows_status)
         if (k->http_status == 0)
             continue;
         enum stats_outcome want = STATS_OUT_UPSTREAM_ERROR;
-        if (k->http_status == 403 || k->http_status == 407)
+        if (k->http_status == 403 || k->http_status == 407 || k->http_status == 429)
             want = STATS_OUT_DENIED;
         else if (k->http_status == 503)
             want = STATS_OUT_UNAVAILABLE;
@@ -113,5 +116,16 @@ Test(conn_err, log_level)
                     k == CONN_ERR_OVER_LIMIT;
         cr_expect_eq(conn_err_kind(k)->log_level, quiet ? PF_LOG_DEBUG : PF_LOG_INFO, "%s",
                      conn_err_name(k));
+    }
+}
+
+Test(conn_err, user_limits_answer_429_and_not_allowed)
+{
+    static const enum conn_err k[] = { CONN_ERR_USER_MAX_CONNS, CONN_ERR_USER_MAX_RPS,
+                                       CONN_ERR_USER_BYTES_PER_DAY, CONN_ERR_USER_BYTES_PER_MONTH };
+    for (size_t i = 0; i < PF_ARRAY_LEN(k); i++) {
+        cr_expect_eq(conn_err_kind(k[i])->http_status, 429);
+        cr_expect_eq(conn_err_kind(k[i])->socks_rep, SOCKS5_REP_NOT_ALLOWED);
+        cr_expect_eq(conn_err_kind(k[i])->is_upstream_fault, 0);
     }
 }

@@ -1,5 +1,5 @@
 /* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,seal,sanitize,
- * line_format,redis_url,redis_proto} through
+ * line_format,redis_url,redis_proto,user_params,ban} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
 #include <criterion/criterion.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "ban.h"
 #include "conf.h"
 #include "line_format.h"
 #include "redis_proto.h"
@@ -16,6 +17,7 @@
 #include "seal.h"
 #include "snapshot.h"
 #include "str.h"
+#include "user_params.h"
 
 #include "../../fuzz/conf_fake_io.h"   /* the fuzzer's own environment and files */
 
@@ -128,6 +130,35 @@ static void replay_snapshot(const char *name, const char *data, size_t len)
     }
 }
 
+static void replay_ban(const char *name, const char *data, size_t len)
+{
+    struct ban b, c;
+    struct pf_err err = { 0 };
+    enum ban_notice_kind kind;
+    int rc = ban_record_parse(data, len, &b, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: record rc %d", name, rc);
+    if (rc == PF_OK) {
+        char buf[BAN_RECORD_MAX];
+        int n = ban_record_format(&b, buf, sizeof(buf));
+        cr_assert_gt(n, 0, "%s", name);
+        cr_expect_eq(ban_record_parse(buf, (size_t)n, &c, &err), PF_OK, "%s", name);
+        cr_expect_eq(memcmp(&b, &c, sizeof(b)), 0, "%s: round trip", name);
+    }
+    rc = ban_notice_parse(data, len, &kind, &b, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: notice rc %d", name, rc);
+    rc = ban_request_parse(data, len, 1795306800000LL, &b, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: request rc %d", name, rc);
+    rc = ban_query_parse(data, len, "alice", 1795306800000LL, &b, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: query rc %d", name, rc);
+    if (rc != PF_OK)
+        cr_expect_neq(err.msg[0], '\0', "%s: error without a reason", name);
+}
+
+Test(corpus, ban)
+{
+    cr_expect_gt(replay_dir("ban", replay_ban), 0);
+}
+
 Test(corpus, addr)
 {
     cr_expect_gt(replay_dir("addr", replay_addr), 0);
@@ -201,6 +232,27 @@ static void replay_line_format(const char *name, const char *data, size_t len)
     cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: match rc %d", name, rc);
     if (rc == PF_OK)
         cr_expect(p.host_len > 0 && p.port_len > 0, "%s", name);
+}
+
+static void replay_user_params(const char *name, const char *data, size_t len)
+{
+    char *s = strndup(data, len);
+    cr_assert_not_null(s);
+    struct user_params_words w;
+    struct user_params p;
+    struct pf_err err = { 0 };
+    cr_assert_eq(user_params_words_from_tags("-session-", "-sesstime-", &w, &err), PF_OK);
+    int rc = user_params_parse(s, &w, &p, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+    if (rc != PF_OK)
+        cr_expect_neq(err.msg[0], '\0', "%s: error without a reason", name);
+    cr_expect_eq(strncmp(p.base_user, s, strlen(p.base_user)), 0, "%s: base is a prefix", name);
+    free(s);
+}
+
+Test(corpus, user_params)
+{
+    cr_expect_gt(replay_dir("user_params", replay_user_params), 0);
 }
 
 Test(corpus, line_format)

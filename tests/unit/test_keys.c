@@ -18,6 +18,9 @@ Test(keys, default_prefix_names)
     cr_expect_str_eq(k.nodes, "{pf}:v1:nodes");
     cr_expect_str_eq(k.controller, "{pf}:v1:controller");
     cr_expect_str_eq(k.controller_lease, "{pf}:v1:controller:lease");
+    cr_expect_str_eq(k.bans, "{pf}:v1:bans");
+    cr_expect_str_eq(k.bans_expiry, "{pf}:v1:bans:expiry");
+    cr_expect_str_eq(k.bans_channel, "{pf}:v1:bans:events");
 }
 
 Test(keys, custom_prefix)
@@ -93,4 +96,24 @@ Test(keys, small_buffer_is_erange)
     cr_assert_eq(keys_init(&k, "pf", NULL), PF_OK);
     cr_expect_eq(keys_provider(&k, "plain", buf, sizeof(buf)), PF_ERANGE);
     cr_expect_eq(keys_node(&k, "node-a", buf, sizeof(buf)), PF_ERANGE);
+}
+
+Test(keys, users_and_usage)
+{
+    struct keys k;
+    cr_assert_eq(keys_init(&k, "pf", NULL), PF_OK);
+    cr_expect_str_eq(k.users, "{pf}:v1:users");
+    cr_expect_str_eq(k.users_version, "{pf}:v1:users:version");
+    char buf[KEYS_NAME_MAX];
+    cr_assert_eq(keys_user_day(&k, "alice", "20261207", buf, sizeof(buf)), PF_OK);
+    cr_expect_str_eq(buf, "{pf}:v1:usage:alice:day:20261207");
+    cr_assert_eq(keys_user_month(&k, "a.b@c", "202612", buf, sizeof(buf)), PF_OK);
+    cr_expect_str_eq(buf, "{pf}:v1:usage:a.b@c:month:202612");
+    cr_assert_eq(keys_user_live(&k, "alice", buf, sizeof(buf)), PF_OK);
+    cr_expect_str_eq(buf, "{pf}:v1:usage:alice:live");
+    cr_expect_eq(keys_user_day(&k, "al ice", "20261207", buf, sizeof(buf)), PF_EINVAL);
+    cr_expect_eq(keys_user_day(&k, "alice", "2026120", buf, sizeof(buf)), PF_EINVAL);
+    cr_expect_eq(keys_user_month(&k, "alice", "2026x2", buf, sizeof(buf)), PF_EINVAL);
+    cr_expect_eq(keys_user_live(&k, "", buf, sizeof(buf)), PF_EINVAL);
+    cr_expect_eq(keys_user_live(&k, "alice", buf, 10), PF_ERANGE);
 }

@@ -115,11 +115,15 @@ Test(policy, open_proxy_guard)
     cn.is_anonymous_allowed = 1;
     cr_expect_eq(policy_check_open_proxy(&cn, &err), PF_OK);
     cn.is_anonymous_allowed = 0;
-    struct conf_user u = { "alice", "secret" };
+    struct conf_user u = { .user = "alice", .pass = "secret" };
     cn.users = &u;
     cn.nusers = 1;
     cr_expect_eq(policy_check_open_proxy(&cn, &err), PF_OK);
     cn.users = NULL;
+    cn.nusers = 0;
+    cn.is_redis_users = 1;          /* users from Redis: authentication is on */
+    cr_expect_eq(policy_check_open_proxy(&cn, &err), PF_OK);
+    cn.is_redis_users = 0;
     cn.nusers = 0;
     cn.socks5_listen[0] = '\0';
     snprintf(cn.listen, sizeof(cn.listen), "10.0.0.5:3128");

@@ -456,3 +456,95 @@ Test(pool_cache, usable_count_agrees_with_select)
     cr_expect_eq(n.usable, 2);
     pool_cache_deinit(&pc);
 }
+
+static int is_odd_port(void *arg, size_t idx)
+{
+    const struct pool_cache *pc = arg;
+    return pc->items[idx].port % 2 == 1;
+}
+
+static int is_banned_idx(void *arg, size_t idx)
+{
+    return (long)idx == *(const long *)arg;
+}
+
+/* Labels select a subset: every pick matches; stickiness is rendezvous over
+ * the subset (the same on every node: here two caches); an empty subset is
+ * -1 with is_filter_empty, or the whole pool with the fallback; a caller's
+ * exclusion (bans) is skipped, and a sticky key then takes its next upstream. */
+Test(pool_cache, label_filter_subset_sticky_fallback_excluded)
+{
+    int ports[] = { 10, 11, 20, 21, 30, 31, 40, 41 };
+    struct pool_cache pc[2];
+    for (int c = 0; c < 2; c++) {
+        struct upstream *u = make(ports, 8, NULL);
+        for (int i = 0; i < 8; i++) {
+            snprintf(u[i].labels.country, sizeof(u[i].labels.country), "%s", i < 4 ? "US" : "DE");
+            snprintf(u[i].labels.city, sizeof(u[i].labels.city), "%s", i % 2 ? "New York" : "Boston");
+            snprintf(u[i].provider, sizeof(u[i].provider), "%s", i < 6 ? "kdl" : "other");
+        }
+        pool_cache_init(&pc[c]);
+        pool_cache_replace(&pc[c], u, 8, 1, "e", 0);
+    }
+    struct user_params_words w;
+    struct user_params p;
+    struct pf_err err;
+    cr_assert_eq(user_params_words_from_tags("-session-", "-sesstime-", &w, &err), PF_OK);
+    cr_assert_eq(user_params_parse("alice-country-us-city-new_york", &w, &p, &err), PF_OK);
+    struct select_filter f;
+    select_filter_from_params(&p, &f);
+    struct pool_select_req rq = req_at(CONF_STRATEGY_ROUND_ROBIN, 0);
+    rq.filter = &f;
+    for (int k = 0; k < 6; k++) {
+        long i = pool_cache_select(&pc[0], &rq, NULL);
+        cr_assert_geq(i, 0);
+        cr_expect_str_eq(pc[0].items[i].labels.country, "US");
+        cr_expect_str_eq(pc[0].items[i].labels.city, "New York");
+    }
+    /* sticky: both caches agree, and the pick is in the subset */
+    rq.has_session = 1;
+    for (uint64_t key = 1; key < 40; key++) {
+        rq.session_hash = key * 0x9e3779b97f4a7c15ULL;
+        long a = pool_cache_select(&pc[0], &rq, NULL), b = pool_cache_select(&pc[1], &rq, NULL);
+        cr_assert_geq(a, 0);
+        cr_expect_eq(a, b);
+        cr_expect_str_eq(pc[0].items[a].labels.country, "US");
+        /* its upstream excluded (a ban): the other one of the subset, on both */
+        rq.is_excluded = is_banned_idx;
+        rq.excluded_arg = &a;
+        long c = pool_cache_select(&pc[0], &rq, NULL), d = pool_cache_select(&pc[1], &rq, NULL);
+        rq.is_excluded = NULL;
+        cr_assert_geq(c, 0);
+        cr_expect_neq(c, a);
+        cr_expect_eq(c, d);
+        cr_expect_str_eq(pc[0].items[c].labels.city, "New York");
+    }
+    rq.has_session = 0;
+    /* provider and tier are labels too */
+    cr_assert_eq(user_params_parse("alice-provider-other-tier-0", &w, &p, &err), PF_OK);
+    select_filter_from_params(&p, &f);
+    long i = pool_cache_select(&pc[0], &rq, NULL);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(pc[0].items[i].provider, "other");
+    /* empty subset: -1 and why, or the fallback */
+    cr_assert_eq(user_params_parse("alice-country-fr", &w, &p, &err), PF_OK);
+    select_filter_from_params(&p, &f);
+    struct pool_select_res res;
+    cr_expect_eq(pool_cache_select(&pc[0], &rq, &res), -1);
+    cr_expect(res.is_filter_empty);
+    rq.is_filter_fallback = 1;
+    cr_expect_geq(pool_cache_select(&pc[0], &rq, &res), 0);
+    cr_expect(res.is_filter_fallback_used);
+    cr_expect(!res.is_filter_empty);
+    /* a subset every member of which is excluded (here both have odd
+     * ports) is no upstream, not an empty filter */
+    rq.is_filter_fallback = 0;
+    cr_assert_eq(user_params_parse("alice-country-us-city-new_york", &w, &p, &err), PF_OK);
+    select_filter_from_params(&p, &f);
+    rq.is_excluded = is_odd_port;
+    rq.excluded_arg = &pc[0];
+    cr_expect_eq(pool_cache_select(&pc[0], &rq, &res), -1);
+    cr_expect(!res.is_filter_empty);
+    for (int c = 0; c < 2; c++)
+        pool_cache_deinit(&pc[c]);
+}

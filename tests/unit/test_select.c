@@ -228,3 +228,42 @@ Test(select, hrw_inside_the_tier)
         cr_expect_eq(w[a].id_hash, only0[b].id_hash, "key %d: same pick as the tier alone", k);
     }
 }
+
+/* Label hashes: normalised (case, space/dash/underscore, the AS prefix),
+ * 0 only for an empty value, per label (the same value under two labels
+ * differs), and a filter matches only when every label it names agrees. */
+Test(select, labels_and_filter)
+{
+    cr_expect_eq(select_label_hash(USER_LABEL_CITY, "", 0), 0u);
+    cr_expect_eq(select_label_hash(USER_LABEL_CITY, "New York", 8),
+                 select_label_hash(USER_LABEL_CITY, "new_york", 8));
+    cr_expect_eq(select_label_hash(USER_LABEL_ASN, "AS4134", 6),
+                 select_label_hash(USER_LABEL_ASN, "4134", 4));
+    cr_expect_neq(select_label_hash(USER_LABEL_CITY, "us", 2),
+                  select_label_hash(USER_LABEL_COUNTRY, "us", 2));
+    struct upstream u;
+    memset(&u, 0, sizeof(u));
+    snprintf(u.labels.country, sizeof(u.labels.country), "US");
+    snprintf(u.provider, sizeof(u.provider), "kdl");
+    u.tier = 2;
+    struct select_labels l;
+    select_labels_of(&u, &l);
+    cr_expect_eq(l.h[USER_LABEL_CITY], 0u);
+    struct user_params_words w;
+    struct user_params p;
+    struct pf_err err;
+    cr_assert_eq(user_params_words_from_tags("-session-", "", &w, &err), PF_OK);
+    struct select_filter f;
+    cr_assert_eq(user_params_parse("a-country-us-provider-KDL-tier-2", &w, &p, &err), PF_OK);
+    select_filter_from_params(&p, &f);
+    cr_expect(select_filter_match(&f, &l));
+    cr_assert_eq(user_params_parse("a-country-us-tier-1", &w, &p, &err), PF_OK);
+    select_filter_from_params(&p, &f);
+    cr_expect(!select_filter_match(&f, &l));
+    cr_assert_eq(user_params_parse("a-country-us-city-boston", &w, &p, &err), PF_OK);
+    select_filter_from_params(&p, &f);
+    cr_expect(!select_filter_match(&f, &l), "an unlabelled upstream never matches a label");
+    cr_assert_eq(user_params_parse("a", &w, &p, &err), PF_OK);
+    select_filter_from_params(&p, &f);
+    cr_expect(select_filter_match(&f, &l), "no filter matches all");
+}
