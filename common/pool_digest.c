@@ -13,7 +13,7 @@
  * at again. */
 _Static_assert(sizeof(struct upstream) ==
                8 + UPSTREAM_HOST_MAX + 2 + 2 * UPSTREAM_CRED_MAX + UPSTREAM_NAME_MAX + 6 + 8 +
-               4 * 3 + 3 * UPSTREAM_LABEL_MAX + 4 + 8,
+               4 * 3 + 5 * UPSTREAM_LABEL_MAX + 4 + 8,
                "struct upstream changed: update pool_digest_entry()");
 
 #define FNV_OFFSET 14695981039346656037ULL
@@ -83,6 +83,8 @@ uint64_t pool_digest_entry(const struct upstream *u, const struct seal_key *key)
     h = fnv_str(h, u->labels.country, sizeof(u->labels.country));
     h = fnv_str(h, u->labels.city, sizeof(u->labels.city));
     h = fnv_str(h, u->labels.isp, sizeof(u->labels.isp));
+    h = fnv_str(h, u->labels.region, sizeof(u->labels.region));
+    h = fnv_str(h, u->labels.asn, sizeof(u->labels.asn));
     /* host_kind follows from host; digest (the field) is derived */
     return mix(h);
 }

@@ -25,7 +25,7 @@ struct seal_key;
 #define POOL_DIGEST_HEX_LEN 16      /* the text form: 16 lower-case hex digits */
 
 /* The digest of one upstream <u> (its id, address, credentials, provider,
- * expiry, weight, latency, tier and labels); <key> (NULL = none) keys the
+ * expiry, weight, latency, tier and every label); <key> (NULL = none) keys the
  * password. Never 0 for a valid upstream only by chance; callers add it. */
 uint64_t pool_digest_entry(const struct upstream *u, const struct seal_key *key);
 

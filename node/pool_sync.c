@@ -29,6 +29,9 @@
 #define POOL_SYNC_CHECK_MS         5000      /* periodic meta check / liveness */
 #define POOL_SYNC_MAX_UPSTREAMS    100000    /* larger snapshots are refused */
 #define POOL_SYNC_APPLY_TURN_US    1000      /* snapshot apply work per loop turn */
+#define POOL_SYNC_PATCH_TURN_US    4000      /* pool log apply work per loop turn: a few
+                                              * turns, each a trip through the scheduler
+                                              * on a loaded box, instead of dozens */
 #define POOL_SYNC_DELTA_MAX        64        /* versions behind still read from the log */
 #define POOL_SYNC_DELTA_MAX_OPS    65536     /* changes taken from one log read */
 
@@ -55,6 +58,8 @@ struct pool_sync {
     int                       is_recheck_wanted; /* notice arrived while busy */
     int                       is_snapshot_absent; /* last check saw no version */
     int                       is_full_wanted; /* the log failed us: next read is whole */
+    int                       is_patch_recheck; /* a notice came while a log apply ran:
+                                                 * check again once it is in */
     int                       resync_spread_ms; /* full reads of a node that serves a pool
                                                * wait a random 0..this (the herd) */
     struct event             *resync_ev;   /* owned: the jittered full read waits here */
@@ -201,6 +206,18 @@ static void sync_apply_log(struct pool_sync *s, const struct pool_apply *a, int6
 
 /* The job swapped its pool in: publish its figures. Its destruction (the
  * retired pool's memory) waits for the next slice. */
+/* A notice that came while a log apply ran asks for a check now. */
+static void sync_patch_recheck(struct pool_sync *s)
+{
+    if (!s->is_patch_recheck)
+        return;
+    s->is_patch_recheck = 0;
+    if (s->is_busy)
+        s->is_recheck_wanted = 1;
+    else if (redis_link_is_connected(s->link))
+        sync_start_check(s);
+}
+
 static void sync_apply_committed(struct pool_sync *s)
 {
     struct pool_apply *a = s->apply;
@@ -260,7 +277,9 @@ static int sync_apply_turn(struct pool_sync *s, int64_t t0)
         rc = pool_apply_slice(s->apply, s->cache, POOL_APPLY_QUANTUM_RECORDS,
                               POOL_APPLY_QUANTUM_UNITS, clock_mono_ms());
         sync_apply_release(s, 0);
-    } while (rc == PF_EAGAIN && clock_mono_us() - t0 < POOL_SYNC_APPLY_TURN_US);
+    } while (rc == PF_EAGAIN && clock_mono_us() - t0 < (s->apply->ops != NULL
+                                                        ? POOL_SYNC_PATCH_TURN_US
+                                                        : POOL_SYNC_APPLY_TURN_US));
     return rc;
 }
 
@@ -293,6 +312,7 @@ static void sync_on_apply_turn(evutil_socket_t fd, short what, void *arg)
     sync_apply_account(s, clock_mono_us() - t0);
     if (rc == PF_OK) {
         sync_apply_committed(s);
+        sync_patch_recheck(s);
     } else if (rc == PF_EPROTO) {
         char d[96], w[POOL_DIGEST_HEX_LEN + 1], g[POOL_DIGEST_HEX_LEN + 1];
         (void)!pool_digest_format(a->digest, g, sizeof(g));
@@ -839,6 +859,15 @@ static void sync_read_delta(struct pool_sync *s)
 static void sync_fetch(struct pool_sync *s, int64_t version, const char *epoch)
 {
     const struct pool_cache *pc = s->cache;
+    if (!s->is_full_wanted && s->apply != NULL && s->apply->ops != NULL &&
+        !pool_apply_is_done(s->apply) && epoch != NULL && strcmp(epoch, pc->epoch) == 0) {
+        /* A log apply runs: a whole read would supersede milliseconds of
+         * work with seconds of it. Look again once it is in. */
+        s->is_patch_recheck = 1;
+        s->is_recheck_wanted = 0;
+        s->is_busy = 0;
+        return;
+    }
     int is_log = !s->is_full_wanted && pc->version > 0 && epoch != NULL &&
                  strcmp(epoch, pc->epoch) == 0 && version > pc->version &&
                  version - pc->version <= POOL_SYNC_DELTA_MAX &&
