@@ -4,7 +4,8 @@
   fleet_scale.py drive FILE PORT N STEPS EVERY_S PCT OUT
       Writes the file provider's list of N upstreams, all on 127.0.0.1:PORT
       with distinct user names (distinct upstream ids), then, STEPS times
-      every EVERY_S seconds, renames the users of PCT % of them (the next
+      every EVERY_S seconds, renames the users of PCT % of them (at least
+      one: PCT 0.01 of 10,000 is one upstream a change) (the next
       window of indexes: one removed and one added id each) and replaces the
       file atomically. With STEPS 0 only the initial file is written. Prints
       one line "step <k> <wall_ms>" per change to OUT.
@@ -42,7 +43,7 @@ def stamp_ms(line):
 
 def drive(path, port, n, steps, every_s, pct, out):
     gen = [0] * n
-    per_step = max(1, n * pct // 100)
+    per_step = max(1, int(n * pct / 100))
 
     def write():
         tmp = path + ".tmp"
@@ -170,7 +171,7 @@ def resync(run, nnodes, epoch, up_ms, samples):
 
 def main(argv):
     if len(argv) >= 2 and argv[1] == "drive" and len(argv) == 9:
-        drive(argv[2], int(argv[3]), int(argv[4]), int(argv[5]), float(argv[6]), int(argv[7]),
+        drive(argv[2], int(argv[3]), int(argv[4]), int(argv[5]), float(argv[6]), float(argv[7]),
               argv[8])
     elif len(argv) == 6 and argv[1] == "report":
         report(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))

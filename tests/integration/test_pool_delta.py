@@ -273,6 +273,33 @@ class PoolDelta(unittest.TestCase):
         self.assertGreater(ms[-1] - ms[0], 300, "whole reads spread over resync_spread_ms")
         self.assertLess(took, 3.0 + 7.0, "every node within the spread plus a margin")
 
+    def test_maxclients_is_a_failure_for_backoff(self):
+        """A Redis at maxclients accepts the connection and answers
+        "ERR max number of clients reached": the node counts it as a failed
+        connect, so its reconnect delays grow (attempt 1, 2, 3 ...) instead
+        of hammering Redis, and it connects once a slot frees."""
+        import socket
+        full = self.fleet.start_redis(name="full", args=("--maxclients", "2"))
+        hogs = [socket.create_connection(("127.0.0.1", full.port)) for _ in range(2)]
+        try:
+            for hog in hogs:   # both slots taken (a node needs two connections)
+                hog.sendall(b"PING\r\n")
+                self.assertTrue(hog.recv(64).startswith(b"+PONG"))
+            node = self.fleet.start_node({"node": {"resync_spread_ms": 0}}, name="crowded",
+                                         redis=full)
+            attempt_re = re.compile(r"reconnecting to \S+ in \d+ ms \(attempt (\d+)\)")
+            wait_until(lambda: len(attempt_re.findall(node.log_text())) >= 3, 30,
+                       "three refused connects")
+            log = node.log_text()
+            self.assertIn("max number of clients", log)
+            attempts = [int(a) for a in attempt_re.findall(log)]
+            self.assertEqual(attempts[:3], [1, 2, 3], "each refusal a failure in a row")
+        finally:
+            for hog in hogs:
+                hog.close()
+        wait_until(lambda: "redis: connected to" in node.log_text(), 30,
+                   "connected once a client slot freed")
+
     @staticmethod
     def stamp_ms(stamp):
         # 2026-12-07T20:02:33.256Z
