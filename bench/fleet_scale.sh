@@ -69,7 +69,10 @@ ORIGIN_PORT="$P_ORIGIN" "$BENCH_DIR/origin.sh" start >/dev/null || exit 1; ORIGI
 P_DIRECT=$(free_port 23100); P_DIRECT_ADM=$(free_port $((P_DIRECT + 1)))
 NODE_EXTRA_SAVED="${NODE_EXTRA-}"; unset NODE_EXTRA
 node_start fleet-direct direct "$P_DIRECT" "$P_DIRECT_ADM" 6379 warn || exit 1
-P_REDIS=$(free_port 16590)
+# A port off the ranges other scripts start from, and a prefix of our own:
+# nothing else on the box writes this fleet's keys.
+P_REDIS=$(free_port $((26000 + RANDOM % 4000)))
+PFX=fleetbench
 redis_start "$P_REDIS" || exit 1
 
 # ---- controller ---------------------------------------------------------
@@ -79,7 +82,7 @@ python3 "$PY" drive "$LIST" "$P_DIRECT" "$NUP" 0 1 "$PCT" /dev/null || exit 1
 P_CTL_ADM=$(free_port 23180)
 cat > "$RUN/controller/controller.json" <<JSON
 {
-  "redis": { "url": "redis://127.0.0.1:$P_REDIS/0", "prefix": "pf" },
+  "redis": { "url": "redis://127.0.0.1:$P_REDIS/0", "prefix": "$PFX" },
   "log": { "level": "info" },
   "controller": {
     "id": "fleet-ctl",
@@ -101,14 +104,14 @@ for _ in $(seq 200); do
 done
 grep -q "pool published: version" "$RUN/controller/controller.log" ||
   { echo "controller never published" >&2; tail -5 "$RUN/controller/controller.log" >&2; exit 1; }
-V0="$(redis-cli -p "$P_REDIS" HGET '{pf}:v1:pool:meta' version)"
+V0="$(redis-cli -p "$P_REDIS" HGET "{$PFX}:v1:pool:meta" version)"
 log "controller published version $V0 of $NUP upstreams"
 
 # ---- nodes --------------------------------------------------------------
 node_conf() {  # i listen admin
   cat <<JSON
 {
-  "redis": { "url": "redis://127.0.0.1:$P_REDIS/0", "prefix": "pf" },
+  "redis": { "url": "redis://127.0.0.1:$P_REDIS/0", "prefix": "$PFX" },
   "log": { "level": "info" },
   "node": {
     "id": "fleet-$1",
@@ -133,7 +136,7 @@ wait_all_epoch() {  # epoch deadline_s [count]: until that many nodes logged a p
   done
   echo "only $n of $want nodes hold epoch $1" >&2; return 1
 }
-EPOCH0="$(redis-cli -p "$P_REDIS" HGET '{pf}:v1:pool:meta' epoch)"
+EPOCH0="$(redis-cli -p "$P_REDIS" HGET "{$PFX}:v1:pool:meta" epoch)"
 # Started ten at a time, each ten once they serve the pool: the start is
 # not what is measured (the restart below is).
 NODE_PIDS=(); NODE_PORTS=()
@@ -178,7 +181,7 @@ timeout $((STEPS + 30)) python3 "$PY" drive "$LIST" "$P_DIRECT" "$NUP" "$STEPS" 
 sleep 1   # the last change's poll, publish and apply
 ms1=$(date +%s%3N); t1=$(redis_ticks)
 out1=$(redis_stat stats total_net_output_bytes); in1=$(redis_stat stats total_net_input_bytes)
-VLAST="$(redis-cli -p "$P_REDIS" HGET '{pf}:v1:pool:meta' version)"
+VLAST="$(redis-cli -p "$P_REDIS" HGET "{$PFX}:v1:pool:meta" version)"
 # Every node at the last version (30 s at most) before the figures are read.
 for _ in $(seq 120); do
   n=0
@@ -214,7 +217,7 @@ up_ms=$(date +%s%3N)
 EPOCH1=""; deadline=$(( $(date +%s) + 60 ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
   echo "$(date +%s%3N) $(redis_ticks) $(redis_stat clients connected_clients)" >> "$RUN/redis-samples.txt"
-  [ -n "$EPOCH1" ] || EPOCH1="$(redis-cli -p "$P_REDIS" HGET '{pf}:v1:pool:meta' epoch)"
+  [ -n "$EPOCH1" ] || EPOCH1="$(redis-cli -p "$P_REDIS" HGET "{$PFX}:v1:pool:meta" epoch)"
   if [ -n "$EPOCH1" ]; then
     n=$(grep -l -E "pool (reloaded|updated): version [0-9]+ .*epoch $EPOCH1" "$RUN"/node-*/node.log 2>/dev/null | wc -l)
     [ "$n" -ge "$NNODES" ] && break

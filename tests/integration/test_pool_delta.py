@@ -182,6 +182,8 @@ class PoolDelta(unittest.TestCase):
         self.assertGreaterEqual(len(UPDATED_RE.findall(log)), 5,
                                 "the follower applied the log, not whole reads")
         self.assertEqual(FALLBACK_RE.findall(log), [], "no fallback without a reason")
+        self.assertGreaterEqual(a.metric("pf_node_redis_pool_log_applies_total"), 5)
+        self.assertEqual(a.metric("pf_node_redis_pool_log_fallbacks_total"), 0)
         self.assertEqual(UPDATED_RE.findall(b.log_text()), [],
                          "a node started at the last version reads it whole")
 
@@ -219,6 +221,8 @@ class PoolDelta(unittest.TestCase):
             return ok and len(seen) >= 2 and seen[-2] == v_now
 
         wait_until(settled, 20, "node %s in step with Redis" % node.id, interval=0.5)
+        self.assertGreaterEqual(node.metrics().get(
+            'pf_node_redis_pool_log_fallbacks_total{reason="%s"}' % reason, 0), 1)
         self.assert_same_pool(node, seen[-1])
 
     def test_fallback_gap(self):
