@@ -22,7 +22,10 @@
 # meanwhile, and the failed client requests through node 1.
 #
 # Usage: bench/fleet_scale.sh
-#   env: NNODES (100) NUP (10000) PCT (1) STEPS (60) DOWN_S (1)
+#   env: NNODES (100) NUP (10000) PCT (1; 0.01 = one upstream) STEPS (60) DOWN_S (1)
+#        LEASE_MS (30000: on a shared 2-core box the controller is starved for
+#        seconds while 100 nodes decode; a lapsed lease means a new epoch
+#        and every node reading the whole pool again)
 #        NODE_EXTRA (JSON members appended inside "node", e.g.
 #        ', "resync_spread_ms": 2000') PF_BUILD (a Release build dir holding
 #        both binaries; default: built in $BENCH_RUN_DIR/build)
@@ -88,6 +91,7 @@ cat > "$RUN/controller/controller.json" <<JSON
     "id": "fleet-ctl",
     "admin_listen": "127.0.0.1:$P_CTL_ADM",
     "poll_interval_ms": 100,
+    "lease_ms": ${LEASE_MS:-30000},
     "default_ttl_s": 86400,
     "providers": [
       { "name": "fleet", "type": "file", "path": "$LIST", "format": "lines",
@@ -167,7 +171,7 @@ client_loop() {
   done
   echo "$n $fail" > "$RUN/curl.result"
 }
-: > "$RUN/curl.err"; rm -f "$RUN/curl.result"
+: > "$RUN/curl.err"; rm -f "$RUN/curl.result" "$RUN/steps.txt"
 client_loop & CURL_PID=$!
 
 # ---- change phase -------------------------------------------------------
