@@ -281,6 +281,7 @@ struct conf_node {
     int      max_header_bytes;          /* default 32768 */
     int      retries;                   /* extra upstream attempts, default 2 */
     int      report_interval_ms;        /* Redis heartbeat, default 2000 */
+    int      resync_spread_ms;          /* whole pool reads jittered over 0..this, default 2000 */
     int      is_private_dest_allowed;   /* "allow_private_destinations", default false */
     struct conf_upstream_policy upstream_policy; /* "upstream_allow_private": which pool
                                            records may be dialed, default false (public only) */

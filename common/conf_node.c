@@ -221,6 +221,7 @@ static const struct conf_key node_keys[] = {
     CONF_INT(N, "max_header_bytes", max_header_bytes, 1024, 1048576, 32768),
     CONF_INT(N, "retries", retries, 0, 10, 2),
     CONF_INT(N, "report_interval_ms", report_interval_ms, 10, 600000, 2000),
+    CONF_INT(N, "resync_spread_ms", resync_spread_ms, 0, 600000, 2000),
     CONF_BOOL(N, "allow_private_destinations", is_private_dest_allowed, 0),
     CONF_CIDRS(N, "destination_allow", dest_allow, ndest_allow),
     CONF_POLICY(N, "upstream_allow_private", upstream_policy),

@@ -41,6 +41,7 @@ int keys_init(struct keys *k, const char *prefix, struct pf_err *err)
     (void)!keys_join(k->pool_upstreams, sizeof(k->pool_upstreams), k->base, "pool:upstreams");
     (void)!keys_join(k->pool_expiry, sizeof(k->pool_expiry), k->base, "pool:expiry");
     (void)!keys_join(k->pool_channel, sizeof(k->pool_channel), k->base, "pool:events");
+    (void)!keys_join(k->pool_log, sizeof(k->pool_log), k->base, "pool:log");
     (void)!keys_join(k->providers, sizeof(k->providers), k->base, "providers");
     (void)!keys_join(k->nodes, sizeof(k->nodes), k->base, "nodes");
     (void)!keys_join(k->controller, sizeof(k->controller), k->base, "controller");

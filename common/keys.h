@@ -18,6 +18,7 @@ struct keys {
     char pool_upstreams[KEYS_NAME_MAX];     /* HASH: upstream id -> JSON record */
     char pool_expiry[KEYS_NAME_MAX];        /* ZSET: upstream id -> expires_at_ms */
     char pool_channel[KEYS_NAME_MAX];       /* pub/sub: "<version> <epoch>" */
+    char pool_log[KEYS_NAME_MAX];           /* STREAM: one entry per version (pool_delta.h) */
     char providers[KEYS_NAME_MAX];          /* SET: provider names */
     char nodes[KEYS_NAME_MAX];              /* ZSET: node id -> last report ms */
     char controller[KEYS_NAME_MAX];         /* HASH: leader id, heartbeat, ... */

@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "str.h"
@@ -233,4 +234,21 @@ fail:
     OPENSSL_cleanse(raw, sizeof(raw));
     OPENSSL_cleanse(out, out_len);
     return rc;
+}
+
+/* ---- HMAC ------------------------------------------------------------------- */
+
+uint64_t seal_mac64(const struct seal_key *key, const void *data, size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    uint64_t v = 0;
+
+    if (HMAC(EVP_sha256(), key->bytes, SEAL_KEY_LEN, data, len, md, &md_len) == NULL ||
+        md_len < 8)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | md[i];
+    OPENSSL_cleanse(md, sizeof(md));
+    return v;
 }

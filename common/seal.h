@@ -67,4 +67,10 @@ int seal_encrypt(const struct seal_key *key, const char *plaintext, size_t len, 
 int seal_decrypt(const struct seal_key *key, const char *text, size_t text_len, const char *aad,
                  char *out, size_t out_len, size_t *out_n, struct pf_err *err) PF_MUSTCHECK;
 
+/* HMAC-SHA256 under <key> of <len> bytes of <data>, its first 8 bytes as a
+ * big-endian integer: a keyed fingerprint of a secret (the pool digest's
+ * password part, common/pool_digest.h) that tells nothing without the key.
+ * Returns 0 only when OpenSSL fails. */
+uint64_t seal_mac64(const struct seal_key *key, const void *data, size_t len);
+
 #endif

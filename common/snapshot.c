@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "json_text.h"
 #include "keys.h"
+#include "pool_digest.h"
 #include "seal.h"
 #include "str.h"
 #include "user_template.h"
@@ -496,6 +497,8 @@ int snapshot_meta_field(struct snapshot_meta *m, const char *field, size_t field
         /* informational only: "0" and garbage read as unknown */
         if (value != NULL && snapshot_version_parse(value, value_len, &m->count) != PF_OK)
             m->count = -1;
+    } else if (snapshot_field_is(field, field_len, SNAPSHOT_META_DIGEST)) {
+        m->has_digest = value != NULL && pool_digest_parse(value, value_len, &m->digest) == PF_OK;
     }
     return PF_OK;
 }

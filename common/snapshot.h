@@ -55,6 +55,7 @@ int snapshot_record_decode_public(const char *json, size_t len, struct upstream 
 #define SNAPSHOT_META_COUNT      "count"          /* records in pool:upstreams */
 #define SNAPSHOT_META_UPDATED_AT "updated_at_ms"  /* wall clock of the publish */
 #define SNAPSHOT_META_CONTROLLER "controller_id"  /* writer */
+#define SNAPSHOT_META_DIGEST     "digest"         /* pool digest, common/pool_digest.h */
 
 /* The notice is "<version>" SNAPSHOT_NOTICE_SEP "<epoch>", e.g. "7 9f1c2a7be0d4431a". */
 #define SNAPSHOT_NOTICE_SEP " "
@@ -77,6 +78,9 @@ struct snapshot_meta {
     int64_t version;
     char    epoch[SNAPSHOT_EPOCH_MAX]; /* "" when absent */
     int64_t count;                  /* -1 when absent or not a positive integer */
+    int     has_digest;             /* a valid digest was present (controllers since
+                                     * the pool log); none = no deltas */
+    uint64_t digest;
 };
 
 /* Parses a version of <len> bytes: strict decimal, 1..INT64_MAX, no sign,
@@ -101,7 +105,8 @@ int snapshot_notice_format(char *buf, size_t len, int64_t version, const char *e
 void snapshot_meta_init(struct snapshot_meta *m);
 
 /* Folds one field of pool:meta into <m>. <value> NULL means absent (nil);
- * unknown fields and a bad count are ignored (count is informational).
+ * unknown fields, a bad count (count is informational) and a bad digest
+ * (read as none: the node then never applies the pool log) are ignored.
  * Returns PF_OK, or PF_EINVAL with "bad version" / "bad epoch" in <err>. */
 int snapshot_meta_field(struct snapshot_meta *m, const char *field, size_t field_len,
                         const char *value, size_t value_len, struct pf_err *err) PF_MUSTCHECK;

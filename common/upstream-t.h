@@ -51,6 +51,8 @@ struct upstream {
     struct upstream_labels labels;
     char     user_template[UPSTREAM_TEMPLATE_MAX]; /* gateway user name rendered per request
                                            (common/user_template.h); "" = send user as is */
+    uint64_t digest;                    /* pool_digest_entry() as the node's pool keeps
+                                         * it (pool_digest.h); not part of the record */
 };
 
 #endif

@@ -9,16 +9,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "clock.h"
 #include "log.h"
 #include "rng.h"
+#include "pool_delta.h"
+#include "pool_digest.h"
 #include "provider.h"
 #include "snapshot.h"
 #include "version.h"
 
-/* KEYS: 1 pool:upstreams, 2 pool:expiry, 3 pool:meta, 4 pool:events, 5 lease.
+/* KEYS: 1 pool:upstreams, 2 pool:expiry, 3 pool:meta, 4 pool:events, 5 lease,
+ * 6 pool:log.
  * ARGV: 1 fencing token ("" = none), 2 epoch, 3 updated_at_ms,
- * 4 controller_id, 5 count, then count triples (id, record, expires_at_ms).
+ * 4 controller_id, 5 count, 6 digest, then count triples (id, record,
+ * expires_at_ms).
+ * The whole snapshot: the pool log is deleted with it, so a node that is
+ * behind finds no entry for this version and reads the snapshot.
  * The meta field names and the notice "<version> <epoch>" are those of
  * common/snapshot.h, which the nodes parse with. Lua's tostring() of the
  * HINCRBY integer is its plain decimal, as snapshot_notice_format() writes.
@@ -32,13 +40,13 @@ static const char publish_script[] =
     "  end\n"
     "end\n"
     "local n = tonumber(ARGV[5])\n"
-    "redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[6])\n"
     "local i = 0\n"
     "while i < n do\n"
     "  local j = math.min(i + 500, n)\n"
     "  local h, z = {}, {}\n"
     "  for k = i, j - 1 do\n"
-    "    local b = 6 + k * 3\n"
+    "    local b = 7 + k * 3\n"
     "    h[#h + 1] = ARGV[b]\n"
     "    h[#h + 1] = ARGV[b + 1]\n"
     "    z[#z + 1] = ARGV[b + 2]\n"
@@ -50,7 +58,51 @@ static const char publish_script[] =
     "end\n"
     "local v = redis.call('HINCRBY', KEYS[3], '" SNAPSHOT_META_VERSION "', 1)\n"
     "redis.call('HSET', KEYS[3], '" SNAPSHOT_META_EPOCH "', ARGV[2], '" SNAPSHOT_META_COUNT "', ARGV[5],\n"
-    "           '" SNAPSHOT_META_UPDATED_AT "', ARGV[3], '" SNAPSHOT_META_CONTROLLER "', ARGV[4])\n"
+    "           '" SNAPSHOT_META_UPDATED_AT "', ARGV[3], '" SNAPSHOT_META_CONTROLLER "', ARGV[4],\n"
+    "           '" SNAPSHOT_META_DIGEST "', ARGV[6])\n"
+    "redis.call('PUBLISH', KEYS[4], tostring(v) .. '" SNAPSHOT_NOTICE_SEP "' .. ARGV[2])\n"
+    "return v\n";
+
+/* The changes since the last publish, as one pool log entry
+ * (common/pool_delta.h) with the same writes to the snapshot.
+ * KEYS: as publish_script. ARGV: 1 token, 2 epoch, 3 updated_at_ms,
+ * 4 controller_id, 5 count, 6 digest, 7 the version the changes apply to,
+ * 8 the log's length bound, 9 nops, then nops quads (op field "+id"/"-id",
+ * id, record or "", expires_at_ms). STALE when pool:meta is not at (epoch,
+ * version) any more: the caller then publishes the whole snapshot. The
+ * XADD goes first, before any other write: a script that fails later does
+ * not undo what it wrote. */
+static const char publish_delta_script[] =
+    "if ARGV[1] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[1] then\n"
+    "  return redis.error_reply('FENCED')\n"
+    "end\n"
+    "local m = redis.call('HMGET', KEYS[3], '" SNAPSHOT_META_EPOCH "', '" SNAPSHOT_META_VERSION "')\n"
+    "if m[1] ~= ARGV[2] or m[2] ~= ARGV[7] then\n"
+    "  return redis.error_reply('STALE')\n"
+    "end\n"
+    "local n = tonumber(ARGV[9])\n"
+    "local x = { KEYS[6], 'MAXLEN', '~', ARGV[8], tostring(tonumber(ARGV[7]) + 1) .. '-0',\n"
+    "            '" POOL_DELTA_EPOCH "', ARGV[2], '" POOL_DELTA_DIGEST "', ARGV[6],\n"
+    "            '" POOL_DELTA_COUNT "', ARGV[5] }\n"
+    "for k = 0, n - 1 do\n"
+    "  x[#x + 1] = ARGV[10 + k * 4]\n"
+    "  x[#x + 1] = ARGV[12 + k * 4]\n"
+    "end\n"
+    "redis.call('XADD', unpack(x))\n"
+    "for k = 0, n - 1 do\n"
+    "  local b = 10 + k * 4\n"
+    "  if string.sub(ARGV[b], 1, 1) == '+' then\n"
+    "    redis.call('HSET', KEYS[1], ARGV[b + 1], ARGV[b + 2])\n"
+    "    redis.call('ZADD', KEYS[2], ARGV[b + 3], ARGV[b + 1])\n"
+    "  else\n"
+    "    redis.call('HDEL', KEYS[1], ARGV[b + 1])\n"
+    "    redis.call('ZREM', KEYS[2], ARGV[b + 1])\n"
+    "  end\n"
+    "end\n"
+    "local v = redis.call('HINCRBY', KEYS[3], '" SNAPSHOT_META_VERSION "', 1)\n"
+    "redis.call('HSET', KEYS[3], '" SNAPSHOT_META_EPOCH "', ARGV[2], '" SNAPSHOT_META_COUNT "', ARGV[5],\n"
+    "           '" SNAPSHOT_META_UPDATED_AT "', ARGV[3], '" SNAPSHOT_META_CONTROLLER "', ARGV[4],\n"
+    "           '" SNAPSHOT_META_DIGEST "', ARGV[6])\n"
     "redis.call('PUBLISH', KEYS[4], tostring(v) .. '" SNAPSHOT_NOTICE_SEP "' .. ARGV[2])\n"
     "return v\n";
 
@@ -101,14 +153,30 @@ struct publish *publish_create(struct redis *redis, const struct keys *keys,
     p->controller_id = controller_id;
     p->cred_key = cred_key;
     const struct redis_script prune = REDIS_SCRIPT_INIT(publish_prune_script);
+    const struct redis_script delta = REDIS_SCRIPT_INIT(publish_delta_script);
     p->pool_script = script;
+    p->delta_script = delta;
     p->prune_script = prune;
     publish_new_epoch(p);
     return p;
 }
 
+/* Forgets what was last published (the next publish is whole). */
+static void publish_forget(struct publish *p)
+{
+    for (size_t i = 0; i < p->nlast; i++)
+        free(p->last[i].id);
+    free(p->last);
+    p->last = NULL;
+    p->nlast = 0;
+    p->pool_digest = 0;
+}
+
 void publish_destroy(struct publish *p)
 {
+    if (p == NULL)
+        return;
+    publish_forget(p);
     free(p);
 }
 
@@ -117,8 +185,7 @@ void publish_begin_term(struct publish *p, const char *token, int64_t now_wall_m
     snprintf(p->token, sizeof(p->token), "%s", token);
     p->leader_since_ms = now_wall_ms;
     publish_new_epoch(p);
-    p->digest = 0;
-    p->count = 0;
+    publish_forget(p);
 }
 
 void publish_end_term(struct publish *p)
@@ -172,11 +239,13 @@ static int publish_read_meta(struct publish *p, int *state)
     return PF_OK;
 }
 
-/* Runs the pool script with <nargs> <args> (numkeys, KEYS, ARGV). */
-static int publish_run_script(struct publish *p, int nargs, const char **args, size_t *argslen)
+/* Runs pool script <script> with <nargs> <args> (numkeys, KEYS, ARGV).
+ * PF_OK (p->version set), PF_EDENIED (fenced), PF_EAGAIN (STALE: the delta
+ * script found pool:meta moved) or PF_EIO. */
+static int publish_run_script(struct publish *p, struct redis_script *script, int nargs,
+                              const char **args, size_t *argslen)
 {
-    struct redis_reply *r = redis_eval(p->redis, &p->pool_script, "pool script", nargs, args,
-                                       argslen);
+    struct redis_reply *r = redis_eval(p->redis, script, "pool script", nargs, args, argslen);
     if (r == NULL)
         return PF_EIO;
     int rc = PF_OK;
@@ -186,6 +255,10 @@ static int publish_run_script(struct publish *p, int nargs, const char **args, s
         log_warn("redis: publish fenced: lease token no longer ours");
         p->nfenced++;
         rc = PF_EDENIED;
+    } else if (redis_reply_is_error(r, "STALE")) {
+        log_info("redis: pool:meta moved since version %" PRId64 "; publishing the whole pool",
+                 p->version);
+        rc = PF_EAGAIN;
     } else {
         const char *msg = redis_reply_str(r, NULL);
         log_warn("redis: publish script failed: %s",
@@ -197,37 +270,222 @@ static int publish_run_script(struct publish *p, int nargs, const char **args, s
     return rc;
 }
 
+/* What one publish works with: per entry of the new pool its clear record
+ * and what the next diff compares (the record's hash, the entry digest),
+ * and the ops against the last publish. */
+struct publish_work {
+    size_t                 n;
+    char                 **records;      /* clear; sealed in place before sending */
+    struct publish_entry  *next;         /* becomes p->last on success; ids owned */
+    uint64_t               pool_digest;
+    size_t                *op_new;       /* ops: index into the new pool, or ... */
+    const char           **op_del;       /* ... the id removed (borrowed from p->last) */
+    size_t                 nset;         /* ops [0, nset) are sets, the rest removals */
+    size_t                 nops;
+};
+
+static void publish_work_deinit(struct publish_work *w)
+{
+    if (w->records != NULL)
+        for (size_t i = 0; i < w->n; i++)
+            snapshot_record_free(w->records[i]);
+    if (w->next != NULL)
+        for (size_t i = 0; i < w->n; i++)
+            free(w->next[i].id);
+    free(w->records);
+    free(w->next);
+    free(w->op_new);
+    free(w->op_del);
+    memset(w, 0, sizeof(*w));
+}
+
+/* The digest of entry <e> as a node will compute it: from the record it
+ * decodes (so any normalisation the codec does is in it). */
+static uint64_t publish_entry_digest(struct publish *p, const struct provider_entry *e,
+                                     const char *record)
+{
+    struct upstream u;
+    struct pf_err err;
+    pf_err_clear(&err);
+    uint64_t d = snapshot_record_decode(record, strlen(record), NULL, &u, &err) == PF_OK
+                 ? pool_digest_entry(&u, p->cred_key) : pool_digest_entry(&e->u, p->cred_key);
+    OPENSSL_cleanse(u.pass, sizeof(u.pass));
+    return d;
+}
+
+/* Encodes <es>[0..<n>) in clear, and diffs them against p->last (both
+ * sorted by id): an entry whose record hash is unchanged keeps its digest.
+ * Returns PF_OK or PF_ENOMEM. */
+static int publish_work_build(struct publish *p, struct publish_work *w,
+                              const struct provider_entry *const *es, size_t n)
+{
+    w->n = n;
+    w->records = calloc(n + 1, sizeof(*w->records));
+    w->next = calloc(n + 1, sizeof(*w->next));
+    w->op_new = calloc(n + 1, sizeof(*w->op_new));
+    w->op_del = calloc(p->nlast + 1, sizeof(*w->op_del));
+    if (w->records == NULL || w->next == NULL || w->op_new == NULL || w->op_del == NULL)
+        return PF_ENOMEM;
+    size_t j = 0, ndel = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* The hash is over the clear record: a sealed one differs at every
+         * encode (random nonce), which would republish an unchanged pool. */
+        w->records[i] = snapshot_record_encode(&es[i]->u, NULL);
+        w->next[i].id = strdup(es[i]->id);
+        if (w->records[i] == NULL || w->next[i].id == NULL)
+            return PF_ENOMEM;
+        uint64_t h = publish_fnv(14695981039346656037ULL, w->records[i], strlen(w->records[i]));
+        w->next[i].rec_hash = h;
+        while (j < p->nlast && strcmp(p->last[j].id, es[i]->id) < 0)
+            w->op_del[ndel++] = p->last[j++].id;
+        if (j < p->nlast && strcmp(p->last[j].id, es[i]->id) == 0 && p->last[j].rec_hash == h) {
+            w->next[i].digest = p->last[j++].digest;
+        } else {
+            if (j < p->nlast && strcmp(p->last[j].id, es[i]->id) == 0)
+                j++;
+            w->next[i].digest = publish_entry_digest(p, es[i], w->records[i]);
+            w->op_new[w->nops++] = i;
+        }
+        w->pool_digest += w->next[i].digest;
+    }
+    while (j < p->nlast)
+        w->op_del[ndel++] = p->last[j++].id;
+    w->nset = w->nops;
+    w->nops += ndel;
+    return PF_OK;
+}
+
+/* Sends the whole pool: numkeys, 6 KEYS, 6 ARGV, n triples. */
+static int publish_send_full(struct publish *p, struct publish_work *w,
+                             const struct provider_entry *const *es, int64_t now_wall_ms)
+{
+    enum { NFIXED = 1 + 6 + 6 };
+    size_t n = w->n;
+    char (*expires)[24] = calloc(n + 1, sizeof(*expires));
+    const char **argv = calloc(NFIXED + 3 * n, sizeof(*argv));
+    size_t *argvlen = calloc(NFIXED + 3 * n, sizeof(*argvlen));
+    char now[24], count[24], digest[POOL_DIGEST_HEX_LEN + 1];
+    int rc = PF_ENOMEM;
+
+    if (expires == NULL || argv == NULL || argvlen == NULL)
+        goto out;
+    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
+    snprintf(count, sizeof(count), "%zu", n);
+    (void)!pool_digest_format(w->pool_digest, digest, sizeof(digest));
+    size_t a = 0;
+    argv[a++] = "6";
+    argv[a++] = p->keys->pool_upstreams;
+    argv[a++] = p->keys->pool_expiry;
+    argv[a++] = p->keys->pool_meta;
+    argv[a++] = p->keys->pool_channel;
+    argv[a++] = p->keys->controller_lease;
+    argv[a++] = p->keys->pool_log;
+    argv[a++] = p->token;
+    argv[a++] = p->epoch;
+    argv[a++] = now;
+    argv[a++] = p->controller_id;
+    argv[a++] = count;
+    argv[a++] = digest;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(expires[i], sizeof(expires[i]), "%" PRId64, es[i]->u.expires_at_ms);
+        argv[a++] = es[i]->id;
+        argv[a++] = w->records[i];
+        argv[a++] = expires[i];
+    }
+    for (size_t i = 0; i < a; i++)
+        argvlen[i] = strlen(argv[i]);
+    rc = publish_run_script(p, &p->pool_script, (int)a, argv, argvlen);
+out:
+    free(expires);
+    free(argv);
+    free(argvlen);
+    return rc;
+}
+
+/* Sends the ops of <w> as one pool log entry: numkeys, 6 KEYS, 9 ARGV, ops
+ * quads. */
+static int publish_send_delta(struct publish *p, struct publish_work *w,
+                              const struct provider_entry *const *es, int64_t now_wall_ms)
+{
+    enum { NFIXED = 1 + 6 + 9, FIELD_MAX = UPSTREAM_ID_MAX + 2 };
+    size_t nops = w->nops;
+    char (*expires)[24] = calloc(nops + 1, sizeof(*expires));
+    char (*fields)[FIELD_MAX] = calloc(nops + 1, sizeof(*fields));
+    const char **argv = calloc(NFIXED + 4 * nops, sizeof(*argv));
+    size_t *argvlen = calloc(NFIXED + 4 * nops, sizeof(*argvlen));
+    char now[24], count[24], base[24], nops_s[24], digest[POOL_DIGEST_HEX_LEN + 1];
+    int rc = PF_ENOMEM;
+
+    if (expires == NULL || fields == NULL || argv == NULL || argvlen == NULL)
+        goto out;
+    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
+    snprintf(count, sizeof(count), "%zu", w->n);
+    snprintf(base, sizeof(base), "%" PRId64, p->version);
+    snprintf(nops_s, sizeof(nops_s), "%zu", nops);
+    (void)!pool_digest_format(w->pool_digest, digest, sizeof(digest));
+    size_t a = 0;
+    argv[a++] = "6";
+    argv[a++] = p->keys->pool_upstreams;
+    argv[a++] = p->keys->pool_expiry;
+    argv[a++] = p->keys->pool_meta;
+    argv[a++] = p->keys->pool_channel;
+    argv[a++] = p->keys->controller_lease;
+    argv[a++] = p->keys->pool_log;
+    argv[a++] = p->token;
+    argv[a++] = p->epoch;
+    argv[a++] = now;
+    argv[a++] = p->controller_id;
+    argv[a++] = count;
+    argv[a++] = digest;
+    argv[a++] = base;
+    argv[a++] = PUBLISH_LOG_MAXLEN;
+    argv[a++] = nops_s;
+    for (size_t k = 0; k < nops; k++) {
+        /* the sets first (op_new), then the removals (op_del) */
+        int is_set = k < w->nset;
+        const char *id;
+        if (is_set) {
+            size_t i = w->op_new[k];
+            id = es[i]->id;
+            snprintf(expires[k], sizeof(expires[k]), "%" PRId64, es[i]->u.expires_at_ms);
+            argv[a + 2] = w->records[i];
+        } else {
+            id = w->op_del[k - w->nset];
+            argv[a + 2] = "";
+        }
+        if (pool_delta_op_field(fields[k], sizeof(fields[k]), is_set, id) != PF_OK) {
+            rc = PF_ERANGE;
+            goto out;
+        }
+        argv[a] = fields[k];
+        argv[a + 1] = id;
+        argv[a + 3] = expires[k];
+        a += 4;
+    }
+    for (size_t i = 0; i < a; i++)
+        argvlen[i] = strlen(argv[i]);
+    rc = publish_run_script(p, &p->delta_script, (int)a, argv, argvlen);
+out:
+    free(expires);
+    free(fields);
+    free(argv);
+    free(argvlen);
+    return rc;
+}
 int publish_pool(struct publish *p, const struct provider_entry *const *es, size_t n,
                  int64_t now_wall_ms, int *is_published)
 {
-    enum { NFIXED = 1 + 5 + 5 };        /* numkeys, KEYS, ARGV[1..5] */
-    char **records = NULL;
-    char (*expires)[24] = NULL;
-    const char **argv = NULL;
-    size_t *argvlen = NULL;
-    uint64_t digest = 14695981039346656037ULL;
+    struct publish_work w;
     int meta = 0;
-    int rc = PF_ENOMEM;
+    int rc;
 
+    memset(&w, 0, sizeof(w));
     *is_published = 0;
     if (!redis_is_connected(p->redis))
         return PF_EIO;
-    records = calloc(n + 1, sizeof(*records));
-    expires = calloc(n + 1, sizeof(*expires));
-    argv = calloc(NFIXED + 3 * n, sizeof(*argv));
-    argvlen = calloc(NFIXED + 3 * n, sizeof(*argvlen));
-    if (records == NULL || expires == NULL || argv == NULL || argvlen == NULL)
+    rc = publish_work_build(p, &w, es, n);
+    if (rc != PF_OK)
         goto out;
-    /* The digest is over the clear records: sealed ones differ at every
-     * encode (random nonce), which would republish an unchanged pool. */
-    for (size_t i = 0; i < n; i++) {
-        records[i] = snapshot_record_encode(&es[i]->u, NULL);
-        if (records[i] == NULL)
-            goto out;
-        digest = publish_fnv(digest, es[i]->id, strlen(es[i]->id) + 1);
-        digest = publish_fnv(digest, records[i], strlen(records[i]) + 1);
-    }
-
     rc = publish_read_meta(p, &meta);
     if (rc != PF_OK)
         goto out;
@@ -237,63 +495,44 @@ int publish_pool(struct publish *p, const struct provider_entry *const *es, size
     } else if (meta == 2) {
         log_info("redis: pool:meta carries another epoch, republishing under %s", p->epoch);
     }
-    if (meta == 0 && p->has_published && digest == p->digest && n == p->count) {
+    if (meta == 0 && p->has_published && w.nops == 0) {
         rc = PF_OK;
         goto out;
     }
-
     for (size_t i = 0; i < n && p->cred_key != NULL; i++) {
-        snapshot_record_free(records[i]);
-        records[i] = snapshot_record_encode(&es[i]->u, p->cred_key);
-        if (records[i] == NULL) {
+        snapshot_record_free(w.records[i]);
+        w.records[i] = snapshot_record_encode(&es[i]->u, p->cred_key);
+        if (w.records[i] == NULL) {
             log_error("redis: sealing upstream records failed; pool not published");
             rc = PF_ENOMEM;
             goto out;
         }
     }
-
-    char now[24], count[24];
-    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
-    snprintf(count, sizeof(count), "%zu", n);
-    size_t a = 0;
-    argv[a++] = "5";
-    argv[a++] = p->keys->pool_upstreams;
-    argv[a++] = p->keys->pool_expiry;
-    argv[a++] = p->keys->pool_meta;
-    argv[a++] = p->keys->pool_channel;
-    argv[a++] = p->keys->controller_lease;
-    argv[a++] = p->token;
-    argv[a++] = p->epoch;
-    argv[a++] = now;
-    argv[a++] = p->controller_id;
-    argv[a++] = count;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(expires[i], sizeof(expires[i]), "%" PRId64, es[i]->u.expires_at_ms);
-        argv[a++] = es[i]->id;
-        argv[a++] = records[i];
-        argv[a++] = expires[i];
-    }
-    for (size_t i = 0; i < a; i++)
-        argvlen[i] = strlen(argv[i]);
-    rc = publish_run_script(p, (int)a, argv, argvlen);
+    /* A change from the pool we wrote under this epoch goes as a log entry;
+     * a new epoch, a first publish or a change of much of the pool goes
+     * whole (and empties the log). */
+    int is_delta = meta == 0 && p->has_published && w.nops <= PUBLISH_DELTA_MAX_OPS &&
+                   w.nops <= PF_MAX_OF(n, p->nlast) / 2;
+    rc = is_delta ? publish_send_delta(p, &w, es, now_wall_ms) : PF_EAGAIN;
+    int is_sent_delta = rc == PF_OK;
+    if (rc == PF_EAGAIN)
+        rc = publish_send_full(p, &w, es, now_wall_ms);
     if (rc == PF_OK) {
-        p->digest = digest;
-        p->count = n;
+        if (is_sent_delta)
+            p->ndeltas++;
+        publish_forget(p);
+        p->last = w.next;
+        p->nlast = n;
+        p->pool_digest = w.pool_digest;
+        w.next = NULL;
         p->has_published = 1;
         p->npublishes++;
         *is_published = 1;
-        log_info("pool published: version %" PRId64 " epoch %s, %zu upstreams",
-                 p->version, p->epoch, n);
+        log_info("pool published: version %" PRId64 " epoch %s, %zu upstreams (%s, %zu changed)",
+                 p->version, p->epoch, n, is_sent_delta ? "log entry" : "whole", w.nops);
     }
-
 out:
-    if (records != NULL)
-        for (size_t i = 0; i < n; i++)
-            snapshot_record_free(records[i]);
-    free(records);
-    free(expires);
-    free(argv);
-    free(argvlen);
+    publish_work_deinit(&w);
     return rc;
 }
 

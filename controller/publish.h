@@ -17,6 +17,15 @@ struct provider_entry;
 struct seal_key;
 
 #define PUBLISH_EPOCH_LEN 16
+#define PUBLISH_LOG_MAXLEN "256"        /* pool:log entries kept (XADD MAXLEN ~) */
+#define PUBLISH_DELTA_MAX_OPS 1024      /* a larger change is published whole */
+
+/* One upstream as last published: what the next publish diffs against. */
+struct publish_entry {
+    char     *id;                       /* owned */
+    uint64_t  rec_hash;                 /* of its clear record */
+    uint64_t  digest;                   /* pool_digest_entry() */
+};
 
 struct publish {
     struct redis      *redis;             /* borrowed from ctl_ctx */
@@ -24,12 +33,15 @@ struct publish {
     const char        *controller_id;     /* borrowed from ctl_ctx->conf */
     const struct seal_key *cred_key;      /* borrowed from ctl_ctx; NULL = passwords in clear */
     struct redis_script pool_script;      /* the pool script, loaded once per connection */
+    struct redis_script delta_script;     /* the changes as one pool:log entry */
     struct redis_script prune_script;     /* removes providers no longer configured */
     char               epoch[PUBLISH_EPOCH_LEN + 1];
     int64_t            version;           /* last version published or read, 0 = none */
     int                has_published;     /* a snapshot was written under <epoch> */
-    uint64_t           digest;            /* of the last published records */
-    size_t             count;             /* upstreams in the last publish */
+    struct publish_entry *last;           /* owned: the last publish, sorted by id */
+    size_t             nlast;
+    uint64_t           pool_digest;       /* its pool digest (pool:meta "digest") */
+    uint64_t           ndeltas;           /* publishes written as a pool:log entry */
     char               token[128];        /* lease token fencing every write, "" = none */
     int64_t            leader_since_ms;   /* wall clock the current term began, 0 = none */
     uint64_t           nfenced;           /* writes refused with FENCED */
@@ -49,8 +61,12 @@ void publish_destroy(struct publish *p);
 
 /* Publishes <es>[0..<n>) (sorted by id, as provider_merge() gives) when
  * they differ from the last publish, or pool:meta is missing (a new epoch
- * is chosen) or carries another epoch. Runs the script once; sets
- * <*is_published> to 1 when it did. Returns PF_OK, PF_EIO (connection
+ * is chosen) or carries another epoch. A change from the last publish under
+ * the same epoch (at most PUBLISH_DELTA_MAX_OPS upstreams and half the
+ * pool) is written as one pool:log entry with the same changes to the
+ * snapshot (docs/redis-keys.md); anything else rewrites the snapshot whole
+ * and empties the log. pool:meta carries the pool digest either way. Sets
+ * <*is_published> to 1 when it wrote. Returns PF_OK, PF_EIO (connection
  * dropped or not connected), PF_EDENIED (fenced) or PF_ENOMEM. */
 int publish_pool(struct publish *p, const struct provider_entry *const *es, size_t n,
                  int64_t now_wall_ms, int *is_published) PF_MUSTCHECK;

@@ -80,6 +80,7 @@ static const struct gen_key restart_node_keys[] = {
     KEY_STR("node.socks5_listen", node.socks5_listen),
     KEY("node.mode", node.mode),
     KEY("node.report_interval_ms", node.report_interval_ms),
+    KEY("node.resync_spread_ms", node.resync_spread_ms),
     KEY_STR("node.snapshot_file", node.snapshot_file),
     KEY("node.upstream_allow_private", node.upstream_policy),
     KEY_STR("node.upstream_ca_file", node.upstream_ca_file),

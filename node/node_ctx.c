@@ -191,7 +191,7 @@ static int start_pool(struct node_ctx *ctx, struct pf_err *err)
         return PF_EIO;
     }
     ctx->sync = pool_sync_create(ctx->base, ctx->redis, &ctx->conf.redis, &ctx->keys,
-                                 &ctx->pool, ctx->cred_key, err);
+                                 &ctx->pool, ctx->cred_key, ctx->conf.node.resync_spread_ms, err);
     if (ctx->sync == NULL)
         return PF_EIO;
     ctx->bans = ban_sync_create(ctx->base, ctx->redis, &ctx->keys,

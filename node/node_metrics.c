@@ -53,6 +53,17 @@ static void f_errors(const void *s, const struct metrics_row *row, struct metric
     metrics_uint(e, (const char *[]){ "504" }, st->errors_504);
 }
 
+static void f_delta_fallbacks(const void *s, const struct metrics_row *row,
+                              struct metrics_emit *e)
+{
+    (void)row;
+    static const char *const reasons[5] = { "gap", "trimmed", "epoch", "digest", "bad" };
+    const struct pool_sync *sync = SRC(s)->ctx->sync;
+    for (int i = 0; i < 5; i++)
+        metrics_uint(e, (const char *[]){ reasons[i] },
+                     sync != NULL ? pool_sync_get_stats(sync)->delta_fallbacks[i] : 0);
+}
+
 static const char *const outcome_names[STATS_OUT__COUNT] = {
     "ok", "denied", "client_error", "upstream_error", "unavailable",
 };
@@ -459,6 +470,12 @@ static const struct metrics_row node_rows[] = {
       NOL, SYNC(bad_records), 0 },
     { "pf_node_redis_apply_superseded_total", C, NONE, "Snapshot applies abandoned for a newer snapshot.",
       NOL, SYNC(apply_superseded), 0 },
+    { "pf_node_redis_pool_log_applies_total", C, NONE, "Pool log reads applied on top of the served pool (one or more versions each).",
+      NOL, SYNC(delta_applies), 0 },
+    { "pf_node_redis_pool_log_fallbacks_total", C, NONE, "Pool log reads given up for a whole read, by reason (gap, trimmed, epoch, digest, bad).",
+      { "reason" }, FN(f_delta_fallbacks), 0 },
+    { "pf_node_redis_resync_delayed_total", C, NONE, "Whole pool reads that first waited a random part of node.resync_spread_ms.",
+      NOL, SYNC(resync_delayed), 0 },
     /* (TLS upstreams: add their rows here) */
     /* reload, descriptors, access log */
     { "pf_node_reloads_total", C, NONE, "SIGHUP reloads applied.",

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool_digest.h"
 #include "snapshot.h"
 
 struct pool_apply *pool_apply_create(const struct snapshot_pair *pairs, size_t npairs,
@@ -25,11 +26,37 @@ struct pool_apply *pool_apply_create(const struct snapshot_pair *pairs, size_t n
     return a;
 }
 
+struct pool_apply *pool_apply_create_patch(const struct pool_cache *pc,
+                                           struct pool_patch_op *ops, size_t nops,
+                                           int64_t version, const char *epoch, int has_want,
+                                           uint64_t want_digest, int64_t want_count)
+{
+    struct pool_apply *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        free(ops);
+        return NULL;
+    }
+    a->ops = ops;
+    a->nops = nops;
+    a->build = pool_build_create(pc->count + nops, version, epoch);
+    if (a->build == NULL) {
+        pool_apply_destroy(a);
+        return NULL;
+    }
+    a->base_gen = pc->generation;
+    a->is_feeding = 1;
+    a->has_want = has_want;
+    a->want_digest = want_digest;
+    a->want_count = want_count;
+    return a;
+}
+
 void pool_apply_destroy(struct pool_apply *a)
 {
     if (a == NULL)
         return;
     pool_build_destroy(a->build);
+    free(a->ops);
     free(a);
 }
 
@@ -74,15 +101,67 @@ static int pool_apply_decode_one(struct pool_apply *a)
         if (slot != NULL &&
             snapshot_record_decode(p->value, p->value_len, a->key, slot, &err) != PF_OK)
             pool_apply_bad(a, p, err.msg);
-        else if (slot != NULL)
+        else if (slot != NULL) {
+            slot->digest = pool_digest_entry(slot, a->key);
+            a->digest += slot->digest;
             rc = pool_build_push(a->build);
+        }
     }
     return rc == PF_ENOMEM ? PF_ENOMEM : PF_OK;
+}
+
+/* Pushes <u> into the build, its digest into the sum. */
+static int pool_apply_push(struct pool_apply *a, const struct upstream *u)
+{
+    struct upstream *slot = pool_build_slot(a->build);
+    if (slot == NULL)
+        return PF_ERANGE;
+    *slot = *u;
+    a->digest += u->digest;
+    return pool_build_push(a->build);
+}
+
+/* Merges up to <n> upstreams of the served pool <pc> and the ops (both
+ * sorted by id) into the build. Returns PF_EAGAIN while more remain, PF_OK
+ * when done, PF_ENOMEM, PF_EPROTO (the served pool changed meanwhile). */
+static int pool_apply_merge(struct pool_apply *a, const struct pool_cache *pc, size_t n)
+{
+    if (pc->generation != a->base_gen)
+        return PF_EPROTO;
+    for (size_t k = 0; k < n; k++) {
+        int has_pc = a->pc_next < pc->count, has_op = a->op_next < a->nops;
+        if (!has_pc && !has_op)
+            break;
+        int cmp = !has_op ? -1 : !has_pc ? 1 : strcmp(pc->ids[a->pc_next], a->ops[a->op_next].id);
+        int rc = PF_OK;
+        if (cmp < 0) {
+            rc = pool_apply_push(a, &pc->items[a->pc_next++]);
+        } else {
+            const struct pool_patch_op *op = &a->ops[a->op_next++];
+            if (cmp == 0)
+                a->pc_next++;   /* replaced or removed */
+            if (!op->is_del)
+                rc = pool_apply_push(a, &op->u);
+        }
+        if (rc != PF_OK)
+            return rc == PF_ENOMEM ? PF_ENOMEM : PF_EPROTO;
+    }
+    if (a->pc_next < pc->count || a->op_next < a->nops)
+        return PF_EAGAIN;
+    a->is_feeding = 0;
+    if (a->has_want && (a->digest != a->want_digest ||
+                        (a->want_count >= 0 && (int64_t)a->build->count != a->want_count)))
+        return PF_EPROTO;
+    return PF_OK;
 }
 
 int pool_apply_slice(struct pool_apply *a, struct pool_cache *pc, size_t nrecords, size_t units,
                      int64_t now_mono_ms)
 {
+    if (a->is_feeding) {
+        int rc = pool_apply_merge(a, pc, 8 * nrecords);
+        return rc == PF_OK ? PF_EAGAIN : rc;
+    }
     if (a->pairs != NULL) {
         for (size_t i = 0; i < nrecords && a->next < a->npairs; i++)
             if (pool_apply_decode_one(a) != PF_OK)

@@ -34,8 +34,27 @@ struct seal_key;
 #define POOL_APPLY_QUANTUM_RECORDS 32     /* records decoded */
 #define POOL_APPLY_QUANTUM_UNITS   2048   /* sort/layout operations */
 
+/* One change of a patch (pool_apply_create_patch): the upstream <id> gets
+ * record <u> (decoded, its digest set) or, <is_del>, leaves the pool. */
+struct pool_patch_op {
+    char            id[UPSTREAM_ID_MAX];
+    int             is_del;
+    struct upstream u;                 /* !is_del */
+};
+
 struct pool_apply {
     const struct snapshot_pair *pairs; /* borrowed until all are consumed; NULL after */
+    struct pool_patch_op *ops;         /* owned: a patch's changes, sorted by id; NULL = a
+                                        * snapshot (pairs) */
+    size_t              nops;
+    size_t              op_next;       /* patch: next op to merge */
+    size_t              pc_next;       /* patch: next upstream of the served pool to merge */
+    uint64_t            base_gen;      /* patch: the served pool it applies to */
+    int                 is_feeding;    /* patch: the merge is not done */
+    int                 has_want;      /* check the built pool against want_digest/count */
+    uint64_t            want_digest;
+    int64_t             want_count;    /* -1 = unknown */
+    uint64_t            digest;        /* of the built pool, once fed */
     size_t              npairs;
     size_t              next;        /* next pair to decode */
     struct pool_build  *build;       /* owned */
@@ -59,17 +78,33 @@ struct pool_apply *pool_apply_create(const struct snapshot_pair *pairs, size_t n
                                      int64_t version, const char *epoch,
                                      const struct seal_key *key);
 
+/* Starts applying changes <ops>[0..<nops>) (sorted by id, one per id;
+ * takes ownership of <ops>, freed with the job, also on failure) to the
+ * pool <pc> serves now, as snapshot (<version>, <epoch>): the served
+ * upstreams are merged with the ops into a new build, so nothing is
+ * decoded again. With <has_want>, the built pool must then have digest
+ * <want_digest> (the sum of its entries' digests, common/pool_digest.h)
+ * and, unless <want_count> is -1, that many upstreams: else the slice
+ * returns PF_EPROTO and nothing is swapped in. Returns NULL on allocation
+ * failure. */
+struct pool_apply *pool_apply_create_patch(const struct pool_cache *pc,
+                                           struct pool_patch_op *ops, size_t nops,
+                                           int64_t version, const char *epoch, int has_want,
+                                           uint64_t want_digest, int64_t want_count);
+
 /* Frees <a> and the build (accepts NULL); the pairs stay the owner's. */
 void pool_apply_destroy(struct pool_apply *a);
 
 /* Pairs decoded so far: the owner may release pairs [0, this) now. */
 size_t pool_apply_consumed(const struct pool_apply *a);
 
-/* Runs one slice: decodes up to <nrecords> records, or, once all are
- * decoded, does up to <units> build steps against <pc>, or swaps the
- * finished pool into <pc>. Returns PF_EAGAIN while there is more to do,
- * PF_OK once swapped in (the retired pool is freed by pool_apply_destroy),
- * PF_ENOMEM (the cache is untouched). */
+/* Runs one slice: decodes up to <nrecords> records (a patch: merges up to
+ * 8 x <nrecords> upstreams), or, once all are in, does up to <units> build
+ * steps against <pc>, or swaps the finished pool into <pc>. Returns
+ * PF_EAGAIN while there is more to do, PF_OK once swapped in (the retired
+ * pool is freed by pool_apply_destroy), PF_ENOMEM, or PF_EPROTO (a patch
+ * whose result fails the digest or count check, or whose base pool was
+ * replaced meanwhile); the cache is untouched on error. */
 int pool_apply_slice(struct pool_apply *a, struct pool_cache *pc, size_t nrecords, size_t units,
                      int64_t now_mono_ms) PF_MUSTCHECK;
 

@@ -15,16 +15,25 @@
 
 #include <event2/event.h>
 
+#include "addr.h"
 #include "clock.h"
 #include "log.h"
 #include "pool_apply.h"
 #include "pool_cache.h"
+#include "pool_delta.h"
+#include "pool_digest.h"
 #include "redis_link.h"
+#include "rng.h"
 #include "snapshot.h"
 
 #define POOL_SYNC_CHECK_MS         5000      /* periodic meta check / liveness */
 #define POOL_SYNC_MAX_UPSTREAMS    100000    /* larger snapshots are refused */
 #define POOL_SYNC_APPLY_TURN_US    1000      /* snapshot apply work per loop turn */
+#define POOL_SYNC_PATCH_TURN_US    4000      /* pool log apply work per loop turn: a few
+                                              * turns, each a trip through the scheduler
+                                              * on a loaded box, instead of dozens */
+#define POOL_SYNC_DELTA_MAX        64        /* versions behind still read from the log */
+#define POOL_SYNC_DELTA_MAX_OPS    65536     /* changes taken from one log read */
 
 _Static_assert(POOL_EPOCH_MAX == SNAPSHOT_EPOCH_MAX, "the cache holds any valid epoch");
 
@@ -48,11 +57,21 @@ struct pool_sync {
     int                       is_busy;     /* a meta check or reload is in flight */
     int                       is_recheck_wanted; /* notice arrived while busy */
     int                       is_snapshot_absent; /* last check saw no version */
+    int                       is_full_wanted; /* the log failed us: next read is whole */
+    int                       is_patch_recheck; /* a notice came while a log apply ran:
+                                                 * check again once it is in */
+    int                       resync_spread_ms; /* full reads of a node that serves a pool
+                                               * wait a random 0..this (the herd) */
+    struct event             *resync_ev;   /* owned: the jittered full read waits here */
+    struct rng                rng;         /* that jitter */
+    int64_t                   delta_base;  /* version the log read in flight starts after */
     int64_t                   reload_started_ms;  /* monotonic */
     struct pool_sync_stats    stats;
 };
 
 static void sync_start_check(struct pool_sync *s);
+static void sync_fetch(struct pool_sync *s, int64_t version, const char *epoch);
+static void sync_full(struct pool_sync *s);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -124,6 +143,26 @@ static int sync_is_wanted(const struct pool_sync *s, int64_t version, const char
     return pool_apply_is_wanted(s->cache, s->apply, version, epoch);
 }
 
+/* Why a read of the pool log was given up for a whole read. */
+enum sync_fallback {
+    SYNC_FB_GAP = 0,       /* an entry missing between two, or too far behind */
+    SYNC_FB_TRIMMED,       /* the log no longer starts right after our version */
+    SYNC_FB_EPOCH,         /* another epoch in the meta or in an entry */
+    SYNC_FB_DIGEST,        /* the pool built differs from the meta's digest or count */
+    SYNC_FB_BAD,           /* an entry or record that does not parse, no digest */
+};
+
+static const char *const sync_fallback_names[] = { "gap", "trimmed", "epoch", "digest", "bad" };
+
+static void sync_fallback(struct pool_sync *s, enum sync_fallback why, const char *detail)
+{
+    s->stats.delta_fallbacks[why]++;
+    log_info("redis: pool log not usable after version %" PRId64 " (%s%s%s); reading the "
+             "whole pool", s->cache->version, sync_fallback_names[why],
+             detail[0] != '\0' ? ": " : "", detail);
+    s->is_full_wanted = 1;
+}
+
 /* ---- the apply job ---------------------------------------------------- */
 
 /* Folds one apply slice of <slice_us> into the job's figures: the longest
@@ -140,6 +179,16 @@ static void sync_apply_log(struct pool_sync *s, const struct pool_apply *a, int6
 {
     struct pool_cache *pc = s->cache;
     size_t count = pool_apply_count(a);
+    if (a->ops != NULL) {
+        s->stats.delta_applies++;
+        log_info("redis: pool updated: version %" PRId64 " (was %" PRId64 ") epoch %s, "
+                 "%zu upstreams, %zu changes from the pool log, read in %" PRId64 " ms, "
+                 "applied in %" PRId64 " us (%u slices, longest %" PRId64 " us)",
+                 pc->version, s->apply_prev_version, pc->epoch, count, a->nops,
+                 s->apply_fetch_ms, total_us, a->nslices, a->max_slice_us);
+        return;
+    }
+    s->is_full_wanted = 0;
     s->stats.reloads++;
     s->stats.bad_records += a->nbad;
     if (a->nbad > 0)
@@ -157,6 +206,18 @@ static void sync_apply_log(struct pool_sync *s, const struct pool_apply *a, int6
 
 /* The job swapped its pool in: publish its figures. Its destruction (the
  * retired pool's memory) waits for the next slice. */
+/* A notice that came while a log apply ran asks for a check now. */
+static void sync_patch_recheck(struct pool_sync *s)
+{
+    if (!s->is_patch_recheck)
+        return;
+    s->is_patch_recheck = 0;
+    if (s->is_busy)
+        s->is_recheck_wanted = 1;
+    else if (redis_link_is_connected(s->link))
+        sync_start_check(s);
+}
+
 static void sync_apply_committed(struct pool_sync *s)
 {
     struct pool_apply *a = s->apply;
@@ -216,7 +277,9 @@ static int sync_apply_turn(struct pool_sync *s, int64_t t0)
         rc = pool_apply_slice(s->apply, s->cache, POOL_APPLY_QUANTUM_RECORDS,
                               POOL_APPLY_QUANTUM_UNITS, clock_mono_ms());
         sync_apply_release(s, 0);
-    } while (rc == PF_EAGAIN && clock_mono_us() - t0 < POOL_SYNC_APPLY_TURN_US);
+    } while (rc == PF_EAGAIN && clock_mono_us() - t0 < (s->apply->ops != NULL
+                                                        ? POOL_SYNC_PATCH_TURN_US
+                                                        : POOL_SYNC_APPLY_TURN_US));
     return rc;
 }
 
@@ -249,6 +312,22 @@ static void sync_on_apply_turn(evutil_socket_t fd, short what, void *arg)
     sync_apply_account(s, clock_mono_us() - t0);
     if (rc == PF_OK) {
         sync_apply_committed(s);
+        sync_patch_recheck(s);
+    } else if (rc == PF_EPROTO) {
+        char d[96], w[POOL_DIGEST_HEX_LEN + 1], g[POOL_DIGEST_HEX_LEN + 1];
+        (void)!pool_digest_format(a->digest, g, sizeof(g));
+        (void)!pool_digest_format(a->want_digest, w, sizeof(w));
+        snprintf(d, sizeof(d), "version %" PRId64 " built with digest %s and %zu upstreams, "
+                 "meta says %s and %" PRId64, a->build->version, g, a->build->count, w,
+                 a->want_count);
+        s->apply = NULL;
+        pool_apply_destroy(a);
+        sync_fallback(s, SYNC_FB_DIGEST, d);
+        if (!s->is_busy && redis_link_is_connected(s->link))
+            sync_full(s);
+        else
+            s->is_recheck_wanted = 1;
+        return;
     } else if (rc != PF_EAGAIN) {
         log_error("redis: out of memory applying pool version %" PRId64 "; keeping pool "
                   "version %" PRId64, a->build->version, s->cache->version);
@@ -398,7 +477,7 @@ static void sync_on_queued(struct redis_link_reply *reply, void *arg)
 }
 
 /* MULTI; HGETALL meta; HGETALL upstreams; EXEC: one consistent read. */
-static void sync_start_reload(struct pool_sync *s)
+static void sync_read_full(struct pool_sync *s)
 {
     const char *multi[] = { "MULTI" };
     const char *meta[] = { "HGETALL", s->keys->pool_meta };
@@ -459,8 +538,8 @@ static void sync_on_check(struct redis_link_reply *reply, void *arg)
         sync_done(s);
         return;
     }
-    log_debug("redis: meta says %" PRId64 " %s: reloading", m.version, m.epoch);
-    sync_start_reload(s);   /* stays busy */
+    log_debug("redis: meta says %" PRId64 " %s: reading", m.version, m.epoch);
+    sync_fetch(s, m.version, m.epoch);   /* stays busy */
 }
 
 static void sync_start_check(struct pool_sync *s)
@@ -473,8 +552,10 @@ static void sync_start_check(struct pool_sync *s)
         s->is_busy = 0;
 }
 
-/* A newer snapshot was announced: reload, or remember to look again. */
-static void sync_want_reload(struct pool_sync *s, int is_trusted)
+/* A newer snapshot was announced: read it (<version>, <epoch>: the notice's,
+ * when <is_trusted>), or remember to look again. */
+static void sync_want_reload(struct pool_sync *s, int is_trusted, int64_t version,
+                             const char *epoch)
 {
     if (!redis_link_is_connected(s->link))
         return;   /* the read after (re)connect covers it */
@@ -483,9 +564,318 @@ static void sync_want_reload(struct pool_sync *s, int is_trusted)
         return;
     }
     if (is_trusted)
-        sync_start_reload(s);
+        sync_fetch(s, version, epoch);
     else
         sync_start_check(s);
+}
+
+/* ---- the pool log ----------------------------------------------------- */
+
+static void sync_on_resync_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pool_sync *s = arg;
+    if (redis_link_is_connected(s->link))
+        sync_read_full(s);   /* still busy */
+    else
+        s->is_busy = 0;      /* on_down cleared it already; the read after connect covers it */
+}
+
+/* A whole read. A node that serves a pool waits a random 0..resync_spread_ms
+ * first (full jitter): a new epoch, or a log every node finds trimmed,
+ * reaches the whole fleet at once, and 100 nodes reading 1.5 MB each in the
+ * same millisecond is the reconnect herd. A node without a pool reads now. */
+static void sync_full(struct pool_sync *s)
+{
+    s->is_busy = 1;
+    if (s->cache->version == 0 || s->resync_spread_ms <= 0) {
+        sync_read_full(s);
+        return;
+    }
+    int64_t delay_ms = (int64_t)(rng_next(&s->rng) % (uint64_t)s->resync_spread_ms);
+    s->stats.resync_delayed++;
+    log_debug("redis: whole pool read in %" PRId64 " ms (resync_spread_ms %d)", delay_ms,
+              s->resync_spread_ms);
+    sync_timer_ms(s->resync_ev, delay_ms);
+}
+
+/* One XRANGE entry <e> (id, [field, value, ...]) into <h>, its pairs in
+ * <*pairs> (malloc'd; the caller frees). Returns PF_OK or PF_EINVAL with
+ * <err>. */
+static int sync_delta_entry(const struct redis_link_reply *e, struct pool_delta_head *h,
+                            struct snapshot_pair **pairs, size_t *npairs, struct pf_err *err)
+{
+    *pairs = NULL;
+    *npairs = 0;
+    if (redis_link_reply_type(e) != REDIS_LINK_REPLY_ARRAY || redis_link_reply_count(e) != 2 ||
+        redis_link_reply_type(redis_link_reply_element(e, 0)) != REDIS_LINK_REPLY_STRING ||
+        redis_link_reply_type(redis_link_reply_element(e, 1)) != REDIS_LINK_REPLY_ARRAY)
+        return pf_err_set(err, PF_EINVAL, "entry is not [id, fields]");
+    size_t sid_len = 0;
+    const char *sid = redis_link_reply_str(redis_link_reply_element(e, 0), &sid_len);
+    const struct redis_link_reply *f = redis_link_reply_element(e, 1);
+    size_t n = redis_link_reply_count(f) / 2;
+    if (n > 0 && (*pairs = calloc(n, sizeof(**pairs))) == NULL)
+        return pf_err_set(err, PF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const struct redis_link_reply *k = redis_link_reply_element(f, 2 * i);
+        const struct redis_link_reply *v = redis_link_reply_element(f, 2 * i + 1);
+        struct snapshot_pair *p = &(*pairs)[i];
+        if (redis_link_reply_type(k) == REDIS_LINK_REPLY_STRING)
+            p->field = redis_link_reply_str(k, &p->field_len);
+        if (redis_link_reply_type(v) == REDIS_LINK_REPLY_STRING)
+            p->value = redis_link_reply_str(v, &p->value_len);
+    }
+    *npairs = n;
+    return pool_delta_parse(sid, sid_len, *pairs, n, h, err);
+}
+
+/* Decodes op <op> into <out>: the record must decode and carry the id it
+ * is filed under. Returns PF_OK or PF_EINVAL with <err>. */
+static int sync_delta_op(const struct pool_sync *s, const struct pool_delta_op *op,
+                         struct pool_patch_op *out, struct pf_err *err)
+{
+    memcpy(out->id, op->id, op->id_len);
+    out->id[op->id_len] = '\0';
+    out->is_del = !op->is_set;
+    if (out->is_del)
+        return PF_OK;
+    if (snapshot_record_decode(op->record, op->record_len, s->cred_key, &out->u, err) != PF_OK)
+        return PF_EINVAL;
+    char id[UPSTREAM_ID_MAX];
+    addr_upstream_id(&out->u, id, sizeof(id));
+    if (strcmp(id, out->id) != 0)
+        return pf_err_set(err, PF_EINVAL, "a record filed under another id");
+    out->u.digest = pool_digest_entry(&out->u, s->cred_key);
+    return PF_OK;
+}
+
+/* The changes of entries <log>[0..) from version <base> + 1 to <m>'s,
+ * collapsed to one per id and sorted, into <*ops>. Returns -1 when they
+ * apply, else the fallback (with a detail in <err>). */
+static int sync_delta_collect(struct pool_sync *s, const struct redis_link_reply *log,
+                              const struct snapshot_meta *m, int64_t base,
+                              struct pool_patch_op **ops, size_t *nops, struct pf_err *err)
+{
+    size_t n = redis_link_reply_count(log), nall = 0, cap = 0;
+    struct pool_patch_op *all = NULL;
+    int why = -1;
+    int64_t next = base + 1;
+
+    *ops = NULL;
+    *nops = 0;
+    for (size_t i = 0; i < n && next <= m->version && why < 0; i++) {
+        struct pool_delta_head h;
+        struct snapshot_pair *pairs = NULL;
+        size_t npairs = 0;
+        if (sync_delta_entry(redis_link_reply_element(log, i), &h, &pairs, &npairs, err) != PF_OK) {
+            why = SYNC_FB_BAD;
+        } else if (h.version != next) {
+            why = i == 0 && h.version > next ? SYNC_FB_TRIMMED : SYNC_FB_GAP;
+            pf_err_set(err, PF_EINVAL, "entry %lld where %lld was due", (long long)h.version,
+                       (long long)next);
+        } else if (strcmp(h.epoch, s->cache->epoch) != 0) {
+            why = SYNC_FB_EPOCH;
+            pf_err_set(err, PF_EINVAL, "entry %lld of epoch %s", (long long)h.version, h.epoch);
+        } else if (nall + h.nops > POOL_SYNC_DELTA_MAX_OPS) {
+            why = SYNC_FB_BAD;
+            pf_err_set(err, PF_ERANGE, "over %d changes", POOL_SYNC_DELTA_MAX_OPS);
+        } else {
+            if (nall + h.nops > cap) {
+                size_t ncap = PF_MAX_OF(2 * cap, nall + h.nops);
+                struct pool_patch_op *p = realloc(all, ncap * sizeof(*all));
+                if (p == NULL) {
+                    why = SYNC_FB_BAD;
+                    pf_err_set(err, PF_ENOMEM, "out of memory");
+                } else {
+                    all = p;
+                    cap = ncap;
+                }
+            }
+            for (size_t k = 0; k < h.nops && why < 0; k++) {
+                struct pool_delta_op op;
+                pool_delta_op_at(pairs, k, &op);
+                if (sync_delta_op(s, &op, &all[nall], err) != PF_OK) {
+                    why = SYNC_FB_BAD;
+                    pf_err_prefix(err, "entry %lld op %zu: ", (long long)h.version, k);
+                } else {
+                    nall++;
+                }
+            }
+            next++;
+        }
+        free(pairs);
+    }
+    if (why < 0 && next <= m->version) {
+        why = n == 0 ? SYNC_FB_TRIMMED : SYNC_FB_GAP;
+        pf_err_set(err, PF_EINVAL, "no entry %lld", (long long)next);
+    }
+    if (why >= 0) {
+        free(all);
+        return why;
+    }
+    /* one change per id, the last; then the ops in id order */
+    struct pool_delta_change *ch = nall > 0 ? malloc(nall * sizeof(*ch)) : NULL;
+    struct pool_patch_op *out = nall > 0 ? malloc(nall * sizeof(*out)) : NULL;
+    if (nall > 0 && (ch == NULL || out == NULL)) {
+        free(ch);
+        free(out);
+        free(all);
+        pf_err_set(err, PF_ENOMEM, "out of memory");
+        return SYNC_FB_BAD;
+    }
+    for (size_t i = 0; i < nall; i++) {
+        ch[i].id = all[i].id;
+        ch[i].id_len = strlen(all[i].id);
+        ch[i].seq = i;
+        ch[i].data = &all[i];
+    }
+    size_t kept = pool_delta_collapse(ch, nall, NULL, NULL);
+    for (size_t i = 0; i < kept; i++)
+        out[i] = *(const struct pool_patch_op *)ch[i].data;
+    free(ch);
+    free(all);
+    *ops = out;
+    *nops = kept;
+    return -1;
+}
+
+/* Starts applying the log read <exec> (meta, XRANGE) on top of the cache,
+ * or falls back. */
+static void sync_on_delta_exec(struct redis_link_reply *reply, void *arg)
+{
+    int64_t t0_us = clock_mono_us();
+    struct pool_sync *s = arg;
+    char buf[160];
+    if (redis_link_reply_type(reply) != REDIS_LINK_REPLY_ARRAY ||
+        redis_link_reply_count(reply) != 2) {
+        log_warn("redis: pool log read failed (%s); keeping pool version %" PRId64,
+                 redis_link_reply_type(reply) == REDIS_LINK_REPLY_ARRAY
+                     ? "short EXEC reply" : redis_link_reply_describe(reply, buf, sizeof(buf)),
+                 s->cache->version);
+        sync_done(s);
+        return;
+    }
+    struct snapshot_meta m;
+    struct pf_err err;
+    pf_err_clear(&err);
+    int rc = sync_meta_from_hgetall(&m, redis_link_reply_element(reply, 0), &err);
+    if (rc == PF_ENOENT) {
+        s->is_snapshot_absent = 1;
+        sync_done(s);
+        return;
+    }
+    if (rc != PF_OK) {
+        char w[96];
+        log_warn("redis: pool meta invalid (%s); keeping pool version %" PRId64,
+                 sync_sanitize(w, sizeof(w), err.msg, strlen(err.msg)), s->cache->version);
+        sync_done(s);
+        return;
+    }
+    s->is_snapshot_absent = 0;
+    if (!sync_is_wanted(s, m.version, m.epoch)) {
+        sync_done(s);
+        return;
+    }
+    if (s->cache->version != s->delta_base) {
+        s->is_recheck_wanted = 1;   /* the cache moved meanwhile: look again */
+        sync_done(s);
+        return;
+    }
+    const struct redis_link_reply *log = redis_link_reply_element(reply, 1);
+    struct pool_patch_op *ops = NULL;
+    size_t nops = 0;
+    int why;
+    if (strcmp(m.epoch, s->cache->epoch) != 0) {
+        why = SYNC_FB_EPOCH;
+        pf_err_set(&err, PF_EINVAL, "meta names epoch %s", m.epoch);
+    } else if (!m.has_digest) {
+        why = SYNC_FB_BAD;
+        pf_err_set(&err, PF_EINVAL, "meta without digest");
+    } else if (m.version - s->delta_base > POOL_SYNC_DELTA_MAX) {
+        why = SYNC_FB_GAP;
+        pf_err_set(&err, PF_ERANGE, "%lld versions behind", (long long)(m.version - s->delta_base));
+    } else if (redis_link_reply_type(log) != REDIS_LINK_REPLY_ARRAY) {
+        why = SYNC_FB_BAD;
+        pf_err_set(&err, PF_EINVAL, "%s", redis_link_reply_describe(log, buf, sizeof(buf)));
+    } else {
+        why = sync_delta_collect(s, log, &m, s->delta_base, &ops, &nops, &err);
+    }
+    if (why >= 0) {
+        char w[160];
+        sync_fallback(s, (enum sync_fallback)why, sync_sanitize(w, sizeof(w), err.msg,
+                                                                 strlen(err.msg)));
+        sync_full(s);   /* stays busy */
+        return;
+    }
+    char why_drop[64];
+    snprintf(why_drop, sizeof(why_drop), "version %" PRId64 " read", m.version);
+    sync_apply_drop(s, why_drop);
+    s->apply = pool_apply_create_patch(s->cache, ops, nops, m.version, m.epoch, 1, m.digest,
+                                       m.count);
+    if (s->apply == NULL) {
+        log_error("redis: out of memory applying the pool log; keeping pool version %" PRId64,
+                  s->cache->version);
+        sync_done(s);
+        return;
+    }
+    s->apply->started_us = t0_us;
+    s->apply_fetch_ms = clock_mono_ms() - s->reload_started_ms;
+    s->apply_prev_version = s->cache->version;
+    s->apply_meta_count = m.count;
+    sync_apply_account(s, clock_mono_us() - t0_us);
+    sync_timer_ms(s->apply_ev, 0);
+    sync_done(s);
+}
+
+/* MULTI; HGETALL meta; XRANGE pool:log (<version>+1)-0 + COUNT; EXEC: the
+ * changes since the version served, in one consistent read. */
+static void sync_read_delta(struct pool_sync *s)
+{
+    char start[32], count[16];
+    if (pool_delta_entry_id(start, sizeof(start), s->cache->version + 1) != PF_OK) {
+        sync_full(s);
+        return;
+    }
+    snprintf(count, sizeof(count), "%d", POOL_SYNC_DELTA_MAX + 1);
+    const char *multi[] = { "MULTI" };
+    const char *meta[] = { "HGETALL", s->keys->pool_meta };
+    const char *xr[] = { "XRANGE", s->keys->pool_log, start, "+", "COUNT", count };
+    const char *exec[] = { "EXEC" };
+    s->is_busy = 1;
+    s->delta_base = s->cache->version;
+    s->reload_started_ms = clock_mono_ms();
+    if (redis_link_command(s->link, sync_on_queued, s, 1, multi, NULL) != PF_OK ||
+        redis_link_command(s->link, sync_on_queued, s, 2, meta, NULL) != PF_OK ||
+        redis_link_command(s->link, sync_on_queued, s, 6, xr, NULL) != PF_OK ||
+        redis_link_command(s->link, sync_on_delta_exec, s, 1, exec, NULL) != PF_OK)
+        s->is_busy = 0;
+}
+
+/* Reads snapshot (<version>, <epoch>), announced newer than the cache: the
+ * log when the cache is a few versions behind in the same epoch and
+ * nothing else is being applied, else the whole pool. */
+static void sync_fetch(struct pool_sync *s, int64_t version, const char *epoch)
+{
+    const struct pool_cache *pc = s->cache;
+    if (!s->is_full_wanted && s->apply != NULL && s->apply->ops != NULL &&
+        !pool_apply_is_done(s->apply) && epoch != NULL && strcmp(epoch, pc->epoch) == 0) {
+        /* A log apply runs: a whole read would supersede milliseconds of
+         * work with seconds of it. Look again once it is in. */
+        s->is_patch_recheck = 1;
+        s->is_recheck_wanted = 0;
+        s->is_busy = 0;
+        return;
+    }
+    int is_log = !s->is_full_wanted && pc->version > 0 && epoch != NULL &&
+                 strcmp(epoch, pc->epoch) == 0 && version > pc->version &&
+                 version - pc->version <= POOL_SYNC_DELTA_MAX &&
+                 (s->apply == NULL || pool_apply_is_done(s->apply));
+    if (is_log)
+        sync_read_delta(s);
+    else
+        sync_full(s);
 }
 
 /* ---- session events --------------------------------------------------- */
@@ -509,6 +899,7 @@ static void sync_on_down(void *arg, char *note, size_t len)
     struct pool_sync *s = arg;
     /* The check or read in flight will never be answered. */
     evtimer_del(s->check_ev);
+    evtimer_del(s->resync_ev);
     s->is_busy = 0;
     s->is_recheck_wanted = 0;
     snprintf(note, len, "keeping pool version %" PRId64, s->cache->version);
@@ -525,7 +916,7 @@ static void sync_on_message(const char *payload, size_t len, void *arg)
         log_warn("redis: malformed pool notice \"%s\"; checking pool meta",
                  payload != NULL ? sync_sanitize(buf, sizeof(buf), payload, len)
                                  : "(not a string)");
-        sync_want_reload(s, 0);
+        sync_want_reload(s, 0, 0, NULL);
         return;
     }
     if (!sync_is_wanted(s, version, epoch)) {
@@ -533,8 +924,8 @@ static void sync_on_message(const char *payload, size_t len, void *arg)
                   epoch, s->cache->version, s->cache->epoch);
         return;
     }
-    log_debug("redis: notice %" PRId64 " %s: reloading", version, epoch);
-    sync_want_reload(s, 1);
+    log_debug("redis: notice %" PRId64 " %s: reading", version, epoch);
+    sync_want_reload(s, 1, version, epoch);
 }
 
 static void sync_on_check_timer(evutil_socket_t fd, short what, void *arg)
@@ -552,7 +943,7 @@ static void sync_on_check_timer(evutil_socket_t fd, short what, void *arg)
 struct pool_sync *pool_sync_create(struct event_base *base, struct redis_link *link,
                                    const struct conf_redis *conf, const struct keys *keys,
                                    struct pool_cache *cache, const struct seal_key *cred_key,
-                                   struct pf_err *err)
+                                   int resync_spread_ms, struct pf_err *err)
 {
     struct pool_sync *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -563,9 +954,12 @@ struct pool_sync *pool_sync_create(struct event_base *base, struct redis_link *l
     s->keys = keys;
     s->cache = cache;
     s->cred_key = cred_key;
+    s->resync_spread_ms = resync_spread_ms;
+    rng_seed_os(&s->rng);
     s->check_ev = event_new(base, -1, EV_PERSIST, sync_on_check_timer, s);
     s->apply_ev = evtimer_new(base, sync_on_apply_turn, s);
-    if (s->check_ev == NULL || s->apply_ev == NULL)
+    s->resync_ev = evtimer_new(base, sync_on_resync_timer, s);
+    if (s->check_ev == NULL || s->apply_ev == NULL || s->resync_ev == NULL)
         goto fail;
     const struct redis_link_events ev = {
         .on_ready = sync_on_ready,
@@ -597,6 +991,8 @@ void pool_sync_destroy(struct pool_sync *s)
         event_free(s->check_ev);
     if (s->apply_ev != NULL)
         event_free(s->apply_ev);
+    if (s->resync_ev != NULL)
+        event_free(s->resync_ev);
     free(s);
 }
 

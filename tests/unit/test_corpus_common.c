@@ -1,4 +1,4 @@
-/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,seal,sanitize,
+/* Replays every seed and crasher in tests/corpus/{addr,conf,snapshot,snapshot_notice,pool_delta,seal,sanitize,
  * line_format,redis_url,redis_proto,user_params,user_template,ban} through
  * the parsers the fuzzers drive: each must return a valid status and, under
  * the sanitizers, touch no memory it should not. */
@@ -21,6 +21,7 @@
 #include "user_template.h"
 
 #include "../../fuzz/conf_fake_io.h"   /* the fuzzer's own environment and files */
+#include "../../fuzz/pool_delta_input.h"   /* the fuzzer's own framing */
 
 typedef void (*replay_fn)(const char *name, const char *data, size_t len);
 
@@ -356,6 +357,31 @@ static void replay_snapshot_notice(const char *name, const char *data, size_t le
 Test(corpus, snapshot_notice)
 {
     cr_expect_gt(replay_dir("snapshot_notice", replay_snapshot_notice), 0);
+}
+
+/* fuzz/fuzz_pool_delta.c: a pool:log entry is refused or holds what it
+ * claims. */
+static void replay_pool_delta(const char *name, const char *data, size_t len)
+{
+    struct snapshot_pair pairs[POOL_DELTA_INPUT_MAX_PAIRS];
+    const char *sid = NULL;
+    size_t sid_len = 0;
+    size_t np = pool_delta_input_split(data, len, &sid, &sid_len, pairs);
+    struct pool_delta_head h;
+    struct pf_err err;
+    int rc = pool_delta_parse(sid, sid_len, pairs, np, &h, &err);
+    cr_expect(rc == PF_OK || rc == PF_EINVAL, "%s: rc %d", name, rc);
+    cr_expect(rc != PF_OK || pool_delta_input_check(pairs, np, &h), "%s", name);
+    /* the seeds say which they should be */
+    if (strncmp(name, "good_", 5) == 0)
+        cr_expect_eq(rc, PF_OK, "%s: %s", name, err.msg);
+    if (strncmp(name, "bad_", 4) == 0)
+        cr_expect_eq(rc, PF_EINVAL, "%s", name);
+}
+
+Test(corpus, pool_delta)
+{
+    cr_expect_gt(replay_dir("pool_delta", replay_pool_delta), 0);
 }
 
 /* fuzz/fuzz_redis_url.c: an accepted URL holds what it promises; a refused

@@ -13,6 +13,7 @@ Test(keys, default_prefix_names)
     cr_expect_str_eq(k.pool_upstreams, "{pf}:v1:pool:upstreams");
     cr_expect_str_eq(k.pool_expiry, "{pf}:v1:pool:expiry");
     cr_expect_str_eq(k.pool_channel, "{pf}:v1:pool:events");
+    cr_expect_str_eq(k.pool_log, "{pf}:v1:pool:log");
     cr_expect_str_eq(k.providers, "{pf}:v1:providers");
     cr_expect_str_eq(k.nodes, "{pf}:v1:nodes");
     cr_expect_str_eq(k.controller, "{pf}:v1:controller");
