@@ -139,10 +139,12 @@ static void ban_sync_on_expire(evutil_socket_t fd, short what, void *arg)
  * failure, which is logged; this node applied the change already). */
 static void ban_sync_on_written(struct redis_link_reply *r, void *arg)
 {
-    (void)arg;
+    struct ban_sync *bs = arg;
     char buf[160];
-    if (redis_link_reply_type(r) != REDIS_LINK_REPLY_INTEGER)
+    if (redis_link_reply_type(r) != REDIS_LINK_REPLY_INTEGER) {
+        bs->stats.write_failures++;
         log_warn("redis: writing a ban failed: %s", redis_link_reply_describe(r, buf, sizeof(buf)));
+    }
 }
 
 /* Sends the one write of bans (common/ban_write.h) built in <w>. */
@@ -150,7 +152,7 @@ static int ban_sync_write(struct ban_sync *bs, const struct ban_write *w)
 {
     const char *argv[2 + BAN_WRITE_NARGS] = { "EVAL", ban_write_script };
     memcpy(&argv[2], w->args, sizeof(w->args));
-    int rc = redis_link_command(bs->link, ban_sync_on_written, NULL, 2 + BAN_WRITE_NARGS, argv,
+    int rc = redis_link_command(bs->link, ban_sync_on_written, bs, 2 + BAN_WRITE_NARGS, argv,
                                 NULL);
     if (rc == PF_OK)
         bs->stats.writes++;

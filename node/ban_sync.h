@@ -36,6 +36,7 @@ struct ban_sync_stats {
     uint64_t notices;          /* channel notices applied */
     uint64_t bad_records;      /* records or notices refused (logged) */
     uint64_t writes;           /* bans added or removed through this node */
+    uint64_t write_failures;   /* of those, writes Redis refused or left unanswered */
 };
 
 /* Creates the ban copy over <link> (borrowed), with the names of <keys>

@@ -176,6 +176,13 @@ static void f_ban_writes(const void *s, const struct metrics_row *row, struct me
     metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_get_stats(ctx->bans)->writes : 0);
 }
 
+static void f_ban_write_failures(const void *s, const struct metrics_row *row, struct metrics_emit *e)
+{
+    (void)row;
+    const struct node_ctx *ctx = SRC(s)->ctx;
+    metrics_uint(e, NULL, ctx->bans != NULL ? ban_sync_get_stats(ctx->bans)->write_failures : 0);
+}
+
 static void f_ban_notices(const void *s, const struct metrics_row *row, struct metrics_emit *e)
 {
     (void)row;
@@ -426,6 +433,8 @@ static const struct metrics_row node_rows[] = {
       NOL, FN(f_bans), 0 },
     { "pf_node_ban_writes_total", C, NONE, "Bans added or removed through this node (admin API, in-band, response rules).",
       NOL, FN(f_ban_writes), 0 },
+    { "pf_node_ban_write_failures_total", C, NONE, "Ban writes Redis refused or left unanswered (the ban or its removal did not reach the fleet).",
+      NOL, FN(f_ban_write_failures), 0 },
     { "pf_node_ban_notices_total", C, NONE, "Ban notices applied from the Redis channel.",
       NOL, FN(f_ban_notices), 0 },
     { "pf_node_ban_bad_records_total", C, NONE, "Ban records or notices from Redis refused as malformed.",
