@@ -11,7 +11,7 @@
 #include "ban.h"
 #include "ban_write.h"
 #include "clock.h"
-#include "ctl_run.h"
+#include "ctl_out.h"
 #include "ctl_text.h"
 #include "fleet_json.h"
 #include "fleet_model.h"
@@ -19,19 +19,6 @@
 #include "redis.h"
 #include "seal.h"
 #include "upstream_sid.h"
-
-static int ctl_bans_print(cJSON *o)
-{
-    char *s = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (s == NULL) {
-        fprintf(stderr, "proxyfleet-ctl: out of memory\n");
-        return CTL_EXIT_FAIL;
-    }
-    puts(s);
-    free(s);
-    return CTL_EXIT_OK;
-}
 
 static int ctl_bans_list(const struct ctl_args *a, struct redis *r, const struct keys *k)
 {
@@ -45,7 +32,7 @@ static int ctl_bans_list(const struct ctl_args *a, struct redis *r, const struct
     }
     int rc = CTL_EXIT_OK;
     if (a->is_json)
-        rc = ctl_bans_print(fleet_json_bans(&f, "bans", f.bans.n));
+        rc = ctl_out_json(fleet_json_bans(&f, "bans", f.bans.n));
     else
         ctl_text_bans(stdout, &f, f.bans.n);
     fleet_deinit(&f);
@@ -168,7 +155,7 @@ static int ctl_bans_add(const struct ctl_args *a, const struct conf *conf, struc
             cJSON_Delete(o);
             o = NULL;
         }
-        return ctl_bans_print(o);
+        return ctl_out_json(o);
     }
     printf("ban %s added: upstream %s%s%s for %s, %lld s%s%s\n", b.id, b.upstream,
            b.session[0] != '\0' ? " session " : "", b.session, b.domain,
@@ -195,7 +182,7 @@ static int ctl_bans_del(const struct ctl_args *a, struct redis *r, const struct 
             cJSON_Delete(o);
             o = NULL;
         }
-        int rc = ctl_bans_print(o);
+        int rc = ctl_out_json(o);
         return n > 0 ? rc : CTL_EXIT_FAIL;
     }
     if (n == 0) {

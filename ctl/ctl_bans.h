@@ -12,7 +12,7 @@
 struct redis;
 
 /* Runs the bans command of <a> on <r> under <k>, with <conf> (the
- * credential key names upstreams). Returns an exit code (ctl_run.h). */
+ * credential key names upstreams). Returns an exit code (ctl_out.h). */
 int ctl_bans_run(const struct ctl_args *a, const struct conf *conf, struct redis *r,
                  const struct keys *k);
 

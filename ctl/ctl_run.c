@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "ctl_args.h"
+#include "ctl_out.h"
 #include "ctl_text.h"
 #include "fleet_json.h"
 #include "fleet_model.h"
@@ -59,19 +60,6 @@ static int64_t ctl_sample_wait_ms(const struct fleet *f)
     return w > CTL_SAMPLE_CAP_MS ? CTL_SAMPLE_CAP_MS : w;
 }
 
-static int ctl_print_json(cJSON *o)
-{
-    char *s = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (s == NULL) {
-        fprintf(stderr, "proxyfleet-ctl: out of memory\n");
-        return CTL_EXIT_FAIL;
-    }
-    puts(s);
-    free(s);
-    return CTL_EXIT_OK;
-}
-
 static cJSON *ctl_json_upstreams(const struct fleet *f, const struct ctl_upstream_filter *flt)
 {
     cJSON *o = cJSON_CreateObject();
@@ -112,7 +100,7 @@ static int ctl_show(const struct ctl_args *a, const struct fleet *f)
                 cJSON_Delete(o);
                 return CTL_EXIT_FAIL;
             }
-            rc = ctl_print_json(o);
+            rc = ctl_out_json(o);
         } else if (bad) {
             printf("FAIL: %s\n", why);
         } else {
@@ -128,22 +116,22 @@ static int ctl_show(const struct ctl_args *a, const struct fleet *f)
     switch (a->command) {
     case CTL_CMD_STATUS:
         if (a->is_json)
-            return ctl_print_json(fleet_json_status(f));
+            return ctl_out_json(fleet_json_status(f));
         ctl_text_status(stdout, f, is_color);
         break;
     case CTL_CMD_NODES:
         if (a->is_json)
-            return ctl_print_json(fleet_json_nodes(f));
+            return ctl_out_json(fleet_json_nodes(f));
         ctl_text_nodes(stdout, f, is_color);
         break;
     case CTL_CMD_PROVIDERS:
         if (a->is_json)
-            return ctl_print_json(fleet_json_providers(f));
+            return ctl_out_json(fleet_json_providers(f));
         ctl_text_providers(stdout, f, is_color);
         break;
     case CTL_CMD_UPSTREAMS:
         if (a->is_json)
-            return ctl_print_json(ctl_json_upstreams(f, &flt));
+            return ctl_out_json(ctl_json_upstreams(f, &flt));
         ctl_text_upstreams(stdout, f, &flt, is_color);
         break;
     default:
@@ -168,7 +156,7 @@ static int ctl_read_show(const struct ctl_args *a, struct redis *r, const struct
             cJSON *o = cJSON_CreateObject();
             if (o != NULL && cJSON_AddBoolToObject(o, "ok", 0) != NULL &&
                 cJSON_AddStringToObject(o, "reason", err.msg) != NULL)
-                (void)ctl_print_json(o);
+                (void)ctl_out_json(o);
             else
                 cJSON_Delete(o);
         } else {

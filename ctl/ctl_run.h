@@ -7,9 +7,7 @@
 
 /* Exit codes: 0 ok; 1 --check failed, or Redis could not be read; 2 a bad
  * command line or config. */
-#define CTL_EXIT_OK      0
-#define CTL_EXIT_FAIL    1
-#define CTL_EXIT_USAGE   2
+#include "ctl_out.h"   /* CTL_EXIT_*: what ctl_run() returns */
 
 /* Runs the command line <argc>/<argv>. Returns the exit code. */
 int ctl_run(int argc, char **argv);

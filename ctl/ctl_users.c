@@ -14,7 +14,7 @@
 #include <openssl/rand.h>
 
 #include "clock.h"
-#include "ctl_run.h"
+#include "ctl_out.h"
 #include "pwhash.h"
 #include "redis.h"
 #include "user_record.h"
@@ -50,19 +50,6 @@ static void ctl_users_failed(struct redis *r, const struct redis_reply *x, const
                                                                : redis_last_error(r);
     fprintf(stderr, "proxyfleet-ctl: redis %s: %s failed: %s\n", redis_target(r), what,
             why != NULL && why[0] != '\0' ? why : "connection lost");
-}
-
-static int ctl_users_print(cJSON *o)
-{
-    char *s = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (s == NULL) {
-        fprintf(stderr, "proxyfleet-ctl: out of memory\n");
-        return CTL_EXIT_FAIL;
-    }
-    puts(s);
-    free(s);
-    return CTL_EXIT_OK;
 }
 
 /* Reads one line from <fd> into <buf> of <len> (no newline kept). Returns
@@ -217,7 +204,7 @@ static int ctl_users_add(const struct ctl_args *a, struct redis *r, const struct
             cJSON_Delete(o);
             o = NULL;
         }
-        rc = ctl_users_print(o);
+        rc = ctl_out_json(o);
     } else {
         printf("user %s set (users version %lld)\n", a->target, version);
         rc = CTL_EXIT_OK;
@@ -254,7 +241,7 @@ static int ctl_users_del(const struct ctl_args *a, struct redis *r, const struct
             cJSON_Delete(o);
             o = NULL;
         }
-        int rc = ctl_users_print(o);
+        int rc = ctl_out_json(o);
         return n > 0 ? rc : CTL_EXIT_FAIL;
     }
     if (n == 0) {
@@ -376,7 +363,7 @@ static int ctl_users_list(const struct ctl_args *a, struct redis *r, const struc
             cJSON_AddNumberToObject(o, "bad_names", (double)nbadname) == NULL)
             rc = CTL_EXIT_FAIL;
         if (rc == CTL_EXIT_OK) {
-            rc = ctl_users_print(o);
+            rc = ctl_out_json(o);
             o = NULL;
         }
     } else {

@@ -15,7 +15,7 @@
 struct redis;
 
 /* Runs the users command of <a> on <r> under <k>. Returns an exit code
- * (ctl_run.h). */
+ * (ctl_out.h). */
 int ctl_users_run(const struct ctl_args *a, struct redis *r, const struct keys *k);
 
 #endif
