@@ -355,23 +355,16 @@ static int publish_work_build(struct publish *p, struct publish_work *w,
     return PF_OK;
 }
 
-/* Sends the whole pool: numkeys, 6 KEYS, 6 ARGV, n triples. */
-static int publish_send_full(struct publish *p, struct publish_work *w,
-                             const struct provider_entry *const *es, int64_t now_wall_ms)
+/* The arguments both pool scripts start with: numkeys, the 6 KEYS, then
+ * token, epoch, now, controller id, count and digest (formatted into the
+ * caller's <now>, <count> (24 bytes each) and <digest>). Returns how many. */
+static size_t publish_fixed_args(const struct publish *p, const struct publish_work *w,
+                                 int64_t now_wall_ms, const char **argv, char *now, char *count,
+                                 char *digest)
 {
-    enum { NFIXED = 1 + 6 + 6 };
-    size_t n = w->n;
-    char (*expires)[24] = calloc(n + 1, sizeof(*expires));
-    const char **argv = calloc(NFIXED + 3 * n, sizeof(*argv));
-    size_t *argvlen = calloc(NFIXED + 3 * n, sizeof(*argvlen));
-    char now[24], count[24], digest[POOL_DIGEST_HEX_LEN + 1];
-    int rc = PF_ENOMEM;
-
-    if (expires == NULL || argv == NULL || argvlen == NULL)
-        goto out;
-    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
-    snprintf(count, sizeof(count), "%zu", n);
-    (void)!pool_digest_format(w->pool_digest, digest, sizeof(digest));
+    snprintf(now, 24, "%" PRId64, now_wall_ms);
+    snprintf(count, 24, "%zu", w->n);
+    (void)!pool_digest_format(w->pool_digest, digest, POOL_DIGEST_HEX_LEN + 1);
     size_t a = 0;
     argv[a++] = "6";
     argv[a++] = p->keys->pool_upstreams;
@@ -386,6 +379,24 @@ static int publish_send_full(struct publish *p, struct publish_work *w,
     argv[a++] = p->controller_id;
     argv[a++] = count;
     argv[a++] = digest;
+    return a;
+}
+
+/* Sends the whole pool: numkeys, 6 KEYS, 6 ARGV, n triples. */
+static int publish_send_full(struct publish *p, struct publish_work *w,
+                             const struct provider_entry *const *es, int64_t now_wall_ms)
+{
+    enum { NFIXED = 1 + 6 + 6 };
+    size_t n = w->n;
+    char (*expires)[24] = calloc(n + 1, sizeof(*expires));
+    const char **argv = calloc(NFIXED + 3 * n, sizeof(*argv));
+    size_t *argvlen = calloc(NFIXED + 3 * n, sizeof(*argvlen));
+    char now[24], count[24], digest[POOL_DIGEST_HEX_LEN + 1];
+    int rc = PF_ENOMEM;
+
+    if (expires == NULL || argv == NULL || argvlen == NULL)
+        goto out;
+    size_t a = publish_fixed_args(p, w, now_wall_ms, argv, now, count, digest);
     for (size_t i = 0; i < n; i++) {
         snprintf(expires[i], sizeof(expires[i]), "%" PRId64, es[i]->u.expires_at_ms);
         argv[a++] = es[i]->id;
@@ -418,25 +429,9 @@ static int publish_send_delta(struct publish *p, struct publish_work *w,
 
     if (expires == NULL || fields == NULL || argv == NULL || argvlen == NULL)
         goto out;
-    snprintf(now, sizeof(now), "%" PRId64, now_wall_ms);
-    snprintf(count, sizeof(count), "%zu", w->n);
     snprintf(base, sizeof(base), "%" PRId64, p->version);
     snprintf(nops_s, sizeof(nops_s), "%zu", nops);
-    (void)!pool_digest_format(w->pool_digest, digest, sizeof(digest));
-    size_t a = 0;
-    argv[a++] = "6";
-    argv[a++] = p->keys->pool_upstreams;
-    argv[a++] = p->keys->pool_expiry;
-    argv[a++] = p->keys->pool_meta;
-    argv[a++] = p->keys->pool_channel;
-    argv[a++] = p->keys->controller_lease;
-    argv[a++] = p->keys->pool_log;
-    argv[a++] = p->token;
-    argv[a++] = p->epoch;
-    argv[a++] = now;
-    argv[a++] = p->controller_id;
-    argv[a++] = count;
-    argv[a++] = digest;
+    size_t a = publish_fixed_args(p, w, now_wall_ms, argv, now, count, digest);
     argv[a++] = base;
     argv[a++] = PUBLISH_LOG_MAXLEN;
     argv[a++] = nops_s;
