@@ -429,32 +429,44 @@ static int sync_meta_from_hgetall(struct snapshot_meta *m, const struct redis_li
     return snapshot_meta_finish(m, err);
 }
 
+/* The meta at the head of an EXEC reply of two (meta, then what <what>
+ * read) into <m>: PF_OK, PF_ENOENT when Redis holds no snapshot, or
+ * PF_EIO for a failed read or a bad meta, logged here. */
+static int sync_exec_meta(const struct pool_sync *s, struct redis_link_reply *reply,
+                          const char *what, struct snapshot_meta *m)
+{
+    char buf[160];
+    if (redis_link_reply_type(reply) != REDIS_LINK_REPLY_ARRAY ||
+        redis_link_reply_count(reply) != 2) {
+        log_warn("redis: %s failed (%s); keeping pool version %" PRId64, what,
+                 redis_link_reply_type(reply) == REDIS_LINK_REPLY_ARRAY
+                     ? "short EXEC reply" : redis_link_reply_describe(reply, buf, sizeof(buf)),
+                 s->cache->version);
+        return PF_EIO;
+    }
+    struct pf_err err;
+    pf_err_clear(&err);
+    int rc = sync_meta_from_hgetall(m, redis_link_reply_element(reply, 0), &err);
+    if (rc == PF_OK || rc == PF_ENOENT)
+        return rc;
+    char w[96];
+    log_warn("redis: pool meta invalid (%s); keeping pool version %" PRId64,
+             sync_sanitize(w, sizeof(w), err.msg, strlen(err.msg)), s->cache->version);
+    return PF_EIO;
+}
+
 static void sync_on_exec(struct redis_link_reply *reply, void *arg)
 {
     int64_t t0_us = clock_mono_us();
     struct pool_sync *s = arg;
-    char buf[160];
-    if (redis_link_reply_type(reply) != REDIS_LINK_REPLY_ARRAY ||
-        redis_link_reply_count(reply) != 2) {
-        log_warn("redis: snapshot read failed (%s); keeping pool version %" PRId64,
-                 redis_link_reply_type(reply) == REDIS_LINK_REPLY_ARRAY
-                     ? "short EXEC reply" : redis_link_reply_describe(reply, buf, sizeof(buf)),
-                 s->cache->version);
-        sync_done(s);
-        return;
-    }
     struct snapshot_meta m;
-    struct pf_err err;
-    pf_err_clear(&err);
-    int rc = sync_meta_from_hgetall(&m, redis_link_reply_element(reply, 0), &err);
+    int rc = sync_exec_meta(s, reply, "snapshot read", &m);
     if (rc == PF_ENOENT) {
         log_info("redis: no pool snapshot in Redis; keeping pool version %" PRId64,
                  s->cache->version);
         s->is_snapshot_absent = 1;
     } else if (rc != PF_OK) {
-        char w[96];
-        log_warn("redis: pool meta invalid (%s); keeping pool version %" PRId64,
-                 sync_sanitize(w, sizeof(w), err.msg, strlen(err.msg)), s->cache->version);
+        /* logged */
     } else if (sync_is_wanted(s, m.version, m.epoch)) {
         s->is_snapshot_absent = 0;
         sync_apply_start(s, &m, reply, 1, t0_us);
@@ -747,32 +759,17 @@ static void sync_on_delta_exec(struct redis_link_reply *reply, void *arg)
 {
     int64_t t0_us = clock_mono_us();
     struct pool_sync *s = arg;
-    char buf[160];
-    if (redis_link_reply_type(reply) != REDIS_LINK_REPLY_ARRAY ||
-        redis_link_reply_count(reply) != 2) {
-        log_warn("redis: pool log read failed (%s); keeping pool version %" PRId64,
-                 redis_link_reply_type(reply) == REDIS_LINK_REPLY_ARRAY
-                     ? "short EXEC reply" : redis_link_reply_describe(reply, buf, sizeof(buf)),
-                 s->cache->version);
-        sync_done(s);
-        return;
-    }
     struct snapshot_meta m;
-    struct pf_err err;
-    pf_err_clear(&err);
-    int rc = sync_meta_from_hgetall(&m, redis_link_reply_element(reply, 0), &err);
-    if (rc == PF_ENOENT) {
+    int rc = sync_exec_meta(s, reply, "pool log read", &m);
+    if (rc == PF_ENOENT)
         s->is_snapshot_absent = 1;
-        sync_done(s);
-        return;
-    }
     if (rc != PF_OK) {
-        char w[96];
-        log_warn("redis: pool meta invalid (%s); keeping pool version %" PRId64,
-                 sync_sanitize(w, sizeof(w), err.msg, strlen(err.msg)), s->cache->version);
         sync_done(s);
         return;
     }
+    struct pf_err err;
+    char buf[160];
+    pf_err_clear(&err);
     s->is_snapshot_absent = 0;
     if (!sync_is_wanted(s, m.version, m.epoch)) {
         sync_done(s);
